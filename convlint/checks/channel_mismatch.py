@@ -1,0 +1,95 @@
+"""A layer declares a different number of input channels or features than it receives.
+
+PyTorch raises a `RuntimeError` at the first forward pass, often minutes into a run.
+convlint compares each layer's declaration (Conv/ConvTranspose `in_channels`, BatchNorm and
+InstanceNorm `num_features`, GroupNorm `num_channels`, Linear `in_features`, LayerNorm
+`normalized_shape`) with what the layers before it produce.
+
+Bad:
+    nn.Sequential(
+        nn.Conv2d(3, 16, 3),
+        nn.Conv2d(32, 64, 3),  # expects 32 channels, receives 16
+    )
+
+Good:
+    nn.Sequential(
+        nn.Conv2d(3, 16, 3),
+        nn.Conv2d(16, 64, 3),
+    )
+"""
+
+from __future__ import annotations
+
+from ..context import fmt_shape, spec
+from ..sizes import is_concrete
+from .misplaced_flatten import flattened_too_early, linear_without_flatten
+
+CODE = "CL001"
+NAME = "channel-mismatch"
+SEVERITY = "error"
+
+PRODUCER_PARAM = {"Linear": "out_features", "Bilinear": "out_features"}
+
+
+def check(ctx):
+    for _run, _index, step in ctx.layer_steps():
+        layer_spec = spec(step)
+        shape = step.in_shape
+        if layer_spec is None or layer_spec.channels_param is None or shape is None or not step.op.layer.params:
+            continue
+        if layer_spec.rank is not None and len(shape) not in layer_spec.rank:
+            continue  # a wrong rank is misplaced-flatten's or shape-mismatch's to report
+        declared = step.op.layer.params.get(layer_spec.channels_param)
+        kind = step.op.layer.kind
+        if layer_spec.channels_param == "normalized_shape":
+            message = _layer_norm(kind, declared, shape)
+            if message:
+                yield step.op.layer.site, message + f" ({_source(ctx, step)})"
+            continue
+        if not _is_int(declared):
+            continue
+        is_linear = layer_spec.channels_param == "in_features"
+        received = shape[-1] if is_linear else shape[0]
+        if not _is_int(received) or received == declared:
+            continue
+        if is_linear and (flattened_too_early(step) or linear_without_flatten(step)):
+            continue
+        unit = "input features" if is_linear else "input channels"
+        yield step.op.layer.site, f"{kind} expects {declared} {unit} but receives {received} ({_source(ctx, step)})"
+
+
+def _source(ctx, step) -> str:
+    incoming = step.inputs[0]
+    origin = incoming.origin
+    if incoming.flat_from is not None and incoming.flat_from[0] is not None:
+        before, flatten = incoming.flat_from
+        return f"{fmt_shape(before, '·')} flattened by {ctx.describe(flatten)}"
+    if origin is None:
+        return "the declared input" if step.in_shape is not None else "the input"
+    if origin.layer is not None:
+        param = _out_param(origin.layer.kind)
+        if param:
+            return f"{param} of {ctx.describe(origin)}"
+    return f"the output of {ctx.describe(origin)}"
+
+
+def _out_param(kind: str) -> str | None:
+    if kind.startswith(("Conv", "ConvTranspose")):
+        return "out_channels"
+    return PRODUCER_PARAM.get(kind)
+
+
+def _layer_norm(kind: str, declared, shape) -> str | None:
+    normalized = (declared,) if _is_int(declared) else declared
+    if not isinstance(normalized, tuple) or not normalized or not all(_is_int(d) for d in normalized):
+        return None
+    if len(normalized) > len(shape):
+        return None
+    trailing = shape[len(shape) - len(normalized):]
+    if not all(is_concrete(d) for d in trailing) or tuple(trailing) == normalized:
+        return None
+    return f"{kind} expects trailing dimensions {fmt_shape(normalized)} but receives {fmt_shape(trailing)}"
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

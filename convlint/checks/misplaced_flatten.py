@@ -1,0 +1,123 @@
+"""Flatten in the wrong place: too early, missing, or merging the batch.
+
+- a Flatten before the spatial size reaches what the next Linear expects: the Linear's
+  `in_features` is the channel count C, but it receives C·H·W;
+- a Flatten followed by a layer that needs a 4-d tensor (Conv2d, BatchNorm2d, MaxPool2d…);
+- a Linear fed a 4-d conv output with no Flatten in between (it would mix the width axis);
+- `torch.flatten(x)` without `start_dim`, which merges the batch into the features, and
+  `x.view(-1, N)` where N is not the per-sample feature count (the batch size silently changes).
+
+Bad:
+    nn.Sequential(
+        nn.Conv2d(1, 32, 3, stride=2),  # 1×28×28 -> 32×13×13
+        nn.Flatten(),
+        nn.Linear(32, 10),  # receives 32·13·13
+    )
+
+Good:
+    nn.Sequential(
+        nn.Conv2d(1, 32, 3, stride=2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+from .. import layers as L
+from ..context import fmt_shape, spec
+from ..sizes import is_concrete
+
+CODE = "CL003"
+NAME = "misplaced-flatten"
+SEVERITY = "error"
+
+
+def flattened_too_early(step) -> bool:
+    """A Linear whose in_features is the channel count of a tensor flattened with its spatial size."""
+    flat = step.inputs[0].flat_from
+    if flat is None or flat[0] is None or len(flat[0]) < 2 or step.in_shape is None:
+        return False
+    before = flat[0]
+    declared = (step.op.layer.params or {}).get("in_features")
+    return (
+        declared == before[0]
+        and all(is_concrete(d) for d in before)
+        and prod(before) != before[0]
+        and step.in_shape[-1] != declared
+    )
+
+
+def linear_without_flatten(step) -> bool:
+    """A Linear applied to a (C, H, W) or (C, D, H, W) conv-family output."""
+    shape, origin = step.in_shape, step.inputs[0].origin
+    if shape is None or len(shape) < 3 or origin is None or origin.layer is None:
+        return False
+    origin_spec = L.LAYERS.get(origin.layer.kind)
+    return origin_spec is not None and origin_spec.spatial >= 1
+
+
+def check(ctx):
+    for run in ctx.runs:
+        for step in run.steps:
+            op = step.op
+            if op.kind == "flatten" and op.args["start_dim"] == 0:
+                yield op.node, (
+                    "torch.flatten without start_dim merges the batch dimension into the features; "
+                    "use torch.flatten(x, 1)"
+                )
+            elif op.kind == "view":
+                message = _view_message(step)
+                if message:
+                    yield op.node, message
+            elif op.kind == "layer":
+                yield from _layer(ctx, step)
+
+
+def _layer(ctx, step):
+    kind = step.op.layer.kind
+    shape = step.in_shape
+    if kind == "Flatten" and (step.op.layer.params or {}).get("start_dim") == 0:
+        yield step.op.layer.site, "Flatten(start_dim=0) merges the batch dimension into the features; use nn.Flatten()"
+        return
+    if kind == "Linear" and flattened_too_early(step):
+        before, flatten = step.inputs[0].flat_from
+        yield step.op.layer.site, (
+            f"Linear expects {before[0]} input features, the channel count before {ctx.describe(flatten)}, "
+            f"but receives {fmt_shape(before, '·')} = {shape[-1]}: the Flatten comes before the spatial size "
+            f"is reduced to 1×1 (pool to 1×1 first, or set in_features={shape[-1]})"
+        )
+    elif kind == "Linear" and linear_without_flatten(step):
+        yield step.op.layer.site, (
+            f"Linear receives a {len(shape) + 1}-d tensor (N, {', '.join(map(str, shape))}) with no Flatten "
+            f"in between: it would act on the last axis only; add nn.Flatten() before it"
+        )
+    elif step.inputs[0].flat_from is not None and shape is not None:
+        layer_spec = spec(step)
+        if layer_spec is not None and layer_spec.rank is not None and len(shape) not in layer_spec.rank:
+            needed = layer_spec.rank[-1] + 1
+            yield step.op.layer.site, (
+                f"{kind} needs a {needed}-d input but receives the {len(shape) + 1}-d output "
+                f"(N, {', '.join(map(str, shape))}) of {ctx.describe(step.inputs[0].flat_from[1])}"
+            )
+
+
+def _view_message(step) -> str | None:
+    sizes = step.op.args["sizes"]
+    shape = step.in_shape
+    if len(sizes) != 2 or sizes[0] != -1 or not isinstance(sizes[1], int) or sizes[1] <= 0:
+        return None
+    if shape is None or not all(isinstance(d, int) for d in shape):
+        return None
+    features = prod(shape)
+    if sizes[1] == features:
+        return None
+    return (
+        f"view(-1, {sizes[1]}) on a tensor of {features} features per sample "
+        f"(N, {', '.join(map(str, shape))}) changes the batch size or fails; "
+        f"the per-sample count is {features}: use view(x.size(0), -1)"
+    )
+

@@ -1,0 +1,38 @@
+"""Tensors whose shapes cannot be combined, or a layer given a shape it rejects.
+
+A residual add whose two paths differ (a stride-2 block with no downsample on the identity
+path), a `torch.cat` along dim 1 of tensors whose sizes differ elsewhere, a layer given a
+tensor of the wrong rank or a size it cannot handle.
+
+Bad:
+    def forward(self, x):
+        out = self.conv2(self.conv1(x))   # conv1 has stride 2
+        return out + x                     # (N, 128, 28, 28) + (N, 64, 56, 56)
+
+Good:
+    def forward(self, x):
+        out = self.conv2(self.conv1(x))
+        return out + self.downsample(x)
+"""
+
+from __future__ import annotations
+
+CODE = "CL006"
+NAME = "shape-mismatch"
+SEVERITY = "error"
+
+
+def check(ctx):
+    for run in ctx.runs:
+        for step in run.steps:
+            if step.error is None:
+                continue
+            op = step.op
+            if op.kind == "layer":
+                if step.inputs[0].flat_from is not None:
+                    continue  # misplaced-flatten explains it better
+                yield op.layer.site, step.error
+            elif op.kind == "elementwise":
+                yield op.node, f"elementwise operation on tensors whose {step.error}"
+            else:
+                yield op.node, step.error

@@ -1,0 +1,49 @@
+"""A layer's output size falls below 1 for the declared input.
+
+PyTorch raises "Output size is too small" (or "Given input size ... Calculated output size
+... Output size is too small") when the model first runs. convlint finds the layer and the
+smallest input size for which the model works.
+
+Bad:
+    # convlint: input=1x28x28
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 5), nn.MaxPool2d(2),   # 28 -> 24 -> 12
+        nn.Conv2d(8, 16, 5), nn.MaxPool2d(2),  # 12 -> 8 -> 4
+        nn.Conv2d(16, 32, 5),                  # 4 -> 0
+    )
+
+Good:
+    # convlint: input=1x32x32
+    model = ...  # the same layers: 32 -> 28 -> 14 -> 10 -> 5 -> 1
+"""
+
+from __future__ import annotations
+
+from ..context import fmt_shape
+
+CODE = "CL004"
+NAME = "spatial-collapse"
+SEVERITY = "error"
+
+
+def _collapsed_axes(step):
+    raw = step.raw_shape or ()
+    return [i for i, d in enumerate(raw) if isinstance(d, int) and d <= 0]
+
+
+def check(ctx):
+    for run, index, step in ctx.layer_steps():
+        axes = _collapsed_axes(step)
+        if not axes:
+            continue
+        layer = step.op.layer
+        message = (
+            f"{layer.kind} output would be {fmt_shape(step.raw_shape[1:] or step.raw_shape)}: "
+            f"its input is only {fmt_shape(step.in_shape[1:] or step.in_shape)}"
+        )
+        if run.input_shape is not None:
+            message += f" for the {fmt_shape(run.input_shape)} input"
+            smallest = ctx.smallest_input(run, index, lambda s, axis: s.raw_shape is not None and s.raw_shape[axis] > 0)
+            if smallest is not None:
+                message += f"; the smallest input that works is {fmt_shape(smallest)}"
+        yield layer.site, message

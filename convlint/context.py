@@ -1,0 +1,87 @@
+"""What a check reads: the file's propagated models, its layers, and source lines on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import libcst as cst
+
+from . import layers as L
+from .graph import MODEL_INPUT, Layer, Model, Op
+from .propagate import Step, propagate
+from .sizes import is_concrete
+
+MAX_SEARCHED_SIZE = 1 << 20
+
+
+@dataclass
+class ModelRun:
+    model: Model
+    input_shape: tuple[int, ...] | None  # the concrete input it was propagated with, if any
+    steps: list[Step]
+
+
+class Context:
+    def __init__(self, runs: list[ModelRun], layers: list[Layer], line_of: Callable[[cst.CSTNode], int]) -> None:
+        self.runs = runs
+        self.layers = layers
+        self.line_of = line_of
+
+    def layer_steps(self):
+        """(run, index, step) for every application of a torch layer."""
+        for run in self.runs:
+            for index, step in enumerate(run.steps):
+                if step.op.kind == "layer":
+                    yield run, index, step
+
+    def describe(self, op: Op | None) -> str:
+        """'the Conv2d on line 7'."""
+        if op is None:
+            return "the model input"
+        if op.layer is not None:
+            return f"the {op.layer.kind} on line {self.line_of(op.layer.site)}"
+        names = {"flatten": "flatten", "view": "view", "cat": "torch.cat", "reduce": "reduction"}
+        return f"the {names.get(op.kind, op.kind)} on line {self.line_of(op.node)}"
+
+    def smallest_input(self, run: ModelRun, index: int, works: Callable[[Step], bool]) -> tuple[int, ...] | None:
+        """The smallest model input (same channels) for which `works(step index)` holds, searched per
+        spatial axis (each layer's rule is separable per axis and non-decreasing in the input size)."""
+        if run.input_shape is None or len(run.input_shape) < 2:
+            return None
+        best = list(run.input_shape)
+        for axis in range(1, len(best)):
+
+            def ok(size: int) -> bool:
+                trial = tuple(size if i == axis else max(d, 1) for i, d in enumerate(run.input_shape))
+                steps = propagate(run.model, trial)
+                return index < len(steps) and works(steps[index], axis) and all(
+                    s.raw_shape is None or all(not is_concrete(d) or d > 0 for d in s.raw_shape)
+                    for s in steps[:index]
+                )
+
+            low, high = 1, max(run.input_shape[axis], 1)
+            while not ok(high):
+                if high >= MAX_SEARCHED_SIZE:
+                    return None
+                high *= 2
+            while low < high:
+                middle = (low + high) // 2
+                if ok(middle):
+                    high = middle
+                else:
+                    low = middle + 1
+            best[axis] = high
+        return tuple(best)
+
+
+def is_model_input(op: Op) -> bool:
+    return op.inputs == (MODEL_INPUT,)
+
+
+def spec(step: Step) -> L.LayerSpec | None:
+    return L.LAYERS.get(step.op.layer.kind) if step.op.layer is not None else None
+
+
+def fmt_shape(shape: tuple, sep: str = "×") -> str:
+    return sep.join(str(d) for d in shape)

@@ -1,0 +1,1348 @@
+"""Extraction: read a libcst module the way a careful reviewer would, and build its models.
+
+A small abstract interpreter runs the file's module-level code, class bodies,
+`__init__`s, helpers and `forward`s over *static values*: Python constants,
+layers, containers, user module instances and tensors. Nothing of the user's
+code is executed. Whatever it cannot know becomes UNKNOWN, and UNKNOWN only
+ever makes later values unknown: it never turns into a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from . import layers as L
+from .graph import BATCH, MODEL_INPUT, DimOf, Layer, Model, Op
+from .sizes import UNKNOWN
+
+STEP_BUDGET = 400_000  # evaluation steps per file: bounds pathological inputs, never reached by real models
+MAX_CALL_DEPTH = 24
+MAX_UNROLL = 4096
+
+INPUT_COMMENT = re.compile(r"#\s*convlint:\s*input\s*=\s*(\d+(?:\s*[x×]\s*\d+)*)\s*$")
+
+
+def parse_input_size(text: str) -> tuple[int, ...] | None:
+    """'3x224x224' -> (3, 224, 224); None for anything else."""
+    parts = re.split(r"\s*[x×]\s*", text.strip())
+    if not all(p.isdigit() for p in parts) or not 1 <= len(parts) <= 4:
+        return None
+    dims = tuple(int(p) for p in parts)
+    return dims if all(d > 0 for d in dims) else None
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Tensor:
+    value: int  # the value number in the model being built
+
+
+@dataclass(frozen=True)
+class Qual:
+    """A reference into torch or another known module: 'torch.nn.Conv2d'."""
+
+    name: str
+
+
+@dataclass(eq=False)
+class Container:
+    """nn.Sequential / nn.ModuleList / nn.ModuleDict."""
+
+    kind: str
+    children: list
+    node: cst.CSTNode
+    keys: list | None = None
+
+
+@dataclass(eq=False)
+class ListVal:
+    items: list
+
+
+@dataclass(eq=False)
+class DictVal:
+    keys: list
+    values: list
+
+
+@dataclass(eq=False)
+class Function:
+    node: cst.FunctionDef
+    env: Env
+
+
+@dataclass(eq=False)
+class ClassInfo:
+    node: cst.ClassDef
+    bases: list
+    attrs: dict[str, Any]
+    env: Env
+
+    @property
+    def name(self) -> str:
+        return self.node.name.value
+
+    def lookup(self, name: str) -> Any:
+        for cls in self.mro():
+            if name in cls.attrs:
+                return cls.attrs[name]
+        return None
+
+    def mro(self) -> Iterator[ClassInfo]:
+        seen = set()
+        stack = [self]
+        while stack:
+            cls = stack.pop(0)
+            if id(cls) in seen:
+                continue
+            seen.add(id(cls))
+            yield cls
+            stack.extend(b for b in cls.bases if isinstance(b, ClassInfo))
+
+    def torch_base(self) -> str | None:
+        """The torch.nn container or Module this class ultimately derives from, if any."""
+        for cls in self.mro():
+            for base in cls.bases:
+                if isinstance(base, Qual) and base.name.startswith("torch.nn."):
+                    return base.name.rsplit(".", 1)[1]
+        return None
+
+
+@dataclass(eq=False)
+class Instance:
+    cls: ClassInfo
+    attrs: dict[str, Any] = field(default_factory=dict)
+    children: list | None = None  # for subclasses of nn.Sequential / ModuleList
+
+
+@dataclass(eq=False)
+class BoundMethod:
+    self_value: Any
+    func: Function
+
+
+@dataclass(eq=False)
+class Super:
+    instance: Instance
+    cls: ClassInfo
+
+
+@dataclass(frozen=True)
+class ShapeOf:
+    tensor: Tensor
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+
+
+@dataclass(frozen=True)
+class MethodRef:
+    """`owner.name`, waiting to be called."""
+
+    owner: Any
+    name: str
+
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+class _Raise(Exception):
+    """The interpreted code raises: this path is not taken."""
+
+
+class _OutOfBudget(Exception):
+    pass
+
+
+class Env:
+    __slots__ = ("vars", "parent")
+
+    def __init__(self, parent: Env | None = None, vars: dict | None = None) -> None:
+        self.vars = vars if vars is not None else {}
+        self.parent = parent
+
+    def get(self, name: str) -> Any:
+        env: Env | None = self
+        while env is not None:
+            if name in env.vars:
+                return env.vars[name]
+            env = env.parent
+        return BUILTINS.get(name, UNKNOWN)
+
+
+BUILTINS = {
+    name: Builtin(name)
+    for name in (
+        "len range enumerate zip int float min max list tuple super reversed sum abs "
+        "round isinstance bool dict getattr setattr hasattr str sorted any all print"
+    ).split()
+}
+BUILTINS.update({"True": True, "False": False, "None": None})
+
+# torch functions of tensors that keep the shape
+SHAPE_KEEPING = {
+    "relu", "relu_", "sigmoid", "tanh", "gelu", "silu", "elu", "selu", "leaky_relu", "hardswish", "mish",
+    "contiguous", "clone", "detach", "float", "half", "double", "to", "cuda", "cpu", "exp", "abs", "neg",
+    "sqrt", "rsqrt", "log", "pow", "clamp", "clamp_", "sigmoid_", "tanh_", "type_as", "requires_grad_",
+    "dropout", "softmax", "log_softmax", "hardsigmoid", "relu6", "square", "sin", "cos", "zero_", "fill_",
+    "mul_", "add_", "div_", "sub_", "round", "floor", "ceil", "sign", "erf", "reciprocal", "bfloat16",
+}
+REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "std", "var", "logsumexp", "norm"}
+ELEMENTWISE_OPS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)
+
+
+def _is_tensor(value: Any) -> bool:
+    return isinstance(value, Tensor)
+
+
+def _known(value: Any) -> bool:
+    """A fully known constant (no UNKNOWN anywhere inside)."""
+    if value is UNKNOWN:
+        return False
+    if isinstance(value, tuple):
+        return all(_known(v) for v in value)
+    return isinstance(value, (int, float, str, bool, type(None)))
+
+
+def _as_param(value: Any) -> Any:
+    """What a layer parameter receives: constants as they are, lists as tuples, anything else UNKNOWN."""
+    if isinstance(value, ListVal):
+        value = tuple(value.items)
+    if isinstance(value, tuple):
+        return tuple(_as_param(v) for v in value)
+    if isinstance(value, (int, float, str, bool, type(None))):
+        return value
+    return UNKNOWN
+
+
+# --------------------------------------------------------------------------- the interpreter
+
+
+class Extractor:
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self.globals = Env()
+        self.steps = 0
+        self.depth = 0
+        self.helper_site: cst.CSTNode | None = None
+        self.layers: dict[int, Layer] = {}  # every layer constructed, by id of its node
+        self.ops: list[Op] | None = None  # the model being built, when applying
+        self.counter = 0
+        self.errors: list[tuple[cst.CSTNode, str, str]] = []
+        self.self_instance: Instance | None = None
+
+    # ---- entry point
+
+    def models(self, forced_input: tuple[int, ...] | None = None) -> list[Model]:
+        body = list(self.module.body)
+        try:
+            self.exec_block(body, self.globals)
+        except (_Return, _Break, _Continue, _Raise, _OutOfBudget, RecursionError):
+            pass
+        found: list[Model] = []
+        for index, stmt in enumerate(body):
+            declared = forced_input or self.declared_input(stmt, first=index == 0)
+            for name, make in self.candidates(stmt):
+                model = self.build(name, stmt, make, declared)
+                if model is not None:
+                    found.append(model)
+        return found
+
+    def declared_input(self, stmt: cst.CSTNode, first: bool) -> tuple[int, ...] | None:
+        lines = list(getattr(stmt, "leading_lines", ()))
+        if first:
+            lines = list(self.module.header) + lines
+        if not lines or lines[-1].comment is None:
+            return None
+        match = INPUT_COMMENT.match(lines[-1].comment.value)
+        return parse_input_size(match.group(1)) if match else None
+
+    def candidates(self, stmt: cst.CSTNode):
+        """(name, thunk producing the module value) for each model a statement defines."""
+        if isinstance(stmt, cst.ClassDef):
+            cls = self.globals.vars.get(stmt.name.value)
+            if isinstance(cls, ClassInfo) and cls.torch_base() is not None:
+                yield cls.name, lambda: self.instantiate(cls, [], {}, stmt, defaults_only=True)
+        elif isinstance(stmt, cst.FunctionDef):
+            func = self.globals.vars.get(stmt.name.value)
+            if isinstance(func, Function):
+                yield stmt.name.value, lambda: self.call_function(func, [], {}, stmt, defaults_only=True)
+        elif isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
+                    targets = small.targets if isinstance(small, cst.Assign) else [small]
+                    for target in targets:
+                        if isinstance(target.target, cst.Name):
+                            value = self.globals.vars.get(target.target.value)
+                            if isinstance(value, (Layer, Container, Instance)):
+                                yield target.target.value, (lambda v=value: v)
+
+    def build(self, name, stmt, make, declared) -> Model | None:
+        self.ops, self.counter, self.steps = [], MODEL_INPUT + 1, 0
+        output = None
+        try:
+            module = make()
+            if not isinstance(module, (Layer, Container, Instance)):
+                return None
+            result = self.apply(module, [Tensor(MODEL_INPUT)], {}, stmt)
+            output = result.value if isinstance(result, Tensor) else None
+        except (_Return, _Break, _Continue, _Raise, _OutOfBudget, RecursionError):
+            pass
+        finally:
+            ops, self.ops = self.ops, None
+        return Model(name, stmt, declared, ops, output)
+
+    # ---- statements
+
+    def tick(self) -> None:
+        self.steps += 1
+        if self.steps > STEP_BUDGET:
+            raise _OutOfBudget
+
+    def exec_block(self, stmts, env: Env) -> None:
+        for stmt in stmts:
+            self.exec_stmt(stmt, env)
+
+    def exec_stmt(self, stmt: cst.CSTNode, env: Env) -> None:
+        self.tick()
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                self.exec_small(small, env)
+        elif isinstance(stmt, cst.FunctionDef):
+            env.vars[stmt.name.value] = Function(stmt, env)
+        elif isinstance(stmt, cst.ClassDef):
+            self.exec_class(stmt, env)
+        elif isinstance(stmt, cst.If):
+            self.exec_if(stmt, env)
+        elif isinstance(stmt, cst.For):
+            self.exec_for(stmt, env)
+        elif isinstance(stmt, cst.While):
+            self.havoc(stmt.body, env)
+        elif isinstance(stmt, cst.With):
+            for item in stmt.items:
+                if item.asname is not None:
+                    self.havoc_target(item.asname.name, env)
+            self.exec_block(stmt.body.body, env)
+        elif isinstance(stmt, cst.Try):
+            try:
+                self.exec_block(stmt.body.body, env)
+            except _Raise:
+                self.havoc(stmt.body, env)
+            if stmt.orelse is not None:
+                self.exec_block(stmt.orelse.body.body, env)
+            if stmt.finalbody is not None:
+                self.exec_block(stmt.finalbody.body.body, env)
+        elif hasattr(stmt, "body"):
+            self.havoc(stmt, env)
+
+    def exec_small(self, small: cst.CSTNode, env: Env) -> None:
+        if isinstance(small, cst.Expr):
+            self.ev(small.value, env)
+        elif isinstance(small, cst.Assign):
+            value = self.ev(small.value, env)
+            for target in small.targets:
+                self.assign(target.target, value, env)
+        elif isinstance(small, cst.AnnAssign):
+            if small.value is not None:
+                self.assign(small.target, self.ev(small.value, env), env)
+        elif isinstance(small, cst.AugAssign):
+            self.exec_augassign(small, env)
+        elif isinstance(small, cst.Return):
+            raise _Return(None if small.value is None else self.ev(small.value, env))
+        elif isinstance(small, cst.Raise):
+            raise _Raise
+        elif isinstance(small, cst.Break):
+            raise _Break
+        elif isinstance(small, cst.Continue):
+            raise _Continue
+        elif isinstance(small, cst.Import):
+            for alias in small.names:
+                dotted = _dotted(alias.name)
+                if alias.asname is not None:
+                    env.vars[alias.asname.name.value] = Qual(dotted)
+                else:
+                    top = dotted.split(".")[0]
+                    env.vars[top] = Qual(top)
+        elif isinstance(small, cst.ImportFrom):
+            if small.relative or small.module is None or isinstance(small.names, cst.ImportStar):
+                if isinstance(small.names, cst.ImportStar):
+                    return
+                for alias in small.names:
+                    self.bind_name(alias, UNKNOWN, env)
+                return
+            base = _dotted(small.module)
+            for alias in small.names:
+                self.bind_name(alias, Qual(f"{base}.{_dotted(alias.name)}"), env)
+        elif isinstance(small, (cst.Global, cst.Nonlocal, cst.Pass, cst.Assert)):
+            pass
+        elif isinstance(small, cst.Del):
+            pass
+
+    def bind_name(self, alias: cst.ImportAlias, value: Any, env: Env) -> None:
+        name = alias.asname.name.value if alias.asname is not None else _dotted(alias.name)
+        if isinstance(name, str) and "." not in name:
+            env.vars[name] = value
+
+    def exec_class(self, stmt: cst.ClassDef, env: Env) -> None:
+        bases = [self.ev(arg.value, env) for arg in stmt.bases if arg.keyword is None]
+        class_env = Env(env)
+        try:
+            self.exec_block(stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else [], class_env)
+        except (_Return, _Break, _Continue, _Raise):
+            pass
+        attrs = dict(class_env.vars)
+        for name, value in attrs.items():
+            if isinstance(value, Function):  # methods see module globals, not the class body
+                attrs[name] = Function(value.node, env)
+        env.vars[stmt.name.value] = ClassInfo(stmt, bases, attrs, env)
+
+    def exec_if(self, stmt: cst.If, env: Env) -> None:
+        test = self.truth(self.ev(stmt.test, env))
+        orelse = stmt.orelse
+        else_body = [] if orelse is None else ([orelse] if isinstance(orelse, cst.If) else orelse.body.body)
+        if test is True:
+            self.exec_block(stmt.body.body, env)
+        elif test is False:
+            self.exec_block(else_body, env)
+        else:
+            self.exec_both(stmt.body.body, else_body, env, stmt)
+
+    def exec_both(self, then_body, else_body, env: Env, node: cst.CSTNode) -> None:
+        """Run both arms of an uncertain branch on copies, and keep what they agree on."""
+        outcomes = []
+        for body in (then_body, else_body):
+            arm_env = Env(env.parent, dict(env.vars))
+            arm_self = None
+            if self.self_instance is not None:
+                arm_self = dict(self.self_instance.attrs)
+                saved_attrs, self.self_instance.attrs = self.self_instance.attrs, arm_self
+            try:
+                self.exec_block(body, arm_env)
+                outcomes.append((arm_env.vars, arm_self))
+            except _Raise:
+                pass
+            except (_Return, _Break, _Continue) as jump:
+                if self.self_instance is not None:
+                    self.self_instance.attrs = saved_attrs
+                self.havoc_block(list(then_body) + list(else_body), env)
+                raise _Break if isinstance(jump, (_Break, _Continue)) else _Return(UNKNOWN)
+            if self.self_instance is not None:
+                self.self_instance.attrs = saved_attrs
+        if not outcomes:
+            raise _Raise
+        env.vars = self.merge([o[0] for o in outcomes], node)
+        if self.self_instance is not None:
+            self.self_instance.attrs = self.merge([o[1] for o in outcomes], node)
+
+    def merge(self, dicts: list[dict], node: cst.CSTNode) -> dict:
+        if len(dicts) == 1:
+            return dicts[0]
+        merged = {}
+        for name in set(dicts[0]) | set(dicts[1]):
+            a, b = dicts[0].get(name, UNKNOWN), dicts[1].get(name, UNKNOWN)
+            if a is b or (_known(a) and _known(b) and type(a) is type(b) and a == b):
+                merged[name] = a
+            elif _is_tensor(a) and _is_tensor(b) and self.ops is not None:
+                merged[name] = self.emit("join", (a.value, b.value), node)
+            else:
+                merged[name] = UNKNOWN
+        return merged
+
+    def exec_for(self, stmt: cst.For, env: Env) -> None:
+        items = self.iterate(self.ev(stmt.iter, env))
+        if items is None or len(items) > MAX_UNROLL:
+            self.havoc(stmt, env)
+            return
+        for item in items:
+            self.assign(stmt.target, item, env)
+            try:
+                self.exec_block(stmt.body.body, env)
+            except _Continue:
+                continue
+            except _Break:
+                return
+        if stmt.orelse is not None:
+            self.exec_block(stmt.orelse.body.body, env)
+
+    def exec_augassign(self, small: cst.AugAssign, env: Env) -> None:
+        current = self.ev(small.target, env)
+        value = self.ev(small.value, env)
+        if isinstance(current, ListVal) and isinstance(small.operator, cst.AddAssign):
+            items = self.iterate(value)
+            if items is None:
+                self.assign(small.target, UNKNOWN, env)
+            else:
+                current.items.extend(items)
+            return
+        operator = type(small.operator).__name__.replace("Assign", "")
+        self.assign(small.target, self.binary(operator, current, value, small), env)
+
+    def havoc(self, stmt: cst.CSTNode, env: Env) -> None:
+        """Forget everything a statement we cannot follow may change."""
+        self.havoc_block([stmt], env)
+
+    def havoc_block(self, stmts, env: Env) -> None:
+        for stmt in stmts:
+            for node in _walk(stmt):
+                if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+                    targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+                    for target in targets:
+                        self.havoc_target(target, env)
+                elif isinstance(node, cst.For):
+                    self.havoc_target(node.target, env)
+                elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+                    self.havoc_target(node.func.value, env)
+
+    def havoc_target(self, target: cst.CSTNode, env: Env) -> None:
+        if isinstance(target, cst.Name):
+            env.vars[target.value] = UNKNOWN
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self.havoc_target(element.value, env)
+        elif isinstance(target, cst.Attribute):
+            owner = self.ev(target.value, env)
+            if isinstance(owner, Instance):
+                owner.attrs[target.attr.value] = UNKNOWN
+            elif isinstance(target.value, cst.Name) and isinstance(owner, (ListVal, DictVal, Container)):
+                env.vars[target.value.value] = UNKNOWN  # a list mutated in a loop we cannot follow
+        elif isinstance(target, cst.Subscript):
+            self.havoc_target(target.value, env)
+
+    def assign(self, target: cst.CSTNode, value: Any, env: Env) -> None:
+        if isinstance(target, cst.Name):
+            env.vars[target.value] = value
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elements = target.elements
+            items = self.unpack(value, len(elements))
+            for i, element in enumerate(elements):
+                if isinstance(element, cst.StarredElement):
+                    self.havoc_target(element.value, env)
+                else:
+                    self.assign(element.value, items[i] if items is not None else UNKNOWN, env)
+        elif isinstance(target, cst.Attribute):
+            owner = self.ev(target.value, env)
+            if isinstance(owner, Instance):
+                owner.attrs[target.attr.value] = value
+        elif isinstance(target, cst.Subscript):
+            owner = self.ev(target.value, env)
+            key = self.subscript_key(target, env)
+            if isinstance(owner, DictVal) and _known(key):
+                if key in owner.keys:
+                    owner.values[owner.keys.index(key)] = value
+                else:
+                    owner.keys.append(key)
+                    owner.values.append(value)
+            elif isinstance(owner, (ListVal, DictVal)):
+                self.havoc_target(target.value, env)
+
+    def unpack(self, value: Any, count: int) -> list | None:
+        if isinstance(value, ShapeOf):
+            return [BATCH] + [DimOf(value.tensor.value, i) for i in range(1, count)]
+        items = self.iterate(value)
+        return items if items is not None and len(items) == count else None
+
+    # ---- expressions
+
+    def ev(self, node: cst.CSTNode, env: Env) -> Any:
+        self.tick()
+        if isinstance(node, cst.Name):
+            return env.get(node.value)
+        if isinstance(node, cst.Integer):
+            return int(node.evaluated_value)
+        if isinstance(node, cst.Float):
+            return float(node.evaluated_value)
+        if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+            value = node.evaluated_value
+            return value if isinstance(value, str) else UNKNOWN
+        if isinstance(node, cst.Attribute):
+            return self.attribute(self.ev(node.value, env), node.attr.value)
+        if isinstance(node, cst.Call):
+            return self.call(node, env)
+        if isinstance(node, cst.Tuple):
+            return self.sequence(node.elements, env, tuple)
+        if isinstance(node, cst.List):
+            return self.sequence(node.elements, env, lambda items: ListVal(list(items)))
+        if isinstance(node, cst.Dict):
+            keys, values = [], []
+            for element in node.elements:
+                if not isinstance(element, cst.DictElement):
+                    return UNKNOWN
+                keys.append(self.ev(element.key, env))
+                values.append(self.ev(element.value, env))
+            return DictVal(keys, values)
+        if isinstance(node, cst.BinaryOperation):
+            left = self.ev(node.left, env)
+            right = self.ev(node.right, env)
+            return self.binary(type(node.operator).__name__, left, right, node)
+        if isinstance(node, cst.UnaryOperation):
+            return self.unary(node, self.ev(node.expression, env))
+        if isinstance(node, cst.BooleanOperation):
+            return self.boolean(node, env)
+        if isinstance(node, cst.Comparison):
+            return self.compare(node, env)
+        if isinstance(node, cst.IfExp):
+            test = self.truth(self.ev(node.test, env))
+            if test is None:
+                a, b = self.ev(node.body, env), self.ev(node.orelse, env)
+                return self.merge([{"v": a}, {"v": b}], node)["v"]
+            return self.ev(node.body if test else node.orelse, env)
+        if isinstance(node, cst.Subscript):
+            return self.subscript(node, env)
+        if isinstance(node, (cst.ListComp, cst.GeneratorExp)):
+            return self.comprehension(node, env)
+        return UNKNOWN
+
+    def sequence(self, elements, env: Env, make) -> Any:
+        items = []
+        for element in elements:
+            if isinstance(element, cst.StarredElement):
+                inner = self.iterate(self.ev(element.value, env))
+                if inner is None:
+                    return UNKNOWN
+                items.extend(inner)
+            else:
+                items.append(self.ev(element.value, env))
+        return make(items)
+
+    def comprehension(self, node, env: Env) -> Any:
+        results = []
+        scope = Env(env)
+
+        def run(fors: cst.CompFor | None) -> bool:
+            if fors is None:
+                results.append(self.ev(node.elt, scope))
+                return True
+            items = self.iterate(self.ev(fors.iter, scope))
+            if items is None or len(items) > MAX_UNROLL:
+                return False
+            for item in items:
+                self.assign(fors.target, item, scope)
+                tests = [self.truth(self.ev(cond.test, scope)) for cond in fors.ifs]
+                if any(t is None for t in tests):
+                    return False
+                if all(tests) and not run(fors.inner_for_in):
+                    return False
+            return True
+
+        return ListVal(results) if run(node.for_in) else UNKNOWN
+
+    def iterate(self, value: Any) -> list | None:
+        if isinstance(value, (tuple, list)):
+            return list(value)
+        if isinstance(value, ListVal):
+            return list(value.items)
+        if isinstance(value, DictVal):
+            return list(value.keys)
+        if isinstance(value, Container):
+            return list(value.children)
+        if isinstance(value, Instance) and value.children is not None:
+            return list(value.children)
+        if isinstance(value, str):
+            return list(value)
+        return None
+
+    def truth(self, value: Any) -> bool | None:
+        if _known(value):
+            return bool(value)
+        if isinstance(value, (ListVal, DictVal)):
+            return bool(value.items if isinstance(value, ListVal) else value.keys)
+        if isinstance(value, (Layer, Container, Instance, Function, ClassInfo, Qual)):
+            return True
+        return None
+
+    def binary(self, op: str, left: Any, right: Any, node: cst.CSTNode) -> Any:
+        if _is_tensor(left) or _is_tensor(right):
+            if op in ("Add", "Subtract", "Multiply", "Divide") and _is_tensor(left) and _is_tensor(right):
+                return self.emit("elementwise", (left.value, right.value), node)
+            other = right if _is_tensor(left) else left
+            tensor = left if _is_tensor(left) else right
+            if isinstance(other, (int, float)) and not isinstance(other, bool):
+                return tensor  # a scalar broadcasts: the shape is kept
+            return self.emit("unknown", (tensor.value,), node)
+        if op == "Add":
+            if isinstance(left, ListVal) and isinstance(right, ListVal):
+                return ListVal(left.items + right.items)
+            if isinstance(left, tuple) and isinstance(right, tuple):
+                return left + right
+        if op == "Multiply" and isinstance(left, ListVal) and isinstance(right, int) and 0 <= right <= MAX_UNROLL:
+            return ListVal(left.items * right)
+        if not (_numeric(left) and _numeric(right)):
+            if isinstance(left, str) and op == "Modulo":
+                return UNKNOWN
+            if isinstance(left, str) and isinstance(right, str) and op == "Add":
+                return left + right
+            return UNKNOWN
+        try:
+            if op == "Add":
+                return left + right
+            if op == "Subtract":
+                return left - right
+            if op == "Multiply":
+                return left * right
+            if op == "FloorDivide":
+                return left // right
+            if op == "Divide":
+                return left / right
+            if op == "Modulo":
+                return left % right
+            if op == "Power":
+                if abs(right) > 64 or abs(left) > 2**32:
+                    return UNKNOWN
+                return left**right
+        except (ZeroDivisionError, OverflowError, ValueError, TypeError):
+            return UNKNOWN
+        return UNKNOWN
+
+    def unary(self, node: cst.UnaryOperation, value: Any) -> Any:
+        if isinstance(node.operator, cst.Not):
+            truth = self.truth(value)
+            return UNKNOWN if truth is None else not truth
+        if _numeric(value):
+            if isinstance(node.operator, cst.Minus):
+                return -value
+            if isinstance(node.operator, cst.Plus):
+                return +value
+        if _is_tensor(value):
+            return value
+        return UNKNOWN
+
+    def boolean(self, node: cst.BooleanOperation, env: Env) -> Any:
+        left = self.ev(node.left, env)
+        truth = self.truth(left)
+        if truth is None:
+            return UNKNOWN
+        is_and = isinstance(node.operator, cst.And)
+        if truth != is_and:  # `False and ...` / `True or ...`
+            return left
+        return self.ev(node.right, env)
+
+    def compare(self, node: cst.Comparison, env: Env) -> Any:
+        left = self.ev(node.left, env)
+        for target in node.comparisons:
+            right = self.ev(target.comparator, env)
+            op = target.operator
+            if isinstance(op, (cst.Is, cst.IsNot)):
+                if left is UNKNOWN or right is UNKNOWN:
+                    return UNKNOWN
+                if right is None or left is None:
+                    result = left is right
+                elif _known(left) and _known(right):
+                    result = left == right
+                else:
+                    result = False if (left is None) != (right is None) else UNKNOWN
+                    if result is UNKNOWN:
+                        return UNKNOWN
+                if isinstance(op, cst.IsNot):
+                    result = not result
+            elif isinstance(op, (cst.In, cst.NotIn)):
+                items = self.iterate(right)
+                if not _known(left) or items is None or not all(_known(i) for i in items):
+                    return UNKNOWN
+                result = left in items
+                if isinstance(op, cst.NotIn):
+                    result = not result
+            else:
+                if not (_known(left) and _known(right)):
+                    return UNKNOWN
+                try:
+                    result = {
+                        cst.Equal: lambda a, b: a == b,
+                        cst.NotEqual: lambda a, b: a != b,
+                        cst.LessThan: lambda a, b: a < b,
+                        cst.LessThanEqual: lambda a, b: a <= b,
+                        cst.GreaterThan: lambda a, b: a > b,
+                        cst.GreaterThanEqual: lambda a, b: a >= b,
+                    }[type(op)](left, right)
+                except (TypeError, KeyError):
+                    return UNKNOWN
+            if not result:
+                return False
+            left = right
+        return True
+
+    def subscript_key(self, node: cst.Subscript, env: Env) -> Any:
+        if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+            return UNKNOWN
+        return self.ev(node.slice[0].slice.value, env)
+
+    def subscript(self, node: cst.Subscript, env: Env) -> Any:
+        value = self.ev(node.value, env)
+        if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Slice):
+            items = self.iterate(value)
+            part = node.slice[0].slice
+            bounds = [None if b is None else self.ev(b, env) for b in (part.lower, part.upper, part.step)]
+            if items is None or not all(b is None or isinstance(b, int) for b in bounds) or bounds[2] == 0:
+                return self.emit("unknown", (value.value,), node) if _is_tensor(value) else UNKNOWN
+            sliced = items[slice(*bounds)]
+            if isinstance(value, Container):
+                return Container(value.kind, sliced, node)
+            return tuple(sliced) if isinstance(value, tuple) else ListVal(sliced)
+        key = self.subscript_key(node, env)
+        if _is_tensor(value):
+            return self.emit("unknown", (value.value,), node)
+        if isinstance(value, ShapeOf):
+            if key == 0:
+                return BATCH
+            return DimOf(value.tensor.value, key) if isinstance(key, int) else UNKNOWN
+        if isinstance(value, (DictVal, Container)) and getattr(value, "keys", None) is not None and _known(key):
+            keys = value.keys
+            values = value.values if isinstance(value, DictVal) else value.children
+            return values[keys.index(key)] if key in keys else UNKNOWN
+        items = self.iterate(value)
+        if items is not None and isinstance(key, int) and not isinstance(key, bool) and -len(items) <= key < len(items):
+            return items[key]
+        return UNKNOWN
+
+    def attribute(self, owner: Any, name: str) -> Any:
+        if isinstance(owner, Qual):
+            return Qual(f"{owner.name}.{name}")
+        if isinstance(owner, Instance):
+            if name in owner.attrs:
+                return owner.attrs[name]
+            value = owner.cls.lookup(name)
+            if isinstance(value, Function):
+                return BoundMethod(owner, value)
+            if value is not None:
+                return value
+            return MethodRef(owner, name)
+        if isinstance(owner, ClassInfo):
+            value = owner.lookup(name)
+            return UNKNOWN if value is None else value
+        if isinstance(owner, Tensor):
+            if name == "shape":
+                return ShapeOf(owner)
+            return MethodRef(owner, name)
+        if isinstance(owner, Layer) and owner.params is not None and name in owner.params:
+            return owner.params[name]
+        if isinstance(owner, (ListVal, DictVal, Container, Super)):
+            return MethodRef(owner, name)
+        return UNKNOWN
+
+    # ---- calls
+
+    def call(self, node: cst.Call, env: Env) -> Any:
+        func = self.ev(node.func, env)
+        args: list = []
+        kwargs: dict = {}
+        for arg in node.args:
+            if arg.star == "*":
+                items = self.iterate(self.ev(arg.value, env))
+                if items is None:
+                    return self.unknown_result(args, kwargs, node)
+                args.extend(items)
+            elif arg.star == "**":
+                value = self.ev(arg.value, env)
+                if not isinstance(value, DictVal) or not all(isinstance(k, str) for k in value.keys):
+                    return self.unknown_result(args, kwargs, node)
+                kwargs.update(zip(value.keys, value.values))
+            elif arg.keyword is not None:
+                kwargs[arg.keyword.value] = self.ev(arg.value, env)
+            else:
+                args.append(self.ev(arg.value, env))
+        return self.invoke(func, args, kwargs, node)
+
+    def invoke(self, func: Any, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+        if isinstance(func, Qual):
+            return self.call_qual(func.name, args, kwargs, node)
+        if isinstance(func, Builtin):
+            return self.call_builtin(func.name, args, kwargs, node)
+        if isinstance(func, Function):
+            return self.call_function(func, args, kwargs, node)
+        if isinstance(func, BoundMethod):
+            return self.call_function(func.func, [func.self_value, *args], kwargs, node)
+        if isinstance(func, ClassInfo):
+            return self.instantiate(func, args, kwargs, node)
+        if isinstance(func, MethodRef):
+            return self.call_method(func.owner, func.name, args, kwargs, node)
+        if isinstance(func, (Layer, Container, Instance)):
+            return self.apply(func, args, kwargs, node)
+        return self.unknown_result(args, kwargs, node)
+
+    def unknown_result(self, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+        tensors = [a.value for a in [*args, *kwargs.values()] if _is_tensor(a)]
+        if tensors and self.ops is not None:
+            return self.emit("unknown", tuple(tensors), node)
+        return UNKNOWN
+
+    def call_qual(self, name: str, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+        module, _, attr = name.rpartition(".")
+        if module == "torch.nn":
+            return self.construct(attr, args, kwargs, node)
+        if name == "collections.OrderedDict" or name == "typing.OrderedDict":
+            if not args:
+                return DictVal([], [])
+            pairs = self.iterate(args[0]) if not isinstance(args[0], DictVal) else None
+            if isinstance(args[0], DictVal):
+                return DictVal(list(args[0].keys), list(args[0].values))
+            if pairs is None:
+                return UNKNOWN
+            keys, values = [], []
+            for pair in pairs:
+                items = self.iterate(pair)
+                if items is None or len(items) != 2:
+                    return UNKNOWN
+                keys.append(items[0])
+                values.append(items[1])
+            return DictVal(keys, values)
+        if args and _is_tensor(args[0]) and module in ("torch", "torch.nn.functional"):
+            return self.tensor_function(attr, args[0], args[1:], kwargs, node, functional=module != "torch")
+        if module == "torch" and attr in ("cat", "concat", "concatenate") and args:
+            return self.concat(args[0], args[1:], kwargs, node)
+        if module == "torch" and attr in ("add", "mul", "sub", "div") and len(args) >= 2:
+            return self.binary({"add": "Add", "mul": "Multiply", "sub": "Subtract", "div": "Divide"}[attr], args[0], args[1], node)
+        if module == "math" and all(_numeric(a) for a in args):
+            import math
+
+            fn = {"ceil": math.ceil, "floor": math.floor, "sqrt": math.sqrt, "log2": math.log2, "prod": math.prod}.get(attr)
+            if fn is not None:
+                try:
+                    return fn(*args) if attr != "prod" else UNKNOWN
+                except (ValueError, OverflowError, TypeError):
+                    return UNKNOWN
+        return self.unknown_result(args, kwargs, node)
+
+    def construct(self, kind: str, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+        if kind == "Sequential":
+            if len(args) == 1 and isinstance(args[0], DictVal) and not kwargs:
+                return Container(kind, list(args[0].values), node, list(args[0].keys))
+            return Container(kind, list(args), node)
+        if kind in ("ModuleList", "ModuleDict", "ParameterList"):
+            if not args:
+                return Container(kind, [], node, [] if kind == "ModuleDict" else None)
+            if isinstance(args[0], DictVal):
+                return Container(kind, list(args[0].values), node, list(args[0].keys))
+            items = self.iterate(args[0])
+            if items is None:
+                return UNKNOWN
+            if kind == "ModuleDict":
+                pairs = [self.iterate(p) for p in items]
+                if any(p is None or len(p) != 2 for p in pairs):
+                    return UNKNOWN
+                return Container(kind, [p[1] for p in pairs], node, [p[0] for p in pairs])
+            return Container(kind, items, node)
+        if kind == "Module":
+            return UNKNOWN
+        params = None
+        if kind in L.LAYERS:
+            params = L.bind(kind, [_as_param(a) for a in args], {k: _as_param(v) for k, v in kwargs.items()})
+        layer = Layer(kind, params, node, self.helper_site or node)
+        self.layers.setdefault(id(node), layer)
+        return layer
+
+    def call_builtin(self, name: str, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+        if name == "super":
+            if self.self_instance is not None and self.current_class is not None:
+                return Super(self.self_instance, self.current_class)
+            return UNKNOWN
+        if name == "len":
+            if args and _is_tensor(args[0]):
+                return BATCH
+            items = self.iterate(args[0]) if args else None
+            return UNKNOWN if items is None else len(items)
+        if name == "range":
+            if not all(isinstance(a, int) and not isinstance(a, bool) for a in args) or not 1 <= len(args) <= 3:
+                return UNKNOWN
+            if len(args) == 3 and args[2] == 0:
+                return UNKNOWN
+            span = range(*args)
+            return list(span) if len(span) <= MAX_UNROLL else UNKNOWN
+        if name in ("list", "tuple", "reversed", "sorted"):
+            if not args:
+                return ListVal([]) if name == "list" else ()
+            items = self.iterate(args[0])
+            if items is None:
+                return UNKNOWN
+            if name == "reversed":
+                items = items[::-1]
+            if name == "sorted":
+                if not all(_known(i) for i in items):
+                    return UNKNOWN
+                try:
+                    items = sorted(items)
+                except TypeError:
+                    return UNKNOWN
+            return tuple(items) if name == "tuple" else ListVal(items)
+        if name == "enumerate":
+            items = self.iterate(args[0]) if args else None
+            start = args[1] if len(args) > 1 else kwargs.get("start", 0)
+            if items is None or not isinstance(start, int):
+                return UNKNOWN
+            return [(i + start, item) for i, item in enumerate(items)]
+        if name == "zip":
+            lists = [self.iterate(a) for a in args]
+            if any(items is None for items in lists):
+                return UNKNOWN
+            return list(zip(*lists))
+        if name in ("int", "float", "abs", "round", "bool", "str") and len(args) == 1 and _known(args[0]):
+            try:
+                return {"int": int, "float": float, "abs": abs, "round": round, "bool": bool, "str": str}[name](args[0])
+            except (TypeError, ValueError, OverflowError):
+                return UNKNOWN
+        if name in ("min", "max", "sum", "any", "all"):
+            items = args if len(args) > 1 else self.iterate(args[0]) if args else None
+            if items is None or not items and name in ("min", "max") or not all(_known(i) for i in items):
+                return UNKNOWN
+            try:
+                return {"min": min, "max": max, "sum": sum, "any": any, "all": all}[name](items)
+            except TypeError:
+                return UNKNOWN
+        if name == "setattr" and len(args) == 3 and isinstance(args[0], Instance) and isinstance(args[1], str):
+            args[0].attrs[args[1]] = args[2]
+            return None
+        if name == "getattr" and len(args) >= 2 and isinstance(args[1], str):
+            value = self.attribute(args[0], args[1])
+            return UNKNOWN if isinstance(value, MethodRef) else value
+        if name == "dict":
+            if not args:
+                return DictVal(list(kwargs), list(kwargs.values()))
+            return UNKNOWN
+        return self.unknown_result(args, kwargs, node)
+
+    current_class: ClassInfo | None = None
+
+    def call_function(self, func: Function, args: list, kwargs: dict, node: cst.CSTNode, defaults_only=False) -> Any:
+        if self.depth >= MAX_CALL_DEPTH:
+            return self.unknown_result(args, kwargs, node)
+        env = Env(func.env)
+        if not self.bind_params(func.node.params, args, kwargs, env, func.env, defaults_only):
+            return self.unknown_result(args, kwargs, node)
+        outer_site = self.helper_site
+        if self.helper_site is None and not isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            self.helper_site = node  # layers a helper builds are reported where the helper is called
+        saved = (self.self_instance, self.current_class)
+        method_of = args[0] if args and isinstance(args[0], Instance) and func.node.params.params else None
+        if method_of is not None and func.node.params.params[0].name.value == "self":
+            self.self_instance = method_of
+            self.current_class = self.defining_class(method_of.cls, func)
+            self.helper_site = None  # inside a class, a layer's own definition shows the mistake best
+        self.depth += 1
+        try:
+            self.exec_block(_body(func.node), env)
+            result = None
+        except _Return as ret:
+            result = ret.value
+        except (_Break, _Continue, _Raise):
+            result = UNKNOWN
+        finally:
+            self.depth -= 1
+            self.self_instance, self.current_class = saved
+            self.helper_site = outer_site
+        return result
+
+    def defining_class(self, cls: ClassInfo, func: Function) -> ClassInfo:
+        for candidate in cls.mro():
+            if any(v is func or (isinstance(v, Function) and v.node is func.node) for v in candidate.attrs.values()):
+                return candidate
+        return cls
+
+    def bind_params(self, params: cst.Parameters, args, kwargs, env: Env, def_env: Env, defaults_only: bool) -> bool:
+        positional = list(params.posonly_params) + list(params.params)
+        args = list(args)
+        kwargs = dict(kwargs)
+        for i, param in enumerate(positional):
+            name = param.name.value
+            if i < len(args):
+                env.vars[name] = args[i]
+            elif name in kwargs:
+                env.vars[name] = kwargs.pop(name)
+            elif param.default is not None:
+                env.vars[name] = self.ev(param.default, def_env)
+            elif defaults_only:
+                env.vars[name] = UNKNOWN
+            else:
+                return False
+        extra = args[len(positional):]
+        if extra and not isinstance(params.star_arg, cst.Param):
+            return False
+        if isinstance(params.star_arg, cst.Param):
+            env.vars[params.star_arg.name.value] = tuple(extra)
+        for param in params.kwonly_params:
+            name = param.name.value
+            if name in kwargs:
+                env.vars[name] = kwargs.pop(name)
+            elif param.default is not None:
+                env.vars[name] = self.ev(param.default, def_env)
+            elif defaults_only:
+                env.vars[name] = UNKNOWN
+            else:
+                return False
+        if params.star_kwarg is not None:
+            env.vars[params.star_kwarg.name.value] = DictVal(list(kwargs), list(kwargs.values()))
+        elif kwargs:
+            return False
+        return True
+
+    def instantiate(self, cls: ClassInfo, args, kwargs, node, defaults_only=False) -> Any:
+        instance = Instance(cls)
+        base = cls.torch_base()
+        if base in ("Sequential", "ModuleList"):
+            instance.children = []
+        init = cls.lookup("__init__")
+        if isinstance(init, Function):
+            result = self.call_function(init, [instance, *args], kwargs, node, defaults_only)
+            if result is UNKNOWN and self.depth >= MAX_CALL_DEPTH:
+                return UNKNOWN
+        elif base in ("Sequential", "ModuleList"):
+            instance.children = list(args)
+        return instance
+
+    def call_method(self, owner: Any, name: str, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+        if isinstance(owner, Tensor):
+            return self.tensor_method(owner, name, args, kwargs, node)
+        if isinstance(owner, Super):
+            return self.call_super(owner, name, args, kwargs, node)
+        if isinstance(owner, ListVal):
+            if name == "append" and len(args) == 1:
+                owner.items.append(args[0])
+                return None
+            if name == "extend" and len(args) == 1:
+                items = self.iterate(args[0])
+                if items is None:
+                    raise _Raise  # the list's contents are no longer known: drop this path
+                owner.items.extend(items)
+                return None
+            if name == "insert" and len(args) == 2 and isinstance(args[0], int):
+                owner.items.insert(args[0], args[1])
+                return None
+            if name == "pop" and not args and owner.items:
+                return owner.items.pop()
+            if name in ("append", "extend", "insert", "pop", "remove", "clear"):
+                raise _Raise
+            return UNKNOWN
+        if isinstance(owner, DictVal):
+            if name == "items":
+                return list(zip(owner.keys, owner.values))
+            if name == "values":
+                return list(owner.values)
+            if name == "keys":
+                return list(owner.keys)
+            if name == "get" and args and _known(args[0]):
+                return owner.values[owner.keys.index(args[0])] if args[0] in owner.keys else (args[1] if len(args) > 1 else None)
+            return UNKNOWN
+        if isinstance(owner, Container):
+            if name in ("append", "add_module") and args:
+                owner.children.append(args[-1])
+                if owner.keys is not None:
+                    owner.keys.append(args[0] if len(args) == 2 else str(len(owner.keys)))
+                return owner
+            if name == "extend" and args:
+                items = self.iterate(args[0])
+                if items is None:
+                    raise _Raise
+                owner.children.extend(items)
+                return owner
+            if name in ("children", "modules") and owner.kind != "ModuleDict":
+                return list(owner.children)
+            if name == "values":
+                return list(owner.children)
+            if name == "items" and owner.keys is not None:
+                return list(zip(owner.keys, owner.children))
+            return UNKNOWN
+        if isinstance(owner, Instance):
+            if name in ("add_module", "register_module") and len(args) == 2 and isinstance(args[0], str):
+                owner.attrs[args[0]] = args[1]
+                if owner.children is not None:
+                    owner.children.append(args[1])
+                return None
+            if name == "append" and owner.children is not None and len(args) == 1:
+                owner.children.append(args[0])
+                return None
+            if name in ("children",) and owner.children is not None:
+                return list(owner.children)
+            return self.unknown_result(args, kwargs, node)
+        return UNKNOWN
+
+    def call_super(self, sup: Super, name: str, args, kwargs, node) -> Any:
+        for base in sup.cls.bases:
+            if isinstance(base, ClassInfo):
+                method = base.lookup(name)
+                if isinstance(method, Function):
+                    saved = self.current_class
+                    try:
+                        return self.call_function(method, [sup.instance, *args], kwargs, node)
+                    finally:
+                        self.current_class = saved
+            elif isinstance(base, Qual) and name == "__init__":
+                kind = base.name.rsplit(".", 1)[1]
+                if kind in ("Sequential", "ModuleList") and sup.instance.children is not None:
+                    if len(args) == 1 and isinstance(args[0], DictVal):
+                        sup.instance.children[:] = list(args[0].values)
+                    elif kind == "ModuleList" and args:
+                        items = self.iterate(args[0])
+                        sup.instance.children[:] = items if items is not None else []
+                    else:
+                        sup.instance.children[:] = list(args)
+                return None
+        return None
+
+    # ---- tensors
+
+    def emit(self, kind: str, inputs: tuple[int, ...], node: cst.CSTNode, layer: Layer | None = None, **args) -> Any:
+        if self.ops is None:
+            return UNKNOWN
+        output = self.counter
+        self.counter += 1
+        self.ops.append(Op(kind, inputs, output, node, layer, args))
+        return Tensor(output)
+
+    def apply(self, module: Any, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+        """Call a module on tensors: leaf layers become ops, containers and instances are followed."""
+        if self.ops is None:
+            return UNKNOWN
+        if isinstance(module, Layer):
+            if len(args) == 1 and _is_tensor(args[0]) and not kwargs:
+                return self.emit("layer", (args[0].value,), node, module)
+            return self.unknown_result(args, kwargs, node)
+        if isinstance(module, Container):
+            if module.kind != "Sequential" or len(args) != 1 or kwargs:
+                return self.unknown_result(args, kwargs, node)
+            return self.fold(module.children, args[0], node)
+        if isinstance(module, Instance):
+            forward = module.cls.lookup("forward")
+            if isinstance(forward, Function):
+                return self.call_function(forward, [module, *args], kwargs, node)
+            if module.children is not None and len(args) == 1:
+                return self.fold(module.children, args[0], node)
+        return self.unknown_result(args, kwargs, node)
+
+    def fold(self, children: list, value: Any, node: cst.CSTNode) -> Any:
+        for child in children:
+            if not _is_tensor(value):
+                return value
+            if isinstance(child, (Layer, Container, Instance)):
+                value = self.apply(child, [value], {}, child.node if isinstance(child, (Layer, Container)) else node)
+            else:
+                value = self.emit("unknown", (value.value,), node)
+        return value
+
+    def tensor_function(self, name: str, tensor: Tensor, args: list, kwargs: dict, node, functional: bool) -> Any:
+        if name == "flatten":
+            return self.flatten(tensor, args, kwargs, node, default_start=0)
+        if name in ("cat", "concat"):
+            return self.unknown_result([tensor], kwargs, node)
+        if name in REDUCTIONS:
+            return self.reduce(tensor, args, kwargs, node)
+        if name in ("add", "mul", "sub", "div") and args:
+            return self.binary({"add": "Add", "mul": "Multiply", "sub": "Subtract", "div": "Divide"}[name], tensor, args[0], node)
+        if name in ("reshape",):
+            return self.view(tensor, args[0] if len(args) == 1 else tuple(args), node)
+        bound = L.bind_functional(name, [_as_param(a) for a in args], {k: _as_param(v) for k, v in kwargs.items()})
+        if bound is not None:
+            kind, params = bound
+            layer = Layer(kind, params, node, self.helper_site or node)
+            return self.emit("layer", (tensor.value,), node, layer)
+        if name in SHAPE_KEEPING:
+            return tensor
+        return self.unknown_result([tensor, *args], kwargs, node)
+
+    def tensor_method(self, tensor: Tensor, name: str, args: list, kwargs: dict, node) -> Any:
+        if name == "size":
+            if not args and not kwargs:
+                return ShapeOf(tensor)
+            axis = args[0] if args else kwargs.get("dim")
+            if axis == 0:
+                return BATCH
+            return DimOf(tensor.value, axis) if isinstance(axis, int) else UNKNOWN
+        if name == "dim":
+            return UNKNOWN
+        if name in ("view", "reshape"):
+            sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal, ShapeOf)) else tuple(args)
+            return self.view(tensor, sizes, node)
+        if name == "flatten":
+            return self.flatten(tensor, args, kwargs, node, default_start=0)
+        if name in REDUCTIONS:
+            return self.reduce(tensor, args, kwargs, node)
+        if name in ("add", "mul", "sub", "div", "add_", "mul_") and len(args) == 1:
+            op = {"add": "Add", "mul": "Multiply", "sub": "Subtract", "div": "Divide"}[name.rstrip("_")]
+            return self.binary(op, tensor, args[0], node)
+        if name in SHAPE_KEEPING:
+            return tensor
+        return self.unknown_result([tensor, *args], kwargs, node)
+
+    def flatten(self, tensor: Tensor, args, kwargs, node, default_start: int) -> Any:
+        start = args[0] if args else kwargs.get("start_dim", default_start)
+        end = args[1] if len(args) > 1 else kwargs.get("end_dim", -1)
+        if not isinstance(start, int) or not isinstance(end, int):
+            return self.emit("unknown", (tensor.value,), node)
+        return self.emit("flatten", (tensor.value,), node, start_dim=start, end_dim=end)
+
+    def view(self, tensor: Tensor, sizes: Any, node) -> Any:
+        if isinstance(sizes, ShapeOf):
+            return self.emit("unknown", (tensor.value,), node)
+        items = self.iterate(sizes)
+        if items is None or not all(isinstance(s, (int, DimOf)) or s is BATCH for s in items):
+            return self.emit("unknown", (tensor.value,), node)
+        return self.emit("view", (tensor.value,), node, sizes=tuple(items))
+
+    def reduce(self, tensor: Tensor, args, kwargs, node) -> Any:
+        dims = args[0] if args else kwargs.get("dim", kwargs.get("axis"))
+        keepdim = args[1] if len(args) > 1 else kwargs.get("keepdim", False)
+        if isinstance(dims, ListVal):
+            dims = tuple(dims.items)
+        if isinstance(dims, int):
+            dims = (dims,)
+        if not isinstance(dims, tuple) or not all(isinstance(d, int) for d in dims) or not isinstance(keepdim, bool):
+            return self.emit("unknown", (tensor.value,), node)
+        return self.emit("reduce", (tensor.value,), node, dims=dims, keepdim=keepdim)
+
+    def concat(self, seq: Any, args, kwargs, node) -> Any:
+        items = self.iterate(seq)
+        dim = args[0] if args else kwargs.get("dim", kwargs.get("axis", 0))
+        if items is None or not items or not all(_is_tensor(t) for t in items) or not isinstance(dim, int):
+            tensors = [t for t in (items or []) if _is_tensor(t)]
+            return self.unknown_result(tensors, {}, node)
+        return self.emit("cat", tuple(t.value for t in items), node, dim=dim)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _dotted(node: cst.CSTNode) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return "?"
+
+
+def _body(node: cst.FunctionDef) -> list:
+    body = node.body
+    return list(body.body) if isinstance(body, cst.IndentedBlock) else list(body.body)
+
+
+def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(current.children)
+
+
+def extract(module: cst.Module, forced_input: tuple[int, ...] | None = None) -> tuple[list[Model], list[Layer]]:
+    """Every model the module defines, and every layer it constructs."""
+    extractor = Extractor(module)
+    models = extractor.models(forced_input)
+    return models, list(extractor.layers.values())

@@ -1,0 +1,78 @@
+"""The model representation: what extraction produces and propagation reads.
+
+A `Model` is a straight-line program over tensor values. Extraction has already
+unrolled loops, inlined helpers and sub-modules, and turned both arms of an
+uncertain `if` into a `join`; what remains is a list of `Op`s, each reading
+tensor values by number and writing one new value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+MODEL_INPUT = 0  # the value number of the tensor a model is called with
+
+
+@dataclass(eq=False)
+class Layer:
+    """A torch.nn layer as the source constructs it."""
+
+    kind: str  # torch.nn class name, e.g. "Conv2d"
+    params: dict[str, Any] | None  # bound arguments (None: the call does not bind)
+    node: cst.CSTNode  # the constructor call
+    site: cst.CSTNode  # where a mistake in it is reported: node, or the helper call that made it
+
+
+@dataclass(eq=False)
+class Op:
+    """One step of a model: `output = <kind>(*inputs)`.
+
+    kinds:
+      layer   apply `layer` (a torch.nn layer or a functional op mapped to one)
+      flatten torch.flatten / x.flatten with args start_dim, end_dim
+      view    x.view / x.reshape with args sizes (ints, -1, BATCH or DimOf)
+      reduce  x.mean / x.sum / x.amax... with args dims, keepdim
+      add     an elementwise op of two tensors (residual add, mul...)
+      cat     torch.cat along args dim
+      join    the value of one name after an `if` whose arms disagree
+      unknown anything else: the result's shape is unknown
+    """
+
+    kind: str
+    inputs: tuple[int, ...]
+    output: int
+    node: cst.CSTNode
+    layer: Layer | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+class _Batch:
+    """The batch size, as `x.size(0)` or `x.shape[0]` yields it."""
+
+    def __repr__(self) -> str:
+        return "BATCH"
+
+
+BATCH = _Batch()
+
+
+@dataclass(frozen=True)
+class DimOf:
+    """`x.size(axis)` of tensor value `value`, resolved during propagation (axis counts the batch)."""
+
+    value: int
+    axis: int
+
+
+@dataclass(eq=False)
+class Model:
+    name: str
+    node: cst.CSTNode  # the statement that defines it: assignment, def or class
+    declared_input: tuple[int, ...] | None
+    ops: list[Op]
+    output: int | None = None
+    layers: list[Layer] = field(default_factory=list)  # every layer constructed, applied or not
+    errors: list[tuple[cst.CSTNode, str, str]] = field(default_factory=list)  # (node, check name, message) found while extracting

@@ -1,0 +1,67 @@
+"""Every code convlint can report: the checks, and the findings about files themselves."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from types import ModuleType
+
+from .checks import CHECKS
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: str
+    doc: str
+    module: ModuleType | None = None
+
+    @property
+    def summary(self) -> str:
+        return self.doc.strip().splitlines()[0]
+
+
+FILE_RULES = (
+    Rule(
+        "CL900",
+        "syntax-error",
+        "error",
+        """The file is not valid Python: convlint cannot read its models.
+
+The finding points at the position the parser stopped at. The other files are still linted.
+""",
+    ),
+    Rule(
+        "CL901",
+        "unreadable-file",
+        "error",
+        """The file cannot be read or decoded (permissions, a broken encoding, a file that vanished).
+
+The other files are still linted.
+""",
+    ),
+    Rule(
+        "CL902",
+        "internal-error",
+        "error",
+        """convlint itself failed on this file. This is a bug in convlint: please report it with the file.
+
+The other files are still linted; the exit status is 2.
+""",
+    ),
+)
+
+
+def _from_module(module: ModuleType) -> Rule:
+    return Rule(module.CODE, module.NAME, module.SEVERITY, inspect.getdoc(module) or "", module)
+
+
+RULES: tuple[Rule, ...] = tuple(_from_module(m) for m in CHECKS) + FILE_RULES
+BY_CODE = {r.code: r for r in RULES}
+BY_NAME = {r.name: r for r in RULES}
+
+
+def lookup(key: str) -> Rule | None:
+    """A rule by code (`CL001`) or name (`channel-mismatch`)."""
+    return BY_CODE.get(key.upper()) or BY_NAME.get(key.lower())

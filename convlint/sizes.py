@@ -1,0 +1,458 @@
+"""Exact symbolic sizes: integers, or integer expressions over named input sizes.
+
+A ``Sym`` is a polynomial with integer coefficients whose atoms are variables
+("H", "W", ...) and floor divisions ``⌊P/d⌋`` of such polynomials.  Every
+operation is exact; simplification only ever applies identities that hold for
+all integers, e.g. ``⌊(⌊y⌋ + n)/d⌋ = ⌊(y + n)/d⌋``, so a chain of convolutions
+and poolings on one variable keeps a single floor term ``q·⌊(a·H + b)/c⌋ + e``.
+
+Expressions in one variable of the form ``p·v + q·⌊(a·v + b)/c⌋ + e`` are kept
+in a canonical form (q > 0, 0 < a < c, gcd(a, c) = 1, 0 <= b < c), so two such
+expressions are ``==`` exactly when they agree for every value of ``v``.
+Anything beyond that (products, several floor terms) stays exact but may have
+more than one spelling.  Variables are assumed to be >= 1.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Union
+
+__all__ = [
+    "Size",
+    "Sym",
+    "UNKNOWN",
+    "var",
+    "is_concrete",
+    "evaluate",
+    "add",
+    "sub",
+    "mul",
+    "floordiv",
+    "ceildiv",
+    "residues",
+]
+
+
+class _Unknown:
+    """A layer argument the linter could not resolve statically."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __reduce__(self):
+        return (_Unknown, ())
+
+
+UNKNOWN = _Unknown()
+
+
+# --------------------------------------------------------------------------- atoms
+
+
+class _Var:
+    __slots__ = ("name", "key")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.key = (0, name)
+
+    def __eq__(self, other):
+        return isinstance(other, _Var) and other.name == self.name
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def value(self, env):
+        try:
+            return env[self.name]
+        except KeyError:
+            raise KeyError(f"no value given for size variable {self.name!r}") from None
+
+    def variables(self):
+        return frozenset((self.name,))
+
+    def dens(self):
+        return 1
+
+    def __str__(self):
+        return self.name
+
+
+class _Floor:
+    """⌊num/den⌋ with num a non-constant Sym and den >= 2."""
+
+    __slots__ = ("num", "den", "key")
+
+    def __init__(self, num: "Sym", den: int):
+        self.num = num
+        self.den = den
+        self.key = (1, num._key, den)
+
+    def __eq__(self, other):
+        return isinstance(other, _Floor) and other.key == self.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def value(self, env):
+        return self.num.evaluate(env) // self.den
+
+    def variables(self):
+        return self.num.variables
+
+    def dens(self):
+        # Product of all denominators below (and including) this atom: the
+        # atom's value mod m is periodic in each variable with period m·dens().
+        return self.den * self.num._dens()
+
+    def __str__(self):
+        return f"⌊{_grouped(self.num)}/{self.den}⌋"
+
+
+class _Group:
+    """A sum used as a factor of a product, e.g. the (⌊H/2⌋ − 1) in C·(⌊H/2⌋ − 1)."""
+
+    __slots__ = ("sym", "key")
+
+    def __init__(self, sym: "Sym"):
+        self.sym = sym
+        self.key = (2, sym._key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Group) and other.key == self.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def value(self, env):
+        return self.sym.evaluate(env)
+
+    def variables(self):
+        return self.sym.variables
+
+    def dens(self):
+        return self.sym._dens()
+
+    def __str__(self):
+        return f"({self.sym})"
+
+
+def _grouped(x: "Sym") -> str:
+    text = str(x)
+    single = len(x._terms) == 1 and x._const == 0 and x._terms[0][1] == 1
+    return text if single else f"({text})"
+
+
+# --------------------------------------------------------------------------- polynomials
+# Internally a polynomial is (dict monomial -> coefficient, constant), where a
+# monomial is a sorted tuple of atoms.
+
+
+def _mono_key(mono):
+    return tuple(atom.key for atom in mono)
+
+
+def _add_into(terms: dict, mono, coef: int) -> None:
+    total = terms.get(mono, 0) + coef
+    if total:
+        terms[mono] = total
+    else:
+        terms.pop(mono, None)
+
+
+def _build(terms: dict, const: int) -> "Size":
+    """Normalise and wrap a polynomial; a constant comes back as a plain int."""
+    terms = {m: c for m, c in terms.items() if c}
+    # Canonical sign: -c·⌊N/d⌋ is rewritten to c·⌊(d − 1 − N)/d⌋ (exact), which
+    # after reduction is "some deeper atoms + a positive floor term".  Deeper
+    # atoms are strictly smaller, and partners only gain, so this terminates;
+    # the guard is a belt-and-braces bound, stopping early is still exact.
+    for _ in range(64):
+        negative = [m for m, c in terms.items() if c < 0 and len(m) == 1 and isinstance(m[0], _Floor)]
+        if not negative:
+            break
+        mono = min(negative, key=_mono_key)
+        coef = -terms.pop(mono)
+        atom = mono[0]
+        flipped = _floor_poly(_poly_scale(_poly(atom.num), -1, atom.den - 1), atom.den)
+        for m, c in flipped[0].items():
+            _add_into(terms, m, c * coef)
+        const += flipped[1] * coef
+    if not terms:
+        return const
+    sym = object.__new__(Sym)
+    sym._terms = tuple(sorted(terms.items(), key=lambda mc: _mono_key(mc[0])))
+    sym._const = const
+    sym._key = (tuple((_mono_key(m), c) for m, c in sym._terms), const)
+    sym._hash = hash(sym._key)
+    return sym
+
+
+def _poly(x: "Size"):
+    if isinstance(x, Sym):
+        return dict(x._terms), x._const
+    return {}, int(x)
+
+
+def _poly_scale(p, factor: int, offset: int = 0):
+    terms, const = p
+    return {m: c * factor for m, c in terms.items()}, const * factor + offset
+
+
+def _floor_poly(p, d: int):
+    """⌊p/d⌋ as a polynomial (terms, const), for an integer d >= 1."""
+    terms, const = p
+    if d == 1:
+        return dict(terms), const
+    pulled: dict = {}
+    rest: dict = {}
+    for mono, coef in terms.items():
+        whole, part = divmod(coef, d)  # integer-valued terms leave the floor
+        if whole:
+            pulled[mono] = whole
+        if part:
+            rest[mono] = part
+    whole, b = divmod(const, d)
+    if not rest:
+        return pulled, whole  # 0 <= b < d contributes nothing
+    g = math.gcd(d, *rest.values())
+    if g > 1:  # ⌊(g·X + b)/(g·d')⌋ = ⌊(X + ⌊b/g⌋)/d'⌋ for integer X
+        rest = {m: c // g for m, c in rest.items()}
+        b //= g
+        d //= g
+    for mono in sorted(rest, key=_mono_key):
+        if rest[mono] == 1 and len(mono) == 1 and isinstance(mono[0], _Floor):
+            # ⌊(⌊N/c⌋ + R)/d⌋ = ⌊(N + c·R)/(c·d)⌋ for integer-valued R
+            inner = mono[0]
+            others = {m: c * inner.den for m, c in rest.items() if m != mono}
+            for m, c in inner.num._terms:
+                _add_into(others, m, c)
+            nested = _floor_poly((others, inner.num._const + b * inner.den), inner.den * d)
+            for m, c in nested[0].items():
+                _add_into(pulled, m, c)
+            return pulled, whole + nested[1]
+    atom = _Floor(_build(rest, b), d)
+    _add_into(pulled, (atom,), 1)
+    return pulled, whole
+
+
+def _factor(x: "Sym"):
+    """x as (coefficient, atoms) for a product: a monomial stays itself, a sum
+    becomes one parenthesised group (products are not distributed, so C·(⌊H/2⌋ − 1)
+    prints the way it was built)."""
+    if len(x._terms) == 1 and x._const == 0:
+        mono, coef = x._terms[0]
+        return coef, mono
+    content = math.gcd(x._const, *(c for _, c in x._terms))  # 32·(⌊H/2⌋ − 1), not (32·⌊H/2⌋ − 32)
+    return content, (_Group(_build({m: c // content for m, c in x._terms}, x._const // content)),)
+
+
+def _mul(x: "Sym", y: "Sym") -> "Size":
+    (cx, ax), (cy, ay) = _factor(x), _factor(y)
+    return _build({tuple(sorted(ax + ay, key=lambda a: a.key)): cx * cy}, 0)
+
+
+# --------------------------------------------------------------------------- Sym
+
+
+class Sym:
+    """An exact integer expression over size variables; immutable and hashable."""
+
+    __slots__ = ("_terms", "_const", "_key", "_hash")
+
+    def __init__(self, *_args, **_kwargs):
+        raise TypeError("create symbolic sizes with var(name) and arithmetic")
+
+    # ---- arithmetic
+    def __add__(self, other):
+        if not isinstance(other, (int, Sym)):
+            return NotImplemented
+        terms, const = _poly(self)
+        other_terms, other_const = _poly(other)
+        for m, c in other_terms.items():
+            _add_into(terms, m, c)
+        return _build(terms, const + other_const)
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return _build(*_poly_scale(_poly(self), -1))
+
+    def __pos__(self):
+        return self
+
+    def __sub__(self, other):
+        if not isinstance(other, (int, Sym)):
+            return NotImplemented
+        return self + (-other)
+
+    def __rsub__(self, other):
+        if not isinstance(other, int):
+            return NotImplemented
+        return (-self) + other
+
+    def __mul__(self, other):
+        if not isinstance(other, (int, Sym)):
+            return NotImplemented
+        if isinstance(other, int):
+            return _build(*_poly_scale(_poly(self), other))
+        return _mul(self, other)
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, other):
+        if isinstance(other, bool) or not isinstance(other, int):
+            return NotImplemented
+        if other == 0:
+            raise ZeroDivisionError("symbolic size divided by zero")
+        if other < 0:  # x // -d == (-x) // d
+            return (-self) // -other
+        return _build(*_floor_poly(_poly(self), other))
+
+    # ---- identity
+    def __eq__(self, other):
+        if isinstance(other, Sym):
+            return self._key == other._key
+        return NotImplemented
+
+    def __hash__(self):
+        return self._hash
+
+    # ---- queries
+    def evaluate(self, env: dict) -> int:
+        """The value for concrete variable values, e.g. ``{"H": 224}``."""
+        total = self._const
+        for mono, coef in self._terms:
+            value = coef
+            for atom in mono:
+                value *= atom.value(env)
+            total += value
+        return total
+
+    @property
+    def variables(self) -> frozenset:
+        found = frozenset()
+        for mono, _ in self._terms:
+            for atom in mono:
+                found |= atom.variables()
+        return found
+
+    def _dens(self) -> int:
+        product = 1
+        for mono, _ in self._terms:
+            for atom in mono:
+                product *= atom.dens()
+        return product
+
+    # ---- printing
+    def __str__(self) -> str:
+        terms, const = self._terms, self._const
+        if len(terms) == 1 and terms[0][1] == 1 and const < 0 and isinstance(terms[0][0][0], _Floor) \
+                and len(terms[0][0]) == 1:
+            # ⌊(H + 1)/4⌋ − 2 reads better in the convolution shape ⌊(H − 11)/4⌋ + 1
+            atom = terms[0][0][0]
+            shown = atom.num + atom.den * (const - 1)
+            if isinstance(shown, Sym):
+                return f"⌊{_grouped(shown)}/{atom.den}⌋ + 1"
+        parts = []
+        for mono, coef in terms:
+            body = "·".join(str(atom) for atom in mono)
+            magnitude = abs(coef)
+            text = body if magnitude == 1 else f"{magnitude}·{body}"
+            parts.append((coef < 0, text))
+        if const:
+            parts.append((const < 0, str(abs(const))))
+        first_negative, first = parts[0]
+        out = ("−" if first_negative else "") + first
+        for negative, text in parts[1:]:
+            out += (" − " if negative else " + ") + text
+        return out
+
+    def __repr__(self) -> str:
+        return f"Sym({str(self)!r})"
+
+    def __reduce__(self):  # rebuild on load: hashes of strings differ per process
+        return (_build, (dict(self._terms), self._const))
+
+
+Size = Union[int, Sym]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def var(name: str) -> Sym:
+    """The size variable ``name`` (assumed to be an integer >= 1)."""
+    return _build({(_Var(name),): 1}, 0)
+
+
+def is_concrete(x) -> bool:
+    return isinstance(x, int)
+
+
+def evaluate(x, env: dict):
+    """Value of an int, Sym or None (None, meaning unknown, stays None)."""
+    if x is None or isinstance(x, int):
+        return x
+    return x.evaluate(env)
+
+
+def add(x, y):
+    return None if x is None or y is None else x + y
+
+
+def sub(x, y):
+    return None if x is None or y is None else x - y
+
+
+def mul(x, y):
+    return None if x is None or y is None else x * y
+
+
+def floordiv(x, d):
+    """⌊x/d⌋ for an int d >= 1; None stays None."""
+    return None if x is None or d is None else x // d
+
+
+def ceildiv(x, d):
+    """⌈x/d⌉ for an int d >= 1; exact on Syms (⌈x/d⌉ = ⌊(x + d − 1)/d⌋)."""
+    if x is None or d is None:
+        return None
+    if d <= 0:
+        raise ValueError(f"ceildiv needs a positive divisor, got {d}")
+    return (x + (d - 1)) // d
+
+
+_RESIDUE_BUDGET = 20_000
+
+
+def residues(x, m: int):
+    """The set of values ``x mod m`` takes over all variable values >= 1.
+
+    Exact: an expression mod m is periodic in each variable with period
+    m·(product of its denominators), so one period is enumerated.  None when
+    that would take more than a small budget of evaluations, or x is None.
+    """
+    if x is None:
+        return None
+    if isinstance(x, int):
+        return frozenset((x % m,))
+    period = m * x._dens()
+    names = sorted(x.variables)
+    if period ** len(names) > _RESIDUE_BUDGET:
+        return None
+    found = set()
+    for values in itertools.product(range(1, period + 1), repeat=len(names)):
+        found.add(x.evaluate(dict(zip(names, values))) % m)
+        if len(found) == m:
+            break
+    return frozenset(found)

@@ -1,0 +1,353 @@
+"""Differential tests: convlint's static shape engine against PyTorch itself.
+
+Hypothesis generates random CNNs *as Python source* (``tests/modelgen.py``):
+``import torch.nn as nn``, a ``# convlint: input=...`` directive and one
+``nn.Sequential`` with one layer per line -- Conv1d/2d/3d, ConvTranspose,
+Max/Avg pooling (ceil_mode, padding, dilation), adaptive pooling, BatchNorm,
+ReLU, Flatten, Linear (right and wrong ``in_features``), Upsample,
+PixelShuffle -- about 80% chained correctly, 20% with one injected fault.
+
+The oracle executes that source in PyTorch (batch 2, CPU, no_grad) with
+hooks on every layer, recording each layer's input/output shape, or which
+layer raised (at construction or in forward).  Two torch behaviours are also
+counted as "torch rejects this layer": a layer that only accepts its input
+by reading the batch dimension as channels (unbatched inputs), and a layer
+that silently produces an empty tensor.
+
+Properties:
+
+* every layer torch ran has a static step on its line with the same kind and
+  the same (fully known, integer) input and output shapes, and no
+  error-level finding on its line; when the whole model runs, convlint
+  reports no error at all;
+* when torch rejects a layer, convlint reports an error on that layer's line;
+* (2-d) ``dropped-pixels`` is reported on a Conv2d/MaxPool2d/AvgPool2d exactly
+  when torch shows trailing rows/columns of real input that no window reads
+  (ignoring axes whose window is smaller than the stride), and its message
+  states those counts.
+
+Profiles (tests/conftest.py): ``ci`` (default, 1,000 examples per property)
+and ``long`` (``--hypothesis-profile=long``, 20,000).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import event, given, note, settings
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import modelgen as mg  # noqa: E402
+
+try:  # the static side; until it imports, the properties only exercise generator + oracle
+    from convlint.engine import analyze_source
+except Exception as _exc:  # noqa: BLE001
+    analyze_source = None
+    ENGINE_IMPORT_ERROR = _exc
+else:
+    ENGINE_IMPORT_ERROR = None
+
+PATH = "generated_model.py"
+DROPPED = "dropped-pixels"
+
+
+# --------------------------------------------------------------------------- #
+# Comparison helpers
+# --------------------------------------------------------------------------- #
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _concrete(shape):
+    """The shape as a tuple of ints, or None if it is unknown / not fully integer."""
+    if shape is None:
+        return None
+    shape = tuple(shape)
+    return shape if all(_is_int(v) for v in shape) else None
+
+
+def _fmt_findings(findings) -> str:
+    if not findings:
+        return "no findings"
+    return "; ".join(f"line {f.span.line} {f.severity} {f.name}: {f.message}" for f in findings)
+
+
+def _model_steps(analysis, problems):
+    models = [m for m in analysis.models if m.name == "model"]
+    if len(models) != 1:
+        problems.append(f"expected exactly one model named 'model', got {[m.name for m in analysis.models]}")
+        return {}
+    by_line = {}
+    for step in models[0].steps:
+        by_line.setdefault(step.line, []).append(step)
+    return by_line
+
+
+def static_vs_torch(spec: mg.ModelSpec, outcome: mg.TorchOutcome, analysis) -> list[str]:
+    """Every way convlint's answer differs from torch's (empty list: they agree)."""
+    problems = []
+    errors = [f for f in analysis.findings if f.severity == "error"]
+    error_lines = {f.span.line for f in errors}
+    steps = _model_steps(analysis, problems)
+    for i, layer in enumerate(spec.layers):
+        want_out = outcome.out_shapes[i]
+        if want_out is None:  # torch did not get past this layer
+            continue
+        line = spec.line_of(i)
+        here = steps.get(line, [])
+        if len(here) != 1:
+            problems.append(f"line {line} {layer.kind}: torch ran it; convlint has {len(here)} steps on this line")
+        else:
+            step = here[0]
+            if step.kind != layer.kind:
+                problems.append(f"line {line}: step kind {step.kind!r}, the layer is {layer.kind}")
+            want_in = outcome.in_shapes[i]
+            got_in, got_out = _concrete(step.in_shape), _concrete(step.out_shape)
+            if got_in != want_in:
+                problems.append(f"line {line} {layer.kind}: input torch {want_in}, convlint {step.in_shape}")
+            if got_out != want_out:
+                problems.append(
+                    f"line {line} {layer.kind}: output torch {want_out}, convlint {step.out_shape} "
+                    f"(input torch {want_in}, convlint {step.in_shape})"
+                )
+        if line in error_lines:
+            problems.append(
+                f"line {line} {layer.kind}: torch runs it fine, convlint reports an error: "
+                + _fmt_findings([f for f in errors if f.span.line == line])
+            )
+    if outcome.ran:
+        stray = [f for f in errors if f.span.line not in {spec.line_of(i) for i in range(len(spec.layers))}]
+        if stray:
+            problems.append("torch runs the model, convlint reports errors: " + _fmt_findings(stray))
+    else:
+        line = spec.line_of(outcome.raised_at)
+        if line not in error_lines:
+            layer = spec.layers[outcome.raised_at]
+            problems.append(
+                f"line {line} {layer.kind}: torch rejects it ({outcome.phase}: {outcome.error}); "
+                f"input torch {outcome.in_shapes[outcome.raised_at]}; convlint reports no error there "
+                f"({_fmt_findings(analysis.findings)})"
+            )
+    return problems
+
+
+_STATED = re.compile(r"the last (.+?) of the")
+_COUNT = re.compile(r"(\d+) (row|column)s?\b")
+
+
+def stated_drops(message: str) -> dict[str, int]:
+    """{'row': n, 'column': m} as a dropped-pixels message states them."""
+    m = _STATED.search(message)
+    if not m:
+        return {}
+    return {word: int(n) for n, word in _COUNT.findall(m.group(1))}
+
+
+def dropped_vs_torch(spec: mg.ModelSpec, outcome: mg.TorchOutcome, analysis) -> list[str]:
+    problems = []
+    if spec.ndim != 2:
+        return problems
+    reports = {}
+    for f in analysis.findings:
+        if f.name == DROPPED:
+            reports.setdefault(f.span.line, []).append(f)
+    for i, module in enumerate(outcome.modules):
+        line = spec.line_of(i)
+        kind = type(module).__name__
+        found = reports.get(line, [])
+        if outcome.out_shapes[i] is None:
+            continue
+        if kind not in mg.DROP_KINDS or len(outcome.in_shapes[i]) != 3:
+            if found:
+                problems.append(f"line {line} {kind}: reads every pixel, convlint says {_fmt_findings(found)}")
+            continue
+        rows, cols = mg.expected_dropped(module, outcome.in_shapes[i])
+        want = {k: v for k, v in (("row", rows), ("column", cols)) if v}
+        if want and not found:
+            problems.append(
+                f"line {line} {kind} on input {outcome.in_shapes[i]}: torch never reads the last "
+                f"{rows} rows / {cols} columns, convlint reports no {DROPPED}"
+            )
+        elif found and not want:
+            raw = mg.unread_trailing(module, outcome.in_shapes[i])
+            problems.append(
+                f"line {line} {kind} on input {outcome.in_shapes[i]}: torch reads every trailing pixel "
+                f"(unread rows/cols {raw}, window/stride {mg.window_and_stride(module)}), "
+                f"convlint says {_fmt_findings(found)}"
+            )
+        elif found:
+            stated = stated_drops(found[0].message)
+            if stated != want:
+                problems.append(
+                    f"line {line} {kind} on input {outcome.in_shapes[i]}: torch never reads the last "
+                    f"{rows} rows / {cols} columns, convlint states {stated}: {found[0].message}"
+                )
+    return problems
+
+
+def _check(spec: mg.ModelSpec, *, dropped: bool) -> None:
+    note(spec.source)
+    outcome = mg.run_torch(spec)
+    event(outcome.category)
+    if outcome.phase is not None:
+        event(f"torch rejects: {outcome.phase}")
+    if analyze_source is None:
+        return  # engine not importable yet: generator and oracle still run
+    analysis = analyze_source(spec.source, PATH)
+    problems = static_vs_torch(spec, outcome, analysis)
+    if dropped:
+        problems += dropped_vs_torch(spec, outcome, analysis)
+    assert not problems, "convlint disagrees with torch on\n" + spec.source + "\n" + "\n".join(problems)
+
+
+# --------------------------------------------------------------------------- #
+# The properties
+# --------------------------------------------------------------------------- #
+
+
+@given(spec=mg.model_specs())
+def test_static_shapes_and_errors_match_torch(spec):
+    _check(spec, dropped=False)
+
+
+@given(spec=mg.model_specs(ndims=(2,), weights=mg.POOLING_WEIGHTS, fault_percent=0))
+def test_dropped_pixels_match_torch(spec):
+    _check(spec, dropped=True)
+
+
+def test_engine_is_importable():
+    assert ENGINE_IMPORT_ERROR is None, f"convlint.engine does not import: {ENGINE_IMPORT_ERROR!r}"
+
+
+# --------------------------------------------------------------------------- #
+# The generator and the oracle themselves
+# --------------------------------------------------------------------------- #
+
+
+def test_generator_is_mostly_valid_and_faults_are_real():
+    """~80% of generated models run in torch; the generator's intent matches torch."""
+    seen = []
+
+    @settings(max_examples=200, derandomize=True, database=None)
+    @given(spec=mg.model_specs())
+    def collect(spec):
+        seen.append((spec, mg.run_torch(spec)))
+
+    collect()
+    runs = sum(o.ran for _, o in seen) / len(seen)
+    valid = [(s, o) for s, o in seen if s.fault is None]
+    valid_ran = sum(o.ran for _, o in valid) / len(valid)
+    faulty = [(s, o) for s, o in seen if s.fault is not None]
+    faulty_raised = sum(not o.ran for _, o in faulty) / max(1, len(faulty))
+    assert 0.65 <= runs <= 0.92, runs
+    assert valid_ran >= 0.97, [s.source for s, o in valid if not o.ran][:3]
+    assert faulty_raised >= 0.9, [s.source for s, o in faulty if o.ran][:3]
+
+
+def test_oracle_locates_construction_and_forward_errors():
+    spec = mg.spec_from_source_layers(
+        (3, 8, 8), ["nn.Conv2d(3, 4, 3)", "nn.ReLU()", "nn.Conv2d(4, 6, 3, groups=4)", "nn.ReLU()"]
+    )
+    out = mg.run_torch(spec)
+    assert (out.raised_at, out.phase) == (2, "construct")
+    assert out.out_shapes[:2] == [(4, 6, 6), (4, 6, 6)]  # the prefix still ran
+    spec = mg.spec_from_source_layers((3, 8, 8), ["nn.Conv2d(3, 4, 3)", "nn.Conv2d(5, 6, 3)", "nn.ReLU()"])
+    out = mg.run_torch(spec)
+    assert (out.raised_at, out.phase) == (1, "forward")
+    spec = mg.spec_from_source_layers((3, 8), ["nn.Flatten()", "nn.MaxPool1d(2)"])
+    out = mg.run_torch(spec)  # torch would pool over the batch-as-channels: counted as a rejection
+    assert (out.raised_at, out.phase) == (1, "misread")
+    spec = mg.spec_from_source_layers((3, 1, 5), ["nn.ConvTranspose2d(3, 4, 2, padding=1)"])
+    out = mg.run_torch(spec)
+    assert (out.raised_at, out.phase) == (0, "empty")
+
+
+def test_dropped_pixel_measurement():
+    conv = torch.nn.Conv2d(3, 8, 3, stride=2)
+    assert mg.unread_trailing(conv, (3, 8, 8)) == (1, 1)  # windows cover rows 0..6
+    assert mg.unread_trailing(torch.nn.MaxPool2d(2), (3, 7, 6)) == (1, 0)
+    assert mg.unread_trailing(torch.nn.MaxPool2d(2, ceil_mode=True), (3, 7, 7)) == (0, 0)
+    assert mg.unread_trailing(torch.nn.AvgPool2d(3, 2, padding=1), (3, 8, 9)) == (0, 0)
+    assert mg.unread_trailing(torch.nn.AvgPool2d((2, 4), (2, 3)), (1, 5, 9)) == (1, 2)
+    assert mg.unread_trailing(torch.nn.MaxPool2d(2, 3, dilation=2), (1, 7, 8)) == (1, 2)
+    # a 1x1 stride-2 window skips pixels by design: measured, but not expected to be reported
+    assert mg.unread_trailing(torch.nn.Conv2d(1, 1, 1, stride=2), (1, 6, 6)) == (1, 1)
+    assert mg.expected_dropped(torch.nn.Conv2d(1, 1, 1, stride=2), (1, 6, 6)) == (0, 0)
+    assert stated_drops("(8 + 2·0 − 3)/2 + 1 = 3.5, floored to 3: the last 1 row and 2 columns of the 8×9 input") == {
+        "row": 1,
+        "column": 2,
+    }
+
+
+# --------------------------------------------------------------------------- #
+# Fixed regression examples (known edge cases, and disagreements found)
+# --------------------------------------------------------------------------- #
+
+# name -> (input shape, layers, what torch says: list of output shapes, or ("raises", index))
+REGRESSIONS = {
+    # ceil_mode: the last window must start inside the input or the left padding
+    "ceil_mode_last_window_dropped": ((3, 5, 5), ["nn.MaxPool2d(2, 2, padding=1, ceil_mode=True)"], [(3, 3, 3)]),
+    "ceil_mode_last_window_kept": ((3, 6, 6), ["nn.MaxPool2d(3, 2, padding=1, ceil_mode=True)"], [(3, 4, 4)]),
+    "ceil_mode_avgpool_partial_window": ((3, 7, 7), ["nn.AvgPool2d(2, ceil_mode=True)"], [(3, 4, 4)]),
+    "ceil_mode_1d": ((2, 10), ["nn.MaxPool1d(4, 3, padding=2, ceil_mode=True)"], [(2, 4)]),
+    "ceil_mode_stride_gt_kernel": ((3, 4, 4), ["nn.MaxPool2d(2, 3, padding=1, ceil_mode=True)"], [(3, 2, 2)]),
+    "ceil_mode_kernel_larger_than_input": ((3, 5, 5), ["nn.MaxPool2d(6, ceil_mode=True)"], [(3, 1, 1)]),
+    "ceil_mode_kernel_larger_stride_1": ((3, 5, 5), ["nn.MaxPool2d(6, stride=1, ceil_mode=True)"], ("raises", 0)),
+    # 'same' with an even kernel pads asymmetrically (extra on the right/bottom)
+    "same_even_kernel": ((3, 7, 6), ["nn.Conv2d(3, 4, 4, padding='same')"], [(4, 7, 6)]),
+    "same_even_kernel_dilated": ((3, 5, 5), ["nn.Conv2d(3, 4, (2, 4), padding='same', dilation=2)"], [(4, 5, 5)]),
+    "same_strided_rejected": ((3, 8, 8), ["nn.Conv2d(3, 4, 3, stride=2, padding='same')"], ("raises", 0)),
+    # ConvTranspose output_padding: must be < stride or < dilation
+    "convT_output_padding": (
+        (3, 5, 5),
+        ["nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)"],
+        [(4, 10, 10)],
+    ),
+    "convT_output_padding_via_dilation": (
+        (3, 3, 10),
+        ["nn.ConvTranspose2d(3, 4, 3, stride=1, output_padding=1, dilation=2)"],
+        [(4, 8, 15)],
+    ),
+    "convT_output_padding_too_big": (
+        (3, 5, 5),
+        ["nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=2)"],
+        ("raises", 0),
+    ),
+    "convT_positional_dilation": (  # dilation comes after groups and bias positionally
+        (2, 4, 4),
+        ["nn.ConvTranspose2d(2, 2, 3, 1, 0, 0, 1, True, 2)"],
+        [(2, 8, 8)],
+    ),
+    # PixelShuffle
+    "pixel_shuffle": ((8, 3, 5), ["nn.PixelShuffle(2)"], [(2, 6, 10)]),
+    "pixel_shuffle_after_conv": ((3, 4, 4), ["nn.Conv2d(3, 18, 1)", "nn.PixelShuffle(3)"], [(18, 4, 4), (2, 12, 12)]),
+    "pixel_shuffle_bad_channels": ((6, 3, 3), ["nn.PixelShuffle(2)"], ("raises", 0)),
+    # dropped pixels
+    "dropped_conv_stride": ((3, 8, 8), ["nn.Conv2d(3, 8, 3, stride=2)"], [(8, 3, 3)]),
+    "dropped_maxpool_odd": ((3, 7, 6), ["nn.MaxPool2d(2)"], [(3, 3, 3)]),
+    "dropped_1x1_stride2_by_design": ((3, 7, 7), ["nn.Conv2d(3, 3, 1, stride=2)"], [(3, 4, 4)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSIONS))
+def test_regression_example(name):
+    input_shape, exprs, torch_says = REGRESSIONS[name]
+    spec = mg.spec_from_source_layers(input_shape, exprs)
+    outcome = mg.run_torch(spec)
+    if isinstance(torch_says, tuple):  # the oracle agrees with what the example documents
+        assert outcome.raised_at == torch_says[1], outcome
+    else:
+        assert outcome.ran and outcome.out_shapes == torch_says, outcome
+    if analyze_source is None:
+        pytest.skip(f"convlint.engine does not import: {ENGINE_IMPORT_ERROR!r}")
+    analysis = analyze_source(spec.source, PATH)
+    problems = static_vs_torch(spec, outcome, analysis) + dropped_vs_torch(spec, outcome, analysis)
+    assert not problems, spec.source + "\n" + "\n".join(problems)
