@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -44,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="*", default=["."], metavar="PATH")
     check.add_argument("--select", help="comma-separated codes or names to run (default: the error and warning checks)")
     check.add_argument("--ignore", help="comma-separated codes or names to skip")
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     check.add_argument("--input", help="input size CxHxW (no batch) for every model, e.g. 3x224x224")
     commands.add_parser("rules", help="list every check")
     return parser
@@ -74,9 +73,9 @@ def selected_rules(select: str | None, ignore: str | None) -> set[str]:
 
 
 def check(args) -> int:
-    from .engine import analyze_source, read_source
+    from . import report
     from .extract import parse_input_size
-    from .files import discover
+    from .runner import lint_paths
 
     input_shape = None
     if args.input:
@@ -87,44 +86,11 @@ def check(args) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
-    findings = []
-    files = 0
-    for path in discover(args.paths):
-        files += 1
-        source = read_source(path)
-        if not isinstance(source, bytes):
-            findings.append(source)
-            continue
-        analysis = analyze_source(source, str(path), input_shape, select, details=False)
-        findings.extend(f for f in analysis.findings if f.name in select)
-    findings.sort(key=lambda f: f.sort_key())
-    report(findings, files, args.format)
-    if any(f.name == "internal-error" for f in findings):
+    result = lint_paths(args.paths, select, input_shape)
+    report.FORMATS[args.format](result.findings, result.files, sys.stdout)
+    if any(f.name == "internal-error" for f in result.findings):
         return EXIT_ERROR
-    return EXIT_FINDINGS if findings else EXIT_CLEAN
-
-
-def report(findings, files: int, fmt: str) -> None:
-    out = sys.stdout
-    if fmt == "json":
-        json.dump([f.to_dict() for f in findings], out, indent=2)
-        out.write("\n")
-        return
-    for f in findings:
-        out.write(f"{f.path}:{f.span.line}:{f.span.column}: {f.code} [{f.name}] {f.message}\n")
-    out.write(summary(findings, files) + "\n")
-
-
-def summary(findings, files: int) -> str:
-    checked = f"{files} file{'s' if files != 1 else ''} checked"
-    if not findings:
-        return f"No findings ({checked})."
-    counts = {}
-    for f in findings:
-        counts[f.severity] = counts.get(f.severity, 0) + 1
-    parts = [f"{n} {sev}{'s' if n != 1 else ''}" for sev, n in sorted(counts.items(), key=lambda kv: kv[0])]
-    total = len(findings)
-    return f"Found {total} finding{'s' if total != 1 else ''} ({', '.join(parts)}; {checked})."
+    return EXIT_FINDINGS if result.findings else EXIT_CLEAN
 
 
 def explain(key: str) -> int:
