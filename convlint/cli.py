@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `convlint ... | head`: the reader has gone, and so do we
+        sys.stderr.close()
+        return EXIT_CLEAN
 
 
 def _parser() -> argparse.ArgumentParser:
