@@ -41,7 +41,7 @@ class Context:
             return "the model input"
         if op.layer is not None:
             return f"the {op.layer.kind} on line {self.line_of(op.layer.site)}"
-        names = {"flatten": "flatten", "view": "view", "cat": "torch.cat", "reduce": "reduction"}
+        names = {"flatten": "flatten", "view": "view", "cat": "torch.cat", "reduce": "reduction", "elementwise": "sum"}
         return f"the {names.get(op.kind, op.kind)} on line {self.line_of(op.node)}"
 
     def smallest_input(self, run: ModelRun, index: int, works: Callable[[Step], bool]) -> tuple[int, ...] | None:

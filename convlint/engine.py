@@ -133,9 +133,10 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool) -> An
     for rule in rules.RULES:
         if rule.module is None or (select is not None and rule.name not in select):
             continue
-        for node, message in rule.module.check(ctx):
-            finding = Finding(path, positions.span(node), rule.code, rule.name, rule.severity, message)
-            findings.setdefault((finding.code, finding.span, finding.message), finding)
+        for node, message, *hint in rule.module.check(ctx):  # a check may add a fix hint: (node, message, fix)
+            fix = hint[0] if hint else None
+            finding = Finding(path, positions.span(node), rule.code, rule.name, rule.severity, message, fix=fix)
+            findings.setdefault((finding.code, finding.span), finding)  # a loop-built layer: once
     analysis = Analysis(path, sorted(findings.values(), key=Finding.sort_key))
     if details:
         analysis.models = [_view(run, positions) for run in runs]

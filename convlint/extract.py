@@ -120,6 +120,7 @@ class Instance:
     cls: ClassInfo
     attrs: dict[str, Any] = field(default_factory=dict)
     children: list | None = None  # for subclasses of nn.Sequential / ModuleList
+    opaque: bool = False  # something we could not follow changed it
 
 
 @dataclass(eq=False)
@@ -244,6 +245,7 @@ class Extractor:
         self.steps = 0
         self.depth = 0
         self.helper_site: cst.CSTNode | None = None
+        self.helper_layers: dict[int, list[Layer]] = {}  # layers built per definition in the current helper call
         self.layers: dict[int, Layer] = {}  # every layer constructed, by id of its node
         self.ops: list[Op] | None = None  # the model being built, when applying
         self.counter = 0
@@ -672,7 +674,7 @@ class Extractor:
     def binary(self, op: str, left: Any, right: Any, node: cst.CSTNode) -> Any:
         if _is_tensor(left) or _is_tensor(right):
             if op in ("Add", "Subtract", "Multiply", "Divide") and _is_tensor(left) and _is_tensor(right):
-                return self.emit("elementwise", (left.value, right.value), node)
+                return self.emit("elementwise", (left.value, right.value), node, op=op)
             other = right if _is_tensor(left) else left
             tensor = left if _is_tensor(left) else right
             if isinstance(other, (int, float)) and not isinstance(other, bool):
@@ -686,8 +688,11 @@ class Extractor:
         if op == "Multiply" and isinstance(left, ListVal) and isinstance(right, int) and 0 <= right <= MAX_UNROLL:
             return ListVal(left.items * right)
         if not (_numeric(left) and _numeric(right)):
-            if isinstance(left, str) and op == "Modulo":
-                return UNKNOWN
+            if isinstance(left, str) and op == "Modulo" and _known(right):
+                try:
+                    return left % right
+                except (TypeError, ValueError, KeyError):
+                    return UNKNOWN
             if isinstance(left, str) and isinstance(right, str) and op == "Add":
                 return left + right
             return UNKNOWN
@@ -946,7 +951,18 @@ class Extractor:
             params = L.bind(kind, [_as_param(a) for a in args], {k: _as_param(v) for k, v in kwargs.items()})
         layer = Layer(kind, params, node, self.helper_site or node)
         self.layers.setdefault(id(node), layer)
+        if self.helper_site is not None:
+            self.note_helper_layer(layer)
         return layer
+
+    def note_helper_layer(self, layer: Layer) -> None:
+        """A helper's one-off layer is reported where the helper is called; a layer the helper
+        builds again and again (a config loop) is reported at its own definition."""
+        siblings = self.helper_layers.setdefault(id(layer.node), [])
+        siblings.append(layer)
+        if len(siblings) > 1:
+            for sibling in siblings:
+                sibling.site = sibling.node
 
     def call_builtin(self, name: str, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
         if name == "super":
@@ -1028,6 +1044,7 @@ class Extractor:
         outer_site = self.helper_site
         if self.helper_site is None and not isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             self.helper_site = node  # layers a helper builds are reported where the helper is called
+            self.helper_layers = {}
         saved = (self.self_instance, self.current_class)
         method_of = args[0] if args and isinstance(args[0], Instance) and func.node.params.params else None
         if method_of is not None and func.node.params.params[0].name.value == "self":
@@ -1156,10 +1173,13 @@ class Extractor:
                 return list(owner.children)
             if name == "items" and owner.keys is not None:
                 return list(zip(owner.keys, owner.children))
+            if name not in ("parameters", "named_parameters", "modules", "named_modules", "state_dict", "to", "cuda", "train", "eval"):
+                owner.kind = "Unknown"  # an unknown method may have changed what it contains
             return UNKNOWN
         if isinstance(owner, Instance):
-            if name in ("add_module", "register_module") and len(args) == 2 and isinstance(args[0], str):
-                owner.attrs[args[0]] = args[1]
+            if name in ("add_module", "register_module") and len(args) == 2:
+                if isinstance(args[0], str):
+                    owner.attrs[args[0]] = args[1]
                 if owner.children is not None:
                     owner.children.append(args[1])
                 return None
@@ -1168,6 +1188,9 @@ class Extractor:
                 return None
             if name in ("children",) and owner.children is not None:
                 return list(owner.children)
+            if owner.children is not None and not isinstance(owner.cls.lookup(name), Function):
+                owner.children = None  # an unknown method may have changed what it contains
+                owner.opaque = True
             return self.unknown_result(args, kwargs, node)
         return UNKNOWN
 
@@ -1216,7 +1239,7 @@ class Extractor:
             if module.kind != "Sequential" or len(args) != 1 or kwargs:
                 return self.unknown_result(args, kwargs, node)
             return self.fold(module.children, args[0], node)
-        if isinstance(module, Instance):
+        if isinstance(module, Instance) and not module.opaque:
             forward = module.cls.lookup("forward")
             if isinstance(forward, Function):
                 return self.call_function(forward, [module, *args], kwargs, node)

@@ -26,6 +26,7 @@ class Finding:
     severity: str
     message: str
     suppressed: bool = field(default=False, compare=False)
+    fix: dict | None = field(default=None, compare=False, repr=False)  # machine-readable hint for `--fix`
 
     @property
     def line(self) -> int:

@@ -402,26 +402,22 @@ def _make_windows(n, shape, kernel, stride, dilation, pads, ceil_mode):
 
 
 def _pool_size(size, k, s, pad, d, ceil_mode):
-    """PyTorch's pooling_output_shape, exact on Syms (None when undecidable)."""
+    """PyTorch's pooling_output_shape, exact on Syms too."""
     span = size + 2 * pad - d * (k - 1) - 1
     if not ceil_mode:
         return span // s + 1
-    out = ceildiv(span, s) + 1
-    if isinstance(size, int):
+    if isinstance(size, int):  # torch's own steps
+        out = ceildiv(span, s) + 1
         # the last window must start inside the input or the left padding
         return out - 1 if (out - 1) * s >= size + pad else out
-    # (out − 1)·s − size − pad = r + pad − d·(k − 1) − 1 with r = (−span) mod s,
-    # so whether torch drops the last window depends only on span mod s.
-    found = residues(span, s)
-    if found is None:
-        return None
+    # Symbolically: torch's out − 1 is A = ⌈span/s⌉, minus one when A ≥ ⌈(size + pad)/s⌉.
+    # With B = ⌊(size + pad − 1)/s⌋ that is min(A, B), and A − B ∈ {0, 1} or
+    # A <= B depending only on t = d·(k − 1) + 1 − pad (>= 1 as pad <= k/2):
+    # A = ⌊(size + pad − 1 + s − t)/s⌋, so min(A, B) = B when t <= s, else A.
     threshold = d * (k - 1) + 1 - pad
-    drops = {(-r) % s >= threshold for r in found}
-    if drops == {True}:
-        return out - 1
-    if drops == {False}:
-        return out
-    return None
+    if threshold <= s:
+        return (size + pad - 1) // s + 1
+    return ceildiv(span, s) + 1
 
 
 class _Pool(_Rule):
@@ -803,7 +799,7 @@ class _Upsample(_Rule):
         align = True if self.fixed_mode == "bilinear" else p.get("align_corners")
         if size is None and scale is None:
             errs.append("either size or scale_factor must be given")
-        elif size is not None and scale is not None:
+        elif size is not None and scale is not None and UNKNOWN not in (size, scale):
             errs.append("only one of size and scale_factor may be given")
         if size is not None and _known(size) and not (
             isinstance(size, int) or (isinstance(size, (tuple, list)) and all(isinstance(v, int) for v in size))

@@ -102,7 +102,7 @@ def _run(op: Op, inputs: list[TensorInfo], values: dict[int, TensorInfo]) -> Ste
         return Step(op, inputs, TensorInfo(shape, inputs[0].origin if shape is not None else None), error=error)
     if op.kind == "cat":
         shape, error = _cat_shape(op.args["dim"], [i.shape for i in inputs])
-        return Step(op, inputs, TensorInfo(shape), error=error)
+        return Step(op, inputs, TensorInfo(shape, op), error=error)
     if op.kind == "join":
         a, b = inputs
         return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)

@@ -194,6 +194,56 @@ def _build(terms: dict, const: int) -> "Size":
     sym._const = const
     sym._key = (tuple((_mono_key(m), c) for m, c in sym._terms), const)
     sym._hash = hash(sym._key)
+    if _several_or_nested_floors(sym):
+        return _as_single_floor(sym)
+    return sym
+
+
+def _several_or_nested_floors(sym: "Sym") -> bool:
+    floors = 0
+    for mono, _ in sym._terms:
+        if len(mono) != 1 or isinstance(mono[0], _Group):
+            return False  # products: no canonical form attempted
+        if isinstance(mono[0], _Floor):
+            floors += 1
+            if any(not isinstance(a, _Var) for m, _ in mono[0].num._terms for a in m):
+                return True
+    return floors > 1
+
+
+_CANONICAL_PERIOD_LIMIT = 128
+
+
+def _as_single_floor(sym: "Sym") -> "Size":
+    """Rewrite a one-variable expression that is really linear, or really a
+    single floor term (e.g. ⌊H/2⌋ + ⌊(H + 1)/2⌋ − H = 0), into that canonical
+    form.  Such an expression is linear plus a periodic part whose period
+    divides the product of its denominators, so one period of values decides."""
+    names = sym.variables
+    period = sym._dens()
+    if len(names) != 1 or period > _CANONICAL_PERIOD_LIMIT:
+        return sym
+    (name,) = names
+    values = [sym.evaluate({name: v}) for v in range(1, period + 2)]
+    steps = [b - a for a, b in zip(values, values[1:])]
+    c = next(n for n in range(1, period + 1) if period % n == 0
+             and all(steps[i] == steps[i % n] for i in range(period)))
+    v = _Var(name)
+    if c == 1:  # linear: f(v) = p·v + f(1) − p
+        return _build({(v,): steps[0]}, values[0] - steps[0])
+    low, high = min(steps[:c]), max(steps[:c])
+    if len(set(steps[:c])) != 2:
+        return sym
+    rises = [step == high for step in steps[:c]]  # rises[i]: the floor steps up from v = i + 1
+    a = sum(rises)
+    if math.gcd(a, c) != 1:
+        return sym
+    for b in range(c):
+        # ⌊(a·v + b)/c⌋ steps up after v exactly when (a·v + b) mod c >= c − a
+        if all(((a * (i + 1) + b) % c >= c - a) == rises[i] for i in range(c)):
+            atom = _Floor(_build({(v,): a}, b), c)
+            const = values[0] - low - (high - low) * ((a + b) // c)
+            return _build({(v,): low, (atom,): high - low}, const)
     return sym
 
 
@@ -293,12 +343,17 @@ class Sym:
     def __sub__(self, other):
         if not isinstance(other, (int, Sym)):
             return NotImplemented
-        return self + (-other)
+        # merge first, normalise once: x − x must cancel before any sign rewrite
+        terms, const = _poly(self)
+        other_terms, other_const = _poly(other)
+        for m, c in other_terms.items():
+            _add_into(terms, m, -c)
+        return _build(terms, const - other_const)
 
     def __rsub__(self, other):
         if not isinstance(other, int):
             return NotImplemented
-        return (-self) + other
+        return _build(*_poly_scale(_poly(self), -1, other))
 
     def __mul__(self, other):
         if not isinstance(other, (int, Sym)):

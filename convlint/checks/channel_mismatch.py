@@ -32,7 +32,7 @@ PRODUCER_PARAM = {"Linear": "out_features", "Bilinear": "out_features"}
 
 
 def check(ctx):
-    for _run, _index, step in ctx.layer_steps():
+    for run, index, step in ctx.layer_steps():
         layer_spec = spec(step)
         shape = step.in_shape
         if layer_spec is None or layer_spec.channels_param is None or shape is None or not step.op.layer.params:
@@ -55,7 +55,28 @@ def check(ctx):
         if is_linear and (flattened_too_early(step) or linear_without_flatten(step)):
             continue
         unit = "input features" if is_linear else "input channels"
-        yield step.op.layer.site, f"{kind} expects {declared} {unit} but receives {received} ({_source(ctx, step)})"
+        message = f"{kind} expects {declared} {unit} but receives {received} ({_source(ctx, step)})"
+        yield step.op.layer.site, message, _fix_hint(run, index, step, layer_spec, declared, received)
+
+
+def _fix_hint(run, index, step, layer_spec, declared, received) -> dict | None:
+    """What `--fix` needs: which argument of the call at the finding's span to set to what.
+    None when the layer is built elsewhere than where it is reported (a helper's call)."""
+    layer = step.op.layer
+    if layer.site is not layer.node:
+        return None
+    names = [name for name, _default in layer_spec.params]
+    param = layer_spec.channels_param
+    return {
+        "action": "set-argument",
+        "kind": layer.kind,
+        "param": param,
+        "position": names.index(param) if param in names else None,
+        "declared": declared,
+        "value": received,
+        "model": run.model.name,
+        "order": index,
+    }
 
 
 def _source(ctx, step) -> str:

@@ -17,6 +17,8 @@ Good:
 
 from __future__ import annotations
 
+_OPS = {"Add": "sum", "Subtract": "difference", "Multiply": "product", "Divide": "quotient"}
+
 CODE = "CL006"
 NAME = "shape-mismatch"
 SEVERITY = "error"
@@ -33,6 +35,6 @@ def check(ctx):
                     continue  # misplaced-flatten explains it better
                 yield op.layer.site, step.error
             elif op.kind == "elementwise":
-                yield op.node, f"elementwise operation on tensors whose {step.error}"
+                yield op.node, f"{_OPS.get(op.args.get('op'), 'elementwise operation')} of tensors whose {step.error}"
             else:
                 yield op.node, step.error
