@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from . import __version__
+from .config import ConfigError
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -23,11 +25,17 @@ def main(argv: list[str] | None = None) -> int:
             return explain(args.explain)
         if args.command == "check":
             return check(args)
+        if args.command == "summary":
+            from .summary import run
+
+            return run(args)
         if args.command == "rules":
             return list_rules()
+        if args.command == "lsp":
+            return lsp()
         parser.print_help()
         return EXIT_ERROR
-    except UsageError as error:
+    except (UsageError, ConfigError) as error:
         print(f"convlint: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -46,9 +54,27 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="*", default=["."], metavar="PATH")
     check.add_argument("--select", help="comma-separated codes or names to run (default: the error and warning checks)")
     check.add_argument("--ignore", help="comma-separated codes or names to skip")
-    check.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    check.add_argument("--extend-select", help="comma-separated codes or names to run on top of the selection")
+    check.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text", help="output format")
+    check.add_argument("--output-file", metavar="PATH", help="write the report to PATH instead of the standard output")
+    check.add_argument("--fail-on", choices=("error", "warning", "info"), help="lowest severity that makes the exit status 1 (default: warning)")
+    check.add_argument("--show-suppressed", action="store_true", help="also list the findings suppressed by inline comments")
+    check.add_argument("--config", metavar="PATH", help="use this convlint.toml or pyproject.toml for every file")
+    check.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     check.add_argument("--input", help="input size CxHxW (no batch) for every model, e.g. 3x224x224")
+    check.add_argument("--jobs", "-j", type=int, metavar="N", help="files analysed in N processes (default: the machine's cores)")
+    check.add_argument("--cache-dir", metavar="PATH", help="findings cache folder (default: .convlint_cache beside pyproject.toml)")
+    check.add_argument("--no-cache", action="store_true", help="neither read nor write the findings cache")
+    check.add_argument("--fix", action="store_true", help="apply the safe fixes to the files, then report what remains")
+    check.add_argument("--diff", action="store_true", help="print the fixes as a unified diff, write nothing (exit 1 if any)")
+    summary = commands.add_parser("summary", help="show each model: shapes, parameters, receptive field, memory")
+    summary.add_argument("path", metavar="PATH")
+    summary.add_argument("--model", metavar="NAME", help="only the model with this name")
+    summary.add_argument("--input", metavar="CxHxW", help="input size (no batch), e.g. 3x224x224")
+    summary.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format")
+    summary.add_argument("--no-advice", action="store_true", help="leave out the findings and design advice")
     commands.add_parser("rules", help="list every check")
+    commands.add_parser("lsp", help="run the language server over stdio (needs convlint[lsp])")
     return parser
 
 
@@ -75,25 +101,79 @@ def selected_rules(select: str | None, ignore: str | None) -> set[str]:
     return chosen - _rule_names(ignore)
 
 
-def check(args) -> int:
+def settings_from(args):
+    """The command-line options over the configuration files (see convlint.config)."""
+    from .config import Options, Resolver, Settings
+
+    if getattr(args, "config", None) and getattr(args, "isolated", False):
+        raise UsageError("--config cannot be used with --isolated")
+    explicit = ",".join(k for k in (args.select or "").split(",") if k.strip().upper() != "ALL")
+    options = Options(
+        select=frozenset(_rule_names(args.select)) if args.select else None,
+        explicit_select=frozenset(_rule_names(explicit)),
+        extend_select=frozenset(_rule_names(getattr(args, "extend_select", None))),
+        ignore=frozenset(_rule_names(args.ignore)),
+        fail_on=getattr(args, "fail_on", None),
+    )
+    return Settings(options, Resolver(getattr(args, "config", None), getattr(args, "isolated", False)))
+
+
+def write_report(args, findings, files: int) -> None:
     from . import report
-    from .extract import parse_input_size
+
+    target = getattr(args, "output_file", None)
+    if not target:
+        report.FORMATS[args.format](findings, files, sys.stdout)
+        return
+    try:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "w", encoding="utf-8", newline="\n") as out:
+            report.FORMATS[args.format](findings, files, out)
+    except OSError as error:
+        raise UsageError(f"cannot write --output-file {target}: {error.strerror or error}") from None
+
+
+def check(args) -> int:
     from .runner import lint_paths
 
     input_shape = None
     if args.input:
+        from .extract import parse_input_size
+
         input_shape = parse_input_size(args.input)
         if input_shape is None:
             raise UsageError(f"--input {args.input!r} is not a size like 3x224x224")
     select = selected_rules(args.select, args.ignore)
-    missing = [p for p in args.paths if not Path(p).exists()]
+    settings = settings_from(args)
+    missing = [p for p in args.paths if not Path(p).exists() and not Path(p).is_symlink()]  # a loop is read, and said
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
-    result = lint_paths(args.paths, select, input_shape)
-    report.FORMATS[args.format](result.findings, result.files, sys.stdout)
+    if getattr(args, "fix", False) or getattr(args, "diff", False):
+        from .fix import fix_paths
+
+        changed = fix_paths(
+            args.paths, select, input_shape, write=not args.diff, out=sys.stdout, err=sys.stderr, settings=settings
+        )
+        if args.diff:
+            return EXIT_FINDINGS if changed else EXIT_CLEAN
+    jobs = getattr(args, "jobs", None)
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    cache_dir = getattr(args, "cache_dir", None)  # an explicit --cache-dir wins over CONVLINT_NO_CACHE
+    if getattr(args, "no_cache", False):
+        cache_dir = None
+    elif cache_dir is None and not os.environ.get("CONVLINT_NO_CACHE"):
+        from .cache import default_dir
+
+        cache_dir = default_dir()
+    result = lint_paths(args.paths, select, input_shape, settings=settings, jobs=jobs, cache_dir=cache_dir)
+    shown = result.findings
+    if getattr(args, "show_suppressed", False) and result.suppressed:
+        shown = sorted(result.findings + result.suppressed, key=lambda f: f.sort_key())
+    write_report(args, shown, result.files)
     if any(f.name == "internal-error" for f in result.findings):
         return EXIT_ERROR
-    return EXIT_FINDINGS if result.findings else EXIT_CLEAN
+    return EXIT_FINDINGS if result.failing else EXIT_CLEAN
 
 
 def explain(key: str) -> int:
@@ -103,6 +183,18 @@ def explain(key: str) -> int:
     if rule is None:
         raise UsageError(f"unknown check {key!r} (see `convlint rules`)")
     print(f"{rule.code} {rule.name} ({rule.severity})\n\n{rule.doc.strip()}")
+    return EXIT_CLEAN
+
+
+def lsp() -> int:
+    try:
+        import pygls  # noqa: F401 - only to say how to get it
+    except ImportError:
+        print("convlint: the language server needs pygls: pip install 'convlint[lsp]'", file=sys.stderr)
+        return EXIT_ERROR
+    from .lsp import serve
+
+    serve()
     return EXIT_CLEAN
 
 

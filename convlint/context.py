@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import libcst as cst
+if TYPE_CHECKING:  # annotations only: importing convlint must not import libcst
+    import libcst as cst
 
 from . import layers as L
 from .graph import MODEL_INPUT, Layer, Model, Op
@@ -28,12 +30,16 @@ class Context:
         self.layers = layers
         self.line_of = line_of
 
-    def layer_steps(self):
-        """(run, index, step) for every application of a torch layer."""
+    def steps(self):
+        """(run, index, step) for every step that surely runs: not in an arm of an undecided branch."""
         for run in self.runs:
             for index, step in enumerate(run.steps):
-                if step.op.kind == "layer":
+                if not step.op.speculative:
                     yield run, index, step
+
+    def layer_steps(self):
+        """(run, index, step) for every application of a torch layer that surely runs."""
+        return ((run, index, step) for run, index, step in self.steps() if step.op.kind == "layer")
 
     def describe(self, op: Op | None) -> str:
         """'the Conv2d on line 7'."""

@@ -6,15 +6,18 @@ import traceback
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from typing import TYPE_CHECKING
 
 from . import rules
 from .context import Context, ModelRun
-from .extract import extract
 from .findings import Finding, Span
 from .propagate import Step, propagate
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+# libcst (and extract/evidence, which need it) are imported on first use: `convlint --version`
+# and a run whose files the pre-filter rejects never pay for it.
 
 BUG_REPORT = "please report this as a convlint bug, with the file"
 
@@ -52,6 +55,8 @@ class Positions:
 
     def span(self, node: cst.CSTNode) -> Span:
         if self._map is None:
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
             self._map = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
         where = self._map.get(node)
         if where is None:
@@ -78,7 +83,48 @@ def might_define_models(source: bytes) -> bool:
     return b"torch" in source
 
 
+MAX_SOURCE_BYTES = 2 * 1024 * 1024  # the largest file of the corpus is 0.33 MB; beyond this it is generated code
+MAX_BRACKET_DEPTH = 100  # deeper (counting brackets in strings too) and CPython's parser vets the file first
+MAX_LAMBDAS = 500
+_BRACKETS = bytes.maketrans(b"([{)]}", b"\x01\x01\x01\xff\xff\xff")
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"([{)]}")
+
+
+def too_deep(source: bytes, path: str) -> Finding | None:
+    """libcst's native parser overflows its stack (the process dies) on a few thousand nested
+    brackets or lambdas. CPython's own parser refuses those cleanly (more than 200 nested
+    brackets is not Python), so a file that looks that deep is shown to it first."""
+    from array import array
+    from itertools import accumulate
+
+    signed = array("b", source.translate(_BRACKETS, _NOT_BRACKETS))
+    if max(accumulate(signed), default=0) <= MAX_BRACKET_DEPTH and source.count(b"lambda") <= MAX_LAMBDAS:
+        return None
+    import ast
+
+    try:
+        ast.parse(source, path)
+    except SyntaxError as error:
+        return _file_finding(path, "syntax-error", f"invalid syntax: {error.msg}", max(error.lineno or 1, 1))
+    except (RecursionError, MemoryError):
+        return _file_finding(path, "syntax-error", "the file nests too deeply for the parser")
+    except ValueError as error:  # NUL bytes
+        return _file_finding(path, "syntax-error", f"invalid syntax: {error}")
+    return None
+
+
 def parse(source: bytes, path: str) -> cst.Module | Finding:
+    import libcst as cst
+
+    if len(source) > MAX_SOURCE_BYTES:
+        size = len(source) / (1024 * 1024)
+        return _file_finding(
+            path, "unreadable-file",
+            f"larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MB ({size:.1f} MB): not analysed (exclude generated files)",
+        )
+    deep = too_deep(source, path)
+    if deep is not None:
+        return deep
     try:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as error:
@@ -119,19 +165,24 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool) -> An
     module = parse(source, path)
     if isinstance(module, Finding):
         return Analysis(path, [module])
+    from . import evidence
+    from .extract import extract
+
     try:
-        models, layers = extract(module, input_shape)
+        models, layers = extract(module, input_shape, None if path.startswith("<") else path)
     except RecursionError:
         return Analysis(path, [])  # deeper than we follow: nothing is known, so nothing is said
+    evident = {} if input_shape else evidence.input_shapes(module, models, path)  # config, then the file's own evidence
     runs = []
     for model in models:
-        shape = input_shape or model.declared_input
+        shape = input_shape or model.declared_input or evident.get(model.name)
         runs.append(ModelRun(model, shape, propagate(model, shape)))
     positions = Positions(module)
     ctx = Context(runs, layers, positions.line)
     findings: dict[tuple, Finding] = {}
+    chosen = rules.DEFAULT_SELECTION if select is None else select
     for rule in rules.RULES:
-        if rule.module is None or (select is not None and rule.name not in select):
+        if rule.module is None or rule.name not in chosen:
             continue
         for node, message, *hint in rule.module.check(ctx):  # a check may add a fix hint: (node, message, fix)
             fix = hint[0] if hint else None

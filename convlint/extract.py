@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +19,16 @@ import libcst as cst
 
 from . import layers as L
 from .graph import BATCH, MODEL_INPUT, DimOf, Layer, Model, Op
+from .imports import locate
 from .sizes import UNKNOWN
 
-STEP_BUDGET = 400_000  # evaluation steps per file: bounds pathological inputs, never reached by real models
+STEP_BUDGET = 60_000  # evaluation steps per model (and per module body): bounds pathological inputs
 MAX_CALL_DEPTH = 24
+MAX_RECURSION = 4  # the same function active this many times: a recursion we stop following
+MAX_SPECULATION = 2  # nested uncertain branches followed both ways before we just forget
 MAX_UNROLL = 4096
 
+PLAIN_STRING = re.compile(r"'[^'\\\n]*'|\"[^\"\\\n]*\"")
 INPUT_COMMENT = re.compile(r"#\s*convlint:\s*input\s*=\s*(\d+(?:\s*[x×]\s*\d+)*)\s*$")
 
 
@@ -76,6 +81,7 @@ class DictVal:
 class Function:
     node: cst.FunctionDef
     env: Env
+    foreign: bool = False  # defined in another file
 
 
 @dataclass(eq=False)
@@ -84,6 +90,7 @@ class ClassInfo:
     bases: list
     attrs: dict[str, Any]
     env: Env
+    foreign: bool = False  # defined in another file
 
     @property
     def name(self) -> str:
@@ -119,7 +126,8 @@ class ClassInfo:
 class Instance:
     cls: ClassInfo
     attrs: dict[str, Any] = field(default_factory=dict)
-    children: list | None = None  # for subclasses of nn.Sequential / ModuleList
+    children: list | None = None  # for subclasses of nn.Sequential / ModuleList / ModuleDict
+    child_names: list = field(default_factory=list)
     opaque: bool = False  # something we could not follow changed it
 
 
@@ -133,6 +141,23 @@ class BoundMethod:
 class Super:
     instance: Instance
     cls: ClassInfo
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A name imported from another file of the package, read only when used (name None: the module)."""
+
+    path: Any
+    name: str | None
+
+
+@dataclass(eq=False)
+class Partial:
+    """functools.partial(func, *args, **kwargs)."""
+
+    func: Any
+    args: list
+    kwargs: dict
 
 
 @dataclass(frozen=True)
@@ -238,9 +263,21 @@ def _as_param(value: Any) -> Any:
 # --------------------------------------------------------------------------- the interpreter
 
 
+LOADED: dict[str, Env | None] = {}  # sibling modules' globals, per process
+MAX_IMPORT_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class ModuleRef:
+    globals: Env
+
+
 class Extractor:
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: cst.Module, path: str | None = None, loading: frozenset = frozenset()) -> None:
         self.module = module
+        self.path = path
+        self.loading = loading
+        self.foreign_site: cst.CSTNode | None = None  # the local call that led into another file's code
         self.globals = Env()
         self.steps = 0
         self.depth = 0
@@ -251,6 +288,9 @@ class Extractor:
         self.counter = 0
         self.errors: list[tuple[cst.CSTNode, str, str]] = []
         self.self_instance: Instance | None = None
+        self.speculative = 0  # depth of uncertain branches we are inside
+        self.mutations: dict[int, list[cst.CSTNode]] = {}  # statement id -> what it may change
+        self.active: dict[int, int] = {}  # function node id -> calls in progress
 
     # ---- entry point
 
@@ -313,6 +353,15 @@ class Extractor:
             ops, self.ops = self.ops, None
         return Model(name, stmt, declared, ops, output)
 
+    @contextmanager
+    def speculation(self):
+        """Inside an arm of an uncertain branch: what happens here might never happen."""
+        self.speculative += 1
+        try:
+            yield
+        finally:
+            self.speculative -= 1
+
     # ---- statements
 
     def tick(self) -> None:
@@ -358,7 +407,8 @@ class Extractor:
 
     def exec_small(self, small: cst.CSTNode, env: Env) -> None:
         if isinstance(small, cst.Expr):
-            self.ev(small.value, env)
+            if not isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):  # docstrings
+                self.ev(small.value, env)
         elif isinstance(small, cst.Assign):
             value = self.ev(small.value, env)
             for target in small.targets:
@@ -385,15 +435,20 @@ class Extractor:
                     top = dotted.split(".")[0]
                     env.vars[top] = Qual(top)
         elif isinstance(small, cst.ImportFrom):
-            if small.relative or small.module is None or isinstance(small.names, cst.ImportStar):
-                if isinstance(small.names, cst.ImportStar):
-                    return
-                for alias in small.names:
-                    self.bind_name(alias, UNKNOWN, env)
+            if isinstance(small.names, cst.ImportStar):
                 return
-            base = _dotted(small.module)
+            base = _dotted(small.module) if small.module is not None else ""
+            level = len(small.relative)
             for alias in small.names:
-                self.bind_name(alias, Qual(f"{base}.{_dotted(alias.name)}"), env)
+                name = _dotted(alias.name)
+                sibling = locate(self.path, base, level)
+                if sibling is None and base and not level:
+                    self.bind_name(alias, Qual(f"{base}.{name}"), env)
+                elif sibling is None:
+                    module_file = locate(self.path, f"{base}.{name}", level)  # `from . import blocks`
+                    self.bind_name(alias, Lazy(module_file, None) if module_file else UNKNOWN, env)
+                else:
+                    self.bind_name(alias, Lazy(sibling, name), env)
         elif isinstance(small, (cst.Global, cst.Nonlocal, cst.Pass, cst.Assert)):
             pass
         elif isinstance(small, cst.Del):
@@ -430,6 +485,13 @@ class Extractor:
 
     def exec_both(self, then_body, else_body, env: Env, node: cst.CSTNode) -> None:
         """Run both arms of an uncertain branch on copies, and keep what they agree on."""
+        if self.speculative >= MAX_SPECULATION:
+            self.havoc_block(list(then_body) + list(else_body), env)
+            return
+        with self.speculation():
+            self.exec_arms(then_body, else_body, env, node)
+
+    def exec_arms(self, then_body, else_body, env: Env, node: cst.CSTNode) -> None:
         outcomes = []
         for body in (then_body, else_body):
             arm_env = Env(env.parent, dict(env.vars))
@@ -504,15 +566,24 @@ class Extractor:
 
     def havoc_block(self, stmts, env: Env) -> None:
         for stmt in stmts:
+            for target in self.mutated_targets(stmt):
+                self.havoc_target(target, env)
+
+    def mutated_targets(self, stmt: cst.CSTNode) -> list[cst.CSTNode]:
+        """What a statement may rebind or mutate: assignment and loop targets, method receivers."""
+        key = id(stmt)
+        if key not in self.mutations:
+            targets = []
             for node in _walk(stmt):
-                if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
-                    targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
-                    for target in targets:
-                        self.havoc_target(target, env)
-                elif isinstance(node, cst.For):
-                    self.havoc_target(node.target, env)
-                elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-                    self.havoc_target(node.func.value, env)
+                kind = type(node)
+                if kind is cst.Assign:
+                    targets.extend(t.target for t in node.targets)
+                elif kind in (cst.AugAssign, cst.AnnAssign, cst.For):
+                    targets.append(node.target)
+                elif kind is cst.Call and type(node.func) is cst.Attribute:
+                    targets.append(node.func.value)
+            self.mutations[key] = targets
+        return self.mutations[key]
 
     def havoc_target(self, target: cst.CSTNode, env: Env) -> None:
         if isinstance(target, cst.Name):
@@ -543,7 +614,7 @@ class Extractor:
         elif isinstance(target, cst.Attribute):
             owner = self.ev(target.value, env)
             if isinstance(owner, Instance):
-                owner.attrs[target.attr.value] = value
+                self.set_attr(owner, target.attr.value, value)
         elif isinstance(target, cst.Subscript):
             owner = self.ev(target.value, env)
             key = self.subscript_key(target, env)
@@ -556,6 +627,16 @@ class Extractor:
             elif isinstance(owner, (ListVal, DictVal)):
                 self.havoc_target(target.value, env)
 
+    def set_attr(self, owner: Instance, name: str, value: Any) -> None:
+        """torch registers a module assigned to an attribute as a child, in assignment order."""
+        if owner.children is not None and isinstance(value, (Layer, Container, Instance)):
+            if name in owner.child_names:
+                owner.children[owner.child_names.index(name)] = value
+            else:
+                owner.child_names.append(name)
+                owner.children.append(value)
+        owner.attrs[name] = value
+
     def unpack(self, value: Any, count: int) -> list | None:
         if isinstance(value, ShapeOf):
             return [BATCH] + [DimOf(value.tensor.value, i) for i in range(1, count)]
@@ -566,52 +647,94 @@ class Extractor:
 
     def ev(self, node: cst.CSTNode, env: Env) -> Any:
         self.tick()
-        if isinstance(node, cst.Name):
-            return env.get(node.value)
-        if isinstance(node, cst.Integer):
-            return int(node.evaluated_value)
-        if isinstance(node, cst.Float):
-            return float(node.evaluated_value)
-        if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-            value = node.evaluated_value
-            return value if isinstance(value, str) else UNKNOWN
-        if isinstance(node, cst.Attribute):
-            return self.attribute(self.ev(node.value, env), node.attr.value)
-        if isinstance(node, cst.Call):
-            return self.call(node, env)
-        if isinstance(node, cst.Tuple):
-            return self.sequence(node.elements, env, tuple)
-        if isinstance(node, cst.List):
-            return self.sequence(node.elements, env, lambda items: ListVal(list(items)))
-        if isinstance(node, cst.Dict):
-            keys, values = [], []
-            for element in node.elements:
-                if not isinstance(element, cst.DictElement):
-                    return UNKNOWN
-                keys.append(self.ev(element.key, env))
-                values.append(self.ev(element.value, env))
-            return DictVal(keys, values)
-        if isinstance(node, cst.BinaryOperation):
-            left = self.ev(node.left, env)
-            right = self.ev(node.right, env)
-            return self.binary(type(node.operator).__name__, left, right, node)
-        if isinstance(node, cst.UnaryOperation):
-            return self.unary(node, self.ev(node.expression, env))
-        if isinstance(node, cst.BooleanOperation):
-            return self.boolean(node, env)
-        if isinstance(node, cst.Comparison):
-            return self.compare(node, env)
-        if isinstance(node, cst.IfExp):
-            test = self.truth(self.ev(node.test, env))
-            if test is None:
-                a, b = self.ev(node.body, env), self.ev(node.orelse, env)
-                return self.merge([{"v": a}, {"v": b}], node)["v"]
+        handler = EXPRESSIONS.get(type(node))
+        return UNKNOWN if handler is None else handler(self, node, env)
+
+    def ev_name(self, node: cst.Name, env: Env) -> Any:
+        value = env.get(node.value)
+        return self.resolve(value) if type(value) is Lazy else value
+
+    def resolve(self, lazy: Lazy) -> Any:
+        globals_ = self.load(lazy.path)
+        if globals_ is None:
+            return UNKNOWN
+        if lazy.name is None:
+            return ModuleRef(globals_)
+        value = globals_.vars.get(lazy.name, UNKNOWN)
+        return self.resolve(value) if type(value) is Lazy and len(self.loading) < MAX_IMPORT_DEPTH else value
+
+    def load(self, path) -> Env | None:
+        """The globals of a sibling module, interpreted once per process."""
+        key = str(path)
+        if key in LOADED:
+            return LOADED[key]
+        if key in self.loading or len(self.loading) >= MAX_IMPORT_DEPTH:
+            return None
+        LOADED[key] = None
+        try:
+            module = cst.parse_module(path.read_bytes())
+        except Exception:  # noqa: BLE001 - an unreadable sibling is simply unknown
+            return None
+        sibling = Extractor(module, key, self.loading | {key})
+        try:
+            sibling.exec_block(list(module.body), sibling.globals)
+        except (_Return, _Break, _Continue, _Raise, _OutOfBudget, RecursionError):
+            pass
+        for value in sibling.globals.vars.values():
+            if isinstance(value, (Function, ClassInfo)):
+                value.foreign = True
+        LOADED[key] = sibling.globals
+        return sibling.globals
+
+    def ev_integer(self, node: cst.Integer, env: Env) -> Any:
+        return int(node.value, 0)
+
+    def ev_float(self, node: cst.Float, env: Env) -> Any:
+        try:
+            return float(node.value.replace("_", ""))
+        except ValueError:
+            return UNKNOWN
+
+    def ev_string(self, node, env: Env) -> Any:
+        text = getattr(node, "value", "")
+        if PLAIN_STRING.fullmatch(text):
+            return text[1:-1]  # a plain one-line literal: literal_eval is slow
+        value = node.evaluated_value
+        return value if isinstance(value, str) else UNKNOWN
+
+    def ev_attribute(self, node: cst.Attribute, env: Env) -> Any:
+        return self.attribute(self.ev(node.value, env), node.attr.value)
+
+    def ev_tuple(self, node: cst.Tuple, env: Env) -> Any:
+        return self.sequence(node.elements, env, tuple)
+
+    def ev_list(self, node: cst.List, env: Env) -> Any:
+        return self.sequence(node.elements, env, lambda items: ListVal(list(items)))
+
+    def ev_dict(self, node: cst.Dict, env: Env) -> Any:
+        keys, values = [], []
+        for element in node.elements:
+            if not isinstance(element, cst.DictElement):
+                return UNKNOWN
+            keys.append(self.ev(element.key, env))
+            values.append(self.ev(element.value, env))
+        return DictVal(keys, values)
+
+    def ev_binary(self, node: cst.BinaryOperation, env: Env) -> Any:
+        left = self.ev(node.left, env)
+        right = self.ev(node.right, env)
+        return self.binary(type(node.operator).__name__, left, right, node)
+
+    def ev_unary(self, node: cst.UnaryOperation, env: Env) -> Any:
+        return self.unary(node, self.ev(node.expression, env))
+
+    def ev_ifexp(self, node: cst.IfExp, env: Env) -> Any:
+        test = self.truth(self.ev(node.test, env))
+        if test is not None:
             return self.ev(node.body if test else node.orelse, env)
-        if isinstance(node, cst.Subscript):
-            return self.subscript(node, env)
-        if isinstance(node, (cst.ListComp, cst.GeneratorExp)):
-            return self.comprehension(node, env)
-        return UNKNOWN
+        with self.speculation():
+            a, b = self.ev(node.body, env), self.ev(node.orelse, env)
+        return self.merge([{"v": a}, {"v": b}], node)["v"]
 
     def sequence(self, elements, env: Env, make) -> Any:
         items = []
@@ -750,6 +873,10 @@ class Extractor:
                     return UNKNOWN
                 if right is None or left is None:
                     result = left is right
+                elif isinstance(left, Qual) and isinstance(right, Qual):
+                    result = left == right
+                elif isinstance(left, (ClassInfo, Function)) and isinstance(right, (ClassInfo, Function, Qual)):
+                    result = left is right
                 elif _known(left) and _known(right):
                     result = left == right
                 else:
@@ -818,6 +945,9 @@ class Extractor:
         return UNKNOWN
 
     def attribute(self, owner: Any, name: str) -> Any:
+        if isinstance(owner, ModuleRef):
+            value = owner.globals.vars.get(name, UNKNOWN)
+            return self.resolve(value) if type(value) is Lazy else value
         if isinstance(owner, Qual):
             return Qual(f"{owner.name}.{name}")
         if isinstance(owner, Instance):
@@ -866,7 +996,11 @@ class Extractor:
         return self.invoke(func, args, kwargs, node)
 
     def invoke(self, func: Any, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+        if isinstance(func, Partial):
+            return self.invoke(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node)
         if isinstance(func, Qual):
+            if func.name == "functools.partial" and args:
+                return Partial(args[0], list(args[1:]), dict(kwargs))
             return self.call_qual(func.name, args, kwargs, node)
         if isinstance(func, Builtin):
             return self.call_builtin(func.name, args, kwargs, node)
@@ -949,8 +1083,9 @@ class Extractor:
         params = None
         if kind in L.LAYERS:
             params = L.bind(kind, [_as_param(a) for a in args], {k: _as_param(v) for k, v in kwargs.items()})
-        layer = Layer(kind, params, node, self.helper_site or node)
-        self.layers.setdefault(id(node), layer)
+        layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, speculative=self.speculative > 0)
+        if not layer.speculative:
+            self.layers.setdefault(id(node), layer)
         if self.helper_site is not None:
             self.note_helper_layer(layer)
         return layer
@@ -1027,6 +1162,8 @@ class Extractor:
         if name == "getattr" and len(args) >= 2 and isinstance(args[1], str):
             value = self.attribute(args[0], args[1])
             return UNKNOWN if isinstance(value, MethodRef) else value
+        if name == "isinstance" and len(args) == 2:
+            return self.isinstance_of(args[0], args[1])
         if name == "dict":
             if not args:
                 return DictVal(list(kwargs), list(kwargs.values()))
@@ -1035,8 +1172,22 @@ class Extractor:
 
     current_class: ClassInfo | None = None
 
+    def isinstance_of(self, value: Any, kinds: Any) -> Any:
+        """isinstance where the answer is sure: tensors, Python containers and numbers, torch layers."""
+        options = kinds if isinstance(kinds, tuple) else (kinds,)
+        answers = set()
+        for kind in options:
+            if isinstance(kind, Qual) and kind.name in ("torch.Tensor", "torch.nn.Module") or isinstance(kind, Builtin):
+                answers.add(_instance_answer(value, kind))
+            else:
+                return UNKNOWN
+        if True in answers:
+            return True
+        return False if answers == {False} else UNKNOWN
+
     def call_function(self, func: Function, args: list, kwargs: dict, node: cst.CSTNode, defaults_only=False) -> Any:
-        if self.depth >= MAX_CALL_DEPTH:
+        key = id(func.node)
+        if self.depth >= MAX_CALL_DEPTH or self.active.get(key, 0) >= MAX_RECURSION:
             return self.unknown_result(args, kwargs, node)
         env = Env(func.env)
         if not self.bind_params(func.node.params, args, kwargs, env, func.env, defaults_only):
@@ -1045,13 +1196,16 @@ class Extractor:
         if self.helper_site is None and not isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             self.helper_site = node  # layers a helper builds are reported where the helper is called
             self.helper_layers = {}
-        saved = (self.self_instance, self.current_class)
+        saved = (self.self_instance, self.current_class, self.foreign_site)
+        if func.foreign and self.foreign_site is None and not isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            self.foreign_site = node  # what another file's code builds is reported at the local call
         method_of = args[0] if args and isinstance(args[0], Instance) and func.node.params.params else None
         if method_of is not None and func.node.params.params[0].name.value == "self":
             self.self_instance = method_of
             self.current_class = self.defining_class(method_of.cls, func)
             self.helper_site = None  # inside a class, a layer's own definition shows the mistake best
         self.depth += 1
+        self.active[key] = self.active.get(key, 0) + 1
         try:
             self.exec_block(_body(func.node), env)
             result = None
@@ -1061,7 +1215,8 @@ class Extractor:
             result = UNKNOWN
         finally:
             self.depth -= 1
-            self.self_instance, self.current_class = saved
+            self.active[key] -= 1
+            self.self_instance, self.current_class, self.foreign_site = saved
             self.helper_site = outer_site
         return result
 
@@ -1111,7 +1266,7 @@ class Extractor:
     def instantiate(self, cls: ClassInfo, args, kwargs, node, defaults_only=False) -> Any:
         instance = Instance(cls)
         base = cls.torch_base()
-        if base in ("Sequential", "ModuleList"):
+        if base in ("Sequential", "ModuleList", "ModuleDict"):
             instance.children = []
         init = cls.lookup("__init__")
         if isinstance(init, Function):
@@ -1179,10 +1334,14 @@ class Extractor:
         if isinstance(owner, Instance):
             if name in ("add_module", "register_module") and len(args) == 2:
                 if isinstance(args[0], str):
-                    owner.attrs[args[0]] = args[1]
-                if owner.children is not None:
+                    self.set_attr(owner, args[0], args[1])
+                elif owner.children is not None:
                     owner.children.append(args[1])
+                    owner.child_names.append(None)
                 return None
+            if name in ("items", "values", "keys") and owner.children is not None and not isinstance(owner.cls.lookup(name), Function):
+                pairs = list(zip(owner.child_names, owner.children))
+                return {"items": pairs, "values": [c for _, c in pairs], "keys": [n for n, _ in pairs]}[name]
             if name == "append" and owner.children is not None and len(args) == 1:
                 owner.children.append(args[0])
                 return None
@@ -1224,7 +1383,8 @@ class Extractor:
             return UNKNOWN
         output = self.counter
         self.counter += 1
-        self.ops.append(Op(kind, inputs, output, node, layer, args))
+        node = self.foreign_site or node
+        self.ops.append(Op(kind, inputs, output, node, layer, args, speculative=self.speculative > 0))
         return Tensor(output)
 
     def apply(self, module: Any, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
@@ -1271,7 +1431,7 @@ class Extractor:
         bound = L.bind_functional(name, [_as_param(a) for a in args], {k: _as_param(v) for k, v in kwargs.items()})
         if bound is not None:
             kind, params = bound
-            layer = Layer(kind, params, node, self.helper_site or node)
+            layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node)
             return self.emit("layer", (tensor.value,), node, layer)
         if name in SHAPE_KEEPING:
             return tensor
@@ -1302,11 +1462,12 @@ class Extractor:
         return self.unknown_result([tensor, *args], kwargs, node)
 
     def flatten(self, tensor: Tensor, args, kwargs, node, default_start: int) -> Any:
+        explicit = bool(args) or "start_dim" in kwargs
         start = args[0] if args else kwargs.get("start_dim", default_start)
         end = args[1] if len(args) > 1 else kwargs.get("end_dim", -1)
         if not isinstance(start, int) or not isinstance(end, int):
             return self.emit("unknown", (tensor.value,), node)
-        return self.emit("flatten", (tensor.value,), node, start_dim=start, end_dim=end)
+        return self.emit("flatten", (tensor.value,), node, start_dim=start, end_dim=end, explicit=explicit)
 
     def view(self, tensor: Tensor, sizes: Any, node) -> Any:
         if isinstance(sizes, ShapeOf):
@@ -1336,7 +1497,46 @@ class Extractor:
         return self.emit("cat", tuple(t.value for t in items), node, dim=dim)
 
 
+EXPRESSIONS = {
+    cst.Name: Extractor.ev_name,
+    cst.Integer: Extractor.ev_integer,
+    cst.Float: Extractor.ev_float,
+    cst.SimpleString: Extractor.ev_string,
+    cst.ConcatenatedString: Extractor.ev_string,
+    cst.Attribute: Extractor.ev_attribute,
+    cst.Call: lambda self, node, env: self.call(node, env),
+    cst.Tuple: Extractor.ev_tuple,
+    cst.List: Extractor.ev_list,
+    cst.Dict: Extractor.ev_dict,
+    cst.BinaryOperation: Extractor.ev_binary,
+    cst.UnaryOperation: Extractor.ev_unary,
+    cst.BooleanOperation: lambda self, node, env: self.boolean(node, env),
+    cst.Comparison: lambda self, node, env: self.compare(node, env),
+    cst.IfExp: Extractor.ev_ifexp,
+    cst.Subscript: lambda self, node, env: self.subscript(node, env),
+    cst.ListComp: lambda self, node, env: self.comprehension(node, env),
+    cst.GeneratorExp: lambda self, node, env: self.comprehension(node, env),
+}
+
 # --------------------------------------------------------------------------- helpers
+
+
+def _instance_answer(value: Any, kind: Any) -> Any:
+    if value is UNKNOWN:
+        return UNKNOWN
+    if isinstance(kind, Qual):
+        if kind.name == "torch.Tensor":
+            return _is_tensor(value)
+        return True if isinstance(value, (Layer, Container)) else (False if _known(value) or _is_tensor(value) else UNKNOWN)
+    python = {"int": int, "float": float, "str": str, "bool": bool, "list": (ListVal,), "tuple": tuple, "dict": DictVal}
+    expected = python.get(kind.name)
+    if expected is None:
+        return UNKNOWN
+    if not (_known(value) or isinstance(value, (ListVal, DictVal, Tensor, Layer, Container))):
+        return UNKNOWN
+    if kind.name == "int" and isinstance(value, bool):
+        return True
+    return isinstance(value, expected)
 
 
 def _numeric(value: Any) -> bool:
@@ -1356,16 +1556,36 @@ def _body(node: cst.FunctionDef) -> list:
     return list(body.body) if isinstance(body, cst.IndentedBlock) else list(body.body)
 
 
+_NODE_FIELDS: dict[type, tuple[str, ...]] = {}
+_LAYOUT = ("whitespace", "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after", "header", "footer",
+           "newline", "indent", "colon", "equal", "dot", "star")
+
+
+def _node_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a libcst node class that can hold code (not layout)."""
+    fields = _NODE_FIELDS.get(kind)
+    if fields is None:
+        fields = tuple(f for f in kind.__dataclass_fields__ if not f.startswith(_LAYOUT) and "whitespace" not in f)
+        _NODE_FIELDS[kind] = fields
+    return fields
+
+
 def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every code node under `node`; much cheaper than libcst's `children`, which re-visits."""
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(current.children)
+        for name in _node_fields(type(current)):
+            value = getattr(current, name)
+            if isinstance(value, cst.CSTNode):
+                stack.append(value)
+            elif isinstance(value, (list, tuple)):
+                stack.extend(v for v in value if isinstance(v, cst.CSTNode))
 
 
-def extract(module: cst.Module, forced_input: tuple[int, ...] | None = None) -> tuple[list[Model], list[Layer]]:
-    """Every model the module defines, and every layer it constructs."""
-    extractor = Extractor(module)
+def extract(module: cst.Module, forced_input: tuple[int, ...] | None = None, path: str | None = None) -> tuple[list[Model], list[Layer]]:
+    """Every model the module defines, and every layer it constructs. `path` lets it follow imports."""
+    extractor = Extractor(module, path)
     models = extractor.models(forced_input)
     return models, list(extractor.layers.values())

@@ -9,9 +9,10 @@ tensor values by number and writing one new value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import libcst as cst
+if TYPE_CHECKING:  # annotations only: importing convlint must not import libcst
+    import libcst as cst
 
 MODEL_INPUT = 0  # the value number of the tensor a model is called with
 
@@ -24,6 +25,7 @@ class Layer:
     params: dict[str, Any] | None  # bound arguments (None: the call does not bind)
     node: cst.CSTNode  # the constructor call
     site: cst.CSTNode  # where a mistake in it is reported: node, or the helper call that made it
+    speculative: bool = False  # built in an arm of a branch we could not decide
 
 
 @dataclass(eq=False)
@@ -47,6 +49,7 @@ class Op:
     node: cst.CSTNode
     layer: Layer | None = None
     args: dict[str, Any] = field(default_factory=dict)
+    speculative: bool = False  # in an arm of a branch we could not decide: may never run
 
 
 class _Batch:

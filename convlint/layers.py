@@ -90,7 +90,7 @@ def _known(value) -> bool:
 
 def _int(value):
     """value if it is a known int, else None."""
-    return value if isinstance(value, int) and value is not UNKNOWN else None
+    return value if isinstance(value, int) else None
 
 
 def _is_int_or_unknown(value) -> bool:
@@ -115,11 +115,10 @@ def _axes(value, n: int, lengths: tuple):
 
 
 def _show(value) -> str:
+    """An argument as the user wrote it, for messages."""
     if isinstance(value, list):
         value = tuple(value)
-    if isinstance(value, tuple) and len(value) > 1 and len(set(value)) == 1:
-        value = value[0]
-    return repr(value) if isinstance(value, str) else str(value)
+    return repr(value)
 
 
 def _fmt_shape(shape) -> str:
@@ -494,7 +493,7 @@ class _AdaptivePool(_Rule):
         value, n = p["output_size"], self.n
         if value is UNKNOWN:
             return (UNKNOWN,) * n
-        if value is None or isinstance(value, int):
+        if isinstance(value, int):  # a bare None is rejected; only tuple entries may be None
             return (value,) * n
         if isinstance(value, (tuple, list)) and len(value) == n:
             return tuple(value)
@@ -503,7 +502,7 @@ class _AdaptivePool(_Rule):
     def errors(self, p):
         sizes = self._sizes(p)
         if sizes is False or not all(v is None or _is_int_or_unknown(v) for v in sizes):
-            return [f"output_size must be an int, None, or a tuple of {self.n} ints or Nones; "
+            return [f"output_size must be an int or a tuple of {self.n} ints or Nones; "
                     f"got {_show(p['output_size'])}"]
         if any(isinstance(v, int) and v < 0 for v in sizes):
             return [f"output_size must not be negative, got {_show(p['output_size'])}"]
@@ -565,7 +564,7 @@ class _GroupNorm(_Rule):
 
 
 def _normalized_shape(value):
-    if isinstance(value, int) and value is not UNKNOWN:
+    if isinstance(value, int):
         return (value,)
     if isinstance(value, (tuple, list)) and all(_is_int_or_unknown(v) for v in value):
         return tuple(value)
@@ -582,7 +581,7 @@ class _LayerNorm(_Rule):
         dims = _normalized_shape(value)
         if dims is None:
             return [f"normalized_shape must be an int or a tuple of ints, got {_show(value)}"]
-        if any(isinstance(v, int) and v < 0 for v in dims if v is not UNKNOWN):
+        if any(isinstance(v, int) and v < 0 for v in dims):
             return [f"normalized_shape must not be negative, got {_show(value)}"]
         return []
 
@@ -672,7 +671,7 @@ class _GLU(_Rule):
 class _Flatten(_Rule):
     def output(self, p, shape):
         start, end = p["start_dim"], p["end_dim"]
-        if not (isinstance(start, int) and isinstance(end, int)) or start is UNKNOWN or end is UNKNOWN:
+        if not (isinstance(start, int) and isinstance(end, int)):
             return None
         first, last = _batched_dim(start, len(shape)), _batched_dim(end, len(shape))
         if first is None:
@@ -702,13 +701,13 @@ class _Unflatten(_Rule):
             return ["unflattened_size must not be empty"]
         if sum(1 for v in sizes if v == -1) > 1:
             return [f"unflattened_size can infer only one dimension (one -1), got {_show(sizes)}"]
-        if any(isinstance(v, int) and v < -1 for v in sizes if v is not UNKNOWN):
+        if any(isinstance(v, int) and v < -1 for v in sizes):
             return [f"unflattened_size entries must be positive or -1, got {_show(sizes)}"]
         return []
 
     def output(self, p, shape):
         dim, sizes = p["dim"], p["unflattened_size"]
-        if not isinstance(dim, int) or dim is UNKNOWN:
+        if not isinstance(dim, int):
             return None
         index = _batched_dim(dim, len(shape))
         if index is None:
@@ -735,21 +734,18 @@ class _Unflatten(_Rule):
 
 
 class _Dense(_Rule):
-    """Linear, Bilinear, Embedding: the last dim is replaced (or appended)."""
+    """Linear, Bilinear: the last dim is replaced; Embedding: a dim is appended."""
 
-    def __init__(self, name, params, in_key, out_key, **options):
-        self.in_key, self.out_key = in_key, out_key
+    def __init__(self, name, params, size_keys, appends=False, **options):
+        self.size_keys, self.appends = size_keys, appends  # size_keys multiply to the weight count
         super().__init__(name, params, **options)
 
     def needs_a_dim(self):
-        return self.in_key is not None
+        return not self.appends
 
     def errors(self, p):
         errs = []
-        keys = [k for k in (self.in_key, "in2_features", self.out_key) if k in p and k is not None]
-        if self.name == "Embedding":
-            keys = ["num_embeddings", "embedding_dim"]
-        for key in keys:
+        for key in self.size_keys:
             value = p[key]
             if not _is_int_or_unknown(value):
                 errs.append(f"{key} must be an int, got {_show(value)}")
@@ -759,19 +755,15 @@ class _Dense(_Rule):
 
     def output(self, p, shape):
         self.check_rank(shape)
-        out = _int(p[self.out_key])
-        if self.in_key is None:  # Embedding: indices in, one vector per index
-            return (*shape, out)
-        return (*shape[:-1], out)
+        out = _int(p[self.size_keys[-1]])
+        return (*shape, out) if self.appends else (*shape[:-1], out)
 
     def count(self, p):
-        if self.name == "Embedding":
-            rows, cols = _int(p["num_embeddings"]), _int(p["embedding_dim"])
-            return None if None in (rows, cols) else (rows * cols, 0)
-        sizes = [_int(p[k]) for k in (self.in_key, "in2_features", self.out_key) if k in p]
-        if None in sizes or p["bias"] is UNKNOWN:
+        sizes = [_int(p[key]) for key in self.size_keys]
+        bias = p.get("bias", False)
+        if None in sizes or bias is UNKNOWN:
             return None
-        return math.prod(sizes), sizes[-1] if p["bias"] else 0
+        return math.prod(sizes), sizes[-1] if bias else 0
 
 
 # ---- resampling
@@ -835,7 +827,7 @@ class _Upsample(_Rule):
         size, scale = p["size"], p["scale_factor"]
         if size is not None:
             targets = self._per_axis(size, n, "size", shape)
-            return (shape[0], *(v if isinstance(v, int) and v is not UNKNOWN else None for v in targets))
+            return (shape[0], *(_int(v) for v in targets))
         factors = self._per_axis(scale, n, "scale_factor", shape)
         out = [shape[0]]
         for dim, factor in zip(shape[1:], factors):
@@ -903,7 +895,7 @@ class _PixelShuffle(_Rule):
 class _ChannelShuffle(_Rule):
     def errors(self, p):
         groups = p["groups"]
-        if isinstance(groups, int) and groups is not UNKNOWN and groups <= 0:
+        if isinstance(groups, int) and groups <= 0:
             return [f"groups must be positive, got {groups}"]
         return []
 
@@ -981,6 +973,12 @@ class _Pad(_Rule):
             if isinstance(size, int) and mode == "reflect" and max(before, after) >= size:
                 raise ShapeError(f"reflection padding {max(before, after)} must be smaller than "
                                  f"the dimension it pads (size {size})")
+            cropped = -min(before, 0) - min(after, 0)
+            if isinstance(size, int) and mode == "constant" and cropped > size and size + before + after > 0:
+                # torch crops negative padding first, so the crop alone must fit
+                # (a result <= 0 is reported as a collapse instead)
+                raise ShapeError(f"negative padding ({before}, {after}) crops {cropped} from a dimension "
+                                 f"of size {size}")
             if isinstance(size, int) and mode == "circular" and max(before, after) > size:
                 raise ShapeError(f"circular padding {max(before, after)} is larger than the dimension "
                                  f"it pads (size {size}): it would wrap around more than once")
@@ -1061,12 +1059,12 @@ _add(_GLU("GLU", (("dim", -1),)))
 _add(_Flatten("Flatten", (("start_dim", 1), ("end_dim", -1))))
 _add(_Unflatten("Unflatten", (("dim", R), ("unflattened_size", R))))
 _add(_Dense("Linear", (("in_features", R), ("out_features", R), ("bias", True), *_DEVICE),
-            "in_features", "out_features", channels_param="in_features"))
+            ("in_features", "out_features"), channels_param="in_features"))
 _add(_Dense("Bilinear", (("in1_features", R), ("in2_features", R), ("out_features", R), ("bias", True), *_DEVICE),
-            "in1_features", "out_features", channels_param="in1_features"))
+            ("in1_features", "in2_features", "out_features"), channels_param="in1_features"))
 _add(_Dense("Embedding", (("num_embeddings", R), ("embedding_dim", R), ("padding_idx", None), ("max_norm", None),
                           ("norm_type", 2.0), ("scale_grad_by_freq", False), ("sparse", False), ("_weight", None),
-                          ("_freeze", False), *_DEVICE), None, "embedding_dim"))
+                          ("_freeze", False), *_DEVICE), ("num_embeddings", "embedding_dim"), appends=True))
 _add(_Upsample("Upsample", (("size", None), ("scale_factor", None), ("mode", "nearest"), ("align_corners", None),
                             ("recompute_scale_factor", None))))
 _add(_Upsample("UpsamplingNearest2d", (("size", None), ("scale_factor", None)), mode="nearest"))
@@ -1202,12 +1200,12 @@ FUNCTIONAL: dict = {
     "pixel_shuffle": ("PixelShuffle", (("upscale_factor", REQUIRED),)),
     "pixel_unshuffle": ("PixelUnshuffle", (("downscale_factor", REQUIRED),)),
 }
+_MAX_POOL_ARGS = _POOL_ARGS + (("dilation", 1), ("ceil_mode", False), ("return_indices", False))
+_AVG_POOL_ARGS = _POOL_ARGS + (("ceil_mode", False), ("count_include_pad", True), ("divisor_override", None))
 for _n in (1, 2, 3):
-    FUNCTIONAL[f"max_pool{_n}d"] = (f"MaxPool{_n}d", _POOL_ARGS + (("dilation", 1), ("ceil_mode", False),
-                                                                    ("return_indices", False)))
-    if _n > 1:
-        FUNCTIONAL[f"avg_pool{_n}d"] = (f"AvgPool{_n}d", _POOL_ARGS + (("ceil_mode", False), ("count_include_pad", True),
-                                                                        ("divisor_override", None)))
+    FUNCTIONAL[f"max_pool{_n}d"] = (f"MaxPool{_n}d", _MAX_POOL_ARGS)
+    if _n > 1:  # avg_pool1d has no divisor_override
+        FUNCTIONAL[f"avg_pool{_n}d"] = (f"AvgPool{_n}d", _AVG_POOL_ARGS)
     FUNCTIONAL[f"adaptive_avg_pool{_n}d"] = (f"AdaptiveAvgPool{_n}d", (("output_size", REQUIRED),))
     FUNCTIONAL[f"adaptive_max_pool{_n}d"] = (f"AdaptiveMaxPool{_n}d", (("output_size", REQUIRED),
                                                                        ("return_indices", False)))

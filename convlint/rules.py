@@ -50,6 +50,25 @@ The other files are still linted.
 The other files are still linted; the exit status is 2.
 """,
     ),
+    Rule(
+        "CL903",
+        "unused-suppression",
+        "info",
+        """A `# convlint: ignore` comment that suppresses nothing on its line.
+
+The finding it was written for has gone (the model was fixed, or the finding moved to
+another line), or it names a check that does not exist. A stale suppression would silently
+hide the next real finding on that line. Only convlint's own comments are reported: a
+`# noqa` may serve other linters. Off by default; `--select unused-suppression` (or ALL).
+Codes of checks that are not selected are not reported, since they did not run.
+
+Bad:
+    nn.Conv2d(16, 64, 3),  # convlint: ignore[channel-mismatch]  (16 is what it receives)
+
+Good:
+    nn.Conv2d(16, 64, 3),
+""",
+    ),
 )
 
 
@@ -60,6 +79,7 @@ def _from_module(module: ModuleType) -> Rule:
 RULES: tuple[Rule, ...] = tuple(_from_module(m) for m in CHECKS) + FILE_RULES
 BY_CODE = {r.code: r for r in RULES}
 BY_NAME = {r.name: r for r in RULES}
+DEFAULT_SELECTION = frozenset(r.name for r in RULES if r.severity != "info")  # info checks are opt-in
 
 
 def lookup(key: str) -> Rule | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 
 from .findings import Finding
@@ -11,20 +13,106 @@ from .findings import Finding
 class RunResult:
     findings: list[Finding] = field(default_factory=list)
     files: int = 0
+    suppressed: list[Finding] = field(default_factory=list)  # dropped by inline suppressions (marked)
+    failing: int = 0  # findings at or above their file's fail-on severity
 
 
-def lint_paths(paths: list[str], select: set[str], input_shape: tuple[int, ...] | None = None) -> RunResult:
-    from .engine import analyze_source, read_source
+def lint_paths(
+    paths: list[str],
+    select: set[str],
+    input_shape: tuple[int, ...] | None = None,
+    settings=None,
+    jobs: int | None = 1,
+    cache_dir: str | os.PathLike | None = None,
+) -> RunResult:
+    """`settings` (a config.Settings): per-file select, exclude, severity and fail-on from the
+    configuration files, which then replace `select`. `jobs`: processes to analyse in (None: the
+    machine's cores). `cache_dir`: where the findings cache lives (None: no cache)."""
+    from .config import DEFAULT_FAIL_ON, severity_rank
+    from .engine import might_define_models, read_source
     from .files import discover
 
+    cache = None
+    if cache_dir is not None:
+        from .cache import Cache
+
+        cache = Cache(cache_dir)
     result = RunResult()
+    outcomes: list[tuple | None] = []
+    fail_ons: list[int] = []
+    pending: list[tuple[int, tuple, str | None]] = []  # (index, task, cache key)
     for path in discover(paths):
+        file = settings.for_file(path) if settings is not None else None
+        if file is not None and file.excluded:
+            continue
+        chosen = file.select if file is not None else select
+        severity = dict(file.severity) if file is not None and file.severity else None
         result.files += 1
+        fail_ons.append(severity_rank(file.fail_on if file is not None else DEFAULT_FAIL_ON))
         source = read_source(path)
         if not isinstance(source, bytes):
-            result.findings.append(source)
+            outcomes.append(([source], []))
             continue
-        analysis = analyze_source(source, str(path), input_shape, select, details=False)
-        result.findings.extend(f for f in analysis.findings if f.name in select)
+        task = (source, str(path), input_shape, frozenset(chosen), severity)
+        if not might_define_models(source):  # nothing to parse: cheaper than a cache look-up
+            outcomes.append(lint_one(task))
+            continue
+        key = None
+        if cache is not None:
+            from .cache import config_token, key_for
+
+            config = file.config if file is not None else None
+            token = config_token(sorted(chosen), input_shape, severity,
+                                 str(getattr(config, "path", None)), getattr(config, "inputs", None))
+            key = key_for(source, str(path), token)
+            hit = cache.get(key, str(path))
+            if hit is not None:
+                outcomes.append(hit)
+                continue
+        outcomes.append(None)
+        pending.append((len(outcomes) - 1, task, key))
+    for (index, _, key), outcome in zip(pending, _run_all([task for _, task, _ in pending], jobs)):
+        outcomes[index] = outcome
+        if cache is not None and key is not None and not any(f.name == "internal-error" for f in outcome[0]):
+            cache.put(key, *outcome)
+    for (found, suppressed), fail_on in zip(outcomes, fail_ons):
+        result.failing += sum(severity_rank(f.severity) >= fail_on for f in found)
+        result.findings.extend(found)
+        result.suppressed.extend(suppressed)
+    result.suppressed.sort(key=Finding.sort_key)
     result.findings.sort(key=Finding.sort_key)
     return result
+
+
+def lint_one(task: tuple) -> tuple[list[Finding], list[Finding]]:
+    """One readable file, start to end: (kept findings, suppressed findings). Runs in a worker."""
+    from dataclasses import replace
+
+    from .engine import analyze_source
+    from .suppress import apply
+
+    source, path, input_shape, chosen, severity = task
+    analysis = analyze_source(source, path, input_shape, chosen, details=False)
+    found = [f for f in analysis.findings if f.name in chosen]
+    if severity:
+        found = [replace(f, severity=severity.get(f.name, f.severity)) for f in found]
+    outcome = apply(found, source, path, chosen, severity)
+    return list(outcome.kept), list(outcome.suppressed)
+
+
+def _run_all(tasks: list[tuple], jobs: int | None) -> list[tuple]:
+    """The outcomes in the order of the tasks: in this process for one task or one job, else in a pool."""
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    jobs = min(jobs, len(tasks))
+    if jobs <= 1:
+        return [lint_one(task) for task in tasks]
+    import multiprocessing
+
+    chunksize = max(1, min(16, len(tasks) // (jobs * 8)))
+    try:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform == "linux" else None)
+        with context.Pool(jobs) as pool:
+            return pool.map(lint_one, tasks, chunksize=chunksize)
+    except (OSError, ImportError):  # no processes to be had (a sandbox): do it here
+        return [lint_one(task) for task in tasks]

@@ -200,15 +200,28 @@ def _build(terms: dict, const: int) -> "Size":
 
 
 def _several_or_nested_floors(sym: "Sym") -> bool:
-    floors = 0
+    """Whether sym is quasi-linear (no products anywhere) with more than one
+    floor term or a floor inside a floor: a candidate for _as_single_floor."""
+    floors, nested = 0, False
     for mono, _ in sym._terms:
         if len(mono) != 1 or isinstance(mono[0], _Group):
-            return False  # products: no canonical form attempted
+            return False
         if isinstance(mono[0], _Floor):
             floors += 1
-            if any(not isinstance(a, _Var) for m, _ in mono[0].num._terms for a in m):
-                return True
-    return floors > 1
+            inner = mono[0].num
+            if not _quasi_linear(inner):
+                return False
+            nested = nested or any(isinstance(m[0], _Floor) for m, _ in inner._terms)
+    return floors > 1 or nested
+
+
+def _quasi_linear(sym: "Sym") -> bool:
+    for mono, _ in sym._terms:
+        if len(mono) != 1 or isinstance(mono[0], _Group):
+            return False
+        if isinstance(mono[0], _Floor) and not _quasi_linear(mono[0].num):
+            return False
+    return True
 
 
 _CANONICAL_PERIOD_LIMIT = 128
@@ -290,8 +303,15 @@ def _floor_poly(p, d: int):
             for m, c in nested[0].items():
                 _add_into(pulled, m, c)
             return pulled, whole + nested[1]
-    atom = _Floor(_build(rest, b), d)
-    _add_into(pulled, (atom,), 1)
+    num = _build(rest, b)
+    if not isinstance(num, Sym) or num._terms != tuple(sorted(rest.items(), key=lambda mc: _mono_key(mc[0]))) \
+            or num._const != b:
+        # the numerator simplified (several floors were one): normalise again
+        nested = _floor_poly(_poly(num), d)
+        for m, c in nested[0].items():
+            _add_into(pulled, m, c)
+        return pulled, whole + nested[1]
+    _add_into(pulled, (_Floor(num, d),), 1)
     return pulled, whole
 
 

@@ -14,7 +14,13 @@ handles ``--hypothesis-profile``, which therefore still wins).
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, settings
+
+# Tests that monkeypatch convlint must see it run, not a cached result: the findings cache is
+# off unless a test passes --cache-dir (tests/test_cache.py does).
+os.environ.setdefault("CONVLINT_NO_CACHE", "1")
 
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 

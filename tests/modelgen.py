@@ -482,6 +482,7 @@ def gen_adaptive(draw, shape):
     return Layer(f"Adaptive{kind}Pool{d}d", expr), (c,) + out
 
 
+_FLOAT_SCALES = (0.5, 1.5, 2.5, 0.29, 0.7, 0.57, 1.1, 0.3333333333333333)
 _INTERP_MODES = {1: ["linear"], 2: ["bilinear", "bicubic"], 3: ["trilinear"]}
 
 
@@ -489,8 +490,13 @@ def gen_upsample(draw, shape):
     d = _spatial_rank(shape)
     c, sizes = shape[0], shape[1:]
     cap = SPATIAL_CAP[d]
-    how = draw(st.sampled_from(["scale", "scale", "scale_tuple", "size", "size_tuple"]))
-    if how == "scale":
+    how = draw(st.sampled_from(["scale", "scale", "scale_tuple", "size", "size_tuple", "scale_float"]))
+    floats = [f for f in _FLOAT_SCALES if all(1 <= math.floor(s * f) <= cap for s in sizes)]
+    if how == "scale_float" and floats:  # beyond integer scales: torch floors size * scale in floating point
+        sf = draw(st.sampled_from(floats))
+        out = tuple(math.floor(s * sf) for s in sizes)
+        arg = f"scale_factor={sf!r}"
+    elif how == "scale":
         sf = draw(st.integers(1, 3))
         while sf > 1 and max(sizes) * sf > cap:
             sf -= 1
@@ -684,7 +690,6 @@ def fault_pool_too_small(draw, shape):
 
 def fault_pool_padding(draw, shape):
     d = _spatial_rank(shape)
-    c = shape[0]
     if draw(st.integers(0, 2)) == 0:
         # dilated max-pool: padding fits the dilated window but not kernel_size // 2,
         # which is the limit torch actually enforces
@@ -701,7 +706,7 @@ def fault_pool_padding(draw, shape):
 
 def fault_avgpool3d_small(draw, shape):
     """avg_pool3d (only it) requires the *unpadded* input to be >= kernel_size."""
-    c, sizes = shape[0], shape[1:]
+    sizes = shape[1:]
     dim = min(range(3), key=lambda i: sizes[i])
     kk = sizes[dim] + draw(st.integers(1, 2))
     p = kk // 2  # padded input fits the window
@@ -914,6 +919,9 @@ for _d in (1, 2, 3):
 BATCHED_RANKS.update({"BatchNorm1d": {2, 3}, "BatchNorm2d": {4}, "BatchNorm3d": {5}, "PixelShuffle": {4}})
 
 
+NON_TENSOR = "not a tensor"  # recorded shape of a layer output/input that is not a single tensor
+
+
 class _Misread(Exception):
     """Torch accepted the input only by reading the batch dim as channels."""
 
@@ -978,6 +986,9 @@ def run_torch(spec: ModelSpec, batch: int = 2) -> TorchOutcome:
     def pre_hook(i, kind):
         def hook(module, args):
             x = args[0]
+            if not isinstance(x, torch.Tensor):
+                outcome.in_shapes[i] = NON_TENSOR
+                return
             outcome.in_shapes[i] = tuple(x.shape[1:])
             accepted = BATCHED_RANKS.get(kind)
             state["misread"] = accepted is not None and x.dim() not in accepted
@@ -988,6 +999,9 @@ def run_torch(spec: ModelSpec, batch: int = 2) -> TorchOutcome:
         def hook(module, args, out):
             if state["misread"]:
                 raise _Misread(f"input of rank {args[0].dim()} only accepted by reading the batch as channels")
+            if not isinstance(out, torch.Tensor):  # e.g. MaxPool2d(return_indices=True): a tuple
+                outcome.out_shapes[i] = NON_TENSOR
+                return
             if out.numel() == 0:
                 raise _EmptyOutput(f"output shape {tuple(out.shape)} is empty")
             outcome.out_shapes[i] = tuple(out.shape[1:])
@@ -1048,39 +1062,65 @@ def _trailing_false(flags) -> int:
     return n
 
 
-def unread_trailing(module, in_shape) -> tuple[int, int]:
-    """How many trailing rows / columns of the (real) input the layer never reads."""
-    import copy
+def _axis_layer(module, axis: int):
+    """A 1-channel copy of a Conv2d/MaxPool2d/AvgPool2d that keeps its geometry along ``axis``
+    (0: rows, 1: columns) and reads everything along the other axis (kernel 1, stride 1, no pad).
 
+    The three layers are separable per axis, so this measures each axis on its own -- even
+    when the other axis reads nothing at all."""
+    import torch.nn as nn
+
+    kind = type(module).__name__
+
+    def keep(value, trivial):
+        v = _pair(value)[axis]
+        return (v, trivial) if axis == 0 else (trivial, v)
+
+    stride = module.stride if module.stride is not None else module.kernel_size
+    if kind == "Conv2d":
+        padding = module.padding if isinstance(module.padding, str) else keep(module.padding, 0)
+        return nn.Conv2d(
+            1, 1, keep(module.kernel_size, 1), keep(stride, 1), padding, keep(module.dilation, 1),
+            bias=False, padding_mode=module.padding_mode,
+        )
+    if kind == "MaxPool2d":
+        return nn.MaxPool2d(
+            keep(module.kernel_size, 1), keep(stride, 1), keep(module.padding, 0), keep(module.dilation, 1),
+            ceil_mode=module.ceil_mode,
+        )
+    return nn.AvgPool2d(
+        keep(module.kernel_size, 1), keep(stride, 1), keep(module.padding, 0),
+        ceil_mode=module.ceil_mode, count_include_pad=module.count_include_pad,
+    )
+
+
+def _unread_along(module, n: int, axis: int) -> int:
     import torch
 
-    c, h, w = in_shape
-    kind = type(module).__name__
-    if kind == "MaxPool2d":
-        # Indicator inputs: sample r has a 1 in row r (r < h) or in column r - h.
-        # Max-pool padding is -inf, so an output is > 0 iff its window saw the 1.
-        x = torch.zeros(h + w, 1, h, w)
-        for r in range(h):
-            x[r, 0, r, :] = 1.0
-        for col in range(w):
-            x[h + col, 0, :, col] = 1.0
+    m = _axis_layer(module, axis)
+    shape = (n, 1) if axis == 0 else (1, n)
+    if isinstance(m, torch.nn.MaxPool2d):
+        # Indicator inputs: sample i holds a single 1 at position i, zeros elsewhere.
+        # Max-pool padding is -inf, so an output is > 0 iff some window read position i.
+        x = torch.zeros(n, 1, *shape)
+        for i in range(n):
+            x[(i, 0, i, 0) if axis == 0 else (i, 0, 0, i)] = 1.0
         with torch.no_grad():
-            y = module(x)
-        seen = y.flatten(1).amax(dim=1) > 0
-        return _trailing_false(seen[:h].tolist()), _trailing_false(seen[h:].tolist())
-    if kind == "Conv2d":
-        m = copy.deepcopy(module)
+            read = (m(x).flatten(1).amax(dim=1) > 0).tolist()
+        return _trailing_false(read)
+    if isinstance(m, torch.nn.Conv2d):
         with torch.no_grad():
-            m.weight.fill_(1.0)
-        m.bias = None
-    else:  # AvgPool2d: gradient 1/divisor > 0 wherever a window reads
-        m = module
-    x = (torch.rand(1, c, h, w) + 0.5).requires_grad_(True)
+            m.weight.fill_(1.0)  # with a positive input the gradient is > 0 exactly where read
+    x = (torch.rand(1, 1, *shape) + 0.5).requires_grad_(True)
     m(x).sum().backward()
-    g = x.grad[0].abs().sum(dim=0)  # (h, w)
-    rows_read = (g.sum(dim=1) > 0).tolist()
-    cols_read = (g.sum(dim=0) > 0).tolist()
-    return _trailing_false(rows_read), _trailing_false(cols_read)
+    read = (x.grad.flatten() > 0).tolist()
+    return _trailing_false(read)
+
+
+def unread_trailing(module, in_shape) -> tuple[int, int]:
+    """How many trailing rows / columns of the (real) input the layer never reads (torch measured)."""
+    _, h, w = in_shape
+    return _unread_along(module, h, 0), _unread_along(module, w, 1)
 
 
 def expected_dropped(module, in_shape) -> tuple[int, int]:

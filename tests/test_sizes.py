@@ -77,6 +77,14 @@ def test_constants_collapse_to_int():
     assert H // 2 + (H + 1) // 2 - H == 0  # ⌊H/2⌋ + ⌈H/2⌉ = H
 
 
+def test_sums_of_floors_that_are_one_floor_become_one():
+    assert H // 2 + (H + 1) // 2 == H                      # Hermite's identity
+    assert (H // 2 + (H + 1) // 2) // 2 == H // 2
+    assert H // 3 + (H + 1) // 3 + (H + 2) // 3 == H
+    x = (H + 1) // 2 + (H + 2) // 4 - (H + 3) // 4       # not reducible: stays exact
+    assert all(evaluate(x, {"H": h}) == (h + 1) // 2 + (h + 2) // 4 - (h + 3) // 4 for h in range(1, 100))
+
+
 def test_nested_fallback_stays_exact():
     x = (3 * (H // 2)) // 2
     assert str(x) == "⌊H/2⌋ + ⌊H/4⌋"
@@ -127,6 +135,7 @@ def test_evaluation_agrees_with_integer_arithmetic(steps, h):
         else:
             sym, num = -sym, -num
     assert evaluate(sym, {"H": h}) == num
+    assert sym - sym == 0 and sym + 0 == sym and sym * 1 == sym
 
 
 @settings(max_examples=200, deadline=None)

@@ -66,9 +66,13 @@ def conv2d_sites(source: bytes) -> list[int]:
     return sorted({line for line, _, _ in find_calls(module, positions, {"Conv2d"})})
 
 
-def iter_steps(analysis):
+def iter_models(analysis):
     models = analysis.models
-    for model in models.values() if isinstance(models, Mapping) else models:
+    return list(models.values()) if isinstance(models, Mapping) else list(models)
+
+
+def iter_steps(analysis):
+    for model in iter_models(analysis):
         yield from model.steps
 
 

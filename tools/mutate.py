@@ -18,14 +18,14 @@ import argparse
 import os
 import random
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import Pool
 from pathlib import Path
 
 import libcst as cst
 
 import corpus
-from corpus_coverage import find_calls, parse_with_positions, resolved_lines
+from corpus_coverage import find_calls, iter_models, parse_with_positions, resolved_lines
 
 # callee name -> the keyword of the argument that carries the input size
 TARGET_ARGUMENT = {
@@ -44,6 +44,9 @@ class Site:
     column: int  # 0-based, as libcst positions are
     kind: str  # callee name, e.g. "Conv2d"
     literal: str  # the literal's source text
+    # the call is some model's first step: its input is the model's input, which nothing
+    # pins down unless declared, so n+1 there is usually an equivalent mutant
+    first_layer: bool = False
 
 
 def size_argument(call: cst.Call, keyword: str) -> cst.Arg | None:
@@ -119,7 +122,8 @@ def survey_file(task: tuple[str, str]) -> Survey:
     except Exception as exc:  # noqa: BLE001 - its sites cannot be judged; report and go on
         return Survey(shown_path, [], len(sites), set(), f"{type(exc).__name__}: {exc}")
     known = {kind: resolved_lines(analysis, kind, need_channels=False) for kind in {s.kind for s in sites}}
-    resolved = [s for s in sites if s.call_line in known[s.kind]]
+    firsts = {(m.steps[0].kind, m.steps[0].line) for m in iter_models(analysis) if m.steps}
+    resolved = [replace(s, first_layer=(s.kind, s.call_line) in firsts) for s in sites if s.call_line in known[s.kind]]
     return Survey(shown_path, resolved, len(sites) - len(resolved), baseline)
 
 
@@ -174,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     crashed = [s for s, o in outcomes if o == "crashed"]
     if args.verbose:
         for s in survived:
-            print(f"survived: {s.path}:{s.line}: {s.kind} {TARGET_ARGUMENT[s.kind]}={s.literal}")
+            note = "  (a model's first layer)" if s.first_layer else ""
+            print(f"survived: {s.path}:{s.line}: {s.kind} {TARGET_ARGUMENT[s.kind]}={s.literal}{note}")
         for s in crashed:
             print(f"crashed:  {s.path}:{s.line}: {s.kind} {TARGET_ARGUMENT[s.kind]}={s.literal}")
     for kind in sorted({s.kind for s, _ in outcomes}):
@@ -185,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"literal sites skipped as unresolved {sum(survey.unresolved for survey in surveys)}")
     print(f"mutants {len(outcomes)}  killed {len(killed)}  survived {len(survived)}  "
           f"crashed {len(crashed)}  score {score:.1f}%")
+    inner = [(s, o) for s, o in outcomes if not s.first_layer]
+    inner_killed = sum(1 for _, o in inner if o == "killed")
+    inner_score = 100.0 * inner_killed / len(inner) if inner else 0.0
+    print(f"excluding models' first layers: mutants {len(inner)}  killed {inner_killed}  score {inner_score:.1f}%")
     return 0
 
 

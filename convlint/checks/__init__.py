@@ -15,6 +15,7 @@ from . import (
     shape_mismatch,
     spatial_collapse,
 )
+from . import capacity_drop, redundant_bias, symbolic_dropped_pixels, wasted_computation  # design advice (info)
 
 CHECKS = (
     channel_mismatch,
@@ -23,4 +24,8 @@ CHECKS = (
     spatial_collapse,
     invalid_layer_config,
     shape_mismatch,
+    wasted_computation,
+    redundant_bias,
+    capacity_drop,
+    symbolic_dropped_pixels,
 )

@@ -61,16 +61,20 @@ def linear_without_flatten(step) -> bool:
 
 
 def check(ctx):
-    for run in ctx.runs:
-        for step in run.steps:
+    for run, _index, step in ctx.steps():
+        if True:  # noqa: SIM102 - keeps the branches below at one indentation
             op = step.op
-            if op.kind == "flatten" and op.args["start_dim"] == 0:
+            if op.kind == "flatten" and op.args["start_dim"] == 0 and not op.args["explicit"] and step.in_shape:
                 yield op.node, (
                     "torch.flatten without start_dim merges the batch dimension into the features; "
                     "use torch.flatten(x, 1)"
                 )
             elif op.kind == "view":
                 message = _view_message(step)
+                if message:
+                    from .channel_mismatch import _fitting_inputs
+
+                    message += _fitting_inputs(run, _linear_after(run, step))
                 if message:
                     yield op.node, message
             elif op.kind == "layer":
@@ -121,3 +125,11 @@ def _view_message(step) -> str | None:
         f"the per-sample count is {features}: use view(x.size(0), -1)"
     )
 
+
+def _linear_after(run, view_step):
+    """The step of the first Linear after a view (for the input sizes that would fit it)."""
+    steps = run.steps
+    for step in steps[steps.index(view_step) + 1:]:
+        if step.op.layer is not None and step.op.layer.kind == "Linear":
+            return step
+    return view_step

@@ -25,16 +25,15 @@ SEVERITY = "error"
 
 
 def check(ctx):
-    for run in ctx.runs:
-        for step in run.steps:
-            if step.error is None:
-                continue
-            op = step.op
-            if op.kind == "layer":
-                if step.inputs[0].flat_from is not None:
-                    continue  # misplaced-flatten explains it better
-                yield op.layer.site, step.error
-            elif op.kind == "elementwise":
-                yield op.node, f"{_OPS.get(op.args.get('op'), 'elementwise operation')} of tensors whose {step.error}"
-            else:
-                yield op.node, step.error
+    for _run, _index, step in ctx.steps():
+        if step.error is None:
+            continue
+        op = step.op
+        if op.kind == "layer":
+            if step.inputs[0].flat_from is not None:
+                continue  # misplaced-flatten explains it better
+            yield op.layer.site, step.error
+        elif op.kind == "elementwise":
+            yield op.node, f"{_OPS.get(op.args.get('op'), 'elementwise operation')} of tensors whose {step.error}"
+        else:
+            yield op.node, step.error

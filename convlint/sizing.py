@@ -1,0 +1,360 @@
+"""Input-size searches over concrete sizes, with `propagate`: the smallest input a model accepts,
+the sizes a Linear after the flatten pins, and the sizes that drop no real pixels.
+
+Every answer is found by running the exact shape rules on concrete sizes, never by a formula
+that could disagree with them. Sizes are searched per spatial axis with every spatial axis
+equal (square images, cubes), which is what real inputs are; the searches stop early wherever
+the arithmetic is monotone.
+"""
+
+from __future__ import annotations
+
+from math import gcd, prod
+
+from . import layers as L
+from .graph import MODEL_INPUT, Model
+from .propagate import SPATIAL_NAMES, Step, propagate, symbolic_input
+from .sizes import evaluate, var
+
+LIMIT = 4096  # largest side searched
+PERIOD_LIMIT = 1024  # largest stride product for which the pixel congruence is computed
+FLATTENING = ("flatten", "view")
+
+
+def symbolic_shape(model: Model) -> tuple | None:
+    """(C, H, W) with symbolic sizes, from the layer that first reads the model input."""
+    for op in model.ops:
+        if op.kind == "layer" and MODEL_INPUT in op.inputs and op.layer is not None:
+            return symbolic_input(op.layer.kind, op.layer.params or {})
+    return None
+
+
+def channels_and_rank(model: Model, shape: tuple | None = None) -> tuple[int, int] | None:
+    """(channels, spatial rank) of the model input: from a given shape, else from its first layer."""
+    if shape is not None and len(shape) >= 2:
+        return shape[0], len(shape) - 1
+    seeded = symbolic_shape(model)
+    if seeded is None or len(seeded) < 2:
+        return None
+    return seeded[0], len(seeded) - 1
+
+
+def cube(channels: int, rank: int, size: int) -> tuple[int, ...]:
+    return (channels, *(size,) * rank)
+
+
+def symbolic_cube(channels: int, rank: int) -> tuple:
+    return (channels, *(var(n) for n in SPATIAL_NAMES[rank]))
+
+
+def _concrete(shape) -> bool:
+    return shape is not None and all(isinstance(d, int) for d in shape)
+
+
+def _collapsed(step: Step) -> bool:
+    return step.raw_shape is not None and any(isinstance(d, int) and d <= 0 for d in step.raw_shape)
+
+
+def _channel_conflict(step: Step) -> bool:
+    layer = step.op.layer
+    spec = L.LAYERS.get(layer.kind) if layer is not None else None
+    shape = step.in_shape
+    if spec is None or spec.channels_param is None or not _concrete(shape) or not shape or not layer.params:
+        return False
+    declared = layer.params.get(spec.channels_param)
+    if not isinstance(declared, int) or isinstance(declared, bool):
+        return False
+    received = shape[-1] if spec.channels_param == "in_features" else shape[0]
+    return received != declared
+
+
+def _bad_view(step: Step) -> bool:
+    """`x.view(-1, N)` on a concrete tensor whose per-sample count is not N."""
+    if step.op.kind != "view" or step.out_shape is not None or not _concrete(step.in_shape):
+        return False
+    sizes = step.op.args.get("sizes", ())
+    return bool(sizes) and sizes[0] == -1 and all(isinstance(s, int) for s in sizes[1:])
+
+
+def accepts(steps: list[Step], known: bool = True) -> bool:
+    """torch would run these steps: nothing collapses, nothing is rejected, channels chain.
+    With `known`, also require every step's output shape to be known (a verdict, not a hope)."""
+    for step in steps:
+        if step.error is not None or _collapsed(step) or _bad_view(step):
+            return False
+        if step.op.kind == "layer" and _channel_conflict(step):
+            return False
+        if known and step.out_shape is None:
+            return False
+    return True
+
+
+def _no_collapse(steps: list[Step]) -> bool:
+    return not any(_collapsed(s) for s in steps)
+
+
+def _flatten_index(steps: list[Step]) -> tuple[int, int] | None:
+    """(index of the first flatten of a spatial tensor, index of the first Linear after it)."""
+    for f, step in enumerate(steps):
+        flattening = step.op.kind in FLATTENING or (step.op.layer is not None and step.op.layer.kind == "Flatten")
+        if not flattening or step.in_shape is None or len(step.in_shape) < 2:
+            continue
+        for later in range(f + 1, len(steps)):
+            layer = steps[later].op.layer
+            if layer is not None and layer.kind == "Linear" and layer.params:
+                features = layer.params.get("in_features")
+                if isinstance(features, int) and not isinstance(features, bool):
+                    return f, later
+                return None
+        return None
+    return None
+
+
+def _features(steps: list[Step], f: int):
+    shape = steps[f].in_shape if f < len(steps) else None
+    return prod(shape) if _concrete(shape) else None
+
+
+def smallest_collapse_free(model: Model, channels: int, rank: int) -> int | None:
+    """The smallest side for which no layer's output collapses (monotone: binary search)."""
+    if not _no_collapse(propagate(model, cube(channels, rank, LIMIT))):
+        return None
+    low, high = 1, LIMIT
+    while low < high:
+        middle = (low + high) // 2
+        if _no_collapse(propagate(model, cube(channels, rank, middle))):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _pin(model: Model, channels: int, rank: int):
+    """(flatten index, linear index, symbolic flattened count, in_features) when a Linear after the
+    flatten of a spatial tensor pins the input size; None otherwise."""
+    symbolic = propagate(model, symbolic_cube(channels, rank))
+    found = _flatten_index(symbolic)
+    if found is None:
+        return None
+    f, linear = found
+    shape = symbolic[f].in_shape
+    if shape is None or any(d is None for d in shape) or _concrete(shape):
+        return None  # unknown, or the same for every input (a global pool before the flatten)
+    count = 1
+    for d in shape:
+        count = count * d
+    return f, linear, count, symbolic[linear].op.layer.params["in_features"], symbolic
+
+
+def _evaluate(count, rank: int, sizes) -> int:
+    return evaluate(count, dict(zip(SPATIAL_NAMES[rank], sizes)))
+
+
+def linear_fits(model: Model, channels: int, rank: int) -> dict | None:
+    """The square sides for which the first Linear after the flatten receives exactly its
+    in_features (each confirmed by propagation). None when the model has no such Linear, or
+    when the flattened size does not depend on the input size."""
+    pin = _pin(model, channels, rank)
+    if pin is None:
+        return None
+    f, linear, count, wanted, symbolic = pin
+    start = smallest_collapse_free(model, channels, rank) or 1
+    fits = []
+    for size in range(start, LIMIT + 1):
+        value = _evaluate(count, rank, (size,) * rank)  # exact above the collapse-free size
+        if value > wanted:
+            break  # the flattened count never shrinks as the input grows
+        if value == wanted and _features(propagate(model, cube(channels, rank, size)), f) == wanted:
+            fits.append(size)
+    return {"linear": symbolic[linear].op, "in_features": wanted, "flatten": symbolic[f].op, "sizes": fits}
+
+
+def _axis_collapse_free(model: Model, channels: int, rank: int, axis: int, side: int) -> int:
+    """The smallest size of one axis, the others at `side`, for which nothing collapses."""
+    def ok(size):
+        trial = [side] * rank
+        trial[axis] = size
+        return _no_collapse(propagate(model, (channels, *trial)))
+
+    low, high = 1, side
+    while low < high:
+        middle = (low + high) // 2
+        if ok(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def minimum_input(model: Model, channels: int, rank: int) -> tuple[int, ...] | None:
+    """The smallest (side, ...) torch accepts: the smallest cube first, then each axis alone
+    with the others at that side. None when nothing up to LIMIT is accepted with known shapes."""
+    start = smallest_collapse_free(model, channels, rank)
+    if start is None:
+        return None
+    pin = _pin(model, channels, rank)
+
+    def accepted(sizes) -> bool:
+        return accepts(propagate(model, (channels, *sizes)))
+
+    side = None
+    if pin is not None:
+        _f, _linear, count, wanted, _ = pin
+        for size in range(start, LIMIT + 1):
+            value = _evaluate(count, rank, (size,) * rank)
+            if value > wanted:
+                return None
+            if value == wanted and accepted((size,) * rank):
+                side = size
+                break
+    else:
+        side = next((s for s in range(start, start + 64) if accepted((s,) * rank)), None)
+    if side is None:
+        return None
+    sides = [side] * rank
+    for axis in range(rank):
+        low = _axis_collapse_free(model, channels, rank, axis, side)
+        for size in range(low, side):
+            trial = [side] * rank
+            trial[axis] = size
+            if pin is not None and _evaluate(pin[2], rank, trial) != pin[3]:
+                continue
+            if accepted(trial):
+                sides[axis] = size
+                break
+            if pin is None:
+                break  # without a pin, acceptance above the collapse-free size is monotone
+    return tuple(sides)
+
+
+def stride_period(model: Model, channels: int, rank: int, start: int) -> int | None:
+    """The product of every window's stride per axis (the largest over axes): the period of the
+    dropped-pixel pattern in the input size."""
+    period = 1
+    for step in propagate(model, cube(channels, rank, start)):
+        layer = step.op.layer
+        if step.op.kind != "layer" or layer is None or layer.kind not in L.LAYERS or not layer.params:
+            continue
+        strides = [w.stride for w in L.windows(layer.kind, layer.params, step.in_shape)]
+        if strides:
+            period *= max(strides)
+            if period > PERIOD_LIMIT:
+                return None
+    return period
+
+
+def drops(step: Step) -> set[int]:
+    """The spatial axes (1-based in the shape) on which this step never reads some real input."""
+    from .checks.dropped_pixels import dropped
+
+    layer = step.op.layer
+    if step.op.kind != "layer" or layer is None or not layer.params or step.raw_shape is None:
+        return set()
+    lost = set()
+    for window in L.windows(layer.kind, layer.params, step.in_shape):
+        outputs = step.raw_shape[window.axis]
+        if not isinstance(window.size, int) or not isinstance(outputs, int) or outputs < 1:
+            continue
+        if window.dilation * (window.kernel - 1) + 1 < window.stride:
+            continue
+        if dropped(window, outputs):
+            lost.add(window.axis)
+    return lost
+
+
+def drop_table(model: Model, channels: int, rank: int) -> tuple[int, int, list[dict[int, set[int]]]] | None:
+    """(start, period, per size in start..start+period-1: {step index: axes that lose pixels})."""
+    start = smallest_collapse_free(model, channels, rank)
+    if start is None:
+        return None
+    period = stride_period(model, channels, rank, start)
+    if period is None:
+        return None
+    table = []
+    for size in range(start, start + period):
+        lost = {}
+        for index, step in enumerate(propagate(model, cube(channels, rank, size))):
+            axes = drops(step)
+            if axes:
+                lost[index] = axes
+        table.append(lost)
+    return start, period, table
+
+
+def reduce_congruence(good: set[int], period: int) -> tuple[int, list[int]]:
+    """(m, residues mod m) with m the smallest divisor of period describing the same set."""
+    for m in sorted(d for d in range(1, period + 1) if period % d == 0):
+        residues = {r % m for r in good}
+        if {r for r in range(period) if r % m in residues} == good:
+            return m, sorted(residues)
+    return period, sorted(good)
+
+
+def congruence_text(name: str, m: int, residues: list[int]) -> str:
+    if m == 1:
+        return f"every {name}"
+    if not residues:
+        return f"no {name}"
+    return f"{name} ≡ {' or '.join(map(str, residues))} (mod {m})"
+
+
+def nearest(m: int, residues: list[int], target: int, low: int) -> list[int]:
+    """The nearest sizes at or above `low` satisfying the congruence: `target` itself if it does,
+    else the nearest below (if any) and above."""
+    if not residues:
+        return []
+    ok = set(residues)
+    if target % m in ok and target >= low:
+        return [target]
+    out = []
+    below = next((s for s in range(target - 1, max(low, 1) - 1, -1) if s % m in ok), None)
+    if below is not None:
+        out.append(below)
+    above = next(s for s in range(max(target + 1, low), max(target + 1, low) + m + 1) if s % m in ok)
+    out.append(above)
+    return out
+
+
+def good_sizes(model: Model, channels: int, rank: int, step_index: int | None = None) -> list | None:
+    """Per spatial axis, (m, residues): the input sides for which no layer (or only the layer at
+    `step_index`) drops real pixels. None when unknown."""
+    found = drop_table(model, channels, rank)
+    if found is None:
+        return None
+    start, period, table = found
+    out = []
+    for axis in range(1, rank + 1):
+        good = set()
+        for offset, lost in enumerate(table):
+            relevant = [axes for index, axes in lost.items() if step_index is None or index == step_index]
+            if not any(axis in axes for axes in relevant):
+                good.add((start + offset) % period)
+        out.append(reduce_congruence(good, period))
+    return out
+
+
+def lcm(a: int, b: int) -> int:
+    return a * b // gcd(a, b)
+
+
+def side_ranges(sizes: list[int]) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    for size in sizes:
+        if ranges and size == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], size)
+        else:
+            ranges.append((size, size))
+    return ranges
+
+
+def fitting_text(channels: int, rank: int, sizes: list[int]) -> str:
+    """'only inputs of 1×32×32 to 1×35×35 fit it' (square sizes searched)."""
+    if not sizes:
+        return f"no square input up to {LIMIT} fits the Linear's in_features"
+    shown = []
+    for low, high in side_ranges(sizes)[:4]:
+        a = "×".join(map(str, cube(channels, rank, low)))
+        b = "×".join(map(str, cube(channels, rank, high)))
+        shown.append(a if low == high else f"{a} to {b}")
+    more = " …" if len(side_ranges(sizes)) > 4 else ""
+    return f"only inputs of {', '.join(shown)}{more} fit the Linear's in_features"

@@ -1,0 +1,562 @@
+"""`convlint summary`: per model, one row per layer step with its output shape, parameters,
+receptive field, multiply-accumulates and activations; under it the totals, memory estimates,
+the minimum input size and the input sizes that drop no real pixels. Static: no torch.
+
+Choices where the issue is silent:
+- parameters are counted once per layer object (a layer applied twice shares its weights, as
+  in torch); the second application shows "shared". Layers constructed but never applied in
+  forward are not seen by the propagation and not counted (torch would count them);
+- MACs count Conv*, ConvTranspose* and Linear (pools, norms and activations: 0);
+- the receptive field is the textbook recurrence per spatial axis: size r += (k_eff − 1)·j,
+  jump j *= s, start += ((k_eff − 1)/2 − pad)·j (centre of the first output's field, in input
+  pixels, 0 = centre of the first pixel); after a flatten or a global pool it is "all";
+- memory (fp32, batch 1): inference = 4 B · (params + max over consecutive activations a_i + a_{i+1},
+  the input counted as a_0); training = 4 B · (3 · params + 2 · Σ activations of every step).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from math import prod
+from pathlib import Path
+
+import libcst as cst
+
+from . import layers as L
+from . import sizing
+from .graph import MODEL_INPUT, Model
+from .propagate import SPATIAL_NAMES, Step, propagate
+from .sizes import Sym
+
+MAX_LAYER_TEXT = 44
+MACS_KINDS = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Linear")
+GLOBAL = "all"
+
+
+@dataclass
+class Row:
+    line: int
+    layer: str
+    kind: str
+    output_shape: tuple | None
+    params: dict | None  # {"weights", "biases", "total"} or {"shared": line}
+    receptive_field: dict | None  # {"size": [...], "jump": [...], "start": [...]} or {"size": "all"}
+    macs: object  # int, Sym or None
+    activations: object
+
+
+@dataclass
+class ModelSummary:
+    path: str
+    name: str
+    line: int
+    input: tuple | None
+    input_source: str | None
+    min_input: tuple | None
+    rows: list[Row]
+    weights: int
+    biases: int
+    unknown_params: int  # layers whose count is unknown
+    memory: dict | None
+    no_drop: dict | None
+    notes: list[str] = field(default_factory=list)
+    findings: list = field(default_factory=list)
+
+    @property
+    def params(self) -> int:
+        return self.weights + self.biases
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def summarize_source(source: bytes | str, path: str = "<string>", input_shape: tuple | None = None,
+                     model_name: str | None = None, advice: bool = True) -> list[ModelSummary]:
+    from .engine import Positions, parse
+    from .extract import extract
+    from .findings import Finding
+
+    if isinstance(source, str):
+        source = source.encode("utf-8")
+    module = parse(source, path)
+    if isinstance(module, Finding):
+        raise ValueError(f"{path}:{module.line}: {module.message}")
+    models, layers = extract(module)
+    if model_name is not None:
+        models = [m for m in models if m.name == model_name]
+    positions = Positions(module)
+    from . import evidence
+
+    evident = {} if input_shape else evidence.resolve(module, models, path, positions.line)
+    out, runs = [], []
+    for model in models:
+        summary, run = _summarize(module, positions, path, model, input_shape, evident.get(model.name))
+        out.append(summary)
+        runs.append(run)
+    if advice and out:
+        _attach_findings(out, runs, layers, positions, path)
+    return out
+
+
+def _summarize(module, positions, path, model: Model, forced, found):
+    if forced:
+        shape, source = tuple(forced), "--input"
+    elif model.declared_input:
+        shape, source = model.declared_input, "the # convlint: input= annotation"
+    elif found is not None:
+        shape, source = found.shape, found.source
+    else:
+        shape, source = None, None
+    notes = []
+    basis = sizing.channels_and_rank(model, shape)
+    fits = sizing.linear_fits(model, *basis) if basis else None
+    check_shape = shape
+    if fits is not None:
+        channels, rank = basis
+        linear_line = positions.line(fits["linear"].layer.site)
+        if shape is None and fits["sizes"]:
+            shape = sizing.cube(channels, rank, fits["sizes"][0])
+            also = f" ({sizing.fitting_text(channels, rank, fits['sizes'])})" if len(fits["sizes"]) > 1 else ""
+            source = (f"inference: the Linear on line {linear_line} takes {fits['in_features']} features after "
+                      f"the flatten, and the smallest input that gives them is {_shape_text(shape)}{also}")
+        elif shape is not None and not (len(set(shape[1:])) == 1 and shape[1] in fits["sizes"]):
+            notes.append(f"the Linear on line {linear_line} takes {fits['in_features']} features after the flatten: "
+                         f"{sizing.fitting_text(channels, rank, fits['sizes'])}, not {_shape_text(shape)}")
+    steps = propagate(model, shape) if shape is not None else propagate(model, _symbolic(model))
+    rows, weights, biases, unknown = _rows(module, positions, steps)
+    min_input = no_drop = None
+    if basis is not None:
+        channels, rank = basis
+        smallest = sizing.minimum_input(model, channels, rank)
+        min_input = smallest
+        no_drop = _no_drop(model, channels, rank, shape, smallest)
+    memory = _memory(shape, rows, weights + biases) if not unknown else None
+    summary = ModelSummary(path, model.name, positions.line(model.node), shape, source, min_input, rows,
+                           weights, biases, unknown, memory, no_drop, notes)
+    from .context import ModelRun
+
+    return summary, ModelRun(model, check_shape, propagate(model, check_shape))
+
+
+def _symbolic(model: Model):
+    return sizing.symbolic_shape(model)
+
+
+def _attach_findings(summaries, runs, layers, positions, path) -> None:
+    from . import rules
+    from .context import Context
+    from .findings import Finding
+
+    ctx = Context(runs, layers, positions.line)
+    for summary, run in zip(summaries, runs):
+        one = Context([run], layers, positions.line)
+        seen = set()
+        for rule in rules.RULES:
+            if rule.module is None or rule.name in ("invalid-layer-config", "unused-suppression"):
+                continue
+            for found in rule.module.check(one):
+                node, message = found[0], found[1]
+                finding = Finding(path, positions.span(node), rule.code, rule.name, rule.severity, message)
+                key = (finding.code, finding.span, finding.message)
+                if key not in seen:
+                    seen.add(key)
+                    summary.findings.append(finding)
+        summary.findings.sort(key=Finding.sort_key)
+    del ctx
+
+
+def _layer_text(module: cst.Module, node: cst.CSTNode) -> str:
+    try:
+        text = " ".join(module.code_for_node(node).split())
+    except Exception:  # noqa: BLE001
+        return "?"
+    text = text.replace("( ", "(").replace(" )", ")").replace(", )", ")")
+    return text if len(text) <= MAX_LAYER_TEXT else text[: MAX_LAYER_TEXT - 1] + "…"
+
+
+def _rows(module, positions, steps: list[Step]):
+    rows = []
+    counted: dict[int, int] = {}
+    weights = biases = unknown = 0
+    fields: dict[int, object] = {}
+    for index, step in enumerate(steps):
+        op = step.op
+        node = op.layer.node if op.layer is not None else op.node
+        line = positions.line(node)
+        params = None
+        if op.layer is not None and op.layer.kind in L.LAYERS and op.layer.params is not None:
+            if id(op.layer) in counted:
+                params = {"shared": counted[id(op.layer)]}
+            else:
+                counted[id(op.layer)] = line
+                count = L.parameter_count(op.layer.kind, op.layer.params)
+                if count is None:
+                    unknown += 1
+                else:
+                    w, b = count
+                    weights += w
+                    biases += b
+                    params = {"weights": w, "biases": b, "total": w + b}
+        elif op.kind == "layer":
+            unknown += 1
+        if index == 0 or MODEL_INPUT in op.inputs:
+            fields.setdefault(MODEL_INPUT, _identity_field(step.in_shape))
+        fields[op.output] = _field(step, [fields.get(v) for v in op.inputs])
+        rows.append(Row(line, _layer_text(module, node), op.layer.kind if op.layer is not None else op.kind,
+                        step.out_shape, params, _field_view(fields[op.output]), _macs(step), _numel(step.out_shape)))
+    return rows, weights, biases, unknown
+
+
+# ---- receptive field: per spatial axis (size, jump, start), GLOBAL, or None (unknown)
+
+
+def _identity_field(shape):
+    if shape is None or len(shape) < 2:
+        return None
+    return tuple((1, 1, 0.0) for _ in shape[1:])
+
+
+def _field(step: Step, incoming: list):
+    op, shape, out = step.op, step.in_shape, step.out_shape
+    if not incoming or any(f is None for f in incoming):
+        return None
+    if any(f == GLOBAL for f in incoming):
+        return GLOBAL
+    if len(incoming) > 1:
+        return incoming[0] if all(f == incoming[0] for f in incoming) else _merge(incoming)
+    rf = incoming[0]
+    if op.kind in ("flatten", "reduce") or (op.kind == "view" and (out is None or len(out) < len(shape or ()))):
+        return GLOBAL
+    if op.kind != "layer" or op.layer is None or op.layer.kind not in L.LAYERS or not op.layer.params:
+        return None
+    kind = op.layer.kind
+    if kind in ("Flatten", "Linear"):
+        return GLOBAL if shape is not None else None
+    windows = L.windows(kind, op.layer.params, shape)
+    if windows:
+        result = list(rf)
+        for w in windows:
+            i = w.axis - 1
+            if not 0 <= i < len(result):
+                return None
+            size, jump, start = result[i]
+            span = w.dilation * (w.kernel - 1)
+            result[i] = (size + span * jump, jump * w.stride, start + (span / 2 - w.pad_before) * jump)
+        return tuple(result)
+    if kind.startswith("Adaptive") and out is not None and shape is not None:
+        if all(d == 1 for d in out[1:]):
+            return GLOBAL
+        return rf if tuple(out[1:]) == tuple(shape[1:]) else None
+    if shape is not None and out is not None and len(shape) == len(out) and tuple(shape[1:]) == tuple(out[1:]):
+        return rf  # elementwise, norms, 1-to-1 layers
+    return None
+
+
+def _merge(fields):
+    if not all(isinstance(f, tuple) and len(f) == len(fields[0]) for f in fields):
+        return None
+    merged = []
+    for axis in zip(*fields):
+        if len({a[1] for a in axis}) != 1:
+            return None
+        merged.append(max(axis, key=lambda a: a[0]))
+    return tuple(merged)
+
+
+def _field_view(rf):
+    if rf is None:
+        return None
+    if rf == GLOBAL:
+        return {"size": GLOBAL}
+    return {"size": [a[0] for a in rf], "jump": [a[1] for a in rf], "start": [_num(a[2]) for a in rf]}
+
+
+def _num(value: float):
+    return int(value) if float(value).is_integer() else value
+
+
+# ---- counts
+
+
+def _numel(shape):
+    if shape is None or any(d is None for d in shape):
+        return None
+    total = 1
+    for d in shape:
+        total = total * d
+    return total
+
+
+def _macs(step: Step):
+    layer = step.op.layer
+    if step.op.kind != "layer" or layer is None or layer.kind not in MACS_KINDS or not layer.params:
+        return 0 if step.op.kind == "layer" or step.op.kind in ("flatten", "view", "reduce") else None
+    count = L.parameter_count(layer.kind, layer.params)
+    if count is None:
+        return None
+    weights = count[0]
+    if layer.kind == "Linear":
+        leading = step.in_shape[:-1] if step.in_shape is not None else None
+        positions = _numel(leading) if leading is not None else None
+    elif layer.kind.startswith("ConvTranspose"):
+        positions = _numel(step.in_shape[1:]) if step.in_shape is not None else None
+    else:
+        positions = _numel(step.out_shape[1:]) if step.out_shape is not None else None
+    return None if positions is None else weights * positions
+
+
+def _memory(shape, rows: list[Row], params: int) -> dict | None:
+    if shape is None:
+        return None
+    acts = [_numel(shape)] + [r.activations for r in rows]
+    if any(not isinstance(a, int) for a in acts):
+        return None
+    peak = max((a + b for a, b in zip(acts, acts[1:])), default=acts[0])
+    return {
+        "bytes_per_number": 4,
+        "inference_bytes": 4 * (params + peak),
+        "training_bytes": 4 * (3 * params + 2 * sum(acts[1:])),
+        "inference_formula": "4 B × (parameters + the largest two consecutive activations)",
+        "training_formula": "4 B × (3 × parameters [weights, gradients, optimizer state] + 2 × the sum of activations)",
+    }
+
+
+def _no_drop(model, channels, rank, shape, smallest) -> dict | None:
+    found = sizing.good_sizes(model, channels, rank)
+    if found is None:
+        return None
+    names = SPATIAL_NAMES.get(rank, tuple(f"S{i}" for i in range(rank)))
+    low = smallest[0] if smallest else 1
+    axes = []
+    for axis, (m, residues) in enumerate(found):
+        entry = {"axis": names[axis], "modulus": m, "residues": residues,
+                 "congruence": sizing.congruence_text(names[axis], m, residues)}
+        if shape is not None and isinstance(shape[axis + 1], int):
+            entry["nearest"] = sizing.nearest(m, residues, shape[axis + 1], low)
+        axes.append(entry)
+    return {"axes": axes}
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _shape_text(shape) -> str:
+    if shape is None:
+        return "?"
+    return "×".join("?" if d is None else f"({d})" if isinstance(d, Sym) and " " in str(d) else str(d) for d in shape)
+
+
+def _count(value) -> str:
+    if value is None:
+        return "?"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _params_text(params) -> tuple[str, str, str]:
+    if params is None:
+        return "", "", ""
+    if "shared" in params:
+        return "", "", f"shared (l.{params['shared']})"
+    return _count(params["weights"]), _count(params["biases"]), _count(params["total"])
+
+
+def _field_text(rf) -> str:
+    if rf is None:
+        return "?"
+    if rf["size"] == GLOBAL:
+        return "all"
+
+    def axis(values):
+        values = [str(v) for v in values]
+        return values[0] if len(set(values)) == 1 else "×".join(values)
+
+    return f"{axis(rf['size'])} / {axis(rf['jump'])} / {axis(rf['start'])}"
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+HEADERS = ("#", "line", "layer", "output", "weights", "biases", "params", "RF size / jump / start", "MACs", "activations")
+RIGHT = {0, 1, 4, 5, 6, 8, 9}
+
+
+def _table_rows(summary: ModelSummary) -> list[tuple[str, ...]]:
+    out = []
+    for i, row in enumerate(summary.rows, start=1):
+        w, b, t = _params_text(row.params)
+        out.append((str(i), str(row.line), row.layer, _shape_text(row.output_shape), w, b, t,
+                    _field_text(row.receptive_field), _count(row.macs) if row.macs is not None else "?",
+                    _count(row.activations)))
+    return out
+
+
+def _footer(summary: ModelSummary) -> list[str]:
+    lines = []
+    total = f"total parameters: {summary.params:,} ({summary.weights:,} weights, {summary.biases:,} biases)"
+    if summary.unknown_params:
+        total += f"; plus {summary.unknown_params} layer(s) whose count is unknown"
+    lines.append(total)
+    macs = [r.macs for r in summary.rows]
+    if macs and all(isinstance(m, int) for m in macs):
+        lines.append(f"multiply-accumulates: {sum(macs):,} per sample")
+    if summary.memory:
+        m = summary.memory
+        lines.append(f"memory at fp32, batch 1: inference ≈ {_bytes(m['inference_bytes'])} "
+                     f"({m['inference_formula']}); training ≈ {_bytes(m['training_bytes'])} ({m['training_formula']})")
+    if summary.min_input:
+        channels = summary.input[0] if summary.input else None
+        shown = "×".join(map(str, summary.min_input))
+        lines.append(f"minimum input: {shown}" + (f" (as {channels}×{shown})" if channels else ""))
+    else:
+        lines.append("minimum input: unknown (some layer's shape is not known)")
+    if summary.no_drop:
+        parts = []
+        for axis in summary.no_drop["axes"]:
+            text = axis["congruence"]
+            if axis.get("nearest"):
+                near = axis["nearest"]
+                current = summary.input[summary.no_drop["axes"].index(axis) + 1]
+                text += f" ({current} drops none)" if near == [current] else f" (nearest to {current}: {', '.join(map(str, near))})"
+            parts.append(text)
+        lines.append("sizes that drop no real pixels: " + "; ".join(parts))
+    lines.extend(f"note: {note}" for note in summary.notes)
+    return lines
+
+
+def _title(summary: ModelSummary) -> str:
+    if summary.input:
+        source = f"input {_shape_text(summary.input)}, from {summary.input_source}"
+    else:
+        source = "no input size known: shapes are expressions in the input's sizes"
+    return f"{summary.path}::{summary.name} (line {summary.line}) — {source}"
+
+
+def render_text(summaries: list[ModelSummary], colour: bool = False) -> str:
+    bold = (lambda s: f"\033[1m{s}\033[0m") if colour else (lambda s: s)
+    dim = (lambda s: f"\033[2m{s}\033[0m") if colour else (lambda s: s)
+    blocks = []
+    for summary in summaries:
+        rows = _table_rows(summary)
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(HEADERS)]
+
+        def fmt(cells):
+            return "  ".join(c.rjust(w) if i in RIGHT else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+        lines = [bold(_title(summary)), bold(fmt(HEADERS)), dim("  ".join("─" * w for w in widths))]
+        lines += [fmt(r) for r in rows]
+        lines += _footer(summary)
+        for f in summary.findings:
+            lines.append(f"{f.severity}: line {f.line}: {f.code} [{f.name}] {f.message}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def render_markdown(summaries: list[ModelSummary]) -> str:
+    blocks = []
+    for summary in summaries:
+        lines = [f"### `{summary.name}` ({summary.path}, line {summary.line})", "", _title(summary).split(" — ", 1)[1], ""]
+        lines.append("| " + " | ".join(HEADERS) + " |")
+        lines.append("|" + "|".join("---:" if i in RIGHT else "---" for i in range(len(HEADERS))) + "|")
+        for row in _table_rows(summary):
+            cells = [c.replace("|", "\\|") for c in row]
+            cells[2] = f"`{cells[2]}`" if cells[2] else cells[2]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        lines += [f"- {line}" for line in _footer(summary)]
+        lines += [f"- {f.severity} (line {f.line}) {f.code} `{f.name}`: {f.message}" for f in summary.findings]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _jsonable(value):
+    if isinstance(value, Sym):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def to_json(summaries: list[ModelSummary]) -> list[dict]:
+    out = []
+    for s in summaries:
+        out.append({
+            "path": s.path,
+            "name": s.name,
+            "line": s.line,
+            "input": list(s.input) if s.input else None,
+            "input_source": s.input_source,
+            "min_input": list(s.min_input) if s.min_input else None,
+            "params": s.params,
+            "weights": s.weights,
+            "biases": s.biases,
+            "layers": [
+                {
+                    "line": r.line,
+                    "layer": r.layer,
+                    "kind": r.kind,
+                    "output_shape": _jsonable(r.output_shape) if r.output_shape is not None else None,
+                    "params": r.params,
+                    "receptive_field": r.receptive_field,
+                    "macs": _jsonable(r.macs),
+                    "activations": _jsonable(r.activations),
+                }
+                for r in s.rows
+            ],
+            "memory": s.memory,
+            "no_dropped_pixels": s.no_drop,
+            "notes": s.notes,
+            "findings": [f.to_dict() for f in s.findings],
+        })
+    return out
+
+
+# --------------------------------------------------------------------------- command
+
+
+def run(args) -> int:
+    from .cli import UsageError
+    from .extract import parse_input_size
+    from .files import discover
+
+    shape = None
+    if args.input:
+        shape = parse_input_size(args.input)
+        if shape is None:
+            raise UsageError(f"--input {args.input!r} is not a size like 3x224x224")
+    if not Path(args.path).exists():
+        raise UsageError(f"no such file or directory: {args.path}")
+    summaries = []
+    for path in discover([args.path]):
+        try:
+            source = Path(path).read_bytes()
+        except OSError as error:
+            print(f"convlint: cannot read {path}: {error}", file=sys.stderr)
+            continue
+        if b"torch" not in source:
+            continue
+        try:
+            summaries += summarize_source(source, str(path), shape, args.model, advice=not args.no_advice)
+        except ValueError as error:
+            print(f"convlint: {error}", file=sys.stderr)
+    if args.model and not summaries:
+        raise UsageError(f"no model named {args.model!r} in {args.path}")
+    if args.format == "json":
+        json.dump(to_json(summaries), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif not summaries:
+        print(f"no models found in {args.path}")
+    elif args.format == "markdown":
+        sys.stdout.write(render_markdown(summaries))
+    else:
+        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        sys.stdout.write(render_text(summaries, colour))
+    return 0

@@ -1,0 +1,162 @@
+"""convlint summary: numbers pinned against torch (each checked once with torch 2.13, CPU:
+sum(p.numel()), the forward's output shapes, and the smallest square input whose forward
+succeeds, found by brute force)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from convlint.cli import main
+from convlint.summary import render_markdown, render_text, summarize_source, to_json
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def summary_of(name: str, model: str | None = None, input_shape=None):
+    path = FIXTURES / name
+    found = summarize_source(path.read_bytes(), str(path), input_shape, model)
+    assert found, name
+    return found[0]
+
+
+def test_mnist_parameters_and_shapes():
+    s = summary_of("mnist_ok.py")
+    assert (s.weights, s.biases, s.params) == (15_496, 98, 15_594)  # torch: 15594, weights 15496
+    convs = [r for r in s.rows if r.kind in ("Conv2d", "Linear")]
+    assert [r.output_shape for r in convs] == [(8, 14, 14), (16, 7, 7), (32, 4, 4), (32, 2, 2), (10,)]
+    assert s.rows[-2].output_shape == (32,)
+    # 16·8·3·3 = 1,152 weights, not the hand count 3·3·16 = 144
+    assert convs[1].params == {"weights": 1152, "biases": 16, "total": 1168}
+    assert s.input == (1, 28, 28) and "annotation" in s.input_source
+
+
+def test_mnist_minimum_input_is_torch_s():
+    assert summary_of("mnist_ok.py").min_input == (1, 1)  # torch: a 1×1×1 input runs
+
+
+def test_nin_stem():
+    s = summary_of("nin_stem.py")
+    assert s.rows[0].output_shape == (96, 54, 54)  # torch: (1, 96, 54, 54)
+    assert s.params == 21_024  # torch
+    assert s.min_input == (11, 11)  # torch: smallest square forward is 11×11
+    axes = s.no_drop["axes"]
+    assert [a["congruence"] for a in axes] == ["H ≡ 3 (mod 4)", "W ≡ 3 (mod 4)"]
+    assert axes[0]["nearest"] == [223, 227]
+    assert s.rows[0].macs == 11_616 * 54 * 54
+
+
+def test_nin_stem_symbolic_shapes():
+    source = (FIXTURES / "nin_stem.py").read_text().replace("# convlint: input=1x224x224", "")
+    s = summarize_source(source, "nin.py")[0]
+    assert s.input is None and s.input_source is None
+    assert str(s.rows[0].output_shape[1]) == "⌊(H − 11)/4⌋ + 1"
+    assert s.memory is None
+    text = render_text([s])
+    assert "96×(⌊(H − 11)/4⌋ + 1)×(⌊(W − 11)/4⌋ + 1)" in text
+
+
+def test_receptive_field_two_stride2_3x3():
+    source = "import torch.nn as nn\n# convlint: input=1x31x31\nnet = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.Conv2d(4, 4, 3, stride=2))\n"
+    s = summarize_source(source, "rf.py")[0]
+    assert s.rows[0].receptive_field == {"size": [3, 3], "jump": [2, 2], "start": [1, 1]}
+    assert s.rows[1].receptive_field["size"] == [7, 7]  # torch gradient: 7 (textbook)
+    assert s.rows[1].receptive_field["jump"] == [4, 4]
+
+
+def test_receptive_field_alexnet_and_global_after_flatten():
+    s = summary_of("alexnet_like.py")
+    assert s.rows[0].receptive_field["size"] == [11, 11]
+    sizes = [r.receptive_field["size"] for r in s.rows if r.kind in ("Conv2d", "MaxPool2d")]
+    assert sizes[-1] == [195, 195]
+    assert s.rows[-1].receptive_field == {"size": "all"}
+
+
+def test_alexnet_like_numbers():
+    s = summary_of("alexnet_like.py")
+    assert s.params == 61_100_840  # torch
+    assert s.input == (3, 224, 224) and "line 45" in s.input_source  # the tensor in __main__
+    assert s.min_input == (223, 223)  # torch: the smallest square forward is 223 (well above 1)
+    assert s.memory["inference_bytes"] == 4 * (61_100_840 + 2 * 64 * 55 * 55)  # conv output + its ReLU
+    assert s.memory["training_bytes"] == 4 * (3 * 61_100_840 + 2 * sum(r.activations for r in s.rows))
+
+
+def test_lenet_inferred_input():
+    s = summary_of("lenet_tutorial.py")
+    assert s.input == (1, 32, 32)
+    assert s.input_source.startswith("inference: the Linear on line 13")
+    assert s.params == 61_706  # torch
+    assert s.min_input == (32, 32)  # torch accepts exactly 32..35
+
+
+def test_weight_sharing_counts_once():
+    source = '''
+import torch.nn as nn
+
+# convlint: input=8x16x16
+class Twice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(self.conv(x))
+'''
+    s = summarize_source(source, "twice.py")[0]
+    assert s.params == 8 * 8 * 9 + 8  # torch: 584, the layer's parameters once
+    assert s.rows[1].params == {"shared": s.rows[0].line}
+
+
+def test_input_flag_wins_over_annotation():
+    s = summary_of("mnist_ok.py", input_shape=(1, 32, 32))
+    assert s.input == (1, 32, 32) and s.input_source == "--input"
+    assert s.rows[0].output_shape == (8, 16, 16)
+
+
+def test_disagreement_note():
+    s = summary_of("lenet.py", "LeNetOnMnist")
+    assert any("only inputs of 1×32×32 to 1×35×35 fit the Linear's in_features" in n for n in s.notes)
+    assert any(f.name == "channel-mismatch" for f in s.findings) or any(f.name == "misplaced-flatten" for f in s.findings)
+
+
+def test_formats(capsys):
+    assert main(["summary", str(FIXTURES / "mnist_ok.py"), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data) == 1
+    entry = data[0]
+    for key in ("path", "name", "line", "input", "input_source", "min_input", "params", "layers", "memory"):
+        assert key in entry
+    assert entry["params"] == 15_594 and entry["min_input"] == [1, 1]
+    assert entry["layers"][0]["output_shape"] == [8, 14, 14]
+    assert set(entry["layers"][0]) >= {"line", "layer", "output_shape", "params", "receptive_field"}
+    assert main(["summary", str(FIXTURES / "mnist_ok.py"), "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "| # | line | layer |" in md and "`nn.Conv2d(1, 8, 5, padding=2, stride=2)`" in md
+    assert main(["summary", str(FIXTURES / "mnist_ok.py")]) == 0
+    text = capsys.readouterr().out
+    assert "\033[" not in text  # not a tty: no colour
+    assert "total parameters: 15,594 (15,496 weights, 98 biases)" in text
+    assert "3 × parameters" in text and "largest two consecutive activations" in text
+
+
+def test_every_fixture_summarises(capsys):
+    assert main(["summary", str(FIXTURES)]) == 0
+    out = capsys.readouterr().out
+    assert "mnist_ok.py::model" in out and "alexnet_like.py::AlexNetLike" in out
+
+
+def test_model_flag_and_usage_errors(capsys):
+    assert main(["summary", str(FIXTURES / "lenet.py"), "--model", "LeNet", "--format", "json"]) == 0
+    assert [m["name"] for m in json.loads(capsys.readouterr().out)] == ["LeNet"]
+    assert main(["summary", str(FIXTURES / "lenet.py"), "--model", "Nope"]) == 2
+    assert main(["summary", str(FIXTURES / "lenet.py"), "--input", "abc"]) == 2
+
+
+@pytest.mark.parametrize("fmt", [render_text, render_markdown])
+def test_renderers_accept_every_fixture(fmt):
+    for path in sorted(FIXTURES.glob("*.py")):
+        found = summarize_source(path.read_bytes(), str(path))
+        assert isinstance(fmt(found), str)
+        json.dumps(to_json(found))

@@ -1,0 +1,196 @@
+"""Benchmark convlint on the real corpus against flake8 and libcst's own parse time.
+
+    pip install -e '.[bench]'            # flake8
+    python tools/bench.py [--runs 3] [--jobs N] [--packages timm kornia ...] [--out table.md]
+
+The corpus is the one of tools/corpus.py (pinned wheels of torchvision, timm, fastai, d2l,
+segmentation-models-pytorch, kornia and monai, unpacked into the gitignored `.corpus/`; fetched
+on first use). Every measurement runs as a separate process (start-up included) over the same
+files, with the same number of jobs, and the table shows the median of `--runs` runs:
+
+* convlint cold:   `convlint check --no-cache --jobs N FILES...`
+* convlint warm:   `convlint check --cache-dir D --jobs N FILES...` after a run has filled D
+* flake8:          `flake8 --jobs N FILES...` (its default checks: pycodestyle + pyflakes + mccabe)
+* parse floor:     libcst `parse_module` of exactly the files convlint parses (those that pass
+                   its textual pre-filter), in N processes: what any libcst-based linter pays
+* import torch:    `python -c "import torch"`: what any runtime-based checker pays first
+* one file:        `convlint check FILE` on one model file, as a pre-commit hook runs it
+* peak memory:     the largest resident set (ru_maxrss) of any child process, per tool
+
+Targets (issue 6): cold <= 0.5x flake8, warm <= 2 s, one file <= 0.35 s, cold <= 1.25x the
+parse floor, peak memory <= 300 MB. The script prints a markdown table with the date and the
+machine's core count, and exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "tools"))
+sys.path.insert(0, str(REPO_ROOT))
+
+import corpus  # noqa: E402 - tools/corpus.py: fetch and unpack
+
+PARSE_FLOOR = r"""
+import sys, multiprocessing
+from pathlib import Path
+
+def parse(path):
+    import libcst
+    try:
+        libcst.parse_module(Path(path).read_bytes())
+    except Exception:
+        pass
+
+if __name__ == "__main__":
+    jobs = int(sys.argv[1])
+    paths = Path(sys.argv[2]).read_text().splitlines()
+    if jobs <= 1 or len(paths) <= 1:
+        for p in paths:
+            parse(p)
+    else:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            pool.map(parse, paths, chunksize=max(1, min(16, len(paths) // (jobs * 8))))
+"""
+
+ONE_FILE = "torchvision-0.29.1/torchvision/models/alexnet.py"
+
+
+class Timed:
+    def __init__(self, seconds: float, maxrss_kb: int, returncode: int) -> None:
+        self.seconds, self.maxrss_kb, self.returncode = seconds, maxrss_kb, returncode
+
+
+def run(cmd: list[str], cwd: Path | None = None) -> Timed:
+    """Wall time and peak RSS (of this process and its descendants) of one command."""
+    start = time.perf_counter()
+    # wait4 gives the resource usage of exactly this child (and its waited-for descendants)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd[:4])} ... failed ({proc.returncode}):\n{err[-2000:]}")
+    return Timed(seconds, usage.ru_maxrss, proc.returncode)
+
+
+def children_maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def corpus_files(packages: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for name in packages:
+        files.extend(corpus.prepare_package(name, corpus.PACKAGES[name]))
+    return sorted(files)
+
+
+def parsed_by_convlint(files: list[Path]) -> list[Path]:
+    from convlint.engine import might_define_models
+
+    return [p for p in files if might_define_models(p.read_bytes())]
+
+
+def bench(args) -> tuple[str, bool]:
+    files = corpus_files(args.packages)
+    root = corpus.CACHE / "src"
+    rel = [p.relative_to(root).as_posix() for p in files]
+    parsed = parsed_by_convlint(files)
+    lines = sum(len(p.read_bytes().splitlines()) for p in files)
+    work = Path(tempfile.mkdtemp(prefix="convlint-bench-"))
+    listing = work / "parsed.txt"
+    listing.write_text("\n".join(str(p) for p in parsed) + "\n")
+    floor_script = work / "floor.py"
+    floor_script.write_text(PARSE_FLOOR)
+    cache_dir = work / "cache"
+    convlint = [sys.executable, "-m", "convlint", "check"]
+    jobs = str(args.jobs)
+    flake8 = shutil.which("flake8", path=str(Path(sys.executable).parent)) or shutil.which("flake8")
+    if flake8 is None:
+        raise SystemExit("flake8 is not installed: pip install -e '.[bench]'")
+
+    commands = {
+        "convlint cold": [*convlint, "--no-cache", "--jobs", jobs, *rel],
+        "convlint warm": [*convlint, "--cache-dir", str(cache_dir), "--jobs", jobs, *rel],
+        "flake8": [flake8, "--jobs", jobs, "--exit-zero", *rel],
+        "libcst parse floor": [sys.executable, str(floor_script), jobs, str(listing)],
+        "python -c 'import torch'": [sys.executable, "-c", "import torch"],
+        "convlint, one file": [*convlint, "--no-cache", ONE_FILE],
+    }
+    # fill the warm cache once before timing it
+    run(commands["convlint warm"], cwd=root)
+    times: dict[str, list[float]] = {k: [] for k in commands}
+    rss: dict[str, int] = {k: 0 for k in commands}
+    for i in range(args.runs):
+        for name, cmd in commands.items():
+            if name == "python -c 'import torch'" and args.skip_torch:
+                continue
+            t = run(cmd, cwd=root)
+            times[name].append(t.seconds)
+            rss[name] = max(rss[name], t.maxrss_kb)
+            print(f"run {i + 1}/{args.runs}: {name}: {t.seconds:.2f} s, {t.maxrss_kb / 1024:.0f} MB", file=sys.stderr)
+    shutil.rmtree(work, ignore_errors=True)
+    med = {k: statistics.median(v) for k, v in times.items() if v}
+
+    cold, warm, one = med["convlint cold"], med["convlint warm"], med["convlint, one file"]
+    flake, floor = med["flake8"], med["libcst parse floor"]
+    peak = max(rss["convlint cold"], rss["convlint warm"], rss["convlint, one file"]) / 1024
+    targets = [
+        ("convlint cold / flake8", f"{cold / flake:.2f}×", "≤ 0.5×", cold <= 0.5 * flake),
+        ("convlint cold / parse floor", f"{cold / floor:.2f}×", "≤ 1.25×", cold <= 1.25 * floor),
+        ("convlint warm", f"{warm:.2f} s", "≤ 2 s", warm <= 2.0),
+        ("convlint, one file (pre-commit)", f"{one:.2f} s", "≤ 0.35 s", one <= 0.35),
+        ("convlint peak memory (one process)", f"{peak:.0f} MB", "≤ 300 MB", peak <= 300),
+    ]
+    when = datetime.date.today().isoformat()
+    cores = os.cpu_count()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    out = [
+        f"Benchmark of {when} on {cores} cores ({platform.python_implementation()} {platform.python_version()}, "
+        f"load average {load:.1f} at the end), `python tools/bench.py --runs {args.runs} --jobs {args.jobs}`: "
+        f"{len(files)} files, {lines:,} lines ({len(parsed)} files pass convlint's pre-filter and are parsed); "
+        f"median of {args.runs} runs, each a fresh process.",
+        "",
+        "| what | wall time | peak memory (one process) |",
+        "| --- | ---: | ---: |",
+    ]
+    for name in commands:
+        if name in med:
+            out.append(f"| {name} | {med[name]:.2f} s | {rss[name] / 1024:.0f} MB |")
+    out += ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |"]
+    out += [f"| {name} | {got} | {want} | {'yes' if ok else '**no**'} |" for name, got, want, ok in targets]
+    return "\n".join(out), all(ok for *_, ok in targets)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3, help="runs per measurement; the median is shown (default 3)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes for convlint, flake8 and the floor")
+    ap.add_argument("--packages", nargs="+", choices=list(corpus.PACKAGES), default=list(corpus.PACKAGES))
+    ap.add_argument("--skip-torch", action="store_true", help="do not time `import torch`")
+    ap.add_argument("--out", metavar="FILE", help="also write the table to FILE")
+    args = ap.parse_args(argv)
+    table, met = bench(args)
+    print(table)
+    if args.out:
+        Path(args.out).write_text(table + "\n", encoding="utf-8")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
