@@ -55,6 +55,8 @@ class Context:
         spatial axis (each layer's rule is separable per axis and non-decreasing in the input size)."""
         if run.input_shape is None or len(run.input_shape) < 2:
             return None
+        if run.steps[index].raw_shape is None or len(run.steps[index].raw_shape) != len(run.input_shape):
+            return None  # the rank changed on the way (a flatten): the axes no longer correspond
         best = list(run.input_shape)
         for axis in range(1, len(best)):
 

@@ -469,6 +469,11 @@ class _Pool(_Rule):
         kernel, stride, padding, dilation = self._geometry(p)
         ceil_mode = p["ceil_mode"]
         out = [shape[0]]
+        if self.kind == "avg" and self.n == 3:  # avg_pool3d alone checks the unpadded input against the kernel
+            for size, k in zip(shape[1:], kernel):
+                if isinstance(size, int) and isinstance(k, int) and size < k:
+                    raise ShapeError(f"{self.name} input {_fmt_shape(shape[1:])} is smaller than its kernel "
+                                     f"({k}): avg_pool3d needs the unpadded input to be at least the kernel size")
         for size, k, s, pad, d in zip(shape[1:], kernel, stride, padding, dilation):
             if None in (size, k, s, pad, d) or ceil_mode is UNKNOWN:
                 out.append(None)
@@ -501,6 +506,8 @@ class _AdaptivePool(_Rule):
 
     def errors(self, p):
         sizes = self._sizes(p)
+        if self.n == 1 and sizes is not False and None in sizes:  # only the 2-d and 3-d pools keep a None size
+            return [f"output_size of a 1-d adaptive pool must be an int, got {_show(p['output_size'])}"]
         if sizes is False or not all(v is None or _is_int_or_unknown(v) for v in sizes):
             return [f"output_size must be an int or a tuple of {self.n} ints or Nones; "
                     f"got {_show(p['output_size'])}"]

@@ -26,6 +26,7 @@ class TensorInfo:
     shape: Shape | None  # None: unknown rank
     origin: Op | None = None  # the op that set the channel (or feature) count
     flat_from: tuple[Shape, Op] | None = None  # (shape before, the flatten) for a flattened tensor
+    pair_from: Op | None = None  # not a tensor: the (values, indices) pair of a pool with return_indices
 
 
 UNKNOWN_TENSOR = TensorInfo(None)
@@ -111,6 +112,10 @@ def _run(op: Op, inputs: list[TensorInfo], values: dict[int, TensorInfo]) -> Ste
 
 def _run_layer(op: Op, incoming: TensorInfo) -> Step:
     layer = op.layer
+    if incoming.pair_from is not None:
+        return Step(op, [incoming], UNKNOWN_TENSOR, error=(
+            f"{layer.kind} receives the (values, indices) pair that {incoming.pair_from.layer.kind} "
+            f"returns with return_indices=True, not a tensor"))
     if layer.params is None or layer.kind not in L.LAYERS:
         return Step(op, [incoming], UNKNOWN_TENSOR)
     try:
@@ -125,6 +130,8 @@ def _run_layer(op: Op, incoming: TensorInfo) -> Step:
     keeps_channels = layer.kind not in DEFINES_CHANNELS and incoming.shape and shape and incoming.shape[0] == shape[0]
     origin = incoming.origin if keeps_channels else op
     flat_from = (incoming.shape, op) if layer.kind == "Flatten" else None
+    if layer.params.get("return_indices") is True:
+        return Step(op, [incoming], TensorInfo(None, origin, pair_from=op), raw_shape=raw)
     return Step(op, [incoming], TensorInfo(shape, origin, flat_from), raw_shape=raw)
 
 

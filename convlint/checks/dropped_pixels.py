@@ -32,9 +32,14 @@ EDGES = {1: "at the end", 2: "at the bottom and right edges", 3: "at the back, b
 
 
 def dropped(window: L.Window, outputs: int) -> int:
-    """Real input positions past the last one the last window reads."""
-    effective = window.dilation * (window.kernel - 1) + 1
-    last_read = (outputs - 1) * window.stride + effective - 1 - window.pad_before
+    """Real input positions past the last one any tap of any window reads (a dilated window's
+    last taps may land in the padding, with real positions between them)."""
+    last_read = -1
+    for tap in range(window.kernel):
+        offset = tap * window.dilation - window.pad_before
+        latest = min(outputs - 1, (window.size - 1 - offset) // window.stride)  # last window whose tap is real
+        if latest >= 0:
+            last_read = max(last_read, latest * window.stride + offset)
     return max(0, window.size - 1 - last_read)
 
 
@@ -44,8 +49,12 @@ def check(ctx):
         shape = step.in_shape
         if layer.params is None or shape is None or step.raw_shape is None:
             continue
+        windows = L.windows(layer.kind, layer.params, shape)
+        copies_pixels = layer.params.get("padding_mode", "zeros") != "zeros"
+        if copies_pixels and any(w.pad_before or w.pad_after for w in windows):
+            continue  # reflect/replicate/circular padding copies real pixels: what is read is another question
         losses = []
-        for window in L.windows(layer.kind, layer.params, shape):
+        for window in windows:
             outputs = step.raw_shape[window.axis]
             if not _ints(window.size, outputs) or outputs < 1:
                 continue

@@ -31,6 +31,11 @@ def _collapsed_axes(step):
     return [i for i, d in enumerate(raw) if isinstance(d, int) and d <= 0]
 
 
+def _axis_survives(step, axis: int) -> bool:
+    raw = step.raw_shape
+    return raw is not None and axis < len(raw) and not (isinstance(raw[axis], int) and raw[axis] <= 0)
+
+
 def check(ctx):
     for run, index, step in ctx.layer_steps():
         axes = _collapsed_axes(step)
@@ -43,7 +48,7 @@ def check(ctx):
         )
         if run.input_shape is not None:
             message += f" for the {fmt_shape(run.input_shape)} input"
-            smallest = ctx.smallest_input(run, index, lambda s, axis: s.raw_shape is not None and s.raw_shape[axis] > 0)
+            smallest = ctx.smallest_input(run, index, _axis_survives)
             if smallest is not None:
                 message += f"; the smallest input that works is {fmt_shape(smallest)}"
         yield layer.site, message
