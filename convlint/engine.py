@@ -172,7 +172,7 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool) -> An
         models, layers = extract(module, input_shape, None if path.startswith("<") else path)
     except RecursionError:
         return Analysis(path, [])  # deeper than we follow: nothing is known, so nothing is said
-    evident = {} if input_shape else evidence.input_shapes(module, models, path)  # config, then the file's own evidence
+    evident = {} if input_shape else evidence.input_shapes(module, models, path, source)  # config, then the file's own evidence
     runs = []
     for model in models:
         shape = input_shape or model.declared_input or evident.get(model.name)

@@ -14,6 +14,8 @@ model's first layer is ignored: evidence never overrides what the layers say.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -231,7 +233,7 @@ def from_config(path: str | None, model: Model) -> Evidence | None:
 
 
 def resolve(module: cst.Module, models: list[Model], path: str | None = None,
-            line_of: Callable[[cst.CSTNode], int] | None = None) -> dict[str, Evidence]:
+            line_of: Callable[[cst.CSTNode], int] | None = None, walk: bool = True) -> dict[str, Evidence]:
     """For each model without a `# convlint: input=` annotation: the config, else the file's evidence."""
     missing = [m for m in models if m.declared_input is None]
     if not missing:
@@ -242,11 +244,17 @@ def resolve(module: cst.Module, models: list[Model], path: str | None = None,
         if found is not None:
             out[model.name] = found
     rest = [m for m in missing if m.name not in out]
-    if rest:
+    if rest and walk:
         out.update(from_file(module, rest, line_of))
     return out
 
 
-def input_shapes(module: cst.Module, models: list[Model], path: str | None = None) -> dict[str, tuple[int, ...]]:
-    """Model name -> input shape (no batch) for the models without an annotation: what `check` uses."""
-    return {name: found.shape for name, found in resolve(module, models, path).items()}
+MENTIONS = re.compile(rb"\b(?:randn|rand|zeros|ones|empty|full|summary|input_size|input_data)\b")
+
+
+def input_shapes(module: cst.Module, models: list[Model], path: str | None = None,
+                 source: bytes | None = None) -> dict[str, tuple[int, ...]]:
+    """Model name -> input shape (no batch) for the models without an annotation: what `check` uses.
+    A file whose text names no tensor constructor or summary call has no evidence to walk for."""
+    found = resolve(module, models, path, walk=source is None or MENTIONS.search(source) is not None)
+    return {name: item.shape for name, item in found.items()}
