@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run(args)
         if args.command == "rules":
-            return list_rules()
+            return list_rules(args.markdown)
         if args.command == "lsp":
             return lsp()
         parser.print_help()
@@ -73,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--input", metavar="CxHxW", help="input size (no batch), e.g. 3x224x224")
     summary.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format")
     summary.add_argument("--no-advice", action="store_true", help="leave out the findings and design advice")
-    commands.add_parser("rules", help="list every check")
+    rules_cmd = commands.add_parser("rules", help="list every check")
+    rules_cmd.add_argument("--markdown", action="store_true", help="print the documentation of every check as Markdown")
     commands.add_parser("lsp", help="run the language server over stdio (needs convlint[lsp])")
     return parser
 
@@ -198,11 +199,15 @@ def lsp() -> int:
     return EXIT_CLEAN
 
 
-def list_rules() -> int:
+def list_rules(markdown: bool = False) -> int:
     from . import rules
 
+    if markdown:
+        print(rules.markdown(), end="")
+        return EXIT_CLEAN
+    width = max(len(rule.name) for rule in rules.RULES)
     for rule in rules.RULES:
-        print(f"{rule.code}  {rule.name:<22} {rule.severity:<8} {rule.summary}")
+        print(f"{rule.code}  {rule.name:<{width}}  {rule.severity:<8} {rule.summary}")
     return EXIT_CLEAN
 
 

@@ -289,6 +289,7 @@ class Extractor:
         self.errors: list[tuple[cst.CSTNode, str, str]] = []
         self.self_instance: Instance | None = None
         self.speculative = 0  # depth of uncertain branches we are inside
+        self.layer_log: list[int] = []  # ids of self.layers in construction order
         self.mutations: dict[int, list[cst.CSTNode]] = {}  # statement id -> what it may change
         self.active: dict[int, int] = {}  # function node id -> calls in progress
 
@@ -683,6 +684,10 @@ class Extractor:
         for value in sibling.globals.vars.values():
             if isinstance(value, (Function, ClassInfo)):
                 value.foreign = True
+            if isinstance(value, ClassInfo):
+                for method in value.attrs.values():
+                    if isinstance(method, Function):
+                        method.foreign = True
         LOADED[key] = sibling.globals
         return sibling.globals
 
@@ -1084,8 +1089,9 @@ class Extractor:
         if kind in L.LAYERS:
             params = L.bind(kind, [_as_param(a) for a in args], {k: _as_param(v) for k, v in kwargs.items()})
         layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, speculative=self.speculative > 0)
-        if not layer.speculative:
+        if not layer.speculative and self.foreign_site is None:  # another file's arguments are its own to check
             self.layers.setdefault(id(node), layer)
+            self.layer_log.append(id(node))
         if self.helper_site is not None:
             self.note_helper_layer(layer)
         return layer
@@ -1206,12 +1212,18 @@ class Extractor:
             self.helper_site = None  # inside a class, a layer's own definition shows the mistake best
         self.depth += 1
         self.active[key] = self.active.get(key, 0) + 1
+        built = len(self.layer_log)
         try:
             self.exec_block(_body(func.node), env)
             result = None
         except _Return as ret:
             result = ret.value
-        except (_Break, _Continue, _Raise):
+        except _Raise:
+            for layer_id in self.layer_log[built:]:  # this call raises: what it built never exists
+                self.layers.pop(layer_id, None)
+            del self.layer_log[built:]
+            result = UNKNOWN
+        except (_Break, _Continue):
             result = UNKNOWN
         finally:
             self.depth -= 1

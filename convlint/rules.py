@@ -85,3 +85,26 @@ DEFAULT_SELECTION = frozenset(r.name for r in RULES if r.severity != "info")  # 
 def lookup(key: str) -> Rule | None:
     """A rule by code (`CL001`) or name (`channel-mismatch`)."""
     return BY_CODE.get(key.upper()) or BY_NAME.get(key.lower())
+
+
+def markdown() -> str:
+    """The checks' documentation for the README: a table, then each check's examples."""
+    lines = ["| code | name | severity | what it finds |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r.code} | `{r.name}` | {r.severity} | {r.summary} |" for r in RULES]
+    for rule in RULES:
+        if rule.module is None:
+            continue
+        lines += ["", f"#### {rule.code} `{rule.name}`", ""]
+        body = rule.doc.strip().split("\n", 1)[1].strip() if "\n" in rule.doc.strip() else ""
+        prose, _, examples = body.partition("\nBad:")
+        lines.append(prose.strip())
+        if examples:
+            bad, _, good = examples.partition("\nGood:")
+            lines += ["", "Bad:", "```python", _dedent(bad), "```", "Good:", "```python", _dedent(good), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def _dedent(block: str) -> str:
+    import textwrap
+
+    return textwrap.dedent(block.strip("\n")).rstrip()

@@ -29,5 +29,8 @@ def check(ctx):
         if layer.params is None:
             yield layer.site, f"the arguments do not match the signature of torch.nn.{layer.kind}: torch raises a TypeError"
             continue
+        required = [name for name, default in L.LAYERS[layer.kind].params if default is L.REQUIRED]
+        if any(layer.params.get(name) is None for name in required):
+            continue  # None where torch needs a value: an optional argument our reading left at its default
         for message in L.config_errors(layer.kind, layer.params):
             yield layer.site, f"{layer.kind}: {message}"
