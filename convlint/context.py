@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # annotations only: importing convlint must not import libcst
 from . import layers as L
 from .graph import MODEL_INPUT, Layer, Model, Op
 from .propagate import Step, propagate
-from .sizes import is_concrete
+from .sizes import first_true, is_concrete
 
 MAX_SEARCHED_SIZE = 1 << 20
 
@@ -68,18 +68,12 @@ class Context:
                     for s in steps[:index]
                 )
 
-            low, high = 1, max(run.input_shape[axis], 1)
+            high = max(run.input_shape[axis], 1)
             while not ok(high):
                 if high >= MAX_SEARCHED_SIZE:
                     return None
                 high *= 2
-            while low < high:
-                middle = (low + high) // 2
-                if ok(middle):
-                    high = middle
-                else:
-                    low = middle + 1
-            best[axis] = high
+            best[axis] = first_true(ok, 1, high)
         return tuple(best)
 
 

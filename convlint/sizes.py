@@ -32,6 +32,7 @@ __all__ = [
     "floordiv",
     "ceildiv",
     "residues",
+    "first_true",
 ]
 
 
@@ -531,3 +532,15 @@ def residues(x, m: int):
         if len(found) == m:
             break
     return frozenset(found)
+
+
+def first_true(ok, low: int, high: int) -> int:
+    """The smallest n in [low, high] with ok(n), for a predicate that stays true once true
+    (layer output sizes never shrink as the input grows); `high` when only it is left."""
+    while low < high:
+        middle = (low + high) // 2
+        if ok(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low

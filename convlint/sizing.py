@@ -14,7 +14,7 @@ from math import gcd, prod
 from . import layers as L
 from .graph import MODEL_INPUT, Model
 from .propagate import SPATIAL_NAMES, Step, propagate, symbolic_input
-from .sizes import evaluate, var
+from .sizes import evaluate, first_true, var
 
 LIMIT = 4096  # largest side searched
 PERIOD_LIMIT = 1024  # largest stride product for which the pixel congruence is computed
@@ -119,14 +119,7 @@ def smallest_collapse_free(model: Model, channels: int, rank: int) -> int | None
     """The smallest side for which no layer's output collapses (monotone: binary search)."""
     if not _no_collapse(propagate(model, cube(channels, rank, LIMIT))):
         return None
-    low, high = 1, LIMIT
-    while low < high:
-        middle = (low + high) // 2
-        if _no_collapse(propagate(model, cube(channels, rank, middle))):
-            high = middle
-        else:
-            low = middle + 1
-    return low
+    return first_true(lambda side: _no_collapse(propagate(model, cube(channels, rank, side))), 1, LIMIT)
 
 
 def _pin(model: Model, channels: int, rank: int):
@@ -176,14 +169,7 @@ def _axis_collapse_free(model: Model, channels: int, rank: int, axis: int, side:
         trial[axis] = size
         return _no_collapse(propagate(model, (channels, *trial)))
 
-    low, high = 1, side
-    while low < high:
-        middle = (low + high) // 2
-        if ok(middle):
-            high = middle
-        else:
-            low = middle + 1
-    return low
+    return first_true(ok, 1, side)
 
 
 def minimum_input(model: Model, channels: int, rank: int) -> tuple[int, ...] | None:
