@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
             return explain(args.explain)
         if args.command == "check":
             return check(args)
+        if args.command == "verify":
+            return verify(args)
         if args.command == "summary":
             from .summary import run
 
@@ -67,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--no-cache", action="store_true", help="neither read nor write the findings cache")
     check.add_argument("--fix", action="store_true", help="apply the safe fixes to the files, then report what remains")
     check.add_argument("--diff", action="store_true", help="print the fixes as a unified diff, write nothing (exit 1 if any)")
+    check.add_argument("--verify", action="store_true", help="also run the models under torch (executes the files; needs convlint[torch])")
+    check.add_argument("--verify-timeout", type=float, default=60.0, metavar="S", help="seconds the --verify pass may take (default: 60)")
+    verify_cmd = commands.add_parser("verify", help="run the models under torch and compare with the static shapes (executes the files)")
+    verify_cmd.add_argument("paths", nargs="+", metavar="PATH")
+    verify_cmd.add_argument("--verify-timeout", type=float, default=60.0, metavar="S", help="seconds the pass may take (default: 60)")
+    verify_cmd.add_argument("--input", metavar="CxHxW", help="input size (no batch) for every model, e.g. 3x224x224")
+    verify_cmd.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     summary = commands.add_parser("summary", help="show each model: shapes, parameters, receptive field, memory")
     summary.add_argument("path", metavar="PATH")
     summary.add_argument("--model", metavar="NAME", help="only the model with this name")
@@ -171,10 +180,57 @@ def check(args) -> int:
     shown = result.findings
     if getattr(args, "show_suppressed", False) and result.suppressed:
         shown = sorted(result.findings + result.suppressed, key=lambda f: f.sort_key())
+    if getattr(args, "verify", False):
+        from .verify import merge
+
+        verified = _verify_pass(args.paths, input_shape, args.verify_timeout)
+        before = len(result.findings)
+        result.findings = merge(result.findings, verified)
+        result.failing += len(result.findings) - before  # the verify findings are all errors
+        shown = merge(shown, verified)
+        for line in verified.skipped + verified.notes:
+            print(line, file=sys.stderr)
     write_report(args, shown, result.files)
     if any(f.name == "internal-error" for f in result.findings):
         return EXIT_ERROR
     return EXIT_FINDINGS if result.failing else EXIT_CLEAN
+
+
+def _verify_pass(paths, input_shape, timeout: float):
+    from .verify import VerifyError, verify_paths
+
+    if timeout <= 0:
+        raise UsageError(f"--verify-timeout must be positive, not {timeout:g}")
+    try:
+        return verify_paths(paths, input_shape, timeout)
+    except VerifyError as error:
+        raise UsageError(str(error)) from None
+
+
+def verify(args) -> int:
+    import json
+
+    input_shape = None
+    if args.input:
+        from .extract import parse_input_size
+
+        input_shape = parse_input_size(args.input)
+        if input_shape is None:
+            raise UsageError(f"--input {args.input!r} is not a size like 3x224x224")
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise UsageError(f"no such file or directory: {', '.join(missing)}")
+    verified = _verify_pass(args.paths, input_shape, args.verify_timeout)
+    if args.format == "json":
+        json.dump({"findings": [f.to_dict() for f in verified.findings], "skipped": verified.skipped,
+                   "notes": verified.notes}, sys.stdout, indent=2)
+        print()
+    else:
+        for f in verified.findings:
+            print(f"{f.path}:{f.line}:{f.column}: {f.code} [{f.name}] {f.message}")
+        for line in verified.skipped + verified.notes:
+            print(line)
+    return EXIT_FINDINGS if verified.findings else EXIT_CLEAN
 
 
 def explain(key: str) -> int:

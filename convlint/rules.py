@@ -69,6 +69,27 @@ Good:
     nn.Conv2d(16, 64, 3),
 """,
     ),
+    Rule(
+        "CL801",
+        "verify-mismatch",
+        "error",
+        """`--verify`: torch disagrees with convlint's static prediction at a layer.
+
+Torch gave a different output shape than convlint predicted, or ran the model through where
+convlint reported an error. Either way convlint misread the model: please report it.
+Only reported by `convlint verify` and `convlint check --verify`.
+""",
+    ),
+    Rule(
+        "CL802",
+        "runtime-error",
+        "error",
+        """`--verify`: torch raised while building or running the model.
+
+The finding points at the layer whose forward raised, and carries torch's own message.
+Only reported by `convlint verify` and `convlint check --verify`.
+""",
+    ),
 )
 
 
