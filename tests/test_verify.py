@@ -34,7 +34,7 @@ def test_correct_model_agrees_at_every_layer():
 def test_broken_model_raises_at_its_layer_and_confirms_the_static_finding():
     done = run("check", "--verify", "--format", "json", FIXTURES / "channel_mismatch.py")
     assert done.returncode == 1, done.stderr
-    findings = json.loads(done.stdout)["findings"] if done.stdout.lstrip().startswith("{") else json.loads(done.stdout)
+    findings = json.loads(done.stdout)
     at15 = [f for f in findings if f["line"] == 15]
     runtime = [f for f in at15 if f["name"] == "runtime-error"]
     assert runtime and runtime[0]["code"] == "CL802" and "features" in runtime[0]["message"]
