@@ -15,6 +15,7 @@ files, with the same number of jobs, and the table shows the median of `--runs` 
                    its textual pre-filter), in N processes: what any libcst-based linter pays
 * import torch:    `python -c "import torch"`: what any runtime-based checker pays first
 * one file:        `convlint check FILE` on one model file, as a pre-commit hook runs it
+* summary:         `convlint summary fixtures/resnet_like.py` (three models), process start included
 * peak memory:     the largest resident set (ru_maxrss) of any child process, per tool
 
 Targets (issue 6): cold <= 0.5x flake8, warm <= 2 s, one file <= 0.35 s, cold <= 1.25x the
@@ -38,6 +39,7 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SUMMARY_FILE = REPO_ROOT / "fixtures" / "resnet_like.py"  # a file of a few models, as issue 7 asks
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 sys.path.insert(0, str(REPO_ROOT))
 
@@ -131,6 +133,7 @@ def bench(args) -> tuple[str, bool]:
         "libcst parse floor": [sys.executable, str(floor_script), jobs, str(listing)],
         "python -c 'import torch'": [sys.executable, "-c", "import torch"],
         "convlint, one file": [*convlint, "--no-cache", ONE_FILE],
+        "convlint summary, one file": [sys.executable, "-m", "convlint", "summary", str(SUMMARY_FILE)],
     }
     # fill the warm cache once before timing it
     run(commands["convlint warm"], cwd=root)
@@ -148,6 +151,7 @@ def bench(args) -> tuple[str, bool]:
     med = {k: statistics.median(v) for k, v in times.items() if v}
 
     cold, warm, one = med["convlint cold"], med["convlint warm"], med["convlint, one file"]
+    summary = med["convlint summary, one file"]
     flake, floor = med["flake8"], med["libcst parse floor"]
     peak = max(rss["convlint cold"], rss["convlint warm"], rss["convlint, one file"]) / 1024
     targets = [
@@ -156,6 +160,7 @@ def bench(args) -> tuple[str, bool]:
         ("convlint warm", f"{warm:.2f} s", "≤ 2 s", warm <= 2.0),
         ("convlint, one file (pre-commit)", f"{one:.2f} s", "≤ 0.35 s", one <= 0.35),
         ("convlint peak memory (one process)", f"{peak:.0f} MB", "≤ 300 MB", peak <= 300),
+        ("convlint summary, one file (issue 7)", f"{summary:.2f} s", "≤ 0.4 s", summary <= 0.4),
     ]
     when = datetime.date.today().isoformat()
     cores = os.cpu_count()
