@@ -20,7 +20,6 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from math import prod
 from pathlib import Path
 
 import libcst as cst

@@ -224,7 +224,7 @@ async def test_bad_requests_and_close_during_analysis_do_not_kill_the_server(cli
 
     # a big model, closed while it is being analysed: no diagnostics for it after the close
     big_uri = (FIXTURES / "closed_probe.py").as_uri()
-    body = "".join(f"    torch.nn.Conv2d(16, 16, 3, padding=1),\n" for _ in range(300))
+    body = "".join("    torch.nn.Conv2d(16, 16, 3, padding=1),\n" for _ in range(300))
     big = f"import torch\n\n# convlint: input=16x32x32\nm = torch.nn.Sequential(\n{body}    torch.nn.Conv2d(8, 4, 3),\n)\n"
     open_doc(client, big_uri, big)
     client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(big_uri)))

@@ -61,24 +61,21 @@ def linear_without_flatten(step) -> bool:
 
 
 def check(ctx):
-    for run, _index, step in ctx.steps():
-        if True:  # noqa: SIM102 - keeps the branches below at one indentation
-            op = step.op
-            if op.kind == "flatten" and op.args["start_dim"] == 0 and not op.args["explicit"] and step.in_shape:
-                yield op.node, (
-                    "torch.flatten without start_dim merges the batch dimension into the features; "
-                    "use torch.flatten(x, 1)"
-                )
-            elif op.kind == "view":
-                message = _view_message(step)
-                if message:
-                    from .channel_mismatch import _fitting_inputs
+    from .channel_mismatch import _fitting_inputs  # channel_mismatch imports this module
 
-                    message += _fitting_inputs(run, _linear_after(run, step))
-                if message:
-                    yield op.node, message
-            elif op.kind == "layer":
-                yield from _layer(ctx, step)
+    for run, _index, step in ctx.steps():
+        op = step.op
+        if op.kind == "flatten" and op.args["start_dim"] == 0 and not op.args["explicit"] and step.in_shape:
+            yield op.node, (
+                "torch.flatten without start_dim merges the batch dimension into the features; "
+                "use torch.flatten(x, 1)"
+            )
+        elif op.kind == "view":
+            message = _view_message(step)
+            if message:
+                yield op.node, message + _fitting_inputs(run, _linear_after(run, step))
+        elif op.kind == "layer":
+            yield from _layer(ctx, step)
 
 
 def _layer(ctx, step):
