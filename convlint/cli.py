@@ -143,16 +143,22 @@ def write_report(args, findings, files: int) -> None:
         raise UsageError(f"cannot write --output-file {target}: {error.strerror or error}") from None
 
 
+def input_option(text: str | None) -> tuple[int, ...] | None:
+    """`--input 3x224x224` as a shape; a usage error when it is not one."""
+    if not text:
+        return None
+    from .extract import parse_input_size
+
+    shape = parse_input_size(text)
+    if shape is None:
+        raise UsageError(f"--input {text!r} is not a size like 3x224x224")
+    return shape
+
+
 def check(args) -> int:
     from .runner import lint_paths
 
-    input_shape = None
-    if args.input:
-        from .extract import parse_input_size
-
-        input_shape = parse_input_size(args.input)
-        if input_shape is None:
-            raise UsageError(f"--input {args.input!r} is not a size like 3x224x224")
+    input_shape = input_option(args.input)
     select = selected_rules(args.select, args.ignore)
     settings = settings_from(args)
     missing = [p for p in args.paths if not Path(p).exists() and not Path(p).is_symlink()]  # a loop is read, and said
@@ -210,13 +216,7 @@ def _verify_pass(paths, input_shape, timeout: float):
 def verify(args) -> int:
     import json
 
-    input_shape = None
-    if args.input:
-        from .extract import parse_input_size
-
-        input_shape = parse_input_size(args.input)
-        if input_shape is None:
-            raise UsageError(f"--input {args.input!r} is not a size like 3x224x224")
+    input_shape = input_option(args.input)
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")

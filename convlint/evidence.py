@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from .extract import dotted_name
 from .graph import Model
 from .sizing import symbolic_shape
 
@@ -32,15 +33,6 @@ PASSTHROUGH = {"to", "cuda", "cpu", "eval", "train", "float", "half", "double", 
 class Evidence:
     shape: tuple[int, ...]  # without the batch
     source: str  # where it came from, for the reader
-
-
-def _dotted(node: cst.CSTNode) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        inner = _dotted(node.value)
-        return None if inner is None else f"{inner}.{node.attr.value}"
-    return None
 
 
 def _int(node: cst.BaseExpression) -> int | None:
@@ -106,7 +98,7 @@ class _Walker(cst.CSTVisitor):
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value in PASSTHROUGH:
             return self.tensor_of(func.value)
-        name = _dotted(func)
+        name = dotted_name(func)
         if name is None:
             return None
         last = name.rsplit(".", 1)[-1]
@@ -143,7 +135,7 @@ class _Walker(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        name = _dotted(func)
+        name = dotted_name(func)
         positional = [a for a in node.args if a.keyword is None and a.star == ""]
         keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
         if name is not None and name.rsplit(".", 1)[-1] == "summary" and positional:

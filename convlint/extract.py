@@ -429,7 +429,7 @@ class Extractor:
             raise _Continue
         elif isinstance(small, cst.Import):
             for alias in small.names:
-                dotted = _dotted(alias.name)
+                dotted = dotted_name(alias.name)
                 if alias.asname is not None:
                     env.vars[alias.asname.name.value] = Qual(dotted)
                 else:
@@ -438,10 +438,10 @@ class Extractor:
         elif isinstance(small, cst.ImportFrom):
             if isinstance(small.names, cst.ImportStar):
                 return
-            base = _dotted(small.module) if small.module is not None else ""
+            base = dotted_name(small.module) if small.module is not None else ""
             level = len(small.relative)
             for alias in small.names:
-                name = _dotted(alias.name)
+                name = dotted_name(alias.name)
                 sibling = locate(self.path, base, level)
                 if sibling is None and base and not level:
                     self.bind_name(alias, Qual(f"{base}.{name}"), env)
@@ -456,7 +456,7 @@ class Extractor:
             pass
 
     def bind_name(self, alias: cst.ImportAlias, value: Any, env: Env) -> None:
-        name = alias.asname.name.value if alias.asname is not None else _dotted(alias.name)
+        name = alias.asname.name.value if alias.asname is not None else dotted_name(alias.name)
         if isinstance(name, str) and "." not in name:
             env.vars[name] = value
 
@@ -1555,12 +1555,14 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _dotted(node: cst.CSTNode) -> str:
+def dotted_name(node: cst.CSTNode) -> str | None:
+    """`a.b.c` for a name or attribute chain, None for any other expression."""
     if isinstance(node, cst.Name):
         return node.value
     if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return "?"
+        owner = dotted_name(node.value)
+        return None if owner is None else f"{owner}.{node.attr.value}"
+    return None
 
 
 def _body(node: cst.FunctionDef) -> list:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from .extract import dotted_name
 from .findings import Finding, Span
 
 FIXABLE = ("channel-mismatch", "misplaced-flatten", "redundant-bias")
@@ -265,7 +266,7 @@ def _fix_channels(call: cst.Call, finding: Finding):
 def _fix_flatten(call: cst.Call, finding: Finding):
     name = _callee_name(call)
     if name == "flatten":
-        function_form = isinstance(call.func, cst.Name) or _dotted(call.func.value) == "torch"
+        function_form = isinstance(call.func, cst.Name) or dotted_name(call.func.value) == "torch"
         first = 1 if function_form else 0  # torch.flatten(x, start_dim) / x.flatten(start_dim)
         if any(a.star for a in call.args) or len(call.args) < first:
             return None
@@ -291,7 +292,7 @@ def _fix_flatten(call: cst.Call, finding: Finding):
     if name in ("view", "reshape") and isinstance(call.func, cst.Attribute):
         receiver = call.func.value
         args = list(call.args)
-        if _dotted(receiver) is None or len(args) != 2 or any(a.keyword or a.star for a in args):
+        if dotted_name(receiver) is None or len(args) != 2 or any(a.keyword or a.star for a in args):
             return None
         if not _is_minus_one(args[0].value) or not isinstance(args[1].value, cst.Integer):
             return None
@@ -299,7 +300,7 @@ def _fix_flatten(call: cst.Call, finding: Finding):
             func=cst.Attribute(value=receiver, attr=cst.Name("size")), args=[cst.Arg(cst.Integer("0"))]
         )
         args = [args[0].with_changes(value=size), args[1].with_changes(value=args[0].value)]
-        return call.with_changes(args=args), f"Use {name}({_dotted(receiver)}.size(0), -1)"
+        return call.with_changes(args=args), f"Use {name}({dotted_name(receiver)}.size(0), -1)"
     return None
 
 
@@ -363,15 +364,6 @@ def _callee_name(call: cst.Call) -> str | None:
         return call.func.value
     if isinstance(call.func, cst.Attribute):
         return call.func.attr.value
-    return None
-
-
-def _dotted(node: cst.CSTNode) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        owner = _dotted(node.value)
-        return None if owner is None else f"{owner}.{node.attr.value}"
     return None
 
 

@@ -522,15 +522,10 @@ def to_json(summaries: list[ModelSummary]) -> list[dict]:
 
 
 def run(args) -> int:
-    from .cli import UsageError
-    from .extract import parse_input_size
+    from .cli import UsageError, input_option
     from .files import discover
 
-    shape = None
-    if args.input:
-        shape = parse_input_size(args.input)
-        if shape is None:
-            raise UsageError(f"--input {args.input!r} is not a size like 3x224x224")
+    shape = input_option(args.input)
     if not Path(args.path).exists():
         raise UsageError(f"no such file or directory: {args.path}")
     summaries = []
