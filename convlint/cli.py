@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import ConfigError
+from .errors import ConfigError
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convlint", description="Static architecture linter for PyTorch CNNs.")
     parser.add_argument("--version", action="version", version=f"convlint {__version__}")
     parser.add_argument("--explain", metavar="CODE", help="show the documentation of a check (code or name)")
-    commands = parser.add_subparsers(dest="command")
+    commands = parser.add_subparsers(dest="command", prog=parser.prog)  # a prog spares argparse a formatter (and shutil)
     check = commands.add_parser("check", help="lint files and directories")
     check.add_argument("paths", nargs="*", default=["."], metavar="PATH")
     check.add_argument("--select", help="comma-separated codes or names to run (default: the error and warning checks)")
@@ -70,10 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--fix", action="store_true", help="apply the safe fixes to the files, then report what remains")
     check.add_argument("--diff", action="store_true", help="print the fixes as a unified diff, write nothing (exit 1 if any)")
     check.add_argument("--verify", action="store_true", help="also run the models under torch (executes the files; needs convlint[torch])")
-    check.add_argument("--verify-timeout", type=float, default=60.0, metavar="S", help="seconds the --verify pass may take (default: 60)")
+    check.add_argument("--verify-timeout", type=float, default=60.0, metavar="S", help="seconds --verify gives each file's import and each model (default: 60)")
     verify_cmd = commands.add_parser("verify", help="run the models under torch and compare with the static shapes (executes the files)")
     verify_cmd.add_argument("paths", nargs="+", metavar="PATH")
-    verify_cmd.add_argument("--verify-timeout", type=float, default=60.0, metavar="S", help="seconds the pass may take (default: 60)")
+    verify_cmd.add_argument("--verify-timeout", type=float, default=60.0, metavar="S", help="seconds each file's import and each model may take (default: 60)")
     verify_cmd.add_argument("--input", metavar="CxHxW", help="input size (no batch) for every model, e.g. 3x224x224")
     verify_cmd.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     summary = commands.add_parser("summary", help="show each model: shapes, parameters, receptive field, memory")
@@ -189,7 +189,7 @@ def check(args) -> int:
     if getattr(args, "verify", False):
         from .verify import merge
 
-        verified = _verify_pass(args.paths, input_shape, args.verify_timeout)
+        verified = _verify_pass(args.paths, input_shape, args.verify_timeout, settings.resolver)
         before = len(result.findings)
         result.findings = merge(result.findings, verified)
         result.failing += len(result.findings) - before  # the verify findings are all errors
@@ -202,13 +202,13 @@ def check(args) -> int:
     return EXIT_FINDINGS if result.failing else EXIT_CLEAN
 
 
-def _verify_pass(paths, input_shape, timeout: float):
+def _verify_pass(paths, input_shape, timeout: float, resolver=None):
     from .verify import VerifyError, verify_paths
 
     if timeout <= 0:
         raise UsageError(f"--verify-timeout must be positive, not {timeout:g}")
     try:
-        return verify_paths(paths, input_shape, timeout)
+        return verify_paths(paths, input_shape, timeout, resolver)
     except VerifyError as error:
         raise UsageError(str(error)) from None
 

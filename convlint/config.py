@@ -13,13 +13,13 @@ still applies under `--select` unless the check is named there explicitly (not v
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import ConfigError  # defined apart (cli catches it without importing this module)
 from .findings import SEVERITIES
 
 if sys.version_info >= (3, 11):
@@ -38,11 +38,8 @@ KEYS = (
     "severity",
     "fail-on",
     "inputs",
+    "factories",
 )
-
-
-class ConfigError(Exception):
-    """A configuration file convlint cannot use; the message names the file and the key."""
 
 
 @dataclass
@@ -59,6 +56,7 @@ class Config:
     severity: dict[str, str] = field(default_factory=dict)
     fail_on: str | None = None
     inputs: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
+    factories: dict[tuple[str, str], str] = field(default_factory=dict)  # for --verify: "resnet18(num_classes=10)"
 
     @property
     def root(self) -> Path:
@@ -91,6 +89,10 @@ class Config:
     def input_for(self, path: str | os.PathLike, model_name: str) -> tuple[int, ...] | None:
         """The input size the `inputs` table gives the model `model_name` of the file `path`."""
         return self.inputs.get((_canonical(path), model_name))
+
+    def factory_for(self, path: str | os.PathLike, model_name: str) -> str | None:
+        """The call the `factories` table gives to build the model `model_name` of the file `path`."""
+        return self.factories.get((_canonical(path), model_name))
 
 
 def glob_matches(relative: str, glob: str) -> bool:
@@ -198,10 +200,14 @@ def parse(table: dict, path: Path) -> Config:
         config.fail_on = _severity(table["fail-on"], "fail-on", where)
     if "inputs" in table:
         config.inputs = _inputs(table["inputs"], path.parent, where)
+    if "factories" in table:
+        config.factories = _factories(table["factories"], path.parent, where)
     return config
 
 
 def _did_you_mean(word: str, choices) -> str:
+    import difflib
+
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -261,6 +267,57 @@ def _inputs(value, folder: Path, where: str) -> dict[tuple[str, str], tuple[int,
             raise ConfigError(f"{where}: inputs.{key!r} = {size!r} is not a size like \"3x224x224\"")
         inputs[(_canonical(folder / file), model)] = shape
     return inputs
+
+
+class FactoryName(str):
+    """A name in a factory call (`BasicBlock`, `nn.ReLU`): looked up in the model's file by --verify."""
+
+
+def parse_factory(text: str) -> tuple[FactoryName, list, dict] | None:
+    """`"ResNet(BasicBlock, [2, 2, 2, 2], num_classes=10)"` -> the callable's name, the arguments and
+    the keyword arguments, each a Python literal or a FactoryName. None: not such a call. Nothing is
+    evaluated here (literals by ast.literal_eval), so reading a config file never runs code."""
+    import ast
+
+    def argument(node):
+        names = []
+        while isinstance(node, ast.Attribute):
+            names.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name):
+            return FactoryName(".".join([node.id, *reversed(names)]))
+        if names:
+            raise ValueError("not a dotted name")
+        return ast.literal_eval(node)
+
+    try:
+        call = ast.parse(text.strip(), mode="eval").body
+        if not isinstance(call, ast.Call) or any(isinstance(a, ast.Starred) for a in call.args):
+            return None
+        func = argument(call.func)
+        keywords = [k.arg for k in call.keywords]
+        if not isinstance(func, FactoryName) or None in keywords or len(set(keywords)) < len(keywords):
+            return None
+        return func, [argument(a) for a in call.args], {k.arg: argument(k.value) for k in call.keywords}
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        return None
+
+
+def _factories(value, folder: Path, where: str) -> dict[tuple[str, str], str]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: 'factories' must be a table of \"path/to/file.py::Model\" = \"make_model(10)\"")
+    factories = {}
+    for key, call in value.items():
+        file, sep, model = key.rpartition("::")
+        if not sep or not file or not model.isidentifier():
+            raise ConfigError(f"{where}: factories key {key!r} is not \"path/to/file.py::ModelName\"")
+        if not isinstance(call, str) or parse_factory(call) is None:
+            raise ConfigError(
+                f"{where}: factories.{key!r} = {call!r} is not a call like \"make_model(10, norm=nn.BatchNorm2d)\" "
+                "(arguments: Python literals or names of the file)"
+            )
+        factories[(_canonical(folder / file), model)] = call.strip()
+    return factories
 
 
 # --------------------------------------------------------------------------- discovery

@@ -47,6 +47,8 @@ class Context:
             return "the model input"
         if op.layer is not None:
             return f"the {op.layer.kind} on line {self.line_of(op.layer.site)}"
+        if op.kind in ("split", "permute"):
+            return f"the {op.args['call']} on line {self.line_of(op.node)}"
         names = {"flatten": "flatten", "view": "view", "cat": "torch.cat", "reduce": "reduction", "elementwise": "sum"}
         return f"the {names.get(op.kind, op.kind)} on line {self.line_of(op.node)}"
 

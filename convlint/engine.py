@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import traceback
+import os
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ class ModelView:
     line: int
     input_shape: tuple[int, ...] | None
     steps: list[StepView]
+    training: bool = False  # the run in training mode of a model whose forward reads self.training
+    part_of: str | None = None  # a sub-module the model's run never called, run on its own
 
 
 @dataclass
@@ -76,7 +79,14 @@ class _Recorder:
         self._computed[node] = value
 
 
-def _positions(module: cst.Module) -> dict:
+def _positions(module: cst.Module):
+    """node -> CodeRange, as libcst's PositionProvider gives them (`get` is all we use)."""
+    try:
+        from .spans import ranges
+
+        return ranges(module)  # the same code generation, without the per-token cursor: a third of the cost
+    except (ImportError, AttributeError, TypeError):
+        pass
     try:
         from libcst.metadata.position_provider import PositionProvidingCodegenState
 
@@ -101,9 +111,13 @@ def read_source(path) -> bytes | Finding:
         return _file_finding(str(path), "unreadable-file", f"cannot read the file: {error.strerror or error}")
 
 
+_NAMES_TORCH_NN = re.compile(rb"\b(?:nn|Module)\b")
+
+
 def might_define_models(source: bytes) -> bool:
-    """Every torch layer convlint understands is reached through an import of torch."""
-    return b"torch" in source
+    """Every layer convlint understands is reached through torch.nn (`nn.Conv2d`, `from torch.nn
+    import ...`, `torch.nn.Conv2d`); a file that never names it can build no layer of its own."""
+    return b"torch" in source and _NAMES_TORCH_NN.search(source) is not None
 
 
 MAX_SOURCE_BYTES = 2 * 1024 * 1024  # the largest file of the corpus is 0.33 MB; beyond this it is generated code
@@ -136,8 +150,53 @@ def too_deep(source: bytes, path: str) -> Finding | None:
     return None
 
 
-def parse(source: bytes, path: str) -> cst.Module | Finding:
-    import libcst as cst
+class _Trees:
+    """The trees this process parsed lately, by real path: a file that is linted and also
+    imported by its siblings is parsed once. Bounded by the size of their sources."""
+
+    KEPT_BYTES = 1024 * 1024  # about 25,000 lines, 30 MB of trees
+
+    def __init__(self) -> None:
+        self.trees: dict[str, tuple[int, int, object]] = {}  # path -> (size, hash, tree), oldest first
+        self.kept = 0
+        self.parsed: set[str] = set()  # every path parsed (for the benchmark's parse floor)
+
+    def get(self, key: str, source: bytes):
+        entry = self.trees.pop(key, None)
+        if entry is None or entry[:2] != (len(source), hash(source)):
+            if entry is not None:
+                self.kept -= entry[0]
+            return None
+        self.trees[key] = entry  # now the most recent
+        return entry[2]
+
+    def put(self, key: str, source: bytes, tree) -> None:
+        self.parsed.add(key)
+        self.trees[key] = (len(source), hash(source), tree)
+        self.kept += len(source)
+        while self.kept > self.KEPT_BYTES and len(self.trees) > 1:
+            size, _, _ = self.trees.pop(next(iter(self.trees)))
+            self.kept -= size
+
+
+TREES = _Trees()
+
+
+def parse(source: bytes, path: str, cache: bool = True) -> cst.Module | Finding:
+    """The file's tree, or the finding that says why there is none."""
+    key = os.path.realpath(path) if cache and not path.startswith("<") else None
+    tree = TREES.get(key, source) if key is not None else None
+    if tree is None:
+        tree = _parse(source, path)
+        if key is not None and not isinstance(tree, Finding):
+            TREES.put(key, source, tree)
+    return tree
+
+
+def _parse(source: bytes, path: str) -> cst.Module | Finding:
+    from .cstimport import load
+
+    cst = load()  # import libcst, with its dataclasses' code cached (convlint/cstimport.py)
 
     if len(source) > MAX_SOURCE_BYTES:
         size = len(source) / (1024 * 1024)
@@ -178,6 +237,8 @@ def analyze_source(
     try:
         return _analyze(source, path, input_shape, select, details)
     except Exception:  # noqa: BLE001 - one file's bug must not stop the run
+        import traceback
+
         last = traceback.format_exc().strip().splitlines()[-1]
         return Analysis(path, [_file_finding(path, "internal-error", f"convlint crashed ({last}); {BUG_REPORT}")])
 
@@ -192,7 +253,7 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool) -> An
     from .extract import extract
 
     try:
-        models, layers = extract(module, input_shape, None if path.startswith("<") else path)
+        models, layers = extract(module, input_shape, None if path.startswith("<") else path, source.count(b"\n") + 1)
     except RecursionError:
         return Analysis(path, [])  # deeper than we follow: nothing is known, so nothing is said
     evident = {} if input_shape else evidence.input_shapes(module, models, path, source)  # config, then the file's own evidence
@@ -222,7 +283,8 @@ def _view(run: ModelRun, positions: Positions) -> ModelView:
     for step in run.steps:
         node = step.op.layer.node if step.op.layer is not None else step.op.node
         steps.append(StepView(step.kind, positions.line(node), step.in_shape, step.out_shape, step))
-    return ModelView(run.model.name, positions.line(run.model.node), run.input_shape, steps)
+    model = run.model
+    return ModelView(model.name, positions.line(model.node), run.input_shape, steps, model.training, model.part_of)
 
 
 def lint_source(source: bytes | str, path: str = "<string>", input_shape=None, select=None) -> list[Finding]:

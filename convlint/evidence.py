@@ -8,7 +8,8 @@
   when that module is present.
 
 The module is walked once, in source order, with one flat table of names (a name bound in two
-functions to two different things keeps the later binding). A size whose rank does not fit the
+functions to two different things keeps the later binding). Class bodies are not walked: a
+class defines a model, and the evidence of its input is where the model is used. A size whose rank does not fit the
 model's first layer is ignored: evidence never overrides what the layers say.
 """
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from .extract import dotted_name
+from .extract import dotted_name, walk
 from .graph import Model
 from .sizing import symbolic_shape
 
@@ -63,7 +64,7 @@ def _ints(node: cst.BaseExpression) -> tuple[int, ...] | None:
     return None
 
 
-class _Walker(cst.CSTVisitor):
+class _Walker:
     def __init__(self, models: dict[str, Model], line_of: Callable[[cst.CSTNode], int]) -> None:
         self.models = models
         self.line_of = line_of
@@ -192,7 +193,11 @@ def from_file(module: cst.Module, models: list[Model], line_of: Callable[[cst.CS
         line_of = Positions(module).line
     by_name = {m.name: m for m in models}
     walker = _Walker(by_name, line_of)
-    module.visit(walker)
+    for node in walk(module, prune=(cst.ClassDef,)):
+        if isinstance(node, cst.Assign):
+            walker.visit_Assign(node)
+        elif isinstance(node, cst.Call):
+            walker.visit_Call(node)
     out = {}
     for name, items in walker.found.items():
         for shape, source, batched in items:

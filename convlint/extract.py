@@ -9,6 +9,8 @@ ever makes later values unknown: it never turns into a guess.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,15 +20,18 @@ from typing import Any
 import libcst as cst
 
 from . import layers as L
+from . import slices
 from .graph import BATCH, MODEL_INPUT, DimOf, Layer, Model, Op
 from .imports import locate
 from .sizes import UNKNOWN
 
 STEP_BUDGET = 60_000  # evaluation steps per model (and per module body): bounds pathological inputs
+FILE_BUDGET_BASE, FILE_BUDGET = 20_000, 100  # steps per file, and per line of it: the cost stays linear
 MAX_CALL_DEPTH = 24
 MAX_RECURSION = 4  # the same function active this many times: a recursion we stop following
 MAX_SPECULATION = 2  # nested uncertain branches followed both ways before we just forget
 MAX_UNROLL = 4096
+MAX_PARTS = 24  # sub-modules a model's run did not call, run on their own
 
 PLAIN_STRING = re.compile(r"'[^'\\\n]*'|\"[^\"\\\n]*\"")
 INPUT_COMMENT = re.compile(r"#\s*convlint:\s*input\s*=\s*(\d+(?:\s*[x×]\s*\d+)*)\s*$")
@@ -56,25 +61,38 @@ class Qual:
     name: str
 
 
+_SERIAL = itertools.count()  # creation order of mutable values (see Extractor.speculation)
+
+
+def _born() -> int:
+    return next(_SERIAL)
+
+
 @dataclass(eq=False)
 class Container:
-    """nn.Sequential / nn.ModuleList / nn.ModuleDict."""
+    """nn.Sequential / nn.ModuleList / nn.ModuleDict (kind "Unknown": we lost track of its contents)."""
 
     kind: str
     children: list
     node: cst.CSTNode
     keys: list | None = None
+    born: int = field(default_factory=_born)
 
 
 @dataclass(eq=False)
 class ListVal:
     items: list
+    born: int = field(default_factory=_born)
+    lost: bool = False  # changed in an arm of an undecided branch: its contents are unknown
 
 
 @dataclass(eq=False)
 class DictVal:
     keys: list
     values: list
+    born: int = field(default_factory=_born)
+    lost: bool = False  # changed in an arm of an undecided branch: its contents are unknown
+    maybe: set = field(default_factory=set)  # keys set in such an arm only: perhaps absent (values UNKNOWN)
 
 
 @dataclass(eq=False)
@@ -91,6 +109,7 @@ class ClassInfo:
     attrs: dict[str, Any]
     env: Env
     foreign: bool = False  # defined in another file
+    members: dict = field(default_factory=dict)  # an Enum's members, by id of their value
 
     @property
     def name(self) -> str:
@@ -123,12 +142,24 @@ class ClassInfo:
 
 
 @dataclass(eq=False)
+class EnumMember:
+    """`Color.RED` of an Enum class: an instance of the class, whose `.value` is what the body assigned."""
+
+    cls: ClassInfo
+    name: str
+    value: Any
+
+
+@dataclass(eq=False)
 class Instance:
     cls: ClassInfo
     attrs: dict[str, Any] = field(default_factory=dict)
     children: list | None = None  # for subclasses of nn.Sequential / ModuleList / ModuleDict
     child_names: list = field(default_factory=list)
     opaque: bool = False  # something we could not follow changed it
+    born: int = field(default_factory=_born)
+    order: list = field(default_factory=list)  # attribute names of its sub-modules, in registration order
+    loose: bool = False  # code we could not follow may have set attributes on it
 
 
 @dataclass(eq=False)
@@ -178,6 +209,56 @@ class MethodRef:
     name: str
 
 
+class _Buffer:
+    """A tensor registered with register_buffer / register_parameter: not a module, shape unknown."""
+
+    def __repr__(self) -> str:
+        return "BUFFER"
+
+
+BUFFER = _Buffer()
+
+
+@dataclass(eq=False)
+class FeatureList:
+    """The list of tensors a head is given (`forward(self, x: list[Tensor])`) when it is run on
+    its own: its length is unknown, so only `for feature in x` reads it, once, on a fresh tensor."""
+
+
+@dataclass(frozen=True)
+class ConstTensor:
+    """A tensor made with known sizes (torch.ones(c, 1, 1), an nn.Parameter of it): its full shape."""
+
+    shape: tuple
+
+
+@dataclass(eq=False)
+class ArrayVal:
+    """A 1-d numpy array of known numbers: iterated, indexed, measured or turned into a list."""
+
+    items: list
+
+
+@dataclass(eq=False)
+class Pieces:
+    """`x.chunk(n, dim)`, `x.split(size, dim)`, `torch.split(x, [a, b], dim)`: a tuple of tensors
+    whose length extraction may not know (it depends on the size along `dim`). Each piece becomes
+    an op when the tuple is unpacked, indexed or iterated; the unpacking states the length it
+    needs, and propagation checks it against the real one."""
+
+    tensor: Tensor
+    call: str  # "chunk" or "split", for messages
+    mode: str  # "chunk" (param: how many), "split" (param: the size of each) or "sections" (param: the sizes)
+    param: Any
+    dim: int
+    node: cst.CSTNode
+    made: dict = field(default_factory=dict)  # (index, expected length) -> Tensor: one op per piece
+
+    @property
+    def count(self) -> int | None:
+        return len(self.param) if self.mode == "sections" else None
+
+
 class _Return(Exception):
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -219,7 +300,7 @@ BUILTINS = {
     name: Builtin(name)
     for name in (
         "len range enumerate zip int float min max list tuple super reversed sum abs "
-        "round isinstance bool dict getattr setattr hasattr str sorted any all print"
+        "round isinstance bool dict getattr setattr hasattr str sorted any all print object type"
     ).split()
 }
 BUILTINS.update({"True": True, "False": False, "None": None})
@@ -232,6 +313,65 @@ SHAPE_KEEPING = {
     "dropout", "softmax", "log_softmax", "hardsigmoid", "relu6", "square", "sin", "cos", "zero_", "fill_",
     "mul_", "add_", "div_", "sub_", "round", "floor", "ceil", "sign", "erf", "reciprocal", "bfloat16",
 }
+# questions whose answer is False when a model runs as ordinary Python (not scripted, traced,
+# compiled or exported)
+EAGER_FALSE = {
+    "torch.jit.is_scripting", "torch.jit.is_tracing", "torch._C._get_tracing_state",
+    "torch.compiler.is_compiling", "torch.compiler.is_dynamo_compiling", "torch._dynamo.is_compiling",
+    "torch.onnx.is_in_onnx_export",
+}
+# every private attribute name torch.nn.Module and the torch.nn layers define (collected from torch
+# 2.13's torch/nn/modules): `getattr(module, "_is_stage_end", False)` on a module whose class we read
+# whole is the default for any other private name
+TORCH_PRIVATE = frozenset("""
+    _ASMoutput _EXTRA_STATE_KEY_SUFFIX _SUPPORTED_ACC_DTYPES _addindent _adjust _all_weights _apply
+    _apply_instance_norm _apply_permutation _arg_requires_grad _backward_hooks _backward_pre_hooks _buffers
+    _call_impl _ceil_div _check_arg_device _check_input_dim _check_non_zero_input_channels
+    _compiled_call_impl _compute_batch_chunk_size _conv_forward _detect_is_causal_mask _ff_block
+    _fill_padding_idx_with_zero _flat_weight_refs _flat_weights _flat_weights_names _forward_hooks
+    _forward_hooks_always_called _forward_hooks_with_kwargs _forward_pre_hooks
+    _forward_pre_hooks_with_kwargs _forward_unimplemented _freeze _generate_square_subsequent_mask
+    _get_abs_string_index _get_activation_fn _get_backward_hooks _get_backward_pre_hooks _get_clones
+    _get_full_log_prob _get_in_channels _get_item_by_idx _get_name _get_no_batch_dim _get_num_spatial_dims
+    _get_seq_len _global_is_full_backward_hook _grad_t _handle_no_batch_input _has_any_global_hook
+    _infer_parameters _init_flat_weights _initialize_hook _is_full_backward_hook _is_make_fx_tracing
+    _key_to_attr _keys _lazy_load_hook _linear_cross_entropy_batch_chunked
+    _linear_cross_entropy_batch_chunked_accumulator _linear_cross_entropy_batch_chunked_backward
+    _linear_cross_entropy_batch_chunked_no_reduction
+    _linear_cross_entropy_batch_chunked_no_reduction_backward
+    _linear_cross_entropy_batch_chunked_no_reduction_setup_context
+    _linear_cross_entropy_batch_chunked_setup_context _list_with_default _load_from_state_dict _load_hook
+    _load_state_dict_post_hooks _load_state_dict_pre_hooks _make_empty _make_zeros _mask
+    _maybe_warn_non_full_backward_hook _mha_block _modules _named_members _non_persistent_buffers_set
+    _ntuple _output_padding _parameters _qkv_same_embed_dim _random_samples
+    _register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data_parallel
+    _require_tuple_int _reset_parameters _resolve_auto_acc_dtype _reverse_repeat_tuple
+    _reversed_padding_repeated_twice _rnn_impls _sa_block _save_to_state_dict _shape_t _single _size
+    _slow_forward _state_dict_hooks _state_dict_pre_hooks _supported_device_type _update_flat_weights
+    _version _vmap _vmap_no_reduction _weight _weights_have_changed _wrapped_call_impl
+""".split())
+# layer attributes torch's forward reads from the module (so assigning one changes what it does)
+FORWARD_READ = {
+    "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "divisor_override", "return_indices",
+    "output_size", "size", "scale_factor", "mode", "align_corners", "padding_mode", "output_padding",
+    "start_dim", "end_dim", "dim", "p", "inplace", "eps", "momentum", "negative_slope", "approximate",
+}
+# nn.Module methods that neither change what a module contains nor what its forward does
+MODULE_QUERIES = {
+    "parameters", "named_parameters", "buffers", "named_buffers", "modules", "named_modules", "state_dict",
+    "extra_repr", "zero_grad", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "requires_grad_", "load_state_dict", "to", "cuda", "cpu", "float", "half", "double", "share_memory",
+}
+TORCH_BASES = {"torch.nn.Module", "torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict"}
+# methods of list, dict and nn.Sequential / ModuleList / ModuleDict that change what they hold
+MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "popitem", "setdefault", "update",
+            "add_module", "register_module", "sort", "reverse"}
+CONTAINER_KINDS = {"Sequential", "ModuleList", "ModuleDict"}
+NOT_MODULES = {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"}
+# torch functions that make a tensor of the sizes they are given
+CONST_MAKERS = {"ones", "zeros", "empty", "rand", "randn", "full"}
+# torch functions and tensor methods that split or reorder a tensor's axes
+AXIS_OPS = {"chunk", "split", "permute", "transpose", "swapaxes", "swapdims"}
 REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "std", "var", "logsumexp", "norm"}
 ELEMENTWISE_OPS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)
 
@@ -252,6 +392,8 @@ def _known(value: Any) -> bool:
 def _as_param(value: Any) -> Any:
     """What a layer parameter receives: constants as they are, lists as tuples, anything else UNKNOWN."""
     if isinstance(value, ListVal):
+        if value.lost:
+            return UNKNOWN
         value = tuple(value.items)
     if isinstance(value, tuple):
         return tuple(_as_param(v) for v in value)
@@ -263,8 +405,10 @@ def _as_param(value: Any) -> Any:
 # --------------------------------------------------------------------------- the interpreter
 
 
-LOADED: dict[str, Env | None] = {}  # sibling modules' globals, per process
+LOADED: dict[str, Env | None] = {}  # sibling modules' globals, the most recently used last
+MAX_LOADED = 48  # beyond this the least recently used is forgotten: memory stays bounded
 MAX_IMPORT_DEPTH = 3
+PARTIAL: dict[str, tuple] = {}  # sliced siblings: path -> (slices.Plan, their Extractor), beside LOADED
 
 
 @dataclass(frozen=True)
@@ -292,6 +436,12 @@ class Extractor:
         self.layer_log: list[int] = []  # ids of self.layers in construction order
         self.mutations: dict[int, list[cst.CSTNode]] = {}  # statement id -> what it may change
         self.active: dict[int, int] = {}  # function node id -> calls in progress
+        self.file_budget = float("inf")  # steps for all the models of the file
+        self.touched: list = []  # per open speculation: (serial at entry, instance merged by exec_arms, changes)
+        self.mode: bool | None = None  # nn.Module.training while a model runs (None: while it is built)
+        self.mode_read = False  # whether the model's forward read it
+        self.applied: dict[int, Any] = {}  # the modules some run of the current candidate called, by id
+        self.root: Any = None  # the module the last build ran
 
     # ---- entry point
 
@@ -302,13 +452,48 @@ class Extractor:
         except (_Return, _Break, _Continue, _Raise, _OutOfBudget, RecursionError):
             pass
         found: list[Model] = []
+        spent = self.steps
         for index, stmt in enumerate(body):
             declared = forced_input or self.declared_input(stmt, first=index == 0)
             for name, make in self.candidates(stmt):
+                if spent > self.file_budget:  # the rest of a file of many variants stays unknown
+                    return found
+                self.root, self.applied = None, {}
                 model = self.build(name, stmt, make, declared)
-                if model is not None:
-                    found.append(model)
+                spent += self.steps
+                if model is None:
+                    continue
+                found.append(model)
+                root = self.root
+                if self.mode_read and spent <= self.file_budget:  # its forward reads self.training: that mode too
+                    model = self.build(name, stmt, make, declared, training=True)
+                    spent += self.steps
+                    if model is not None:
+                        found.append(model)
+                for part in self.parts(name, stmt, root):
+                    if spent > self.file_budget:
+                        break
+                    spent += self.steps
+                    found.append(part)
         return found
+
+    def parts(self, name: str, stmt: cst.CSTNode, root: Any) -> Iterator[Model]:
+        """A model's sub-modules that its run never called (a backbone given to a detector whose
+        forward we cannot follow, heads fed lists), each run on its own from an unknown input."""
+        if root is None:
+            return
+        count = 0
+        for path, module in self.unapplied(root):
+            if count >= MAX_PARTS:
+                break
+            if id(module) in self.applied:
+                continue  # called by a part run before it
+            argument = FeatureList() if _takes_list(module) else None
+            model = self.build(f"{name}.{path}", stmt, lambda module=module: module, None, argument=argument)
+            if model is not None and any(op.kind == "layer" for op in model.ops):
+                model.part_of = name
+                count += 1
+                yield model
 
     def declared_input(self, stmt: cst.CSTNode, first: bool) -> tuple[int, ...] | None:
         lines = list(getattr(stmt, "leading_lines", ()))
@@ -339,29 +524,54 @@ class Extractor:
                             if isinstance(value, (Layer, Container, Instance)):
                                 yield target.target.value, (lambda v=value: v)
 
-    def build(self, name, stmt, make, declared) -> Model | None:
+    def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None) -> Model | None:
+        """The model `make()` constructs, run in evaluation mode (or training mode) on `argument`
+        (by default, a tensor: the model input)."""
         self.ops, self.counter, self.steps = [], MODEL_INPUT + 1, 0
+        self.mode_read = False
         output = None
+        registered: tuple[list[Layer], bool] = ([], False)
         try:
             module = make()
             if not isinstance(module, (Layer, Container, Instance)):
                 return None
-            result = self.apply(module, [Tensor(MODEL_INPUT)], {}, stmt)
+            registered = registered_layers(module)  # as constructed, before forward runs
+            self.root, self.mode = module, training
+            result = self.apply(module, [Tensor(MODEL_INPUT) if argument is None else argument], {}, stmt)
             output = result.value if isinstance(result, Tensor) else None
         except (_Return, _Break, _Continue, _Raise, _OutOfBudget, RecursionError):
             pass
         finally:
-            ops, self.ops = self.ops, None
-        return Model(name, stmt, declared, ops, output)
+            ops, self.ops, self.mode = self.ops, None, None
+        return Model(name, stmt, declared, ops, output, registered=registered[0], registered_complete=registered[1],
+                     training=training)
 
     @contextmanager
-    def speculation(self):
-        """Inside an arm of an uncertain branch: what happens here might never happen."""
+    def speculation(self, arms: bool = False):
+        """Inside an arm of an uncertain branch: what happens here might never happen. Lists, dicts,
+        containers and instances that existed before and were changed in here are shared by both
+        arms (and by what follows), so afterwards their contents are unknown. `arms`: exec_arms runs
+        the arms on copies of the current instance's attributes and merges them itself."""
         self.speculative += 1
+        self.touched.append((next(_SERIAL), self.self_instance if arms else None, []))
         try:
             yield
         finally:
             self.speculative -= 1
+            serial, protected, entries = self.touched.pop()
+            for obj, name in entries:
+                if obj.born > serial:
+                    continue  # made in here: what it holds is part of this arm's own values
+                if obj is protected and name is not None and isinstance(obj, Instance):
+                    if self.touched:
+                        self.touched[-1][2].append((obj, name))  # merged here, but changed in an outer arm
+                    continue
+                _lose(obj, name)
+
+    def touch(self, obj: Any, name: str | None = None) -> None:
+        """`obj` (its attribute `name`, or its contents) is being changed."""
+        if self.touched:
+            self.touched[-1][2].append((obj, name))
 
     # ---- statements
 
@@ -448,12 +658,44 @@ class Extractor:
                 elif sibling is None:
                     module_file = locate(self.path, f"{base}.{name}", level)  # `from . import blocks`
                     self.bind_name(alias, Lazy(module_file, None) if module_file else UNKNOWN, env)
+                elif sibling.name == "__init__.py" and (module_file := locate(self.path, f"{base}.{name}", level)):
+                    self.bind_name(alias, Lazy(module_file, None), env)  # `from ..ops import misc`: the submodule
                 else:
                     self.bind_name(alias, Lazy(sibling, name), env)
         elif isinstance(small, (cst.Global, cst.Nonlocal, cst.Pass, cst.Assert)):
             pass
         elif isinstance(small, cst.Del):
-            pass
+            self.delete(small.target, env)
+
+    def delete(self, target: cst.CSTNode, env: Env) -> None:
+        """`del d[key]` removes a known key; anything else deleted is forgotten."""
+        if isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self.delete(element.value, env)
+            return
+        if isinstance(target, cst.Subscript):
+            owner = self.ev(target.value, env)
+            key = self.subscript_key(target, env)
+            if isinstance(owner, (ListVal, DictVal, Container)):
+                self.touch(owner)
+            if isinstance(owner, DictVal) and owner.maybe:
+                owner.lost = True
+            if _lost(owner):
+                return
+            if isinstance(owner, DictVal) and _known(key) and key in owner.keys:
+                index = owner.keys.index(key)
+                del owner.keys[index], owner.values[index]
+                return
+            if isinstance(owner, ListVal) and _int_value(key) and -len(owner.items) <= key < len(owner.items):
+                del owner.items[key]
+                return
+            if isinstance(owner, Container) and owner.kind in ("Sequential", "ModuleList") and _int_value(key) \
+                    and -len(owner.children) <= key < len(owner.children):
+                del owner.children[key]
+                if owner.keys is not None:
+                    del owner.keys[key]
+                return
+        self.havoc_target(target, env)
 
     def bind_name(self, alias: cst.ImportAlias, value: Any, env: Env) -> None:
         name = alias.asname.name.value if alias.asname is not None else dotted_name(alias.name)
@@ -489,7 +731,7 @@ class Extractor:
         if self.speculative >= MAX_SPECULATION:
             self.havoc_block(list(then_body) + list(else_body), env)
             return
-        with self.speculation():
+        with self.speculation(arms=True):
             self.exec_arms(then_body, else_body, env, node)
 
     def exec_arms(self, then_body, else_body, env: Env, node: cst.CSTNode) -> None:
@@ -533,7 +775,11 @@ class Extractor:
         return merged
 
     def exec_for(self, stmt: cst.For, env: Env) -> None:
-        items = self.iterate(self.ev(stmt.iter, env))
+        iterable = self.ev(stmt.iter, env)
+        if isinstance(iterable, FeatureList):
+            self.exec_generic(stmt, env)
+            return
+        items = self.iterate(iterable)
         if items is None or len(items) > MAX_UNROLL:
             self.havoc(stmt, env)
             return
@@ -548,10 +794,37 @@ class Extractor:
         if stmt.orelse is not None:
             self.exec_block(stmt.orelse.body.body, env)
 
+    def exec_generic(self, stmt: cst.For, env: Env) -> None:
+        """`for feature in features` over a FeatureList: one iteration on a fresh tensor, with
+        everything the loop changes forgotten before (it stands for any iteration) and after."""
+        for target in self.mutated_targets(stmt):  # what an earlier iteration may have changed
+            value = self.ev(target, env) if isinstance(target, (cst.Name, cst.Attribute)) else UNKNOWN
+            if not isinstance(value, (Instance, Layer, Tensor, Qual, ClassInfo, Function, ModuleRef)):
+                self.havoc_target(target, env)  # (calling a module or a helper rebinds nothing)
+        with self.speculation():
+            self.assign(stmt.target, self.emit("input", (), stmt), env)
+            try:
+                self.exec_block(stmt.body.body, env)
+            except (_Continue, _Break, _Raise):
+                pass
+            except _Return:
+                self.havoc(stmt, env)
+                raise _Return(UNKNOWN) from None
+        self.havoc(stmt, env)
+
     def exec_augassign(self, small: cst.AugAssign, env: Env) -> None:
         current = self.ev(small.target, env)
         value = self.ev(small.value, env)
+        if isinstance(current, Container) and current.kind == "ModuleList" and isinstance(small.operator, cst.AddAssign):
+            items = self.iterate(value)  # ModuleList.__iadd__ extends it in place
+            self.touch(current)
+            if items is None:
+                self.assign(small.target, UNKNOWN, env)
+            else:
+                current.children.extend(items)
+            return
         if isinstance(current, ListVal) and isinstance(small.operator, cst.AddAssign):
+            self.touch(current)
             items = self.iterate(value)
             if items is None:
                 self.assign(small.target, UNKNOWN, env)
@@ -575,7 +848,7 @@ class Extractor:
         key = id(stmt)
         if key not in self.mutations:
             targets = []
-            for node in _walk(stmt):
+            for node in walk(stmt):
                 kind = type(node)
                 if kind is cst.Assign:
                     targets.extend(t.target for t in node.targets)
@@ -588,6 +861,9 @@ class Extractor:
 
     def havoc_target(self, target: cst.CSTNode, env: Env) -> None:
         if isinstance(target, cst.Name):
+            old = env.vars.get(target.value)
+            if isinstance(old, (ListVal, DictVal, Container)):
+                _lose(old, None)  # it may have been changed: other names for it must not keep its contents
             env.vars[target.value] = UNKNOWN
         elif isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
@@ -595,8 +871,12 @@ class Extractor:
         elif isinstance(target, cst.Attribute):
             owner = self.ev(target.value, env)
             if isinstance(owner, Instance):
+                old = owner.attrs.get(target.attr.value)
+                if isinstance(old, (ListVal, DictVal, Container)):
+                    _lose(old, None)
                 owner.attrs[target.attr.value] = UNKNOWN
             elif isinstance(target.value, cst.Name) and isinstance(owner, (ListVal, DictVal, Container)):
+                _lose(owner, None)
                 env.vars[target.value.value] = UNKNOWN  # a list mutated in a loop we cannot follow
         elif isinstance(target, cst.Subscript):
             self.havoc_target(target.value, env)
@@ -616,10 +896,14 @@ class Extractor:
             owner = self.ev(target.value, env)
             if isinstance(owner, Instance):
                 self.set_attr(owner, target.attr.value, value)
+            elif isinstance(owner, Layer):
+                self.set_layer_attr(owner, target.attr.value, value)
         elif isinstance(target, cst.Subscript):
             owner = self.ev(target.value, env)
             key = self.subscript_key(target, env)
-            if isinstance(owner, DictVal) and _known(key):
+            if isinstance(owner, DictVal) and not owner.lost and _known(key):
+                self.touch(owner, key)
+                owner.maybe.discard(key)
                 if key in owner.keys:
                     owner.values[owner.keys.index(key)] = value
                 else:
@@ -628,8 +912,25 @@ class Extractor:
             elif isinstance(owner, (ListVal, DictVal)):
                 self.havoc_target(target.value, env)
 
+    def set_layer_attr(self, layer: Layer, name: str, value: Any) -> None:
+        """`pool.ceil_mode = True`: the layer's forward reads the new value. Sizes fixed at
+        construction (a Conv's in_channels: its weight keeps the old shape) become unknown, and so
+        does anything changed in an arm of an undecided branch (the change is shared by both arms)."""
+        if layer.params is None or name not in layer.params:
+            layer.attrs[name] = value if self.speculative == 0 else UNKNOWN
+            return
+        if name in FORWARD_READ and self.speculative == 0:
+            layer.params[name] = _as_param(value)
+        else:
+            layer.params[name] = UNKNOWN
+
     def set_attr(self, owner: Instance, name: str, value: Any) -> None:
         """torch registers a module assigned to an attribute as a child, in assignment order."""
+        self.touch(owner, name)
+        if owner.children is not None and isinstance(value, (Layer, Container, Instance)):
+            self.touch(owner)
+        if _module_kind(value) and name not in owner.order:
+            owner.order.append(name)
         if owner.children is not None and isinstance(value, (Layer, Container, Instance)):
             if name in owner.child_names:
                 owner.children[owner.child_names.index(name)] = value
@@ -639,6 +940,10 @@ class Extractor:
         owner.attrs[name] = value
 
     def unpack(self, value: Any, count: int) -> list | None:
+        if isinstance(value, Pieces):  # `a, b = x.chunk(2, 1)`: exactly `count` pieces, or it raises
+            if value.count is not None and value.count != count:
+                return None
+            return [self.piece(value, i, count) for i in range(count)]
         if isinstance(value, ShapeOf):
             return [BATCH] + [DimOf(value.tensor.value, i) for i in range(1, count)]
         items = self.iterate(value)
@@ -656,7 +961,7 @@ class Extractor:
         return self.resolve(value) if type(value) is Lazy else value
 
     def resolve(self, lazy: Lazy) -> Any:
-        globals_ = self.load(lazy.path)
+        globals_ = self.load(lazy.path, lazy.name)
         if globals_ is None:
             return UNKNOWN
         if lazy.name is None:
@@ -664,32 +969,59 @@ class Extractor:
         value = globals_.vars.get(lazy.name, UNKNOWN)
         return self.resolve(value) if type(value) is Lazy and len(self.loading) < MAX_IMPORT_DEPTH else value
 
-    def load(self, path) -> Env | None:
-        """The globals of a sibling module, interpreted once per process."""
+    def load(self, path, name: str | None = None) -> Env | None:
+        """The globals of a sibling module, interpreted once per process while it is used.
+        `name`: the one name wanted (None: the module itself). A sibling whose tree this
+        process does not hold is sliced (convlint.slices): only the statements the wanted
+        names need are parsed and run, more of them as more names are asked for."""
         key = str(path)
         if key in LOADED:
+            LOADED[key] = LOADED.pop(key)
+            if key in PARTIAL and key not in self.loading:
+                self.grow(key, name)
             return LOADED[key]
+        if len(LOADED) >= MAX_LOADED:
+            evicted = next(iter(LOADED))
+            del LOADED[evicted]
+            PARTIAL.pop(evicted, None)
         if key in self.loading or len(self.loading) >= MAX_IMPORT_DEPTH:
             return None
         LOADED[key] = None
+        from . import engine
+
         try:
-            module = cst.parse_module(path.read_bytes())
-        except Exception:  # noqa: BLE001 - an unreadable sibling is simply unknown
+            source = path.read_bytes()
+        except OSError:
+            return None
+        trees = getattr(engine, "TREES", None)  # a tree this process already holds is used whole
+        held = trees is not None and trees.get(os.path.realpath(key), source) is not None
+        plan = None if held else slices.plan(source)
+        literals: dict = {}
+        if plan is not None:
+            source, literals = plan.take(name)
+        module = engine.parse(source, key, cache=plan is None)
+        if not isinstance(module, cst.Module):  # a sibling that does not parse is simply unknown
             return None
         sibling = Extractor(module, key, self.loading | {key})
-        try:
-            sibling.exec_block(list(module.body), sibling.globals)
-        except (_Return, _Break, _Continue, _Raise, _OutOfBudget, RecursionError):
-            pass
-        for value in sibling.globals.vars.values():
-            if isinstance(value, (Function, ClassInfo)):
-                value.foreign = True
-            if isinstance(value, ClassInfo):
-                for method in value.attrs.values():
-                    if isinstance(method, Function):
-                        method.foreign = True
+        _run_sibling(sibling, module, literals)
         LOADED[key] = sibling.globals
+        if plan is not None:
+            PARTIAL[key] = (plan, sibling)
         return sibling.globals
+
+    def grow(self, key: str, name: str | None) -> None:
+        """Run the statements of a sliced sibling that `name` needs and that have not run yet."""
+        plan, sibling = PARTIAL.pop(key)  # out while it grows: a cycle back to it takes it as it is
+        try:
+            source, literals = plan.take(name)
+            if source or literals:
+                from .engine import parse
+
+                module = parse(source, key, cache=False)
+                if isinstance(module, cst.Module):
+                    _run_sibling(sibling, module, literals)
+        finally:
+            PARTIAL[key] = (plan, sibling)
 
     def ev_integer(self, node: cst.Integer, env: Env) -> Any:
         return int(node.value, 0)
@@ -707,8 +1039,25 @@ class Extractor:
         value = node.evaluated_value
         return value if isinstance(value, str) else UNKNOWN
 
+    def ev_fstring(self, node: cst.FormattedString, env: Env) -> Any:
+        """f"stage{i}": known when every expression is a known str or int, formatted plainly."""
+        text = []
+        for part in node.parts:
+            if isinstance(part, cst.FormattedStringText):
+                if any(c in part.value for c in "{}\\"):  # escapes and doubled braces: not worth it
+                    return UNKNOWN
+                text.append(part.value)
+                continue
+            value = self.ev(part.expression, env)
+            if part.format_spec is not None or part.conversion is not None or part.equal is not None:
+                return UNKNOWN
+            if not isinstance(value, (str, int)) or isinstance(value, bool):
+                return UNKNOWN
+            text.append(str(value))
+        return "".join(text)
+
     def ev_attribute(self, node: cst.Attribute, env: Env) -> Any:
-        return self.attribute(self.ev(node.value, env), node.attr.value)
+        return self.attribute(self.ev(node.value, env), node.attr.value, node)
 
     def ev_tuple(self, node: cst.Tuple, env: Env) -> Any:
         return self.sequence(node.elements, env, tuple)
@@ -717,13 +1066,22 @@ class Extractor:
         return self.sequence(node.elements, env, lambda items: ListVal(list(items)))
 
     def ev_dict(self, node: cst.Dict, env: Env) -> Any:
-        keys, values = [], []
+        merged = DictVal([], [])
         for element in node.elements:
-            if not isinstance(element, cst.DictElement):
-                return UNKNOWN
-            keys.append(self.ev(element.key, env))
-            values.append(self.ev(element.value, env))
-        return DictVal(keys, values)
+            if isinstance(element, cst.StarredDictElement):  # {**defaults, **kwargs}
+                other = self.ev(element.value, env)
+                if not isinstance(other, DictVal) or other.lost or other.maybe or not all(_known(k) for k in other.keys):
+                    return UNKNOWN
+                pairs = list(zip(other.keys, other.values))
+            else:
+                pairs = [(self.ev(element.key, env), self.ev(element.value, env))]
+            for key, value in pairs:
+                if _known(key) and key in merged.keys:
+                    merged.values[merged.keys.index(key)] = value
+                else:
+                    merged.keys.append(key)
+                    merged.values.append(value)
+        return merged
 
     def ev_binary(self, node: cst.BinaryOperation, env: Env) -> Any:
         left = self.ev(node.left, env)
@@ -754,30 +1112,52 @@ class Extractor:
         return make(items)
 
     def comprehension(self, node, env: Env) -> Any:
-        results = []
-        scope = Env(env)
+        results: list = []
+        if not self.comprehend(node, node.for_in, Env(env), results):
+            return UNKNOWN
+        if isinstance(node, cst.DictComp):
+            merged = DictVal([], [])
+            for key, value in results:
+                if not _known(key):
+                    return UNKNOWN
+                if key in merged.keys:
+                    merged.values[merged.keys.index(key)] = value
+                else:
+                    merged.keys.append(key)
+                    merged.values.append(value)
+            return merged
+        return ListVal(results)
 
-        def run(fors: cst.CompFor | None) -> bool:
-            if fors is None:
+    def comprehend(self, node, fors: cst.CompFor | None, scope: Env, results: list) -> bool:
+        """Unroll one `for` clause of a comprehension (and the ones nested in it) into `results`."""
+        if fors is None:
+            if isinstance(node, cst.DictComp):
+                results.append((self.ev(node.key, scope), self.ev(node.value, scope)))
+            else:
                 results.append(self.ev(node.elt, scope))
-                return True
-            items = self.iterate(self.ev(fors.iter, scope))
-            if items is None or len(items) > MAX_UNROLL:
-                return False
-            for item in items:
-                self.assign(fors.target, item, scope)
-                tests = [self.truth(self.ev(cond.test, scope)) for cond in fors.ifs]
-                if any(t is None for t in tests):
-                    return False
-                if all(tests) and not run(fors.inner_for_in):
-                    return False
             return True
-
-        return ListVal(results) if run(node.for_in) else UNKNOWN
+        items = self.iterate(self.ev(fors.iter, scope))
+        if items is None or len(items) > MAX_UNROLL:
+            return False
+        for item in items:
+            self.assign(fors.target, item, scope)
+            tests = [self.truth(self.ev(cond.test, scope)) for cond in fors.ifs]
+            if any(t is None for t in tests):
+                return False
+            if all(tests) and not self.comprehend(node, fors.inner_for_in, scope, results):
+                return False
+        return True
 
     def iterate(self, value: Any) -> list | None:
+        if isinstance(value, ArrayVal):
+            return list(value.items)
+        if isinstance(value, Pieces):
+            count = value.count
+            return None if count is None else [self.piece(value, i, count) for i in range(count)]
         if isinstance(value, (tuple, list)):
             return list(value)
+        if _lost(value) or isinstance(value, DictVal) and value.maybe:
+            return None
         if isinstance(value, ListVal):
             return list(value.items)
         if isinstance(value, DictVal):
@@ -794,6 +1174,10 @@ class Extractor:
         if _known(value):
             return bool(value)
         if isinstance(value, (ListVal, DictVal)):
+            if value.lost:
+                return None
+            if isinstance(value, DictVal) and value.maybe:
+                return True if set(value.keys) - value.maybe else None
             return bool(value.items if isinstance(value, ListVal) else value.keys)
         if isinstance(value, (Layer, Container, Instance, Function, ClassInfo, Qual)):
             return True
@@ -807,13 +1191,21 @@ class Extractor:
             tensor = left if _is_tensor(left) else right
             if isinstance(other, (int, float)) and not isinstance(other, bool):
                 return tensor  # a scalar broadcasts: the shape is kept
+            if isinstance(other, ConstTensor) and op in ("Add", "Subtract", "Multiply", "Divide"):
+                return self.emit("broadcast", (tensor.value,), node, const=other.shape, op=op)
             return self.emit("unknown", (tensor.value,), node)
+        if isinstance(left, ConstTensor) or isinstance(right, ConstTensor):
+            other = right if isinstance(left, ConstTensor) else left
+            const = left if isinstance(left, ConstTensor) else right
+            if _numeric(other) and op in ("Add", "Subtract", "Multiply", "Divide"):
+                return const  # a scalar broadcasts: the shape is kept
+            return UNKNOWN
         if op == "Add":
-            if isinstance(left, ListVal) and isinstance(right, ListVal):
+            if isinstance(left, ListVal) and isinstance(right, ListVal) and not (left.lost or right.lost):
                 return ListVal(left.items + right.items)
             if isinstance(left, tuple) and isinstance(right, tuple):
                 return left + right
-        if op == "Multiply" and isinstance(left, ListVal) and isinstance(right, int) and 0 <= right <= MAX_UNROLL:
+        if op == "Multiply" and isinstance(left, ListVal) and not left.lost and isinstance(right, int) and 0 <= right <= MAX_UNROLL:
             return ListVal(left.items * right)
         if not (_numeric(left) and _numeric(right)):
             if isinstance(left, str) and op == "Modulo" and _known(right):
@@ -882,6 +1274,12 @@ class Extractor:
                     result = left == right
                 elif isinstance(left, (ClassInfo, Function)) and isinstance(right, (ClassInfo, Function, Qual)):
                     result = left is right
+                elif isinstance(left, (ClassInfo, Builtin)) and isinstance(right, (ClassInfo, Builtin)):
+                    result = left == right  # `type(obj) is str`: a class we read is never a builtin type
+                elif isinstance(left, EnumMember) or isinstance(right, EnumMember):
+                    if not all(isinstance(v, EnumMember) or _known(v) for v in (left, right)):
+                        return UNKNOWN
+                    result = left is right
                 elif _known(left) and _known(right):
                     result = left == right
                 else:
@@ -936,11 +1334,17 @@ class Extractor:
         key = self.subscript_key(node, env)
         if _is_tensor(value):
             return self.emit("unknown", (value.value,), node)
+        if isinstance(value, Pieces) and _int_value(key):
+            count = value.count
+            if key >= 0 and (count is None or key < count):
+                return self.piece(value, key, count)
+            return self.piece(value, count + key, count) if count is not None and -count <= key < 0 else UNKNOWN
         if isinstance(value, ShapeOf):
             if key == 0:
                 return BATCH
             return DimOf(value.tensor.value, key) if isinstance(key, int) else UNKNOWN
-        if isinstance(value, (DictVal, Container)) and getattr(value, "keys", None) is not None and _known(key):
+        if isinstance(value, (DictVal, Container)) and getattr(value, "keys", None) is not None and _known(key) \
+                and not _lost(value):
             keys = value.keys
             values = value.values if isinstance(value, DictVal) else value.children
             return values[keys.index(key)] if key in keys else UNKNOWN
@@ -949,7 +1353,7 @@ class Extractor:
             return items[key]
         return UNKNOWN
 
-    def attribute(self, owner: Any, name: str) -> Any:
+    def attribute(self, owner: Any, name: str, node: cst.CSTNode | None = None) -> Any:
         if isinstance(owner, ModuleRef):
             value = owner.globals.vars.get(name, UNKNOWN)
             return self.resolve(value) if type(value) is Lazy else value
@@ -960,20 +1364,60 @@ class Extractor:
                 return owner.attrs[name]
             value = owner.cls.lookup(name)
             if isinstance(value, Function):
-                return BoundMethod(owner, value)
+                kind = _method_kind(value.node)
+                if kind == "staticmethod":
+                    return value
+                if kind == "classmethod":
+                    return BoundMethod(owner.cls, value)
+                if kind == "property":
+                    return UNKNOWN if node is None else self.call_function(value, [owner], {}, node)
+                return UNKNOWN if kind == "unknown" else BoundMethod(owner, value)
             if value is not None:
                 return value
+            if name == "training" and self.mode is not None and owner.cls.torch_base() is not None:
+                self.mode_read = True  # the model's forward depends on its mode: it is built in both
+                return self.mode
             return MethodRef(owner, name)
+        if isinstance(owner, EnumMember):
+            if name in ("value", "_value_"):
+                return owner.value
+            if name in ("name", "_name_"):
+                return owner.name
+            value = owner.cls.lookup(name)
+            if isinstance(value, Function):
+                kind = _method_kind(value.node)
+                if kind == "property":
+                    return UNKNOWN if node is None else self.call_function(value, [owner], {}, node)
+                if kind == "staticmethod":
+                    return value
+                if kind == "unknown":
+                    return UNKNOWN
+                return BoundMethod(owner.cls if kind == "classmethod" else owner, value)
+            return UNKNOWN
         if isinstance(owner, ClassInfo):
             value = owner.lookup(name)
+            if _is_enum(owner) and name in owner.attrs and not name.startswith("_") \
+                    and not isinstance(value, (Function, ClassInfo)):
+                member = owner.members.get(id(value))
+                if member is None:  # aliases (DEFAULT = V1) are the same member
+                    member = owner.members[id(value)] = EnumMember(owner, name, value)
+                return member
+            if isinstance(value, Function):
+                kind = _method_kind(value.node)
+                if kind == "classmethod":
+                    return BoundMethod(owner, value)
+                if kind in ("property", "unknown"):
+                    return UNKNOWN
             return UNKNOWN if value is None else value
         if isinstance(owner, Tensor):
             if name == "shape":
                 return ShapeOf(owner)
             return MethodRef(owner, name)
+        if isinstance(owner, Layer) and name in owner.attrs:
+            return owner.attrs[name]
         if isinstance(owner, Layer) and owner.params is not None and name in owner.params:
             return owner.params[name]
-        if isinstance(owner, (ListVal, DictVal, Container, Super)):
+        if isinstance(owner, (ListVal, DictVal, Container, Super, ArrayVal)):
             return MethodRef(owner, name)
         return UNKNOWN
 
@@ -991,8 +1435,10 @@ class Extractor:
                 args.extend(items)
             elif arg.star == "**":
                 value = self.ev(arg.value, env)
-                if not isinstance(value, DictVal) or not all(isinstance(k, str) for k in value.keys):
+                if not isinstance(value, DictVal) or value.lost or not all(isinstance(k, str) for k in value.keys):
                     return self.unknown_result(args, kwargs, node)
+                if value.maybe and _collects_kwargs(func):
+                    return self.unknown_result(args, kwargs, node)  # its **kwargs would not know what is absent
                 kwargs.update(zip(value.keys, value.values))
             elif arg.keyword is not None:
                 kwargs[arg.keyword.value] = self.ev(arg.value, env)
@@ -1029,13 +1475,21 @@ class Extractor:
 
     def call_qual(self, name: str, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
         module, _, attr = name.rpartition(".")
+        if name in EAGER_FALSE:
+            return False
+        if name == "typing.cast" and len(args) == 2 and not kwargs:
+            return args[1]
+        if name == "torch._assert" and args:
+            if self.truth(args[0]) is False:
+                raise _Raise  # torch._assert(False, ...) raises: this path is not taken
+            return None
         if module == "torch.nn":
             return self.construct(attr, args, kwargs, node)
         if name == "collections.OrderedDict" or name == "typing.OrderedDict":
             if not args:
                 return DictVal([], [])
             pairs = self.iterate(args[0]) if not isinstance(args[0], DictVal) else None
-            if isinstance(args[0], DictVal):
+            if isinstance(args[0], DictVal) and not args[0].lost and not args[0].maybe:
                 return DictVal(list(args[0].keys), list(args[0].values))
             if pairs is None:
                 return UNKNOWN
@@ -1053,6 +1507,19 @@ class Extractor:
             return self.concat(args[0], args[1:], kwargs, node)
         if module == "torch" and attr in ("add", "mul", "sub", "div") and len(args) >= 2:
             return self.binary({"add": "Add", "mul": "Multiply", "sub": "Subtract", "div": "Divide"}[attr], args[0], args[1], node)
+        if module == "torch" and attr in CONST_MAKERS:
+            if attr == "full":  # torch.full(size, fill_value)
+                sizes = args[0] if args else kwargs.get("size")
+            else:
+                sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal)) else tuple(args)
+            sizes = kwargs.get("size", sizes) if not args else sizes
+            sizes = tuple(sizes.items) if isinstance(sizes, ListVal) else sizes
+            if isinstance(sizes, tuple) and sizes and all(_int_value(d) and d >= 0 for d in sizes) and \
+                    set(kwargs) <= {"size", "dtype", "device", "requires_grad", "fill_value", "layout", "pin_memory"}:
+                return ConstTensor(sizes)
+            return UNKNOWN
+        if name == "numpy.linspace" and 2 <= len(args) <= 3 and all(_numeric(a) for a in args) and not kwargs:
+            return _linspace(*args)
         if module == "math" and all(_numeric(a) for a in args):
             import math
 
@@ -1067,13 +1534,15 @@ class Extractor:
     def construct(self, kind: str, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
         if kind == "Sequential":
             if len(args) == 1 and isinstance(args[0], DictVal) and not kwargs:
+                if args[0].lost or args[0].maybe:
+                    return UNKNOWN
                 return Container(kind, list(args[0].values), node, list(args[0].keys))
             return Container(kind, list(args), node)
         if kind in ("ModuleList", "ModuleDict", "ParameterList"):
             if not args:
                 return Container(kind, [], node, [] if kind == "ModuleDict" else None)
             if isinstance(args[0], DictVal):
-                return Container(kind, list(args[0].values), node, list(args[0].keys))
+                return UNKNOWN if args[0].lost or args[0].maybe else Container(kind, list(args[0].values), node, list(args[0].keys))
             items = self.iterate(args[0])
             if items is None:
                 return UNKNOWN
@@ -1085,6 +1554,8 @@ class Extractor:
             return Container(kind, items, node)
         if kind == "Module":
             return UNKNOWN
+        if kind == "Parameter" and args and isinstance(args[0], ConstTensor):
+            return args[0]  # nn.Parameter(torch.ones(c, 1, 1)): a tensor of that shape
         params = None
         if kind in L.LAYERS:
             params = L.bind(kind, [_as_param(a) for a in args], {k: _as_param(v) for k, v in kwargs.items()})
@@ -1163,11 +1634,26 @@ class Extractor:
             except TypeError:
                 return UNKNOWN
         if name == "setattr" and len(args) == 3 and isinstance(args[0], Instance) and isinstance(args[1], str):
-            args[0].attrs[args[1]] = args[2]
+            self.set_attr(args[0], args[1], args[2])
             return None
+        if name == "setattr" and args and isinstance(args[0], Instance):
+            args[0].loose = True  # an attribute whose name we do not know
         if name == "getattr" and len(args) >= 2 and isinstance(args[1], str):
-            value = self.attribute(args[0], args[1])
+            value = self.attribute(args[0], args[1], node)
+            if (isinstance(value, MethodRef) or isinstance(args[0], Layer)) and len(args) == 3 \
+                    and _surely_absent(args[0], args[1]):
+                return args[2]
             return UNKNOWN if isinstance(value, MethodRef) else value
+        if name == "type" and len(args) == 1 and not kwargs:
+            value = args[0]
+            if isinstance(value, (Instance, EnumMember)):
+                return value.cls
+            python = {bool: "bool", int: "int", float: "float", str: "str", tuple: "tuple", type(None): None}
+            if type(value) in python and python[type(value)] is not None and _known(value):
+                return BUILTINS[python[type(value)]]
+            if isinstance(value, (ListVal, DictVal)):
+                return BUILTINS["list" if isinstance(value, ListVal) else "dict"]
+            return UNKNOWN
         if name == "isinstance" and len(args) == 2:
             return self.isinstance_of(args[0], args[1])
         if name == "dict":
@@ -1183,8 +1669,12 @@ class Extractor:
         options = kinds if isinstance(kinds, tuple) else (kinds,)
         answers = set()
         for kind in options:
-            if isinstance(kind, Qual) and kind.name in ("torch.Tensor", "torch.nn.Module") or isinstance(kind, Builtin):
+            if isinstance(kind, Qual) and kind.name == "torch.Tensor" or isinstance(kind, Builtin):
                 answers.add(_instance_answer(value, kind))
+            elif isinstance(kind, Qual) and _torch_class(kind.name) is not None:
+                answers.add(_torch_isinstance(value, _torch_class(kind.name)))
+            elif isinstance(kind, ClassInfo) and isinstance(value, (Instance, EnumMember)) and kind in value.cls.mro():
+                answers.add(True)
             else:
                 return UNKNOWN
         if True in answers:
@@ -1294,6 +1784,12 @@ class Extractor:
             return self.tensor_method(owner, name, args, kwargs, node)
         if isinstance(owner, Super):
             return self.call_super(owner, name, args, kwargs, node)
+        if _lost(owner) or isinstance(owner, DictVal) and owner.maybe and name != "get":
+            if isinstance(owner, (ListVal, DictVal)) and name in MUTATORS:
+                owner.lost = True
+            return UNKNOWN
+        if isinstance(owner, (ListVal, DictVal, Container)) and name in MUTATORS:
+            self.touch(owner)
         if isinstance(owner, ListVal):
             if name == "append" and len(args) == 1:
                 owner.items.append(args[0])
@@ -1312,6 +1808,8 @@ class Extractor:
             if name in ("append", "extend", "insert", "pop", "remove", "clear"):
                 raise _Raise
             return UNKNOWN
+        if isinstance(owner, ArrayVal):
+            return ListVal(list(owner.items)) if name == "tolist" and not args and not kwargs else UNKNOWN
         if isinstance(owner, DictVal):
             if name == "items":
                 return list(zip(owner.keys, owner.values))
@@ -1320,9 +1818,49 @@ class Extractor:
             if name == "keys":
                 return list(owner.keys)
             if name == "get" and args and _known(args[0]):
+                if args[0] in owner.maybe:
+                    return UNKNOWN
                 return owner.values[owner.keys.index(args[0])] if args[0] in owner.keys else (args[1] if len(args) > 1 else None)
+            if owner.maybe:
+                return UNKNOWN
+            if name == "copy" and not args:
+                return DictVal(list(owner.keys), list(owner.values))
+            if name in ("pop", "setdefault") and 1 <= len(args) <= 2 and not kwargs and _known(args[0]):
+                if args[0] in owner.keys:
+                    index = owner.keys.index(args[0])
+                    if name == "setdefault":
+                        return owner.values[index]
+                    value = owner.values[index]
+                    del owner.keys[index], owner.values[index]
+                    return value
+                if len(args) == 1 and name == "pop":
+                    raise _Raise  # KeyError
+                default = args[1] if len(args) > 1 else None
+                if name == "setdefault":
+                    owner.keys.append(args[0])
+                    owner.values.append(default)
+                return default
+            if name == "update" and len(args) <= 1:
+                other = args[0] if args else DictVal([], [])
+                if not isinstance(other, DictVal) or not all(_known(k) for k in other.keys):
+                    raise _Raise  # its contents are no longer known: drop this path
+                for key, value in [*zip(other.keys, other.values), *kwargs.items()]:
+                    if key in owner.keys:
+                        owner.values[owner.keys.index(key)] = value
+                    else:
+                        owner.keys.append(key)
+                        owner.values.append(value)
+                return None
+            if name in ("pop", "popitem", "setdefault", "update", "clear", "__setitem__", "__delitem__"):
+                raise _Raise  # its contents are no longer known: drop this path
             return UNKNOWN
         if isinstance(owner, Container):
+            if name in ("named_children", "children") and not args and not kwargs and owner.kind in CONTAINER_KINDS:
+                pairs = self.named_children(owner)
+                return pairs if name == "named_children" else [child for _, child in pairs]
+            if name == "insert" and len(args) == 2 and _int_value(args[0]) and owner.kind == "ModuleList":
+                owner.children.insert(args[0], args[1])
+                return None
             if name in ("append", "add_module") and args:
                 owner.children.append(args[-1])
                 if owner.keys is not None:
@@ -1345,6 +1883,7 @@ class Extractor:
             return UNKNOWN
         if isinstance(owner, Instance):
             if name in ("add_module", "register_module") and len(args) == 2:
+                self.touch(owner)
                 if isinstance(args[0], str):
                     self.set_attr(owner, args[0], args[1])
                 elif owner.children is not None:
@@ -1355,15 +1894,50 @@ class Extractor:
                 pairs = list(zip(owner.child_names, owner.children))
                 return {"items": pairs, "values": [c for _, c in pairs], "keys": [n for n, _ in pairs]}[name]
             if name == "append" and owner.children is not None and len(args) == 1:
+                self.touch(owner)
                 owner.children.append(args[0])
                 return None
-            if name in ("children",) and owner.children is not None:
-                return list(owner.children)
+            if name in ("named_children", "children") and not args and not kwargs and not isinstance(owner.cls.lookup(name), Function):
+                pairs = self.named_children(owner)
+                if pairs is not None:
+                    return pairs if name == "named_children" else [child for _, child in pairs]
+                return UNKNOWN
+            if name in MODULE_QUERIES and not isinstance(owner.cls.lookup(name), Function):
+                return self.unknown_result(args, kwargs, node)
+            if name in ("register_buffer", "register_parameter") and args and isinstance(args[0], str):
+                self.touch(owner, args[0])
+                owner.attrs[args[0]] = BUFFER
+                return None
+            owner.loose = True  # an unknown method may have set attributes
             if owner.children is not None and not isinstance(owner.cls.lookup(name), Function):
                 owner.children = None  # an unknown method may have changed what it contains
                 owner.opaque = True
             return self.unknown_result(args, kwargs, node)
         return UNKNOWN
+
+    def named_children(self, owner: Any) -> list | None:
+        """(name, module) for each direct sub-module, in torch's registration order, when known."""
+        if isinstance(owner, Container):
+            if owner.kind not in CONTAINER_KINDS:
+                return None
+            keys = owner.keys if owner.keys is not None else [str(i) for i in range(len(owner.children))]
+            return list(zip(keys, owner.children)) if len(keys) == len(owner.children) else None
+        if owner.opaque:
+            return None
+        if owner.children is not None:
+            names = owner.child_names
+            return list(zip(names, owner.children)) if len(names) == len(owner.children) and None not in names else None
+        if any(value is UNKNOWN for value in owner.attrs.values()):
+            return None  # it may have been a module, registered where we lost track
+        pairs = []
+        for name in owner.order:
+            value = owner.attrs.get(name)
+            if value is None:
+                continue
+            if not _module_kind(value):
+                return None
+            pairs.append((name, value))
+        return pairs
 
     def call_super(self, sup: Super, name: str, args, kwargs, node) -> Any:
         for base in sup.cls.bases:
@@ -1377,14 +1951,28 @@ class Extractor:
                         self.current_class = saved
             elif isinstance(base, Qual) and name == "__init__":
                 kind = base.name.rsplit(".", 1)[1]
-                if kind in ("Sequential", "ModuleList") and sup.instance.children is not None:
-                    if len(args) == 1 and isinstance(args[0], DictVal):
-                        sup.instance.children[:] = list(args[0].values)
+                instance = sup.instance
+                if kind in ("Sequential", "ModuleList", "ModuleDict") and instance.children is not None:
+                    if len(args) == 1 and isinstance(args[0], DictVal) and (args[0].lost or args[0].maybe):
+                        instance.children, instance.opaque = None, True
+                    elif len(args) == 1 and isinstance(args[0], DictVal):
+                        instance.children[:] = list(args[0].values)
+                        instance.child_names[:] = list(args[0].keys)
+                    elif kind == "ModuleDict":
+                        items = self.iterate(args[0]) if args else []
+                        pairs = [self.iterate(p) for p in items] if items is not None else [None]
+                        if any(p is None or len(p) != 2 for p in pairs):
+                            instance.children, instance.opaque = None, True
+                        else:
+                            instance.children[:] = [p[1] for p in pairs]
+                            instance.child_names[:] = [p[0] for p in pairs]
                     elif kind == "ModuleList" and args:
                         items = self.iterate(args[0])
-                        sup.instance.children[:] = items if items is not None else []
+                        instance.children[:] = items if items is not None else []
+                        instance.child_names[:] = [str(i) for i in range(len(instance.children))]
                     else:
-                        sup.instance.children[:] = list(args)
+                        instance.children[:] = list(args)
+                        instance.child_names[:] = [str(i) for i in range(len(args))]
                 return None
         return None
 
@@ -1410,14 +1998,49 @@ class Extractor:
         if isinstance(module, Container):
             if module.kind != "Sequential" or len(args) != 1 or kwargs:
                 return self.unknown_result(args, kwargs, node)
+            if _is_tensor(args[0]):
+                self.applied[id(module)] = module
             return self.fold(module.children, args[0], node)
         if isinstance(module, Instance) and not module.opaque:
             forward = module.cls.lookup("forward")
             if isinstance(forward, Function):
+                if _binds(forward.node.params, 1 + len(args), kwargs) and any(_is_tensor(a) or isinstance(a, FeatureList) for a in args):
+                    self.applied[id(module)] = module
                 return self.call_function(forward, [module, *args], kwargs, node)
             if module.children is not None and len(args) == 1:
+                if _is_tensor(args[0]):
+                    self.applied[id(module)] = module
                 return self.fold(module.children, args[0], node)
         return self.unknown_result(args, kwargs, node)
+
+    def callable_part(self, module: Any) -> bool:
+        """Whether a sub-module nothing called is surely meant to be called on a tensor: an instance of
+        a class with its own forward, or of an nn.Sequential subclass none of whose children was
+        called alone (a plain nn.Sequential may serve as a list of per-level heads: not run)."""
+        if not isinstance(module, Instance) or module.opaque:
+            return False
+        if isinstance(module.cls.lookup("forward"), Function):
+            return True
+        return module.children is not None and module.cls.torch_base() == "Sequential" and \
+            not any(id(child) in self.applied for child in module.children)
+
+    def unapplied(self, root: Any) -> Iterator[tuple[str, Any]]:
+        """(path, module) for the sub-modules of `root` that no model run has called, parents first."""
+        queue, seen = [("", root)], {id(root)}
+        while queue:
+            path, module = queue.pop(0)
+            if path and id(module) not in self.applied and self.callable_part(module):
+                yield path, module
+            if isinstance(module, Container):
+                named = list(zip(module.keys or range(len(module.children)), module.children))
+            elif isinstance(module, Instance):
+                named = [*owner_items(module.attrs), *zip(module.child_names, module.children or [])]
+            else:
+                named = []
+            for key, child in named:
+                if isinstance(child, (Container, Instance)) and id(child) not in seen:
+                    seen.add(id(child))
+                    queue.append((f"{path}.{key}" if path else str(key), child))
 
     def fold(self, children: list, value: Any, node: cst.CSTNode) -> Any:
         for child in children:
@@ -1430,6 +2053,8 @@ class Extractor:
         return value
 
     def tensor_function(self, name: str, tensor: Tensor, args: list, kwargs: dict, node, functional: bool) -> Any:
+        if name in AXIS_OPS and not functional:
+            return self.axis_op(name, tensor, args, kwargs, node)
         if name == "flatten":
             return self.flatten(tensor, args, kwargs, node, default_start=0)
         if name in ("cat", "concat"):
@@ -1459,6 +2084,8 @@ class Extractor:
             return DimOf(tensor.value, axis) if isinstance(axis, int) else UNKNOWN
         if name == "dim":
             return UNKNOWN
+        if name in AXIS_OPS:
+            return self.axis_op(name, tensor, args, kwargs, node)
         if name in ("view", "reshape"):
             sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal, ShapeOf)) else tuple(args)
             return self.view(tensor, sizes, node)
@@ -1472,6 +2099,48 @@ class Extractor:
         if name in SHAPE_KEEPING:
             return tensor
         return self.unknown_result([tensor, *args], kwargs, node)
+
+    def axis_op(self, name: str, tensor: Tensor, args: list, kwargs: dict, node) -> Any:
+        """chunk / split (a Pieces), permute / transpose (an op), with exact torch semantics."""
+        def unknown():
+            return self.unknown_result([tensor, *args], kwargs, node)
+
+        if name in ("chunk", "split"):
+            first = "chunks" if name == "chunk" else ("split_size" if "split_size" in kwargs else "split_size_or_sections")
+            param = args[0] if args else kwargs.get(first)
+            dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+            if not _int_value(dim) or len(args) > 2 or set(kwargs) - {first, "dim"}:
+                return unknown()
+            if isinstance(param, (ListVal, tuple)):
+                sizes = tuple(param.items if isinstance(param, ListVal) else param)
+                if name == "chunk" or not sizes or not all(_int_value(v) or v is UNKNOWN for v in sizes):
+                    return unknown()
+                return Pieces(tensor, name, "sections", sizes, dim, node)
+            if not _int_value(param) or param <= 0:
+                return unknown()
+            return Pieces(tensor, name, name, param, dim, node)
+        if name == "permute":
+            dims = args[0] if len(args) == 1 and isinstance(args[0], (ListVal, tuple)) else tuple(args)
+            dims = kwargs.get("dims", dims) if not args else dims
+            dims = tuple(dims.items) if isinstance(dims, ListVal) else dims
+            if not isinstance(dims, tuple) or not dims or not all(_int_value(d) for d in dims):
+                return unknown()
+            return self.emit("permute", (tensor.value,), node, dims=dims, call=name)
+        a = args[0] if args else kwargs.get("dim0")
+        b = args[1] if len(args) > 1 else kwargs.get("dim1")
+        if not (_int_value(a) and _int_value(b)) or len(args) > 2:
+            return unknown()
+        return self.emit("permute", (tensor.value,), node, swap=(a, b), call=name)
+
+    def piece(self, pieces: Pieces, index: int, expected: int | None) -> Any:
+        key = (index, expected)
+        if key not in pieces.made:
+            pieces.made[key] = self.emit(
+                "split", (pieces.tensor.value,), pieces.node, call=pieces.call, mode=pieces.mode,
+                param=tuple(v if _int_value(v) else None for v in pieces.param) if pieces.mode == "sections" else pieces.param,
+                dim=pieces.dim, index=index, expected=expected,
+            )
+        return pieces.made[key]
 
     def flatten(self, tensor: Tensor, args, kwargs, node, default_start: int) -> Any:
         explicit = bool(args) or "start_dim" in kwargs
@@ -1516,6 +2185,7 @@ EXPRESSIONS = {
     cst.SimpleString: Extractor.ev_string,
     cst.ConcatenatedString: Extractor.ev_string,
     cst.Attribute: Extractor.ev_attribute,
+    cst.FormattedString: Extractor.ev_fstring,
     cst.Call: lambda self, node, env: self.call(node, env),
     cst.Tuple: Extractor.ev_tuple,
     cst.List: Extractor.ev_list,
@@ -1528,6 +2198,7 @@ EXPRESSIONS = {
     cst.Subscript: lambda self, node, env: self.subscript(node, env),
     cst.ListComp: lambda self, node, env: self.comprehension(node, env),
     cst.GeneratorExp: lambda self, node, env: self.comprehension(node, env),
+    cst.DictComp: lambda self, node, env: self.comprehension(node, env),
 }
 
 # --------------------------------------------------------------------------- helpers
@@ -1549,6 +2220,241 @@ def _instance_answer(value: Any, kind: Any) -> Any:
     if kind.name == "int" and isinstance(value, bool):
         return True
     return isinstance(value, expected)
+
+
+# the torch.nn base classes of torch layers (besides the layer's own class and nn.Module), from
+# torch 2.13's class hierarchy: isinstance(layer, nn.modules.batchnorm._BatchNorm) and the like
+TORCH_BASES_OF = {
+    **{f"AdaptiveAvgPool{d}d": ("_AdaptiveAvgPoolNd",) for d in (1, 2, 3)},
+    **{f"AdaptiveMaxPool{d}d": ("_AdaptiveMaxPoolNd",) for d in (1, 2, 3)},
+    **{f"AvgPool{d}d": ("_AvgPoolNd",) for d in (1, 2, 3)},
+    **{f"MaxPool{d}d": ("_MaxPoolNd",) for d in (1, 2, 3)},
+    **{f"LPPool{d}d": ("_LPPoolNd",) for d in (1, 2, 3)},
+    **{f"BatchNorm{d}d": ("_BatchNorm", "_NormBase") for d in (1, 2, 3)},
+    **{f"InstanceNorm{d}d": ("_InstanceNorm", "_NormBase") for d in (1, 2, 3)},
+    **{f"Conv{d}d": ("_ConvNd",) for d in (1, 2, 3)},
+    **{f"ConvTranspose{d}d": ("_ConvTransposeNd", "_ConvNd") for d in (1, 2, 3)},
+    **{f"CircularPad{d}d": ("_CircularPadNd",) for d in (1, 2, 3)},
+    **{f"ConstantPad{d}d": ("_ConstantPadNd",) for d in (1, 2, 3)},
+    **{f"ReflectionPad{d}d": ("_ReflectionPadNd",) for d in (1, 2, 3)},
+    **{f"ReplicationPad{d}d": ("_ReplicationPadNd",) for d in (1, 2, 3)},
+    **{f"ZeroPad{d}d": (f"ConstantPad{d}d", "_ConstantPadNd") for d in (1, 2, 3)},
+    **{name: ("_DropoutNd",) for name in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
+    "ReLU6": ("Hardtanh",), "UpsamplingBilinear2d": ("Upsample",), "UpsamplingNearest2d": ("Upsample",),
+}
+TORCH_CLASSES = (
+    {k for k in L.LAYERS if k[:1].isupper()} | {b for bases in TORCH_BASES_OF.values() for b in bases}
+    | {"Module"} | CONTAINER_KINDS
+)
+
+
+def _torch_class(name: str) -> str | None:
+    """`torch.nn.MaxPool2d` / `torch.nn.modules.batchnorm._BatchNorm` -> the class name, if we know it."""
+    parts = name.split(".")
+    if parts[:2] != ["torch", "nn"] or not (len(parts) == 3 or len(parts) == 5 and parts[2] == "modules"):
+        return None
+    return parts[-1] if parts[-1] in TORCH_CLASSES else None
+
+
+def _torch_mro(kind: str) -> set[str] | None:
+    if kind not in TORCH_CLASSES:
+        return None
+    return {kind, "Module", *TORCH_BASES_OF.get(kind, ())}
+
+
+def _torch_isinstance(value: Any, name: str) -> Any:
+    """isinstance(value, torch.nn.<name>), when sure."""
+    if isinstance(value, Layer):
+        mro = None if value.kind in NOT_MODULES else _torch_mro(value.kind)
+    elif isinstance(value, Container):
+        mro = _torch_mro(value.kind) if value.kind in CONTAINER_KINDS else None
+    elif isinstance(value, Instance):
+        mro = set()
+        for klass in value.cls.mro():
+            for base in klass.bases:
+                if isinstance(base, ClassInfo) or isinstance(base, Builtin) and base.name == "object":
+                    continue
+                found = _torch_mro(_torch_class(base.name) or "") if isinstance(base, Qual) else None
+                if found is None:
+                    return UNKNOWN
+                mro |= found
+    elif _known(value) or isinstance(value, (Tensor, ListVal, DictVal, ConstTensor, ArrayVal)):
+        return False
+    else:
+        return UNKNOWN
+    if mro is None:
+        return UNKNOWN
+    return name in mro
+
+
+_METHOD_DECORATORS = {
+    "staticmethod": "staticmethod", "classmethod": "classmethod", "property": "property",
+    "cached_property": "property", "functools.cached_property": "property",
+}
+
+
+def _method_kind(node: cst.FunctionDef) -> str | None:
+    """How a class attribute defined by `def` behaves: "staticmethod", "classmethod", "property",
+    "unknown" (a property's setter or deleter, which replaces it) or None (a plain method; other
+    decorators, such as torch.jit's, are taken to return the function as it is)."""
+    for decorator in node.decorators:
+        name = dotted_name(decorator.decorator)
+        if name is None:
+            continue
+        if name in _METHOD_DECORATORS:
+            return _METHOD_DECORATORS[name]
+        if name.endswith((".setter", ".deleter", ".getter")):
+            return "unknown"
+    return None
+
+
+def _collects_kwargs(func: Any) -> bool | None:
+    """Whether a callee may gather keyword arguments in a `**kwargs` (True when unsure)."""
+    if isinstance(func, Partial):
+        return _collects_kwargs(func.func)
+    if isinstance(func, BoundMethod):
+        func = func.func
+    if isinstance(func, ClassInfo):
+        func = func.lookup("__init__")
+        if func is None:
+            return False
+    if isinstance(func, Function):
+        return func.node.params.star_kwarg is not None
+    return not isinstance(func, Qual)
+
+
+def _lose(obj: Any, name: Any) -> None:
+    """Forget what an object changed in an arm of an undecided branch holds (a dict: the key `name`)."""
+    if isinstance(obj, DictVal) and name is not None and not obj.lost:
+        if name in obj.keys:
+            obj.values[obj.keys.index(name)] = UNKNOWN
+        else:
+            obj.keys.append(name)
+            obj.values.append(UNKNOWN)
+        obj.maybe.add(name)
+    elif isinstance(obj, (ListVal, DictVal)):
+        obj.lost = True
+    elif isinstance(obj, Container):
+        obj.kind = "Unknown"
+    elif isinstance(obj, Instance):
+        if name is None:
+            obj.children, obj.opaque = None, True
+        else:
+            obj.attrs[name] = UNKNOWN
+        obj.loose = True
+
+
+def _lost(value: Any) -> bool:
+    return isinstance(value, (ListVal, DictVal)) and value.lost or isinstance(value, Container) and value.kind == "Unknown"
+
+
+def _is_enum(cls: ClassInfo) -> bool:
+    """A subclass of enum.Enum (or IntEnum, StrEnum, Flag...): its class attributes become members."""
+    return any(isinstance(base, Qual) and base.name.startswith("enum.") for klass in cls.mro() for base in klass.bases)
+
+
+def _module_kind(value: Any) -> bool | None:
+    """Whether torch registers `value` as a sub-module when it is assigned to a module's attribute
+    (None: cannot tell)."""
+    if isinstance(value, Layer):
+        return value.kind not in NOT_MODULES
+    if isinstance(value, Container):
+        return True
+    if isinstance(value, Instance):
+        if value.cls.torch_base() is not None:
+            return True
+        return False if _resolved_bases(value.cls) else None
+    if value is UNKNOWN or isinstance(value, (MethodRef, Lazy)):
+        return None
+    return False
+
+
+def _surely_absent(owner: Any, name: str) -> bool:
+    """A private attribute (`_is_cn`) that no code we could not read can have set on `owner`."""
+    if not name.startswith("_") or name.startswith("__") or name in TORCH_PRIVATE:
+        return False
+    if isinstance(owner, Layer):  # a torch layer: only what its constructor sets, and what we saw set
+        return owner.params is not None and name not in owner.params and name not in owner.attrs
+    if not isinstance(owner, Instance) or owner.opaque or owner.loose or name in owner.attrs \
+            or owner.cls.lookup(name) is not None:
+        return False
+    return _resolved_bases(owner.cls, torch_ok=True)
+
+
+def _resolved_bases(cls: ClassInfo, torch_ok: bool = False) -> bool:
+    """Every base class along the MRO is one we read (or `object`)."""
+    for klass in cls.mro():
+        for base in klass.bases:
+            if isinstance(base, ClassInfo) or isinstance(base, Builtin) and base.name == "object":
+                continue
+            if torch_ok and isinstance(base, Qual) and base.name in TORCH_BASES:
+                continue
+            return False
+    return True
+
+
+def _linspace(start, stop, num=50) -> Any:
+    """numpy.linspace(start, stop, num), as numpy computes it (step · i + start, the end exact)."""
+    if not _int_value(num) or not 0 <= num <= MAX_UNROLL:
+        return UNKNOWN
+    if num == 1:
+        return ArrayVal([float(start)])
+    step = (stop - start) / (num - 1)
+    items = [i * step + start for i in range(num)]
+    if items:
+        items[-1] = float(stop)
+    return ArrayVal([float(v) for v in items])
+
+
+def _takes_list(module: Any, depth: int = 0) -> bool:
+    """A module whose forward takes a list of tensors: annotated so (`x: list[Tensor]`), or,
+    unannotated, iterating over it or handing it to a sub-module that takes one."""
+    forward = module.cls.lookup("forward") if isinstance(module, Instance) else None
+    if not isinstance(forward, Function) or depth > 2:
+        return False
+    params = list(forward.node.params.posonly_params) + list(forward.node.params.params)
+    if len(params) < 2:
+        return False
+    name = params[1].name.value
+    if params[1].annotation is not None:
+        annotation = params[1].annotation.annotation
+        if not isinstance(annotation, cst.Subscript) or len(annotation.slice) != 1:
+            return False
+        outer = (dotted_name(annotation.value) or "").rsplit(".", 1)[-1]
+        inner = annotation.slice[0].slice
+        inner = (dotted_name(inner.value) or "").rsplit(".", 1)[-1] if isinstance(inner, cst.Index) else ""
+        return outer in ("list", "List", "Sequence") and inner == "Tensor"
+    for node in walk(forward.node.body):
+        if isinstance(node, cst.For) and isinstance(node.iter, cst.Name) and node.iter.value == name:
+            return True
+        if isinstance(node, cst.Call) and len(node.args) == 1 and isinstance(node.args[0].value, cst.Name) \
+                and node.args[0].value.value == name and isinstance(node.func, cst.Attribute) \
+                and isinstance(node.func.value, cst.Name) and node.func.value.value == "self":
+            child = module.attrs.get(node.func.attr.value)
+            if isinstance(child, Instance) and _takes_list(child, depth + 1):
+                return True
+    return False
+
+
+def owner_items(attrs: dict) -> list:
+    return [(key, value) for key, value in attrs.items() if isinstance(value, (Container, Instance))]
+
+
+def _binds(params: cst.Parameters, count: int, kwargs: dict) -> bool:
+    """Whether a call with `count` positional arguments and `kwargs` binds to `params`."""
+    positional = list(params.posonly_params) + list(params.params)
+    if count > len(positional) and not isinstance(params.star_arg, cst.Param):
+        return False
+    names = {p.name.value for p in positional[count:]} | {p.name.value for p in params.kwonly_params}
+    if any(k not in names for k in kwargs) and params.star_kwarg is None:
+        return False
+    missing = [p for p in positional[count:] if p.default is None and p.name.value not in kwargs]
+    missing += [p for p in params.kwonly_params if p.default is None and p.name.value not in kwargs]
+    return not missing
+
+
+def _int_value(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _numeric(value: Any) -> bool:
@@ -1584,22 +2490,98 @@ def _node_fields(kind: type) -> tuple[str, ...]:
     return fields
 
 
-def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Every code node under `node`; much cheaper than libcst's `children`, which re-visits."""
+def _interpreted(value: Any) -> Any:
+    """A Python literal as the interpreter evaluates its source: lists and dicts become ListVal
+    and DictVal, tuples and scalars stay."""
+    if isinstance(value, list):
+        return ListVal([_interpreted(v) for v in value])
+    if isinstance(value, tuple):
+        return tuple(_interpreted(v) for v in value)
+    if isinstance(value, dict):
+        return DictVal([_interpreted(k) for k in value], [_interpreted(v) for v in value.values()])
+    return value
+
+
+def registered_layers(module: Any) -> tuple[list[Layer], bool]:
+    """The layers torch's `module.parameters()` reaches: attributes and children of modules,
+    the contents of Sequential, ModuleList and ModuleDict, each object once, called in forward
+    or not; not what plain lists, dicts or non-module objects hold (torch does not register
+    those). And whether that is all of them: False when something we could not follow may
+    hold more (an opaque instance, a container changed by an unknown method)."""
+    found: dict[int, Layer] = {}
+    seen: set[int] = set()
+    complete = True
+    stack = [module]
+    while stack:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, Layer):
+            found.setdefault(id(value), value)
+        elif isinstance(value, Container):
+            complete = complete and value.kind in ("Sequential", "ModuleList", "ModuleDict")
+            stack.extend(reversed(value.children))
+        elif isinstance(value, Instance):
+            held = [*value.attrs.values(), *(value.children or ())]
+            if value.cls.torch_base() is None:  # not known to be a module: torch may or may not register what it holds
+                if not any(isinstance(v, (Layer, Container, Instance)) for v in held):
+                    continue
+                complete = False
+            complete = complete and not value.opaque
+            stack.extend(reversed(held))
+    return list(found.values()), complete
+
+
+def _run_sibling(sibling: Extractor, module: cst.Module, literals: dict | None = None) -> None:
+    """Interpret a sibling's statements into its globals; what they define is foreign code.
+    `literals`: values of large literal assignments among them (convlint.slices), bound first."""
+    for name, value in (literals or {}).items():
+        sibling.globals.vars[name] = _interpreted(value)
+    try:
+        sibling.exec_block(list(module.body), sibling.globals)
+    except (_Return, _Break, _Continue, _Raise, _OutOfBudget, RecursionError):
+        pass
+    for value in sibling.globals.vars.values():
+        if isinstance(value, (Function, ClassInfo)):
+            value.foreign = True
+        if isinstance(value, ClassInfo):
+            for method in value.attrs.values():
+                if isinstance(method, Function):
+                    method.foreign = True
+
+
+def walk(node: cst.CSTNode, prune: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
+    """Every code node under `node`, in source order, not looking inside `prune` nodes; much
+    cheaper than libcst's visitors, which rebuild the tree as they go."""
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
+        if isinstance(current, prune):
+            continue
+        children = []
         for name in _node_fields(type(current)):
             value = getattr(current, name)
             if isinstance(value, cst.CSTNode):
-                stack.append(value)
+                children.append(value)
             elif isinstance(value, (list, tuple)):
-                stack.extend(v for v in value if isinstance(v, cst.CSTNode))
+                children.extend(v for v in value if isinstance(v, cst.CSTNode))
+        stack.extend(reversed(children))
 
 
-def extract(module: cst.Module, forced_input: tuple[int, ...] | None = None, path: str | None = None) -> tuple[list[Model], list[Layer]]:
-    """Every model the module defines, and every layer it constructs. `path` lets it follow imports."""
+def extract(module: cst.Module, forced_input: tuple[int, ...] | None = None, path: str | None = None,
+            lines: int | None = None) -> tuple[list[Model], list[Layer]]:
+    """Every model the module defines, and every layer it constructs. `path` lets it follow imports.
+    `lines`, the file's length, bounds the work: beyond FILE_BUDGET steps per line, further
+    models (a model zoo's hundredth variant) are not built."""
     extractor = Extractor(module, path)
-    models = extractor.models(forced_input)
-    return models, list(extractor.layers.values())
+    if lines is not None:
+        extractor.file_budget = FILE_BUDGET_BASE + FILE_BUDGET * lines
+    try:
+        models = extractor.models(forced_input)
+        return models, list(extractor.layers.values())
+    finally:
+        # globals -> functions -> globals is a cycle that would keep the tree alive until a full
+        # collection; the models no longer need the globals once built
+        extractor.globals.vars.clear()

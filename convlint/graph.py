@@ -26,6 +26,7 @@ class Layer:
     node: cst.CSTNode  # the constructor call
     site: cst.CSTNode  # where a mistake in it is reported: node, or the helper call that made it
     speculative: bool = False  # built in an arm of a branch we could not decide
+    attrs: dict[str, Any] = field(default_factory=dict)  # other attributes the code set on it afterwards
 
 
 @dataclass(eq=False)
@@ -79,3 +80,7 @@ class Model:
     output: int | None = None
     layers: list[Layer] = field(default_factory=list)  # every layer constructed, applied or not
     errors: list[tuple[cst.CSTNode, str, str]] = field(default_factory=list)  # (node, check name, message) found while extracting
+    registered: list[Layer] = field(default_factory=list)  # the layers torch's model.parameters() reaches, called or not
+    registered_complete: bool = False  # registered is all of them (nothing unfollowed may hold more)
+    training: bool = False  # run in training mode: a second run of a model whose forward reads self.training
+    part_of: str | None = None  # a sub-module the model's run never called, run on its own (name: model.path)

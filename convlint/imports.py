@@ -6,11 +6,13 @@ when one of its names is actually used. Whatever cannot be found stays unknown.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 MAX_FILE_BYTES = 300_000  # larger siblings are not worth their parse on a pre-commit path
 
 
+@lru_cache(maxsize=1024)
 def package_root(path: Path) -> Path | None:
     """The top-most folder above `path` that is a package (has __init__.py)."""
     folder = path.parent
@@ -23,11 +25,16 @@ def package_root(path: Path) -> Path | None:
     return root
 
 
+@lru_cache(maxsize=1024)
+def _resolved(path: str) -> Path:
+    return Path(path).resolve()
+
+
 def locate(importer: str | None, module: str, level: int) -> Path | None:
     """The file a `from <dots><module> import ...` in `importer` refers to, if it is in this package."""
     if importer is None:
         return None
-    here = Path(importer).resolve()
+    here = _resolved(importer)
     parts = [p for p in module.split(".") if p] if module else []
     if level:
         base = here.parent

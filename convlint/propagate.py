@@ -8,7 +8,7 @@ from typing import Any
 
 from . import layers as L
 from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op
-from .sizes import UNKNOWN, var
+from .sizes import UNKNOWN, Sym, var
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
 
@@ -39,6 +39,7 @@ class Step:
     output: TensorInfo
     raw_shape: Shape | None = None  # what the layer rule computed, collapsed sizes included
     error: str | None = None  # an input-dependent rejection torch would raise
+    seeded: bool = False  # its input's shape is the one its own declaration implies (nothing else fixes it)
 
     @property
     def in_shape(self) -> Shape | None:
@@ -76,14 +77,20 @@ def propagate(model: Model, input_shape: tuple[int, ...] | None = None) -> list[
     """One Step per op, in order. `input_shape` (no batch) overrides the model's declaration."""
     declared = input_shape or model.declared_input
     values: dict[int, TensorInfo] = {MODEL_INPUT: seed_shape(model, declared)}
+    free = set() if declared else {MODEL_INPUT}  # inputs whose shape the first layer to read them sets
     steps = []
     for op in model.ops:
         inputs = [values.get(i, UNKNOWN_TENSOR) for i in op.inputs]
-        if op.kind == "layer" and op.inputs == (MODEL_INPUT,) and inputs[0].shape is None and not declared:
+        seeded = None
+        if op.kind == "layer" and len(op.inputs) == 1 and op.inputs[0] in free and inputs[0].shape is None:
             seeded = symbolic_input(op.layer.kind, op.layer.params or {})
             if seeded is not None:
-                inputs[0] = values[MODEL_INPUT] = TensorInfo(seeded)
+                inputs[0] = values[op.inputs[0]] = TensorInfo(seeded)
+                free.discard(op.inputs[0])
+        if op.kind == "input":
+            free.add(op.output)
         step = _run(op, inputs, values)
+        step.seeded = seeded is not None
         values[op.output] = step.output
         steps.append(step)
     return steps
@@ -104,6 +111,16 @@ def _run(op: Op, inputs: list[TensorInfo], values: dict[int, TensorInfo]) -> Ste
     if op.kind == "cat":
         shape, error = _cat_shape(op.args["dim"], [i.shape for i in inputs])
         return Step(op, inputs, TensorInfo(shape, op), error=error)
+    if op.kind == "broadcast":
+        shape = _broadcast_const(inputs[0].shape, op.args["const"])
+        keeps = shape is not None and inputs[0].shape is not None and shape[:1] == inputs[0].shape[:1]
+        return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)))
+    if op.kind == "split":
+        shape, error = _split_shape(op, inputs[0].shape)
+        return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)), error=error)
+    if op.kind == "permute":
+        shape = _permute_shape(op, inputs[0].shape)
+        return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)))
     if op.kind == "join":
         a, b = inputs
         return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)
@@ -160,6 +177,13 @@ def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> 
     """x.view(...) keeping the batch: `view(x.size(0), ...)` or `view(-1, N)` with N the per-sample count."""
     sizes = [_resolve(s, values) for s in op.args["sizes"]]
     features = _numel(incoming.shape)
+    if sizes and sizes[0] is BATCH and len(sizes) > 1 and all(_is_size(s) for s in sizes[1:]):
+        # every size explicit (x.view(n, c, h, w) with c, h, w read off a tensor): the result has
+        # exactly these sizes, or torch raises
+        rest = tuple(sizes[1:])
+        concrete = _numel(rest)
+        return rest if features is None or concrete is None or concrete == features else None
+    sizes = [s if isinstance(s, int) or s is BATCH else UNKNOWN for s in sizes]
     if not sizes or features is None:
         return None
     if sizes[0] is BATCH:
@@ -179,13 +203,106 @@ def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> 
 
 
 def _resolve(size: Any, values: dict[int, TensorInfo]) -> Any:
+    """A view size: an int, BATCH, a Sym read off a tensor's shape, or UNKNOWN."""
     if isinstance(size, DimOf):
         shape = values.get(size.value, UNKNOWN_TENSOR).shape
         if shape is None:
             return UNKNOWN
         axis = size.axis if size.axis >= 0 else size.axis + len(shape) + 1
-        return shape[axis - 1] if 1 <= axis <= len(shape) and isinstance(shape[axis - 1], int) else UNKNOWN
+        return shape[axis - 1] if 1 <= axis <= len(shape) and _is_size(shape[axis - 1]) else UNKNOWN
     return size
+
+
+def _is_size(size: Any) -> bool:
+    """A positive int or a symbolic size (not -1, not BATCH, not unknown)."""
+    return isinstance(size, Sym) or (isinstance(size, int) and not isinstance(size, bool) and size > 0)
+
+
+def _broadcast_const(shape: Shape | None, const: tuple) -> Shape | None:
+    """A batched tensor combined elementwise with a tensor of known full shape (a parameter)."""
+    if shape is None or len(const) > len(shape) + 1:
+        return None
+    if len(const) == len(shape) + 1:
+        if const[0] != 1:
+            return None  # it meets the batch: depends on the batch size
+        const = const[1:]
+    result, error = broadcast(shape, const)
+    return None if error else result
+
+
+def _origin_after(op: Op, incoming: TensorInfo, shape: Shape | None):
+    """The channel count's origin: the incoming one if the channels went through unchanged."""
+    if shape is None:
+        return None
+    if op.kind == "split" and op.args["dim"] % (len(shape) + 1) != 1:
+        return incoming.origin
+    if op.kind == "permute" and (_permutation(op, len(shape) + 1) or (0, 0))[1] == 1:
+        return incoming.origin
+    return op
+
+
+def _axis(dim: int, rank: int) -> int | None:
+    """A batched-tensor dim as an index into the no-batch shape; None for the batch or out of range."""
+    if not -rank <= dim < rank or dim % rank == 0:
+        return None
+    return dim % rank - 1
+
+
+def _split_shape(op: Op, shape: Shape | None) -> tuple[Shape | None, str | None]:
+    """One piece of torch.chunk / torch.split: chunk(c) splits in pieces of ⌈n/c⌉ (so it may give
+    fewer than c), split(s) in pieces of s, the last smaller; split([a, b, ...]) must sum to n."""
+    if shape is None:
+        return None, None
+    axis = _axis(op.args["dim"], len(shape) + 1)
+    if axis is None:
+        return None, None
+    n, mode, param = shape[axis], op.args["mode"], op.args["param"]
+    index, expected = op.args["index"], op.args["expected"]
+    if mode == "sections":
+        if expected is not None and expected != len(param):
+            return None, None
+        if isinstance(n, int) and all(isinstance(v, int) for v in param) and sum(param) != n:
+            error = (f"{op.args['call']} sizes {list(param)} sum to {sum(param)}, but dimension {op.args['dim']} "
+                     f"of {_fmt(shape)} has size {n}")
+            return None, error if index == 0 else None
+        size = param[index] if index < len(param) else None
+        if size is None or size < 0:
+            return None, None
+    else:
+        if not isinstance(n, int) or n <= 0:
+            return None, None
+        each = -(-n // param) if mode == "chunk" else param
+        count = -(-n // each)
+        if index >= count or (expected is not None and expected != count):
+            return None, None
+        size = each if index < count - 1 else n - each * (count - 1)
+    return shape[:axis] + (size,) + shape[axis + 1:], None
+
+
+def _permutation(op: Op, rank: int) -> tuple[int, ...] | None:
+    """The batched permutation of a permute / transpose op (None if torch would reject it)."""
+    if "swap" in op.args:
+        a, b = op.args["swap"]
+        if not (-rank <= a < rank and -rank <= b < rank):
+            return None
+        dims = list(range(rank))
+        dims[a % rank], dims[b % rank] = dims[b % rank], dims[a % rank]
+        return tuple(dims)
+    dims = op.args["dims"]
+    if len(dims) != rank or not all(-rank <= d < rank for d in dims):
+        return None
+    dims = tuple(d % rank for d in dims)
+    return dims if sorted(dims) == list(range(rank)) else None
+
+
+def _permute_shape(op: Op, shape: Shape | None) -> Shape | None:
+    """x.permute(...) / x.transpose(a, b) that leave the batch first (otherwise: unknown)."""
+    if shape is None:
+        return None
+    dims = _permutation(op, len(shape) + 1)
+    if dims is None or dims[0] != 0:
+        return None
+    return tuple(shape[d - 1] for d in dims[1:])
 
 
 def _reduce_shape(op: Op, shape: Shape | None) -> Shape | None:

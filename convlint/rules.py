@@ -86,8 +86,9 @@ Only reported by `convlint verify` and `convlint check --verify`.
         "error",
         """`--verify`: torch raised while building or running the model.
 
-The finding points at the layer whose forward raised, and carries torch's own message.
-Only reported by `convlint verify` and `convlint check --verify`.
+The finding points at the layer whose forward raised, and carries torch's own message. A file
+or model that does not finish within `--verify-timeout` seconds, or that ends the process, is
+reported here too. Only reported by `convlint verify` and `convlint check --verify`.
 """,
     ),
 )

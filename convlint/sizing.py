@@ -9,16 +9,41 @@ the arithmetic is monotone.
 
 from __future__ import annotations
 
+import weakref
 from math import gcd, prod
 
 from . import layers as L
 from .graph import MODEL_INPUT, Model
-from .propagate import SPATIAL_NAMES, Step, propagate, symbolic_input
+from .propagate import SPATIAL_NAMES, Step, symbolic_input
+from .propagate import propagate as _propagate
 from .sizes import evaluate, first_true, var
 
 LIMIT = 4096  # largest side searched
 PERIOD_LIMIT = 1024  # largest stride product for which the pixel congruence is computed
 FLATTENING = ("flatten", "view")
+
+
+_RUNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {input shape: steps}
+MAX_RUNS_PER_MODEL = 256
+
+
+def propagate(model: Model, input_shape: tuple | None = None) -> list[Step]:
+    """convlint.propagate.propagate, once per model and input shape: the searches below (the
+    smallest input, the sizes a Linear pins, the sizes that drop no pixel) and the messages
+    of several checks ask for the same sizes again and again. The steps are shared: read them,
+    never change them."""
+    runs = _RUNS.get(model)
+    if runs is None:
+        runs = _RUNS[model] = {}
+    try:
+        steps = runs.get(input_shape)
+    except TypeError:  # an unhashable size
+        return _propagate(model, input_shape)
+    if steps is None:
+        steps = _propagate(model, input_shape)
+        if len(runs) < MAX_RUNS_PER_MODEL:
+            runs[input_shape] = steps
+    return steps
 
 
 def symbolic_shape(model: Model) -> tuple | None:

@@ -3,9 +3,14 @@ receptive field, multiply-accumulates and activations; under it the totals, memo
 the minimum input size and the input sizes that drop no real pixels. Static: no torch.
 
 Choices where the issue is silent:
-- parameters are counted once per layer object (a layer applied twice shares its weights, as
-  in torch); the second application shows "shared". Layers constructed but never applied in
-  forward are not seen by the propagation and not counted (torch would count them);
+- parameters are those of torch's `model.parameters()`: every registered layer once (a layer
+  applied twice shares its weights; the second application shows "shared"), called in forward
+  or not. Registered layers that are not in the forward pass as convlint follows it (never
+  called, or used where convlint cannot see, e.g. only their weights) are listed after the
+  steps with "--" for their shapes, receptive field, MACs and activations, as torchinfo lists
+  unused modules, and a note says how many; a layer held in a plain list, or built afresh inside
+  forward, is not registered and not counted (the latter gets a note); nn.Parameter attributes
+  of a size convlint does not follow are not counted either (a note says how many);
 - MACs count Conv*, ConvTranspose* and Linear (pools, norms and activations: 0);
 - the receptive field is the textbook recurrence per spatial axis: size r += (k_eff − 1)·j,
   jump j *= s, start += ((k_eff − 1)/2 − pad)·j (centre of the first output's field, in input
@@ -22,13 +27,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import libcst as cst
-
 from . import layers as L
 from . import sizing
+from .cstimport import load as _load_libcst
 from .graph import MODEL_INPUT, Model
-from .propagate import SPATIAL_NAMES, Step, propagate
+from .propagate import SPATIAL_NAMES, Step
 from .sizes import Sym
+from .sizing import propagate  # memoised: the size searches ask for the same runs
+
+cst = _load_libcst()  # libcst, with its dataclasses' code cached (convlint/cstimport.py)
 
 MAX_LAYER_TEXT = 44
 MACS_KINDS = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Linear")
@@ -45,6 +52,7 @@ class Row:
     receptive_field: dict | None  # {"size": [...], "jump": [...], "start": [...]} or {"size": "all"}
     macs: object  # int, Sym or None
     activations: object
+    called: bool = True  # False: registered, not in the forward pass as followed (shapes "--", as torchinfo shows it)
 
 
 @dataclass
@@ -84,6 +92,7 @@ def summarize_source(source: bytes | str, path: str = "<string>", input_shape: t
     if isinstance(module, Finding):
         raise ValueError(f"{path}:{module.line}: {module.message}")
     models, layers = extract(module)
+    models = [m for m in models if not m.training]  # a table per model: its run in evaluation mode
     if model_name is not None:
         models = [m for m in models if m.name == model_name]
     positions = Positions(module)
@@ -125,7 +134,14 @@ def _summarize(module, positions, path, model: Model, forced, found):
             notes.append(f"the Linear on line {linear_line} takes {fits['in_features']} features after the flatten: "
                          f"{sizing.fitting_text(channels, rank, fits['sizes'])}, not {_shape_text(shape)}")
     steps = propagate(model, shape) if shape is not None else propagate(model, _symbolic(model))
-    rows, weights, biases, unknown = _rows(module, positions, steps)
+    rows, weights, biases, unknown, row_notes = _rows(module, positions, steps, model)
+    notes += row_notes
+    unused = sum(not r.called for r in rows)
+    if unused:
+        # not always unused: forward may use a layer's weights directly, or call it where convlint cannot follow
+        notes.append(f"{unused} registered layer{'s' if unused > 1 else ''} not in the forward pass as convlint follows it "
+                     f"(\"--\" in the table: never called, or used where convlint cannot see): "
+                     f"{'their' if unused > 1 else 'its'} parameters are counted, as torch's model.parameters() counts them")
     min_input = no_drop = None
     if basis is not None:
         channels, rank = basis
@@ -176,19 +192,33 @@ def _layer_text(module: cst.Module, node: cst.CSTNode) -> str:
     return text if len(text) <= MAX_LAYER_TEXT else text[: MAX_LAYER_TEXT - 1] + "…"
 
 
-def _rows(module, positions, steps: list[Step]):
+def _rows(module, positions, steps: list[Step], model: Model | None = None):
+    """The table's rows, then the parameter totals as torch's `model.parameters()` has them:
+    every registered layer once, called in forward or not (those get rows of their own, after
+    the steps, with "--" as torchinfo shows them); a layer that forward builds afresh is not
+    registered and not counted (when the model's modules are all known)."""
     rows = []
     counted: dict[int, int] = {}
     weights = biases = unknown = 0
     fields: dict[int, object] = {}
+    registered = {id(layer) for layer in model.registered} if model is not None else set()
+    complete = model is not None and model.registered_complete
+    notes = []
+    applied: set[int] = set()
     for index, step in enumerate(steps):
         op = step.op
         node = op.layer.node if op.layer is not None else op.node
         line = positions.line(node)
         params = None
+        if op.layer is not None:
+            applied.add(id(op.layer))
         if op.layer is not None and op.layer.kind in L.LAYERS and op.layer.params is not None:
             if id(op.layer) in counted:
                 params = {"shared": counted[id(op.layer)]}
+            elif complete and id(op.layer) not in registered:
+                if _constructed_here(op.layer) and (L.parameter_count(op.layer.kind, op.layer.params) or (0, 0)) != (0, 0):
+                    notes.append(f"the {op.layer.kind} on line {line} is built in forward, not registered: torch's "
+                                 f"model.parameters() does not hold it (and it starts afresh on every call)")
             else:
                 counted[id(op.layer)] = line
                 count = L.parameter_count(op.layer.kind, op.layer.params)
@@ -206,7 +236,36 @@ def _rows(module, positions, steps: list[Step]):
         fields[op.output] = _field(step, [fields.get(v) for v in op.inputs])
         rows.append(Row(line, _layer_text(module, node), op.layer.kind if op.layer is not None else op.kind,
                         step.out_shape, params, _field_view(fields[op.output]), _macs(step), _numel(step.out_shape)))
-    return rows, weights, biases, unknown
+    parameters = 0
+    for layer in model.registered if model is not None else ():
+        if id(layer) in counted or id(layer) in applied:
+            continue
+        if layer.kind == "Parameter":  # nn.Parameter(torch.zeros(...)): a tensor, not a layer, of a size not followed
+            parameters += 1
+            continue
+        line = positions.line(layer.node)
+        counted[id(layer)] = line
+        params = None
+        count = L.parameter_count(layer.kind, layer.params) if layer.kind in L.LAYERS and layer.params is not None else None
+        if count is None:
+            unknown += 1
+        else:
+            w, b = count
+            weights += w
+            biases += b
+            params = {"weights": w, "biases": b, "total": w + b}
+        rows.append(Row(line, _layer_text(module, layer.node), layer.kind, None, params, None, None, None, called=False))
+    if parameters:
+        notes.append(f"plus {parameters} nn.Parameter attribute{'s' if parameters > 1 else ''} whose size convlint does not "
+                     f"follow: not in the total (torch's model.parameters() counts {'them' if parameters > 1 else 'it'})")
+    return rows, weights, biases, unknown, notes
+
+
+def _constructed_here(layer) -> bool:
+    """An `nn.Conv2d(...)` call, not a functional op that maps to a layer's rule."""
+    func = getattr(layer.node, "func", None)
+    name = getattr(func, "attr", func)
+    return getattr(name, "value", None) == layer.kind
 
 
 # ---- receptive field: per spatial axis (size, jump, start), GLOBAL, or None (unknown)
@@ -310,7 +369,7 @@ def _macs(step: Step):
 def _memory(shape, rows: list[Row], params: int) -> dict | None:
     if shape is None:
         return None
-    acts = [_numel(shape)] + [r.activations for r in rows]
+    acts = [_numel(shape)] + [r.activations for r in rows if r.called]
     if any(not isinstance(a, int) for a in acts):
         return None
     peak = max((a + b for a, b in zip(acts, acts[1:])), default=acts[0])
@@ -392,6 +451,9 @@ def _table_rows(summary: ModelSummary) -> list[tuple[str, ...]]:
     out = []
     for i, row in enumerate(summary.rows, start=1):
         w, b, t = _params_text(row.params)
+        if not row.called:  # registered, never called: as torchinfo shows it
+            out.append((str(i), str(row.line), row.layer, "--", w, b, t, "--", "--", "--"))
+            continue
         out.append((str(i), str(row.line), row.layer, _shape_text(row.output_shape), w, b, t,
                     _field_text(row.receptive_field), _count(row.macs) if row.macs is not None else "?",
                     _count(row.activations)))
@@ -404,7 +466,7 @@ def _footer(summary: ModelSummary) -> list[str]:
     if summary.unknown_params:
         total += f"; plus {summary.unknown_params} layer(s) whose count is unknown"
     lines.append(total)
-    macs = [r.macs for r in summary.rows]
+    macs = [r.macs for r in summary.rows if r.called]
     if macs and all(isinstance(m, int) for m in macs):
         lines.append(f"multiply-accumulates: {sum(macs):,} per sample")
     if summary.memory:
@@ -507,6 +569,7 @@ def to_json(summaries: list[ModelSummary]) -> list[dict]:
                     "receptive_field": r.receptive_field,
                     "macs": _jsonable(r.macs),
                     "activations": _jsonable(r.activations),
+                    "called": r.called,  # False: registered, not in the forward pass as followed (counted in params)
                 }
                 for r in s.rows
             ],

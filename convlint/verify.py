@@ -6,21 +6,24 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from .findings import Finding, Span
 
-DEFAULT_TIMEOUT = 60.0
+DEFAULT_TIMEOUT = 60.0  # per file import and per model (build and run): a hang must not stop the pass
+STARTUP_TIMEOUT = 60.0  # importing torch, which a short --verify-timeout must not cut
 NO_TORCH_MESSAGE = "--verify needs PyTorch: pip install 'convlint[torch]'"
 
 
 class VerifyError(Exception):
-    """The pass could not run at all (no torch, a timeout, a crashed child)."""
+    """The pass could not run at all (no torch, torch not starting, a crashed child)."""
 
 
 @dataclass
@@ -46,65 +49,188 @@ def _concrete(shape) -> bool:
     return shape is not None and all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
 
 
-def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT) -> VerifyResult:
+def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, resolver=None) -> VerifyResult:
+    from .config import Resolver
     from .engine import analyze_source, read_source
     from .files import discover
 
-    analyses = {}
-    request = []
-    for path in discover([str(p) for p in paths]):
-        source = read_source(path)
-        if not isinstance(source, bytes):
-            continue
-        analysis = analyze_source(source, str(path), input_shape, details=True)
-        if not analysis.models:
-            continue
-        analyses[str(path)] = analysis
-        request.append({
-            "path": str(path),
-            "models": [{"name": m.name, "shape": list(m.input_shape) if _concrete(m.input_shape) else None}
-                       for m in analysis.models],
-        })
+    files = list(discover([str(p) for p in paths]))
     result = VerifyResult()
-    if not request:
+    if not files:
         return result
-    for entry in _run_child(request, timeout):
+    resolver = resolver or Resolver()
+    child = _Child()  # torch imports while the static pass below runs
+    try:
+        analyses = {}
+        request = []
+        for path in files:
+            source = read_source(path)
+            if not isinstance(source, bytes):
+                continue
+            analysis = analyze_source(source, str(path), input_shape, details=True)
+            # torch runs what the file defines, in evaluation mode: not the training-mode runs, nor the
+            # sub-modules convlint ran on their own
+            analysis.models = [m for m in analysis.models if not m.training and m.part_of is None]
+            if not analysis.models:
+                continue
+            analyses[str(path)] = analysis
+            config = resolver.config_for(path)
+            request.append({"path": str(path), "models": [
+                {"name": m.name, "shape": list(m.input_shape) if _concrete(m.input_shape) else None,
+                 "factory": config.factory_for(path, m.name)}
+                for m in analysis.models
+            ]})
+        answers = _answers(request, timeout, child) if request else []
+    finally:
+        child.kill()
+    for entry in answers:
         _compare(analyses[entry["path"]], entry, result)
     result.findings.sort(key=Finding.sort_key)
     return result
 
 
-def _run_child(request: list[dict], timeout: float) -> list[dict]:
-    with tempfile.TemporaryDirectory(prefix="convlint-verify-") as folder:
-        answer = Path(folder, "answer.json")
-        child = subprocess.Popen(
-            [sys.executable, "-m", "convlint.verify_child", str(answer)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        try:
-            _, err = child.communicate(json.dumps(request).encode(), timeout=timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(child.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                child.kill()
-            child.communicate()
-            raise VerifyError(f"--verify timed out after {timeout:g} s (a model that hangs? raise --verify-timeout)") from None
-        from .verify_child import NO_TORCH
+class _Child:
+    """One child process. A thread reads its progress lines, so that the parent can wait for the
+    next one with a time limit."""
 
-        if child.returncode == NO_TORCH:
-            raise VerifyError(NO_TORCH_MESSAGE)
-        if child.returncode != 0 or not answer.exists():
-            last = (err or b"").decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-            raise VerifyError(f"--verify: the child process failed (exit {child.returncode}): {last[0]}")
-        return json.loads(answer.read_text(encoding="utf-8"))
+    def __init__(self) -> None:
+        # a file, not a pipe: a child that prints a lot never blocks on it
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by kill()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "convlint.verify_child"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, start_new_session=True,
+        )
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            try:
+                self.lines.put(json.loads(line))
+            except ValueError:
+                continue
+        self.lines.put(None)
+
+    def send(self, request: list[dict]) -> None:
+        """In a thread: the child reads only once torch is imported, and a large request must
+        not block the parent past its time limits."""
+
+        def write(data: bytes) -> None:
+            try:
+                self.process.stdin.write(data)
+                self.process.stdin.close()
+            except OSError:
+                pass  # it has ended already: the end of its output says why
+
+        threading.Thread(target=write, args=(json.dumps(request).encode(),), daemon=True).start()
+
+    def next(self, deadline: float) -> dict | None:
+        """The next progress line; None: the child has ended; raises queue.Empty at the deadline."""
+        return self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+
+    def kill(self, grace: float = 0.0) -> int:
+        """Its exit status, once it has ended: after `grace` s it is killed, with the processes it started."""
+        if not self.log.closed:
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError, AttributeError):
+                    self.process.kill()
+                self.process.wait()
+            self.log.seek(0)
+            self.last_words = (self.log.read().decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
+            self.log.close()
+        return self.process.returncode
+
+
+def _answers(request: list[dict], timeout: float, child: _Child) -> list[dict]:
+    """Each file's outcome. A file or model that hangs, or ends the child, is reported as such,
+    and a new child goes on with the rest."""
+    answers = {entry["path"]: {"path": entry["path"], "models": []} for entry in request}
+    pending = request
+    while pending:
+        child = child or _Child()
+        try:
+            step, layer, stopped = _follow(child, pending, timeout, answers)
+        finally:
+            child.kill()
+        if step is None:
+            break
+        path, name = step
+        if name is None:
+            answers[path]["import_error"] = stopped
+        else:
+            cls, index = layer or (None, None)
+            answers[path]["models"].append({"name": name, "error": {"message": stopped, "cls": cls, "index": index,
+                                                                      "stopped": True}})
+        pending, child = _rest(request, answers), None
+    return list(answers.values())
+
+
+def _follow(child: _Child, request: list[dict], timeout: float, answers: dict):
+    """Follow one child through `request`, filling `answers`. (None, None, None) when it got to the
+    end; else the step it stopped in, (path, None) importing the file or (path, name) running that
+    model, the layer it was in, and why it stopped."""
+    from .verify_child import NO_TORCH
+
+    child.send(request)
+    path = step = layer = None
+    startup = max(timeout, STARTUP_TIMEOUT)
+    deadline = time.monotonic() + startup
+    while True:
+        try:
+            message = child.next(deadline)
+        except queue.Empty:
+            if path is None:
+                raise VerifyError(f"--verify: torch did not start within {startup:g} s") from None
+            if step is None:
+                raise VerifyError("--verify: the child process stopped answering") from None
+            what = "a file" if step[1] is None else "a model"
+            return step, layer, f"did not finish within {timeout:g} s ({what} that hangs? raise --verify-timeout)"
+        if message is None:
+            code = child.kill(grace=5.0)
+            if path is None and code == NO_TORCH:
+                raise VerifyError(NO_TORCH_MESSAGE)
+            if step is None:
+                raise VerifyError(f"--verify: the child process failed (exit {code}): {child.last_words}")
+            return step, layer, f"ended the verify process ({f'exit {code}' if code >= 0 else f'signal {-code}'})"
+        if "end" in message:
+            return None, None, None
+        if "file" in message:
+            path = message["file"]
+            step, deadline = (path, None), time.monotonic() + timeout
+        elif "import_error" in message:
+            answers[path]["import_error"] = f"raised {message['import_error']}"
+            step, deadline = None, time.monotonic() + timeout
+        elif "model" in message:
+            step, layer, deadline = (path, message["model"]), None, time.monotonic() + timeout
+        elif "layer" in message:
+            layer = message["layer"]
+        elif "outcome" in message:
+            answers[path]["models"].append(message["outcome"])
+            step, deadline = None, time.monotonic() + timeout
+
+
+def _rest(request: list[dict], answers: dict) -> list[dict]:
+    """The part of the request that has no answer yet."""
+    rest = []
+    for entry in request:
+        answer = answers[entry["path"]]
+        if "import_error" in answer:
+            continue
+        done = {outcome["name"] for outcome in answer["models"]}
+        models = [m for m in entry["models"] if m["name"] not in done]
+        if models:
+            rest.append({"path": entry["path"], "models": models})
+    return rest
 
 
 def _compare(analysis, entry: dict, result: VerifyResult) -> None:
     path = entry["path"]
     if "import_error" in entry:
-        result.findings.append(_finding(path, 1, "runtime-error", f"importing the file raised {entry['import_error']}"))
+        result.findings.append(_finding(path, 1, "runtime-error", f"importing the file {entry['import_error']}"))
         return
     views = {m.name: m for m in analysis.models}
     for outcome in entry["models"]:
@@ -146,8 +272,12 @@ def _compare(analysis, entry: dict, result: VerifyResult) -> None:
         steps = by_kind.get(error.get("cls") or "", [])
         if error.get("index") is not None and error["index"] < len(steps):
             line = steps[error["index"]].line
-        doing = "building" if error.get("building") else "running"
-        result.findings.append(_finding(path, line, "runtime-error", f"torch raised {doing} `{view.name}`: {error['message']}"))
+        if error.get("stopped"):
+            message = f"`{view.name}` {error['message']}"
+        else:
+            doing = "building" if error.get("building") else "running"
+            message = f"torch raised {doing} `{view.name}`: {error['message']}"
+        result.findings.append(_finding(path, line, "runtime-error", message))
 
 
 def merge(static: list[Finding], verified: VerifyResult) -> list[Finding]:

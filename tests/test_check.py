@@ -15,9 +15,16 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 # Every number in these messages was checked once against torch 2.13 running the fixture
 # (tests/test_torch_agreement.py repeats that check whenever torch is installed).
 EXPECTED = [
+    ("builders.py", 82, 13, "channel-mismatch", 'Conv2d expects 96 input channels but receives 128 (out_channels of the Conv2d on line 33)'),
+    ("builders.py", 117, 23, "channel-mismatch", 'Conv2d expects 128 input channels but receives 64 (out_channels of the Conv2d on line 116)'),
     ("channel_mismatch.py", 15, 5, "channel-mismatch", 'Conv2d expects 32 input channels but receives 16 (out_channels of the Conv2d on line 12)'),
     ("channel_mismatch.py", 23, 21, "channel-mismatch", 'BatchNorm2d expects 64 input channels but receives 32 (out_channels of the Conv2d on line 22)'),
     ("channel_mismatch.py", 36, 5, "channel-mismatch", 'Linear expects 400 input features but receives 2304 (16·12·12 flattened by the Flatten on line 35); only inputs of 1×14×14 to 1×15×15 fit the Linear\'s in_features'),
+    ("channel_split.py", 48, 22, "channel-mismatch", 'Conv2d expects 16 input channels but receives 20 (the output of the split on line 51)'),
+    ("channel_split.py", 60, 21, "channel-mismatch", 'Conv2d expects 8 input channels but receives 6 (the output of the chunk on line 63)'),
+    ("channel_split.py", 75, 16, "shape-mismatch", 'split sizes [16, 8] sum to 24, but dimension 1 of (N, 32, 32, 32) has size 32'),
+    ("channels_last.py", 30, 21, "channel-mismatch", 'Conv2d expects 64 input channels but receives 32 (out_channels of the Conv2d on line 28)'),
+    ("channels_last.py", 40, 20, "channel-mismatch", 'Conv1d expects 16 input channels but receives 64 (the output of the transpose on line 43)'),
     ("densenet_like.py", 64, 21, "channel-mismatch", 'Conv2d expects 16 input channels but receives 32 (the output of the torch.cat on line 67)'),
     ("helpers_and_unknowns.py", 31, 9, "channel-mismatch", 'Conv2d expects 32 input channels but receives 16 (out_channels of the Conv2d on line 30)'),
     ("invalid_config.py", 6, 5, "invalid-layer-config", 'Conv2d: in_channels (30) must be divisible by groups (4)'),
@@ -30,9 +37,11 @@ EXPECTED = [
     ("nin_stem.py", 7, 5, "dropped-pixels", '(224 + 2·0 − 11)/4 + 1 = 54.25, floored to 54: the last 1 row and 1 column of the 224×224 input are never read (PyTorch drops them at the bottom and right edges, not at random); padding=2 or an input of 227×227 reads every pixel'),
     ("resnet_like.py", 33, 9, "shape-mismatch", 'sum of tensors whose shapes (N, 64, 32, 32) and (N, 32, 64, 64) cannot be broadcast (dimension 32 against 64)'),
     ("spatial_collapse.py", 11, 5, "spatial-collapse", 'Conv2d output would be 0×0: its input is only 4×4 for the 1×28×28 input; the smallest input that works is 1×32×32'),
+    ("training_modes.py", 13, 21, "channel-mismatch", 'Conv2d expects 48 input channels but receives 32 (out_channels of the Conv2d on line 25)'),
+    ("training_modes.py", 59, 21, "channel-mismatch", 'Conv2d expects 32 input channels but receives 16 (out_channels of the Conv2d on line 56)'),
     ("vgg_like.py", 31, 27, "channel-mismatch", 'Conv2d expects 3 input channels but receives 32 (out_channels of the Conv2d on line 31)'),
 ]
-SILENT = ["mnist_ok.py", "import_styles.py", "shadowed_names.py", "unknown_layers.py"]
+SILENT = ["mnist_ok.py", "import_styles.py", "shadowed_names.py", "unknown_layers.py", "unused_layers.py"]
 
 
 def findings_of(name, **kwargs):
@@ -96,7 +105,7 @@ def test_missing_path_is_a_usage_error(capsys):
 
 
 def test_syntax_error_is_a_finding_and_other_files_still_lint(tmp_path, capsys):
-    (tmp_path / "a_broken.py").write_text("import torch\ndef f(:\n")
+    (tmp_path / "a_broken.py").write_text("import torch.nn as nn\ndef f(:\n")
     (tmp_path / "b_model.py").write_bytes((FIXTURES / "nin_stem.py").read_bytes())
     assert main(["check", "--format", "json", str(tmp_path)]) == 1
     found = json.loads(capsys.readouterr().out)

@@ -169,6 +169,32 @@ def test_resolved_lines_need_an_int_channel_count():
 # ------------------------------------------------------------------- mutation
 
 
+def test_pinned_lines_know_what_the_layer_receives_from_elsewhere():
+    def pinned(kind, line, in_shape, seeded=False):
+        return SimpleNamespace(kind=kind, line=line, in_shape=in_shape, step=SimpleNamespace(seeded=seeded))
+
+    analysis = SimpleNamespace(models=[SimpleNamespace(steps=[
+        pinned("Conv2d", 9, (3, 32, 32), seeded=True),  # a first layer: its own literal set its input
+        pinned("Conv2d", 10, (8, 32, 32)),
+        pinned("Conv2d", 11, (None, 32, 32)),
+        pinned("Linear", 15, (8, 7)),  # a Linear receives the last axis
+        pinned("Linear", 16, (8, None)),
+        pinned("BatchNorm2d", 17, None),
+    ])])
+    assert mutate.pinned_lines(analysis, "Conv2d") == {10}
+    assert mutate.pinned_lines(analysis, "Linear") == {15}
+    assert mutate.pinned_lines(analysis, "BatchNorm2d") == set()
+
+
+def test_the_layer_that_sets_an_undeclared_input_is_marked_seeded():
+    from convlint.engine import analyze_source
+
+    source = "import torch.nn as nn\nm = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 4, 1))\n"
+    assert [s.step.seeded for s in analyze_source(source).models[0].steps] == [True, False]
+    declared = "import torch.nn as nn\n# convlint: input=3x8x8\nm = nn.Sequential(nn.Conv2d(3, 8, 3))\n"
+    assert [s.step.seeded for s in analyze_source(declared).models[0].steps] == [False]
+
+
 def test_literal_sites_find_only_integer_size_arguments():
     sites = mutate.literal_sites(SOURCE, "net.py")
     assert [(s.call_line, s.line, s.kind, s.literal) for s in sites] == [

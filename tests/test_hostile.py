@@ -145,7 +145,7 @@ def test_a_20_mb_file_is_refused_quickly_with_one_line(tmp_path, capsys):
     """Choice: files over MAX_SOURCE_BYTES (2 MB) that could define models are not parsed (libcst
     would take minutes); they get one unreadable-file finding saying so. The largest file of the
     corpus is 0.33 MB."""
-    big = one_file(tmp_path, "import torch\n" + "x = [1, 2, 3]  # padding\n" * (20 * 1024 * 1024 // 25 + 1))
+    big = one_file(tmp_path, "import torch.nn as nn\n" + "x = [1, 2, 3]  # padding\n" * (20 * 1024 * 1024 // 25 + 1))
     assert big.stat().st_size >= 20 * 1024 * 1024 > MAX_SOURCE_BYTES
     status, out, err = run(capsys, str(big))
     (line,) = findings_lines(out)
@@ -166,7 +166,7 @@ def test_a_20_mb_file_without_torch_is_passed_by_the_prefilter(tmp_path, capsys)
 def test_5000_deep_nesting_is_a_syntax_error_not_a_dead_process(tmp_path, capsys, expression):
     """libcst's native parser overflows its stack here (the process would die with SIGSEGV):
     CPython's parser vets such files first and refuses them cleanly."""
-    path = one_file(tmp_path, f"import torch\nx = {expression}\n")
+    path = one_file(tmp_path, f"import torch.nn as nn\nx = {expression}\n")
     other = one_file(tmp_path, MODEL, "other.py")
     status, out, err = run(capsys, str(path), str(other))
     lines = findings_lines(out)
@@ -175,7 +175,7 @@ def test_5000_deep_nesting_is_a_syntax_error_not_a_dead_process(tmp_path, capsys
 
 
 def test_nesting_that_python_accepts_is_analysed(tmp_path, capsys):
-    path = one_file(tmp_path, "import torch\nx = " + "(" * 150 + "1" + ")" * 150 + "\n" + MODEL)
+    path = one_file(tmp_path, "import torch.nn as nn\nx = " + "(" * 150 + "1" + ")" * 150 + "\n" + MODEL)
     status, out, err = run(capsys, str(path))
     assert status == 1 and [m["name"] for m in findings_lines(out)] == ["channel-mismatch"]
 
@@ -189,7 +189,7 @@ def test_a_100000_layer_sequential(tmp_path, capsys):
 
 
 def test_non_utf8_bytes(tmp_path, capsys):
-    status, out, err = run(capsys, str(one_file(tmp_path, b"import torch\nx = '\xff\xfe'\n")))
+    status, out, err = run(capsys, str(one_file(tmp_path, b"import torch.nn as nn\nx = '\xff\xfe'\n")))
     (line,) = findings_lines(out)
     assert status == 1 and line["name"] == "unreadable-file" and "cannot decode" in line["msg"]
 
@@ -201,7 +201,7 @@ def test_latin1_with_its_coding_cookie_is_fine(tmp_path, capsys):
 
 
 def test_wrong_coding_cookie(tmp_path, capsys):
-    status, out, err = run(capsys, str(one_file(tmp_path, b"# -*- coding: klingon -*-\nimport torch\n")))
+    status, out, err = run(capsys, str(one_file(tmp_path, b"# -*- coding: klingon -*-\nimport torch.nn as nn\n")))
     (line,) = findings_lines(out)
     assert status == 1 and line["name"] == "unreadable-file" and "klingon" in line["msg"]
 
@@ -226,13 +226,13 @@ def test_tabs(tmp_path, capsys):
 
 
 def test_mixed_tabs_and_spaces_is_one_line(tmp_path, capsys):
-    source = "import torch\nif True:\n        x = 1\n\ty = 2\n"
+    source = "import torch.nn as nn\nif True:\n        x = 1\n\ty = 2\n"
     status, out, err = run(capsys, str(one_file(tmp_path, source)))
     assert status in (0, 1) and err == "" and len(findings_lines(out)) <= 1
 
 
 def test_nul_bytes(tmp_path, capsys):
-    status, out, err = run(capsys, str(one_file(tmp_path, b"import torch\nx = 1\x00\n")))
+    status, out, err = run(capsys, str(one_file(tmp_path, b"import torch.nn as nn\nx = 1\x00\n")))
     (line,) = findings_lines(out)
     assert status == 1 and line["name"] in ("syntax-error", "unreadable-file")
 

@@ -109,6 +109,48 @@ class Twice(nn.Module):
     assert s.rows[1].params == {"shared": s.rows[0].line}
 
 
+def test_layers_never_called_are_counted_as_torch_counts_them(capsys):
+    s = summary_of("unused_layers.py")
+    # torch 2.13: sum(p.numel() for p in AuxHeadNet().parameters()) == 11908; the aux head, the
+    # projection head and the ModuleList are registered though forward never calls them; the
+    # Linear in a plain list is not registered
+    assert s.params == 11_908 and s.unknown_params == 0
+    unused = [r for r in s.rows if not r.called]
+    assert [(r.line, r.kind) for r in unused] == [
+        (23, "Linear"), (24, "Linear"), (24, "ReLU"), (24, "Linear"), (25, "Conv2d"), (25, "Conv2d")
+    ]
+    assert all(r.output_shape is None and r.macs is None for r in unused)
+    assert sum(r.params["total"] for r in unused) == 170 + 2_112 + 2_080 + 2 * 1_056
+    assert any(n.startswith("6 registered layers not in the forward pass") for n in s.notes)
+    assert s.memory is not None  # the activations are those of the layers forward calls
+    assert main(["summary", str(FIXTURES / "unused_layers.py"), "--no-advice"]) == 0
+    text = capsys.readouterr().out
+    assert "total parameters: 11,908" in text
+    row = next(line for line in text.splitlines() if "nn.Linear(16, num_classes)" in line)
+    assert row.split()[4] == "--" and "--" in row.split()[-1]  # output and activations: "--", as torchinfo shows it
+    assert main(["summary", str(FIXTURES / "unused_layers.py"), "--format", "json"]) == 0
+    layers = json.loads(capsys.readouterr().out)[0]["layers"]
+    assert [entry["called"] for entry in layers].count(False) == 6
+
+
+def test_layer_built_in_forward_is_not_counted():
+    source = '''
+import torch.nn as nn
+
+# convlint: input=8x16x16
+class Afresh(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        return nn.Conv2d(8, 4, 1)(self.conv(x))
+'''
+    s = summarize_source(source, "afresh.py")[0]
+    assert s.params == 8 * 8 * 9 + 8  # torch: 584; the 1x1 conv built in forward is not a parameter of the model
+    assert any("built in forward, not registered" in n for n in s.notes)
+
+
 def test_input_flag_wins_over_annotation():
     s = summary_of("mnist_ok.py", input_shape=(1, 32, 32))
     assert s.input == (1, 32, 32) and s.input_source == "--input"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,50 +15,142 @@ import pytest
 pytest.importorskip("torch")
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+TIMED_OUT = "did not finish within 2 s (a model that hangs? raise --verify-timeout)"
 
 
 def run(*args, cwd=None, env=None, timeout=60):
     full = dict(os.environ, CONVLINT_NO_CACHE="1", **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "convlint", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, env=full, timeout=timeout,
+        capture_output=True, text=True, cwd=cwd, env=full, timeout=timeout, check=False,
     )
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def findings(report: dict) -> list[tuple[str, int, str, str]]:
+    return [(Path(f["path"]).name, f["line"], f["code"], f["message"]) for f in report["findings"]]
 
 
 def test_correct_model_agrees_at_every_layer():
     done = run("verify", FIXTURES / "mnist_ok.py", "--format", "json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["findings"] == [] and report["skipped"] == []
-    assert any("model: 11 of 11 layers agree with torch" in note for note in report["notes"])
+    assert report == {"findings": [], "skipped": [],
+                      "notes": [f"{FIXTURES / 'mnist_ok.py'}: model: 11 of 11 layers agree with torch"]}
 
 
 def test_broken_model_raises_at_its_layer_and_confirms_the_static_finding():
     done = run("check", "--verify", "--format", "json", FIXTURES / "channel_mismatch.py")
     assert done.returncode == 1, done.stderr
-    findings = json.loads(done.stdout)
-    at15 = [f for f in findings if f["line"] == 15]
-    runtime = [f for f in at15 if f["name"] == "runtime-error"]
-    assert runtime and runtime[0]["code"] == "CL802" and "features" in runtime[0]["message"]
-    assert "RuntimeError" in runtime[0]["message"]
-    static = [f for f in at15 if f["name"] == "channel-mismatch"]
-    assert static and static[0]["message"].endswith("(confirmed by torch)")
+    at15 = [f for f in json.loads(done.stdout) if f["line"] == 15]  # the Conv2d(NF, 64) of `features` (line 11)
+    assert [(f["code"], f["name"]) for f in at15] == [("CL802", "runtime-error"), ("CL001", "channel-mismatch")]
+    runtime, static = at15
+    assert runtime["message"] == "torch raised running `features`: RuntimeError: Invalid channel dimensions"
+    assert static["message"].endswith("(confirmed by torch)")
+
+
+def test_the_finding_points_at_the_layer_that_raised(tmp_path):
+    write(tmp_path / "net.py", """\
+        import torch.nn as nn
+
+        # convlint: input=1x28x28
+        model = nn.Sequential(
+            nn.Conv2d(1, 8, 3),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(8 * 26 * 26, 10),
+            nn.Linear(20, 10),
+        )
+    """)
+    done = run("verify", tmp_path / "net.py", "--format", "json")
+    assert done.returncode == 1, done.stderr
+    assert findings(json.loads(done.stdout)) == [(
+        "net.py", 9, "CL802",
+        "torch raised running `model`: RuntimeError: a and b must have same reduction dim, but got [2, 10] X [20, 10].",
+    )]
+
+
+NEEDS_ARGUMENTS = """\
+    import torch.nn as nn
+
+
+    # convlint: input=3x16x16
+    class Net(nn.Module):
+        def __init__(self, num_classes, norm=nn.BatchNorm2d):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.norm = norm(8)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.flat = nn.Flatten()
+            self.fc = nn.Linear(8, num_classes)
+
+        def forward(self, x):
+            return self.fc(self.flat(self.pool(self.norm(self.conv(x)))))
+"""
 
 
 def test_a_class_that_needs_arguments_is_skipped_with_the_reason(tmp_path):
-    (tmp_path / "net.py").write_text(
-        "import torch.nn as nn\n\n"
-        "# convlint: input=3x8x8\n"
-        "class Net(nn.Module):\n"
-        "    def __init__(self, backbone):\n"
-        "        super().__init__()\n"
-        "        self.conv = nn.Conv2d(3, 4, 3)\n\n"
-        "    def forward(self, x):\n"
-        "        return self.conv(x)\n"
-    )
-    done = run("verify", tmp_path / "net.py")
+    write(tmp_path / "net.py", NEEDS_ARGUMENTS)
+    done = run("verify", "net.py", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "skipped Net: constructor needs arguments (backbone)" in done.stdout
+    assert done.stdout == (
+        "net.py: skipped Net: constructor needs arguments (num_classes): name a factory in [tool.convlint.factories]\n"
+    )
+
+
+def test_a_factory_in_the_config_builds_it(tmp_path):
+    write(tmp_path / "models" / "net.py", NEEDS_ARGUMENTS)
+    write(tmp_path / "pyproject.toml", """\
+        [tool.convlint.factories]
+        "models/net.py::Net" = "Net(10, norm=nn.BatchNorm2d)"
+    """)
+    done = run("verify", "models", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "models/net.py: Net: 4 of 4 layers agree with torch\n"), done.stderr
+    write(tmp_path / "pyproject.toml", """\
+        [tool.convlint.factories]
+        "models/net.py::Net" = "Net(10, norm=nn.GroupNorm)"
+    """)
+    done = run("check", "--verify", "models", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines()[0] == (
+        "models/net.py:5:1: CL802 [runtime-error] torch raised building `Net`: "
+        "TypeError: GroupNorm.__init__() missing 1 required positional argument: 'num_channels'"
+    )
+    isolated = run("check", "--verify", "--isolated", "models", cwd=tmp_path)  # no config, so no factory
+    assert isolated.returncode == 0, isolated.stderr
+    assert "models/net.py: skipped Net: constructor needs arguments (num_classes)" in isolated.stderr
+    write(tmp_path / "pyproject.toml", """\
+        [tool.convlint.factories]
+        "models/net.py::Net" = "Net(classes, norm=nn.BatchNorm2d)"
+    """)
+    done = run("verify", "models", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "models/net.py: skipped Net: factory `Net(classes, norm=nn.BatchNorm2d)`: "
+        "`classes` is not defined in the file\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('"net.py" = "Net(10)"', "factories key 'net.py' is not \"path/to/file.py::ModelName\""),
+        ('"net.py::Net" = 10', "factories.'net.py::Net' = 10 is not a call like"),
+        ('"net.py::Net" = "Net(open(\'x\'))"', "factories.'net.py::Net' = \"Net(open('x'))\" is not a call like"),
+        ('"net.py::Net" = "Net(*sizes)"', "factories.'net.py::Net' = 'Net(*sizes)' is not a call like"),
+    ],
+)
+def test_a_factory_that_is_not_a_call_of_literals_and_names_is_a_config_error(tmp_path, value, message):
+    write(tmp_path / "net.py", NEEDS_ARGUMENTS)
+    (tmp_path / "pyproject.toml").write_text(f"[tool.convlint.factories]\n{value}\n", encoding="utf-8")
+    done = run("check", "net.py", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"convlint: error: pyproject.toml: [tool.convlint]: {message}")
 
 
 def test_only_verify_executes_the_file(tmp_path):
@@ -86,17 +180,71 @@ def test_without_torch_one_line_and_exit_2(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_a_model_that_hangs_times_out_with_a_clear_message(tmp_path):
-    (tmp_path / "hangs.py").write_text(
-        "import time\nimport torch.nn as nn\n\n"
-        "class Slow(nn.Module):\n"
-        "    def forward(self, x):\n"
-        "        time.sleep(600)\n"
-        "        return x\n\n"
-        "# convlint: input=1x8x8\n"
-        "model = nn.Sequential(nn.Conv2d(1, 2, 3), Slow())\n"
-    )
-    done = run("verify", tmp_path / "hangs.py", "--verify-timeout", "2", timeout=30)
-    assert done.returncode == 2
-    assert "timed out after 2 s" in done.stderr
+def test_an_op_without_meta_support_runs_on_the_cpu(tmp_path):
+    write(tmp_path / "gate.py", """\
+        import torch.nn as nn
+
+
+        class Gate(nn.Module):
+            def forward(self, x):
+                return x if x.sum() > 0 else -x
+
+
+        # convlint: input=1x8x8
+        model = nn.Sequential(nn.Conv2d(1, 2, 3), Gate(), nn.Flatten(), nn.Linear(72, 3))
+    """)
+    done = run("verify", "gate.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == [
+        ("gate.py: model: meta tensors unsupported (RuntimeError: Tensor.item() cannot be called on meta tensors): "
+         "ran on CPU zeros"),
+        "gate.py: model: 3 of 3 layers agree with torch",
+    ]
+
+
+def test_a_model_or_file_that_hangs_or_exits_is_reported_and_the_others_still_run(tmp_path):
+    write(tmp_path / "a_hangs.py", """\
+        import time
+        import torch.nn as nn
+
+        # convlint: input=1x8x8
+        model = nn.Sequential(
+            nn.Conv2d(1, 2, 3),
+            nn.Conv2d(2, 4, 3),
+        )
+        model[1].register_forward_hook(lambda *_: time.sleep(600))
+    """)
+    write(tmp_path / "b_import_hangs.py", """\
+        import time
+        import torch.nn as nn
+
+        time.sleep(600)
+
+        # convlint: input=1x8x8
+        model = nn.Sequential(nn.Conv2d(1, 2, 3))
+    """)
+    write(tmp_path / "c_exits.py", """\
+        import os
+        import torch.nn as nn
+
+
+        class Quit(nn.Module):
+            def forward(self, x):
+                os._exit(7)
+
+
+        # convlint: input=1x8x8
+        model = nn.Sequential(nn.Conv2d(1, 2, 3), Quit())
+    """)
+    shutil.copy(FIXTURES / "mnist_ok.py", tmp_path / "d_ok.py")
+    done = run("verify", tmp_path, "--verify-timeout", "2", "--format", "json", timeout=120)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert findings(report) == [
+        ("a_hangs.py", 7, "CL802", f"`model` {TIMED_OUT}"),  # the second Conv2d, whose hook hangs
+        ("b_import_hangs.py", 1, "CL802",
+         "importing the file did not finish within 2 s (a file that hangs? raise --verify-timeout)"),
+        ("c_exits.py", 11, "CL802", "`model` ended the verify process (exit 7)"),
+    ]
+    assert report["notes"] == [f"{tmp_path / 'd_ok.py'}: model: 11 of 11 layers agree with torch"]
     assert "Traceback" not in done.stderr

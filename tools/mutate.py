@@ -5,11 +5,16 @@
 Corpus: torchvision's `torchvision/models/**/*.py` and d2l's PyTorch code (`d2l/torch.py`).
 A mutation site is the integer literal given as Conv1d/2d/3d `in_channels`,
 Linear `in_features` or BatchNorm1d/2d/3d `num_features` (first positional argument
-or keyword) at a call convlint resolves: `analyze_source` has a step of that kind at
-the call's line with a known `in_shape`.  The mutant is the file with exactly that
-literal changed n -> n+1 (libcst round-trips everything else byte for byte).  It is
-*killed* when linting it yields a channel-mismatch, misplaced-flatten or
-shape-mismatch finding whose (code, line) the unmutated file's findings lack.
+or keyword) at a *resolved position*: `analyze_source` has a step of that kind at the
+call's line that knows, as a concrete int, the count the layer receives -- the value
+the literal must equal (`in_shape[0]` for Conv and BatchNorm, `in_shape[-1]` for
+Linear) -- from something other than the layer itself.  A model's first layer with no
+declared input is not such a position: nothing but its own literal fixes what it
+receives (convlint seeds the input from it), so n+1 there is an equivalent mutant.
+The mutant is the file with exactly that literal changed n -> n+1 (libcst round-trips
+everything else byte for byte).  It is *killed* when linting it yields a
+channel-mismatch, misplaced-flatten or shape-mismatch finding whose (code, line) the
+unmutated file's findings lack.
 """
 
 from __future__ import annotations
@@ -18,14 +23,14 @@ import argparse
 import os
 import random
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
 
 import libcst as cst
 
 import corpus
-from corpus_coverage import find_calls, iter_models, parse_with_positions, resolved_lines
+from corpus_coverage import find_calls, is_int, iter_steps, parse_with_positions
 
 # callee name -> the keyword of the argument that carries the input size
 TARGET_ARGUMENT = {
@@ -44,9 +49,6 @@ class Site:
     column: int  # 0-based, as libcst positions are
     kind: str  # callee name, e.g. "Conv2d"
     literal: str  # the literal's source text
-    # the call is some model's first step: its input is the model's input, which nothing
-    # pins down unless declared, so n+1 there is usually an equivalent mutant
-    first_layer: bool = False
 
 
 def size_argument(call: cst.Call, keyword: str) -> cst.Arg | None:
@@ -91,6 +93,24 @@ def mutate_literal(source: bytes, line: int, column: int) -> bytes:
     return module.visit(_ReplaceInteger(targets[0], new_value)).bytes
 
 
+def received(kind: str, in_shape) -> object:
+    """The count a layer of `kind` receives, which its literal must equal: the last axis for
+    Linear, the channel axis for Conv and BatchNorm."""
+    if not in_shape:
+        return None
+    return in_shape[-1] if kind == "Linear" else in_shape[0]
+
+
+def pinned_lines(analysis, kind: str) -> set[int]:
+    """Lines of steps of `kind` that know, as an int, the count they receive from something
+    other than their own declaration (not a first layer whose input shape it sets itself)."""
+    return {
+        step.line for step in iter_steps(analysis)
+        if step.kind == kind and is_int(received(kind, step.in_shape))
+        and not getattr(getattr(step, "step", None), "seeded", False)
+    }
+
+
 def finding_keys(findings) -> set[tuple[str, int]]:
     return {(f.code, f.span.line) for f in findings}
 
@@ -102,7 +122,7 @@ def finding_keys(findings) -> set[tuple[str, int]]:
 class Survey:
     path: str
     resolved: list[Site]  # the mutation sites
-    unresolved: int  # literal sites skipped: no step with a known in_shape at their line
+    unresolved: int  # literal sites skipped: not a resolved position
     baseline: set[tuple[str, int]]  # (code, line) of the unmutated file's findings
     error: str | None = None  # analyze_source/lint_source raised on the unmutated file
 
@@ -121,9 +141,8 @@ def survey_file(task: tuple[str, str]) -> Survey:
         baseline = finding_keys(lint_source(source, shown_path))
     except Exception as exc:  # noqa: BLE001 - its sites cannot be judged; report and go on
         return Survey(shown_path, [], len(sites), set(), f"{type(exc).__name__}: {exc}")
-    known = {kind: resolved_lines(analysis, kind, need_channels=False) for kind in {s.kind for s in sites}}
-    firsts = {(m.steps[0].kind, m.steps[0].line) for m in iter_models(analysis) if m.steps}
-    resolved = [replace(s, first_layer=(s.kind, s.call_line) in firsts) for s in sites if s.call_line in known[s.kind]]
+    known = {kind: pinned_lines(analysis, kind) for kind in {s.kind for s in sites}}
+    resolved = [s for s in sites if s.call_line in known[s.kind]]
     return Survey(shown_path, resolved, len(sites) - len(resolved), baseline)
 
 
@@ -178,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     crashed = [s for s, o in outcomes if o == "crashed"]
     if args.verbose:
         for s in survived:
-            note = "  (a model's first layer)" if s.first_layer else ""
-            print(f"survived: {s.path}:{s.line}: {s.kind} {TARGET_ARGUMENT[s.kind]}={s.literal}{note}")
+            print(f"survived: {s.path}:{s.line}: {s.kind} {TARGET_ARGUMENT[s.kind]}={s.literal}")
         for s in crashed:
             print(f"crashed:  {s.path}:{s.line}: {s.kind} {TARGET_ARGUMENT[s.kind]}={s.literal}")
     for kind in sorted({s.kind for s, _ in outcomes}):
@@ -190,10 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"literal sites skipped as unresolved {sum(survey.unresolved for survey in surveys)}")
     print(f"mutants {len(outcomes)}  killed {len(killed)}  survived {len(survived)}  "
           f"crashed {len(crashed)}  score {score:.1f}%")
-    inner = [(s, o) for s, o in outcomes if not s.first_layer]
-    inner_killed = sum(1 for _, o in inner if o == "killed")
-    inner_score = 100.0 * inner_killed / len(inner) if inner else 0.0
-    print(f"excluding models' first layers: mutants {len(inner)}  killed {inner_killed}  score {inner_score:.1f}%")
     return 0
 
 

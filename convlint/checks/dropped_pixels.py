@@ -18,8 +18,6 @@ Good:
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from .. import layers as L
 from ..context import fmt_shape, is_model_input
 
@@ -91,6 +89,8 @@ def _arithmetic(window: L.Window, outputs: int) -> str:
         padding = f"2·{window.pad_before}"
     else:
         padding = f"{window.pad_before} + {window.pad_after}"
+    from fractions import Fraction  # only when there is something to say
+
     exact = Fraction(window.size + window.pad_before + window.pad_after - effective, window.stride) + 1
     return f"({window.size} + {padding} − {effective})/{window.stride} + 1 = {_decimal(exact)}, floored to {outputs}"
 
@@ -150,7 +150,7 @@ def _plural(word: str, count: int) -> str:
     return word if count == 1 else word + "s"
 
 
-def _decimal(value: Fraction) -> str:
+def _decimal(value) -> str:  # a Fraction
     if value.denominator == 1:
         return str(value.numerator)
     return f"{float(value):.4f}".rstrip("0").rstrip(".")

@@ -1,0 +1,209 @@
+"""The part of a sibling file that one imported name needs.
+
+`from ..utils import _log_api_usage_once` should not cost the parse of all of `utils.py` (34 kB
+in torchvision: 60 ms of libcst, more than the linted file itself). CPython's own parser (`ast`,
+some ten times faster than libcst's) splits the file into its top-level statements and says
+which names each binds and reads; `Plan.take(name)` gives the source of the statements `name`
+depends on, transitively, that have not been taken yet, in file order, for libcst to parse and
+the interpreter to run. Over-approximate by design: a statement is taken when it binds a
+needed name, and a plain statement (not a def, class or import) also when it merely mentions
+a needed name that is not a module (`BLOCKS.append(...)`, `CFG["depth"] = 4` change it).
+
+A large literal (`_IMAGENET_CATEGORIES = ["tench", ...]`, 17 kB of torchvision's `_meta.py`) is
+not handed to libcst at all: `ast.literal_eval` gives its value, which the interpreter binds
+before it runs the statements taken with it, as it would have bound it running them.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+MIN_BYTES = 4_000  # a smaller sibling is parsed whole: slicing it would save next to nothing
+LITERAL_BYTES = 1_000  # a literal assignment this large is evaluated by ast, not parsed by libcst
+LITERAL_TYPES = (str, int, float, bool, type(None))  # in lists, tuples and dicts: what the interpreter's literals are
+IDENTIFIER = re.compile(rb"[^\W\d]\w*")
+_STRING = rb"""(?P<prefix>[rRbBuUfF]{1,2})?(?P<string>""" + b"|".join(
+    (
+        rb'"""(?:[^\\]|\\.)*?"""',
+        rb"'''(?:[^\\]|\\.)*?'''",
+        rb'"(?:[^"\\\r\n]|\\.)*"',
+        rb"'(?:[^'\\\r\n]|\\.)*'",
+    )
+) + rb")"
+# what a statement's text reads: the names outside strings (f-strings aside) and comments, not after a dot
+TOKENS = re.compile(_STRING + rb"|\#[^\r\n]*|(?<![.\w])(?P<name>[^\W\d]\w*)", re.DOTALL)
+
+
+class _Unit:
+    """One top-level statement (or several sharing lines, `a = 1; b = 2`)."""
+
+    __slots__ = ("binds", "end", "literal", "plain", "reads", "start")
+
+    def __init__(self, start: int, end: int, binds: set[str], reads: set[str], plain: bool) -> None:
+        self.start, self.end, self.binds, self.reads, self.plain = start, end, binds, reads, plain
+        self.literal: tuple[str, ast.expr] | None = None  # (name, value) of a large `NAME = <literal>`
+
+
+class Plan:
+    def __init__(self, lines: list[bytes], units: list[_Unit], modules: set[str]) -> None:
+        self.lines = lines
+        self.units = units
+        self.modules = modules  # names bound by imports only: reading them changes nothing
+        self.header = b"".join(lines[: units[0].start - 1]) if units else b""  # comments, coding cookie
+        self.taken: set[int] = set()
+
+    def take(self, name: str | None) -> tuple[bytes, dict]:
+        """(the source of the statements `name` needs (None: all of them) not taken before, b""
+        when there are none; the values of the large literals among them, by name)."""
+        chosen = set(range(len(self.units))) - self.taken if name is None else self._needed(name)
+        if not chosen:
+            return b"", {}
+        self.taken |= chosen
+        parts = [self.header]
+        literals = {}
+        for index in sorted(chosen):
+            unit = self.units[index]
+            value = _literal(unit.literal[1]) if unit.literal is not None else _NOT_LITERAL
+            if value is not _NOT_LITERAL:
+                literals[unit.literal[0]] = value
+                continue
+            parts.extend(self.lines[unit.start - 1 : unit.end])
+        if len(parts) == 1:
+            return b"", literals
+        if not parts[-1].endswith((b"\n", b"\r")):
+            parts.append(b"\n")
+        return b"".join(parts), literals
+
+    def _needed(self, name: str) -> set[int]:
+        needed = {name}
+        chosen: set[int] = set()
+        changed = True
+        while changed:
+            changed = False
+            for index, unit in enumerate(self.units):
+                if index in chosen or index in self.taken:
+                    continue
+                if unit.binds & needed or (unit.plain and (unit.reads & needed) - self.modules):
+                    chosen.add(index)
+                    fresh = unit.reads - needed
+                    if fresh:
+                        needed |= fresh
+                        changed = True
+        return chosen
+
+
+def plan(source: bytes) -> Plan | None:
+    """None when the file is small, or CPython cannot parse it (then it is parsed whole, and
+    libcst says what is wrong)."""
+    if len(source) < MIN_BYTES:
+        return None
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    lines = source.splitlines(keepends=True)
+    units: list[_Unit] = []
+    modules: set[str] = set()
+    others: set[str] = set()
+    bound: set[str] = set()  # names bound by the statements before
+    for stmt in tree.body:
+        start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
+        end = stmt.end_lineno or stmt.lineno
+        binds = _binds(stmt)
+        reads = _reads(b"".join(lines[start - 1 : end]))
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            modules |= binds
+        else:
+            others |= binds
+        plain = not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom))
+        if units and start <= units[-1].end:  # shares a line with the statement before
+            last = units[-1]
+            last.end, last.plain = max(last.end, end), last.plain or plain
+            last.binds |= binds
+            last.reads |= reads
+        else:
+            units.append(_Unit(start, end, binds, reads, plain))
+            target = stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
+            if (isinstance(target, ast.Name) and target.id not in bound
+                    and sum(map(len, lines[start - 1 : end])) >= LITERAL_BYTES):
+                units[-1].literal = (target.id, stmt.value)  # bound here first: it may be bound before the rest runs
+        bound |= binds
+    return Plan(lines, units, modules - others)
+
+
+_NOT_LITERAL = object()
+
+
+def _literal(node: ast.expr):
+    """The value of a literal of lists, tuples, dicts, strings and numbers, else _NOT_LITERAL."""
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _NOT_LITERAL
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif not isinstance(item, LITERAL_TYPES):
+            return _NOT_LITERAL  # sets, bytes, complex: left to the interpreter
+    return value
+
+
+def _reads(text: bytes) -> set[str]:
+    """Every name the text may read: its identifiers outside strings and comments, not after
+    a dot (attributes), and every identifier inside an f-string."""
+    words: set[bytes] = set()
+    for match in TOKENS.finditer(text):
+        name = match.group("name")
+        if name is not None:
+            words.add(name)
+        elif match.group("prefix") and b"f" in match.group("prefix").lower():
+            words.update(IDENTIFIER.findall(match.group("string")))
+    return {word.decode("utf-8", "replace") for word in words}
+
+
+_SCOPES = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
+)
+_SIMPLE = (ast.Expr, ast.Pass, ast.Return, ast.Raise, ast.Assert, ast.Global, ast.Nonlocal, ast.Break, ast.Continue)
+
+
+def _binds(stmt: ast.stmt) -> set[str]:
+    """The names a top-level statement binds or changes at module level. (What it reads is
+    every identifier in its text, in function bodies, attribute names and strings too: more
+    than it needs, never less.)"""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {stmt.name}
+    if isinstance(stmt, _SIMPLE):
+        return set()
+    binds: set[str] = set()
+    roots: list[ast.AST] = stmt.targets if isinstance(stmt, ast.Assign) else [stmt]
+    if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        roots = [stmt.target]
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Load):
+                binds.add(node.id)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            binds.update(a.asname or a.name.split(".")[0] for a in node.names if a.name != "*")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            binds.add(node.name)  # under an `if` or `try` at module level; its body is its own
+            continue
+        elif isinstance(node, _SCOPES):
+            continue
+        elif isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
+            root = node.value
+            while isinstance(root, (ast.Attribute, ast.Subscript)):
+                root = root.value
+            if isinstance(root, ast.Name):
+                binds.add(root.id)  # `CFG["depth"] = 4` changes CFG
+        stack.extend(ast.iter_child_nodes(node))
+    return binds

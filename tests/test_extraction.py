@@ -1,0 +1,397 @@
+"""What extraction follows beyond a plain forward: axis ops, the two modes, builder functions,
+sub-modules nothing calls, and what it must forget. Every shape below was checked once against
+torch 2.13 running the same code."""
+
+import textwrap
+
+import pytest
+
+from convlint.engine import analyze_source, lint_source
+
+
+def steps_of(source, model):
+    analysis = analyze_source(textwrap.dedent(source), "m.py")
+    view = next(m for m in analysis.models if m.name == model and not m.training)
+    return [(s.kind, s.line, s.out_shape) for s in view.steps]
+
+
+def findings(source):
+    return [(f.line, f.name, f.message) for f in lint_source(textwrap.dedent(source), "m.py")]
+
+
+# ------------------------------------------------------------------ chunk, split, permute
+
+
+PIECES = """
+    import torch
+    import torch.nn as nn
+
+    # convlint: input=30x8x8
+    class Net(nn.Module):
+        def forward(self, x):
+            a, b, c, d = x.chunk(4, dim=1)
+            e, f, g = torch.split(x, 12, 1)
+            h, i = x.split([5, 25], dim=-3)
+            j = x.chunk(4, 1)[3]
+            return torch.cat([a, d, g, h, j], dim=1)
+"""
+
+
+def test_chunk_and_split_give_torch_sizes():
+    sizes = [shape[0] if shape else None for kind, _, shape in steps_of(PIECES, "Net")]
+    # chunk(4) of 30: 8, 8, 8, 6; split(12) of 30: 12, 12, 6; split([5, 25]); chunk(4)[3]: 6
+    assert sizes == [8, 8, 8, 6, 12, 12, 6, 5, 25, 6, 31]
+
+
+def test_chunk_that_gives_fewer_pieces_than_unpacked_is_unknown():
+    source = """
+        import torch.nn as nn
+
+        # convlint: input=6x8x8
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 1)
+
+            def forward(self, x):
+                a, b, c, d = x.chunk(4, dim=1)  # 2, 2, 2: torch cannot unpack three into four
+                return self.conv(a)
+    """
+    assert [shape for kind, _, shape in steps_of(source, "Net")] == [None] * 5
+    assert findings(source) == []
+
+
+def test_split_sizes_that_do_not_add_up_are_an_error():
+    source = """
+        import torch
+        import torch.nn as nn
+
+        # convlint: input=10x4x4
+        class Net(nn.Module):
+            def forward(self, x):
+                a, b = torch.split(x, [4, 5], dim=1)
+                return a
+    """
+    assert findings(source) == [
+        (8, "shape-mismatch", "split sizes [4, 5] sum to 9, but dimension 1 of (N, 10, 4, 4) has size 10"),
+    ]
+
+
+def test_split_along_the_batch_is_unknown():
+    source = """
+        import torch.nn as nn
+
+        # convlint: input=3x4x4
+        class Net(nn.Module):
+            def forward(self, x):
+                a, b = x.chunk(2)
+                return a
+    """
+    assert [shape for _, _, shape in steps_of(source, "Net")] == [None, None]
+
+
+def test_permute_and_transpose_move_axes_but_never_the_batch():
+    source = """
+        import torch
+        import torch.nn as nn
+
+        # convlint: input=6x5x7
+        class Net(nn.Module):
+            def forward(self, x):
+                a = x.permute(0, 2, 3, 1)
+                b = torch.permute(x, (0, -1, 1, 2))
+                c = x.transpose(1, 2)
+                d = torch.swapaxes(x, -1, -2)
+                e = x.permute(1, 0, 2, 3)
+                return x
+    """
+    assert [shape for _, _, shape in steps_of(source, "Net")] == [(5, 7, 6), (7, 6, 5), (5, 6, 7), (6, 7, 5), None]
+
+
+def test_channel_shuffle_keeps_the_shape():
+    source = """
+        import torch.nn as nn
+
+        # convlint: input=12x6x6
+        class Shuffle(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(12, 4, 1)
+
+            def forward(self, x):
+                n, c, h, w = x.size()
+                x = x.view(n, 3, c // 3, h, w).transpose(1, 2).contiguous()
+                return self.conv(x.view(n, c, h, w))
+    """
+    assert steps_of(source, "Shuffle")[-1] == ("Conv2d", 8, (4, 6, 6))
+
+
+def test_a_per_channel_parameter_broadcasts():
+    source = """
+        import torch
+        import torch.nn as nn
+
+        # convlint: input=8x4x4
+        class Scale(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.gamma = nn.Parameter(torch.ones(8, 1, 1) * 0.1)
+                self.beta = nn.Parameter(torch.zeros(1, 4, 4, 4))
+                self.conv = nn.Conv2d(8, 8, 1)
+
+            def forward(self, x):
+                y = self.conv(x) * self.gamma
+                return y, y + self.beta
+    """
+    assert [shape for _, _, shape in steps_of(source, "Scale")] == [(8, 4, 4), (8, 4, 4), None]
+
+
+# ------------------------------------------------------------------ modes and eager-only questions
+
+
+def test_scripting_and_tracing_branches_are_not_taken():
+    source = """
+        import torch
+        import torch.nn as nn
+
+        # convlint: input=3x8x8
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Conv2d(3, 8, 3)
+                self.b = nn.Conv2d(16, 4, 1)
+
+            def forward(self, x):
+                x = self.a(x)
+                if torch.jit.is_scripting() or torch.jit.is_tracing():
+                    return x
+                return self.b(x)
+    """
+    assert findings(source) == [
+        (10, "channel-mismatch", "Conv2d expects 16 input channels but receives 8 (out_channels of the Conv2d on line 9)"),
+    ]
+
+
+@pytest.mark.parametrize("mode, expected", [("'fast'", 0), ("'exact'", 1)])
+def test_a_failing_torch_assert_ends_the_path(mode, expected):
+    source = f"""
+        import torch
+        import torch.nn as nn
+
+        # convlint: input=3x8x8
+        class Net(nn.Module):
+            def __init__(self, mode={mode}):
+                super().__init__()
+                self.mode = mode
+                self.a = nn.Conv2d(3, 8, 3)
+                self.b = nn.Conv2d(16, 4, 1)
+
+            def forward(self, x):
+                torch._assert(self.mode != "fast", "fast mode is not implemented")
+                return self.b(self.a(x))
+    """
+    assert len(findings(source)) == expected
+
+
+def test_a_model_that_reads_self_training_is_run_in_both_modes():
+    source = """
+        import torch.nn as nn
+
+        # convlint: input=3x8x8
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Conv2d(3, 8, 3)
+                self.b = nn.Conv2d(8, 4, 1)
+
+            def forward(self, x):
+                x = self.a(x)
+                return self.b(x) if self.training else x
+    """
+    analysis = analyze_source(textwrap.dedent(source), "m.py")
+    assert [(m.name, m.training, [s.kind for s in m.steps]) for m in analysis.models] == [
+        ("Net", False, ["Conv2d"]),
+        ("Net", True, ["Conv2d", "Conv2d"]),
+    ]
+
+
+# ------------------------------------------------------------------ classes, builders, parts
+
+
+METHODS = """
+    import torch.nn as nn
+
+    # convlint: input=3x16x16
+    class Net(nn.Module):
+        scale = 2
+
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(self.block(3, self.width), self.block({second}, 8))
+
+        @staticmethod
+        def block(c_in, c_out, k=3):
+            return nn.Conv2d(c_in, c_out, k, padding=k // 2)
+
+        @classmethod
+        def widen(cls, c):
+            return c * cls.scale
+
+        @property
+        def width(self):
+            return self.widen(8)
+
+        def forward(self, x):
+            return self.body(x)
+"""
+
+
+def test_static_and_class_methods_and_properties_bind_as_python_does():
+    assert findings(METHODS.format(second="self.width")) == []
+    assert findings(METHODS.format(second=8)) == [
+        (10, "channel-mismatch", "Conv2d expects 8 input channels but receives 16 (out_channels of the Conv2d on line 10)"),
+    ]
+
+
+def test_named_children_isinstance_getattr_fstrings_and_comprehensions():
+    source = """
+        import torch.nn as nn
+        from collections import OrderedDict
+
+
+        class Tagged(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self._stage_end = True
+                self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+            def forward(self, x):
+                return self.conv(x)
+
+
+        # convlint: input=3x16x16
+        def build():
+            net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.MaxPool2d(2), Tagged(8), nn.Conv2d(8, 16, 1), Tagged(16))
+            ends = [i for i, m in enumerate(net) if getattr(m, "_stage_end", False)]
+            pools = [i for i, m in enumerate(net) if isinstance(m, nn.modules.pooling._MaxPoolNd)]
+            names = {f"layer{i}": str(i) for i in ends}
+            del names["layer2"]
+            kept = OrderedDict((name, child) for name, child in net.named_children() if name in names.values())
+            return nn.Sequential(*net[: pools[0] + 1], kept["4"])
+    """
+    # Conv(3→8), MaxPool, then the Tagged(16) at index 4: it receives 8 channels
+    assert findings(source) == [
+        (10, "channel-mismatch", "Conv2d expects 16 input channels but receives 8 (out_channels of the Conv2d on line 18)"),
+    ]
+
+
+def test_a_backbone_given_to_a_detector_is_checked_on_its_own():
+    source = """
+        import torch
+        import torch.nn as nn
+
+
+        class Neck(nn.Module):
+            def __init__(self, c_in, c_out):
+                super().__init__()
+                self.reduce = nn.Conv2d(c_in, c_out, 1)
+                self.smooth = nn.Conv2d(c_in, c_out, 3, padding=1)
+
+            def forward(self, x):
+                return self.smooth(self.reduce(x))
+
+
+        class Head(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.conv = nn.Conv2d(c, c, 3, padding=1)
+                self.out = nn.Conv2d(2 * c, 4, 1)
+
+            def forward(self, levels: list[torch.Tensor]):
+                outs = []
+                for f in levels:
+                    outs.append(self.out(self.conv(f)))
+                return outs
+
+
+        class Detector(nn.Module):
+            def __init__(self, neck, head):
+                super().__init__()
+                self.neck, self.head = neck, head
+
+            def forward(self, images, targets=None):
+                return self.head([self.neck(x) for x in images])
+
+
+        def detector():
+            return Detector(Neck(64, 32), Head(32))
+    """
+    analysis = analyze_source(textwrap.dedent(source), "m.py")
+    parts = [(m.name, m.part_of) for m in analysis.models if m.part_of]
+    assert parts == [("detector.neck", "detector"), ("detector.head", "detector")]
+    # the neck runs on a tensor of its own: its mismatch is reported; the head's list loop is
+    # followed on a fresh tensor for shapes only (Head.out never fits, yet nothing is said)
+    assert findings(source) == [
+        (10, "channel-mismatch", "Conv2d expects 64 input channels but receives 32 (out_channels of the Conv2d on line 9)"),
+    ]
+
+
+def test_an_unused_plain_sequential_of_heads_is_not_run_as_a_chain():
+    source = """
+        import torch.nn as nn
+
+
+        class Heads(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem = nn.Conv2d(3, 16, 3)
+                self.heads = nn.Sequential(nn.Conv2d(16, 4, 1), nn.Conv2d(16, 6, 1))
+
+            def forward(self, images):
+                feats = self.stem(images[0])
+                return [head(feats) for head in self.heads]
+    """
+    assert findings(source) == []
+
+
+# ------------------------------------------------------------------ what must be forgotten
+
+
+def test_a_list_changed_in_an_undecided_branch_is_forgotten():
+    source = """
+        import torch.nn as nn
+
+
+        class Block(nn.Module):
+            def __init__(self, expand, extra):
+                super().__init__()
+                layers = [nn.Conv2d(3, 16, 3)]
+                if expand:
+                    layers.append(nn.Conv2d(16, 32, 1))
+                else:
+                    layers.append(nn.Conv2d(16, 16, 1))
+                kwargs = {"kernel_size": 1}
+                if extra:
+                    kwargs["in_channels"] = 99
+                self.body = nn.Sequential(*layers)  # wrong when expand is true: that is not known
+                self.tail = nn.Conv2d(out_channels=8, **{"in_channels": 16, **kwargs})
+
+            def forward(self, x):
+                return self.tail(self.body(x))
+    """
+    assert findings(source) == []
+
+
+def test_a_layer_attribute_set_after_construction():
+    source = """
+        import torch.nn as nn
+
+        # convlint: input=4x7x7
+        def build():
+            net = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(4, 8, 1), nn.MaxPool2d(2))
+            net[0].ceil_mode = True  # torch reads it at every forward: 7 -> 4
+            net[1].in_channels = 5  # the weight keeps its shape: nothing is known any more
+            return net
+    """
+    assert [shape for _, _, shape in steps_of(source, "build")] == [(4, 4, 4), (8, 4, 4), (8, 2, 2)]
+    assert findings(source) == []

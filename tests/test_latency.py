@@ -1,0 +1,249 @@
+"""The single-file paths stay fast (issues 1, 2 and 5; timed by tools/bench.py, not here): what
+`convlint check FILE` imports, the libcst import cache, the cheaper positions, the language
+server's re-parse of an edited buffer, and siblings parsed only as far as their names need."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from convlint import extract, slices, spans
+from convlint.engine import analyze_source
+from convlint.reparse import Reparser
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+sys.path.insert(0, str(ROOT / "tools"))
+
+import lsp_bench  # noqa: E402 - tools/lsp_bench.py: its 500-line model file
+
+
+def _run(code: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})}, cwd=ROOT)
+
+
+def test_check_of_one_file_imports_nothing_it_does_not_need():
+    code = (
+        "import sys\n"
+        "from convlint.cli import main\n"
+        "main(['check', '--no-cache', sys.argv[1]])\n"
+        "heavy = ('torch', 'numpy', 'pygls', 'lsprotocol', 'multiprocessing', 'concurrent.futures', 'asyncio',\n"
+        "         'convlint.fix', 'convlint.summary', 'convlint.verify', 'convlint.lsp', 'fractions', 'difflib')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    run = _run(code, str(FIXTURES / "resnet_like.py"))
+    assert run.stdout.strip().splitlines()[-1] == "[]", run.stderr
+
+
+def test_version_imports_neither_the_configuration_nor_libcst():
+    code = (
+        "import sys\n"
+        "from convlint.cli import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('libcst', 'convlint.config', 'tomllib', 'dataclasses') if m in sys.modules))\n"
+    )
+    run = _run(code)
+    assert run.stdout.strip().splitlines()[-1] == "[]", run.stderr
+
+
+def test_libcst_import_cache(tmp_path):
+    code = (
+        "import dataclasses, sys\n"
+        "from convlint.cstimport import load\n"
+        "cst = load()\n"
+        "assert 'exec' not in vars(dataclasses)\n"
+        "node = cst.Name('x')\n"
+        "assert node.with_changes(value='y').value == 'y' and repr(node).startswith('Name(')\n"
+        "print(cst.parse_module('x = 1\\n').code, end='')\n"
+    )
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    first = _run(code, env=env)
+    assert first.returncode == 0 and first.stdout == "x = 1\n", first.stderr
+    (cached,) = (tmp_path / "convlint").glob("dataclass-code-*.marshal")
+    written = cached.stat().st_mtime_ns
+    second = _run(code, env=env)
+    assert second.returncode == 0 and second.stdout == "x = 1\n", second.stderr
+    assert cached.stat().st_mtime_ns == written  # nothing was missing: not rewritten
+    cached.write_bytes(b"\x00garbage")
+    third = _run(code, env=env)
+    assert third.returncode == 0 and third.stdout == "x = 1\n", third.stderr  # a corrupt cache is ignored, and rebuilt
+    assert cached.stat().st_size > 1000
+    off = _run(code, env={"XDG_CACHE_HOME": str(tmp_path / "off"), "CONVLINT_NO_IMPORT_CACHE": "1"})
+    assert off.returncode == 0 and not (tmp_path / "off").exists()
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.py")) + [None], ids=lambda p: p.name if p else "lsp_bench")
+def test_positions_are_libcst_s(path):
+    source = path.read_text(encoding="utf-8") if path else lsp_bench.MODEL_FILE
+    module = cst.parse_module(source)
+    theirs = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    ours = spans.ranges(module)
+    assert len(ours.ranges) == len(theirs)
+    assert all(ours.get(node) == where for node, where in theirs.items())
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.py")) + [None], ids=lambda p: p.name if p else "lsp_bench")
+def test_reparse_equals_a_whole_parse(path):
+    source = path.read_text(encoding="utf-8") if path else lsp_bench.MODEL_FILE
+    reparser = Reparser()
+    module = reparser.parse(source)
+    if module is None:  # too few statements to be worth it: parsed whole by the caller
+        return
+    assert module.code == source and module.deep_equals(cst.parse_module(source))
+
+
+def test_reparse_reuses_the_statements_an_edit_did_not_touch():
+    source = lsp_bench.MODEL_FILE
+    reparser = Reparser()
+    reparser.parse(source)
+    total = len(reparser.chunks)
+    edits = [
+        source.replace("nn.Linear(128 * 4 * 4, 256)", "nn.Linear(128 * 4 * 4, 255)"),  # in one class
+        # a comment between two statements
+        source.replace("# convlint: input=3x32x32\nclass VGGCifar", "# convlint: input=3x64x64\nclass VGGCifar"),
+        source.replace("class Fire(nn.Module):", "# a new comment\n\n\nclass Fire(nn.Module):"),
+        source + "\n\n# the end\n",
+    ]
+    for edited in edits:
+        module = reparser.parse(edited)
+        assert module is not None and module.code == edited
+        assert module.deep_equals(cst.parse_module(edited))
+        assert reparser.reused >= total - 2
+        source = edited
+    assert reparser.parse(source + "x = (\n") is None  # a syntax error: the whole parse reports it
+
+
+def test_language_server_analysis_of_an_edit_matches_check(tmp_path):
+    from convlint import lsp
+
+    path = tmp_path / "vision_models.py"
+    source = lsp_bench.MODEL_FILE
+    path.write_text(source, encoding="utf-8")
+    lsp.analyze(source, str(path))
+    edited = source.replace("nn.Linear(256, num_classes),", "nn.Linear(255, num_classes),")
+    found = lsp.analyze(edited, str(path))
+    expected = analyze_source(edited, str(path) + "x").findings
+    assert [(f.code, f.span, f.message) for f in found] == [(f.code, f.span, f.message) for f in expected]
+    assert any(f.name == "channel-mismatch" and "receives 256" in f.message for f in found)
+
+
+def _package(tmp_path: Path, helpers: str) -> Path:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text(helpers)
+    model = package / "model.py"
+    model.write_text(textwrap.dedent("""\
+        import torch.nn as nn
+        from .helpers import WIDTHS, stem, log_usage
+
+        # convlint: input=3x32x32
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                log_usage(self)
+                self.stem = stem(WIDTHS[0])
+                self.body = nn.Conv2d(WIDTHS[0], WIDTHS[1], 3, padding=1)
+                self.head = nn.Conv2d(WIDTHS[2], 10, 1)
+
+            def forward(self, x):
+                return self.head(self.body(self.stem(x)))
+        """))
+    return model
+
+
+HELPERS = textwrap.dedent('''\
+    """Helpers: what the model needs, and a lot that it does not."""
+    import torch
+    import torch.nn as nn
+
+    WIDTHS = [16]
+    WIDTHS.append(32)  # a plain statement that changes a needed name
+    WIDTHS += [48]
+
+
+    def stem(width):
+        return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU())
+
+
+    def log_usage(obj):
+        return None
+    ''') + "".join(textwrap.dedent(f'''
+
+    def unused_{i}(x):
+        """Never called by the model."""
+        table = {{"a": {i}, "b": [1, 2, 3], "c": "some text to make the file larger"}}
+        return torch.zeros(x) + table["a"]
+    ''') for i in range(40))
+
+
+def test_a_sibling_is_parsed_only_as_far_as_the_model_needs(tmp_path):
+    model = _package(tmp_path, HELPERS)
+    assert len(HELPERS) > slices.MIN_BYTES
+    extract.LOADED.clear()
+    extract.PARTIAL.clear()
+    found = analyze_source(model.read_bytes(), str(model)).findings
+    # WIDTHS is [16, 32, 48]: the head expects 48 channels and receives 32
+    assert [(f.name, f.line) for f in found] == [("channel-mismatch", 11)]
+    plan, _ = extract.PARTIAL[str(model.parent / "helpers.py")]
+    assert plan.taken == set(range(1, 8))  # two imports, three WIDTHS statements, stem, log_usage: no docstring, no unused_*
+    extract.LOADED.clear()
+    extract.PARTIAL.clear()
+    original = slices.plan
+    try:
+        slices.plan = lambda source: None  # the whole sibling, as before slicing
+        whole = analyze_source(model.read_bytes(), str(model) + "").findings
+    finally:
+        slices.plan = original
+        extract.LOADED.clear()
+        extract.PARTIAL.clear()
+    assert [(f.code, f.span, f.message) for f in whole] == [(f.code, f.span, f.message) for f in found]
+
+
+def test_slices_take_more_as_more_names_are_asked_for():
+    plan = slices.plan(HELPERS.encode())
+    first = plan.take("stem")[0].decode()
+    assert "def stem" in first and "import torch.nn as nn" in first and "WIDTHS" not in first and "unused_" not in first
+    second = plan.take("WIDTHS")[0].decode()
+    assert "WIDTHS = [16]" in second and "WIDTHS.append(32)" in second and "WIDTHS += [48]" in second
+    assert "def stem" not in second  # already taken
+    assert plan.take("stem") == (b"", {})
+    rest = plan.take(None)[0].decode()
+    assert "def unused_0" in rest and "def unused_39" in rest
+
+
+def test_a_large_literal_is_evaluated_not_parsed(tmp_path):
+    names = [f"class_{i}" for i in range(200)]
+    helpers = HELPERS + f"\n\nCATEGORIES = {names!r}\nCONFIG = {{'widths': (8, 16), 'names': {names!r}, 'scale': -1.5}}\n"
+    plan = slices.plan(helpers.encode())
+    source, literals = plan.take("CATEGORIES")
+    assert source == b"" and literals == {"CATEGORIES": names}
+    model = _package(tmp_path, helpers)
+    model.write_text(model.read_text().replace("from .helpers import WIDTHS, stem, log_usage",
+                                                "from .helpers import WIDTHS, stem, log_usage, CATEGORIES, CONFIG")
+                     .replace("nn.Conv2d(WIDTHS[2], 10, 1)", "nn.Conv2d(CONFIG['widths'][1], len(CATEGORIES), 1)"))
+    results = []
+    for sliced in (True, False):
+        extract.LOADED.clear()
+        extract.PARTIAL.clear()
+        original = slices.plan
+        if not sliced:
+            slices.plan = lambda source: None
+        try:
+            analysis = analyze_source(model.read_bytes(), str(model))
+        finally:
+            slices.plan = original
+        results.append(([(f.code, f.span, f.message) for f in analysis.findings],
+                        [[(s.kind, s.out_shape) for s in m.steps] for m in analysis.models]))
+    extract.LOADED.clear()
+    extract.PARTIAL.clear()
+    assert results[0] == results[1]
+    assert results[0][1][0][-1] == ("Conv2d", (200, 32, 32))  # len(CATEGORIES) output channels
