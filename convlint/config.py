@@ -259,14 +259,20 @@ def _inputs(value, folder: Path, where: str) -> dict[tuple[str, str], tuple[int,
         raise ConfigError(f"{where}: 'inputs' must be a table of \"path/to/file.py::Model\" = \"3x224x224\"")
     inputs = {}
     for key, size in value.items():
-        file, sep, model = key.rpartition("::")
-        if not sep or not file or not model.isidentifier():
-            raise ConfigError(f"{where}: inputs key {key!r} is not \"path/to/file.py::ModelName\"")
+        model = _model_key("inputs", key, folder, where)
         shape = parse_input_size(size) if isinstance(size, str) else None
         if shape is None:
             raise ConfigError(f"{where}: inputs.{key!r} = {size!r} is not a size like \"3x224x224\"")
-        inputs[(_canonical(folder / file), model)] = shape
+        inputs[model] = shape
     return inputs
+
+
+def _model_key(table: str, key: str, folder: Path, where: str) -> tuple[str, str]:
+    """A `"path/to/file.py::Model"` key, its path relative to the config's folder: (file, model)."""
+    file, sep, model = key.rpartition("::")
+    if not sep or not file or not model.isidentifier():
+        raise ConfigError(f"{where}: {table} key {key!r} is not \"path/to/file.py::ModelName\"")
+    return _canonical(folder / file), model
 
 
 class FactoryName(str):
@@ -308,15 +314,13 @@ def _factories(value, folder: Path, where: str) -> dict[tuple[str, str], str]:
         raise ConfigError(f"{where}: 'factories' must be a table of \"path/to/file.py::Model\" = \"make_model(10)\"")
     factories = {}
     for key, call in value.items():
-        file, sep, model = key.rpartition("::")
-        if not sep or not file or not model.isidentifier():
-            raise ConfigError(f"{where}: factories key {key!r} is not \"path/to/file.py::ModelName\"")
+        model = _model_key("factories", key, folder, where)
         if not isinstance(call, str) or parse_factory(call) is None:
             raise ConfigError(
                 f"{where}: factories.{key!r} = {call!r} is not a call like \"make_model(10, norm=nn.BatchNorm2d)\" "
                 "(arguments: Python literals or names of the file)"
             )
-        factories[(_canonical(folder / file), model)] = call.strip()
+        factories[model] = call.strip()
     return factories
 
 

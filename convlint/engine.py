@@ -68,32 +68,12 @@ class Positions:
         return self.span(node).line
 
 
-class _Recorder:
-    """Stands in for libcst's PositionProvider: the same code generation, without the
-    metadata machinery's extra visit of the whole tree (half the cost)."""
-
-    def __init__(self) -> None:
-        self._computed: dict = {}  # the attribute libcst's code generation writes to
-
-    def set_metadata(self, node, value) -> None:
-        self._computed[node] = value
-
-
 def _positions(module: cst.Module):
     """node -> CodeRange, as libcst's PositionProvider gives them (`get` is all we use)."""
     try:
         from .spans import ranges
 
         return ranges(module)  # the same code generation, without the per-token cursor: a third of the cost
-    except (ImportError, AttributeError, TypeError):
-        pass
-    try:
-        from libcst.metadata.position_provider import PositionProvidingCodegenState
-
-        recorder = _Recorder()
-        state = PositionProvidingCodegenState(module.default_indent, module.default_newline, recorder)
-        module._codegen(state)
-        return recorder._computed
     except (ImportError, AttributeError, TypeError):  # libcst internals moved: take the public road
         from libcst.metadata import MetadataWrapper, PositionProvider
 

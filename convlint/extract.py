@@ -993,8 +993,7 @@ class Extractor:
             source = path.read_bytes()
         except OSError:
             return None
-        trees = getattr(engine, "TREES", None)  # a tree this process already holds is used whole
-        held = trees is not None and trees.get(os.path.realpath(key), source) is not None
+        held = engine.TREES.get(os.path.realpath(key), source) is not None  # a tree this process holds is used whole
         plan = None if held else slices.plan(source)
         literals: dict = {}
         if plan is not None:

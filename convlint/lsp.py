@@ -93,8 +93,7 @@ def _prime(source: str, path: str | None) -> None:
     engine's tree cache is keyed by path and content: it then skips its own parse)."""
     from . import engine
 
-    trees = getattr(engine, "TREES", None)
-    if path is None or trees is None or len(source) > engine.MAX_SOURCE_BYTES:
+    if path is None or len(source) > engine.MAX_SOURCE_BYTES:
         return
     from .reparse import Reparser
 
@@ -105,7 +104,7 @@ def _prime(source: str, path: str | None) -> None:
     if module is not None:
         import os
 
-        trees.put(os.path.realpath(path), source.encode("utf-8"), module)
+        engine.TREES.put(os.path.realpath(path), source.encode("utf-8"), module)
 
 
 def to_range(lines: list[str], codec, finding: Finding) -> types.Range:

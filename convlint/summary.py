@@ -205,6 +205,17 @@ def _rows(module, positions, steps: list[Step], model: Model | None = None):
     complete = model is not None and model.registered_complete
     notes = []
     applied: set[int] = set()
+
+    def tally(layer) -> dict | None:
+        """Add a layer's parameters to the totals, once per layer: its row's figures."""
+        nonlocal weights, biases, unknown
+        known = layer.kind in L.LAYERS and layer.params is not None
+        count = L.parameter_count(layer.kind, layer.params) if known else None
+        if count is None:
+            unknown += 1
+            return None
+        weights, biases = weights + count[0], biases + count[1]
+        return {"weights": count[0], "biases": count[1], "total": count[0] + count[1]}
     for index, step in enumerate(steps):
         op = step.op
         node = op.layer.node if op.layer is not None else op.node
@@ -221,14 +232,7 @@ def _rows(module, positions, steps: list[Step], model: Model | None = None):
                                  f"model.parameters() does not hold it (and it starts afresh on every call)")
             else:
                 counted[id(op.layer)] = line
-                count = L.parameter_count(op.layer.kind, op.layer.params)
-                if count is None:
-                    unknown += 1
-                else:
-                    w, b = count
-                    weights += w
-                    biases += b
-                    params = {"weights": w, "biases": b, "total": w + b}
+                params = tally(op.layer)
         elif op.kind == "layer":
             unknown += 1
         if index == 0 or MODEL_INPUT in op.inputs:
@@ -245,16 +249,7 @@ def _rows(module, positions, steps: list[Step], model: Model | None = None):
             continue
         line = positions.line(layer.node)
         counted[id(layer)] = line
-        params = None
-        count = L.parameter_count(layer.kind, layer.params) if layer.kind in L.LAYERS and layer.params is not None else None
-        if count is None:
-            unknown += 1
-        else:
-            w, b = count
-            weights += w
-            biases += b
-            params = {"weights": w, "biases": b, "total": w + b}
-        rows.append(Row(line, _layer_text(module, layer.node), layer.kind, None, params, None, None, None, called=False))
+        rows.append(Row(line, _layer_text(module, layer.node), layer.kind, None, tally(layer), None, None, None, called=False))
     if parameters:
         notes.append(f"plus {parameters} nn.Parameter attribute{'s' if parameters > 1 else ''} whose size convlint does not "
                      f"follow: not in the total (torch's model.parameters() counts {'them' if parameters > 1 else 'it'})")
