@@ -159,10 +159,23 @@ def load(path: str | os.PathLike, *, required: bool = True) -> Config | None:
     """Parse and validate one config file. A pyproject.toml without [tool.convlint] gives an
     empty Config when `required` (an explicit --config), else None."""
     path = Path(os.path.abspath(path))
+    try:
+        stat = path.stat()
+        version = (path, stat.st_mtime_ns, stat.st_size, required)
+    except OSError:
+        version = None
+    if version is not None and version in _LOADED:
+        return _LOADED[version]
     table = table_of(path)
-    if table is None:
-        return Config(path) if required else None
-    return parse(table, path)
+    config = (Config(path) if required else None) if table is None else parse(table, path)
+    if version is not None:
+        _LOADED[version] = config
+    return config
+
+
+# every linted file looks up its config (and models their inputs): a file is read once while
+# it stays the same, also in a language server that runs for hours
+_LOADED: dict[tuple, Config | None] = {}
 
 
 def parse(table: dict, path: Path) -> Config:

@@ -4,8 +4,7 @@
   `x = torch.zeros(8, 1, 28, 28)` then `net(x)`, `Net()(torch.rand(...))`, `net.forward(x)`;
 - `summary(model, (3, 224, 224))` (torchsummary: no batch) and torchinfo's
   `summary(model, input_size=(1, 3, 224, 224))` / `input_data=torch.randn(...)`;
-- `[tool.convlint] inputs` in the nearest pyproject.toml, through `convlint.config.input_for`
-  when that module is present.
+- `[tool.convlint] inputs` of the configuration that applies to the file.
 
 The module is walked once, in source order, with one flat table of names (a name bound in two
 functions to two different things keeps the later binding). Class bodies are not walked: a
@@ -208,25 +207,22 @@ def from_file(module: cst.Module, models: list[Model], line_of: Callable[[cst.CS
     return out
 
 
-def from_config(path: str | None, model: Model) -> Evidence | None:
-    """`[tool.convlint] inputs` in pyproject.toml, when convlint.config provides `input_for`."""
+def from_config(path: str | None, models: list[Model]) -> dict[str, Evidence]:
+    """`[tool.convlint] inputs` of the configuration that applies to `path`, per model name."""
     if path is None:
-        return None
-    try:
-        from .config import input_for
-    except ImportError:
-        return None
-    try:
-        value = input_for(path, model.name)
-    except Exception:  # noqa: BLE001 - a broken config costs the evidence, not the run
-        return None
-    if isinstance(value, str):
-        from .extract import parse_input_size
+        return {}
+    from .config import Resolver
 
-        value = parse_input_size(value)
-    if isinstance(value, (tuple, list)) and value and all(isinstance(v, int) for v in value):
-        return Evidence(tuple(value), "[tool.convlint] inputs in pyproject.toml")
-    return None
+    try:
+        config = Resolver().config_for(path)
+    except Exception:  # noqa: BLE001 - a broken config costs the evidence, not the run
+        return {}
+    out = {}
+    for model in models:
+        value = config.input_for(path, model.name)
+        if value:
+            out[model.name] = Evidence(tuple(value), "[tool.convlint] inputs in pyproject.toml")
+    return out
 
 
 def resolve(module: cst.Module, models: list[Model], path: str | None = None,
@@ -235,11 +231,7 @@ def resolve(module: cst.Module, models: list[Model], path: str | None = None,
     missing = [m for m in models if m.declared_input is None]
     if not missing:
         return {}
-    out = {}
-    for model in missing:
-        found = from_config(path, model)
-        if found is not None:
-            out[model.name] = found
+    out = from_config(path, missing)
     rest = [m for m in missing if m.name not in out]
     if rest and walk:
         out.update(from_file(module, rest, line_of))

@@ -9,6 +9,7 @@ ever makes later values unknown: it never turns into a guess.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -993,8 +994,9 @@ class Extractor:
             source = path.read_bytes()
         except OSError:
             return None
-        held = engine.TREES.get(os.path.realpath(key), source) is not None  # a tree this process holds is used whole
-        plan = None if held else slices.plan(source)
+        real = os.path.realpath(key)
+        whole = engine.TREES.get(real, source) is not None or engine.TREES.will_pin(real, len(source))
+        plan = None if whole else slices.plan(source)  # a tree this process holds, or will lint, is used whole
         literals: dict = {}
         if plan is not None:
             source, literals = plan.take(name)
@@ -2551,22 +2553,28 @@ def _run_sibling(sibling: Extractor, module: cst.Module, literals: dict | None =
 
 
 def walk(node: cst.CSTNode, prune: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
-    """Every code node under `node`, in source order, not looking inside `prune` nodes; much
-    cheaper than libcst's visitors, which rebuild the tree as they go."""
+    """Every code node under `node`, in source order, not looking inside `prune` nodes (exact
+    classes); much cheaper than libcst's visitors, which rebuild the tree as they go."""
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        if isinstance(current, prune):
+        kind = type(current)
+        if kind in prune:
             continue
         children = []
-        for name in _node_fields(type(current)):
+        for name in _node_fields(kind):
             value = getattr(current, name)
-            if isinstance(value, cst.CSTNode):
+            if _is_node(type(value)):
                 children.append(value)
-            elif isinstance(value, (list, tuple)):
-                children.extend(v for v in value if isinstance(v, cst.CSTNode))
+            elif type(value) in (list, tuple):
+                children.extend(v for v in value if _is_node(type(v)))
         stack.extend(reversed(children))
+
+
+@functools.cache
+def _is_node(kind: type) -> bool:
+    return issubclass(kind, cst.CSTNode)  # CSTNode is an ABC: isinstance against it is slow
 
 
 def extract(module: cst.Module, forced_input: tuple[int, ...] | None = None, path: str | None = None,

@@ -127,16 +127,33 @@ def _run_all(tasks: list[tuple], jobs: int | None) -> list[tuple]:
     jobs = max(1, jobs or os.cpu_count() or 1)
     jobs = min(jobs, len(tasks))
     if jobs <= 1:
-        return [lint_one(task) for task in tasks]
+        return lint_chunk(tasks)
     import multiprocessing
 
     # contiguous runs of files (sorted by path) per worker: siblings that import each other
     # meet in the same process, which parses and interprets each of them once
-    chunksize = -(-len(tasks) // (jobs * 6))
+    size = -(-len(tasks) // (jobs * 6))
+    chunks = [tasks[start : start + size] for start in range(0, len(tasks), size)]
     try:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform == "linux" else None)
         with context.Pool(jobs) as pool:
-            return pool.map(lint_one, tasks, chunksize=chunksize)
+            return [outcome for chunk in pool.map(lint_chunk, chunks, chunksize=1) for outcome in chunk]
     except (OSError, ImportError):  # no processes to be had (a sandbox): do it here
-        return [lint_one(task) for task in tasks]
+        return lint_chunk(tasks)
+
+
+def lint_chunk(tasks: list[tuple]) -> list[tuple]:
+    """Files in order, each knowing which of them are still to come (engine.TREES.ahead): a
+    sibling imported before its own turn is parsed once, whole, for both."""
+    from .engine import TREES
+
+    TREES.ahead = {os.path.realpath(task[1]) for task in tasks}
+    outcomes = []
+    try:
+        for task in tasks:
+            TREES.ahead.discard(os.path.realpath(task[1]))
+            outcomes.append(lint_one(task))
+    finally:
+        TREES.ahead = set()
+    return outcomes
