@@ -91,12 +91,13 @@ def read_source(path) -> bytes | Finding:
         return _file_finding(str(path), "unreadable-file", f"cannot read the file: {error.strerror or error}")
 
 
-_NAMES_TORCH_NN = re.compile(rb"\b(?:nn|Module)\b")
+_NAMES_TORCH_NN = re.compile(rb"\bnn\b(?!\.functional\b)|\bModule\b")
 
 
 def might_define_models(source: bytes) -> bool:
     """Every layer convlint understands is reached through torch.nn (`nn.Conv2d`, `from torch.nn
-    import ...`, `torch.nn.Conv2d`); a file that never names it can build no layer of its own."""
+    import ...`, `torch.nn.Conv2d`); a file that never names it, or names only its functions
+    (`import torch.nn.functional as F`: tensor utilities), can build no layer of its own."""
     return b"torch" in source and _NAMES_TORCH_NN.search(source) is not None
 
 

@@ -107,7 +107,7 @@ def lint_one(task: tuple) -> tuple[list[Finding], list[Finding]]:
 
 
 _UNCOLLECTED = [0]  # source bytes analysed since the last full collection, in this process
-COLLECT_EVERY = 4 * 1024 * 1024
+COLLECT_EVERY = 8 * 1024 * 1024
 
 
 def _collect_now_and_then(size: int) -> None:

@@ -210,3 +210,16 @@ def test_version_and_prefiltered_runs_do_not_import_libcst(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_prefilter_asks_for_torch_nn_beyond_its_functions():
+    from convlint.engine import might_define_models
+
+    assert might_define_models(b"import torch\nfrom torch import nn\n")
+    assert might_define_models(b"import torch\nimport torch.nn as nn\n")
+    assert might_define_models(b"import torch\nfrom torch.nn import Conv2d\n")
+    assert might_define_models(b"import torch\nclass Net(torch.nn.Module):\n    pass\n")
+    assert might_define_models(b"import torch\nfrom .core import Module\n")
+    assert not might_define_models(b"import torch\nimport torch.nn.functional as F\n")  # tensor utilities only
+    assert not might_define_models(b"from flax import nn\n")
+    assert not might_define_models(b"import torch\nx = torch.zeros(3)\n")
