@@ -193,9 +193,10 @@ def from_file(module: cst.Module, models: list[Model], line_of: Callable[[cst.CS
     by_name = {m.name: m for m in models}
     walker = _Walker(by_name, line_of)
     for node in walk(module, prune=(cst.ClassDef,)):
-        if isinstance(node, cst.Assign):
+        kind = type(node)  # not isinstance: libcst's classes are ABCs, slow to miss
+        if kind is cst.Assign:
             walker.visit_Assign(node)
-        elif isinstance(node, cst.Call):
+        elif kind is cst.Call:
             walker.visit_Call(node)
     out = {}
     for name, items in walker.found.items():
