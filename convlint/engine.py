@@ -139,7 +139,7 @@ class _Trees:
     first imported, and its tree is pinned until its own turn: slicing it now would parse
     part of it twice."""
 
-    KEPT_BYTES = 1024 * 1024  # about 25,000 lines, 30 MB of trees
+    KEPT_BYTES = 2 * 1024 * 1024  # about 50,000 lines of source
     PINNED_BYTES = 2 * 1024 * 1024
 
     def __init__(self) -> None:

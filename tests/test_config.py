@@ -273,3 +273,17 @@ def test_config_error_in_a_subprocess(project):
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr == "convlint: error: pyproject.toml: [tool.convlint]: unknown key 'fail_on' (did you mean 'fail-on'?)\n"
+
+
+def test_a_config_file_is_read_again_only_when_it_changes(tmp_path, monkeypatch):
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[tool.convlint]\ninputs = { "m.py::Net" = "3x32x32" }\n')
+    reads = []
+    real_read = config.read_toml
+    monkeypatch.setattr(config, "read_toml", lambda p: reads.append(p) or real_read(p))
+    first = config.load(path)
+    assert config.load(path) is first and len(reads) == 1
+    path.write_text('[tool.convlint]\ninputs = { "m.py::Net" = "1x28x28" }\n')
+    os.utime(path, ns=(1, 1))  # a different modification time even on a coarse clock
+    assert config.load(path).input_for(tmp_path / "m.py", "Net") == (1, 28, 28)
+    assert len(reads) == 2
