@@ -161,21 +161,22 @@ def load(path: str | os.PathLike, *, required: bool = True) -> Config | None:
     path = Path(os.path.abspath(path))
     try:
         stat = path.stat()
-        version = (path, stat.st_mtime_ns, stat.st_size, required)
+        stamp = (stat.st_mtime_ns, stat.st_size)
     except OSError:
-        version = None
-    if version is not None and version in _LOADED:
-        return _LOADED[version]
+        stamp = None
+    known = _LOADED.get((path, required))
+    if stamp is not None and known is not None and known[0] == stamp:
+        return known[1]
     table = table_of(path)
     config = (Config(path) if required else None) if table is None else parse(table, path)
-    if version is not None:
-        _LOADED[version] = config
+    if stamp is not None:
+        _LOADED[(path, required)] = (stamp, config)
     return config
 
 
-# every linted file looks up its config (and models their inputs): a file is read once while
-# it stays the same, also in a language server that runs for hours
-_LOADED: dict[tuple, Config | None] = {}
+# every linted file looks up its config (and models their inputs): a file is read again only
+# when it changed, also in a language server that runs for hours
+_LOADED: dict[tuple[Path, bool], tuple[tuple[int, int], Config | None]] = {}
 
 
 def parse(table: dict, path: Path) -> Config:
