@@ -148,11 +148,12 @@ def lint_chunk(tasks: list[tuple]) -> list[tuple]:
     sibling imported before its own turn is parsed once, whole, for both."""
     from .engine import TREES
 
-    TREES.ahead = {os.path.realpath(task[1]) for task in tasks}
+    paths = [os.path.realpath(task[1]) for task in tasks]
+    TREES.ahead = set(paths)
     outcomes = []
     try:
-        for task in tasks:
-            TREES.ahead.discard(os.path.realpath(task[1]))
+        for task, path in zip(tasks, paths):
+            TREES.ahead.discard(path)
             outcomes.append(lint_one(task))
     finally:
         TREES.ahead = set()

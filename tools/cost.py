@@ -21,7 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 sys.path.insert(0, str(REPO_ROOT))
 
-import corpus  # noqa: E402 - tools/corpus.py: fetch and unpack
+import corpus  # noqa: E402 - tools/corpus.py: the packages
+from bench import corpus_files  # noqa: E402 - the benchmark's files, fetched and unpacked on first use
 
 from convlint import engine, evidence, extract, rules, runner  # noqa: E402
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packages", nargs="*", default=list(corpus.PACKAGES))
     args = parser.parse_args(argv)
-    files = sorted(str(p) for name in args.packages for p in corpus.prepare_package(name, corpus.PACKAGES[name]))
+    files = [str(path) for path in corpus_files(args.packages)]
     from convlint.cstimport import load
 
     cst = load()
