@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # annotations only: importing convlint must not import libcst
-    import libcst as cst
+if TYPE_CHECKING:
+    import ast
 
 from . import layers as L
 from .graph import MODEL_INPUT, Layer, Model, Op
@@ -25,7 +25,7 @@ class ModelRun:
 
 
 class Context:
-    def __init__(self, runs: list[ModelRun], layers: list[Layer], line_of: Callable[[cst.CSTNode], int]) -> None:
+    def __init__(self, runs: list[ModelRun], layers: list[Layer], line_of: Callable[[ast.AST], int]) -> None:
         self.runs = runs
         self.layers = layers
         self.line_of = line_of

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import rules
 from .context import Context, ModelRun
 from .findings import Finding, Span
 from .propagate import Step, propagate
-
-if TYPE_CHECKING:
-    import libcst as cst
-
-# libcst (and extract/evidence, which need it) are imported on first use: `convlint --version`
-# and a run whose files the pre-filter rejects never pay for it.
 
 BUG_REPORT = "please report this as a convlint bug, with the file"
 
@@ -50,34 +44,49 @@ class Analysis:
 
 
 class Positions:
-    """Source positions, computed only when something asks: the pass re-renders the whole module."""
+    """Source positions of the module's nodes, as 1-based line and character columns (the tree
+    counts columns in UTF-8 bytes). A node of another file (a layer a sibling's code built) has
+    no position here: line 1."""
 
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, source: bytes, module: ast.Module) -> None:
+        self.source = source
         self.module = module
-        self._map = None
+        self._lines: list[str] | None = None
+        self._nodes: set[int] | None = None
 
-    def span(self, node: cst.CSTNode) -> Span:
-        if self._map is None:
-            self._map = _positions(self.module)
-        where = self._map.get(node)
-        if where is None:
+    def span(self, node: ast.AST) -> Span:
+        if self._nodes is None:
+            self._nodes = {id(n) for n in ast.walk(self.module)}
+        line = getattr(node, "lineno", None)
+        if line is None or id(node) not in self._nodes:
             return Span(1, 1, 1, 1)
-        return Span(where.start.line, where.start.column + 1, where.end.line, where.end.column + 1)
+        end = node.end_lineno or line
+        return Span(line, self.column(line, node.col_offset) + 1, end, self.column(end, node.end_col_offset or 0) + 1)
 
-    def line(self, node: cst.CSTNode) -> int:
+    def line(self, node: ast.AST) -> int:
         return self.span(node).line
 
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            from .extract import source_lines
 
-def _positions(module: cst.Module):
-    """node -> CodeRange, as libcst's PositionProvider gives them (`get` is all we use)."""
-    try:
-        from .spans import ranges
+            self._lines = source_lines(self.source)
+        return self._lines
 
-        return ranges(module)  # the same code generation, without the per-token cursor: a third of the cost
-    except (ImportError, AttributeError, TypeError):  # libcst internals moved: take the public road
-        from libcst.metadata import MetadataWrapper, PositionProvider
+    def column(self, line: int, offset: int) -> int:
+        text = self.lines[line - 1] if line <= len(self.lines) else ""
+        return offset if text.isascii() else len(text.encode("utf-8")[:offset].decode("utf-8", "replace"))
 
-        return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    def text(self, node: ast.AST) -> str:
+        """The node's source text."""
+        if getattr(node, "lineno", None) is None:
+            return "?"
+        span = self.span(node)
+        lines = self.lines[span.line - 1 : span.end_line]
+        lines[-1] = lines[-1][: span.end_column - 1]
+        lines[0] = lines[0][span.column - 1 :]
+        return "\n".join(lines)
 
 
 def read_source(path) -> bytes | Finding:
@@ -102,33 +111,6 @@ def might_define_models(source: bytes) -> bool:
 
 
 MAX_SOURCE_BYTES = 2 * 1024 * 1024  # the largest file of the corpus is 0.33 MB; beyond this it is generated code
-MAX_BRACKET_DEPTH = 100  # deeper (counting brackets in strings too) and CPython's parser vets the file first
-MAX_LAMBDAS = 500
-_BRACKETS = bytes.maketrans(b"([{)]}", b"\x01\x01\x01\xff\xff\xff")
-_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"([{)]}")
-
-
-def too_deep(source: bytes, path: str) -> Finding | None:
-    """libcst's native parser overflows its stack (the process dies) on a few thousand nested
-    brackets or lambdas. CPython's own parser refuses those cleanly (more than 200 nested
-    brackets is not Python), so a file that looks that deep is shown to it first."""
-    from array import array
-    from itertools import accumulate
-
-    signed = array("b", source.translate(_BRACKETS, _NOT_BRACKETS))
-    if max(accumulate(signed), default=0) <= MAX_BRACKET_DEPTH and source.count(b"lambda") <= MAX_LAMBDAS:
-        return None
-    import ast
-
-    try:
-        ast.parse(source, path)
-    except SyntaxError as error:
-        return _file_finding(path, "syntax-error", f"invalid syntax: {error.msg}", max(error.lineno or 1, 1))
-    except (RecursionError, MemoryError):
-        return _file_finding(path, "syntax-error", "the file nests too deeply for the parser")
-    except ValueError as error:  # NUL bytes
-        return _file_finding(path, "syntax-error", f"invalid syntax: {error}")
-    return None
 
 
 class _Trees:
@@ -194,9 +176,9 @@ class _Trees:
 TREES = _Trees()
 
 
-def parse(source: bytes, path: str, cache: bool = True) -> cst.Module | Finding:
+def parse(source: bytes, path: str) -> ast.Module | Finding:
     """The file's tree, or the finding that says why there is none."""
-    key = os.path.realpath(path) if cache and not path.startswith("<") else None
+    key = os.path.realpath(path) if not path.startswith("<") else None
     tree = TREES.get(key, source) if key is not None else None
     if tree is None:
         tree = _parse(source, path)
@@ -205,29 +187,27 @@ def parse(source: bytes, path: str, cache: bool = True) -> cst.Module | Finding:
     return tree
 
 
-def _parse(source: bytes, path: str) -> cst.Module | Finding:
-    from .cstimport import load
-
-    cst = load()  # import libcst, with its dataclasses' code cached (convlint/cstimport.py)
-
+def _parse(source: bytes, path: str) -> ast.Module | Finding:
     if len(source) > MAX_SOURCE_BYTES:
         size = len(source) / (1024 * 1024)
         return _file_finding(
             path, "unreadable-file",
             f"larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MB ({size:.1f} MB): not analysed (exclude generated files)",
         )
-    deep = too_deep(source, path)
-    if deep is not None:
-        return deep
+    from importlib.util import decode_source
+
     try:
-        return cst.parse_module(source)
-    except cst.ParserSyntaxError as error:
-        line, column = max(error.raw_line, 1), error.raw_column + 1
-        message = str(error).splitlines()[0] if str(error) else "invalid syntax"
-        return _file_finding(path, "syntax-error", f"invalid syntax: {message}", line, column)
+        text = decode_source(source)  # as Python reads a file: BOM, coding cookie, universal newlines
     except (UnicodeDecodeError, LookupError, SyntaxError) as error:
         return _file_finding(path, "unreadable-file", f"cannot decode the file: {error}")
-    except RecursionError:
+    try:
+        return ast.parse(text, path)
+    except SyntaxError as error:
+        line, column = max(error.lineno or 1, 1), max(error.offset or 1, 1)
+        return _file_finding(path, "syntax-error", f"invalid syntax: {error.msg}", line, column)
+    except ValueError as error:  # NUL bytes
+        return _file_finding(path, "syntax-error", f"invalid syntax: {error}")
+    except (RecursionError, MemoryError):
         return _file_finding(path, "syntax-error", "the file nests too deeply for the parser")
 
 
@@ -265,7 +245,7 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool) -> An
     from .extract import extract
 
     try:
-        models, layers = extract(module, input_shape, None if path.startswith("<") else path, source.count(b"\n") + 1)
+        models, layers = extract(module, input_shape, None if path.startswith("<") else path, source.count(b"\n") + 1, source)
     except RecursionError:
         return Analysis(path, [])  # deeper than we follow: nothing is known, so nothing is said
     evident = {} if input_shape else evidence.input_shapes(module, models, path, source)  # config, then the file's own evidence
@@ -273,7 +253,7 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool) -> An
     for model in models:
         shape = input_shape or model.declared_input or evident.get(model.name)
         runs.append(ModelRun(model, shape, propagate(model, shape)))
-    positions = Positions(module)
+    positions = Positions(source, module)
     ctx = Context(runs, layers, positions.line)
     findings: dict[tuple, Finding] = {}
     chosen = rules.DEFAULT_SELECTION if select is None else select

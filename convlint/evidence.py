@@ -14,14 +14,11 @@ model's first layer is ignored: evidence never overrides what the layers say.
 
 from __future__ import annotations
 
+import ast
 import re
-
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import libcst as cst
-
-from .extract import dotted_name, walk
+from .extract import DEFINITIONS, dotted_name, walk
 from .graph import Model
 from .sizing import symbolic_shape
 
@@ -35,68 +32,69 @@ class Evidence:
     source: str  # where it came from, for the reader
 
 
-def _int(node: cst.BaseExpression) -> int | None:
+def _int(node: ast.expr) -> int | None:
     """A literal int, or arithmetic of literal ints."""
-    if isinstance(node, cst.Integer):
-        return int(node.evaluated_value)
-    if isinstance(node, cst.BinaryOperation):
+    kind = type(node)
+    if kind is ast.Constant:
+        return node.value if type(node.value) is int else None
+    if kind is ast.BinOp:
         a, b = _int(node.left), _int(node.right)
         if a is None or b is None:
             return None
-        if isinstance(node.operator, cst.Multiply):
+        op = type(node.op)
+        if op is ast.Mult:
             return a * b
-        if isinstance(node.operator, cst.Add):
+        if op is ast.Add:
             return a + b
-        if isinstance(node.operator, cst.Subtract):
+        if op is ast.Sub:
             return a - b
-        if isinstance(node.operator, cst.FloorDivide) and b:
+        if op is ast.FloorDiv and b:
             return a // b
     return None
 
 
-def _ints(node: cst.BaseExpression) -> tuple[int, ...] | None:
+def _ints(node: ast.expr) -> tuple[int, ...] | None:
     """A tuple or list of literal ints."""
-    if isinstance(node, (cst.Tuple, cst.List)):
-        values = [_int(e.value) for e in node.elements]
+    if type(node) in (ast.Tuple, ast.List):
+        values = [_int(e) for e in node.elts]
         if values and all(v is not None and v > 0 for v in values):
             return tuple(values)
     return None
 
 
 class _Walker:
-    def __init__(self, models: dict[str, Model], line_of: Callable[[cst.CSTNode], int]) -> None:
+    def __init__(self, models: dict[str, Model]) -> None:
         self.models = models
-        self.line_of = line_of
         self.aliases: dict[str, str] = {}  # variable -> model name
         self.tensors: dict[str, tuple[int, ...]] = {}  # variable -> literal shape, batch included
         self.found: dict[str, list[tuple[tuple[int, ...], str, bool]]] = {}  # name -> (shape, source, batched)
 
     # ---- what an expression is
 
-    def model_of(self, node: cst.BaseExpression) -> str | None:
-        if isinstance(node, cst.Name):
-            if node.value in self.aliases:
-                return self.aliases[node.value]
-            model = self.models.get(node.value)
-            if model is not None and not isinstance(model.node, (cst.ClassDef, cst.FunctionDef)):
-                return node.value  # a module-level Sequential is the model itself
+    def model_of(self, node: ast.expr) -> str | None:
+        if type(node) is ast.Name:
+            if node.id in self.aliases:
+                return self.aliases[node.id]
+            model = self.models.get(node.id)
+            if model is not None and type(model.node) not in DEFINITIONS:
+                return node.id  # a module-level Sequential is the model itself
             return None
-        if isinstance(node, cst.Call):
+        if type(node) is ast.Call:
             func = node.func
-            if isinstance(func, cst.Name) and func.value in self.models:
-                if isinstance(self.models[func.value].node, (cst.ClassDef, cst.FunctionDef)):
-                    return func.value  # Net(...) or make_model(...)
-            if isinstance(func, cst.Attribute) and func.attr.value in PASSTHROUGH:
+            if type(func) is ast.Name and func.id in self.models:
+                if type(self.models[func.id].node) in DEFINITIONS:
+                    return func.id  # Net(...) or make_model(...)
+            if type(func) is ast.Attribute and func.attr in PASSTHROUGH:
                 return self.model_of(func.value)
         return None
 
-    def tensor_of(self, node: cst.BaseExpression) -> tuple[int, ...] | None:
-        if isinstance(node, cst.Name):
-            return self.tensors.get(node.value)
-        if not isinstance(node, cst.Call):
+    def tensor_of(self, node: ast.expr) -> tuple[int, ...] | None:
+        if type(node) is ast.Name:
+            return self.tensors.get(node.id)
+        if type(node) is not ast.Call:
             return None
         func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value in PASSTHROUGH:
+        if type(func) is ast.Attribute and func.attr in PASSTHROUGH:
             return self.tensor_of(func.value)
         name = dotted_name(func)
         if name is None:
@@ -104,28 +102,27 @@ class _Walker:
         last = name.rsplit(".", 1)[-1]
         if last not in TENSOR_MAKERS or not (name == last or name.startswith(("torch.", "th."))):
             return None
-        positional = [a for a in node.args if a.keyword is None and a.star == ""]
-        keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
+        positional, keywords = _arguments(node)
         if "size" in keywords:
             return _ints(keywords["size"])
         if last == "randint":  # randint(high, size) / randint(low, high, size)
-            return _ints(positional[-1].value) if len(positional) in (2, 3) else None
+            return _ints(positional[-1]) if len(positional) in (2, 3) else None
         if last in ("full", "normal"):
-            return _ints(positional[0].value) if last == "full" and positional else None
-        if len(positional) == 1 and _ints(positional[0].value) is not None:
-            return _ints(positional[0].value)
-        values = [_int(a.value) for a in positional]
+            return _ints(positional[0]) if last == "full" and positional else None
+        if len(positional) == 1 and _ints(positional[0]) is not None:
+            return _ints(positional[0])
+        values = [_int(a) for a in positional]
         if values and all(v is not None and v > 0 for v in values):
             return tuple(values)
         return None
 
     # ---- the walk
 
-    def visit_Assign(self, node: cst.Assign) -> None:
+    def visit_Assign(self, node: ast.Assign) -> None:
         model, tensor = self.model_of(node.value), self.tensor_of(node.value)
         for target in node.targets:
-            if isinstance(target.target, cst.Name):
-                name = target.target.value
+            if type(target) is ast.Name:
+                name = target.id
                 self.aliases.pop(name, None)
                 self.tensors.pop(name, None)
                 if model is not None:
@@ -133,16 +130,15 @@ class _Walker:
                 if tensor is not None:
                     self.tensors[name] = tensor
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         name = dotted_name(func)
-        positional = [a for a in node.args if a.keyword is None and a.star == ""]
-        keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
+        positional, keywords = _arguments(node)
         if name is not None and name.rsplit(".", 1)[-1] == "summary" and positional:
-            model = self.model_of(positional[0].value)
+            model = self.model_of(positional[0])
             if model is None:
                 return
-            where = f"the {name}(...) call on line {self.line_of(node)}"
+            where = f"the {name}(...) call on line {node.lineno}"
             if "input_size" in keywords:  # torchinfo: the batch included
                 shape = _ints(keywords["input_size"])
                 if shape is not None:
@@ -152,21 +148,31 @@ class _Walker:
                 if shape is not None:
                     self.add(model, shape, where, batched=True)
             elif len(positional) >= 2:
-                shape = _ints(positional[1].value) or self.tensor_of(positional[1].value)
+                shape = _ints(positional[1]) or self.tensor_of(positional[1])
                 if shape is not None:
-                    self.add(model, shape, where, batched=None if _ints(positional[1].value) else True)
+                    self.add(model, shape, where, batched=None if _ints(positional[1]) else True)
             return
-        target = func.value if isinstance(func, cst.Attribute) and func.attr.value == "forward" else func
+        target = func.value if type(func) is ast.Attribute and func.attr == "forward" else func
         model = self.model_of(target)
         if model is None or len(positional) != 1 or keywords:
             return
-        shape = self.tensor_of(positional[0].value)
+        shape = self.tensor_of(positional[0])
         if shape is not None:
             what = "a tensor of shape " + "×".join(map(str, shape))
-            self.add(model, shape, f"{what} passed to it on line {self.line_of(node)}", batched=True)
+            self.add(model, shape, f"{what} passed to it on line {node.lineno}", batched=True)
 
     def add(self, model: str, shape: tuple[int, ...], source: str, batched: bool | None) -> None:
         self.found.setdefault(model, []).append((shape, source, batched))
+
+
+def _arguments(call: ast.Call) -> tuple[list[ast.expr], dict[str, ast.expr]]:
+    """A call's plain positional arguments (up to the first `*args`) and its keyword arguments."""
+    positional = []
+    for arg in call.args:
+        if type(arg) is ast.Starred:
+            break
+        positional.append(arg)
+    return positional, {k.arg: k.value for k in call.keywords if k.arg is not None}
 
 
 def _fit(model: Model, shape: tuple[int, ...], batched: bool | None) -> tuple[int, ...] | None:
@@ -184,19 +190,15 @@ def _fit(model: Model, shape: tuple[int, ...], batched: bool | None) -> tuple[in
     return shape if shape[0] == seeded[0] else None
 
 
-def from_file(module: cst.Module, models: list[Model], line_of: Callable[[cst.CSTNode], int] | None = None) -> dict[str, Evidence]:
+def from_file(module: ast.Module, models: list[Model]) -> dict[str, Evidence]:
     """The first fitting evidence in the file, per model name."""
-    if line_of is None:
-        from .engine import Positions
-
-        line_of = Positions(module).line
     by_name = {m.name: m for m in models}
-    walker = _Walker(by_name, line_of)
-    for node in walk(module, prune=(cst.ClassDef,)):
-        kind = type(node)  # not isinstance: libcst's classes are ABCs, slow to miss
-        if kind is cst.Assign:
+    walker = _Walker(by_name)
+    for node in walk(module, prune=(ast.ClassDef,)):
+        kind = type(node)
+        if kind is ast.Assign:
             walker.visit_Assign(node)
-        elif kind is cst.Call:
+        elif kind is ast.Call:
             walker.visit_Call(node)
     out = {}
     for name, items in walker.found.items():
@@ -226,8 +228,7 @@ def from_config(path: str | None, models: list[Model]) -> dict[str, Evidence]:
     return out
 
 
-def resolve(module: cst.Module, models: list[Model], path: str | None = None,
-            line_of: Callable[[cst.CSTNode], int] | None = None, walk: bool = True) -> dict[str, Evidence]:
+def resolve(module: ast.Module, models: list[Model], path: str | None = None, walk: bool = True) -> dict[str, Evidence]:
     """For each model without a `# convlint: input=` annotation: the config, else the file's evidence."""
     missing = [m for m in models if m.declared_input is None]
     if not missing:
@@ -235,14 +236,14 @@ def resolve(module: cst.Module, models: list[Model], path: str | None = None,
     out = from_config(path, missing)
     rest = [m for m in missing if m.name not in out]
     if rest and walk:
-        out.update(from_file(module, rest, line_of))
+        out.update(from_file(module, rest))
     return out
 
 
 MENTIONS = re.compile(rb"\b(?:randn|rand|zeros|ones|empty|full|summary|input_size|input_data)\b")
 
 
-def input_shapes(module: cst.Module, models: list[Model], path: str | None = None,
+def input_shapes(module: ast.Module, models: list[Model], path: str | None = None,
                  source: bytes | None = None) -> dict[str, tuple[int, ...]]:
     """Model name -> input shape (no batch) for the models without an annotation: what `check` uses.
     A file whose text names no tensor constructor or summary call has no evidence to walk for."""

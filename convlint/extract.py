@@ -1,4 +1,5 @@
-"""Extraction: read a libcst module the way a careful reviewer would, and build its models.
+"""Extraction: read a module's syntax tree (CPython's `ast`) the way a careful reviewer would,
+and build its models.
 
 A small abstract interpreter runs the file's module-level code, class bodies,
 `__init__`s, helpers and `forward`s over *static values*: Python constants,
@@ -9,7 +10,7 @@ ever makes later values unknown: it never turns into a guess.
 
 from __future__ import annotations
 
-import functools
+import ast
 import itertools
 import os
 import re
@@ -18,7 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import libcst as cst
 
 from . import layers as L
 from . import slices
@@ -75,7 +75,7 @@ class Container:
 
     kind: str
     children: list
-    node: cst.CSTNode
+    node: ast.AST
     keys: list | None = None
     born: int = field(default_factory=_born)
 
@@ -98,14 +98,14 @@ class DictVal:
 
 @dataclass(eq=False)
 class Function:
-    node: cst.FunctionDef
+    node: ast.FunctionDef  # or AsyncFunctionDef
     env: Env
     foreign: bool = False  # defined in another file
 
 
 @dataclass(eq=False)
 class ClassInfo:
-    node: cst.ClassDef
+    node: ast.ClassDef
     bases: list
     attrs: dict[str, Any]
     env: Env
@@ -114,7 +114,7 @@ class ClassInfo:
 
     @property
     def name(self) -> str:
-        return self.node.name.value
+        return self.node.name
 
     def lookup(self, name: str) -> Any:
         for cls in self.mro():
@@ -252,7 +252,7 @@ class Pieces:
     mode: str  # "chunk" (param: how many), "split" (param: the size of each) or "sections" (param: the sizes)
     param: Any
     dim: int
-    node: cst.CSTNode
+    node: ast.AST
     made: dict = field(default_factory=dict)  # (index, expected length) -> Tensor: one op per piece
 
     @property
@@ -374,7 +374,27 @@ CONST_MAKERS = {"ones", "zeros", "empty", "rand", "randn", "full"}
 # torch functions and tensor methods that split or reorder a tensor's axes
 AXIS_OPS = {"chunk", "split", "permute", "transpose", "swapaxes", "swapdims"}
 REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "std", "var", "logsumexp", "norm"}
-ELEMENTWISE_OPS = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)
+
+DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+DEFINITIONS = (*DEFS, ast.ClassDef)
+LITERALS = (int, float, str, bool, type(None))
+COMPARISONS = {
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+}
+_OPERATORS = {
+    ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply", ast.Div: "Divide", ast.FloorDiv: "FloorDivide",
+    ast.Mod: "Modulo", ast.Pow: "Power",
+}
+
+
+def _operator(op: ast.operator) -> str:
+    """The operator's name in findings and ops: "Add", "Subtract", ... ("" for the rest)."""
+    return _OPERATORS.get(type(op), "")
 
 
 def _is_tensor(value: Any) -> bool:
@@ -418,24 +438,26 @@ class ModuleRef:
 
 
 class Extractor:
-    def __init__(self, module: cst.Module, path: str | None = None, loading: frozenset = frozenset()) -> None:
+    def __init__(self, module: ast.Module | None, path: str | None = None, loading: frozenset = frozenset(),
+                 source: bytes | None = None) -> None:
         self.module = module
+        self.source = source  # for `# convlint: input=` comments, which the tree does not keep
         self.path = path
         self.loading = loading
-        self.foreign_site: cst.CSTNode | None = None  # the local call that led into another file's code
+        self.foreign_site: ast.AST | None = None  # the local call that led into another file's code
         self.globals = Env()
         self.steps = 0
         self.depth = 0
-        self.helper_site: cst.CSTNode | None = None
+        self.helper_site: ast.AST | None = None
         self.helper_layers: dict[int, list[Layer]] = {}  # layers built per definition in the current helper call
         self.layers: dict[int, Layer] = {}  # every layer constructed, by id of its node
         self.ops: list[Op] | None = None  # the model being built, when applying
         self.counter = 0
-        self.errors: list[tuple[cst.CSTNode, str, str]] = []
+        self.errors: list[tuple[ast.AST, str, str]] = []
         self.self_instance: Instance | None = None
         self.speculative = 0  # depth of uncertain branches we are inside
         self.layer_log: list[int] = []  # ids of self.layers in construction order
-        self.mutations: dict[int, list[cst.CSTNode]] = {}  # statement id -> what it may change
+        self.mutations: dict[int, list[ast.AST]] = {}  # statement id -> what it may change
         self.active: dict[int, int] = {}  # function node id -> calls in progress
         self.file_budget = float("inf")  # steps for all the models of the file
         self.touched: list = []  # per open speculation: (serial at entry, instance merged by exec_arms, changes)
@@ -454,8 +476,9 @@ class Extractor:
             pass
         found: list[Model] = []
         spent = self.steps
-        for index, stmt in enumerate(body):
-            declared = forced_input or self.declared_input(stmt, first=index == 0)
+        comments = self.input_comments() if forced_input is None else {}
+        for stmt in body:
+            declared = forced_input or comments.get(_first_line(stmt) - 1)
             for name, make in self.candidates(stmt):
                 if spent > self.file_budget:  # the rest of a file of many variants stays unknown
                     return found
@@ -478,7 +501,7 @@ class Extractor:
                     found.append(part)
         return found
 
-    def parts(self, name: str, stmt: cst.CSTNode, root: Any) -> Iterator[Model]:
+    def parts(self, name: str, stmt: ast.AST, root: Any) -> Iterator[Model]:
         """A model's sub-modules that its run never called (a backbone given to a detector whose
         forward we cannot follow, heads fed lists), each run on its own from an unknown input."""
         if root is None:
@@ -496,34 +519,35 @@ class Extractor:
                 count += 1
                 yield model
 
-    def declared_input(self, stmt: cst.CSTNode, first: bool) -> tuple[int, ...] | None:
-        lines = list(getattr(stmt, "leading_lines", ()))
-        if first:
-            lines = list(self.module.header) + lines
-        if not lines or lines[-1].comment is None:
-            return None
-        match = INPUT_COMMENT.match(lines[-1].comment.value)
-        return parse_input_size(match.group(1)) if match else None
+    def input_comments(self) -> dict[int, tuple[int, ...] | None]:
+        """Line -> size of each `# convlint: input=...` comment line: it declares the input of the
+        statement right below it."""
+        if self.source is None or b"convlint" not in self.source:
+            return {}
+        found = {}
+        for number, line in enumerate(source_lines(self.source), 1):
+            match = INPUT_COMMENT.match(line)
+            if match:
+                found[number] = parse_input_size(match.group(1))
+        return found
 
-    def candidates(self, stmt: cst.CSTNode):
+    def candidates(self, stmt: ast.AST):
         """(name, thunk producing the module value) for each model a statement defines."""
-        if isinstance(stmt, cst.ClassDef):
-            cls = self.globals.vars.get(stmt.name.value)
+        kind = type(stmt)
+        if kind is ast.ClassDef:
+            cls = self.globals.vars.get(stmt.name)
             if isinstance(cls, ClassInfo) and cls.torch_base() is not None:
                 yield cls.name, lambda: self.instantiate(cls, [], {}, stmt, defaults_only=True)
-        elif isinstance(stmt, cst.FunctionDef):
-            func = self.globals.vars.get(stmt.name.value)
+        elif kind in DEFS:
+            func = self.globals.vars.get(stmt.name)
             if isinstance(func, Function):
-                yield stmt.name.value, lambda: self.call_function(func, [], {}, stmt, defaults_only=True)
-        elif isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
-                    targets = small.targets if isinstance(small, cst.Assign) else [small]
-                    for target in targets:
-                        if isinstance(target.target, cst.Name):
-                            value = self.globals.vars.get(target.target.value)
-                            if isinstance(value, (Layer, Container, Instance)):
-                                yield target.target.value, (lambda v=value: v)
+                yield stmt.name, lambda: self.call_function(func, [], {}, stmt, defaults_only=True)
+        elif (kind is ast.Assign or kind is ast.AnnAssign) and stmt.value is not None:
+            for target in stmt.targets if kind is ast.Assign else [stmt.target]:
+                if type(target) is ast.Name:
+                    value = self.globals.vars.get(target.id)
+                    if isinstance(value, (Layer, Container, Instance)):
+                        yield target.id, (lambda v=value: v)
 
     def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None) -> Model | None:
         """The model `make()` constructs, run in evaluation mode (or training mode) on `argument`
@@ -585,98 +609,90 @@ class Extractor:
         for stmt in stmts:
             self.exec_stmt(stmt, env)
 
-    def exec_stmt(self, stmt: cst.CSTNode, env: Env) -> None:
+    def exec_stmt(self, stmt: ast.AST, env: Env) -> None:
         self.tick()
-        kind = type(stmt)  # libcst's classes are ABCs: isinstance is slow for a miss, and these have no subclasses
-        if kind is cst.SimpleStatementLine:
-            for small in stmt.body:
-                self.exec_small(small, env)
-        elif kind is cst.FunctionDef:
-            env.vars[stmt.name.value] = Function(stmt, env)
-        elif kind is cst.ClassDef:
+        kind = type(stmt)  # exact types: a chain of isinstance misses costs more
+        if kind is ast.Expr:
+            if type(stmt.value) is not ast.Constant:  # docstrings
+                self.ev(stmt.value, env)
+        elif kind is ast.Assign:
+            value = self.ev(stmt.value, env)
+            for target in stmt.targets:
+                self.assign(target, value, env)
+        elif kind is ast.AnnAssign:
+            if stmt.value is not None:
+                self.assign(stmt.target, self.ev(stmt.value, env), env)
+        elif kind is ast.AugAssign:
+            self.exec_augassign(stmt, env)
+        elif kind is ast.Return:
+            raise _Return(None if stmt.value is None else self.ev(stmt.value, env))
+        elif kind is ast.Raise:
+            raise _Raise
+        elif kind is ast.Break:
+            raise _Break
+        elif kind is ast.Continue:
+            raise _Continue
+        elif kind is ast.Import:
+            for alias in stmt.names:
+                if alias.asname is not None:
+                    env.vars[alias.asname] = Qual(alias.name)
+                else:
+                    top = alias.name.split(".")[0]
+                    env.vars[top] = Qual(top)
+        elif kind is ast.ImportFrom:
+            self.exec_import_from(stmt, env)
+        elif kind in DEFS:
+            env.vars[stmt.name] = Function(stmt, env)
+        elif kind is ast.ClassDef:
             self.exec_class(stmt, env)
-        elif kind is cst.If:
+        elif kind is ast.If:
             self.exec_if(stmt, env)
-        elif kind is cst.For:
+        elif kind is ast.For or kind is ast.AsyncFor:
             self.exec_for(stmt, env)
-        elif kind is cst.While:
-            self.havoc(stmt.body, env)
-        elif kind is cst.With:
+        elif kind is ast.While:
+            self.havoc_block(stmt.body, env)
+        elif kind is ast.With or kind is ast.AsyncWith:
             for item in stmt.items:
-                if item.asname is not None:
-                    self.havoc_target(item.asname.name, env)
-            self.exec_block(stmt.body.body, env)
-        elif kind is cst.Try:
+                if item.optional_vars is not None:
+                    self.havoc_target(item.optional_vars, env)
+            self.exec_block(stmt.body, env)
+        elif kind is ast.Try:
             try:
-                self.exec_block(stmt.body.body, env)
+                self.exec_block(stmt.body, env)
             except _Raise:
-                self.havoc(stmt.body, env)
-            if stmt.orelse is not None:
-                self.exec_block(stmt.orelse.body.body, env)
-            if stmt.finalbody is not None:
-                self.exec_block(stmt.finalbody.body.body, env)
-        elif hasattr(stmt, "body"):
+                self.havoc_block(stmt.body, env)
+            self.exec_block(stmt.orelse, env)
+            self.exec_block(stmt.finalbody, env)
+        elif kind is ast.Delete:
+            for target in stmt.targets:
+                self.delete(target, env)
+        elif hasattr(stmt, "body"):  # try/except*: what it may change is forgotten
             self.havoc(stmt, env)
 
-    def exec_small(self, small: cst.CSTNode, env: Env) -> None:
-        kind = type(small)
-        if kind is cst.Expr:
-            if type(small.value) not in (cst.SimpleString, cst.ConcatenatedString):  # docstrings
-                self.ev(small.value, env)
-        elif kind is cst.Assign:
-            value = self.ev(small.value, env)
-            for target in small.targets:
-                self.assign(target.target, value, env)
-        elif kind is cst.AnnAssign:
-            if small.value is not None:
-                self.assign(small.target, self.ev(small.value, env), env)
-        elif kind is cst.AugAssign:
-            self.exec_augassign(small, env)
-        elif kind is cst.Return:
-            raise _Return(None if small.value is None else self.ev(small.value, env))
-        elif kind is cst.Raise:
-            raise _Raise
-        elif kind is cst.Break:
-            raise _Break
-        elif kind is cst.Continue:
-            raise _Continue
-        elif kind is cst.Import:
-            for alias in small.names:
-                dotted = dotted_name(alias.name)
-                if alias.asname is not None:
-                    env.vars[alias.asname.name.value] = Qual(dotted)
-                else:
-                    top = dotted.split(".")[0]
-                    env.vars[top] = Qual(top)
-        elif kind is cst.ImportFrom:
-            if isinstance(small.names, cst.ImportStar):
-                return
-            base = dotted_name(small.module) if small.module is not None else ""
-            level = len(small.relative)
-            for alias in small.names:
-                name = dotted_name(alias.name)
-                sibling = locate(self.path, base, level)
-                if sibling is None and base and not level:
-                    self.bind_name(alias, Qual(f"{base}.{name}"), env)
-                elif sibling is None:
-                    module_file = locate(self.path, f"{base}.{name}", level)  # `from . import blocks`
-                    self.bind_name(alias, Lazy(module_file, None) if module_file else UNKNOWN, env)
-                elif sibling.name == "__init__.py" and (module_file := locate(self.path, f"{base}.{name}", level)):
-                    self.bind_name(alias, Lazy(module_file, None), env)  # `from ..ops import misc`: the submodule
-                else:
-                    self.bind_name(alias, Lazy(sibling, name), env)
-        elif kind in (cst.Global, cst.Nonlocal, cst.Pass, cst.Assert):
-            pass
-        elif kind is cst.Del:
-            self.delete(small.target, env)
-
-    def delete(self, target: cst.CSTNode, env: Env) -> None:
-        """`del d[key]` removes a known key; anything else deleted is forgotten."""
-        if isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                self.delete(element.value, env)
+    def exec_import_from(self, stmt: ast.ImportFrom, env: Env) -> None:
+        if stmt.names[0].name == "*":
             return
-        if isinstance(target, cst.Subscript):
+        base, level = stmt.module or "", stmt.level
+        for alias in stmt.names:
+            name = alias.name
+            sibling = locate(self.path, base, level)
+            if sibling is None and base and not level:
+                self.bind_name(alias, Qual(f"{base}.{name}"), env)
+            elif sibling is None:
+                module_file = locate(self.path, f"{base}.{name}", level)  # `from . import blocks`
+                self.bind_name(alias, Lazy(module_file, None) if module_file else UNKNOWN, env)
+            elif sibling.name == "__init__.py" and (module_file := locate(self.path, f"{base}.{name}", level)):
+                self.bind_name(alias, Lazy(module_file, None), env)  # `from ..ops import misc`: the submodule
+            else:
+                self.bind_name(alias, Lazy(sibling, name), env)
+
+    def delete(self, target: ast.AST, env: Env) -> None:
+        """`del d[key]` removes a known key; anything else deleted is forgotten."""
+        if type(target) in (ast.Tuple, ast.List):
+            for element in target.elts:
+                self.delete(element, env)
+            return
+        if type(target) is ast.Subscript:
             owner = self.ev(target.value, env)
             key = self.subscript_key(target, env)
             if isinstance(owner, (ListVal, DictVal, Container)):
@@ -700,36 +716,34 @@ class Extractor:
                 return
         self.havoc_target(target, env)
 
-    def bind_name(self, alias: cst.ImportAlias, value: Any, env: Env) -> None:
-        name = alias.asname.name.value if alias.asname is not None else dotted_name(alias.name)
-        if isinstance(name, str) and "." not in name:
+    def bind_name(self, alias: ast.alias, value: Any, env: Env) -> None:
+        name = alias.asname or alias.name
+        if "." not in name:
             env.vars[name] = value
 
-    def exec_class(self, stmt: cst.ClassDef, env: Env) -> None:
-        bases = [self.ev(arg.value, env) for arg in stmt.bases if arg.keyword is None]
+    def exec_class(self, stmt: ast.ClassDef, env: Env) -> None:
+        bases = [self.ev(base, env) for base in stmt.bases]
         class_env = Env(env)
         try:
-            self.exec_block(stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else [], class_env)
+            self.exec_block(stmt.body, class_env)
         except (_Return, _Break, _Continue, _Raise):
             pass
         attrs = dict(class_env.vars)
         for name, value in attrs.items():
             if isinstance(value, Function):  # methods see module globals, not the class body
                 attrs[name] = Function(value.node, env)
-        env.vars[stmt.name.value] = ClassInfo(stmt, bases, attrs, env)
+        env.vars[stmt.name] = ClassInfo(stmt, bases, attrs, env)
 
-    def exec_if(self, stmt: cst.If, env: Env) -> None:
+    def exec_if(self, stmt: ast.If, env: Env) -> None:
         test = self.truth(self.ev(stmt.test, env))
-        orelse = stmt.orelse
-        else_body = [] if orelse is None else ([orelse] if isinstance(orelse, cst.If) else orelse.body.body)
         if test is True:
-            self.exec_block(stmt.body.body, env)
+            self.exec_block(stmt.body, env)
         elif test is False:
-            self.exec_block(else_body, env)
+            self.exec_block(stmt.orelse, env)
         else:
-            self.exec_both(stmt.body.body, else_body, env, stmt)
+            self.exec_both(stmt.body, stmt.orelse, env, stmt)
 
-    def exec_both(self, then_body, else_body, env: Env, node: cst.CSTNode) -> None:
+    def exec_both(self, then_body, else_body, env: Env, node: ast.AST) -> None:
         """Run both arms of an uncertain branch on copies, and keep what they agree on."""
         if self.speculative >= MAX_SPECULATION:
             self.havoc_block(list(then_body) + list(else_body), env)
@@ -737,7 +751,7 @@ class Extractor:
         with self.speculation(arms=True):
             self.exec_arms(then_body, else_body, env, node)
 
-    def exec_arms(self, then_body, else_body, env: Env, node: cst.CSTNode) -> None:
+    def exec_arms(self, then_body, else_body, env: Env, node: ast.AST) -> None:
         outcomes = []
         for body in (then_body, else_body):
             arm_env = Env(env.parent, dict(env.vars))
@@ -763,11 +777,11 @@ class Extractor:
         if self.self_instance is not None:
             self.self_instance.attrs = self.merge([o[1] for o in outcomes], node)
 
-    def merge(self, dicts: list[dict], node: cst.CSTNode) -> dict:
+    def merge(self, dicts: list[dict], node: ast.AST) -> dict:
         if len(dicts) == 1:
             return dicts[0]
         merged = {}
-        for name in set(dicts[0]) | set(dicts[1]):
+        for name in {**dicts[0], **dicts[1]}:  # in a fixed order: the parts of a model are listed in it
             a, b = dicts[0].get(name, UNKNOWN), dicts[1].get(name, UNKNOWN)
             if a is b or (_known(a) and _known(b) and type(a) is type(b) and a == b):
                 merged[name] = a
@@ -777,7 +791,7 @@ class Extractor:
                 merged[name] = UNKNOWN
         return merged
 
-    def exec_for(self, stmt: cst.For, env: Env) -> None:
+    def exec_for(self, stmt: ast.For, env: Env) -> None:
         iterable = self.ev(stmt.iter, env)
         if isinstance(iterable, FeatureList):
             self.exec_generic(stmt, env)
@@ -789,25 +803,24 @@ class Extractor:
         for item in items:
             self.assign(stmt.target, item, env)
             try:
-                self.exec_block(stmt.body.body, env)
+                self.exec_block(stmt.body, env)
             except _Continue:
                 continue
             except _Break:
                 return
-        if stmt.orelse is not None:
-            self.exec_block(stmt.orelse.body.body, env)
+        self.exec_block(stmt.orelse, env)
 
-    def exec_generic(self, stmt: cst.For, env: Env) -> None:
+    def exec_generic(self, stmt: ast.For, env: Env) -> None:
         """`for feature in features` over a FeatureList: one iteration on a fresh tensor, with
         everything the loop changes forgotten before (it stands for any iteration) and after."""
         for target in self.mutated_targets(stmt):  # what an earlier iteration may have changed
-            value = self.ev(target, env) if isinstance(target, (cst.Name, cst.Attribute)) else UNKNOWN
+            value = self.ev(target, env) if type(target) in (ast.Name, ast.Attribute) else UNKNOWN
             if not isinstance(value, (Instance, Layer, Tensor, Qual, ClassInfo, Function, ModuleRef)):
                 self.havoc_target(target, env)  # (calling a module or a helper rebinds nothing)
         with self.speculation():
             self.assign(stmt.target, self.emit("input", (), stmt), env)
             try:
-                self.exec_block(stmt.body.body, env)
+                self.exec_block(stmt.body, env)
             except (_Continue, _Break, _Raise):
                 pass
             except _Return:
@@ -815,10 +828,10 @@ class Extractor:
                 raise _Return(UNKNOWN) from None
         self.havoc(stmt, env)
 
-    def exec_augassign(self, small: cst.AugAssign, env: Env) -> None:
+    def exec_augassign(self, small: ast.AugAssign, env: Env) -> None:
         current = self.ev(small.target, env)
         value = self.ev(small.value, env)
-        if isinstance(current, Container) and current.kind == "ModuleList" and isinstance(small.operator, cst.AddAssign):
+        if isinstance(current, Container) and current.kind == "ModuleList" and type(small.op) is ast.Add:
             items = self.iterate(value)  # ModuleList.__iadd__ extends it in place
             self.touch(current)
             if items is None:
@@ -826,7 +839,7 @@ class Extractor:
             else:
                 current.children.extend(items)
             return
-        if isinstance(current, ListVal) and isinstance(small.operator, cst.AddAssign):
+        if isinstance(current, ListVal) and type(small.op) is ast.Add:
             self.touch(current)
             items = self.iterate(value)
             if items is None:
@@ -834,10 +847,9 @@ class Extractor:
             else:
                 current.items.extend(items)
             return
-        operator = type(small.operator).__name__.replace("Assign", "")
-        self.assign(small.target, self.binary(operator, current, value, small), env)
+        self.assign(small.target, self.binary(_operator(small.op), current, value, small), env)
 
-    def havoc(self, stmt: cst.CSTNode, env: Env) -> None:
+    def havoc(self, stmt: ast.AST, env: Env) -> None:
         """Forget everything a statement we cannot follow may change."""
         self.havoc_block([stmt], env)
 
@@ -846,63 +858,64 @@ class Extractor:
             for target in self.mutated_targets(stmt):
                 self.havoc_target(target, env)
 
-    def mutated_targets(self, stmt: cst.CSTNode) -> list[cst.CSTNode]:
+    def mutated_targets(self, stmt: ast.AST) -> list[ast.AST]:
         """What a statement may rebind or mutate: assignment and loop targets, method receivers."""
         key = id(stmt)
         if key not in self.mutations:
             targets = []
             for node in walk(stmt):
                 kind = type(node)
-                if kind is cst.Assign:
-                    targets.extend(t.target for t in node.targets)
-                elif kind in (cst.AugAssign, cst.AnnAssign, cst.For):
+                if kind is ast.Assign:
+                    targets.extend(node.targets)
+                elif kind in (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor):
                     targets.append(node.target)
-                elif kind is cst.Call and type(node.func) is cst.Attribute:
+                elif kind is ast.Call and type(node.func) is ast.Attribute:
                     targets.append(node.func.value)
             self.mutations[key] = targets
         return self.mutations[key]
 
-    def havoc_target(self, target: cst.CSTNode, env: Env) -> None:
-        if isinstance(target, cst.Name):
-            old = env.vars.get(target.value)
+    def havoc_target(self, target: ast.AST, env: Env) -> None:
+        kind = type(target)
+        if kind is ast.Name:
+            old = env.vars.get(target.id)
             if isinstance(old, (ListVal, DictVal, Container)):
                 _lose(old, None)  # it may have been changed: other names for it must not keep its contents
-            env.vars[target.value] = UNKNOWN
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                self.havoc_target(element.value, env)
-        elif isinstance(target, cst.Attribute):
+            env.vars[target.id] = UNKNOWN
+        elif kind is ast.Tuple or kind is ast.List:
+            for element in target.elts:
+                self.havoc_target(element, env)
+        elif kind is ast.Attribute:
             owner = self.ev(target.value, env)
             if isinstance(owner, Instance):
-                old = owner.attrs.get(target.attr.value)
+                old = owner.attrs.get(target.attr)
                 if isinstance(old, (ListVal, DictVal, Container)):
                     _lose(old, None)
-                owner.attrs[target.attr.value] = UNKNOWN
-            elif isinstance(target.value, cst.Name) and isinstance(owner, (ListVal, DictVal, Container)):
+                owner.attrs[target.attr] = UNKNOWN
+            elif type(target.value) is ast.Name and isinstance(owner, (ListVal, DictVal, Container)):
                 _lose(owner, None)
-                env.vars[target.value.value] = UNKNOWN  # a list mutated in a loop we cannot follow
-        elif isinstance(target, cst.Subscript):
+                env.vars[target.value.id] = UNKNOWN  # a list mutated in a loop we cannot follow
+        elif kind is ast.Subscript or kind is ast.Starred:
             self.havoc_target(target.value, env)
 
-    def assign(self, target: cst.CSTNode, value: Any, env: Env) -> None:
+    def assign(self, target: ast.AST, value: Any, env: Env) -> None:
         kind = type(target)
-        if kind is cst.Name:
-            env.vars[target.value] = value
-        elif kind is cst.Tuple or kind is cst.List:
-            elements = target.elements
+        if kind is ast.Name:
+            env.vars[target.id] = value
+        elif kind is ast.Tuple or kind is ast.List:
+            elements = target.elts
             items = self.unpack(value, len(elements))
             for i, element in enumerate(elements):
-                if type(element) is cst.StarredElement:
+                if type(element) is ast.Starred:
                     self.havoc_target(element.value, env)
                 else:
-                    self.assign(element.value, items[i] if items is not None else UNKNOWN, env)
-        elif kind is cst.Attribute:
+                    self.assign(element, items[i] if items is not None else UNKNOWN, env)
+        elif kind is ast.Attribute:
             owner = self.ev(target.value, env)
             if isinstance(owner, Instance):
-                self.set_attr(owner, target.attr.value, value)
+                self.set_attr(owner, target.attr, value)
             elif isinstance(owner, Layer):
-                self.set_layer_attr(owner, target.attr.value, value)
-        elif kind is cst.Subscript:
+                self.set_layer_attr(owner, target.attr, value)
+        elif kind is ast.Subscript:
             owner = self.ev(target.value, env)
             key = self.subscript_key(target, env)
             if isinstance(owner, DictVal) and not owner.lost and _known(key):
@@ -955,15 +968,15 @@ class Extractor:
 
     # ---- expressions
 
-    def ev(self, node: cst.CSTNode, env: Env) -> Any:
+    def ev(self, node: ast.AST, env: Env) -> Any:
         self.steps += 1  # self.tick(), inlined: the interpreter's hottest line
         if self.steps > STEP_BUDGET:
             raise _OutOfBudget
         handler = EXPRESSIONS.get(type(node))
         return UNKNOWN if handler is None else handler(self, node, env)
 
-    def ev_name(self, node: cst.Name, env: Env) -> Any:
-        value = env.get(node.value)
+    def ev_name(self, node: ast.Name, env: Env) -> Any:
+        value = env.get(node.id)
         return self.resolve(value) if type(value) is Lazy else value
 
     def resolve(self, lazy: Lazy) -> Any:
@@ -1002,14 +1015,15 @@ class Extractor:
         real = os.path.realpath(key)
         whole = engine.TREES.get(real, source) is not None or engine.TREES.will_pin(real, len(source))
         plan = None if whole else slices.plan(source)  # a tree this process holds, or will lint, is used whole
-        literals: dict = {}
         if plan is not None:
-            source, literals = plan.take(name)
-        module = engine.parse(source, key, cache=plan is None)
-        if not isinstance(module, cst.Module):  # a sibling that does not parse is simply unknown
-            return None
-        sibling = Extractor(module, key, self.loading | {key})
-        _run_sibling(sibling, module, literals)
+            stmts, literals = plan.take(name)
+        else:
+            module = engine.parse(source, key)
+            if not isinstance(module, ast.Module):  # a sibling that does not parse is simply unknown
+                return None
+            stmts, literals = module.body, {}
+        sibling = Extractor(None, key, self.loading | {key})
+        _run_sibling(sibling, stmts, literals)
         LOADED[key] = sibling.globals
         if plan is not None:
             PARTIAL[key] = (plan, sibling)
@@ -1019,68 +1033,50 @@ class Extractor:
         """Run the statements of a sliced sibling that `name` needs and that have not run yet."""
         plan, sibling = PARTIAL.pop(key)  # out while it grows: a cycle back to it takes it as it is
         try:
-            source, literals = plan.take(name)
-            if source or literals:
-                from .engine import parse
-
-                module = parse(source, key, cache=False)
-                if isinstance(module, cst.Module):
-                    _run_sibling(sibling, module, literals)
+            stmts, literals = plan.take(name)
+            if stmts or literals:
+                _run_sibling(sibling, stmts, literals)
         finally:
             PARTIAL[key] = (plan, sibling)
 
-    def ev_integer(self, node: cst.Integer, env: Env) -> Any:
-        return int(node.value, 0)
+    def ev_constant(self, node: ast.Constant, env: Env) -> Any:
+        value = node.value
+        return value if type(value) in LITERALS else UNKNOWN  # not bytes, complex or `...`
 
-    def ev_float(self, node: cst.Float, env: Env) -> Any:
-        try:
-            return float(node.value.replace("_", ""))
-        except ValueError:
-            return UNKNOWN
-
-    def ev_string(self, node, env: Env) -> Any:
-        text = getattr(node, "value", "")
-        if PLAIN_STRING.fullmatch(text):
-            return text[1:-1]  # a plain one-line literal: literal_eval is slow
-        value = node.evaluated_value
-        return value if isinstance(value, str) else UNKNOWN
-
-    def ev_fstring(self, node: cst.FormattedString, env: Env) -> Any:
+    def ev_fstring(self, node: ast.JoinedStr, env: Env) -> Any:
         """f"stage{i}": known when every expression is a known str or int, formatted plainly."""
         text = []
-        for part in node.parts:
-            if isinstance(part, cst.FormattedStringText):
-                if any(c in part.value for c in "{}\\"):  # escapes and doubled braces: not worth it
-                    return UNKNOWN
+        for part in node.values:
+            if type(part) is ast.Constant:
                 text.append(part.value)
                 continue
-            value = self.ev(part.expression, env)
-            if part.format_spec is not None or part.conversion is not None or part.equal is not None:
+            value = self.ev(part.value, env)
+            if part.format_spec is not None or part.conversion != -1:
                 return UNKNOWN
             if not isinstance(value, (str, int)) or isinstance(value, bool):
                 return UNKNOWN
             text.append(str(value))
         return "".join(text)
 
-    def ev_attribute(self, node: cst.Attribute, env: Env) -> Any:
-        return self.attribute(self.ev(node.value, env), node.attr.value, node)
+    def ev_attribute(self, node: ast.Attribute, env: Env) -> Any:
+        return self.attribute(self.ev(node.value, env), node.attr, node)
 
-    def ev_tuple(self, node: cst.Tuple, env: Env) -> Any:
-        return self.sequence(node.elements, env, tuple)
+    def ev_tuple(self, node: ast.Tuple, env: Env) -> Any:
+        return self.sequence(node.elts, env, tuple)
 
-    def ev_list(self, node: cst.List, env: Env) -> Any:
-        return self.sequence(node.elements, env, lambda items: ListVal(list(items)))
+    def ev_list(self, node: ast.List, env: Env) -> Any:
+        return self.sequence(node.elts, env, lambda items: ListVal(list(items)))
 
-    def ev_dict(self, node: cst.Dict, env: Env) -> Any:
+    def ev_dict(self, node: ast.Dict, env: Env) -> Any:
         merged = DictVal([], [])
-        for element in node.elements:
-            if isinstance(element, cst.StarredDictElement):  # {**defaults, **kwargs}
-                other = self.ev(element.value, env)
+        for key_node, value_node in zip(node.keys, node.values):
+            if key_node is None:  # {**defaults, **kwargs}
+                other = self.ev(value_node, env)
                 if not isinstance(other, DictVal) or other.lost or other.maybe or not all(_known(k) for k in other.keys):
                     return UNKNOWN
                 pairs = list(zip(other.keys, other.values))
             else:
-                pairs = [(self.ev(element.key, env), self.ev(element.value, env))]
+                pairs = [(self.ev(key_node, env), self.ev(value_node, env))]
             for key, value in pairs:
                 if _known(key) and key in merged.keys:
                     merged.values[merged.keys.index(key)] = value
@@ -1089,15 +1085,15 @@ class Extractor:
                     merged.values.append(value)
         return merged
 
-    def ev_binary(self, node: cst.BinaryOperation, env: Env) -> Any:
+    def ev_binary(self, node: ast.BinOp, env: Env) -> Any:
         left = self.ev(node.left, env)
         right = self.ev(node.right, env)
-        return self.binary(type(node.operator).__name__, left, right, node)
+        return self.binary(_operator(node.op), left, right, node)
 
-    def ev_unary(self, node: cst.UnaryOperation, env: Env) -> Any:
-        return self.unary(node, self.ev(node.expression, env))
+    def ev_unary(self, node: ast.UnaryOp, env: Env) -> Any:
+        return self.unary(node, self.ev(node.operand, env))
 
-    def ev_ifexp(self, node: cst.IfExp, env: Env) -> Any:
+    def ev_ifexp(self, node: ast.IfExp, env: Env) -> Any:
         test = self.truth(self.ev(node.test, env))
         if test is not None:
             return self.ev(node.body if test else node.orelse, env)
@@ -1108,20 +1104,20 @@ class Extractor:
     def sequence(self, elements, env: Env, make) -> Any:
         items = []
         for element in elements:
-            if isinstance(element, cst.StarredElement):
+            if type(element) is ast.Starred:
                 inner = self.iterate(self.ev(element.value, env))
                 if inner is None:
                     return UNKNOWN
                 items.extend(inner)
             else:
-                items.append(self.ev(element.value, env))
+                items.append(self.ev(element, env))
         return make(items)
 
     def comprehension(self, node, env: Env) -> Any:
         results: list = []
-        if not self.comprehend(node, node.for_in, Env(env), results):
+        if not self.comprehend(node, 0, Env(env), results):
             return UNKNOWN
-        if isinstance(node, cst.DictComp):
+        if type(node) is ast.DictComp:
             merged = DictVal([], [])
             for key, value in results:
                 if not _known(key):
@@ -1134,23 +1130,24 @@ class Extractor:
             return merged
         return ListVal(results)
 
-    def comprehend(self, node, fors: cst.CompFor | None, scope: Env, results: list) -> bool:
-        """Unroll one `for` clause of a comprehension (and the ones nested in it) into `results`."""
-        if fors is None:
-            if isinstance(node, cst.DictComp):
+    def comprehend(self, node, index: int, scope: Env, results: list) -> bool:
+        """Unroll the `for` clause `index` of a comprehension (and the ones after it) into `results`."""
+        if index == len(node.generators):
+            if type(node) is ast.DictComp:
                 results.append((self.ev(node.key, scope), self.ev(node.value, scope)))
             else:
                 results.append(self.ev(node.elt, scope))
             return True
+        fors = node.generators[index]
         items = self.iterate(self.ev(fors.iter, scope))
         if items is None or len(items) > MAX_UNROLL:
             return False
         for item in items:
             self.assign(fors.target, item, scope)
-            tests = [self.truth(self.ev(cond.test, scope)) for cond in fors.ifs]
+            tests = [self.truth(self.ev(cond, scope)) for cond in fors.ifs]
             if any(t is None for t in tests):
                 return False
-            if all(tests) and not self.comprehend(node, fors.inner_for_in, scope, results):
+            if all(tests) and not self.comprehend(node, index + 1, scope, results):
                 return False
         return True
 
@@ -1189,7 +1186,7 @@ class Extractor:
             return True
         return None
 
-    def binary(self, op: str, left: Any, right: Any, node: cst.CSTNode) -> Any:
+    def binary(self, op: str, left: Any, right: Any, node: ast.AST) -> Any:
         if _is_tensor(left) or _is_tensor(right):
             if op in ("Add", "Subtract", "Multiply", "Divide") and _is_tensor(left) and _is_tensor(right):
                 return self.emit("elementwise", (left.value, right.value), node, op=op)
@@ -1243,35 +1240,38 @@ class Extractor:
             return UNKNOWN
         return UNKNOWN
 
-    def unary(self, node: cst.UnaryOperation, value: Any) -> Any:
-        if isinstance(node.operator, cst.Not):
+    def unary(self, node: ast.UnaryOp, value: Any) -> Any:
+        kind = type(node.op)
+        if kind is ast.Not:
             truth = self.truth(value)
             return UNKNOWN if truth is None else not truth
         if _numeric(value):
-            if isinstance(node.operator, cst.Minus):
+            if kind is ast.USub:
                 return -value
-            if isinstance(node.operator, cst.Plus):
+            if kind is ast.UAdd:
                 return +value
         if _is_tensor(value):
             return value
         return UNKNOWN
 
-    def boolean(self, node: cst.BooleanOperation, env: Env) -> Any:
-        left = self.ev(node.left, env)
-        truth = self.truth(left)
-        if truth is None:
-            return UNKNOWN
-        is_and = isinstance(node.operator, cst.And)
-        if truth != is_and:  # `False and ...` / `True or ...`
-            return left
-        return self.ev(node.right, env)
+    def boolean(self, node: ast.BoolOp, env: Env) -> Any:
+        is_and = type(node.op) is ast.And
+        value = self.ev(node.values[0], env)
+        for operand in node.values[1:]:
+            truth = self.truth(value)
+            if truth is None:
+                return UNKNOWN
+            if truth != is_and:  # `False and ...` / `True or ...`
+                return value
+            value = self.ev(operand, env)
+        return value
 
-    def compare(self, node: cst.Comparison, env: Env) -> Any:
+    def compare(self, node: ast.Compare, env: Env) -> Any:
         left = self.ev(node.left, env)
-        for target in node.comparisons:
-            right = self.ev(target.comparator, env)
-            op = target.operator
-            if isinstance(op, (cst.Is, cst.IsNot)):
+        for op, comparator in zip(node.ops, node.comparators):
+            right = self.ev(comparator, env)
+            kind = type(op)
+            if kind is ast.Is or kind is ast.IsNot:
                 if left is UNKNOWN or right is UNKNOWN:
                     return UNKNOWN
                 if right is None or left is None:
@@ -1292,27 +1292,20 @@ class Extractor:
                     result = False if (left is None) != (right is None) else UNKNOWN
                     if result is UNKNOWN:
                         return UNKNOWN
-                if isinstance(op, cst.IsNot):
+                if kind is ast.IsNot:
                     result = not result
-            elif isinstance(op, (cst.In, cst.NotIn)):
+            elif kind is ast.In or kind is ast.NotIn:
                 items = self.iterate(right)
                 if not _known(left) or items is None or not all(_known(i) for i in items):
                     return UNKNOWN
                 result = left in items
-                if isinstance(op, cst.NotIn):
+                if kind is ast.NotIn:
                     result = not result
             else:
                 if not (_known(left) and _known(right)):
                     return UNKNOWN
                 try:
-                    result = {
-                        cst.Equal: lambda a, b: a == b,
-                        cst.NotEqual: lambda a, b: a != b,
-                        cst.LessThan: lambda a, b: a < b,
-                        cst.LessThanEqual: lambda a, b: a <= b,
-                        cst.GreaterThan: lambda a, b: a > b,
-                        cst.GreaterThanEqual: lambda a, b: a >= b,
-                    }[type(op)](left, right)
+                    result = COMPARISONS[kind](left, right)
                 except (TypeError, KeyError):
                     return UNKNOWN
             if not result:
@@ -1320,16 +1313,14 @@ class Extractor:
             left = right
         return True
 
-    def subscript_key(self, node: cst.Subscript, env: Env) -> Any:
-        if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
-            return UNKNOWN
-        return self.ev(node.slice[0].slice.value, env)
+    def subscript_key(self, node: ast.Subscript, env: Env) -> Any:
+        return UNKNOWN if type(node.slice) is ast.Slice else self.ev(node.slice, env)
 
-    def subscript(self, node: cst.Subscript, env: Env) -> Any:
+    def subscript(self, node: ast.Subscript, env: Env) -> Any:
         value = self.ev(node.value, env)
-        if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Slice):
+        if type(node.slice) is ast.Slice:
             items = self.iterate(value)
-            part = node.slice[0].slice
+            part = node.slice
             bounds = [None if b is None else self.ev(b, env) for b in (part.lower, part.upper, part.step)]
             if items is None or not all(b is None or isinstance(b, int) for b in bounds) or bounds[2] == 0:
                 return self.emit("unknown", (value.value,), node) if _is_tensor(value) else UNKNOWN
@@ -1359,7 +1350,7 @@ class Extractor:
             return items[key]
         return UNKNOWN
 
-    def attribute(self, owner: Any, name: str, node: cst.CSTNode | None = None) -> Any:
+    def attribute(self, owner: Any, name: str, node: ast.AST | None = None) -> Any:
         if isinstance(owner, ModuleRef):
             value = owner.globals.vars.get(name, UNKNOWN)
             return self.resolve(value) if type(value) is Lazy else value
@@ -1429,30 +1420,31 @@ class Extractor:
 
     # ---- calls
 
-    def call(self, node: cst.Call, env: Env) -> Any:
+    def call(self, node: ast.Call, env: Env) -> Any:
         func = self.ev(node.func, env)
         args: list = []
         kwargs: dict = {}
         for arg in node.args:
-            if arg.star == "*":
+            if type(arg) is ast.Starred:
                 items = self.iterate(self.ev(arg.value, env))
                 if items is None:
                     return self.unknown_result(args, kwargs, node)
                 args.extend(items)
-            elif arg.star == "**":
-                value = self.ev(arg.value, env)
-                if not isinstance(value, DictVal) or value.lost or not all(isinstance(k, str) for k in value.keys):
-                    return self.unknown_result(args, kwargs, node)
-                if value.maybe and _collects_kwargs(func):
-                    return self.unknown_result(args, kwargs, node)  # its **kwargs would not know what is absent
-                kwargs.update(zip(value.keys, value.values))
-            elif arg.keyword is not None:
-                kwargs[arg.keyword.value] = self.ev(arg.value, env)
             else:
-                args.append(self.ev(arg.value, env))
+                args.append(self.ev(arg, env))
+        for keyword in node.keywords:
+            if keyword.arg is not None:
+                kwargs[keyword.arg] = self.ev(keyword.value, env)
+                continue
+            value = self.ev(keyword.value, env)  # **mapping
+            if not isinstance(value, DictVal) or value.lost or not all(isinstance(k, str) for k in value.keys):
+                return self.unknown_result(args, kwargs, node)
+            if value.maybe and _collects_kwargs(func):
+                return self.unknown_result(args, kwargs, node)  # its **kwargs would not know what is absent
+            kwargs.update(zip(value.keys, value.values))
         return self.invoke(func, args, kwargs, node)
 
-    def invoke(self, func: Any, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+    def invoke(self, func: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
         if isinstance(func, Partial):
             return self.invoke(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node)
         if isinstance(func, Qual):
@@ -1473,13 +1465,13 @@ class Extractor:
             return self.apply(func, args, kwargs, node)
         return self.unknown_result(args, kwargs, node)
 
-    def unknown_result(self, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+    def unknown_result(self, args: list, kwargs: dict, node: ast.AST) -> Any:
         tensors = [a.value for a in [*args, *kwargs.values()] if _is_tensor(a)]
         if tensors and self.ops is not None:
             return self.emit("unknown", tuple(tensors), node)
         return UNKNOWN
 
-    def call_qual(self, name: str, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+    def call_qual(self, name: str, args: list, kwargs: dict, node: ast.AST) -> Any:
         module, _, attr = name.rpartition(".")
         if name in EAGER_FALSE:
             return False
@@ -1537,7 +1529,7 @@ class Extractor:
                     return UNKNOWN
         return self.unknown_result(args, kwargs, node)
 
-    def construct(self, kind: str, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+    def construct(self, kind: str, args: list, kwargs: dict, node: ast.AST) -> Any:
         if kind == "Sequential":
             if len(args) == 1 and isinstance(args[0], DictVal) and not kwargs:
                 if args[0].lost or args[0].maybe:
@@ -1582,7 +1574,7 @@ class Extractor:
             for sibling in siblings:
                 sibling.site = sibling.node
 
-    def call_builtin(self, name: str, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+    def call_builtin(self, name: str, args: list, kwargs: dict, node: ast.AST) -> Any:
         if name == "super":
             if self.self_instance is not None and self.current_class is not None:
                 return Super(self.self_instance, self.current_class)
@@ -1687,22 +1679,22 @@ class Extractor:
             return True
         return False if answers == {False} else UNKNOWN
 
-    def call_function(self, func: Function, args: list, kwargs: dict, node: cst.CSTNode, defaults_only=False) -> Any:
+    def call_function(self, func: Function, args: list, kwargs: dict, node: ast.AST, defaults_only=False) -> Any:
         key = id(func.node)
         if self.depth >= MAX_CALL_DEPTH or self.active.get(key, 0) >= MAX_RECURSION:
             return self.unknown_result(args, kwargs, node)
         env = Env(func.env)
-        if not self.bind_params(func.node.params, args, kwargs, env, func.env, defaults_only):
+        if not self.bind_params(func.node.args, args, kwargs, env, func.env, defaults_only):
             return self.unknown_result(args, kwargs, node)
         outer_site = self.helper_site
-        if self.helper_site is None and not isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        if self.helper_site is None and type(node) not in DEFINITIONS:
             self.helper_site = node  # layers a helper builds are reported where the helper is called
             self.helper_layers = {}
         saved = (self.self_instance, self.current_class, self.foreign_site)
-        if func.foreign and self.foreign_site is None and not isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        if func.foreign and self.foreign_site is None and type(node) not in DEFINITIONS:
             self.foreign_site = node  # what another file's code builds is reported at the local call
-        method_of = args[0] if args and isinstance(args[0], Instance) and func.node.params.params else None
-        if method_of is not None and func.node.params.params[0].name.value == "self":
+        method_of = args[0] if args and isinstance(args[0], Instance) and func.node.args.args else None
+        if method_of is not None and func.node.args.args[0].arg == "self":
             self.self_instance = method_of
             self.current_class = self.defining_class(method_of.cls, func)
             self.helper_site = None  # inside a class, a layer's own definition shows the mistake best
@@ -1710,7 +1702,7 @@ class Extractor:
         self.active[key] = self.active.get(key, 0) + 1
         built = len(self.layer_log)
         try:
-            self.exec_block(_body(func.node), env)
+            self.exec_block(func.node.body, env)
             result = None
         except _Return as ret:
             result = ret.value
@@ -1734,39 +1726,39 @@ class Extractor:
                 return candidate
         return cls
 
-    def bind_params(self, params: cst.Parameters, args, kwargs, env: Env, def_env: Env, defaults_only: bool) -> bool:
-        positional = list(params.posonly_params) + list(params.params)
+    def bind_params(self, params: ast.arguments, args, kwargs, env: Env, def_env: Env, defaults_only: bool) -> bool:
+        positional = _positional(params)
         args = list(args)
         kwargs = dict(kwargs)
-        for i, param in enumerate(positional):
-            name = param.name.value
+        for i, (param, default) in enumerate(positional):
+            name = param.arg
             if i < len(args):
                 env.vars[name] = args[i]
             elif name in kwargs:
                 env.vars[name] = kwargs.pop(name)
-            elif param.default is not None:
-                env.vars[name] = self.ev(param.default, def_env)
+            elif default is not None:
+                env.vars[name] = self.ev(default, def_env)
             elif defaults_only:
                 env.vars[name] = UNKNOWN
             else:
                 return False
         extra = args[len(positional):]
-        if extra and not isinstance(params.star_arg, cst.Param):
+        if extra and params.vararg is None:
             return False
-        if isinstance(params.star_arg, cst.Param):
-            env.vars[params.star_arg.name.value] = tuple(extra)
-        for param in params.kwonly_params:
-            name = param.name.value
+        if params.vararg is not None:
+            env.vars[params.vararg.arg] = tuple(extra)
+        for param, default in zip(params.kwonlyargs, params.kw_defaults):
+            name = param.arg
             if name in kwargs:
                 env.vars[name] = kwargs.pop(name)
-            elif param.default is not None:
-                env.vars[name] = self.ev(param.default, def_env)
+            elif default is not None:
+                env.vars[name] = self.ev(default, def_env)
             elif defaults_only:
                 env.vars[name] = UNKNOWN
             else:
                 return False
-        if params.star_kwarg is not None:
-            env.vars[params.star_kwarg.name.value] = DictVal(list(kwargs), list(kwargs.values()))
+        if params.kwarg is not None:
+            env.vars[params.kwarg.arg] = DictVal(list(kwargs), list(kwargs.values()))
         elif kwargs:
             return False
         return True
@@ -1785,7 +1777,7 @@ class Extractor:
             instance.children = list(args)
         return instance
 
-    def call_method(self, owner: Any, name: str, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+    def call_method(self, owner: Any, name: str, args: list, kwargs: dict, node: ast.AST) -> Any:
         if isinstance(owner, Tensor):
             return self.tensor_method(owner, name, args, kwargs, node)
         if isinstance(owner, Super):
@@ -1984,7 +1976,7 @@ class Extractor:
 
     # ---- tensors
 
-    def emit(self, kind: str, inputs: tuple[int, ...], node: cst.CSTNode, layer: Layer | None = None, **args) -> Any:
+    def emit(self, kind: str, inputs: tuple[int, ...], node: ast.AST, layer: Layer | None = None, **args) -> Any:
         if self.ops is None:
             return UNKNOWN
         output = self.counter
@@ -1993,7 +1985,7 @@ class Extractor:
         self.ops.append(Op(kind, inputs, output, node, layer, args, speculative=self.speculative > 0))
         return Tensor(output)
 
-    def apply(self, module: Any, args: list, kwargs: dict, node: cst.CSTNode) -> Any:
+    def apply(self, module: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
         """Call a module on tensors: leaf layers become ops, containers and instances are followed."""
         if self.ops is None:
             return UNKNOWN
@@ -2010,7 +2002,7 @@ class Extractor:
         if isinstance(module, Instance) and not module.opaque:
             forward = module.cls.lookup("forward")
             if isinstance(forward, Function):
-                if _binds(forward.node.params, 1 + len(args), kwargs) and any(_is_tensor(a) or isinstance(a, FeatureList) for a in args):
+                if _binds(forward.node.args, 1 + len(args), kwargs) and any(_is_tensor(a) or isinstance(a, FeatureList) for a in args):
                     self.applied[id(module)] = module
                 return self.call_function(forward, [module, *args], kwargs, node)
             if module.children is not None and len(args) == 1:
@@ -2048,7 +2040,7 @@ class Extractor:
                     seen.add(id(child))
                     queue.append((f"{path}.{key}" if path else str(key), child))
 
-    def fold(self, children: list, value: Any, node: cst.CSTNode) -> Any:
+    def fold(self, children: list, value: Any, node: ast.AST) -> Any:
         for child in children:
             if not _is_tensor(value):
                 return value
@@ -2185,26 +2177,23 @@ class Extractor:
 
 
 EXPRESSIONS = {
-    cst.Name: Extractor.ev_name,
-    cst.Integer: Extractor.ev_integer,
-    cst.Float: Extractor.ev_float,
-    cst.SimpleString: Extractor.ev_string,
-    cst.ConcatenatedString: Extractor.ev_string,
-    cst.Attribute: Extractor.ev_attribute,
-    cst.FormattedString: Extractor.ev_fstring,
-    cst.Call: lambda self, node, env: self.call(node, env),
-    cst.Tuple: Extractor.ev_tuple,
-    cst.List: Extractor.ev_list,
-    cst.Dict: Extractor.ev_dict,
-    cst.BinaryOperation: Extractor.ev_binary,
-    cst.UnaryOperation: Extractor.ev_unary,
-    cst.BooleanOperation: lambda self, node, env: self.boolean(node, env),
-    cst.Comparison: lambda self, node, env: self.compare(node, env),
-    cst.IfExp: Extractor.ev_ifexp,
-    cst.Subscript: lambda self, node, env: self.subscript(node, env),
-    cst.ListComp: lambda self, node, env: self.comprehension(node, env),
-    cst.GeneratorExp: lambda self, node, env: self.comprehension(node, env),
-    cst.DictComp: lambda self, node, env: self.comprehension(node, env),
+    ast.Name: Extractor.ev_name,
+    ast.Constant: Extractor.ev_constant,
+    ast.Attribute: Extractor.ev_attribute,
+    ast.JoinedStr: Extractor.ev_fstring,
+    ast.Call: lambda self, node, env: self.call(node, env),
+    ast.Tuple: Extractor.ev_tuple,
+    ast.List: Extractor.ev_list,
+    ast.Dict: Extractor.ev_dict,
+    ast.BinOp: Extractor.ev_binary,
+    ast.UnaryOp: Extractor.ev_unary,
+    ast.BoolOp: lambda self, node, env: self.boolean(node, env),
+    ast.Compare: lambda self, node, env: self.compare(node, env),
+    ast.IfExp: Extractor.ev_ifexp,
+    ast.Subscript: lambda self, node, env: self.subscript(node, env),
+    ast.ListComp: lambda self, node, env: self.comprehension(node, env),
+    ast.GeneratorExp: lambda self, node, env: self.comprehension(node, env),
+    ast.DictComp: lambda self, node, env: self.comprehension(node, env),
 }
 
 # --------------------------------------------------------------------------- helpers
@@ -2299,12 +2288,12 @@ _METHOD_DECORATORS = {
 }
 
 
-def _method_kind(node: cst.FunctionDef) -> str | None:
+def _method_kind(node: ast.FunctionDef) -> str | None:
     """How a class attribute defined by `def` behaves: "staticmethod", "classmethod", "property",
     "unknown" (a property's setter or deleter, which replaces it) or None (a plain method; other
     decorators, such as torch.jit's, are taken to return the function as it is)."""
-    for decorator in node.decorators:
-        name = dotted_name(decorator.decorator)
+    for decorator in node.decorator_list:
+        name = dotted_name(decorator)
         if name is None:
             continue
         if name in _METHOD_DECORATORS:
@@ -2325,7 +2314,7 @@ def _collects_kwargs(func: Any) -> bool | None:
         if func is None:
             return False
     if isinstance(func, Function):
-        return func.node.params.star_kwarg is not None
+        return func.node.args.kwarg is not None
     return not isinstance(func, Qual)
 
 
@@ -2418,25 +2407,25 @@ def _takes_list(module: Any, depth: int = 0) -> bool:
     forward = module.cls.lookup("forward") if isinstance(module, Instance) else None
     if not isinstance(forward, Function) or depth > 2:
         return False
-    params = list(forward.node.params.posonly_params) + list(forward.node.params.params)
+    params = forward.node.args.posonlyargs + forward.node.args.args
     if len(params) < 2:
         return False
-    name = params[1].name.value
-    if params[1].annotation is not None:
-        annotation = params[1].annotation.annotation
-        if not isinstance(annotation, cst.Subscript) or len(annotation.slice) != 1:
+    name = params[1].arg
+    annotation = params[1].annotation
+    if annotation is not None:
+        if type(annotation) is not ast.Subscript:
             return False
         outer = (dotted_name(annotation.value) or "").rsplit(".", 1)[-1]
-        inner = annotation.slice[0].slice
-        inner = (dotted_name(inner.value) or "").rsplit(".", 1)[-1] if isinstance(inner, cst.Index) else ""
+        inner = (dotted_name(annotation.slice) or "").rsplit(".", 1)[-1]
         return outer in ("list", "List", "Sequence") and inner == "Tensor"
-    for node in walk(forward.node.body):
-        if isinstance(node, cst.For) and isinstance(node.iter, cst.Name) and node.iter.value == name:
+    for node in (node for stmt in forward.node.body for node in walk(stmt)):
+        kind = type(node)
+        if kind is ast.For and type(node.iter) is ast.Name and node.iter.id == name:
             return True
-        if isinstance(node, cst.Call) and len(node.args) == 1 and isinstance(node.args[0].value, cst.Name) \
-                and node.args[0].value.value == name and isinstance(node.func, cst.Attribute) \
-                and isinstance(node.func.value, cst.Name) and node.func.value.value == "self":
-            child = module.attrs.get(node.func.attr.value)
+        if kind is ast.Call and len(node.args) == 1 and not node.keywords and type(node.args[0]) is ast.Name \
+                and node.args[0].id == name and type(node.func) is ast.Attribute \
+                and type(node.func.value) is ast.Name and node.func.value.id == "self":
+            child = module.attrs.get(node.func.attr)
             if isinstance(child, Instance) and _takes_list(child, depth + 1):
                 return True
     return False
@@ -2446,17 +2435,22 @@ def owner_items(attrs: dict) -> list:
     return [(key, value) for key, value in attrs.items() if isinstance(value, (Container, Instance))]
 
 
-def _binds(params: cst.Parameters, count: int, kwargs: dict) -> bool:
+def _positional(params: ast.arguments) -> list[tuple[ast.arg, ast.expr | None]]:
+    """The positional parameters with their defaults (None: none)."""
+    positional = params.posonlyargs + params.args
+    return list(zip(positional, [None] * (len(positional) - len(params.defaults)) + params.defaults))
+
+
+def _binds(params: ast.arguments, count: int, kwargs: dict) -> bool:
     """Whether a call with `count` positional arguments and `kwargs` binds to `params`."""
-    positional = list(params.posonly_params) + list(params.params)
-    if count > len(positional) and not isinstance(params.star_arg, cst.Param):
+    positional = _positional(params)
+    if count > len(positional) and params.vararg is None:
         return False
-    names = {p.name.value for p in positional[count:]} | {p.name.value for p in params.kwonly_params}
-    if any(k not in names for k in kwargs) and params.star_kwarg is None:
+    kwonly = list(zip(params.kwonlyargs, params.kw_defaults))
+    names = {p.arg for p, _ in positional[count:]} | {p.arg for p, _ in kwonly}
+    if any(k not in names for k in kwargs) and params.kwarg is None:
         return False
-    missing = [p for p in positional[count:] if p.default is None and p.name.value not in kwargs]
-    missing += [p for p in params.kwonly_params if p.default is None and p.name.value not in kwargs]
-    return not missing
+    return all(default is not None or p.arg in kwargs for p, default in positional[count:] + kwonly)
 
 
 def _int_value(value: Any) -> bool:
@@ -2467,33 +2461,34 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def dotted_name(node: cst.CSTNode) -> str | None:
+def dotted_name(node: ast.AST) -> str | None:
     """`a.b.c` for a name or attribute chain, None for any other expression."""
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
+    kind = type(node)
+    if kind is ast.Name:
+        return node.id
+    if kind is ast.Attribute:
         owner = dotted_name(node.value)
-        return None if owner is None else f"{owner}.{node.attr.value}"
+        return None if owner is None else f"{owner}.{node.attr}"
     return None
 
 
-def _body(node: cst.FunctionDef) -> list:
-    body = node.body
-    return list(body.body) if isinstance(body, cst.IndentedBlock) else list(body.body)
+def _first_line(stmt: ast.stmt) -> int:
+    """Where a statement starts, its decorators included."""
+    return min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
 
 
-_NODE_FIELDS: dict[type, tuple[str, ...]] = {}
-_LAYOUT = ("whitespace", "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after", "header", "footer",
-           "newline", "indent", "colon", "equal", "dot", "star")
+NEWLINE = re.compile(r"\r\n?|\n")  # the line ends CPython's tokenizer counts
 
 
-def _node_fields(kind: type) -> tuple[str, ...]:
-    """The fields of a libcst node class that can hold code (not layout)."""
-    fields = _NODE_FIELDS.get(kind)
-    if fields is None:
-        fields = tuple(f for f in kind.__dataclass_fields__ if not f.startswith(_LAYOUT) and "whitespace" not in f)
-        _NODE_FIELDS[kind] = fields
-    return fields
+def source_lines(source: bytes) -> list[str]:
+    """The file's lines as the parser numbered them (decoded as Python decodes source)."""
+    from importlib.util import decode_source
+
+    try:
+        text = decode_source(source)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        text = source.decode("utf-8", "replace")
+    return NEWLINE.split(text)
 
 
 def _interpreted(value: Any) -> Any:
@@ -2539,13 +2534,13 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
     return list(found.values()), complete
 
 
-def _run_sibling(sibling: Extractor, module: cst.Module, literals: dict | None = None) -> None:
+def _run_sibling(sibling: Extractor, stmts: list[ast.stmt], literals: dict | None = None) -> None:
     """Interpret a sibling's statements into its globals; what they define is foreign code.
     `literals`: values of large literal assignments among them (convlint.slices), bound first."""
     for name, value in (literals or {}).items():
         sibling.globals.vars[name] = _interpreted(value)
     try:
-        sibling.exec_block(list(module.body), sibling.globals)
+        sibling.exec_block(stmts, sibling.globals)
     except (_Return, _Break, _Continue, _Raise, _OutOfBudget, RecursionError):
         pass
     for value in sibling.globals.vars.values():
@@ -2557,37 +2552,32 @@ def _run_sibling(sibling: Extractor, module: cst.Module, literals: dict | None =
                     method.foreign = True
 
 
-def walk(node: cst.CSTNode, prune: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
-    """Every code node under `node`, in source order, not looking inside `prune` nodes (exact
-    classes); much cheaper than libcst's visitors, which rebuild the tree as they go."""
+def walk(node: ast.AST, prune: tuple[type, ...] = ()) -> Iterator[ast.AST]:
+    """Every node under `node`, in source order (ast.walk goes breadth first), not looking
+    inside `prune` nodes (exact classes)."""
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        kind = type(current)
-        if kind in prune:
+        if type(current) in prune:
             continue
         children = []
-        for name in _node_fields(kind):
-            value = getattr(current, name)
-            if _is_node(type(value)):
+        for name in current._fields:
+            value = getattr(current, name, None)
+            if isinstance(value, ast.AST):
                 children.append(value)
-            elif type(value) in (list, tuple):
-                children.extend(v for v in value if _is_node(type(v)))
+            elif type(value) is list:
+                children.extend(v for v in value if isinstance(v, ast.AST))
         stack.extend(reversed(children))
 
 
-@functools.cache
-def _is_node(kind: type) -> bool:
-    return issubclass(kind, cst.CSTNode)  # CSTNode is an ABC: isinstance against it is slow
-
-
-def extract(module: cst.Module, forced_input: tuple[int, ...] | None = None, path: str | None = None,
-            lines: int | None = None) -> tuple[list[Model], list[Layer]]:
+def extract(module: ast.Module, forced_input: tuple[int, ...] | None = None, path: str | None = None,
+            lines: int | None = None, source: bytes | None = None) -> tuple[list[Model], list[Layer]]:
     """Every model the module defines, and every layer it constructs. `path` lets it follow imports.
     `lines`, the file's length, bounds the work: beyond FILE_BUDGET steps per line, further
-    models (a model zoo's hundredth variant) are not built."""
-    extractor = Extractor(module, path)
+    models (a model zoo's hundredth variant) are not built. `source`, the module's text, gives
+    its `# convlint: input=` comments."""
+    extractor = Extractor(module, path, source=source)
     if lines is not None:
         extractor.file_budget = FILE_BUDGET_BASE + FILE_BUDGET * lines
     try:

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from .extract import dotted_name
 from .findings import Finding, Span
 
 FIXABLE = ("channel-mismatch", "misplaced-flatten", "redundant-bias")
@@ -246,6 +245,16 @@ def _call_at(module: cst.Module, span: Span) -> cst.Call | None:
 
 
 # --------------------------------------------------------------------------- the codemods
+
+
+def dotted_name(node: cst.CSTNode) -> str | None:
+    """`a.b.c` for a name or attribute chain, None for any other expression."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        owner = dotted_name(node.value)
+        return None if owner is None else f"{owner}.{node.attr.value}"
+    return None
 
 
 def _fix_channels(call: cst.Call, finding: Finding):

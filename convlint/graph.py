@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # annotations only: importing convlint must not import libcst
-    import libcst as cst
+if TYPE_CHECKING:
+    import ast
 
 MODEL_INPUT = 0  # the value number of the tensor a model is called with
 
@@ -23,8 +23,8 @@ class Layer:
 
     kind: str  # torch.nn class name, e.g. "Conv2d"
     params: dict[str, Any] | None  # bound arguments (None: the call does not bind)
-    node: cst.CSTNode  # the constructor call
-    site: cst.CSTNode  # where a mistake in it is reported: node, or the helper call that made it
+    node: ast.AST  # the constructor call
+    site: ast.AST  # where a mistake in it is reported: node, or the helper call that made it
     speculative: bool = False  # built in an arm of a branch we could not decide
     attrs: dict[str, Any] = field(default_factory=dict)  # other attributes the code set on it afterwards
 
@@ -47,7 +47,7 @@ class Op:
     kind: str
     inputs: tuple[int, ...]
     output: int
-    node: cst.CSTNode
+    node: ast.AST
     layer: Layer | None = None
     args: dict[str, Any] = field(default_factory=dict)
     speculative: bool = False  # in an arm of a branch we could not decide: may never run
@@ -74,12 +74,12 @@ class DimOf:
 @dataclass(eq=False)
 class Model:
     name: str
-    node: cst.CSTNode  # the statement that defines it: assignment, def or class
+    node: ast.AST  # the statement that defines it: assignment, def or class
     declared_input: tuple[int, ...] | None
     ops: list[Op]
     output: int | None = None
     layers: list[Layer] = field(default_factory=list)  # every layer constructed, applied or not
-    errors: list[tuple[cst.CSTNode, str, str]] = field(default_factory=list)  # (node, check name, message) found while extracting
+    errors: list[tuple[ast.AST, str, str]] = field(default_factory=list)  # (node, check name, message) found while extracting
     registered: list[Layer] = field(default_factory=list)  # the layers torch's model.parameters() reaches, called or not
     registered_complete: bool = False  # registered is all of them (nothing unfollowed may hold more)
     training: bool = False  # run in training mode: a second run of a model whose forward reads self.training

@@ -1,8 +1,7 @@
 """`convlint lsp`: a Language Server (pygls 2.x) over stdio.
 
 - diagnostics (textDocument/publishDiagnostics) for Python documents on open, save and change
-  (debounced by DEBOUNCE seconds; the unsaved buffer is analysed, libcst re-parsing only the
-  top-level statements the edit changed: convlint/reparse.py), never for an older version
+  (debounced by DEBOUNCE seconds; the unsaved buffer is analysed), never for an older version
   than the document has when the analysis ends;
 - code actions: the quick fixes of `convlint check --fix` for a diagnostic's finding, and
   "Suppress <name> on this line" (`  # convlint: ignore[<name>]` at the end of the line).
@@ -79,32 +78,9 @@ def analyze(source: str, path: str | None) -> list[Finding]:
     if excluded:
         return []
     shown = path or "<buffer>"
-    _prime(source, path)
     findings = analyze_source(source, shown, None, select, details=False).findings
     findings = [replace(f, severity=severity.get(f.name, f.severity)) for f in findings if f.name in select]
     return apply(findings, source, shown, select, severity).kept
-
-
-REPARSERS: dict[str, object] = {}  # document path -> convlint.reparse.Reparser (its last version's statements)
-
-
-def _prime(source: str, path: str | None) -> None:
-    """Hand the engine this version's tree, parsed again only where the edit changed it (the
-    engine's tree cache is keyed by path and content: it then skips its own parse)."""
-    from . import engine
-
-    if path is None or len(source) > engine.MAX_SOURCE_BYTES:
-        return
-    from .reparse import Reparser
-
-    reparser = REPARSERS.get(path)
-    if reparser is None:
-        reparser = REPARSERS[path] = Reparser()
-    module = reparser.parse(source)
-    if module is not None:
-        import os
-
-        engine.TREES.put(os.path.realpath(path), source.encode("utf-8"), module)
 
 
 def to_range(lines: list[str], codec, finding: Finding) -> types.Range:
@@ -194,9 +170,6 @@ def did_close(ls: ConvlintServer, params: types.DidCloseTextDocumentParams) -> N
     task = ls.pending.pop(uri, None)
     if task is not None:
         task.cancel()
-    path = document_path(uri)
-    if path is not None:
-        REPARSERS.pop(path, None)
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 

@@ -1,17 +1,16 @@
 """The part of a sibling file that one imported name needs.
 
-`from ..utils import _log_api_usage_once` should not cost the parse of all of `utils.py` (34 kB
-in torchvision: 60 ms of libcst, more than the linted file itself). CPython's own parser (`ast`,
-some ten times faster than libcst's) splits the file into its top-level statements and says
-which names each binds and reads; `Plan.take(name)` gives the source of the statements `name`
-depends on, transitively, that have not been taken yet, in file order, for libcst to parse and
-the interpreter to run. Over-approximate by design: a statement is taken when it binds a
-needed name, and a plain statement (not a def, class or import) also when it merely mentions
-a needed name that is not a module (`BLOCKS.append(...)`, `CFG["depth"] = 4` change it).
+`from ..utils import _log_api_usage_once` should not cost the interpretation of all of
+`utils.py` (34 kB in torchvision, more than the linted file itself). The file's top-level
+statements say which names each binds and reads; `Plan.take(name)` gives the statements `name`
+depends on, transitively, that have not been taken yet, in file order, for the interpreter to
+run. Over-approximate by design: a statement is taken when it binds a needed name, and a plain
+statement (not a def, class or import) also when it merely mentions a needed name that is not
+a module (`BLOCKS.append(...)`, `CFG["depth"] = 4` change it).
 
 A large literal (`_IMAGENET_CATEGORIES = ["tench", ...]`, 17 kB of torchvision's `_meta.py`) is
-not handed to libcst at all: `ast.literal_eval` gives its value, which the interpreter binds
-before it runs the statements taken with it, as it would have bound it running them.
+not interpreted at all: `ast.literal_eval` gives its value, which the interpreter binds before
+it runs the statements taken with it, as it would have bound it running them.
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ from __future__ import annotations
 import ast
 import re
 
-MIN_BYTES = 4_000  # a smaller sibling is parsed whole: slicing it would save next to nothing
-LITERAL_BYTES = 1_000  # a literal assignment this large is evaluated by ast, not parsed by libcst
+MIN_BYTES = 4_000  # a smaller sibling is run whole: slicing it would save next to nothing
+LITERAL_BYTES = 1_000  # a literal assignment this large is evaluated by ast.literal_eval, not interpreted
 LITERAL_TYPES = (str, int, float, bool, type(None))  # in lists, tuples and dicts: what the interpreter's literals are
 IDENTIFIER = re.compile(rb"[^\W\d]\w*")
 _STRING = rb"""(?P<prefix>[rRbBuUfF]{1,2})?(?P<string>""" + b"|".join(
@@ -38,42 +37,35 @@ TOKENS = re.compile(_STRING + rb"|\#[^\r\n]*|(?<![.\w])(?P<name>[^\W\d]\w*)", re
 class _Unit:
     """One top-level statement (or several sharing lines, `a = 1; b = 2`)."""
 
-    __slots__ = ("binds", "end", "literal", "plain", "reads", "start")
+    __slots__ = ("binds", "end", "literal", "plain", "reads", "start", "stmts")
 
-    def __init__(self, start: int, end: int, binds: set[str], reads: set[str], plain: bool) -> None:
+    def __init__(self, stmt: ast.stmt, start: int, end: int, binds: set[str], reads: set[str], plain: bool) -> None:
+        self.stmts = [stmt]
         self.start, self.end, self.binds, self.reads, self.plain = start, end, binds, reads, plain
         self.literal: tuple[str, ast.expr] | None = None  # (name, value) of a large `NAME = <literal>`
 
 
 class Plan:
-    def __init__(self, lines: list[bytes], units: list[_Unit], modules: set[str]) -> None:
-        self.lines = lines
+    def __init__(self, units: list[_Unit], modules: set[str]) -> None:
         self.units = units
         self.modules = modules  # names bound by imports only: reading them changes nothing
-        self.header = b"".join(lines[: units[0].start - 1]) if units else b""  # comments, coding cookie
         self.taken: set[int] = set()
 
-    def take(self, name: str | None) -> tuple[bytes, dict]:
-        """(the source of the statements `name` needs (None: all of them) not taken before, b""
-        when there are none; the values of the large literals among them, by name)."""
+    def take(self, name: str | None) -> tuple[list[ast.stmt], dict]:
+        """(the statements `name` needs (None: all of them) not taken before, in file order;
+        the values of the large literals among them, by name)."""
         chosen = set(range(len(self.units))) - self.taken if name is None else self._needed(name)
-        if not chosen:
-            return b"", {}
         self.taken |= chosen
-        parts = [self.header]
+        stmts: list[ast.stmt] = []
         literals = {}
         for index in sorted(chosen):
             unit = self.units[index]
             value = _literal(unit.literal[1]) if unit.literal is not None else _NOT_LITERAL
             if value is not _NOT_LITERAL:
                 literals[unit.literal[0]] = value
-                continue
-            parts.extend(self.lines[unit.start - 1 : unit.end])
-        if len(parts) == 1:
-            return b"", literals
-        if not parts[-1].endswith((b"\n", b"\r")):
-            parts.append(b"\n")
-        return b"".join(parts), literals
+            else:
+                stmts.extend(unit.stmts)
+        return stmts, literals
 
     def _needed(self, name: str) -> set[int]:
         needed = {name}
@@ -94,8 +86,8 @@ class Plan:
 
 
 def plan(source: bytes) -> Plan | None:
-    """None when the file is small, or CPython cannot parse it (then it is parsed whole, and
-    libcst says what is wrong)."""
+    """None when the file is small, or does not parse (then it is parsed whole, and the
+    parser says what is wrong)."""
     if len(source) < MIN_BYTES:
         return None
     try:
@@ -122,14 +114,16 @@ def plan(source: bytes) -> Plan | None:
             last.end, last.plain = max(last.end, end), last.plain or plain
             last.binds |= binds
             last.reads |= reads
+            last.stmts.append(stmt)
+            last.literal = None
         else:
-            units.append(_Unit(start, end, binds, reads, plain))
+            units.append(_Unit(stmt, start, end, binds, reads, plain))
             target = stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
             if (isinstance(target, ast.Name) and target.id not in bound
                     and sum(map(len, lines[start - 1 : end])) >= LITERAL_BYTES):
                 units[-1].literal = (target.id, stmt.value)  # bound here first: it may be bound before the rest runs
         bound |= binds
-    return Plan(lines, units, modules - others)
+    return Plan(units, modules - others)
 
 
 _NOT_LITERAL = object()

@@ -29,13 +29,10 @@ from pathlib import Path
 
 from . import layers as L
 from . import sizing
-from .cstimport import load as _load_libcst
 from .graph import MODEL_INPUT, Model
 from .propagate import SPATIAL_NAMES, Step
 from .sizes import Sym
 from .sizing import propagate  # memoised: the size searches ask for the same runs
-
-cst = _load_libcst()  # libcst, with its dataclasses' code cached (convlint/cstimport.py)
 
 MAX_LAYER_TEXT = 44
 MACS_KINDS = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Linear")
@@ -91,17 +88,17 @@ def summarize_source(source: bytes | str, path: str = "<string>", input_shape: t
     module = parse(source, path)
     if isinstance(module, Finding):
         raise ValueError(f"{path}:{module.line}: {module.message}")
-    models, layers = extract(module)
+    models, layers = extract(module, source=source)
     models = [m for m in models if not m.training]  # a table per model: its run in evaluation mode
     if model_name is not None:
         models = [m for m in models if m.name == model_name]
-    positions = Positions(module)
+    positions = Positions(source, module)
     from . import evidence
 
-    evident = {} if input_shape else evidence.resolve(module, models, path, positions.line)
+    evident = {} if input_shape else evidence.resolve(module, models, path)
     out, runs = [], []
     for model in models:
-        summary, run = _summarize(module, positions, path, model, input_shape, evident.get(model.name))
+        summary, run = _summarize(positions, path, model, input_shape, evident.get(model.name))
         out.append(summary)
         runs.append(run)
     if advice and out:
@@ -109,7 +106,7 @@ def summarize_source(source: bytes | str, path: str = "<string>", input_shape: t
     return out
 
 
-def _summarize(module, positions, path, model: Model, forced, found):
+def _summarize(positions, path, model: Model, forced, found):
     if forced:
         shape, source = tuple(forced), "--input"
     elif model.declared_input:
@@ -134,7 +131,7 @@ def _summarize(module, positions, path, model: Model, forced, found):
             notes.append(f"the Linear on line {linear_line} takes {fits['in_features']} features after the flatten: "
                          f"{sizing.fitting_text(channels, rank, fits['sizes'])}, not {_shape_text(shape)}")
     steps = propagate(model, shape) if shape is not None else propagate(model, _symbolic(model))
-    rows, weights, biases, unknown, row_notes = _rows(module, positions, steps, model)
+    rows, weights, biases, unknown, row_notes = _rows(positions, steps, model)
     notes += row_notes
     unused = sum(not r.called for r in rows)
     if unused:
@@ -183,16 +180,13 @@ def _attach_findings(summaries, runs, layers, positions, path) -> None:
     del ctx
 
 
-def _layer_text(module: cst.Module, node: cst.CSTNode) -> str:
-    try:
-        text = " ".join(module.code_for_node(node).split())
-    except Exception:  # noqa: BLE001
-        return "?"
+def _layer_text(positions, node) -> str:
+    text = " ".join(positions.text(node).split())
     text = text.replace("( ", "(").replace(" )", ")").replace(", )", ")")
     return text if len(text) <= MAX_LAYER_TEXT else text[: MAX_LAYER_TEXT - 1] + "…"
 
 
-def _rows(module, positions, steps: list[Step], model: Model | None = None):
+def _rows(positions, steps: list[Step], model: Model | None = None):
     """The table's rows, then the parameter totals as torch's `model.parameters()` has them:
     every registered layer once, called in forward or not (those get rows of their own, after
     the steps, with "--" as torchinfo shows them); a layer that forward builds afresh is not
@@ -238,7 +232,7 @@ def _rows(module, positions, steps: list[Step], model: Model | None = None):
         if index == 0 or MODEL_INPUT in op.inputs:
             fields.setdefault(MODEL_INPUT, _identity_field(step.in_shape))
         fields[op.output] = _field(step, [fields.get(v) for v in op.inputs])
-        rows.append(Row(line, _layer_text(module, node), op.layer.kind if op.layer is not None else op.kind,
+        rows.append(Row(line, _layer_text(positions, node), op.layer.kind if op.layer is not None else op.kind,
                         step.out_shape, params, _field_view(fields[op.output]), _macs(step), _numel(step.out_shape)))
     parameters = 0
     for layer in model.registered if model is not None else ():
@@ -249,7 +243,7 @@ def _rows(module, positions, steps: list[Step], model: Model | None = None):
             continue
         line = positions.line(layer.node)
         counted[id(layer)] = line
-        rows.append(Row(line, _layer_text(module, layer.node), layer.kind, None, tally(layer), None, None, None, called=False))
+        rows.append(Row(line, _layer_text(positions, layer.node), layer.kind, None, tally(layer), None, None, None, called=False))
     if parameters:
         notes.append(f"plus {parameters} nn.Parameter attribute{'s' if parameters > 1 else ''} whose size convlint does not "
                      f"follow: not in the total (torch's model.parameters() counts {'them' if parameters > 1 else 'it'})")
@@ -259,8 +253,7 @@ def _rows(module, positions, steps: list[Step], model: Model | None = None):
 def _constructed_here(layer) -> bool:
     """An `nn.Conv2d(...)` call, not a functional op that maps to a layer's rule."""
     func = getattr(layer.node, "func", None)
-    name = getattr(func, "attr", func)
-    return getattr(name, "value", None) == layer.kind
+    return getattr(func, "attr", getattr(func, "id", None)) == layer.kind
 
 
 # ---- receptive field: per spatial axis (size, jump, start), GLOBAL, or None (unknown)

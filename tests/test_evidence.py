@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import libcst as cst
+import ast
 
 from convlint.engine import analyze_source, lint_source
 from convlint.evidence import from_file
@@ -30,7 +30,7 @@ class Net(nn.Module):
 
 
 def evidence(source: str):
-    module = cst.parse_module(source)
+    module = ast.parse(source)
     models, _ = extract(module)
     return {name: (e.shape, e.source) for name, e in from_file(module, models).items()}
 

@@ -2,9 +2,9 @@
 
     python tools/cost.py [--packages timm kornia ...]
 
-Phases: libcst's parse (targets and the siblings their imports reach), building the models
-(constructors and forward runs, sibling imports excluded), importing siblings (slicing and
-running their module bodies), the rest of extraction (the linted file's own module body), the
+Phases: the parse (CPython's `ast`: targets and the siblings their imports reach, slicing
+included), building the models (constructors and forward runs, sibling imports excluded),
+importing siblings (running their module bodies), the rest of extraction (the linted file's own module body), the
 file's input evidence, shape propagation, the full collections the runner asks for, and the
 rest (reading, pre-filter, checks, suppressions). The benchmark (tools/bench.py) says how long;
 this says why, for whoever makes it shorter. Run it on an idle machine: it measures CPU time.
@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import corpus  # noqa: E402 - tools/corpus.py: the packages
 from bench import corpus_files  # noqa: E402 - the benchmark's files, fetched and unpacked on first use
 
-from convlint import engine, evidence, extract, rules, runner  # noqa: E402
+from convlint import engine, evidence, extract, rules, runner, slices  # noqa: E402
 
 
 def exclusive_timers(phases: dict[str, float]):
@@ -55,20 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packages", nargs="*", default=list(corpus.PACKAGES))
     args = parser.parse_args(argv)
     files = [str(path) for path in corpus_files(args.packages)]
-    from convlint.cstimport import load
-
-    cst = load()
     phases: dict[str, float] = {}
     wrap = exclusive_timers(phases)
-    handed = [0]  # bytes given to libcst, slices of siblings included
-    parse_module = cst.parse_module
-
-    def counted(source, *rest):
-        handed[0] += len(source)
-        return parse_module(source, *rest)
-
-    cst.parse_module = counted
-    wrap(cst, "parse_module", "parse (libcst)")
+    wrap(engine, "_parse", "parse")
+    wrap(slices, "plan", "parse")
     wrap(extract.Extractor, "build", "build models")
     wrap(extract.Extractor, "load", "import siblings")
     wrap(extract, "extract", "module bodies")
@@ -80,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     runner.lint_paths(files, set(rules.DEFAULT_SELECTION), jobs=1)
     total = time.process_time() - start
     floor = sum(Path(path).stat().st_size for path in engine.TREES.parsed)
-    print(f"{len(files)} files, {total:.1f} s of CPU in one process; libcst was handed {handed[0] / 1e6:.1f} MB, "
-          f"the parse floor's {len(engine.TREES.parsed)} files are {floor / 1e6:.1f} MB")
+    print(f"{len(files)} files, {total:.1f} s of CPU in one process; "
+          f"the {len(engine.TREES.parsed)} files parsed whole are {floor / 1e6:.1f} MB")
     for phase, seconds in sorted(phases.items(), key=lambda item: -item[1]):
         print(f"  {phase:<18} {seconds:6.1f} s  {seconds / total:4.0%}")
     return 0
