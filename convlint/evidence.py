@@ -194,12 +194,15 @@ def from_file(module: ast.Module, models: list[Model]) -> dict[str, Evidence]:
     """The first fitting evidence in the file, per model name."""
     by_name = {m.name: m for m in models}
     walker = _Walker(by_name)
-    for node in walk(module, prune=(ast.ClassDef,)):
-        kind = type(node)
-        if kind is ast.Assign:
-            walker.visit_Assign(node)
-        elif kind is ast.Call:
-            walker.visit_Call(node)
+    try:
+        for node in walk(module, prune=(ast.ClassDef,)):
+            kind = type(node)
+            if kind is ast.Assign:
+                walker.visit_Assign(node)
+            elif kind is ast.Call:
+                walker.visit_Call(node)
+    except RecursionError:  # `randn(1 + 1 + ... + 1)` deeper than Python's stack: no evidence
+        return {}
     out = {}
     for name, items in walker.found.items():
         for shape, source, batched in items:

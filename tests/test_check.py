@@ -144,3 +144,13 @@ def test_linting_neither_imports_torch_nor_runs_the_file(tmp_path):
     run = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert not marker.exists()
+
+
+def test_columns_count_characters_not_bytes():
+    """The parser counts columns in UTF-8 bytes; findings, like every editor, count characters."""
+    line = "größe = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(16, 4, 3))  # Maße"
+    source = f"import torch.nn as nn\n# convlint: input=3x32x32\n{line}\n"
+    (finding,) = lint_source(source, "umlaut.py")
+    start = line.index("nn.Conv2d(16") + 1
+    assert (finding.name, finding.span.line, finding.span.column) == ("channel-mismatch", 3, start)
+    assert (finding.span.end_line, finding.span.end_column) == (3, start + len("nn.Conv2d(16, 4, 3)"))

@@ -395,3 +395,33 @@ def test_a_layer_attribute_set_after_construction():
     """
     assert [shape for _, _, shape in steps_of(source, "build")] == [(4, 4, 4), (8, 4, 4), (8, 2, 2)]
     assert findings(source) == []
+
+
+ONE_LINE_BODIES = '''
+import torch.nn as nn
+
+def block(c_in, c_out): return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU())
+
+# convlint: input=3x32x32
+class Net(nn.Module):
+    def __init__(self, k=3):
+        super().__init__()
+        if k % 2 == 0: raise ValueError("odd kernels only")
+        self.features = block(3, 16)
+        self.head = nn.Conv2d(32, 10, 1)
+    def forward(self, x): return self.head(self.features(x))
+'''
+
+
+def test_one_line_bodies_are_run():
+    """`def f(): return ...` and `if c: raise ...` on one line run like any body (torch: the head
+    raises "expected input[1, 16, 32, 32] to have 32 channels, but got 16 channels instead")."""
+    analysis = analyze_source(ONE_LINE_BODIES, "one_line.py")
+    assert [(f.name, f.line, f.column, f.message) for f in analysis.findings] == [
+        ("channel-mismatch", 12, 21, "Conv2d expects 32 input channels but receives 16 "
+                                    "(out_channels of the Conv2d on line 11)"),  # where the helper is called
+    ]
+    assert [(m.name, [(s.kind, s.line, s.out_shape) for s in m.steps]) for m in analysis.models] == [
+        ("block", [("Conv2d", 4, None), ("ReLU", 4, None)]),  # a builder: run too, on an unknown input
+        ("Net", [("Conv2d", 4, (16, 32, 32)), ("ReLU", 4, (16, 32, 32)), ("Conv2d", 12, (10, 32, 32))]),
+    ]

@@ -142,8 +142,8 @@ def test_only_comments(tmp_path, capsys):
 
 
 def test_a_20_mb_file_is_refused_quickly_with_one_line(tmp_path, capsys):
-    """Choice: files over MAX_SOURCE_BYTES (2 MB) that could define models are not parsed (libcst
-    would take minutes); they get one unreadable-file finding saying so. The largest file of the
+    """Choice: files over MAX_SOURCE_BYTES (2 MB) that could define models are not parsed (generated
+    code: reading it would take seconds); they get one unreadable-file finding saying so. The largest file of the
     corpus is 0.33 MB."""
     big = one_file(tmp_path, "import torch.nn as nn\n" + "x = [1, 2, 3]  # padding\n" * (20 * 1024 * 1024 // 25 + 1))
     assert big.stat().st_size >= 20 * 1024 * 1024 > MAX_SOURCE_BYTES
@@ -164,14 +164,28 @@ def test_a_20_mb_file_without_torch_is_passed_by_the_prefilter(tmp_path, capsys)
     ids=["parentheses", "calls", "lists", "lambdas"],
 )
 def test_5000_deep_nesting_is_a_syntax_error_not_a_dead_process(tmp_path, capsys, expression):
-    """libcst's native parser overflows its stack here (the process would die with SIGSEGV):
-    CPython's parser vets such files first and refuses them cleanly."""
+    """CPython's parser refuses these cleanly (as Python itself would not run the file)."""
     path = one_file(tmp_path, f"import torch.nn as nn\nx = {expression}\n")
     other = one_file(tmp_path, MODEL, "other.py")
     status, out, err = run(capsys, str(path), str(other))
     lines = findings_lines(out)
     assert status == 1 and err == ""
     assert [(Path(m["path"]).name, m["name"]) for m in lines] == [("m.py", "syntax-error"), ("other.py", "channel-mismatch")]
+
+
+@pytest.mark.parametrize("command", ["check", "summary"])
+def test_an_expression_deeper_than_python_s_stack_is_not_followed(tmp_path, capsys, command):
+    """CPython parses `1 + 1 + ... + 1` with 1,500 terms; reading it recursively would overflow
+    Python's stack: the model is still checked, the size it was given is not used."""
+    size = " + ".join(["1"] * 1500)
+    source = MODEL + f"\nimport torch\nout = m(torch.randn({size}, 3, 32, 32))\n"
+    path = one_file(tmp_path, source)
+    if command == "summary":
+        assert main(["summary", str(path)]) == 0
+        assert "CL902" not in capsys.readouterr().out
+        return
+    status, out, err = run(capsys, str(path))
+    assert status == 1 and err == "" and [m["name"] for m in findings_lines(out)] == ["channel-mismatch"]
 
 
 def test_nesting_that_python_accepts_is_analysed(tmp_path, capsys):

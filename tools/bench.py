@@ -1,4 +1,4 @@
-"""Benchmark convlint on the real corpus against flake8 and libcst's own parse time.
+"""Benchmark convlint on the real corpus against flake8 and the parsers' own parse times.
 
     pip install -e '.[bench]'            # flake8
     python tools/bench.py [--runs 3] [--jobs N] [--packages timm kornia ...] [--out table.md]
@@ -14,6 +14,8 @@ files, with the same number of jobs, and the table shows the median of `--runs` 
 * parse floor:     libcst `parse_module` of exactly the files convlint parses (those that pass
                    its textual pre-filter and the files of the same package they import), each
                    once, in N processes: what any libcst-based linter pays
+* ast parse floor: the same with CPython's `ast.parse`, which convlint's static path uses: what
+                   convlint pays before it analyses anything
 * import torch:    `python -c "import torch"`: what any runtime-based checker pays first
 * one file:        `convlint check FILE` on one model file, as a pre-commit hook runs it
 * summary:         `convlint summary fixtures/resnet_like.py` (three models), process start included
@@ -31,7 +33,7 @@ markdown table with the date and the machine's core count, and exits 1 if a targ
 
 convlint's bytecode is compiled first (an installed package has it; PYTHONDONTWRITEBYTECODE
 would otherwise make every run compile convlint again), and the one-file commands run once
-untimed first, as a pre-commit hook has run before (convlint caches libcst's generated code).
+untimed first, as a pre-commit hook has run before (the file system's cache is warm).
 `--only single` times just the one-file rows (one file, summary, lsp): no corpus run, a minute.
 """
 
@@ -63,13 +65,18 @@ import sys, multiprocessing
 from pathlib import Path
 
 def parse(path):
-    import libcst
     try:
-        libcst.parse_module(Path(path).read_bytes())
+        PARSE(Path(path).read_bytes())
     except Exception:
         pass
 
 if __name__ == "__main__":
+    if sys.argv[3] == "ast":
+        import ast
+        PARSE = ast.parse
+    else:
+        import libcst
+        PARSE = libcst.parse_module
     jobs = int(sys.argv[1])
     paths = Path(sys.argv[2]).read_text().splitlines()
     if jobs <= 1 or len(paths) <= 1:
@@ -176,7 +183,7 @@ def bench_single(args) -> tuple[str, bool]:
         "convlint summary, one file": [*convlint, "summary", str(SUMMARY_FILE)],
     }
     for cmd in commands.values():
-        run(cmd, cwd=root)  # once untimed: the libcst import cache, as after a previous commit
+        run(cmd, cwd=root)  # once untimed, as after a previous commit
     times: dict[str, list[float]] = {k: [] for k in commands}
     rss: dict[str, int] = {k: 0 for k in commands}
     for i in range(args.runs):
@@ -231,7 +238,8 @@ def bench(args) -> tuple[str, bool]:
         "convlint cold": [*convlint, "--no-cache", "--jobs", jobs, *rel],
         "convlint warm": [*convlint, "--cache-dir", str(cache_dir), "--jobs", jobs, *rel],
         "flake8": [flake8, "--jobs", jobs, "--exit-zero", *rel],
-        "libcst parse floor": [sys.executable, str(floor_script), jobs, str(listing)],
+        "libcst parse floor": [sys.executable, str(floor_script), jobs, str(listing), "libcst"],
+        "ast parse floor": [sys.executable, str(floor_script), jobs, str(listing), "ast"],
         "python -c 'import torch'": [sys.executable, "-c", "import torch"],
         "convlint, one file": [*convlint, "--no-cache", ONE_FILE],
         "convlint summary, one file": [sys.executable, "-m", "convlint", "summary", str(SUMMARY_FILE)],
