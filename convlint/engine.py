@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -113,81 +112,8 @@ def might_define_models(source: bytes) -> bool:
 MAX_SOURCE_BYTES = 2 * 1024 * 1024  # the largest file of the corpus is 0.33 MB; beyond this it is generated code
 
 
-class _Trees:
-    """The trees this process parsed lately, by real path: a file that is linted and also
-    imported by its siblings is parsed once. Bounded by the size of their sources.
-
-    A sibling that this process lints later (`ahead`, set by the runner) is parsed whole when
-    first imported, and its tree is pinned until its own turn: slicing it now would parse
-    part of it twice."""
-
-    KEPT_BYTES = 2 * 1024 * 1024  # about 50,000 lines of source
-    PINNED_BYTES = 2 * 1024 * 1024
-
-    def __init__(self) -> None:
-        self.trees: dict[str, tuple[int, int, object]] = {}  # path -> (size, hash, tree), oldest first
-        self.kept = 0
-        self.ahead: set[str] = set()  # the paths this process will lint later
-        self.pinned: dict[str, tuple[int, int, object]] = {}  # trees parsed for files in `ahead`
-        self.pinned_kept = 0
-        self.parsed: set[str] = set()  # every path parsed (for the benchmark's parse floor)
-
-    def get(self, key: str, source: bytes):
-        fingerprint = (len(source), hash(source))
-        entry = self.pinned.get(key)
-        if entry is not None:
-            if key in self.ahead and entry[:2] == fingerprint:
-                return entry[2]
-            del self.pinned[key]  # its turn has come (or the file changed): an ordinary tree now
-            self.pinned_kept -= entry[0]
-            if entry[:2] != fingerprint:
-                return None
-            self._keep(key, entry)
-            return entry[2]
-        entry = self.trees.pop(key, None)
-        if entry is None or entry[:2] != fingerprint:
-            if entry is not None:
-                self.kept -= entry[0]
-            return None
-        self.trees[key] = entry  # now the most recent
-        return entry[2]
-
-    def will_pin(self, key: str, size: int) -> bool:
-        """Whether a tree parsed now for `key` is kept until this process lints it."""
-        return key in self.ahead and self.pinned_kept + size <= self.PINNED_BYTES
-
-    def put(self, key: str, source: bytes, tree) -> None:
-        self.parsed.add(key)
-        entry = (len(source), hash(source), tree)
-        if self.will_pin(key, len(source)):
-            self.pinned[key] = entry
-            self.pinned_kept += len(source)
-        else:
-            self._keep(key, entry)
-
-    def _keep(self, key: str, entry: tuple) -> None:
-        self.trees[key] = entry
-        self.kept += entry[0]
-        while self.kept > self.KEPT_BYTES and len(self.trees) > 1:
-            size, _, _ = self.trees.pop(next(iter(self.trees)))
-            self.kept -= size
-
-
-TREES = _Trees()
-
-
 def parse(source: bytes, path: str) -> ast.Module | Finding:
     """The file's tree, or the finding that says why there is none."""
-    key = os.path.realpath(path) if not path.startswith("<") else None
-    tree = TREES.get(key, source) if key is not None else None
-    if tree is None:
-        tree = _parse(source, path)
-        if key is not None and not isinstance(tree, Finding):
-            TREES.put(key, source, tree)
-    return tree
-
-
-def _parse(source: bytes, path: str) -> ast.Module | Finding:
     if len(source) > MAX_SOURCE_BYTES:
         size = len(source) / (1024 * 1024)
         return _file_finding(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import itertools
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -1012,16 +1011,11 @@ class Extractor:
             source = path.read_bytes()
         except OSError:
             return None
-        real = os.path.realpath(key)
-        whole = engine.TREES.get(real, source) is not None or engine.TREES.will_pin(real, len(source))
-        plan = None if whole else slices.plan(source)  # a tree this process holds, or will lint, is used whole
-        if plan is not None:
-            stmts, literals = plan.take(name)
-        else:
-            module = engine.parse(source, key)
-            if not isinstance(module, ast.Module):  # a sibling that does not parse is simply unknown
-                return None
-            stmts, literals = module.body, {}
+        module = engine.parse(source, key)
+        if not isinstance(module, ast.Module):  # a sibling that does not parse is simply unknown
+            return None
+        plan = slices.plan(module, source)
+        stmts, literals = (module.body, {}) if plan is None else plan.take(name)
         sibling = Extractor(None, key, self.loading | {key})
         _run_sibling(sibling, stmts, literals)
         LOADED[key] = sibling.globals

@@ -144,17 +144,4 @@ def _run_all(tasks: list[tuple], jobs: int | None) -> list[tuple]:
 
 
 def lint_chunk(tasks: list[tuple]) -> list[tuple]:
-    """Files in order, each knowing which of them are still to come (engine.TREES.ahead): a
-    sibling imported before its own turn is parsed once, whole, for both."""
-    from .engine import TREES
-
-    paths = [os.path.realpath(task[1]) for task in tasks]
-    TREES.ahead = set(paths)
-    outcomes = []
-    try:
-        for task, path in zip(tasks, paths):
-            TREES.ahead.discard(path)
-            outcomes.append(lint_one(task))
-    finally:
-        TREES.ahead = set()
-    return outcomes
+    return [lint_one(task) for task in tasks]

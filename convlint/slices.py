@@ -85,14 +85,9 @@ class Plan:
         return chosen
 
 
-def plan(source: bytes) -> Plan | None:
-    """None when the file is small, or does not parse (then it is parsed whole, and the
-    parser says what is wrong)."""
+def plan(tree: ast.Module, source: bytes) -> Plan | None:
+    """How to take the statements of `tree`, parsed from `source`; None when the file is small."""
     if len(source) < MIN_BYTES:
-        return None
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     lines = source.splitlines(keepends=True)
     units: list[_Unit] = []

@@ -129,7 +129,7 @@ def test_a_sibling_is_parsed_only_as_far_as_the_model_needs(tmp_path):
     extract.PARTIAL.clear()
     original = slices.plan
     try:
-        slices.plan = lambda source: None  # the whole sibling, as before slicing
+        slices.plan = lambda tree, source: None  # the whole sibling, as before slicing
         whole = analyze_source(model.read_bytes(), str(model) + "").findings
     finally:
         slices.plan = original
@@ -138,57 +138,12 @@ def test_a_sibling_is_parsed_only_as_far_as_the_model_needs(tmp_path):
     assert [(f.code, f.span, f.message) for f in whole] == [(f.code, f.span, f.message) for f in found]
 
 
-def test_a_sibling_that_is_linted_later_is_parsed_once_whole(tmp_path, monkeypatch):
-    """a_model.py imports helpers.py before helpers.py's own turn: sliced then, it would be parsed
-    again whole for its turn; instead it is parsed whole once and its tree kept for then."""
-    from convlint import engine, rules, runner
-
-    model = _package(tmp_path, HELPERS)
-    (model.parent / "a_model.py").write_text(model.read_text())
-    parsed = []
-    real_parse = engine._parse
-    monkeypatch.setattr(engine, "_parse", lambda source, path: parsed.append((Path(path).name, len(source)))
-                        or real_parse(source, path))
-    extract.LOADED.clear()
-    extract.PARTIAL.clear()
-    try:
-        result = runner.lint_paths([str(model.parent)], set(rules.DEFAULT_SELECTION), jobs=1)
-    finally:
-        extract.LOADED.clear()
-        extract.PARTIAL.clear()
-    assert sorted(parsed) == [("a_model.py", len(model.read_bytes())), ("helpers.py", len(HELPERS.encode())),
-                              ("model.py", len(model.read_bytes()))]
-    assert [(Path(f.path).name, f.name, f.line) for f in result.findings] == [
-        ("a_model.py", "channel-mismatch", 11), ("model.py", "channel-mismatch", 11)]
-    assert engine.TREES.ahead == set() and engine.TREES.pinned == {}
-
-
-def test_pinned_trees_wait_for_their_turn_then_age_like_the_rest():
-    from convlint.engine import _Trees
-
-    trees = _Trees()
-    trees.KEPT_BYTES, trees.PINNED_BYTES = 10, 10
-    trees.ahead = {"later"}
-    assert trees.will_pin("later", 6) and not trees.will_pin("done", 6)
-    trees.put("later", b"123456", "tree of later")
-    assert not trees.will_pin("later", 6)  # the pinned budget is spent
-    trees.put("a", b"1234567", "tree of a")
-    trees.put("b", b"1234567", "tree of b")  # the kept budget pushes "a" out, not the pinned tree
-    assert trees.get("a", b"1234567") is None
-    assert trees.get("later", b"123456") == "tree of later"  # still ahead: stays pinned
-    assert "later" in trees.pinned
-    trees.ahead.discard("later")
-    assert trees.get("later", b"123456") == "tree of later"  # its turn: an ordinary tree now
-    assert trees.pinned == {} and trees.pinned_kept == 0 and "later" in trees.trees
-    assert trees.get("later", b"changed") is None
-
-
 def _text(stmts: list[ast.stmt]) -> str:
     return "\n".join(ast.unparse(stmt) for stmt in stmts)
 
 
 def test_slices_take_more_as_more_names_are_asked_for():
-    plan = slices.plan(HELPERS.encode())
+    plan = slices.plan(ast.parse(HELPERS), HELPERS.encode())
     first = _text(plan.take("stem")[0])
     assert first.startswith("import torch\nimport torch.nn as nn\ndef stem(width):")
     assert "WIDTHS" not in first and "unused_" not in first
@@ -203,7 +158,7 @@ def test_slices_take_more_as_more_names_are_asked_for():
 def test_a_large_literal_is_evaluated_not_parsed(tmp_path):
     names = [f"class_{i}" for i in range(200)]
     helpers = HELPERS + f"\n\nCATEGORIES = {names!r}\nCONFIG = {{'widths': (8, 16), 'names': {names!r}, 'scale': -1.5}}\n"
-    plan = slices.plan(helpers.encode())
+    plan = slices.plan(ast.parse(helpers), helpers.encode())
     stmts, literals = plan.take("CATEGORIES")
     assert stmts == [] and literals == {"CATEGORIES": names}
     model = _package(tmp_path, helpers)
@@ -216,7 +171,7 @@ def test_a_large_literal_is_evaluated_not_parsed(tmp_path):
         extract.PARTIAL.clear()
         original = slices.plan
         if not sliced:
-            slices.plan = lambda source: None
+            slices.plan = lambda tree, source: None
         try:
             analysis = analyze_source(model.read_bytes(), str(model))
         finally:

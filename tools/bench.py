@@ -122,13 +122,27 @@ def corpus_files(packages: list[str]) -> list[Path]:
     return sorted(files)
 
 
+def recording_parses(engine) -> set[str]:
+    """Make `engine.parse` note the real path of every file it parses; the set it fills."""
+    parsed: set[str] = set()
+    parse = engine.parse
+
+    def recorded(source, path):
+        parsed.add(os.path.realpath(path))
+        return parse(source, path)
+
+    engine.parse = recorded
+    return parsed
+
+
 def _lint_and_list_parsed(paths: list[Path]) -> list[str]:
     from convlint import engine, rules, runner
 
+    parsed = recording_parses(engine)
     selection = frozenset(rules.DEFAULT_SELECTION)
     for path in paths:
         runner.lint_one((path.read_bytes(), str(path), None, selection, None))
-    return sorted(engine.TREES.parsed)
+    return sorted(parsed)
 
 
 def parsed_by_convlint(files: list[Path], jobs: int) -> list[Path]:

@@ -2,10 +2,10 @@
 
     python tools/cost.py [--packages timm kornia ...]
 
-Phases: the parse (CPython's `ast`: targets and the siblings their imports reach, slicing
-included), building the models (constructors and forward runs, sibling imports excluded),
-importing siblings (running their module bodies), the rest of extraction (the linted file's own module body), the
-file's input evidence, shape propagation, the full collections the runner asks for, and the
+Phases: the parse (CPython's `ast`: targets and the siblings their imports reach), building the
+models (constructors and forward runs, sibling imports excluded), importing siblings (running
+their module bodies), the rest of extraction (the linted file's own module body), the file's
+input evidence, shape propagation, the full collections the runner asks for, and the
 rest (reading, pre-filter, checks, suppressions). The benchmark (tools/bench.py) says how long;
 this says why, for whoever makes it shorter. Run it on an idle machine: it measures CPU time.
 """
@@ -22,9 +22,9 @@ sys.path.insert(0, str(REPO_ROOT / "tools"))
 sys.path.insert(0, str(REPO_ROOT))
 
 import corpus  # noqa: E402 - tools/corpus.py: the packages
-from bench import corpus_files  # noqa: E402 - the benchmark's files, fetched and unpacked on first use
+from bench import corpus_files, recording_parses  # noqa: E402 - the benchmark's files and its parse log
 
-from convlint import engine, evidence, extract, rules, runner, slices  # noqa: E402
+from convlint import engine, evidence, extract, rules, runner  # noqa: E402
 
 
 def exclusive_timers(phases: dict[str, float]):
@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     files = [str(path) for path in corpus_files(args.packages)]
     phases: dict[str, float] = {}
     wrap = exclusive_timers(phases)
-    wrap(engine, "_parse", "parse")
-    wrap(slices, "plan", "parse")
+    wrap(engine, "parse", "parse")
+    parsed = recording_parses(engine)
     wrap(extract.Extractor, "build", "build models")
     wrap(extract.Extractor, "load", "import siblings")
     wrap(extract, "extract", "module bodies")
@@ -69,9 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.process_time()
     runner.lint_paths(files, set(rules.DEFAULT_SELECTION), jobs=1)
     total = time.process_time() - start
-    floor = sum(Path(path).stat().st_size for path in engine.TREES.parsed)
-    print(f"{len(files)} files, {total:.1f} s of CPU in one process; "
-          f"the {len(engine.TREES.parsed)} files parsed whole are {floor / 1e6:.1f} MB")
+    floor = sum(Path(path).stat().st_size for path in parsed)
+    print(f"{len(files)} files, {total:.1f} s of CPU in one process; the {len(parsed)} files parsed are {floor / 1e6:.1f} MB")
     for phase, seconds in sorted(phases.items(), key=lambda item: -item[1]):
         print(f"  {phase:<18} {seconds:6.1f} s  {seconds / total:4.0%}")
     return 0
