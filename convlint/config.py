@@ -90,6 +90,11 @@ class Config:
         """The input size the `inputs` table gives the model `model_name` of the file `path`."""
         return self.inputs.get((_canonical(path), model_name))
 
+    def inputs_for(self, path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+        """Model name -> input size, for every model of the file `path` the `inputs` table names."""
+        file = _canonical(path)
+        return {model: size for (where, model), size in self.inputs.items() if where == file}
+
     def factory_for(self, path: str | os.PathLike, model_name: str) -> str | None:
         """The call the `factories` table gives to build the model `model_name` of the file `path`."""
         return self.factories.get((_canonical(path), model_name))

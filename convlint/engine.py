@@ -148,12 +148,15 @@ def analyze_source(
     input_shape: tuple[int, ...] | None = None,
     select: Collection[str] | None = None,
     details: bool = True,
+    config_inputs: dict[str, tuple[int, ...]] | None = None,
 ) -> Analysis:
-    """Lint one file's source. `select`: rule names to run (default: the default set)."""
+    """Lint one file's source. `select`: rule names to run (default: the default set).
+    `config_inputs`: the input sizes the configuration gives this file's models (None: read
+    the configuration that applies to `path`)."""
     if isinstance(source, str):
         source = source.encode("utf-8")
     try:
-        return _analyze(source, path, input_shape, select, details)
+        return _analyze(source, path, input_shape, select, details, config_inputs)
     except Exception:  # noqa: BLE001 - one file's bug must not stop the run
         import traceback
 
@@ -161,7 +164,7 @@ def analyze_source(
         return Analysis(path, [_file_finding(path, "internal-error", f"convlint crashed ({last}); {BUG_REPORT}")])
 
 
-def _analyze(source: bytes, path: str, input_shape, select, details: bool) -> Analysis:
+def _analyze(source: bytes, path: str, input_shape, select, details: bool, config_inputs) -> Analysis:
     if not might_define_models(source):
         return Analysis(path, [])
     module = parse(source, path)
@@ -174,7 +177,7 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool) -> An
         models, layers = extract(module, input_shape, None if path.startswith("<") else path, source.count(b"\n") + 1, source)
     except RecursionError:
         return Analysis(path, [])  # deeper than we follow: nothing is known, so nothing is said
-    evident = {} if input_shape else evidence.input_shapes(module, models, path, source)  # config, then the file's own evidence
+    evident = {} if input_shape else evidence.input_shapes(module, models, path, source, config_inputs)
     runs = []
     for model in models:
         shape = input_shape or model.declared_input or evident.get(model.name)

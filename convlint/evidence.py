@@ -213,30 +213,28 @@ def from_file(module: ast.Module, models: list[Model]) -> dict[str, Evidence]:
     return out
 
 
-def from_config(path: str | None, models: list[Model]) -> dict[str, Evidence]:
-    """`[tool.convlint] inputs` of the configuration that applies to `path`, per model name."""
-    if path is None:
-        return {}
-    from .config import Resolver
+def from_config(path: str | None, models: list[Model], inputs: dict[str, tuple[int, ...]] | None = None) -> dict[str, Evidence]:
+    """`[tool.convlint] inputs`, per model name: `inputs` as the runner resolved them for the
+    file, or (None) those of the configuration that applies to `path`."""
+    if inputs is None and path is not None:
+        from .config import Resolver
 
-    try:
-        config = Resolver().config_for(path)
-    except Exception:  # noqa: BLE001 - a broken config costs the evidence, not the run
-        return {}
-    out = {}
-    for model in models:
-        value = config.input_for(path, model.name)
-        if value:
-            out[model.name] = Evidence(tuple(value), "[tool.convlint] inputs in pyproject.toml")
-    return out
+        try:
+            inputs = Resolver().config_for(path).inputs_for(path)
+        except Exception:  # noqa: BLE001 - a broken config costs the evidence, not the run
+            pass
+    inputs = inputs or {}
+    return {m.name: Evidence(tuple(inputs[m.name]), "[tool.convlint] inputs in pyproject.toml")
+            for m in models if inputs.get(m.name)}
 
 
-def resolve(module: ast.Module, models: list[Model], path: str | None = None, walk: bool = True) -> dict[str, Evidence]:
+def resolve(module: ast.Module, models: list[Model], path: str | None = None, walk: bool = True,
+            config_inputs: dict[str, tuple[int, ...]] | None = None) -> dict[str, Evidence]:
     """For each model without a `# convlint: input=` annotation: the config, else the file's evidence."""
     missing = [m for m in models if m.declared_input is None]
     if not missing:
         return {}
-    out = from_config(path, missing)
+    out = from_config(path, missing, config_inputs)
     rest = [m for m in missing if m.name not in out]
     if rest and walk:
         out.update(from_file(module, rest))
@@ -247,8 +245,8 @@ MENTIONS = re.compile(rb"\b(?:randn|rand|zeros|ones|empty|full|summary|input_siz
 
 
 def input_shapes(module: ast.Module, models: list[Model], path: str | None = None,
-                 source: bytes | None = None) -> dict[str, tuple[int, ...]]:
+                 source: bytes | None = None, config_inputs: dict | None = None) -> dict[str, tuple[int, ...]]:
     """Model name -> input shape (no batch) for the models without an annotation: what `check` uses.
     A file whose text names no tensor constructor or summary call has no evidence to walk for."""
-    found = resolve(module, models, path, walk=source is None or MENTIONS.search(source) is not None)
+    found = resolve(module, models, path, source is None or MENTIONS.search(source) is not None, config_inputs)
     return {name: item.shape for name, item in found.items()}

@@ -58,7 +58,8 @@ def lint_paths(
         if not isinstance(source, bytes):
             outcomes.append(([source], []))
             continue
-        task = (source, str(path), input_shape, frozenset(chosen), severity)
+        inputs = file.config.inputs_for(path) if file is not None else None  # from --config, or none if --isolated
+        task = (source, str(path), input_shape, frozenset(chosen), severity, inputs)
         if not might_define_models(source):  # nothing to parse: cheaper than a cache look-up
             outcomes.append(lint_one(task))
             continue
@@ -96,8 +97,8 @@ def lint_one(task: tuple) -> tuple[list[Finding], list[Finding]]:
     from .engine import analyze_source
     from .suppress import apply
 
-    source, path, input_shape, chosen, severity = task
-    analysis = analyze_source(source, path, input_shape, chosen, details=False)
+    source, path, input_shape, chosen, severity, inputs = task
+    analysis = analyze_source(source, path, input_shape, chosen, details=False, config_inputs=inputs)
     _collect_now_and_then(len(source))
     found = [f for f in analysis.findings if f.name in chosen]
     if severity:

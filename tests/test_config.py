@@ -287,3 +287,20 @@ def test_a_config_file_is_read_again_only_when_it_changes(tmp_path, monkeypatch)
     os.utime(path, ns=(1, 1))  # a different modification time even on a coarse clock
     assert config.load(path).input_for(tmp_path / "m.py", "Net") == (1, 28, 28)
     assert len(reads) == 2
+
+
+def test_the_inputs_table_follows_config_and_isolated(project, capsys):
+    """The input size the `inputs` table gives comes from the configuration the run uses:
+    the discovered one, the one `--config` names, none with `--isolated`."""
+    write(project / "u.py", MODEL.replace("# convlint: input=3x224x224\n", ""))
+    write(project / "pyproject.toml", '[tool.convlint.inputs]\n"u.py::net" = "3x224x224"\n')
+    write(project / "conf" / "wide.toml", '[inputs]\n"../u.py::net" = "3x230x230"\n')
+    shifted = CL001.replace("m.py:6:", "u.py:5:").replace("line 5", "line 4")
+    status, out, err = run(capsys, "u.py")
+    assert out[:2] == [CL002.replace("m.py:5:", "u.py:4:"), shifted]
+    status, out, err = run(capsys, "u.py", "--isolated")
+    assert out == [shifted, "Found 1 finding (1 error; 1 file checked)."]
+    status, out, err = run(capsys, "u.py", "--config", "conf/wide.toml")
+    assert out[0] == ("u.py:4:5: CL002 [dropped-pixels] (230 + 2·0 − 11)/4 + 1 = 55.75, floored to 55: the last 3 rows "
+                      "and 3 columns of the 230×230 input are never read (PyTorch drops them at the bottom and right "
+                      "edges, not at random); padding=1 or an input of 231×231 reads every pixel")
