@@ -33,7 +33,6 @@ MAX_SPECULATION = 2  # nested uncertain branches followed both ways before we ju
 MAX_UNROLL = 4096
 MAX_PARTS = 24  # sub-modules a model's run did not call, run on their own
 
-PLAIN_STRING = re.compile(r"'[^'\\\n]*'|\"[^\"\\\n]*\"")
 INPUT_COMMENT = re.compile(r"#\s*convlint:\s*input\s*=\s*(\d+(?:\s*[x×]\s*\d+)*)\s*$")
 
 
@@ -376,7 +375,6 @@ REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "std", "var", "logsumexp", 
 
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 DEFINITIONS = (*DEFS, ast.ClassDef)
-LITERALS = (int, float, str, bool, type(None))
 COMPARISONS = {
     ast.Eq: lambda a, b: a == b,
     ast.NotEq: lambda a, b: a != b,
@@ -1035,7 +1033,7 @@ class Extractor:
 
     def ev_constant(self, node: ast.Constant, env: Env) -> Any:
         value = node.value
-        return value if type(value) in LITERALS else UNKNOWN  # not bytes, complex or `...`
+        return value if type(value) in slices.LITERAL_TYPES else UNKNOWN  # not bytes, complex or `...`
 
     def ev_fstring(self, node: ast.JoinedStr, env: Env) -> Any:
         """f"stage{i}": known when every expression is a known str or int, formatted plainly."""
