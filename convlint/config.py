@@ -86,12 +86,10 @@ class Config:
                 names |= ignored
         return frozenset(names)
 
-    def input_for(self, path: str | os.PathLike, model_name: str) -> tuple[int, ...] | None:
-        """The input size the `inputs` table gives the model `model_name` of the file `path`."""
-        return self.inputs.get((_canonical(path), model_name))
-
     def inputs_for(self, path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
         """Model name -> input size, for every model of the file `path` the `inputs` table names."""
+        if not self.inputs:
+            return {}  # the common case: no realpath for every file linted
         file = _canonical(path)
         return {model: size for (where, model), size in self.inputs.items() if where == file}
 
@@ -386,12 +384,6 @@ class Resolver:
 def find_config(path: str | os.PathLike) -> Path | None:
     """The config file that applies to `path` (None: none does)."""
     return Resolver().config_for(path).path
-
-
-def input_for(path: str | os.PathLike, model_name: str, resolver: Resolver | None = None) -> tuple[int, ...] | None:
-    """The input size declared for `model_name` in `path` by the `inputs` table of the config
-    that applies to `path` (None when there is none)."""
-    return (resolver or Resolver()).config_for(path).input_for(path, model_name)
 
 
 # --------------------------------------------------------------------------- the effective settings

@@ -8,8 +8,8 @@
 
 The module is walked once, in source order, with one flat table of names (a name bound in two
 functions to two different things keeps the later binding). Class bodies are not walked: a
-class defines a model, and the evidence of its input is where the model is used. A size whose rank does not fit the
-model's first layer is ignored: evidence never overrides what the layers say.
+class defines a model, and the evidence of its input is where the model is used. A size whose
+rank does not fit the model's first layer is ignored: evidence never overrides what the layers say.
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def from_config(path: str | None, models: list[Model], inputs: dict[str, tuple[i
             for m in models if inputs.get(m.name)}
 
 
-def resolve(module: ast.Module, models: list[Model], path: str | None = None, walk: bool = True,
+def resolve(module: ast.Module, models: list[Model], path: str | None = None, read_file: bool = True,
             config_inputs: dict[str, tuple[int, ...]] | None = None) -> dict[str, Evidence]:
     """For each model without a `# convlint: input=` annotation: the config, else the file's evidence."""
     missing = [m for m in models if m.declared_input is None]
@@ -236,7 +236,7 @@ def resolve(module: ast.Module, models: list[Model], path: str | None = None, wa
         return {}
     out = from_config(path, missing, config_inputs)
     rest = [m for m in missing if m.name not in out]
-    if rest and walk:
+    if rest and read_file:
         out.update(from_file(module, rest))
     return out
 

@@ -475,7 +475,7 @@ class Extractor:
         spent = self.steps
         comments = self.input_comments() if forced_input is None else {}
         for stmt in body:
-            declared = forced_input or comments.get(_first_line(stmt) - 1)
+            declared = forced_input or comments.get(slices.first_line(stmt) - 1)
             for name, make in self.candidates(stmt):
                 if spent > self.file_budget:  # the rest of a file of many variants stays unknown
                     return found
@@ -987,9 +987,9 @@ class Extractor:
 
     def load(self, path, name: str | None = None) -> Env | None:
         """The globals of a sibling module, interpreted once per process while it is used.
-        `name`: the one name wanted (None: the module itself). A sibling whose tree this
-        process does not hold is sliced (convlint.slices): only the statements the wanted
-        names need are parsed and run, more of them as more names are asked for."""
+        `name`: the one name wanted (None: the module itself). A sibling that is not small is
+        sliced (convlint.slices): only the statements the wanted names need are run, more of
+        them as more names are asked for."""
         key = str(path)
         if key in LOADED:
             LOADED[key] = LOADED.pop(key)
@@ -2462,11 +2462,6 @@ def dotted_name(node: ast.AST) -> str | None:
         owner = dotted_name(node.value)
         return None if owner is None else f"{owner}.{node.attr}"
     return None
-
-
-def _first_line(stmt: ast.stmt) -> int:
-    """Where a statement starts, its decorators included."""
-    return min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
 
 
 NEWLINE = re.compile(r"\r\n?|\n")  # the line ends CPython's tokenizer counts

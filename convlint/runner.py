@@ -132,7 +132,7 @@ def _run_all(tasks: list[tuple], jobs: int | None) -> list[tuple]:
     import multiprocessing
 
     # contiguous runs of files (sorted by path) per worker: siblings that import each other
-    # meet in the same process, which parses and interprets each of them once
+    # meet in the same process, which interprets each one's module body once (extract.LOADED)
     size = -(-len(tasks) // (jobs * 6))
     chunks = [tasks[start : start + size] for start in range(0, len(tasks), size)]
     try:

@@ -95,7 +95,7 @@ def plan(tree: ast.Module, source: bytes) -> Plan | None:
     others: set[str] = set()
     bound: set[str] = set()  # names bound by the statements before
     for stmt in tree.body:
-        start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
+        start = first_line(stmt)
         end = stmt.end_lineno or stmt.lineno
         binds = _binds(stmt)
         reads = _reads(b"".join(lines[start - 1 : end]))
@@ -119,6 +119,11 @@ def plan(tree: ast.Module, source: bytes) -> Plan | None:
                 units[-1].literal = (target.id, stmt.value)  # bound here first: it may be bound before the rest runs
         bound |= binds
     return Plan(units, modules - others)
+
+
+def first_line(stmt: ast.stmt) -> int:
+    """Where a statement starts, its decorators included."""
+    return min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
 
 
 _NOT_LITERAL = object()

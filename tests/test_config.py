@@ -209,21 +209,26 @@ def test_invalid_toml(project, capsys):
     assert err.count("\n") == 1
 
 
+def input_for(path, model_name, resolver=None):
+    """The input size the `inputs` table of the config that applies to `path` gives the model."""
+    return (resolver or config.Resolver()).config_for(path).inputs_for(path).get(model_name)
+
+
 def test_inputs_table_and_input_for(project):
     write(
         project / "pyproject.toml",
         '[tool.convlint.inputs]\n"models/net.py::ResNet" = "3x224x224"\n"m.py::net" = "1 x 28 x 28"\n',
     )
     write(project / "models" / "net.py", "")
-    assert config.input_for(project / "models" / "net.py", "ResNet") == (3, 224, 224)
-    assert config.input_for("models/net.py", "ResNet") == (3, 224, 224)  # relative to the working folder
-    assert config.input_for(project / "m.py", "net") == (1, 28, 28)
-    assert config.input_for(project / "m.py", "ResNet") is None
-    assert config.input_for(project / "models" / "other.py", "ResNet") is None
+    assert input_for(project / "models" / "net.py", "ResNet") == (3, 224, 224)
+    assert input_for("models/net.py", "ResNet") == (3, 224, 224)  # relative to the working folder
+    assert input_for(project / "m.py", "net") == (1, 28, 28)
+    assert input_for(project / "m.py", "ResNet") is None
+    assert input_for(project / "models" / "other.py", "ResNet") is None
     # relative to the config file's folder, wherever the linted file sits
     resolver = config.Resolver()
-    assert config.input_for(project / "models" / "net.py", "ResNet", resolver) == (3, 224, 224)
-    assert config.input_for(project / "models" / "net.py", "ResNet", config.Resolver(isolated=True)) is None
+    assert input_for(project / "models" / "net.py", "ResNet", resolver) == (3, 224, 224)
+    assert input_for(project / "models" / "net.py", "ResNet", config.Resolver(isolated=True)) is None
 
 
 def test_load_returns_the_parsed_config(project):
@@ -285,7 +290,7 @@ def test_a_config_file_is_read_again_only_when_it_changes(tmp_path, monkeypatch)
     assert config.load(path) is first and len(reads) == 1
     path.write_text('[tool.convlint]\ninputs = { "m.py::Net" = "1x28x28" }\n')
     os.utime(path, ns=(1, 1))  # a different modification time even on a coarse clock
-    assert config.load(path).input_for(tmp_path / "m.py", "Net") == (1, 28, 28)
+    assert config.load(path).inputs_for(tmp_path / "m.py") == {"Net": (1, 28, 28)}
     assert len(reads) == 2
 
 
