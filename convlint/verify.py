@@ -67,14 +67,14 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
             source = read_source(path)
             if not isinstance(source, bytes):
                 continue
-            analysis = analyze_source(source, str(path), input_shape, details=True)
+            config = resolver.config_for(path)
+            analysis = analyze_source(source, str(path), input_shape, details=True, config_inputs=config.inputs_for(path))
             # torch runs what the file defines, in evaluation mode: not the training-mode runs, nor the
             # sub-modules convlint ran on their own
             analysis.models = [m for m in analysis.models if not m.training and m.part_of is None]
             if not analysis.models:
                 continue
             analyses[str(path)] = analysis
-            config = resolver.config_for(path)
             request.append({"path": str(path), "models": [
                 {"name": m.name, "shape": list(m.input_shape) if _concrete(m.input_shape) else None,
                  "factory": config.factory_for(path, m.name)}

@@ -248,3 +248,25 @@ def test_a_model_or_file_that_hangs_or_exits_is_reported_and_the_others_still_ru
     ]
     assert report["notes"] == [f"{tmp_path / 'd_ok.py'}: model: 11 of 11 layers agree with torch"]
     assert "Traceback" not in done.stderr
+
+
+def test_verify_takes_the_input_size_from_the_configuration_the_run_uses(tmp_path):
+    """The same `inputs` table as the static pass: the discovered config, `--config`'s, none with `--isolated`."""
+    write(tmp_path / "m.py", """\
+        import torch.nn as nn
+
+        net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8 * 30 * 30, 10))
+    """)
+    write(tmp_path / "pyproject.toml", '[tool.convlint.inputs]\n"m.py::net" = "3x32x32"\n')
+    write(tmp_path / "conf" / "small.toml", '[inputs]\n"../m.py::net" = "3x16x16"\n')
+    done = run("verify", "m.py", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "m.py: net: 3 of 3 layers agree with torch\n"), done.stderr
+    small = run("check", "--verify", "--config", "conf/small.toml", "m.py", cwd=tmp_path)
+    assert small.returncode == 1, small.stderr
+    assert small.stdout.splitlines()[0] == (
+        "m.py:3:1: CL802 [runtime-error] torch raised running `net`: "
+        "RuntimeError: a and b must have same reduction dim, but got [2, 1568] X [7200, 10]."
+    )
+    isolated = run("check", "--verify", "--isolated", "m.py", cwd=tmp_path)
+    assert isolated.returncode == 0, isolated.stderr
+    assert "m.py: skipped net: no input size: declare `# convlint: input=CxHxW`" in isolated.stderr
