@@ -147,7 +147,7 @@ def input_option(text: str | None) -> tuple[int, ...] | None:
     """`--input 3x224x224` as a shape; a usage error when it is not one."""
     if not text:
         return None
-    from .extract import parse_input_size
+    from .syntax import parse_input_size
 
     shape = parse_input_size(text)
     if shape is None:

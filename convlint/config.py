@@ -270,7 +270,7 @@ def _severity(value, key: str, where: str) -> str:
 
 
 def _inputs(value, folder: Path, where: str) -> dict[tuple[str, str], tuple[int, ...]]:
-    from .extract import parse_input_size
+    from .syntax import parse_input_size
 
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: 'inputs' must be a table of \"path/to/file.py::Model\" = \"3x224x224\"")
@@ -342,6 +342,15 @@ def _factories(value, folder: Path, where: str) -> dict[tuple[str, str], str]:
 
 
 # --------------------------------------------------------------------------- discovery
+
+
+def inputs_for_file(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """The `inputs` table's sizes for the models of `path`, from the configuration that applies to
+    it. A broken configuration gives none here: it costs the evidence, not the run."""
+    try:
+        return Resolver().config_for(path).inputs_for(path)
+    except Exception:  # noqa: BLE001
+        return {}
 
 
 class Resolver:

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import rules
+from . import rules, syntax
 from .context import Context, ModelRun
 from .findings import Finding, Span
 from .propagate import Step, propagate
@@ -68,9 +68,7 @@ class Positions:
     @property
     def lines(self) -> list[str]:
         if self._lines is None:
-            from .extract import source_lines
-
-            self._lines = source_lines(self.source)
+            self._lines = syntax.source_lines(self.source)
         return self._lines
 
     def column(self, line: int, offset: int) -> int:
@@ -109,32 +107,12 @@ def might_define_models(source: bytes) -> bool:
     return b"torch" in source and _NAMES_TORCH_NN.search(source) is not None
 
 
-MAX_SOURCE_BYTES = 2 * 1024 * 1024  # the largest file of the corpus is 0.33 MB; beyond this it is generated code
-
-
 def parse(source: bytes, path: str) -> ast.Module | Finding:
     """The file's tree, or the finding that says why there is none."""
-    if len(source) > MAX_SOURCE_BYTES:
-        size = len(source) / (1024 * 1024)
-        return _file_finding(
-            path, "unreadable-file",
-            f"larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MB ({size:.1f} MB): not analysed (exclude generated files)",
-        )
-    from importlib.util import decode_source
-
-    try:
-        text = decode_source(source)  # as Python reads a file: BOM, coding cookie, universal newlines
-    except (UnicodeDecodeError, LookupError, SyntaxError) as error:
-        return _file_finding(path, "unreadable-file", f"cannot decode the file: {error}")
-    try:
-        return ast.parse(text, path)
-    except SyntaxError as error:
-        line, column = max(error.lineno or 1, 1), max(error.offset or 1, 1)
-        return _file_finding(path, "syntax-error", f"invalid syntax: {error.msg}", line, column)
-    except ValueError as error:  # NUL bytes
-        return _file_finding(path, "syntax-error", f"invalid syntax: {error}")
-    except (RecursionError, MemoryError):
-        return _file_finding(path, "syntax-error", "the file nests too deeply for the parser")
+    module = syntax.parse(source, path)
+    if isinstance(module, syntax.Unparsable):
+        return _file_finding(path, module.check, module.message, module.line, module.column)
+    return module
 
 
 def _file_finding(path: str, name: str, message: str, line: int = 1, column: int = 1) -> Finding:
@@ -170,14 +148,18 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool, confi
     module = parse(source, path)
     if isinstance(module, Finding):
         return Analysis(path, [module])
-    from . import evidence
+    from . import config, evidence
     from .extract import extract
 
     try:
         models, layers = extract(module, input_shape, None if path.startswith("<") else path, source.count(b"\n") + 1, source)
     except RecursionError:
         return Analysis(path, [])  # deeper than we follow: nothing is known, so nothing is said
-    evident = {} if input_shape else evidence.input_shapes(module, models, path, source, config_inputs)
+    evident = {}
+    if not input_shape and any(model.declared_input is None for model in models):
+        if config_inputs is None:
+            config_inputs = config.inputs_for_file(path)
+        evident = evidence.input_shapes(module, models, config_inputs, source)
     runs = []
     for model in models:
         shape = input_shape or model.declared_input or evident.get(model.name)

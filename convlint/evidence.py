@@ -18,7 +18,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from .extract import DEFINITIONS, dotted_name, walk
+from .syntax import DEFINITIONS, dotted_name, walk
 from .graph import Model
 from .sizing import symbolic_shape
 
@@ -213,28 +213,19 @@ def from_file(module: ast.Module, models: list[Model]) -> dict[str, Evidence]:
     return out
 
 
-def from_config(path: str | None, models: list[Model], inputs: dict[str, tuple[int, ...]] | None = None) -> dict[str, Evidence]:
-    """`[tool.convlint] inputs`, per model name: `inputs` as the runner resolved them for the
-    file, or (None) those of the configuration that applies to `path`."""
-    if inputs is None and path is not None:
-        from .config import Resolver
-
-        try:
-            inputs = Resolver().config_for(path).inputs_for(path)
-        except Exception:  # noqa: BLE001 - a broken config costs the evidence, not the run
-            pass
-    inputs = inputs or {}
+def from_config(models: list[Model], inputs: dict[str, tuple[int, ...]]) -> dict[str, Evidence]:
+    """`[tool.convlint] inputs`, per model name, as the configuration gives them for the file."""
     return {m.name: Evidence(tuple(inputs[m.name]), "[tool.convlint] inputs in pyproject.toml")
             for m in models if inputs.get(m.name)}
 
 
-def resolve(module: ast.Module, models: list[Model], path: str | None = None, read_file: bool = True,
-            config_inputs: dict[str, tuple[int, ...]] | None = None) -> dict[str, Evidence]:
+def resolve(module: ast.Module, models: list[Model], config_inputs: dict[str, tuple[int, ...]],
+            read_file: bool = True) -> dict[str, Evidence]:
     """For each model without a `# convlint: input=` annotation: the config, else the file's evidence."""
     missing = [m for m in models if m.declared_input is None]
     if not missing:
         return {}
-    out = from_config(path, missing, config_inputs)
+    out = from_config(missing, config_inputs)
     rest = [m for m in missing if m.name not in out]
     if rest and read_file:
         out.update(from_file(module, rest))
@@ -244,9 +235,9 @@ def resolve(module: ast.Module, models: list[Model], path: str | None = None, re
 MENTIONS = re.compile(rb"\b(?:randn|rand|zeros|ones|empty|full|summary|input_size|input_data)\b")
 
 
-def input_shapes(module: ast.Module, models: list[Model], path: str | None = None,
-                 source: bytes | None = None, config_inputs: dict | None = None) -> dict[str, tuple[int, ...]]:
+def input_shapes(module: ast.Module, models: list[Model], config_inputs: dict[str, tuple[int, ...]],
+                 source: bytes | None = None) -> dict[str, tuple[int, ...]]:
     """Model name -> input shape (no batch) for the models without an annotation: what `check` uses.
     A file whose text names no tensor constructor or summary call has no evidence to walk for."""
-    found = resolve(module, models, path, source is None or MENTIONS.search(source) is not None, config_inputs)
+    found = resolve(module, models, config_inputs, source is None or MENTIONS.search(source) is not None)
     return {name: item.shape for name, item in found.items()}

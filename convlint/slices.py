@@ -18,6 +18,8 @@ from __future__ import annotations
 import ast
 import re
 
+from .syntax import first_line
+
 MIN_BYTES = 4_000  # a smaller sibling is run whole: slicing it would save next to nothing
 LITERAL_BYTES = 1_000  # a literal assignment this large is evaluated by ast.literal_eval, not interpreted
 LITERAL_TYPES = (str, int, float, bool, type(None))  # in lists, tuples and dicts: what the interpreter's literals are
@@ -119,11 +121,6 @@ def plan(tree: ast.Module, source: bytes) -> Plan | None:
                 units[-1].literal = (target.id, stmt.value)  # bound here first: it may be bound before the rest runs
         bound |= binds
     return Plan(units, modules - others)
-
-
-def first_line(stmt: ast.stmt) -> int:
-    """Where a statement starts, its decorators included."""
-    return min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
 
 
 _NOT_LITERAL = object()

@@ -93,9 +93,9 @@ def summarize_source(source: bytes | str, path: str = "<string>", input_shape: t
     if model_name is not None:
         models = [m for m in models if m.name == model_name]
     positions = Positions(source, module)
-    from . import evidence
+    from . import config, evidence
 
-    evident = {} if input_shape else evidence.resolve(module, models, path)
+    evident = {} if input_shape else evidence.resolve(module, models, config.inputs_for_file(path))
     out, runs = [], []
     for model in models:
         summary, run = _summarize(positions, path, model, input_shape, evident.get(model.name))

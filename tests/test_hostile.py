@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 import convlint.engine as engine
 from convlint.cli import main
-from convlint.engine import MAX_SOURCE_BYTES, analyze_source
+from convlint.engine import analyze_source
+from convlint.syntax import MAX_SOURCE_BYTES
 from convlint.findings import Finding
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -122,23 +122,23 @@ def corpus_files(packages: list[str]) -> list[Path]:
     return sorted(files)
 
 
-def recording_parses(engine) -> set[str]:
-    """Make `engine.parse` note the real path of every file it parses; the set it fills."""
+def recording_parses(syntax) -> set[str]:
+    """Make `syntax.parse` note the real path of every file it parses; the set it fills."""
     parsed: set[str] = set()
-    parse = engine.parse
+    parse = syntax.parse
 
     def recorded(source, path):
         parsed.add(os.path.realpath(path))
         return parse(source, path)
 
-    engine.parse = recorded
+    syntax.parse = recorded
     return parsed
 
 
 def _lint_and_list_parsed(paths: list[Path]) -> list[str]:
-    from convlint import engine, rules, runner
+    from convlint import rules, runner, syntax
 
-    parsed = recording_parses(engine)
+    parsed = recording_parses(syntax)
     selection = frozenset(rules.DEFAULT_SELECTION)
     for path in paths:
         runner.lint_one((path.read_bytes(), str(path), None, selection, None, None))

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import corpus  # noqa: E402 - tools/corpus.py: the packages
 from bench import corpus_files, recording_parses  # noqa: E402 - the benchmark's files and its parse log
 
-from convlint import engine, evidence, extract, rules, runner  # noqa: E402
+from convlint import engine, evidence, extract, rules, runner, syntax  # noqa: E402
 
 
 def exclusive_timers(phases: dict[str, float]):
@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     files = [str(path) for path in corpus_files(args.packages)]
     phases: dict[str, float] = {}
     wrap = exclusive_timers(phases)
-    wrap(engine, "parse", "parse")
-    parsed = recording_parses(engine)
+    wrap(syntax, "parse", "parse")
+    parsed = recording_parses(syntax)
     wrap(extract.Extractor, "build", "build models")
     wrap(extract.Extractor, "load", "import siblings")
     wrap(extract, "extract", "module bodies")

@@ -1,0 +1,223 @@
+"""Calls: evaluating arguments (`*args`, `**kwargs`), dispatching on what is called, binding
+parameters and running the code we read. What a call into a library does is a hook keyed by its
+qualified name, in the table of its library (`pythonlib`, `tensors`, `nn`): a new function of torch
+is one entry there."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from ..graph import Layer
+from ..sizes import UNKNOWN
+from ..syntax import DEFINITIONS
+from . import nn, pythonlib, tensors
+from .state import MAX_CALL_DEPTH, MAX_RECURSION
+from .values import (
+    MUTATORS,
+    ArrayVal,
+    BoundMethod,
+    Break,
+    Builtin,
+    ClassInfo,
+    Container,
+    Continue,
+    DictVal,
+    Env,
+    Function,
+    Instance,
+    ListVal,
+    MethodRef,
+    Partial,
+    Qual,
+    Raise,
+    Return,
+    Super,
+    Tensor,
+    is_lost,
+    is_tensor,
+    positional_params,
+)
+
+# qualified name -> hook(interp, args, kwargs, node): taken before anything else is tried
+QUAL_CALLS = {**pythonlib.QUAL_CALLS, **tensors.QUAL_CALLS}
+# qualified name -> hook, for the functions of torch that are not called on a tensor
+QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS}
+# the type of the owner -> handler(interp, owner, name, args, kwargs, node) of its methods
+METHODS_OF = {
+    ListVal: pythonlib.list_method, ArrayVal: pythonlib.array_method, DictVal: pythonlib.dict_method,
+    Container: nn.container_method, Instance: nn.instance_method,
+}
+TENSOR_MODULES = {"torch": False, "torch.nn.functional": True}  # module -> functional
+
+
+class Calls:
+    """Calling things (a mixin of the Extractor)."""
+
+    def call(self, node: ast.Call, env: Env) -> Any:
+        func = self.ev(node.func, env)
+        args: list = []
+        kwargs: dict = {}
+        for arg in node.args:
+            if type(arg) is ast.Starred:
+                items = self.iterate(self.ev(arg.value, env))
+                if items is None:
+                    return self.unknown_result(args, kwargs, node)
+                args.extend(items)
+            else:
+                args.append(self.ev(arg, env))
+        for keyword in node.keywords:
+            if keyword.arg is not None:
+                kwargs[keyword.arg] = self.ev(keyword.value, env)
+                continue
+            value = self.ev(keyword.value, env)  # **mapping
+            if not isinstance(value, DictVal) or value.lost or not all(isinstance(k, str) for k in value.keys):
+                return self.unknown_result(args, kwargs, node)
+            if value.maybe and collects_kwargs(func):
+                return self.unknown_result(args, kwargs, node)  # its **kwargs would not know what is absent
+            kwargs.update(zip(value.keys, value.values))
+        return self.invoke(func, args, kwargs, node)
+
+    def invoke(self, func: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
+        if isinstance(func, Partial):
+            return self.invoke(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node)
+        if isinstance(func, Qual):
+            return self.call_qual(func.name, args, kwargs, node)
+        if isinstance(func, Builtin):
+            return self.call_builtin(func.name, args, kwargs, node)
+        if isinstance(func, Function):
+            return self.call_function(func, args, kwargs, node)
+        if isinstance(func, BoundMethod):
+            return self.call_function(func.func, [func.self_value, *args], kwargs, node)
+        if isinstance(func, ClassInfo):
+            return self.instantiate(func, args, kwargs, node)
+        if isinstance(func, MethodRef):
+            return self.call_method(func.owner, func.name, args, kwargs, node)
+        if isinstance(func, (Layer, Container, Instance)):
+            return self.apply(func, args, kwargs, node)
+        return self.unknown_result(args, kwargs, node)
+
+    def call_qual(self, name: str, args: list, kwargs: dict, node: ast.AST) -> Any:
+        hook = QUAL_CALLS.get(name)
+        if hook is not None:
+            return hook(self, args, kwargs, node)
+        module, _, attr = name.rpartition(".")
+        if module == "torch.nn":
+            return self.construct(attr, args, kwargs, node)
+        if args and is_tensor(args[0]) and module in TENSOR_MODULES:
+            return self.tensor_function(attr, args[0], args[1:], kwargs, node, functional=TENSOR_MODULES[module])
+        hook = QUAL_FALLBACKS.get(name)
+        if hook is not None:
+            return hook(self, args, kwargs, node)
+        return self.unknown_result(args, kwargs, node)
+
+    def call_method(self, owner: Any, name: str, args: list, kwargs: dict, node: ast.AST) -> Any:
+        if isinstance(owner, Tensor):
+            return self.tensor_method(owner, name, args, kwargs, node)
+        if isinstance(owner, Super):
+            return self.call_super(owner, name, args, kwargs, node)
+        if is_lost(owner) or isinstance(owner, DictVal) and owner.maybe and name != "get":
+            if isinstance(owner, (ListVal, DictVal)) and name in MUTATORS:
+                owner.lost = True
+            return UNKNOWN
+        if isinstance(owner, (ListVal, DictVal, Container)) and name in MUTATORS:
+            self.touch(owner)
+        handler = METHODS_OF.get(type(owner))
+        return UNKNOWN if handler is None else handler(self, owner, name, args, kwargs, node)
+
+    def call_builtin(self, name: str, args: list, kwargs: dict, node: ast.AST) -> Any:
+        handler = pythonlib.BUILTIN_CALLS.get(name)
+        return self.unknown_result(args, kwargs, node) if handler is None else handler(self, args, kwargs, node)
+
+    def call_function(self, func: Function, args: list, kwargs: dict, node: ast.AST, defaults_only=False) -> Any:
+        key = id(func.node)
+        if self.depth >= MAX_CALL_DEPTH or self.active.get(key, 0) >= MAX_RECURSION:
+            return self.unknown_result(args, kwargs, node)
+        env = Env(func.env)
+        if not self.bind_params(func.node.args, args, kwargs, env, func.env, defaults_only):
+            return self.unknown_result(args, kwargs, node)
+        outer_site = self.helper_site
+        if self.helper_site is None and type(node) not in DEFINITIONS:
+            self.helper_site = node  # layers a helper builds are reported where the helper is called
+            self.helper_layers = {}
+        saved = (self.self_instance, self.current_class, self.foreign_site)
+        if func.foreign and self.foreign_site is None and type(node) not in DEFINITIONS:
+            self.foreign_site = node  # what another file's code builds is reported at the local call
+        method_of = args[0] if args and isinstance(args[0], Instance) and func.node.args.args else None
+        if method_of is not None and func.node.args.args[0].arg == "self":
+            self.self_instance = method_of
+            self.current_class = self.defining_class(method_of.cls, func)
+            self.helper_site = None  # inside a class, a layer's own definition shows the mistake best
+        self.depth += 1
+        self.active[key] = self.active.get(key, 0) + 1
+        built = len(self.layer_log)
+        try:
+            self.exec_block(func.node.body, env)
+            result = None
+        except Return as ret:
+            result = ret.value
+        except Raise:
+            for layer_id in self.layer_log[built:]:  # this call raises: what it built never exists
+                self.layers.pop(layer_id, None)
+            del self.layer_log[built:]
+            result = UNKNOWN
+        except (Break, Continue):
+            result = UNKNOWN
+        finally:
+            self.depth -= 1
+            self.active[key] -= 1
+            self.self_instance, self.current_class, self.foreign_site = saved
+            self.helper_site = outer_site
+        return result
+
+    def bind_params(self, params: ast.arguments, args, kwargs, env: Env, def_env: Env, defaults_only: bool) -> bool:
+        positional = positional_params(params)
+        args = list(args)
+        kwargs = dict(kwargs)
+        for i, (param, default) in enumerate(positional):
+            name = param.arg
+            if i < len(args):
+                env.vars[name] = args[i]
+            elif name in kwargs:
+                env.vars[name] = kwargs.pop(name)
+            elif default is not None:
+                env.vars[name] = self.ev(default, def_env)
+            elif defaults_only:
+                env.vars[name] = UNKNOWN
+            else:
+                return False
+        extra = args[len(positional):]
+        if extra and params.vararg is None:
+            return False
+        if params.vararg is not None:
+            env.vars[params.vararg.arg] = tuple(extra)
+        for param, default in zip(params.kwonlyargs, params.kw_defaults):
+            name = param.arg
+            if name in kwargs:
+                env.vars[name] = kwargs.pop(name)
+            elif default is not None:
+                env.vars[name] = self.ev(default, def_env)
+            elif defaults_only:
+                env.vars[name] = UNKNOWN
+            else:
+                return False
+        if params.kwarg is not None:
+            env.vars[params.kwarg.arg] = DictVal(list(kwargs), list(kwargs.values()))
+        elif kwargs:
+            return False
+        return True
+
+
+def collects_kwargs(func: Any) -> bool | None:
+    """Whether a callee may gather keyword arguments in a `**kwargs` (True when unsure)."""
+    if isinstance(func, Partial):
+        return collects_kwargs(func.func)
+    if isinstance(func, BoundMethod):
+        func = func.func
+    if isinstance(func, ClassInfo):
+        func = func.lookup("__init__")
+        if func is None:
+            return False
+    if isinstance(func, Function):
+        return func.node.args.kwarg is not None
+    return not isinstance(func, Qual)

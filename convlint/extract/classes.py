@@ -1,0 +1,179 @@
+"""Classes and instances of the code being read: attribute lookup along the MRO (methods,
+static and class methods, properties, Enum members), construction, and `super()`."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from ..graph import Layer
+from ..sizes import UNKNOWN
+from ..syntax import dotted_name
+from .state import MAX_CALL_DEPTH
+from .values import (
+    ArrayVal,
+    BoundMethod,
+    ClassInfo,
+    Container,
+    DictVal,
+    EnumMember,
+    Function,
+    Instance,
+    Lazy,
+    ListVal,
+    MethodRef,
+    ModuleRef,
+    Qual,
+    ShapeOf,
+    Super,
+    Tensor,
+    is_enum,
+)
+
+METHOD_DECORATORS = {
+    "staticmethod": "staticmethod", "classmethod": "classmethod", "property": "property",
+    "cached_property": "property", "functools.cached_property": "property",
+}
+
+def method_kind(node: ast.FunctionDef) -> str | None:
+    """How a class attribute defined by `def` behaves: "staticmethod", "classmethod", "property",
+    "unknown" (a property's setter or deleter, which replaces it) or None (a plain method; other
+    decorators, such as torch.jit's, are taken to return the function as it is)."""
+    for decorator in node.decorator_list:
+        name = dotted_name(decorator)
+        if name is None:
+            continue
+        if name in METHOD_DECORATORS:
+            return METHOD_DECORATORS[name]
+        if name.endswith((".setter", ".deleter", ".getter")):
+            return "unknown"
+    return None
+
+
+class Classes:
+    """Attributes, instances and super() (a mixin of the Extractor)."""
+
+    def attribute(self, owner: Any, name: str, node: ast.AST | None = None) -> Any:
+        if isinstance(owner, ModuleRef):
+            value = owner.globals.vars.get(name, UNKNOWN)
+            return self.resolve(value) if type(value) is Lazy else value
+        if isinstance(owner, Qual):
+            return Qual(f"{owner.name}.{name}")
+        if isinstance(owner, Instance):
+            if name in owner.attrs:
+                return owner.attrs[name]
+            value = owner.cls.lookup(name)
+            if isinstance(value, Function):
+                kind = method_kind(value.node)
+                if kind == "staticmethod":
+                    return value
+                if kind == "classmethod":
+                    return BoundMethod(owner.cls, value)
+                if kind == "property":
+                    return UNKNOWN if node is None else self.call_function(value, [owner], {}, node)
+                return UNKNOWN if kind == "unknown" else BoundMethod(owner, value)
+            if value is not None:
+                return value
+            if name == "training" and self.mode is not None and owner.cls.torch_base() is not None:
+                self.mode_read = True  # the model's forward depends on its mode: it is built in both
+                return self.mode
+            return MethodRef(owner, name)
+        if isinstance(owner, EnumMember):
+            if name in ("value", "_value_"):
+                return owner.value
+            if name in ("name", "_name_"):
+                return owner.name
+            value = owner.cls.lookup(name)
+            if isinstance(value, Function):
+                kind = method_kind(value.node)
+                if kind == "property":
+                    return UNKNOWN if node is None else self.call_function(value, [owner], {}, node)
+                if kind == "staticmethod":
+                    return value
+                if kind == "unknown":
+                    return UNKNOWN
+                return BoundMethod(owner.cls if kind == "classmethod" else owner, value)
+            return UNKNOWN
+        if isinstance(owner, ClassInfo):
+            value = owner.lookup(name)
+            if is_enum(owner) and name in owner.attrs and not name.startswith("_") \
+                    and not isinstance(value, (Function, ClassInfo)):
+                member = owner.members.get(id(value))
+                if member is None:  # aliases (DEFAULT = V1) are the same member
+                    member = owner.members[id(value)] = EnumMember(owner, name, value)
+                return member
+            if isinstance(value, Function):
+                kind = method_kind(value.node)
+                if kind == "classmethod":
+                    return BoundMethod(owner, value)
+                if kind in ("property", "unknown"):
+                    return UNKNOWN
+            return UNKNOWN if value is None else value
+        if isinstance(owner, Tensor):
+            if name == "shape":
+                return ShapeOf(owner)
+            return MethodRef(owner, name)
+        if isinstance(owner, Layer) and name in owner.attrs:
+            return owner.attrs[name]
+        if isinstance(owner, Layer) and owner.params is not None and name in owner.params:
+            return owner.params[name]
+        if isinstance(owner, (ListVal, DictVal, Container, Super, ArrayVal)):
+            return MethodRef(owner, name)
+        return UNKNOWN
+
+    def instantiate(self, cls: ClassInfo, args, kwargs, node, defaults_only=False) -> Any:
+        instance = Instance(cls)
+        base = cls.torch_base()
+        if base in ("Sequential", "ModuleList", "ModuleDict"):
+            instance.children = []
+        init = cls.lookup("__init__")
+        if isinstance(init, Function):
+            result = self.call_function(init, [instance, *args], kwargs, node, defaults_only)
+            if result is UNKNOWN and self.depth >= MAX_CALL_DEPTH:
+                return UNKNOWN
+        elif base in ("Sequential", "ModuleList"):
+            instance.children = list(args)
+        return instance
+
+    def defining_class(self, cls: ClassInfo, func: Function) -> ClassInfo:
+        for candidate in cls.mro():
+            if any(v is func or (isinstance(v, Function) and v.node is func.node) for v in candidate.attrs.values()):
+                return candidate
+        return cls
+
+    def call_super(self, sup: Super, name: str, args, kwargs, node) -> Any:
+        for base in sup.cls.bases:
+            if isinstance(base, ClassInfo):
+                method = base.lookup(name)
+                if isinstance(method, Function):
+                    saved = self.current_class
+                    try:
+                        return self.call_function(method, [sup.instance, *args], kwargs, node)
+                    finally:
+                        self.current_class = saved
+            elif isinstance(base, Qual) and name == "__init__":
+                kind = base.name.rsplit(".", 1)[1]
+                instance = sup.instance
+                if kind in ("Sequential", "ModuleList", "ModuleDict") and instance.children is not None:
+                    if len(args) == 1 and isinstance(args[0], DictVal) and (args[0].lost or args[0].maybe):
+                        instance.children, instance.opaque = None, True
+                    elif len(args) == 1 and isinstance(args[0], DictVal):
+                        instance.children[:] = list(args[0].values)
+                        instance.child_names[:] = list(args[0].keys)
+                    elif kind == "ModuleDict":
+                        items = self.iterate(args[0]) if args else []
+                        pairs = [self.iterate(p) for p in items] if items is not None else [None]
+                        if any(p is None or len(p) != 2 for p in pairs):
+                            instance.children, instance.opaque = None, True
+                        else:
+                            instance.children[:] = [p[1] for p in pairs]
+                            instance.child_names[:] = [p[0] for p in pairs]
+                    elif kind == "ModuleList" and args:
+                        items = self.iterate(args[0])
+                        instance.children[:] = items if items is not None else []
+                        instance.child_names[:] = [str(i) for i in range(len(instance.children))]
+                    else:
+                        instance.children[:] = list(args)
+                        instance.child_names[:] = [str(i) for i in range(len(args))]
+                return None
+        return None

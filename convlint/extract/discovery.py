@@ -1,0 +1,208 @@
+"""Finding the models of a file: each top-level class, function and assignment that may define one
+is built and run on a model input, in evaluation mode (and in training mode when its forward reads
+`self.training`), then each sub-module its run never called is run on its own."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from typing import Any
+
+from .. import syntax
+from ..graph import MODEL_INPUT, Layer, Model
+from ..syntax import DEFS, dotted_name, walk
+from .state import MAX_PARTS
+from .values import (
+    JUMPS,
+    ClassInfo,
+    Container,
+    FeatureList,
+    Function,
+    Instance,
+    Tensor,
+    owner_items,
+)
+
+
+class Discovery:
+    """Which statements define models, and building each (a mixin of the Extractor)."""
+
+    def models(self, forced_input: tuple[int, ...] | None = None) -> list[Model]:
+        body = list(self.module.body)
+        try:
+            self.exec_block(body, self.globals)
+        except JUMPS:
+            pass
+        found: list[Model] = []
+        spent = self.steps
+        comments = syntax.input_comments(self.source) if forced_input is None else {}
+        for stmt in body:
+            declared = forced_input or comments.get(syntax.first_line(stmt) - 1)
+            for name, make in self.candidates(stmt):
+                if spent > self.file_budget:  # the rest of a file of many variants stays unknown
+                    return found
+                self.root, self.applied = None, {}
+                model = self.build(name, stmt, make, declared)
+                spent += self.steps
+                if model is None:
+                    continue
+                found.append(model)
+                root = self.root
+                if self.mode_read and spent <= self.file_budget:  # its forward reads self.training: that mode too
+                    model = self.build(name, stmt, make, declared, training=True)
+                    spent += self.steps
+                    if model is not None:
+                        found.append(model)
+                for part in self.parts(name, stmt, root):
+                    if spent > self.file_budget:
+                        break
+                    spent += self.steps
+                    found.append(part)
+        return found
+
+    def parts(self, name: str, stmt: ast.AST, root: Any) -> Iterator[Model]:
+        """A model's sub-modules that its run never called (a backbone given to a detector whose
+        forward we cannot follow, heads fed lists), each run on its own from an unknown input."""
+        if root is None:
+            return
+        count = 0
+        for path, module in self.unapplied(root):
+            if count >= MAX_PARTS:
+                break
+            if id(module) in self.applied:
+                continue  # called by a part run before it
+            argument = FeatureList() if takes_list(module) else None
+            model = self.build(f"{name}.{path}", stmt, lambda module=module: module, None, argument=argument)
+            if model is not None and any(op.kind == "layer" for op in model.ops):
+                model.part_of = name
+                count += 1
+                yield model
+
+    def candidates(self, stmt: ast.AST):
+        """(name, thunk producing the module value) for each model a statement defines."""
+        kind = type(stmt)
+        if kind is ast.ClassDef:
+            cls = self.globals.vars.get(stmt.name)
+            if isinstance(cls, ClassInfo) and cls.torch_base() is not None:
+                yield cls.name, lambda: self.instantiate(cls, [], {}, stmt, defaults_only=True)
+        elif kind in DEFS:
+            func = self.globals.vars.get(stmt.name)
+            if isinstance(func, Function):
+                yield stmt.name, lambda: self.call_function(func, [], {}, stmt, defaults_only=True)
+        elif (kind is ast.Assign or kind is ast.AnnAssign) and stmt.value is not None:
+            for target in stmt.targets if kind is ast.Assign else [stmt.target]:
+                if type(target) is ast.Name:
+                    value = self.globals.vars.get(target.id)
+                    if isinstance(value, (Layer, Container, Instance)):
+                        yield target.id, (lambda v=value: v)
+
+    def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None) -> Model | None:
+        """The model `make()` constructs, run in evaluation mode (or training mode) on `argument`
+        (by default, a tensor: the model input)."""
+        self.ops, self.counter, self.steps = [], MODEL_INPUT + 1, 0
+        self.mode_read = False
+        output = None
+        registered: tuple[list[Layer], bool] = ([], False)
+        try:
+            module = make()
+            if not isinstance(module, (Layer, Container, Instance)):
+                return None
+            registered = registered_layers(module)  # as constructed, before forward runs
+            self.root, self.mode = module, training
+            result = self.apply(module, [Tensor(MODEL_INPUT) if argument is None else argument], {}, stmt)
+            output = result.value if isinstance(result, Tensor) else None
+        except JUMPS:
+            pass
+        finally:
+            ops, self.ops, self.mode = self.ops, None, None
+        return Model(name, stmt, declared, ops, output, registered=registered[0], registered_complete=registered[1],
+                     training=training)
+
+    def callable_part(self, module: Any) -> bool:
+        """Whether a sub-module nothing called is surely meant to be called on a tensor: an instance of
+        a class with its own forward, or of an nn.Sequential subclass none of whose children was
+        called alone (a plain nn.Sequential may serve as a list of per-level heads: not run)."""
+        if not isinstance(module, Instance) or module.opaque:
+            return False
+        if isinstance(module.cls.lookup("forward"), Function):
+            return True
+        return module.children is not None and module.cls.torch_base() == "Sequential" and \
+            not any(id(child) in self.applied for child in module.children)
+
+    def unapplied(self, root: Any) -> Iterator[tuple[str, Any]]:
+        """(path, module) for the sub-modules of `root` that no model run has called, parents first."""
+        queue, seen = [("", root)], {id(root)}
+        while queue:
+            path, module = queue.pop(0)
+            if path and id(module) not in self.applied and self.callable_part(module):
+                yield path, module
+            if isinstance(module, Container):
+                named = list(zip(module.keys or range(len(module.children)), module.children))
+            elif isinstance(module, Instance):
+                named = [*owner_items(module.attrs), *zip(module.child_names, module.children or [])]
+            else:
+                named = []
+            for key, child in named:
+                if isinstance(child, (Container, Instance)) and id(child) not in seen:
+                    seen.add(id(child))
+                    queue.append((f"{path}.{key}" if path else str(key), child))
+
+
+def takes_list(module: Any, depth: int = 0) -> bool:
+    """A module whose forward takes a list of tensors: annotated so (`x: list[Tensor]`), or,
+    unannotated, iterating over it or handing it to a sub-module that takes one."""
+    forward = module.cls.lookup("forward") if isinstance(module, Instance) else None
+    if not isinstance(forward, Function) or depth > 2:
+        return False
+    params = forward.node.args.posonlyargs + forward.node.args.args
+    if len(params) < 2:
+        return False
+    name = params[1].arg
+    annotation = params[1].annotation
+    if annotation is not None:
+        if type(annotation) is not ast.Subscript:
+            return False
+        outer = (dotted_name(annotation.value) or "").rsplit(".", 1)[-1]
+        inner = (dotted_name(annotation.slice) or "").rsplit(".", 1)[-1]
+        return outer in ("list", "List", "Sequence") and inner == "Tensor"
+    for node in (node for stmt in forward.node.body for node in walk(stmt)):
+        kind = type(node)
+        if kind is ast.For and type(node.iter) is ast.Name and node.iter.id == name:
+            return True
+        if kind is ast.Call and len(node.args) == 1 and not node.keywords and type(node.args[0]) is ast.Name \
+                and node.args[0].id == name and type(node.func) is ast.Attribute \
+                and type(node.func.value) is ast.Name and node.func.value.id == "self":
+            child = module.attrs.get(node.func.attr)
+            if isinstance(child, Instance) and takes_list(child, depth + 1):
+                return True
+    return False
+
+def registered_layers(module: Any) -> tuple[list[Layer], bool]:
+    """The layers torch's `module.parameters()` reaches: attributes and children of modules,
+    the contents of Sequential, ModuleList and ModuleDict, each object once, called in forward
+    or not; not what plain lists, dicts or non-module objects hold (torch does not register
+    those). And whether that is all of them: False when something we could not follow may
+    hold more (an opaque instance, a container changed by an unknown method)."""
+    found: dict[int, Layer] = {}
+    seen: set[int] = set()
+    complete = True
+    stack = [module]
+    while stack:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, Layer):
+            found.setdefault(id(value), value)
+        elif isinstance(value, Container):
+            complete = complete and value.kind in ("Sequential", "ModuleList", "ModuleDict")
+            stack.extend(reversed(value.children))
+        elif isinstance(value, Instance):
+            held = [*value.attrs.values(), *(value.children or ())]
+            if value.cls.torch_base() is None:  # not known to be a module: torch may or may not register what it holds
+                if not any(isinstance(v, (Layer, Container, Instance)) for v in held):
+                    continue
+                complete = False
+            complete = complete and not value.opaque
+            stack.extend(reversed(held))
+    return list(found.values()), complete

@@ -1,0 +1,252 @@
+"""Expressions: names, literals, containers, comprehensions (unrolled), subscripts, iteration and
+truth, each node type one entry of EXPRESSIONS."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from .. import slices
+from ..graph import BATCH, DimOf, Layer
+from ..sizes import UNKNOWN
+from .operators import operator_name
+from .state import MAX_UNROLL, STEP_BUDGET
+from .values import (
+    ArrayVal,
+    ClassInfo,
+    Container,
+    DictVal,
+    Env,
+    Function,
+    Instance,
+    Lazy,
+    ListVal,
+    OutOfBudget,
+    Pieces,
+    Qual,
+    ShapeOf,
+    int_value,
+    is_lost,
+    is_tensor,
+    known,
+)
+
+
+class Expressions:
+    """Evaluating expressions (a mixin of the Extractor)."""
+
+    def ev(self, node: ast.AST, env: Env) -> Any:
+        self.steps += 1  # self.tick(), inlined: the interpreter's hottest line
+        if self.steps > STEP_BUDGET:
+            raise OutOfBudget
+        handler = EXPRESSIONS.get(type(node))
+        return UNKNOWN if handler is None else handler(self, node, env)
+
+    def ev_name(self, node: ast.Name, env: Env) -> Any:
+        value = env.get(node.id)
+        return self.resolve(value) if type(value) is Lazy else value
+
+    def ev_constant(self, node: ast.Constant, env: Env) -> Any:
+        value = node.value
+        return value if type(value) in slices.LITERAL_TYPES else UNKNOWN  # not bytes, complex or `...`
+
+    def ev_fstring(self, node: ast.JoinedStr, env: Env) -> Any:
+        """f"stage{i}": known when every expression is a known str or int, formatted plainly."""
+        text = []
+        for part in node.values:
+            if type(part) is ast.Constant:
+                text.append(part.value)
+                continue
+            value = self.ev(part.value, env)
+            if part.format_spec is not None or part.conversion != -1:
+                return UNKNOWN
+            if not isinstance(value, (str, int)) or isinstance(value, bool):
+                return UNKNOWN
+            text.append(str(value))
+        return "".join(text)
+
+    def ev_attribute(self, node: ast.Attribute, env: Env) -> Any:
+        return self.attribute(self.ev(node.value, env), node.attr, node)
+
+    def ev_tuple(self, node: ast.Tuple, env: Env) -> Any:
+        return self.sequence(node.elts, env, tuple)
+
+    def ev_list(self, node: ast.List, env: Env) -> Any:
+        return self.sequence(node.elts, env, lambda items: ListVal(list(items)))
+
+    def ev_dict(self, node: ast.Dict, env: Env) -> Any:
+        merged = DictVal([], [])
+        for key_node, value_node in zip(node.keys, node.values):
+            if key_node is None:  # {**defaults, **kwargs}
+                other = self.ev(value_node, env)
+                if not isinstance(other, DictVal) or other.lost or other.maybe or not all(known(k) for k in other.keys):
+                    return UNKNOWN
+                pairs = list(zip(other.keys, other.values))
+            else:
+                pairs = [(self.ev(key_node, env), self.ev(value_node, env))]
+            for key, value in pairs:
+                if known(key) and key in merged.keys:
+                    merged.values[merged.keys.index(key)] = value
+                else:
+                    merged.keys.append(key)
+                    merged.values.append(value)
+        return merged
+
+    def ev_binary(self, node: ast.BinOp, env: Env) -> Any:
+        left = self.ev(node.left, env)
+        right = self.ev(node.right, env)
+        return self.binary(operator_name(node.op), left, right, node)
+
+    def ev_unary(self, node: ast.UnaryOp, env: Env) -> Any:
+        return self.unary(node, self.ev(node.operand, env))
+
+    def ev_ifexp(self, node: ast.IfExp, env: Env) -> Any:
+        test = self.truth(self.ev(node.test, env))
+        if test is not None:
+            return self.ev(node.body if test else node.orelse, env)
+        with self.speculation():
+            a, b = self.ev(node.body, env), self.ev(node.orelse, env)
+        return self.merge([{"v": a}, {"v": b}], node)["v"]
+
+    def sequence(self, elements, env: Env, make) -> Any:
+        items = []
+        for element in elements:
+            if type(element) is ast.Starred:
+                inner = self.iterate(self.ev(element.value, env))
+                if inner is None:
+                    return UNKNOWN
+                items.extend(inner)
+            else:
+                items.append(self.ev(element, env))
+        return make(items)
+
+    def comprehension(self, node, env: Env) -> Any:
+        results: list = []
+        if not self.comprehend(node, 0, Env(env), results):
+            return UNKNOWN
+        if type(node) is ast.DictComp:
+            merged = DictVal([], [])
+            for key, value in results:
+                if not known(key):
+                    return UNKNOWN
+                if key in merged.keys:
+                    merged.values[merged.keys.index(key)] = value
+                else:
+                    merged.keys.append(key)
+                    merged.values.append(value)
+            return merged
+        return ListVal(results)
+
+    def comprehend(self, node, index: int, scope: Env, results: list) -> bool:
+        """Unroll the `for` clause `index` of a comprehension (and the ones after it) into `results`."""
+        if index == len(node.generators):
+            if type(node) is ast.DictComp:
+                results.append((self.ev(node.key, scope), self.ev(node.value, scope)))
+            else:
+                results.append(self.ev(node.elt, scope))
+            return True
+        fors = node.generators[index]
+        items = self.iterate(self.ev(fors.iter, scope))
+        if items is None or len(items) > MAX_UNROLL:
+            return False
+        for item in items:
+            self.assign(fors.target, item, scope)
+            tests = [self.truth(self.ev(cond, scope)) for cond in fors.ifs]
+            if any(t is None for t in tests):
+                return False
+            if all(tests) and not self.comprehend(node, index + 1, scope, results):
+                return False
+        return True
+
+    def iterate(self, value: Any) -> list | None:
+        if isinstance(value, ArrayVal):
+            return list(value.items)
+        if isinstance(value, Pieces):
+            count = value.count
+            return None if count is None else [self.piece(value, i, count) for i in range(count)]
+        if isinstance(value, (tuple, list)):
+            return list(value)
+        if is_lost(value) or isinstance(value, DictVal) and value.maybe:
+            return None
+        if isinstance(value, ListVal):
+            return list(value.items)
+        if isinstance(value, DictVal):
+            return list(value.keys)
+        if isinstance(value, Container):
+            return list(value.children)
+        if isinstance(value, Instance) and value.children is not None:
+            return list(value.children)
+        if isinstance(value, str):
+            return list(value)
+        return None
+
+    def truth(self, value: Any) -> bool | None:
+        if known(value):
+            return bool(value)
+        if isinstance(value, (ListVal, DictVal)):
+            if value.lost:
+                return None
+            if isinstance(value, DictVal) and value.maybe:
+                return True if set(value.keys) - value.maybe else None
+            return bool(value.items if isinstance(value, ListVal) else value.keys)
+        if isinstance(value, (Layer, Container, Instance, Function, ClassInfo, Qual)):
+            return True
+        return None
+
+    def subscript_key(self, node: ast.Subscript, env: Env) -> Any:
+        return UNKNOWN if type(node.slice) is ast.Slice else self.ev(node.slice, env)
+
+    def subscript(self, node: ast.Subscript, env: Env) -> Any:
+        value = self.ev(node.value, env)
+        if type(node.slice) is ast.Slice:
+            items = self.iterate(value)
+            part = node.slice
+            bounds = [None if b is None else self.ev(b, env) for b in (part.lower, part.upper, part.step)]
+            if items is None or not all(b is None or isinstance(b, int) for b in bounds) or bounds[2] == 0:
+                return self.emit("unknown", (value.value,), node) if is_tensor(value) else UNKNOWN
+            sliced = items[slice(*bounds)]
+            if isinstance(value, Container):
+                return Container(value.kind, sliced, node)
+            return tuple(sliced) if isinstance(value, tuple) else ListVal(sliced)
+        key = self.subscript_key(node, env)
+        if is_tensor(value):
+            return self.emit("unknown", (value.value,), node)
+        if isinstance(value, Pieces) and int_value(key):
+            count = value.count
+            if key >= 0 and (count is None or key < count):
+                return self.piece(value, key, count)
+            return self.piece(value, count + key, count) if count is not None and -count <= key < 0 else UNKNOWN
+        if isinstance(value, ShapeOf):
+            if key == 0:
+                return BATCH
+            return DimOf(value.tensor.value, key) if isinstance(key, int) else UNKNOWN
+        if isinstance(value, (DictVal, Container)) and getattr(value, "keys", None) is not None and known(key) \
+                and not is_lost(value):
+            keys = value.keys
+            values = value.values if isinstance(value, DictVal) else value.children
+            return values[keys.index(key)] if key in keys else UNKNOWN
+        items = self.iterate(value)
+        if items is not None and isinstance(key, int) and not isinstance(key, bool) and -len(items) <= key < len(items):
+            return items[key]
+        return UNKNOWN
+
+
+EXPRESSIONS = {
+    ast.Name: Expressions.ev_name,
+    ast.Constant: Expressions.ev_constant,
+    ast.Attribute: Expressions.ev_attribute,
+    ast.JoinedStr: Expressions.ev_fstring,
+    ast.Call: lambda self, node, env: self.call(node, env),
+    ast.Tuple: Expressions.ev_tuple,
+    ast.List: Expressions.ev_list,
+    ast.Dict: Expressions.ev_dict,
+    ast.BinOp: Expressions.ev_binary,
+    ast.UnaryOp: Expressions.ev_unary,
+    ast.BoolOp: lambda self, node, env: self.boolean(node, env),
+    ast.Compare: lambda self, node, env: self.compare(node, env),
+    ast.IfExp: Expressions.ev_ifexp,
+    ast.Subscript: lambda self, node, env: self.subscript(node, env),
+    ast.ListComp: lambda self, node, env: self.comprehension(node, env),
+    ast.GeneratorExp: lambda self, node, env: self.comprehension(node, env),
+    ast.DictComp: lambda self, node, env: self.comprehension(node, env),
+}

@@ -1,0 +1,364 @@
+"""torch.nn as the interpreter knows it: constructing layers and containers, calling modules on
+tensors (a leaf layer becomes an op, a container or an instance of a class we read is followed),
+the methods of modules, and torch's class hierarchy for isinstance."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from .. import layers as L
+from ..graph import Layer
+from ..sizes import UNKNOWN
+from .values import (
+    BUFFER,
+    ArrayVal,
+    Builtin,
+    ClassInfo,
+    ConstTensor,
+    Container,
+    DictVal,
+    FeatureList,
+    Function,
+    Instance,
+    Lazy,
+    ListVal,
+    MethodRef,
+    Qual,
+    Raise,
+    Tensor,
+    as_param,
+    binds,
+    int_value,
+    is_tensor,
+    known,
+)
+
+# every private attribute name torch.nn.Module and the torch.nn layers define (collected from torch
+# 2.13's torch/nn/modules): `getattr(module, "_is_stage_end", False)` on a module whose class we read
+# whole is the default for any other private name
+TORCH_PRIVATE = frozenset("""
+    _ASMoutput _EXTRA_STATE_KEY_SUFFIX _SUPPORTED_ACC_DTYPES _addindent _adjust _all_weights _apply
+    _apply_instance_norm _apply_permutation _arg_requires_grad _backward_hooks _backward_pre_hooks _buffers
+    _call_impl _ceil_div _check_arg_device _check_input_dim _check_non_zero_input_channels
+    _compiled_call_impl _compute_batch_chunk_size _conv_forward _detect_is_causal_mask _ff_block
+    _fill_padding_idx_with_zero _flat_weight_refs _flat_weights _flat_weights_names _forward_hooks
+    _forward_hooks_always_called _forward_hooks_with_kwargs _forward_pre_hooks
+    _forward_pre_hooks_with_kwargs _forward_unimplemented _freeze _generate_square_subsequent_mask
+    _get_abs_string_index _get_activation_fn _get_backward_hooks _get_backward_pre_hooks _get_clones
+    _get_full_log_prob _get_in_channels _get_item_by_idx _get_name _get_no_batch_dim _get_num_spatial_dims
+    _get_seq_len _global_is_full_backward_hook _grad_t _handle_no_batch_input _has_any_global_hook
+    _infer_parameters _init_flat_weights _initialize_hook _is_full_backward_hook _is_make_fx_tracing
+    _key_to_attr _keys _lazy_load_hook _linear_cross_entropy_batch_chunked
+    _linear_cross_entropy_batch_chunked_accumulator _linear_cross_entropy_batch_chunked_backward
+    _linear_cross_entropy_batch_chunked_no_reduction
+    _linear_cross_entropy_batch_chunked_no_reduction_backward
+    _linear_cross_entropy_batch_chunked_no_reduction_setup_context
+    _linear_cross_entropy_batch_chunked_setup_context _list_with_default _load_from_state_dict _load_hook
+    _load_state_dict_post_hooks _load_state_dict_pre_hooks _make_empty _make_zeros _mask
+    _maybe_warn_non_full_backward_hook _mha_block _modules _named_members _non_persistent_buffers_set
+    _ntuple _output_padding _parameters _qkv_same_embed_dim _random_samples
+    _register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data_parallel
+    _require_tuple_int _reset_parameters _resolve_auto_acc_dtype _reverse_repeat_tuple
+    _reversed_padding_repeated_twice _rnn_impls _sa_block _save_to_state_dict _shape_t _single _size
+    _slow_forward _state_dict_hooks _state_dict_pre_hooks _supported_device_type _update_flat_weights
+    _version _vmap _vmap_no_reduction _weight _weights_have_changed _wrapped_call_impl
+""".split())
+# layer attributes torch's forward reads from the module (so assigning one changes what it does)
+FORWARD_READ = {
+    "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "divisor_override", "return_indices",
+    "output_size", "size", "scale_factor", "mode", "align_corners", "padding_mode", "output_padding",
+    "start_dim", "end_dim", "dim", "p", "inplace", "eps", "momentum", "negative_slope", "approximate",
+}
+# nn.Module methods that neither change what a module contains nor what its forward does
+MODULE_QUERIES = {
+    "parameters", "named_parameters", "buffers", "named_buffers", "modules", "named_modules", "state_dict",
+    "extra_repr", "zero_grad", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "requires_grad_", "load_state_dict", "to", "cuda", "cpu", "float", "half", "double", "share_memory",
+}
+TORCH_BASES = {"torch.nn.Module", "torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict"}
+CONTAINER_KINDS = {"Sequential", "ModuleList", "ModuleDict"}
+NOT_MODULES = {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"}
+
+# the torch.nn base classes of torch layers (besides the layer's own class and nn.Module), from
+# torch 2.13's class hierarchy: isinstance(layer, nn.modules.batchnorm._BatchNorm) and the like
+TORCH_BASES_OF = {
+    **{f"AdaptiveAvgPool{d}d": ("_AdaptiveAvgPoolNd",) for d in (1, 2, 3)},
+    **{f"AdaptiveMaxPool{d}d": ("_AdaptiveMaxPoolNd",) for d in (1, 2, 3)},
+    **{f"AvgPool{d}d": ("_AvgPoolNd",) for d in (1, 2, 3)},
+    **{f"MaxPool{d}d": ("_MaxPoolNd",) for d in (1, 2, 3)},
+    **{f"LPPool{d}d": ("_LPPoolNd",) for d in (1, 2, 3)},
+    **{f"BatchNorm{d}d": ("_BatchNorm", "_NormBase") for d in (1, 2, 3)},
+    **{f"InstanceNorm{d}d": ("_InstanceNorm", "_NormBase") for d in (1, 2, 3)},
+    **{f"Conv{d}d": ("_ConvNd",) for d in (1, 2, 3)},
+    **{f"ConvTranspose{d}d": ("_ConvTransposeNd", "_ConvNd") for d in (1, 2, 3)},
+    **{f"CircularPad{d}d": ("_CircularPadNd",) for d in (1, 2, 3)},
+    **{f"ConstantPad{d}d": ("_ConstantPadNd",) for d in (1, 2, 3)},
+    **{f"ReflectionPad{d}d": ("_ReflectionPadNd",) for d in (1, 2, 3)},
+    **{f"ReplicationPad{d}d": ("_ReplicationPadNd",) for d in (1, 2, 3)},
+    **{f"ZeroPad{d}d": (f"ConstantPad{d}d", "_ConstantPadNd") for d in (1, 2, 3)},
+    **{name: ("_DropoutNd",) for name in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
+    "ReLU6": ("Hardtanh",), "UpsamplingBilinear2d": ("Upsample",), "UpsamplingNearest2d": ("Upsample",),
+}
+TORCH_CLASSES = (
+    {k for k in L.LAYERS if k[:1].isupper()} | {b for bases in TORCH_BASES_OF.values() for b in bases}
+    | {"Module"} | CONTAINER_KINDS
+)
+
+
+
+def torch_class(name: str) -> str | None:
+    """`torch.nn.MaxPool2d` / `torch.nn.modules.batchnorm._BatchNorm` -> the class name, if we know it."""
+    parts = name.split(".")
+    if parts[:2] != ["torch", "nn"] or not (len(parts) == 3 or len(parts) == 5 and parts[2] == "modules"):
+        return None
+    return parts[-1] if parts[-1] in TORCH_CLASSES else None
+
+
+def torch_mro(kind: str) -> set[str] | None:
+    if kind not in TORCH_CLASSES:
+        return None
+    return {kind, "Module", *TORCH_BASES_OF.get(kind, ())}
+
+
+def torch_isinstance(value: Any, name: str) -> Any:
+    """isinstance(value, torch.nn.<name>), when sure."""
+    if isinstance(value, Layer):
+        mro = None if value.kind in NOT_MODULES else torch_mro(value.kind)
+    elif isinstance(value, Container):
+        mro = torch_mro(value.kind) if value.kind in CONTAINER_KINDS else None
+    elif isinstance(value, Instance):
+        mro = set()
+        for klass in value.cls.mro():
+            for base in klass.bases:
+                if isinstance(base, ClassInfo) or isinstance(base, Builtin) and base.name == "object":
+                    continue
+                found = torch_mro(torch_class(base.name) or "") if isinstance(base, Qual) else None
+                if found is None:
+                    return UNKNOWN
+                mro |= found
+    elif known(value) or isinstance(value, (Tensor, ListVal, DictVal, ConstTensor, ArrayVal)):
+        return False
+    else:
+        return UNKNOWN
+    if mro is None:
+        return UNKNOWN
+    return name in mro
+
+def module_kind(value: Any) -> bool | None:
+    """Whether torch registers `value` as a sub-module when it is assigned to a module's attribute
+    (None: cannot tell)."""
+    if isinstance(value, Layer):
+        return value.kind not in NOT_MODULES
+    if isinstance(value, Container):
+        return True
+    if isinstance(value, Instance):
+        if value.cls.torch_base() is not None:
+            return True
+        return False if resolved_bases(value.cls) else None
+    if value is UNKNOWN or isinstance(value, (MethodRef, Lazy)):
+        return None
+    return False
+
+
+def surely_absent(owner: Any, name: str) -> bool:
+    """A private attribute (`_is_cn`) that no code we could not read can have set on `owner`."""
+    if not name.startswith("_") or name.startswith("__") or name in TORCH_PRIVATE:
+        return False
+    if isinstance(owner, Layer):  # a torch layer: only what its constructor sets, and what we saw set
+        return owner.params is not None and name not in owner.params and name not in owner.attrs
+    if not isinstance(owner, Instance) or owner.opaque or owner.loose or name in owner.attrs \
+            or owner.cls.lookup(name) is not None:
+        return False
+    return resolved_bases(owner.cls, torch_ok=True)
+
+
+def resolved_bases(cls: ClassInfo, torch_ok: bool = False) -> bool:
+    """Every base class along the MRO is one we read (or `object`)."""
+    for klass in cls.mro():
+        for base in klass.bases:
+            if isinstance(base, ClassInfo) or isinstance(base, Builtin) and base.name == "object":
+                continue
+            if torch_ok and isinstance(base, Qual) and base.name in TORCH_BASES:
+                continue
+            return False
+    return True
+
+class Modules:
+    """torch.nn modules (a mixin of the Extractor)."""
+
+    def construct(self, kind: str, args: list, kwargs: dict, node: ast.AST) -> Any:
+        if kind == "Sequential":
+            if len(args) == 1 and isinstance(args[0], DictVal) and not kwargs:
+                if args[0].lost or args[0].maybe:
+                    return UNKNOWN
+                return Container(kind, list(args[0].values), node, list(args[0].keys))
+            return Container(kind, list(args), node)
+        if kind in ("ModuleList", "ModuleDict", "ParameterList"):
+            if not args:
+                return Container(kind, [], node, [] if kind == "ModuleDict" else None)
+            if isinstance(args[0], DictVal):
+                return UNKNOWN if args[0].lost or args[0].maybe else Container(kind, list(args[0].values), node, list(args[0].keys))
+            items = self.iterate(args[0])
+            if items is None:
+                return UNKNOWN
+            if kind == "ModuleDict":
+                pairs = [self.iterate(p) for p in items]
+                if any(p is None or len(p) != 2 for p in pairs):
+                    return UNKNOWN
+                return Container(kind, [p[1] for p in pairs], node, [p[0] for p in pairs])
+            return Container(kind, items, node)
+        if kind == "Module":
+            return UNKNOWN
+        if kind == "Parameter" and args and isinstance(args[0], ConstTensor):
+            return args[0]  # nn.Parameter(torch.ones(c, 1, 1)): a tensor of that shape
+        params = None
+        if kind in L.LAYERS:
+            params = L.bind(kind, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
+        layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, speculative=self.speculative > 0)
+        if not layer.speculative and self.foreign_site is None:  # another file's arguments are its own to check
+            self.layers.setdefault(id(node), layer)
+            self.layer_log.append(id(node))
+        if self.helper_site is not None:
+            self.note_helper_layer(layer)
+        return layer
+
+    def note_helper_layer(self, layer: Layer) -> None:
+        """A helper's one-off layer is reported where the helper is called; a layer the helper
+        builds again and again (a config loop) is reported at its own definition."""
+        siblings = self.helper_layers.setdefault(id(layer.node), [])
+        siblings.append(layer)
+        if len(siblings) > 1:
+            for sibling in siblings:
+                sibling.site = sibling.node
+
+    def apply(self, module: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
+        """Call a module on tensors: leaf layers become ops, containers and instances are followed."""
+        if self.ops is None:
+            return UNKNOWN
+        if isinstance(module, Layer):
+            if len(args) == 1 and is_tensor(args[0]) and not kwargs:
+                return self.emit("layer", (args[0].value,), node, module)
+            return self.unknown_result(args, kwargs, node)
+        if isinstance(module, Container):
+            if module.kind != "Sequential" or len(args) != 1 or kwargs:
+                return self.unknown_result(args, kwargs, node)
+            if is_tensor(args[0]):
+                self.applied[id(module)] = module
+            return self.fold(module.children, args[0], node)
+        if isinstance(module, Instance) and not module.opaque:
+            forward = module.cls.lookup("forward")
+            if isinstance(forward, Function):
+                if binds(forward.node.args, 1 + len(args), kwargs) and any(is_tensor(a) or isinstance(a, FeatureList) for a in args):
+                    self.applied[id(module)] = module
+                return self.call_function(forward, [module, *args], kwargs, node)
+            if module.children is not None and len(args) == 1:
+                if is_tensor(args[0]):
+                    self.applied[id(module)] = module
+                return self.fold(module.children, args[0], node)
+        return self.unknown_result(args, kwargs, node)
+
+    def fold(self, children: list, value: Any, node: ast.AST) -> Any:
+        for child in children:
+            if not is_tensor(value):
+                return value
+            if isinstance(child, (Layer, Container, Instance)):
+                value = self.apply(child, [value], {}, child.node if isinstance(child, (Layer, Container)) else node)
+            else:
+                value = self.emit("unknown", (value.value,), node)
+        return value
+
+    def named_children(self, owner: Any) -> list | None:
+        """(name, module) for each direct sub-module, in torch's registration order, when known."""
+        if isinstance(owner, Container):
+            if owner.kind not in CONTAINER_KINDS:
+                return None
+            keys = owner.keys if owner.keys is not None else [str(i) for i in range(len(owner.children))]
+            return list(zip(keys, owner.children)) if len(keys) == len(owner.children) else None
+        if owner.opaque:
+            return None
+        if owner.children is not None:
+            names = owner.child_names
+            return list(zip(names, owner.children)) if len(names) == len(owner.children) and None not in names else None
+        if any(value is UNKNOWN for value in owner.attrs.values()):
+            return None  # it may have been a module, registered where we lost track
+        pairs = []
+        for name in owner.order:
+            value = owner.attrs.get(name)
+            if value is None:
+                continue
+            if not module_kind(value):
+                return None
+            pairs.append((name, value))
+        return pairs
+
+
+# ---- methods of modules, each handler(interp, owner, name, args, kwargs, node)
+
+# the nn.Module methods that leave a container as it is
+_CONTAINER_QUERIES = ("parameters", "named_parameters", "modules", "named_modules", "state_dict", "to", "cuda",
+                      "train", "eval")
+
+
+def container_method(interp, owner: Container, name: str, args: list, kwargs: dict, node) -> Any:
+    if name in ("named_children", "children") and not args and not kwargs and owner.kind in CONTAINER_KINDS:
+        pairs = interp.named_children(owner)
+        return pairs if name == "named_children" else [child for _, child in pairs]
+    if name == "insert" and len(args) == 2 and int_value(args[0]) and owner.kind == "ModuleList":
+        owner.children.insert(args[0], args[1])
+        return None
+    if name in ("append", "add_module") and args:
+        owner.children.append(args[-1])
+        if owner.keys is not None:
+            owner.keys.append(args[0] if len(args) == 2 else str(len(owner.keys)))
+        return owner
+    if name == "extend" and args:
+        items = interp.iterate(args[0])
+        if items is None:
+            raise Raise
+        owner.children.extend(items)
+        return owner
+    if name in ("children", "modules") and owner.kind != "ModuleDict":
+        return list(owner.children)
+    if name == "values":
+        return list(owner.children)
+    if name == "items" and owner.keys is not None:
+        return list(zip(owner.keys, owner.children))
+    if name not in _CONTAINER_QUERIES:
+        owner.kind = "Unknown"  # an unknown method may have changed what it contains
+    return UNKNOWN
+
+
+def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict, node) -> Any:
+    """A method of an instance that its class does not define: torch.nn.Module's."""
+    if name in ("add_module", "register_module") and len(args) == 2:
+        interp.touch(owner)
+        if isinstance(args[0], str):
+            interp.set_attr(owner, args[0], args[1])
+        elif owner.children is not None:
+            owner.children.append(args[1])
+            owner.child_names.append(None)
+        return None
+    if name in ("items", "values", "keys") and owner.children is not None and not isinstance(owner.cls.lookup(name), Function):
+        pairs = list(zip(owner.child_names, owner.children))
+        return {"items": pairs, "values": [c for _, c in pairs], "keys": [n for n, _ in pairs]}[name]
+    if name == "append" and owner.children is not None and len(args) == 1:
+        interp.touch(owner)
+        owner.children.append(args[0])
+        return None
+    if name in ("named_children", "children") and not args and not kwargs and not isinstance(owner.cls.lookup(name), Function):
+        pairs = interp.named_children(owner)
+        if pairs is not None:
+            return pairs if name == "named_children" else [child for _, child in pairs]
+        return UNKNOWN
+    if name in MODULE_QUERIES and not isinstance(owner.cls.lookup(name), Function):
+        return interp.unknown_result(args, kwargs, node)
+    if name in ("register_buffer", "register_parameter") and args and isinstance(args[0], str):
+        interp.touch(owner, args[0])
+        owner.attrs[args[0]] = BUFFER
+        return None
+    owner.loose = True  # an unknown method may have set attributes
+    if owner.children is not None and not isinstance(owner.cls.lookup(name), Function):
+        owner.children = None  # an unknown method may have changed what it contains
+        owner.opaque = True
+    return interp.unknown_result(args, kwargs, node)

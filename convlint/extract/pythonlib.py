@@ -1,0 +1,357 @@
+"""Python's own library as the interpreter knows it: the builtins, a few functions of the standard
+library (and numpy's linspace), and the methods of lists and dicts. Each is one entry of a table
+keyed by its name; a handler that cannot be sure answers unknown."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..graph import BATCH, Layer
+from ..sizes import UNKNOWN
+from .nn import surely_absent, torch_class, torch_isinstance
+from .state import MAX_UNROLL
+from .values import (
+    BUILTINS,
+    ArrayVal,
+    Builtin,
+    ClassInfo,
+    Container,
+    DictVal,
+    EnumMember,
+    Instance,
+    ListVal,
+    MethodRef,
+    Partial,
+    Qual,
+    Raise,
+    Super,
+    Tensor,
+    int_value,
+    is_tensor,
+    known,
+    numeric,
+)
+
+# ---------------------------------------------------------------------------------------- builtins
+
+
+def _super(interp, args, kwargs, node):
+    if interp.self_instance is not None and interp.current_class is not None:
+        return Super(interp.self_instance, interp.current_class)
+    return UNKNOWN
+
+
+def _len(interp, args, kwargs, node):
+    if args and is_tensor(args[0]):
+        return BATCH
+    items = interp.iterate(args[0]) if args else None
+    return UNKNOWN if items is None else len(items)
+
+
+def _range(interp, args, kwargs, node):
+    if not all(isinstance(a, int) and not isinstance(a, bool) for a in args) or not 1 <= len(args) <= 3:
+        return UNKNOWN
+    if len(args) == 3 and args[2] == 0:
+        return UNKNOWN
+    span = range(*args)
+    return list(span) if len(span) <= MAX_UNROLL else UNKNOWN
+
+
+def _sequence(name):
+    def make(interp, args, kwargs, node):
+        if not args:
+            return ListVal([]) if name == "list" else ()
+        items = interp.iterate(args[0])
+        if items is None:
+            return UNKNOWN
+        if name == "reversed":
+            items = items[::-1]
+        if name == "sorted":
+            if not all(known(i) for i in items):
+                return UNKNOWN
+            try:
+                items = sorted(items)
+            except TypeError:
+                return UNKNOWN
+        return tuple(items) if name == "tuple" else ListVal(items)
+    return make
+
+
+def _enumerate(interp, args, kwargs, node):
+    items = interp.iterate(args[0]) if args else None
+    start = args[1] if len(args) > 1 else kwargs.get("start", 0)
+    if items is None or not isinstance(start, int):
+        return UNKNOWN
+    return [(i + start, item) for i, item in enumerate(items)]
+
+
+def _zip(interp, args, kwargs, node):
+    lists = [interp.iterate(a) for a in args]
+    if any(items is None for items in lists):
+        return UNKNOWN
+    return list(zip(*lists))
+
+
+def _conversion(function):
+    def convert(interp, args, kwargs, node):
+        if len(args) != 1 or not known(args[0]):
+            return interp.unknown_result(args, kwargs, node)
+        try:
+            return function(args[0])
+        except (TypeError, ValueError, OverflowError):
+            return UNKNOWN
+    return convert
+
+
+def _aggregate(function):
+    def aggregate(interp, args, kwargs, node):
+        items = args if len(args) > 1 else interp.iterate(args[0]) if args else None
+        if items is None or not items and function in (min, max) or not all(known(i) for i in items):
+            return UNKNOWN
+        try:
+            return function(items)
+        except TypeError:
+            return UNKNOWN
+    return aggregate
+
+
+def _setattr(interp, args, kwargs, node):
+    if len(args) == 3 and isinstance(args[0], Instance) and isinstance(args[1], str):
+        interp.set_attr(args[0], args[1], args[2])
+        return None
+    if args and isinstance(args[0], Instance):
+        args[0].loose = True  # an attribute whose name we do not know
+    return interp.unknown_result(args, kwargs, node)
+
+
+def _getattr(interp, args, kwargs, node):
+    if len(args) < 2 or not isinstance(args[1], str):
+        return interp.unknown_result(args, kwargs, node)
+    value = interp.attribute(args[0], args[1], node)
+    if (isinstance(value, MethodRef) or isinstance(args[0], Layer)) and len(args) == 3 \
+            and surely_absent(args[0], args[1]):
+        return args[2]
+    return UNKNOWN if isinstance(value, MethodRef) else value
+
+
+_PYTHON_TYPES = {bool: "bool", int: "int", float: "float", str: "str", tuple: "tuple", type(None): None}
+
+
+def _type(interp, args, kwargs, node):
+    if len(args) != 1 or kwargs:
+        return interp.unknown_result(args, kwargs, node)
+    value = args[0]
+    if isinstance(value, (Instance, EnumMember)):
+        return value.cls
+    if type(value) in _PYTHON_TYPES and _PYTHON_TYPES[type(value)] is not None and known(value):
+        return BUILTINS[_PYTHON_TYPES[type(value)]]
+    if isinstance(value, (ListVal, DictVal)):
+        return BUILTINS["list" if isinstance(value, ListVal) else "dict"]
+    return UNKNOWN
+
+
+def _isinstance(interp, args, kwargs, node):
+    if len(args) != 2:
+        return interp.unknown_result(args, kwargs, node)
+    return isinstance_of(args[0], args[1])
+
+
+def _dict(interp, args, kwargs, node):
+    return UNKNOWN if args else DictVal(list(kwargs), list(kwargs.values()))
+
+
+# builtin name -> handler(interp, args, kwargs, node); any other builtin's result is unknown
+BUILTIN_CALLS = {
+    "super": _super, "len": _len, "range": _range, "enumerate": _enumerate, "zip": _zip,
+    **{name: _sequence(name) for name in ("list", "tuple", "reversed", "sorted")},
+    **{name: _conversion(function) for name, function in
+       {"int": int, "float": float, "abs": abs, "round": round, "bool": bool, "str": str}.items()},
+    **{function.__name__: _aggregate(function) for function in (min, max, sum, any, all)},
+    "setattr": _setattr, "getattr": _getattr, "type": _type, "isinstance": _isinstance, "dict": _dict,
+}
+
+
+def isinstance_of(value: Any, kinds: Any) -> Any:
+    """isinstance where the answer is sure: tensors, Python containers and numbers, torch layers."""
+    options = kinds if isinstance(kinds, tuple) else (kinds,)
+    answers = set()
+    for kind in options:
+        if isinstance(kind, Qual) and kind.name == "torch.Tensor" or isinstance(kind, Builtin):
+            answers.add(instance_answer(value, kind))
+        elif isinstance(kind, Qual) and torch_class(kind.name) is not None:
+            answers.add(torch_isinstance(value, torch_class(kind.name)))
+        elif isinstance(kind, ClassInfo) and isinstance(value, (Instance, EnumMember)) and kind in value.cls.mro():
+            answers.add(True)
+        else:
+            return UNKNOWN
+    if True in answers:
+        return True
+    return False if answers == {False} else UNKNOWN
+
+
+def instance_answer(value: Any, kind: Any) -> Any:
+    if value is UNKNOWN:
+        return UNKNOWN
+    if isinstance(kind, Qual):
+        if kind.name == "torch.Tensor":
+            return is_tensor(value)
+        return True if isinstance(value, (Layer, Container)) else (False if known(value) or is_tensor(value) else UNKNOWN)
+    python = {"int": int, "float": float, "str": str, "bool": bool, "list": (ListVal,), "tuple": tuple, "dict": DictVal}
+    expected = python.get(kind.name)
+    if expected is None:
+        return UNKNOWN
+    if not (known(value) or isinstance(value, (ListVal, DictVal, Tensor, Layer, Container))):
+        return UNKNOWN
+    if kind.name == "int" and isinstance(value, bool):
+        return True
+    return isinstance(value, expected)
+
+
+# ------------------------------------------------------------------------ the standard library
+
+
+def _cast(interp, args, kwargs, node):
+    if len(args) == 2 and not kwargs:
+        return args[1]
+    return interp.unknown_result(args, kwargs, node)
+
+
+def _ordered_dict(interp, args, kwargs, node):
+    if not args:
+        return DictVal([], [])
+    pairs = interp.iterate(args[0]) if not isinstance(args[0], DictVal) else None
+    if isinstance(args[0], DictVal) and not args[0].lost and not args[0].maybe:
+        return DictVal(list(args[0].keys), list(args[0].values))
+    if pairs is None:
+        return UNKNOWN
+    keys, values = [], []
+    for pair in pairs:
+        items = interp.iterate(pair)
+        if items is None or len(items) != 2:
+            return UNKNOWN
+        keys.append(items[0])
+        values.append(items[1])
+    return DictVal(keys, values)
+
+
+def _partial(interp, args, kwargs, node):
+    if not args:
+        return interp.unknown_result(args, kwargs, node)
+    return Partial(args[0], list(args[1:]), dict(kwargs))
+
+
+def _linspace(interp, args, kwargs, node):
+    if not 2 <= len(args) <= 3 or not all(numeric(a) for a in args) or kwargs:
+        return interp.unknown_result(args, kwargs, node)
+    return linspace(*args)
+
+
+def linspace(start, stop, num=50) -> Any:
+    """numpy.linspace(start, stop, num), as numpy computes it (step · i + start, the end exact)."""
+    if not int_value(num) or not 0 <= num <= MAX_UNROLL:
+        return UNKNOWN
+    if num == 1:
+        return ArrayVal([float(start)])
+    step = (stop - start) / (num - 1)
+    items = [i * step + start for i in range(num)]
+    if items:
+        items[-1] = float(stop)
+    return ArrayVal([float(v) for v in items])
+
+
+def _math(function):
+    def compute(interp, args, kwargs, node):
+        if not all(numeric(a) for a in args):
+            return interp.unknown_result(args, kwargs, node)
+        if function is math.prod:
+            return UNKNOWN
+        try:
+            return function(*args)
+        except (ValueError, OverflowError, TypeError):
+            return UNKNOWN
+    return compute
+
+
+# qualified name -> hook(interp, args, kwargs, node)
+QUAL_CALLS = {
+    "typing.cast": _cast, "collections.OrderedDict": _ordered_dict, "typing.OrderedDict": _ordered_dict,
+    "functools.partial": _partial,
+}
+QUAL_FALLBACKS = {
+    "numpy.linspace": _linspace,
+    **{f"math.{function.__name__}": _math(function)
+       for function in (math.ceil, math.floor, math.sqrt, math.log2, math.prod)},
+}
+
+# ------------------------------------------------------------------------ methods of containers
+
+
+def list_method(interp, owner: ListVal, name: str, args: list, kwargs: dict, node) -> Any:
+    if name == "append" and len(args) == 1:
+        owner.items.append(args[0])
+        return None
+    if name == "extend" and len(args) == 1:
+        items = interp.iterate(args[0])
+        if items is None:
+            raise Raise  # the list's contents are no longer known: drop this path
+        owner.items.extend(items)
+        return None
+    if name == "insert" and len(args) == 2 and isinstance(args[0], int):
+        owner.items.insert(args[0], args[1])
+        return None
+    if name == "pop" and not args and owner.items:
+        return owner.items.pop()
+    if name in ("append", "extend", "insert", "pop", "remove", "clear"):
+        raise Raise
+    return UNKNOWN
+
+
+def array_method(interp, owner: ArrayVal, name: str, args: list, kwargs: dict, node) -> Any:
+    return ListVal(list(owner.items)) if name == "tolist" and not args and not kwargs else UNKNOWN
+
+
+def dict_method(interp, owner: DictVal, name: str, args: list, kwargs: dict, node) -> Any:
+    if name == "items":
+        return list(zip(owner.keys, owner.values))
+    if name == "values":
+        return list(owner.values)
+    if name == "keys":
+        return list(owner.keys)
+    if name == "get" and args and known(args[0]):
+        if args[0] in owner.maybe:
+            return UNKNOWN
+        return owner.values[owner.keys.index(args[0])] if args[0] in owner.keys else (args[1] if len(args) > 1 else None)
+    if owner.maybe:
+        return UNKNOWN
+    if name == "copy" and not args:
+        return DictVal(list(owner.keys), list(owner.values))
+    if name in ("pop", "setdefault") and 1 <= len(args) <= 2 and not kwargs and known(args[0]):
+        if args[0] in owner.keys:
+            index = owner.keys.index(args[0])
+            if name == "setdefault":
+                return owner.values[index]
+            value = owner.values[index]
+            del owner.keys[index], owner.values[index]
+            return value
+        if len(args) == 1 and name == "pop":
+            raise Raise  # KeyError
+        default = args[1] if len(args) > 1 else None
+        if name == "setdefault":
+            owner.keys.append(args[0])
+            owner.values.append(default)
+        return default
+    if name == "update" and len(args) <= 1:
+        other = args[0] if args else DictVal([], [])
+        if not isinstance(other, DictVal) or not all(known(k) for k in other.keys):
+            raise Raise  # its contents are no longer known: drop this path
+        for key, value in [*zip(other.keys, other.values), *kwargs.items()]:
+            if key in owner.keys:
+                owner.values[owner.keys.index(key)] = value
+            else:
+                owner.keys.append(key)
+                owner.values.append(value)
+        return None
+    if name in ("pop", "popitem", "setdefault", "update", "clear", "__setitem__", "__delitem__"):
+        raise Raise  # its contents are no longer known: drop this path
+    return UNKNOWN

@@ -1,0 +1,110 @@
+"""The interpreter's state while it reads a file, and its budget: how much of the code it follows,
+what it is inside of (an undecided branch, a helper call, another file's code), and the ops of the
+model being built."""
+
+from __future__ import annotations
+
+import ast
+from contextlib import contextmanager
+from typing import Any
+
+from ..graph import Layer, Op
+from ..sizes import UNKNOWN
+from .values import (
+    SERIAL,
+    ClassInfo,
+    Env,
+    Instance,
+    OutOfBudget,
+    Tensor,
+    is_tensor,
+    lose,
+)
+
+STEP_BUDGET = 60_000  # evaluation steps per model (and per module body): bounds pathological inputs
+FILE_BUDGET_BASE, FILE_BUDGET = 20_000, 100  # steps per file, and per line of it: the cost stays linear
+MAX_CALL_DEPTH = 24
+MAX_RECURSION = 4  # the same function active this many times: a recursion we stop following
+MAX_SPECULATION = 2  # nested uncertain branches followed both ways before we just forget
+MAX_UNROLL = 4096
+MAX_PARTS = 24  # sub-modules a model's run did not call, run on their own
+
+
+class State:
+    """What every room of the interpreter reads and changes."""
+
+    def __init__(self, module: ast.Module | None, path: str | None = None, loading: frozenset = frozenset(),
+                 source: bytes | None = None) -> None:
+        self.module = module
+        self.source = source  # for `# convlint: input=` comments, which the tree does not keep
+        self.path = path
+        self.loading = loading
+        self.foreign_site: ast.AST | None = None  # the local call that led into another file's code
+        self.globals = Env()
+        self.steps = 0
+        self.depth = 0
+        self.helper_site: ast.AST | None = None
+        self.helper_layers: dict[int, list[Layer]] = {}  # layers built per definition in the current helper call
+        self.layers: dict[int, Layer] = {}  # every layer constructed, by id of its node
+        self.ops: list[Op] | None = None  # the model being built, when applying
+        self.counter = 0
+        self.errors: list[tuple[ast.AST, str, str]] = []
+        self.self_instance: Instance | None = None
+        self.current_class: ClassInfo | None = None  # the class whose method runs (for super())
+        self.speculative = 0  # depth of uncertain branches we are inside
+        self.layer_log: list[int] = []  # ids of self.layers in construction order
+        self.mutations: dict[int, list[ast.AST]] = {}  # statement id -> what it may change
+        self.active: dict[int, int] = {}  # function node id -> calls in progress
+        self.file_budget = float("inf")  # steps for all the models of the file
+        self.touched: list = []  # per open speculation: (serial at entry, instance merged by exec_arms, changes)
+        self.mode: bool | None = None  # nn.Module.training while a model runs (None: while it is built)
+        self.mode_read = False  # whether the model's forward read it
+        self.applied: dict[int, Any] = {}  # the modules some run of the current candidate called, by id
+        self.root: Any = None  # the module the last build ran
+
+    def tick(self) -> None:
+        self.steps += 1
+        if self.steps > STEP_BUDGET:
+            raise OutOfBudget
+
+    @contextmanager
+    def speculation(self, arms: bool = False):
+        """Inside an arm of an uncertain branch: what happens here might never happen. Lists, dicts,
+        containers and instances that existed before and were changed in here are shared by both
+        arms (and by what follows), so afterwards their contents are unknown. `arms`: exec_arms runs
+        the arms on copies of the current instance's attributes and merges them itself."""
+        self.speculative += 1
+        self.touched.append((next(SERIAL), self.self_instance if arms else None, []))
+        try:
+            yield
+        finally:
+            self.speculative -= 1
+            serial, protected, entries = self.touched.pop()
+            for obj, name in entries:
+                if obj.born > serial:
+                    continue  # made in here: what it holds is part of this arm's own values
+                if obj is protected and name is not None and isinstance(obj, Instance):
+                    if self.touched:
+                        self.touched[-1][2].append((obj, name))  # merged here, but changed in an outer arm
+                    continue
+                lose(obj, name)
+
+    def touch(self, obj: Any, name: str | None = None) -> None:
+        """`obj` (its attribute `name`, or its contents) is being changed."""
+        if self.touched:
+            self.touched[-1][2].append((obj, name))
+
+    def emit(self, kind: str, inputs: tuple[int, ...], node: ast.AST, layer: Layer | None = None, **args) -> Any:
+        if self.ops is None:
+            return UNKNOWN
+        output = self.counter
+        self.counter += 1
+        node = self.foreign_site or node
+        self.ops.append(Op(kind, inputs, output, node, layer, args, speculative=self.speculative > 0))
+        return Tensor(output)
+
+    def unknown_result(self, args: list, kwargs: dict, node: ast.AST) -> Any:
+        tensors = [a.value for a in [*args, *kwargs.values()] if is_tensor(a)]
+        if tensors and self.ops is not None:
+            return self.emit("unknown", tuple(tensors), node)
+        return UNKNOWN

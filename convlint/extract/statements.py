@@ -1,0 +1,276 @@
+"""Statements: blocks, branches (both arms of one we cannot decide), loops (unrolled), class
+bodies, and forgetting what a statement we cannot follow may change."""
+
+from __future__ import annotations
+
+import ast
+
+from ..graph import Layer
+from ..sizes import UNKNOWN
+from ..syntax import DEFS, walk
+from .operators import operator_name
+from .state import MAX_SPECULATION, MAX_UNROLL
+from .values import (
+    Break,
+    ClassInfo,
+    Container,
+    Continue,
+    DictVal,
+    Env,
+    FeatureList,
+    Function,
+    Instance,
+    ListVal,
+    ModuleRef,
+    Qual,
+    Raise,
+    Return,
+    Tensor,
+    is_tensor,
+    known,
+    lose,
+)
+
+
+class Statements:
+    """Running statements (a mixin of the Extractor)."""
+
+    def exec_block(self, stmts, env: Env) -> None:
+        for stmt in stmts:
+            self.exec_stmt(stmt, env)
+
+    def exec_stmt(self, stmt: ast.AST, env: Env) -> None:
+        self.tick()
+        kind = type(stmt)  # exact types: a chain of isinstance misses costs more
+        if kind is ast.Expr:
+            if type(stmt.value) is not ast.Constant:  # docstrings
+                self.ev(stmt.value, env)
+        elif kind is ast.Assign:
+            value = self.ev(stmt.value, env)
+            for target in stmt.targets:
+                self.assign(target, value, env)
+        elif kind is ast.AnnAssign:
+            if stmt.value is not None:
+                self.assign(stmt.target, self.ev(stmt.value, env), env)
+        elif kind is ast.AugAssign:
+            self.exec_augassign(stmt, env)
+        elif kind is ast.Return:
+            raise Return(None if stmt.value is None else self.ev(stmt.value, env))
+        elif kind is ast.Raise:
+            raise Raise
+        elif kind is ast.Break:
+            raise Break
+        elif kind is ast.Continue:
+            raise Continue
+        elif kind is ast.Import:
+            for alias in stmt.names:
+                if alias.asname is not None:
+                    env.vars[alias.asname] = Qual(alias.name)
+                else:
+                    top = alias.name.split(".")[0]
+                    env.vars[top] = Qual(top)
+        elif kind is ast.ImportFrom:
+            self.exec_import_from(stmt, env)
+        elif kind in DEFS:
+            env.vars[stmt.name] = Function(stmt, env)
+        elif kind is ast.ClassDef:
+            self.exec_class(stmt, env)
+        elif kind is ast.If:
+            self.exec_if(stmt, env)
+        elif kind is ast.For or kind is ast.AsyncFor:
+            self.exec_for(stmt, env)
+        elif kind is ast.While:
+            self.havoc_block(stmt.body, env)
+        elif kind is ast.With or kind is ast.AsyncWith:
+            for item in stmt.items:
+                if item.optional_vars is not None:
+                    self.havoc_target(item.optional_vars, env)
+            self.exec_block(stmt.body, env)
+        elif kind is ast.Try:
+            try:
+                self.exec_block(stmt.body, env)
+            except Raise:
+                self.havoc_block(stmt.body, env)
+            self.exec_block(stmt.orelse, env)
+            self.exec_block(stmt.finalbody, env)
+        elif kind is ast.Delete:
+            for target in stmt.targets:
+                self.delete(target, env)
+        elif hasattr(stmt, "body"):  # try/except*: what it may change is forgotten
+            self.havoc(stmt, env)
+
+    def exec_class(self, stmt: ast.ClassDef, env: Env) -> None:
+        bases = [self.ev(base, env) for base in stmt.bases]
+        class_env = Env(env)
+        try:
+            self.exec_block(stmt.body, class_env)
+        except (Return, Break, Continue, Raise):
+            pass
+        attrs = dict(class_env.vars)
+        for name, value in attrs.items():
+            if isinstance(value, Function):  # methods see module globals, not the class body
+                attrs[name] = Function(value.node, env)
+        env.vars[stmt.name] = ClassInfo(stmt, bases, attrs, env)
+
+    def exec_if(self, stmt: ast.If, env: Env) -> None:
+        test = self.truth(self.ev(stmt.test, env))
+        if test is True:
+            self.exec_block(stmt.body, env)
+        elif test is False:
+            self.exec_block(stmt.orelse, env)
+        else:
+            self.exec_both(stmt.body, stmt.orelse, env, stmt)
+
+    def exec_both(self, then_body, else_body, env: Env, node: ast.AST) -> None:
+        """Run both arms of an uncertain branch on copies, and keep what they agree on."""
+        if self.speculative >= MAX_SPECULATION:
+            self.havoc_block(list(then_body) + list(else_body), env)
+            return
+        with self.speculation(arms=True):
+            self.exec_arms(then_body, else_body, env, node)
+
+    def exec_arms(self, then_body, else_body, env: Env, node: ast.AST) -> None:
+        outcomes = []
+        for body in (then_body, else_body):
+            arm_env = Env(env.parent, dict(env.vars))
+            arm_self = None
+            if self.self_instance is not None:
+                arm_self = dict(self.self_instance.attrs)
+                saved_attrs, self.self_instance.attrs = self.self_instance.attrs, arm_self
+            try:
+                self.exec_block(body, arm_env)
+                outcomes.append((arm_env.vars, arm_self))
+            except Raise:
+                pass
+            except (Return, Break, Continue) as jump:
+                if self.self_instance is not None:
+                    self.self_instance.attrs = saved_attrs
+                self.havoc_block(list(then_body) + list(else_body), env)
+                raise Break if isinstance(jump, (Break, Continue)) else Return(UNKNOWN)
+            if self.self_instance is not None:
+                self.self_instance.attrs = saved_attrs
+        if not outcomes:
+            raise Raise
+        env.vars = self.merge([o[0] for o in outcomes], node)
+        if self.self_instance is not None:
+            self.self_instance.attrs = self.merge([o[1] for o in outcomes], node)
+
+    def merge(self, dicts: list[dict], node: ast.AST) -> dict:
+        if len(dicts) == 1:
+            return dicts[0]
+        merged = {}
+        for name in {**dicts[0], **dicts[1]}:  # in a fixed order: the parts of a model are listed in it
+            a, b = dicts[0].get(name, UNKNOWN), dicts[1].get(name, UNKNOWN)
+            if a is b or (known(a) and known(b) and type(a) is type(b) and a == b):
+                merged[name] = a
+            elif is_tensor(a) and is_tensor(b) and self.ops is not None:
+                merged[name] = self.emit("join", (a.value, b.value), node)
+            else:
+                merged[name] = UNKNOWN
+        return merged
+
+    def exec_for(self, stmt: ast.For, env: Env) -> None:
+        iterable = self.ev(stmt.iter, env)
+        if isinstance(iterable, FeatureList):
+            self.exec_generic(stmt, env)
+            return
+        items = self.iterate(iterable)
+        if items is None or len(items) > MAX_UNROLL:
+            self.havoc(stmt, env)
+            return
+        for item in items:
+            self.assign(stmt.target, item, env)
+            try:
+                self.exec_block(stmt.body, env)
+            except Continue:
+                continue
+            except Break:
+                return
+        self.exec_block(stmt.orelse, env)
+
+    def exec_generic(self, stmt: ast.For, env: Env) -> None:
+        """`for feature in features` over a FeatureList: one iteration on a fresh tensor, with
+        everything the loop changes forgotten before (it stands for any iteration) and after."""
+        for target in self.mutated_targets(stmt):  # what an earlier iteration may have changed
+            value = self.ev(target, env) if type(target) in (ast.Name, ast.Attribute) else UNKNOWN
+            if not isinstance(value, (Instance, Layer, Tensor, Qual, ClassInfo, Function, ModuleRef)):
+                self.havoc_target(target, env)  # (calling a module or a helper rebinds nothing)
+        with self.speculation():
+            self.assign(stmt.target, self.emit("input", (), stmt), env)
+            try:
+                self.exec_block(stmt.body, env)
+            except (Continue, Break, Raise):
+                pass
+            except Return:
+                self.havoc(stmt, env)
+                raise Return(UNKNOWN) from None
+        self.havoc(stmt, env)
+
+    def exec_augassign(self, small: ast.AugAssign, env: Env) -> None:
+        current = self.ev(small.target, env)
+        value = self.ev(small.value, env)
+        if isinstance(current, Container) and current.kind == "ModuleList" and type(small.op) is ast.Add:
+            items = self.iterate(value)  # ModuleList.__iadd__ extends it in place
+            self.touch(current)
+            if items is None:
+                self.assign(small.target, UNKNOWN, env)
+            else:
+                current.children.extend(items)
+            return
+        if isinstance(current, ListVal) and type(small.op) is ast.Add:
+            self.touch(current)
+            items = self.iterate(value)
+            if items is None:
+                self.assign(small.target, UNKNOWN, env)
+            else:
+                current.items.extend(items)
+            return
+        self.assign(small.target, self.binary(operator_name(small.op), current, value, small), env)
+
+    def havoc(self, stmt: ast.AST, env: Env) -> None:
+        """Forget everything a statement we cannot follow may change."""
+        self.havoc_block([stmt], env)
+
+    def havoc_block(self, stmts, env: Env) -> None:
+        for stmt in stmts:
+            for target in self.mutated_targets(stmt):
+                self.havoc_target(target, env)
+
+    def mutated_targets(self, stmt: ast.AST) -> list[ast.AST]:
+        """What a statement may rebind or mutate: assignment and loop targets, method receivers."""
+        key = id(stmt)
+        if key not in self.mutations:
+            targets = []
+            for node in walk(stmt):
+                kind = type(node)
+                if kind is ast.Assign:
+                    targets.extend(node.targets)
+                elif kind in (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor):
+                    targets.append(node.target)
+                elif kind is ast.Call and type(node.func) is ast.Attribute:
+                    targets.append(node.func.value)
+            self.mutations[key] = targets
+        return self.mutations[key]
+
+    def havoc_target(self, target: ast.AST, env: Env) -> None:
+        kind = type(target)
+        if kind is ast.Name:
+            old = env.vars.get(target.id)
+            if isinstance(old, (ListVal, DictVal, Container)):
+                lose(old, None)  # it may have been changed: other names for it must not keep its contents
+            env.vars[target.id] = UNKNOWN
+        elif kind is ast.Tuple or kind is ast.List:
+            for element in target.elts:
+                self.havoc_target(element, env)
+        elif kind is ast.Attribute:
+            owner = self.ev(target.value, env)
+            if isinstance(owner, Instance):
+                old = owner.attrs.get(target.attr)
+                if isinstance(old, (ListVal, DictVal, Container)):
+                    lose(old, None)
+                owner.attrs[target.attr] = UNKNOWN
+            elif type(target.value) is ast.Name and isinstance(owner, (ListVal, DictVal, Container)):
+                lose(owner, None)
+                env.vars[target.value.id] = UNKNOWN  # a list mutated in a loop we cannot follow
+        elif kind is ast.Subscript or kind is ast.Starred:
+            self.havoc_target(target.value, env)

@@ -1,0 +1,253 @@
+"""torch's functions and tensor methods, as ops of the model being built: each is one entry of a
+table keyed by its name. A function that maps to a layer (`F.relu`, `F.max_pool2d`) is a row of
+`layers.FUNCTIONAL`; one that keeps the shape is a name in SHAPE_KEEPING; anything else is unknown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import layers as L
+from ..graph import BATCH, DimOf, Layer
+from ..sizes import UNKNOWN
+from .values import (
+    ConstTensor,
+    ListVal,
+    Pieces,
+    Raise,
+    ShapeOf,
+    Tensor,
+    as_param,
+    int_value,
+    is_tensor,
+)
+
+# torch functions of tensors that keep the shape
+SHAPE_KEEPING = {
+    "relu", "relu_", "sigmoid", "tanh", "gelu", "silu", "elu", "selu", "leaky_relu", "hardswish", "mish",
+    "contiguous", "clone", "detach", "float", "half", "double", "to", "cuda", "cpu", "exp", "abs", "neg",
+    "sqrt", "rsqrt", "log", "pow", "clamp", "clamp_", "sigmoid_", "tanh_", "type_as", "requires_grad_",
+    "dropout", "softmax", "log_softmax", "hardsigmoid", "relu6", "square", "sin", "cos", "zero_", "fill_",
+    "mul_", "add_", "div_", "sub_", "round", "floor", "ceil", "sign", "erf", "reciprocal", "bfloat16",
+}
+# questions whose answer is False when a model runs as ordinary Python (not scripted, traced,
+# compiled or exported)
+EAGER_FALSE = {
+    "torch.jit.is_scripting", "torch.jit.is_tracing", "torch._C._get_tracing_state",
+    "torch.compiler.is_compiling", "torch.compiler.is_dynamo_compiling", "torch._dynamo.is_compiling",
+    "torch.onnx.is_in_onnx_export",
+}
+# torch functions that make a tensor of the sizes they are given
+CONST_MAKERS = {"ones", "zeros", "empty", "rand", "randn", "full"}
+REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "std", "var", "logsumexp", "norm"}
+ARITHMETIC = {"add": "Add", "mul": "Multiply", "sub": "Subtract", "div": "Divide"}
+
+
+class Tensors:
+    """Ops on tensors (a mixin of the Extractor)."""
+
+    def tensor_function(self, name: str, tensor: Tensor, args: list, kwargs: dict, node, functional: bool) -> Any:
+        """`torch.<name>(tensor, *args)`, or `F.<name>(...)` when `functional`."""
+        handler = TENSOR_FUNCTIONS.get(name) or (None if functional else TORCH_FUNCTIONS.get(name))
+        if handler is not None:
+            return handler(self, name, tensor, args, kwargs, node)
+        return self.other_function(name, tensor, args, kwargs, node)
+
+    def other_function(self, name: str, tensor: Tensor, args: list, kwargs: dict, node) -> Any:
+        bound = L.bind_functional(name, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
+        if bound is not None:
+            kind, params = bound
+            layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node)
+            return self.emit("layer", (tensor.value,), node, layer)
+        return self.other_method(name, tensor, args, kwargs, node)
+
+    def tensor_method(self, tensor: Tensor, name: str, args: list, kwargs: dict, node) -> Any:
+        handler = TENSOR_METHODS.get(name)
+        if handler is not None:
+            return handler(self, name, tensor, args, kwargs, node)
+        return self.other_method(name, tensor, args, kwargs, node)
+
+    def other_method(self, name: str, tensor: Tensor, args: list, kwargs: dict, node) -> Any:
+        if name in SHAPE_KEEPING:
+            return tensor
+        return self.unknown_result([tensor, *args], kwargs, node)
+
+    def piece(self, pieces: Pieces, index: int, expected: int | None) -> Any:
+        key = (index, expected)
+        if key not in pieces.made:
+            pieces.made[key] = self.emit(
+                "split", (pieces.tensor.value,), pieces.node, call=pieces.call, mode=pieces.mode,
+                param=tuple(v if int_value(v) else None for v in pieces.param) if pieces.mode == "sections" else pieces.param,
+                dim=pieces.dim, index=index, expected=expected,
+            )
+        return pieces.made[key]
+
+    def view(self, tensor: Tensor, sizes: Any, node) -> Any:
+        if isinstance(sizes, ShapeOf):
+            return self.emit("unknown", (tensor.value,), node)
+        items = self.iterate(sizes)
+        if items is None or not all(isinstance(s, (int, DimOf)) or s is BATCH for s in items):
+            return self.emit("unknown", (tensor.value,), node)
+        return self.emit("view", (tensor.value,), node, sizes=tuple(items))
+
+    def concat(self, seq: Any, args, kwargs, node) -> Any:
+        items = self.iterate(seq)
+        dim = args[0] if args else kwargs.get("dim", kwargs.get("axis", 0))
+        if items is None or not items or not all(is_tensor(t) for t in items) or not isinstance(dim, int):
+            tensors = [t for t in (items or []) if is_tensor(t)]
+            return self.unknown_result(tensors, {}, node)
+        return self.emit("cat", tuple(t.value for t in items), node, dim=dim)
+
+
+# ---- the ops, each handler(interp, name, tensor, args, kwargs, node)
+
+
+def _size(interp, name, tensor, args, kwargs, node):
+    if not args and not kwargs:
+        return ShapeOf(tensor)
+    axis = args[0] if args else kwargs.get("dim")
+    if axis == 0:
+        return BATCH
+    return DimOf(tensor.value, axis) if isinstance(axis, int) else UNKNOWN
+
+
+def _chunk_or_split(interp, name, tensor, args, kwargs, node):
+    first = "chunks" if name == "chunk" else ("split_size" if "split_size" in kwargs else "split_size_or_sections")
+    param = args[0] if args else kwargs.get(first)
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    if not int_value(dim) or len(args) > 2 or set(kwargs) - {first, "dim"}:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    if isinstance(param, (ListVal, tuple)):
+        sizes = tuple(param.items if isinstance(param, ListVal) else param)
+        if name == "chunk" or not sizes or not all(int_value(v) or v is UNKNOWN for v in sizes):
+            return interp.unknown_result([tensor, *args], kwargs, node)
+        return Pieces(tensor, name, "sections", sizes, dim, node)
+    if not int_value(param) or param <= 0:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return Pieces(tensor, name, name, param, dim, node)
+
+
+def _permute(interp, name, tensor, args, kwargs, node):
+    dims = args[0] if len(args) == 1 and isinstance(args[0], (ListVal, tuple)) else tuple(args)
+    dims = kwargs.get("dims", dims) if not args else dims
+    dims = tuple(dims.items) if isinstance(dims, ListVal) else dims
+    if not isinstance(dims, tuple) or not dims or not all(int_value(d) for d in dims):
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.emit("permute", (tensor.value,), node, dims=dims, call=name)
+
+
+def _transpose(interp, name, tensor, args, kwargs, node):
+    a = args[0] if args else kwargs.get("dim0")
+    b = args[1] if len(args) > 1 else kwargs.get("dim1")
+    if not (int_value(a) and int_value(b)) or len(args) > 2:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.emit("permute", (tensor.value,), node, swap=(a, b), call=name)
+
+
+def _view(interp, name, tensor, args, kwargs, node):
+    sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal, ShapeOf)) else tuple(args)
+    return interp.view(tensor, sizes, node)
+
+
+def _reshape(interp, name, tensor, args, kwargs, node):  # torch.reshape(x, shape)
+    return interp.view(tensor, args[0] if len(args) == 1 else tuple(args), node)
+
+
+def _flatten(interp, name, tensor, args, kwargs, node):
+    explicit = bool(args) or "start_dim" in kwargs
+    start = args[0] if args else kwargs.get("start_dim", 0)
+    end = args[1] if len(args) > 1 else kwargs.get("end_dim", -1)
+    if not isinstance(start, int) or not isinstance(end, int):
+        return interp.emit("unknown", (tensor.value,), node)
+    return interp.emit("flatten", (tensor.value,), node, start_dim=start, end_dim=end, explicit=explicit)
+
+
+def _reduce(interp, name, tensor, args, kwargs, node):
+    dims = args[0] if args else kwargs.get("dim", kwargs.get("axis"))
+    keepdim = args[1] if len(args) > 1 else kwargs.get("keepdim", False)
+    if isinstance(dims, ListVal):
+        dims = tuple(dims.items)
+    if isinstance(dims, int):
+        dims = (dims,)
+    if not isinstance(dims, tuple) or not all(isinstance(d, int) for d in dims) or not isinstance(keepdim, bool):
+        return interp.emit("unknown", (tensor.value,), node)
+    return interp.emit("reduce", (tensor.value,), node, dims=dims, keepdim=keepdim)
+
+
+def _arithmetic_method(interp, name, tensor, args, kwargs, node):  # x.add(y), x.mul_(y)
+    if len(args) != 1:
+        return interp.other_method(name, tensor, args, kwargs, node)
+    return interp.binary(ARITHMETIC[name.rstrip("_")], tensor, args[0], node)
+
+
+def _arithmetic_function(interp, name, tensor, args, kwargs, node):  # torch.add(x, y)
+    if not args:
+        return interp.other_function(name, tensor, args, kwargs, node)
+    return interp.binary(ARITHMETIC[name], tensor, args[0], node)
+
+
+def _unknown_cat(interp, name, tensor, args, kwargs, node):  # torch.cat(x): not a sequence of tensors
+    return interp.unknown_result([tensor], kwargs, node)
+
+
+AXIS_OPS = {"chunk": _chunk_or_split, "split": _chunk_or_split, "permute": _permute,
+            **dict.fromkeys(("transpose", "swapaxes", "swapdims"), _transpose)}
+# x.<name>(...)
+TENSOR_METHODS = {
+    "size": _size, "dim": lambda *_: UNKNOWN, **AXIS_OPS, "view": _view, "reshape": _view, "flatten": _flatten,
+    **dict.fromkeys(REDUCTIONS, _reduce),
+    **dict.fromkeys(("add", "mul", "sub", "div", "add_", "mul_"), _arithmetic_method),
+}
+# torch.<name>(x, ...) and F.<name>(x, ...)
+TENSOR_FUNCTIONS = {
+    "flatten": _flatten, "cat": _unknown_cat, "concat": _unknown_cat, **dict.fromkeys(REDUCTIONS, _reduce),
+    **dict.fromkeys(ARITHMETIC, _arithmetic_function), "reshape": _reshape,
+}
+TORCH_FUNCTIONS = AXIS_OPS  # torch.<name>(x, ...) only
+
+
+# ---- torch functions by qualified name, each hook(interp, args, kwargs, node)
+
+
+def _assert(interp, args, kwargs, node):
+    if not args:
+        return interp.unknown_result(args, kwargs, node)
+    if interp.truth(args[0]) is False:
+        raise Raise  # torch._assert(False, ...) raises: this path is not taken
+    return None
+
+
+def _cat(interp, args, kwargs, node):
+    if not args:
+        return interp.unknown_result(args, kwargs, node)
+    return interp.concat(args[0], args[1:], kwargs, node)
+
+
+def _arithmetic(interp, args, kwargs, node, op):
+    if len(args) < 2:
+        return interp.unknown_result(args, kwargs, node)
+    return interp.binary(op, args[0], args[1], node)
+
+
+_CONST_KEYWORDS = {"size", "dtype", "device", "requires_grad", "fill_value", "layout", "pin_memory"}
+
+
+def _const(interp, args, kwargs, node, full=False):
+    if full:  # torch.full(size, fill_value)
+        sizes = args[0] if args else kwargs.get("size")
+    else:
+        sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal)) else tuple(args)
+    sizes = kwargs.get("size", sizes) if not args else sizes
+    sizes = tuple(sizes.items) if isinstance(sizes, ListVal) else sizes
+    if isinstance(sizes, tuple) and sizes and all(int_value(d) and d >= 0 for d in sizes) and set(kwargs) <= _CONST_KEYWORDS:
+        return ConstTensor(sizes)
+    return UNKNOWN
+
+
+QUAL_CALLS = {**dict.fromkeys(EAGER_FALSE, lambda *_: False), "torch._assert": _assert}
+QUAL_FALLBACKS = {
+    **dict.fromkeys(("torch.cat", "torch.concat", "torch.concatenate"), _cat),
+    **{f"torch.{name}": (lambda interp, args, kwargs, node, op=op: _arithmetic(interp, args, kwargs, node, op))
+       for name, op in ARITHMETIC.items()},
+    **{f"torch.{name}": (lambda interp, args, kwargs, node, full=name == "full": _const(interp, args, kwargs, node, full))
+       for name in CONST_MAKERS},
+}

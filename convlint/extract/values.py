@@ -1,0 +1,342 @@
+"""The static values the interpreter computes with: Python constants (as they are), containers,
+functions, classes and instances of the code it reads, torch layers and tensors; the signals of
+control flow; and the predicates every room of the interpreter asks of a value."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..sizes import UNKNOWN
+
+
+@dataclass(frozen=True)
+class Tensor:
+    value: int  # the value number in the model being built
+
+@dataclass(frozen=True)
+class Qual:
+    """A reference into torch or another known module: 'torch.nn.Conv2d'."""
+
+    name: str
+
+SERIAL = itertools.count()  # creation order of mutable values (see Extractor.speculation)
+
+def next_serial() -> int:
+    return next(SERIAL)
+
+@dataclass(eq=False)
+class Container:
+    """nn.Sequential / nn.ModuleList / nn.ModuleDict (kind "Unknown": we lost track of its contents)."""
+
+    kind: str
+    children: list
+    node: ast.AST
+    keys: list | None = None
+    born: int = field(default_factory=next_serial)
+
+@dataclass(eq=False)
+class ListVal:
+    items: list
+    born: int = field(default_factory=next_serial)
+    lost: bool = False  # changed in an arm of an undecided branch: its contents are unknown
+
+@dataclass(eq=False)
+class DictVal:
+    keys: list
+    values: list
+    born: int = field(default_factory=next_serial)
+    lost: bool = False  # changed in an arm of an undecided branch: its contents are unknown
+    maybe: set = field(default_factory=set)  # keys set in such an arm only: perhaps absent (values UNKNOWN)
+
+@dataclass(eq=False)
+class Function:
+    node: ast.FunctionDef  # or AsyncFunctionDef
+    env: Env
+    foreign: bool = False  # defined in another file
+
+@dataclass(eq=False)
+class ClassInfo:
+    node: ast.ClassDef
+    bases: list
+    attrs: dict[str, Any]
+    env: Env
+    foreign: bool = False  # defined in another file
+    members: dict = field(default_factory=dict)  # an Enum's members, by id of their value
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def lookup(self, name: str) -> Any:
+        for cls in self.mro():
+            if name in cls.attrs:
+                return cls.attrs[name]
+        return None
+
+    def mro(self) -> Iterator[ClassInfo]:
+        seen = set()
+        stack = [self]
+        while stack:
+            cls = stack.pop(0)
+            if id(cls) in seen:
+                continue
+            seen.add(id(cls))
+            yield cls
+            stack.extend(b for b in cls.bases if isinstance(b, ClassInfo))
+
+    def torch_base(self) -> str | None:
+        """The torch.nn container or Module this class ultimately derives from, if any."""
+        for cls in self.mro():
+            for base in cls.bases:
+                if isinstance(base, Qual) and base.name.startswith("torch.nn."):
+                    return base.name.rsplit(".", 1)[1]
+        return None
+
+@dataclass(eq=False)
+class EnumMember:
+    """`Color.RED` of an Enum class: an instance of the class, whose `.value` is what the body assigned."""
+
+    cls: ClassInfo
+    name: str
+    value: Any
+
+@dataclass(eq=False)
+class Instance:
+    cls: ClassInfo
+    attrs: dict[str, Any] = field(default_factory=dict)
+    children: list | None = None  # for subclasses of nn.Sequential / ModuleList / ModuleDict
+    child_names: list = field(default_factory=list)
+    opaque: bool = False  # something we could not follow changed it
+    born: int = field(default_factory=next_serial)
+    order: list = field(default_factory=list)  # attribute names of its sub-modules, in registration order
+    loose: bool = False  # code we could not follow may have set attributes on it
+
+@dataclass(eq=False)
+class BoundMethod:
+    self_value: Any
+    func: Function
+
+@dataclass(eq=False)
+class Super:
+    instance: Instance
+    cls: ClassInfo
+
+@dataclass(frozen=True)
+class Lazy:
+    """A name imported from another file of the package, read only when used (name None: the module)."""
+
+    path: Any
+    name: str | None
+
+@dataclass(eq=False)
+class Partial:
+    """functools.partial(func, *args, **kwargs)."""
+
+    func: Any
+    args: list
+    kwargs: dict
+
+@dataclass(frozen=True)
+class ShapeOf:
+    tensor: Tensor
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+
+@dataclass(frozen=True)
+class MethodRef:
+    """`owner.name`, waiting to be called."""
+
+    owner: Any
+    name: str
+
+class _Buffer:
+    """A tensor registered with register_buffer / register_parameter: not a module, shape unknown."""
+
+    def __repr__(self) -> str:
+        return "BUFFER"
+
+BUFFER = _Buffer()
+
+@dataclass(eq=False)
+class FeatureList:
+    """The list of tensors a head is given (`forward(self, x: list[Tensor])`) when it is run on
+    its own: its length is unknown, so only `for feature in x` reads it, once, on a fresh tensor."""
+
+@dataclass(frozen=True)
+class ConstTensor:
+    """A tensor made with known sizes (torch.ones(c, 1, 1), an nn.Parameter of it): its full shape."""
+
+    shape: tuple
+
+@dataclass(eq=False)
+class ArrayVal:
+    """A 1-d numpy array of known numbers: iterated, indexed, measured or turned into a list."""
+
+    items: list
+
+@dataclass(eq=False)
+class Pieces:
+    """`x.chunk(n, dim)`, `x.split(size, dim)`, `torch.split(x, [a, b], dim)`: a tuple of tensors
+    whose length extraction may not know (it depends on the size along `dim`). Each piece becomes
+    an op when the tuple is unpacked, indexed or iterated; the unpacking states the length it
+    needs, and propagation checks it against the real one."""
+
+    tensor: Tensor
+    call: str  # "chunk" or "split", for messages
+    mode: str  # "chunk" (param: how many), "split" (param: the size of each) or "sections" (param: the sizes)
+    param: Any
+    dim: int
+    node: ast.AST
+    made: dict = field(default_factory=dict)  # (index, expected length) -> Tensor: one op per piece
+
+    @property
+    def count(self) -> int | None:
+        return len(self.param) if self.mode == "sections" else None
+
+@dataclass(frozen=True)
+class ModuleRef:
+    globals: Env
+
+
+# --------------------------------------------------------------------------- control flow
+
+class Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+class Break(Exception):
+    pass
+
+class Continue(Exception):
+    pass
+
+class Raise(Exception):
+    """The interpreted code raises: this path is not taken."""
+
+class OutOfBudget(Exception):
+    pass
+
+JUMPS = (Return, Break, Continue, Raise, OutOfBudget, RecursionError)  # what ends a run of code we follow
+
+
+class Env:
+    __slots__ = ("vars", "parent")
+
+    def __init__(self, parent: Env | None = None, vars: dict | None = None) -> None:
+        self.vars = vars if vars is not None else {}
+        self.parent = parent
+
+    def get(self, name: str) -> Any:
+        env: Env | None = self
+        while env is not None:
+            if name in env.vars:
+                return env.vars[name]
+            env = env.parent
+        return BUILTINS.get(name, UNKNOWN)
+
+BUILTINS = {
+    name: Builtin(name)
+    for name in (
+        "len range enumerate zip int float min max list tuple super reversed sum abs "
+        "round isinstance bool dict getattr setattr hasattr str sorted any all print object type"
+    ).split()
+}
+
+# methods of list, dict and nn.Sequential / ModuleList / ModuleDict that change what they hold
+MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "popitem", "setdefault", "update",
+            "add_module", "register_module", "sort", "reverse"}
+
+
+# --------------------------------------------------------------------------- predicates
+
+def is_tensor(value: Any) -> bool:
+    return isinstance(value, Tensor)
+
+def known(value: Any) -> bool:
+    """A fully known constant (no UNKNOWN anywhere inside)."""
+    if value is UNKNOWN:
+        return False
+    if isinstance(value, tuple):
+        return all(known(v) for v in value)
+    return isinstance(value, (int, float, str, bool, type(None)))
+
+def as_param(value: Any) -> Any:
+    """What a layer parameter receives: constants as they are, lists as tuples, anything else UNKNOWN."""
+    if isinstance(value, ListVal):
+        if value.lost:
+            return UNKNOWN
+        value = tuple(value.items)
+    if isinstance(value, tuple):
+        return tuple(as_param(v) for v in value)
+    if isinstance(value, (int, float, str, bool, type(None))):
+        return value
+    return UNKNOWN
+
+def int_value(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+def numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+def lose(obj: Any, name: Any) -> None:
+    """Forget what an object changed in an arm of an undecided branch holds (a dict: the key `name`)."""
+    if isinstance(obj, DictVal) and name is not None and not obj.lost:
+        if name in obj.keys:
+            obj.values[obj.keys.index(name)] = UNKNOWN
+        else:
+            obj.keys.append(name)
+            obj.values.append(UNKNOWN)
+        obj.maybe.add(name)
+    elif isinstance(obj, (ListVal, DictVal)):
+        obj.lost = True
+    elif isinstance(obj, Container):
+        obj.kind = "Unknown"
+    elif isinstance(obj, Instance):
+        if name is None:
+            obj.children, obj.opaque = None, True
+        else:
+            obj.attrs[name] = UNKNOWN
+        obj.loose = True
+
+def is_lost(value: Any) -> bool:
+    return isinstance(value, (ListVal, DictVal)) and value.lost or isinstance(value, Container) and value.kind == "Unknown"
+
+def is_enum(cls: ClassInfo) -> bool:
+    """A subclass of enum.Enum (or IntEnum, StrEnum, Flag...): its class attributes become members."""
+    return any(isinstance(base, Qual) and base.name.startswith("enum.") for klass in cls.mro() for base in klass.bases)
+
+def owner_items(attrs: dict) -> list:
+    return [(key, value) for key, value in attrs.items() if isinstance(value, (Container, Instance))]
+
+def positional_params(params: ast.arguments) -> list[tuple[ast.arg, ast.expr | None]]:
+    """The positional parameters with their defaults (None: none)."""
+    positional = params.posonlyargs + params.args
+    return list(zip(positional, [None] * (len(positional) - len(params.defaults)) + params.defaults))
+
+def binds(params: ast.arguments, count: int, kwargs: dict) -> bool:
+    """Whether a call with `count` positional arguments and `kwargs` binds to `params`."""
+    positional = positional_params(params)
+    if count > len(positional) and params.vararg is None:
+        return False
+    kwonly = list(zip(params.kwonlyargs, params.kw_defaults))
+    names = {p.arg for p, _ in positional[count:]} | {p.arg for p, _ in kwonly}
+    if any(k not in names for k in kwargs) and params.kwarg is None:
+        return False
+    return all(default is not None or p.arg in kwargs for p, default in positional[count:] + kwonly)
+
+def interpreted(value: Any) -> Any:
+    """A Python literal as the interpreter evaluates its source: lists and dicts become ListVal
+    and DictVal, tuples and scalars stay."""
+    if isinstance(value, list):
+        return ListVal([interpreted(v) for v in value])
+    if isinstance(value, tuple):
+        return tuple(interpreted(v) for v in value)
+    if isinstance(value, dict):
+        return DictVal([interpreted(k) for k in value], [interpreted(v) for v in value.values()])
+    return value

@@ -1,0 +1,122 @@
+"""Reading Python source: the tree, its lines, its `# convlint: input=` comments, and walking it.
+
+The bottom of the house: every other module may import it, and it imports nothing of convlint.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+MAX_SOURCE_BYTES = 2 * 1024 * 1024  # the largest file of the corpus is 0.33 MB; beyond this it is generated code
+
+DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+DEFINITIONS = (*DEFS, ast.ClassDef)
+
+INPUT_COMMENT = re.compile(r"#\s*convlint:\s*input\s*=\s*(\d+(?:\s*[x×]\s*\d+)*)\s*$")
+NEWLINE = re.compile(r"\r\n?|\n")  # the line ends CPython's tokenizer counts
+
+
+@dataclass(frozen=True)
+class Unparsable:
+    """Why a file has no tree: `check` is the name of the check that reports it."""
+
+    check: str  # "unreadable-file" or "syntax-error"
+    message: str
+    line: int = 1
+    column: int = 1
+
+
+def parse(source: bytes, path: str) -> ast.Module | Unparsable:
+    """The file's tree, or why there is none."""
+    if len(source) > MAX_SOURCE_BYTES:
+        size = len(source) / (1024 * 1024)
+        return Unparsable(
+            "unreadable-file",
+            f"larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MB ({size:.1f} MB): not analysed (exclude generated files)",
+        )
+    from importlib.util import decode_source
+
+    try:
+        text = decode_source(source)  # as Python reads a file: BOM, coding cookie, universal newlines
+    except (UnicodeDecodeError, LookupError, SyntaxError) as error:
+        return Unparsable("unreadable-file", f"cannot decode the file: {error}")
+    try:
+        return ast.parse(text, path)
+    except SyntaxError as error:
+        line, column = max(error.lineno or 1, 1), max(error.offset or 1, 1)
+        return Unparsable("syntax-error", f"invalid syntax: {error.msg}", line, column)
+    except ValueError as error:  # NUL bytes
+        return Unparsable("syntax-error", f"invalid syntax: {error}")
+    except (RecursionError, MemoryError):
+        return Unparsable("syntax-error", "the file nests too deeply for the parser")
+
+
+def source_lines(source: bytes) -> list[str]:
+    """The file's lines as the parser numbered them (decoded as Python decodes source)."""
+    from importlib.util import decode_source
+
+    try:
+        text = decode_source(source)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        text = source.decode("utf-8", "replace")
+    return NEWLINE.split(text)
+
+
+def parse_input_size(text: str) -> tuple[int, ...] | None:
+    """'3x224x224' -> (3, 224, 224); None for anything else."""
+    parts = re.split(r"\s*[x×]\s*", text.strip())
+    if not all(p.isdigit() for p in parts) or not 1 <= len(parts) <= 4:
+        return None
+    dims = tuple(int(p) for p in parts)
+    return dims if all(d > 0 for d in dims) else None
+
+
+def input_comments(source: bytes | None) -> dict[int, tuple[int, ...] | None]:
+    """Line -> size of each `# convlint: input=...` comment line: it declares the input of the
+    statement right below it."""
+    if source is None or b"convlint" not in source:
+        return {}
+    found = {}
+    for number, line in enumerate(source_lines(source), 1):
+        match = INPUT_COMMENT.match(line)
+        if match:
+            found[number] = parse_input_size(match.group(1))
+    return found
+
+
+def first_line(stmt: ast.stmt) -> int:
+    """Where a statement starts, its decorators included."""
+    return min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+
+
+def dotted_name(node: ast.AST) -> str | None:
+    """`a.b.c` for a name or attribute chain, None for any other expression."""
+    kind = type(node)
+    if kind is ast.Name:
+        return node.id
+    if kind is ast.Attribute:
+        owner = dotted_name(node.value)
+        return None if owner is None else f"{owner}.{node.attr}"
+    return None
+
+
+def walk(node: ast.AST, prune: tuple[type, ...] = ()) -> Iterator[ast.AST]:
+    """Every node under `node`, in source order (ast.walk goes breadth first), not looking
+    inside `prune` nodes (exact classes)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if type(current) in prune:
+            continue
+        children = []
+        for name in current._fields:
+            value = getattr(current, name, None)
+            if isinstance(value, ast.AST):
+                children.append(value)
+            elif type(value) is list:
+                children.extend(v for v in value if isinstance(v, ast.AST))
+        stack.extend(reversed(children))
