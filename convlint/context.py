@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 from . import layers as L
 from .graph import MODEL_INPUT, Layer, Model, Op
-from .propagate import Step, propagate
+from .propagate import Step, op_name, propagate
 from .sizes import first_true, is_concrete
 
 MAX_SEARCHED_SIZE = 1 << 20
@@ -47,10 +47,7 @@ class Context:
             return "the model input"
         if op.layer is not None:
             return f"the {op.layer.kind} on line {self.line_of(op.layer.site)}"
-        if op.kind in ("split", "permute"):
-            return f"the {op.args['call']} on line {self.line_of(op.node)}"
-        names = {"flatten": "flatten", "view": "view", "cat": "torch.cat", "reduce": "reduction", "elementwise": "sum"}
-        return f"the {names.get(op.kind, op.kind)} on line {self.line_of(op.node)}"
+        return f"the {op_name(op)} on line {self.line_of(op.node)}"
 
     def smallest_input(self, run: ModelRun, index: int, works: Callable[[Step], bool]) -> tuple[int, ...] | None:
         """The smallest model input (same channels) for which `works(step index)` holds, searched per

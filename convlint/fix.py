@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from . import layers as L
 from .findings import Finding, Span
 
 FIXABLE = ("channel-mismatch", "misplaced-flatten", "redundant-bias")
-CONVOLUTIONS = {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}
 MAX_ROUNDS = 64  # fixes applied to one file, at most (each is one round: fix, re-lint)
 
 
@@ -314,7 +314,7 @@ def _fix_flatten(call: cst.Call, finding: Finding):
 
 
 def _fix_bias(call: cst.Call, finding: Finding):
-    if _callee_name(call) not in CONVOLUTIONS or any(a.star for a in call.args):
+    if not L.is_convolution(_callee_name(call) or "") or any(a.star for a in call.args):
         return None
     index, arg = _find_arg(call, "bias", 7)  # bias is the 8th parameter of Conv*d and ConvTranspose*d
     if arg is None:

@@ -31,17 +31,11 @@ class Layer:
 
 @dataclass(eq=False)
 class Op:
-    """One step of a model: `output = <kind>(*inputs)`.
+    """One step of a model: `output = <kind>(*inputs)`, with `args` as its kind reads them.
 
-    kinds:
-      layer   apply `layer` (a torch.nn layer or a functional op mapped to one)
-      flatten torch.flatten / x.flatten with args start_dim, end_dim
-      view    x.view / x.reshape with args sizes (ints, -1, BATCH or DimOf)
-      reduce  x.mean / x.sum / x.amax... with args dims, keepdim
-      add     an elementwise op of two tensors (residual add, mul...)
-      cat     torch.cat along args dim
-      join    the value of one name after an `if` whose arms disagree
-      unknown anything else: the result's shape is unknown
+    The kinds are the keys of `propagate.OPS`, each with its shape rule: "layer" applies `layer`
+    (a torch.nn layer, or a function or tensor method mapped to one in `layers`); any other kind
+    ("unknown", "input") has an unknown result.
     """
 
     kind: str

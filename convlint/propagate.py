@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
 from typing import Any
@@ -12,12 +13,6 @@ from .sizes import UNKNOWN, Sym, var
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
 
-# layers whose output channel count is their own declaration, not their input's
-DEFINES_CHANNELS = {
-    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-    "Linear", "Bilinear", "LazyLinear", "Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle",
-    "Embedding", "GLU",
-}
 SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
@@ -97,34 +92,39 @@ def propagate(model: Model, input_shape: tuple[int, ...] | None = None) -> list[
 
 
 def _run(op: Op, inputs: list[TensorInfo], values: dict[int, TensorInfo]) -> Step:
-    if op.kind == "layer":
-        return _run_layer(op, inputs[0])
-    if op.kind == "flatten":
-        return _run_flatten(op, inputs[0])
-    if op.kind == "view":
-        return Step(op, inputs, TensorInfo(_view_shape(op, inputs[0], values)))
-    if op.kind == "reduce":
-        return Step(op, inputs, TensorInfo(_reduce_shape(op, inputs[0].shape), inputs[0].origin))
-    if op.kind == "elementwise":
-        shape, error = broadcast(inputs[0].shape, inputs[1].shape)
-        return Step(op, inputs, TensorInfo(shape, inputs[0].origin if shape is not None else None), error=error)
-    if op.kind == "cat":
-        shape, error = _cat_shape(op.args["dim"], [i.shape for i in inputs])
-        return Step(op, inputs, TensorInfo(shape, op), error=error)
-    if op.kind == "broadcast":
-        shape = _broadcast_const(inputs[0].shape, op.args["const"])
-        keeps = shape is not None and inputs[0].shape is not None and shape[:1] == inputs[0].shape[:1]
-        return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)))
-    if op.kind == "split":
-        shape, error = _split_shape(op, inputs[0].shape)
-        return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)), error=error)
-    if op.kind == "permute":
-        shape = _permute_shape(op, inputs[0].shape)
-        return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)))
-    if op.kind == "join":
-        a, b = inputs
-        return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)
-    return Step(op, inputs, UNKNOWN_TENSOR)
+    kind = OPS.get(op.kind)
+    return Step(op, inputs, UNKNOWN_TENSOR) if kind is None else kind.run(op, inputs, values)
+
+
+def _run_elementwise(op: Op, inputs: list[TensorInfo], values) -> Step:
+    shape, error = broadcast(inputs[0].shape, inputs[1].shape)
+    return Step(op, inputs, TensorInfo(shape, inputs[0].origin if shape is not None else None), error=error)
+
+
+def _run_cat(op: Op, inputs: list[TensorInfo], values) -> Step:
+    shape, error = _cat_shape(op.args["dim"], [i.shape for i in inputs])
+    return Step(op, inputs, TensorInfo(shape, op), error=error)
+
+
+def _run_broadcast(op: Op, inputs: list[TensorInfo], values) -> Step:
+    shape = _broadcast_const(inputs[0].shape, op.args["const"])
+    keeps = shape is not None and inputs[0].shape is not None and shape[:1] == inputs[0].shape[:1]
+    return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)))
+
+
+def _run_split(op: Op, inputs: list[TensorInfo], values) -> Step:
+    shape, error = _split_shape(op, inputs[0].shape)
+    return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)), error=error)
+
+
+def _run_permute(op: Op, inputs: list[TensorInfo], values) -> Step:
+    shape = _permute_shape(op, inputs[0].shape)
+    return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)))
+
+
+def _run_join(op: Op, inputs: list[TensorInfo], values) -> Step:
+    a, b = inputs
+    return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)
 
 
 def _run_layer(op: Op, incoming: TensorInfo) -> Step:
@@ -144,7 +144,7 @@ def _run_layer(op: Op, incoming: TensorInfo) -> Step:
     if raw is None:
         return Step(op, [incoming], UNKNOWN_TENSOR)
     shape = None if any(_collapsed(d) for d in raw) else raw
-    keeps_channels = layer.kind not in DEFINES_CHANNELS and incoming.shape and shape and incoming.shape[0] == shape[0]
+    keeps_channels = not L.LAYERS[layer.kind].defines_channels and incoming.shape and shape and incoming.shape[0] == shape[0]
     origin = incoming.origin if keeps_channels else op
     flat_from = (incoming.shape, op) if layer.kind == "Flatten" else None
     if layer.params.get("return_indices") is True:
@@ -368,3 +368,42 @@ def _cat_shape(dim: int, shapes: list[Shape | None]) -> tuple[Shape | None, str 
 
 def _fmt(shape: Shape) -> str:
     return "(N, " + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+@dataclass(frozen=True)
+class OpKind:
+    """How propagation runs one kind of op, and what findings call it ("the torch.cat on line 9")."""
+
+    run: Callable[[Op, list[TensorInfo], dict[int, TensorInfo]], Step]
+    name: Callable[[Op], str]
+
+
+def _named(name: str) -> Callable[[Op], str]:
+    return lambda op: name
+
+
+def _called(op: Op) -> str:
+    return op.args["call"]  # the method as written: chunk, split, permute, transpose...
+
+
+# Op.kind -> its rule; an op of any other kind ("unknown", "input") has an unknown result
+OPS = {
+    "layer": OpKind(lambda op, inputs, values: _run_layer(op, inputs[0]), lambda op: op.layer.kind),
+    "flatten": OpKind(lambda op, inputs, values: _run_flatten(op, inputs[0]), _named("flatten")),
+    "view": OpKind(lambda op, inputs, values: Step(op, inputs, TensorInfo(_view_shape(op, inputs[0], values))),
+                   _named("view")),
+    "reduce": OpKind(lambda op, inputs, values: Step(op, inputs, TensorInfo(_reduce_shape(op, inputs[0].shape),
+                                                                          inputs[0].origin)), _named("reduction")),
+    "elementwise": OpKind(_run_elementwise, _named("sum")),
+    "cat": OpKind(_run_cat, _named("torch.cat")),
+    "broadcast": OpKind(_run_broadcast, _named("broadcast")),
+    "split": OpKind(_run_split, _called),
+    "permute": OpKind(_run_permute, _called),
+    "join": OpKind(_run_join, _named("join")),
+}
+
+
+def op_name(op: Op) -> str:
+    """What findings call an op: its layer's class, or the function as written."""
+    kind = OPS.get(op.kind)
+    return op.kind if kind is None else kind.name(op)

@@ -256,8 +256,6 @@ def stride_period(model: Model, channels: int, rank: int, start: int) -> int | N
 
 def drops(step: Step) -> set[int]:
     """The spatial axes (1-based in the shape) on which this step never reads some real input."""
-    from .checks.dropped_pixels import dropped
-
     layer = step.op.layer
     if step.op.kind != "layer" or layer is None or not layer.params or step.raw_shape is None:
         return set()
@@ -268,7 +266,7 @@ def drops(step: Step) -> set[int]:
             continue
         if window.dilation * (window.kernel - 1) + 1 < window.stride:
             continue
-        if dropped(window, outputs):
+        if L.dropped(window, outputs):
             lost.add(window.axis)
     return lost
 

@@ -35,7 +35,6 @@ from .sizes import Sym
 from .sizing import propagate  # memoised: the size searches ask for the same runs
 
 MAX_LAYER_TEXT = 44
-MACS_KINDS = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Linear")
 GLOBAL = "all"
 
 
@@ -338,16 +337,17 @@ def _numel(shape):
 
 def _macs(step: Step):
     layer = step.op.layer
-    if step.op.kind != "layer" or layer is None or layer.kind not in MACS_KINDS or not layer.params:
+    spec = L.LAYERS.get(layer.kind) if step.op.kind == "layer" and layer is not None else None
+    if spec is None or spec.macs is None or not layer.params:
         return 0 if step.op.kind == "layer" or step.op.kind in ("flatten", "view", "reduce") else None
     count = L.parameter_count(layer.kind, layer.params)
     if count is None:
         return None
     weights = count[0]
-    if layer.kind == "Linear":
+    if spec.macs == "features":
         leading = step.in_shape[:-1] if step.in_shape is not None else None
         positions = _numel(leading) if leading is not None else None
-    elif layer.kind.startswith("ConvTranspose"):
+    elif spec.macs == "input":
         positions = _numel(step.in_shape[1:]) if step.in_shape is not None else None
     else:
         positions = _numel(step.out_shape[1:]) if step.out_shape is not None else None

@@ -25,14 +25,12 @@ CODE = "CL103"
 NAME = "capacity-drop"
 SEVERITY = "info"
 
-CONVOLUTIONS = {"Conv1d", "Conv2d", "Conv3d"}
-
 
 def check(ctx):
     for run in ctx.runs:
         for step in run.steps:
             layer = step.op.layer
-            if step.op.kind != "layer" or layer.kind not in CONVOLUTIONS or not layer.params:
+            if step.op.kind != "layer" or not L.is_convolution(layer.kind, transposed=False) or not layer.params:
                 continue
             params = layer.params
             in_c, out_c, groups = params.get("in_channels"), params.get("out_channels"), params.get("groups", 1)

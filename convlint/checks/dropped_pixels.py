@@ -29,18 +29,6 @@ AXIS_WORDS = {1: ("position",), 2: ("row", "column"), 3: ("slice", "row", "colum
 EDGES = {1: "at the end", 2: "at the bottom and right edges", 3: "at the back, bottom and right edges"}
 
 
-def dropped(window: L.Window, outputs: int) -> int:
-    """Real input positions past the last one any tap of any window reads (a dilated window's
-    last taps may land in the padding, with real positions between them)."""
-    last_read = -1
-    for tap in range(window.kernel):
-        offset = tap * window.dilation - window.pad_before
-        latest = min(outputs - 1, (window.size - 1 - offset) // window.stride)  # last window whose tap is real
-        if latest >= 0:
-            last_read = max(last_read, latest * window.stride + offset)
-    return max(0, window.size - 1 - last_read)
-
-
 def check(ctx):
     for _run, _index, step in ctx.layer_steps():
         layer = step.op.layer
@@ -58,7 +46,7 @@ def check(ctx):
                 continue
             if window.dilation * (window.kernel - 1) + 1 < window.stride:
                 continue  # skips pixels between windows by design; the edge is no different
-            lost = dropped(window, outputs)
+            lost = L.dropped(window, outputs)
             if lost:
                 losses.append((window, outputs, lost))
         if losses:
@@ -134,7 +122,7 @@ def _loses(layer, shape, axis, params=None) -> int:
         return -1
     for window in L.windows(layer.kind, params, tuple(shape)):
         if window.axis == axis and out is not None and _ints(out[axis]) and out[axis] >= 1:
-            return dropped(window, out[axis])
+            return L.dropped(window, out[axis])
     return -1
 
 

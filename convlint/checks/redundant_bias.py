@@ -24,11 +24,12 @@ Good:
 
 from __future__ import annotations
 
+from .. import layers as L
+
 CODE = "CL102"
 NAME = "redundant-bias"
 SEVERITY = "info"
 
-CONVOLUTIONS = {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}
 CANCELLING = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm",
               "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"}
 
@@ -41,7 +42,7 @@ def check(ctx):
                 readers.setdefault(value, []).append(step)
         for step in run.steps:
             layer = step.op.layer
-            if step.op.kind != "layer" or layer.kind not in CONVOLUTIONS or not layer.params:
+            if step.op.kind != "layer" or not L.is_convolution(layer.kind) or not layer.params:
                 continue
             if layer.params.get("bias", True) is not True:
                 continue

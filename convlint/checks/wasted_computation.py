@@ -30,13 +30,12 @@ CODE = "CL101"
 NAME = "wasted-computation"
 SEVERITY = "info"
 
-CONVOLUTIONS = {"Conv1d", "Conv2d", "Conv3d"}
 SUGGESTED = {1: 5, 3: 7}  # kernel per input channel count: 5×5 for one channel, 7×7 for RGB
 
 
 def check(ctx):
     for run in ctx.runs:
-        step = next((s for s in run.steps if s.op.kind == "layer" and s.op.layer.kind in CONVOLUTIONS), None)
+        step = next((s for s in run.steps if s.op.kind == "layer" and L.is_convolution(s.op.layer.kind, transposed=False)), None)
         if step is None or not step.op.layer.params:
             continue
         layer = step.op.layer

@@ -6,9 +6,10 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from .. import layers as L
 from ..graph import BATCH, DimOf, Layer
 from ..sizes import UNKNOWN
-from .nn import FORWARD_READ, module_kind
+from .nn import module_kind
 from .values import (
     Container,
     DictVal,
@@ -66,7 +67,7 @@ class Assignment:
         if layer.params is None or name not in layer.params:
             layer.attrs[name] = value if self.speculative == 0 else UNKNOWN
             return
-        if name in FORWARD_READ and self.speculative == 0:
+        if name in L.FORWARD_READ and self.speculative == 0:
             layer.params[name] = as_param(value)
         else:
             layer.params[name] = UNKNOWN

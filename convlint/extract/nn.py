@@ -64,12 +64,6 @@ TORCH_PRIVATE = frozenset("""
     _slow_forward _state_dict_hooks _state_dict_pre_hooks _supported_device_type _update_flat_weights
     _version _vmap _vmap_no_reduction _weight _weights_have_changed _wrapped_call_impl
 """.split())
-# layer attributes torch's forward reads from the module (so assigning one changes what it does)
-FORWARD_READ = {
-    "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "divisor_override", "return_indices",
-    "output_size", "size", "scale_factor", "mode", "align_corners", "padding_mode", "output_padding",
-    "start_dim", "end_dim", "dim", "p", "inplace", "eps", "momentum", "negative_slope", "approximate",
-}
 # nn.Module methods that neither change what a module contains nor what its forward does
 MODULE_QUERIES = {
     "parameters", "named_parameters", "buffers", "named_buffers", "modules", "named_modules", "state_dict",
@@ -80,28 +74,8 @@ TORCH_BASES = {"torch.nn.Module", "torch.nn.Sequential", "torch.nn.ModuleList", 
 CONTAINER_KINDS = {"Sequential", "ModuleList", "ModuleDict"}
 NOT_MODULES = {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"}
 
-# the torch.nn base classes of torch layers (besides the layer's own class and nn.Module), from
-# torch 2.13's class hierarchy: isinstance(layer, nn.modules.batchnorm._BatchNorm) and the like
-TORCH_BASES_OF = {
-    **{f"AdaptiveAvgPool{d}d": ("_AdaptiveAvgPoolNd",) for d in (1, 2, 3)},
-    **{f"AdaptiveMaxPool{d}d": ("_AdaptiveMaxPoolNd",) for d in (1, 2, 3)},
-    **{f"AvgPool{d}d": ("_AvgPoolNd",) for d in (1, 2, 3)},
-    **{f"MaxPool{d}d": ("_MaxPoolNd",) for d in (1, 2, 3)},
-    **{f"LPPool{d}d": ("_LPPoolNd",) for d in (1, 2, 3)},
-    **{f"BatchNorm{d}d": ("_BatchNorm", "_NormBase") for d in (1, 2, 3)},
-    **{f"InstanceNorm{d}d": ("_InstanceNorm", "_NormBase") for d in (1, 2, 3)},
-    **{f"Conv{d}d": ("_ConvNd",) for d in (1, 2, 3)},
-    **{f"ConvTranspose{d}d": ("_ConvTransposeNd", "_ConvNd") for d in (1, 2, 3)},
-    **{f"CircularPad{d}d": ("_CircularPadNd",) for d in (1, 2, 3)},
-    **{f"ConstantPad{d}d": ("_ConstantPadNd",) for d in (1, 2, 3)},
-    **{f"ReflectionPad{d}d": ("_ReflectionPadNd",) for d in (1, 2, 3)},
-    **{f"ReplicationPad{d}d": ("_ReplicationPadNd",) for d in (1, 2, 3)},
-    **{f"ZeroPad{d}d": (f"ConstantPad{d}d", "_ConstantPadNd") for d in (1, 2, 3)},
-    **{name: ("_DropoutNd",) for name in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
-    "ReLU6": ("Hardtanh",), "UpsamplingBilinear2d": ("Upsample",), "UpsamplingNearest2d": ("Upsample",),
-}
 TORCH_CLASSES = (
-    {k for k in L.LAYERS if k[:1].isupper()} | {b for bases in TORCH_BASES_OF.values() for b in bases}
+    {k for k in L.LAYERS if k[:1].isupper()} | {b for spec in L.LAYERS.values() for b in spec.torch_bases}
     | {"Module"} | CONTAINER_KINDS
 )
 
@@ -118,7 +92,8 @@ def torch_class(name: str) -> str | None:
 def torch_mro(kind: str) -> set[str] | None:
     if kind not in TORCH_CLASSES:
         return None
-    return {kind, "Module", *TORCH_BASES_OF.get(kind, ())}
+    spec = L.LAYERS.get(kind)
+    return {kind, "Module", *(spec.torch_bases if spec is not None else ())}
 
 
 def torch_isinstance(value: Any, name: str) -> Any:

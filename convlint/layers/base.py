@@ -1,0 +1,219 @@
+"""The base of every layer rule: the argument marker REQUIRED, ShapeError, a layer's facts
+(LayerSpec) and the sliding windows it reads (Window), the small helpers rules share, and Rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..sizes import UNKNOWN, residues
+
+
+class Required:
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+    def __reduce__(self):
+        return (Required, ())
+
+
+REQUIRED = Required()  # default of a parameter that has none
+
+MAX_RANK = 8  # "at least k dims" is spelled as the ranks k..MAX_RANK
+
+
+class ShapeError(Exception):
+    """torch would reject this input shape (other than channel mismatch or collapse)."""
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """What convlint knows of one layer class besides its shape rule; every room reads it here."""
+
+    name: str
+    params: tuple  # ((name, default or REQUIRED), ...) in torch's __init__ order
+    channels_param: str | None
+    rank: tuple | None  # accepted no-batch ranks; None: any rank >= 1
+    spatial: int
+    defines_channels: bool = False  # its output's channel (feature) count is its own, not its input's
+    convolution: bool = False  # Conv1d..3d and ConvTranspose1d..3d
+    transposed: bool = False
+    macs: str | None = None  # multiply-accumulates: weights times positions of its "output", "input" or "features"
+    torch_bases: tuple = ()  # its torch.nn base classes besides itself and nn.Module (for isinstance)
+
+
+@dataclass(frozen=True)
+class Window:
+    axis: int
+    size: object  # int | Sym | None
+    kernel: int
+    stride: int
+    dilation: int
+    pad_before: int
+    pad_after: int
+    ceil_mode: bool
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def known(value) -> bool:
+    if value is UNKNOWN:
+        return False
+    if isinstance(value, (tuple, list)):
+        return all(known(v) for v in value)
+    return True
+
+
+def int_or_none(value):
+    """value if it is a known int, else None."""
+    return value if isinstance(value, int) else None
+
+
+def int_or_unknown(value) -> bool:
+    return value is UNKNOWN or isinstance(value, int)
+
+
+def axes(value, n: int, lengths: tuple):
+    """An int-or-tuple argument as n per-axis ints (None = unknown entry).
+
+    Returns False when torch would reject the form (wrong length, not ints).
+    """
+    if value is UNKNOWN:
+        return (None,) * n
+    if isinstance(value, int):
+        return (value,) * n
+    if isinstance(value, (tuple, list)) and len(value) in lengths:
+        if not all(int_or_unknown(v) for v in value):
+            return False
+        entries = tuple(None if v is UNKNOWN else v for v in value)
+        return entries * n if len(entries) == 1 and n != 1 else entries
+    return False
+
+
+def show(value) -> str:
+    """An argument as the user wrote it, for messages."""
+    if isinstance(value, list):
+        value = tuple(value)
+    return repr(value)
+
+
+def fmt_shape(shape) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def tuple_text(n: int) -> str:
+    return "an int" if n == 1 else f"an int or a tuple of {n} ints"
+
+
+def product(values):
+    total = 1
+    for v in values:
+        if v is None:
+            return None
+        total = total * v
+    return total
+
+
+def batched_dim(dim: int, rank: int):
+    """Normalise a batched-tensor dim index for a no-batch shape of `rank` dims;
+    None when out of range."""
+    ndim = rank + 1
+    if not -ndim <= dim < ndim:
+        return None
+    return dim + ndim if dim < 0 else dim
+
+
+def dim_range_error(name: str, dim: int, rank: int) -> ShapeError:
+    ndim = rank + 1
+    return ShapeError(
+        f"{name}: dim {dim} is out of range for a {ndim}-d batched input "
+        f"(valid dims are {-ndim} to {ndim - 1})"
+    )
+
+
+def divides(size, divisor: int):
+    """True/False when `divisor` always/never divides `size`; None when it depends."""
+    found = residues(size, divisor)
+    if found is None:
+        return None
+    if found == {0}:
+        return True
+    if 0 not in found:
+        return False
+    return None
+
+
+# --------------------------------------------------------------------------- rules
+
+
+class Rule:
+    """Shape rule of one layer class; subclasses override what differs."""
+
+    rank: tuple | None = None
+    spatial = 0
+    channels_param: str | None = None
+    keyword_only: tuple = ()
+    accepts_anything = False  # Identity takes and ignores any arguments
+    defines_channels = False
+    convolution = False
+    transposed = False
+    macs: str | None = None
+    torch_bases: tuple = ()
+
+    def __init__(self, name: str, params: tuple, **options):
+        self.name = name
+        self.params = params
+        for key, value in options.items():
+            setattr(self, key, value)
+        self.spec = LayerSpec(name, params, self.channels_param, self.rank, self.spatial, self.defines_channels,
+                              self.convolution, self.transposed, self.macs, self.torch_bases)
+
+    # Defaults, overridden per family.
+    def errors(self, p: dict) -> list:
+        return []
+
+    def output(self, p: dict, shape: tuple):
+        self.check_rank(shape)
+        return shape
+
+    def windows(self, p: dict, shape) -> list:
+        return []
+
+    def count(self, p: dict):
+        return (0, 0)
+
+    def check_rank(self, shape) -> None:
+        if self.rank is not None and len(shape) not in self.rank:
+            raise ShapeError(f"{self.name} {self.rank_text()}, got {len(shape)}-d shape {fmt_shape(shape)}")
+        if self.rank is None and len(shape) < 1 and self.needs_a_dim():
+            raise ShapeError(
+                f"{self.name} needs at least one dimension besides the batch, got a 0-d shape ()"
+            )
+
+    def needs_a_dim(self) -> bool:
+        return False
+
+    def rank_text(self) -> str:
+        ranks = self.rank
+        if len(ranks) > 2 and ranks[-1] == MAX_RANK:
+            return f"expects at least {ranks[0]} dims per sample (batch excluded)"
+        listed = " or ".join(f"{r}-d" for r in ranks)
+        return f"expects a {listed} input per sample (batch excluded)"
+
+
+def at_least(k: int) -> tuple:
+    return tuple(range(k, MAX_RANK + 1))
+
+
+SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
+
+
+# ---- convolutions
+

@@ -1,0 +1,494 @@
+"""Layers that do not slide a window: normalization, elementwise activations, flatten and
+unflatten, dense layers, resampling, pixel and channel shuffles, padding."""
+
+from __future__ import annotations
+
+import math
+
+from ..sizes import UNKNOWN, Sym
+from .base import (
+    Rule,
+    ShapeError,
+    at_least,
+    batched_dim,
+    dim_range_error,
+    divides,
+    fmt_shape,
+    int_or_none,
+    int_or_unknown,
+    known,
+    product,
+    show,
+)
+
+
+class Norm(Rule):
+    """BatchNorm / InstanceNorm: per-channel statistics, shape unchanged."""
+
+    channels_param = "num_features"
+
+    def errors(self, p):
+        value = p["num_features"]
+        if not int_or_unknown(value):
+            return [f"num_features must be an int, got {show(value)}"]
+        if isinstance(value, int) and value < 0:
+            return [f"num_features must not be negative, got {value}"]
+        return []
+
+    def count(self, p):
+        c, affine, bias = int_or_none(p["num_features"]), p["affine"], p["bias"]
+        if c is None or UNKNOWN in (affine, bias):
+            return None
+        return (c, c if bias else 0) if affine else (0, 0)
+
+
+class GroupNorm(Rule):
+    channels_param = "num_channels"
+
+    def needs_a_dim(self):
+        return True
+
+    def errors(self, p):
+        groups, channels = p["num_groups"], p["num_channels"]
+        errs = [f"{key} must be an int, got {show(p[key])}" for key in ("num_groups", "num_channels")
+                if not int_or_unknown(p[key])]
+        groups, channels = int_or_none(groups), int_or_none(channels)
+        if groups is not None and groups <= 0:
+            errs.append(f"num_groups must be positive, got {groups}")
+        elif groups is not None and channels is not None and channels % groups:
+            errs.append(f"num_channels ({channels}) must be divisible by num_groups ({groups})")
+        return errs
+
+    def count(self, p):
+        c, affine, bias = int_or_none(p["num_channels"]), p["affine"], p["bias"]
+        if c is None or UNKNOWN in (affine, bias):
+            return None
+        return (c, c if bias else 0) if affine else (0, 0)
+
+
+def normalized_shape(value):
+    if isinstance(value, int):
+        return (value,)
+    if isinstance(value, (tuple, list)) and all(int_or_unknown(v) for v in value):
+        return tuple(value)
+    return None
+
+
+class LayerNorm(Rule):
+    channels_param = "normalized_shape"
+
+    def errors(self, p):
+        value = p["normalized_shape"]
+        if value is UNKNOWN:
+            return []
+        dims = normalized_shape(value)
+        if dims is None:
+            return [f"normalized_shape must be an int or a tuple of ints, got {show(value)}"]
+        if any(isinstance(v, int) and v < 0 for v in dims):
+            return [f"normalized_shape must not be negative, got {show(value)}"]
+        return []
+
+    def output(self, p, shape):
+        dims = normalized_shape(p["normalized_shape"])
+        if dims is not None and len(shape) < len(dims):
+            raise ShapeError(
+                f"{self.name} over {len(dims)} trailing dims needs at least {len(dims)} dims per sample "
+                f"(batch excluded), got {len(shape)}-d shape {fmt_shape(shape)}"
+            )
+        return shape
+
+    def count(self, p):
+        dims = normalized_shape(p["normalized_shape"])
+        affine, bias = p["elementwise_affine"], p.get("bias", False)
+        if dims is None or not known(dims) or UNKNOWN in (affine, bias):
+            return None
+        size = math.prod(dims)
+        return (size, size if bias else 0) if affine else (0, 0)
+
+
+# ---- shape-preserving layers with a twist
+
+
+class Elementwise(Rule):
+    """Activations, dropouts, Identity: the output has the input's shape."""
+
+    def __init__(self, name, params, rank=None, min_rank=0, **options):
+        self.min_rank = min_rank
+        super().__init__(name, params, rank=rank, **options)
+
+    def needs_a_dim(self):
+        return self.min_rank > 0
+
+    def errors(self, p):
+        if "p" in p and isinstance(p["p"], (int, float)) and not 0 <= p["p"] <= 1:
+            return [f"dropout probability must be between 0 and 1, got {p['p']}"]
+        if self.name == "LocalResponseNorm" and isinstance(p["size"], int) and p["size"] <= 0:
+            return [f"size must be positive, got {p['size']}"]
+        if self.name == "Hardtanh":
+            low, high = p["min_val"], p["max_val"]
+            if isinstance(low, (int, float)) and isinstance(high, (int, float)) and high <= low:
+                return [f"max_val ({high}) must be greater than min_val ({low})"]
+        return []
+
+    def output(self, p, shape):
+        self.check_rank(shape)
+        if self.name == "PReLU":
+            count = int_or_none(p["num_parameters"])
+            if count is not None and count > 1 and len(shape) < 1:
+                raise ShapeError(f"PReLU with {count} parameters needs a channel dimension, got shape ()")
+        dim = p.get("dim")
+        if isinstance(dim, int) and batched_dim(dim, len(shape)) is None:
+            raise dim_range_error(self.name, dim, len(shape))
+        return shape
+
+    def count(self, p):
+        if self.name == "PReLU":
+            count = int_or_none(p["num_parameters"])
+            return None if count is None else (count, 0)
+        return (0, 0)
+
+
+class GLU(Rule):
+    defines_channels = True
+    def output(self, p, shape):
+        dim = p["dim"]
+        if not isinstance(dim, int):
+            return tuple(None for _ in shape)
+        index = batched_dim(dim, len(shape))
+        if index is None:
+            raise dim_range_error(self.name, dim, len(shape))
+        if index == 0:
+            return shape  # halves the batch, which shapes here do not carry
+        size = shape[index - 1]
+        if isinstance(size, int) and size % 2:
+            raise ShapeError(f"GLU halves dim {dim}, but its size {size} is odd")
+        if isinstance(size, Sym) and divides(size, 2) is False:
+            raise ShapeError(f"GLU halves dim {dim}, but its size {size} is always odd")
+        out = list(shape)
+        out[index - 1] = None if size is None else size // 2
+        return tuple(out)
+
+
+# ---- reshaping and dense layers
+
+
+class Flatten(Rule):
+    defines_channels = True
+    def output(self, p, shape):
+        start, end = p["start_dim"], p["end_dim"]
+        if not (isinstance(start, int) and isinstance(end, int)):
+            return None
+        first, last = batched_dim(start, len(shape)), batched_dim(end, len(shape))
+        if first is None:
+            raise dim_range_error(self.name, start, len(shape))
+        if last is None:
+            raise dim_range_error(self.name, end, len(shape))
+        if first > last:
+            raise ShapeError(
+                f"{self.name}: start_dim ({start}) comes after end_dim ({end}) for a {len(shape) + 1}-d batched input"
+            )
+        if first == last:
+            return shape
+        if first == 0:
+            return None  # merges the batch into the features: sizes unknown per sample
+        merged = product(shape[first - 1:last])
+        return (*shape[:first - 1], merged, *shape[last:])
+
+
+class Unflatten(Rule):
+    defines_channels = True
+    def errors(self, p):
+        sizes = p["unflattened_size"]
+        if sizes is UNKNOWN:
+            return []
+        if not isinstance(sizes, (tuple, list)) or not all(int_or_unknown(v) for v in sizes):
+            return [f"unflattened_size must be a tuple of ints, got {show(sizes)}"]
+        if len(sizes) == 0:
+            return ["unflattened_size must not be empty"]
+        if sum(1 for v in sizes if v == -1) > 1:
+            return [f"unflattened_size can infer only one dimension (one -1), got {show(sizes)}"]
+        if any(isinstance(v, int) and v < -1 for v in sizes):
+            return [f"unflattened_size entries must be positive or -1, got {show(sizes)}"]
+        return []
+
+    def output(self, p, shape):
+        dim, sizes = p["dim"], p["unflattened_size"]
+        if not isinstance(dim, int):
+            return None
+        index = batched_dim(dim, len(shape))
+        if index is None:
+            raise dim_range_error(self.name, dim, len(shape))
+        if index == 0 or not isinstance(sizes, (tuple, list)):
+            return None
+        size = shape[index - 1]
+        sizes = [None if v is UNKNOWN else v for v in sizes]
+        known = [v for v in sizes if v is not None and v != -1]
+        product = math.prod(known)
+        fits = f"sizes {show(tuple(p['unflattened_size']))} don't multiply up to the size of dim {dim} ({size})"
+        if -1 in sizes:
+            inferred = None
+            if None not in sizes and size is not None:
+                if product == 0 or (isinstance(size, int) and size % product):
+                    raise ShapeError(f"{self.name}: {fits}")
+                if isinstance(size, Sym) and divides(size, product) is False:
+                    raise ShapeError(f"{self.name}: {fits}")
+                inferred = size // product
+            sizes[sizes.index(-1)] = inferred
+        elif None not in sizes and isinstance(size, int) and product != size:
+            raise ShapeError(f"{self.name}: {fits}")
+        return (*shape[:index - 1], *sizes, *shape[index:])
+
+
+class Dense(Rule):
+    """Linear, Bilinear: the last dim is replaced; Embedding: a dim is appended."""
+    defines_channels = True
+
+    def __init__(self, name, params, size_keys, appends=False, **options):
+        self.size_keys, self.appends = size_keys, appends  # size_keys multiply to the weight count
+        super().__init__(name, params, **options)
+
+    def needs_a_dim(self):
+        return not self.appends
+
+    def errors(self, p):
+        errs = []
+        for key in self.size_keys:
+            value = p[key]
+            if not int_or_unknown(value):
+                errs.append(f"{key} must be an int, got {show(value)}")
+            elif isinstance(value, int) and value < 0:
+                errs.append(f"{key} must not be negative, got {value}")
+        return errs
+
+    def output(self, p, shape):
+        self.check_rank(shape)
+        out = int_or_none(p[self.size_keys[-1]])
+        return (*shape, out) if self.appends else (*shape[:-1], out)
+
+    def count(self, p):
+        sizes = [int_or_none(p[key]) for key in self.size_keys]
+        bias = p.get("bias", False)
+        if None in sizes or bias is UNKNOWN:
+            return None
+        return math.prod(sizes), sizes[-1] if bias else 0
+
+
+# ---- resampling
+
+
+MODE_RANKS = {
+    "nearest": (2, 3, 4), "nearest-exact": (2, 3, 4), "area": (2, 3, 4),
+    "linear": (2,), "bilinear": (3,), "bicubic": (3,), "trilinear": (4,), "lanczos": (3,),
+}
+INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
+
+
+class Upsample(Rule):
+    def __init__(self, name, params, mode=None, **options):
+        self.fixed_mode = mode
+        ranks = MODE_RANKS[mode] if mode else (2, 3, 4)
+        super().__init__(name, params, rank=ranks, **options)
+
+    def _mode(self, p):
+        return self.fixed_mode or p.get("mode", "nearest")
+
+    def errors(self, p):
+        errs = []
+        size, scale, mode = p["size"], p["scale_factor"], self._mode(p)
+        align = True if self.fixed_mode == "bilinear" else p.get("align_corners")
+        if size is None and scale is None:
+            errs.append("either size or scale_factor must be given")
+        elif size is not None and scale is not None and UNKNOWN not in (size, scale):
+            errs.append("only one of size and scale_factor may be given")
+        if size is not None and known(size) and not (
+            isinstance(size, int) or (isinstance(size, (tuple, list)) and all(isinstance(v, int) for v in size))
+        ):
+            errs.append(f"size must be an int or a tuple of ints, got {show(size)}")
+        if mode is not UNKNOWN and mode not in MODE_RANKS:
+            errs.append(f"mode {mode!r} is not one of {', '.join(MODE_RANKS)}")
+        elif mode is not UNKNOWN and align not in (None, UNKNOWN) and mode not in INTERPOLATING:
+            errs.append(f"align_corners can only be set with the interpolating modes "
+                        f"(linear, bilinear, bicubic, trilinear), not with mode {mode!r}")
+        if p.get("recompute_scale_factor") is True and size is not None:
+            errs.append("recompute_scale_factor is not meaningful with an explicit size")
+        antialias = p.get("antialias", False)
+        if antialias is True and mode not in (UNKNOWN, "bilinear", "bicubic", "lanczos"):
+            errs.append(f"antialias is restricted to the bilinear, bicubic and lanczos modes, not {mode!r}")
+        if mode == "lanczos" and antialias is False:
+            errs.append("mode 'lanczos' requires antialias=True")
+        return errs
+
+    def output(self, p, shape):
+        mode = self._mode(p)
+        if mode is UNKNOWN:
+            if len(shape) not in (2, 3, 4):
+                raise ShapeError(f"{self.name} expects a 2-, 3- or 4-d input per sample (batch excluded), "
+                                 f"got {len(shape)}-d shape {fmt_shape(shape)}")
+        elif len(shape) not in MODE_RANKS[mode]:
+            allowed = " or ".join(f"{r}-d" for r in MODE_RANKS[mode])
+            raise ShapeError(f"{self.name} with mode {mode!r} expects a {allowed} input per sample "
+                             f"(batch excluded), got {len(shape)}-d shape {fmt_shape(shape)}")
+        if p.get("antialias") is True and len(shape) != 3:
+            raise ShapeError(f"antialias needs a 3-d input per sample (C, H, W), got {len(shape)}-d")
+        n = len(shape) - 1
+        size, scale = p["size"], p["scale_factor"]
+        if size is not None:
+            targets = self._per_axis(size, n, "size", shape)
+            return (shape[0], *(int_or_none(v) for v in targets))
+        factors = self._per_axis(scale, n, "scale_factor", shape)
+        out = [shape[0]]
+        for dim, factor in zip(shape[1:], factors):
+            out.append(scaled(dim, factor))
+        return tuple(out)
+
+    def _per_axis(self, value, n, key, shape):
+        if isinstance(value, (tuple, list)):
+            if len(value) != n:
+                raise ShapeError(
+                    f"{self.name}: {key} {show(tuple(value))} has {len(value)} entries but the input has "
+                    f"{n} spatial dims {fmt_shape(shape[1:])}"
+                )
+            return tuple(value)
+        return (value,) * n
+
+
+def scaled(size, factor):
+    """torch's output size for a scale factor: the double product, truncated."""
+    if size is None or factor is UNKNOWN or not isinstance(factor, (int, float)):
+        return None
+    if isinstance(size, int):
+        return int(float(size) * float(factor))
+    if float(factor).is_integer() and factor > 0:
+        return size * int(factor)
+    return None
+
+
+class PixelShuffle(Rule):
+    defines_channels = True
+    def __init__(self, name, params, key, up):
+        self.key, self.up = key, up
+        super().__init__(name, params, rank=at_least(3))
+
+    def errors(self, p):
+        r = p[self.key]
+        if not int_or_unknown(r):
+            return [f"{self.key} must be an int, got {show(r)}"]
+        if isinstance(r, int) and r <= 0:
+            return [f"{self.key} must be positive, got {r}"]
+        return []
+
+    def output(self, p, shape):
+        self.check_rank(shape)
+        r = int_or_none(p[self.key])
+        lead, (c, h, w) = shape[:-3], shape[-3:]
+        if r is None:
+            return (*lead, None, None, None)
+        if self.up:
+            self._require(c, r * r, "channel dimension", "the square of upscale_factor")
+            return (*lead, None if c is None else c // (r * r),
+                    None if h is None else h * r, None if w is None else w * r)
+        self._require(h, r, "height", "downscale_factor")
+        self._require(w, r, "width", "downscale_factor")
+        return (*lead, None if c is None else c * r * r,
+                None if h is None else h // r, None if w is None else w // r)
+
+    def _require(self, size, divisor, what, of):
+        if isinstance(size, int) and size % divisor:
+            raise ShapeError(f"{self.name} needs the {what} ({size}) to be divisible by {of} ({divisor})")
+        if isinstance(size, Sym) and divides(size, divisor) is False:
+            raise ShapeError(f"{self.name} needs the {what} ({size}) to be divisible by {of} ({divisor}), "
+                             f"which it never is")
+
+
+class ChannelShuffle(Rule):
+    def errors(self, p):
+        groups = p["groups"]
+        if isinstance(groups, int) and groups <= 0:
+            return [f"groups must be positive, got {groups}"]
+        return []
+
+    def output(self, p, shape):
+        self.check_rank(shape)
+        groups, channels = int_or_none(p["groups"]), shape[0]
+        if groups and isinstance(channels, int) and channels % groups:
+            raise ShapeError(f"ChannelShuffle needs the channels ({channels}) to be divisible by groups ({groups})")
+        return shape
+
+
+# ---- padding
+
+
+class Pad(Rule):
+    """ZeroPad/ConstantPad/ReflectionPad/ReplicationPad/CircularPad and F.pad."""
+
+    def __init__(self, name, params, n, mode, key="padding"):
+        self.n, self.fixed_mode, self.key = n, mode, key
+        if mode == "constant":
+            rank = at_least(n)
+        else:
+            rank = (n, n + 1)
+        super().__init__(name, params, rank=rank if n else None)
+
+    def _mode(self, p):
+        return self.fixed_mode or p["mode"]
+
+    def _padding(self, p):
+        value = p[self.key]
+        if value is UNKNOWN:
+            return None
+        if isinstance(value, int):
+            return (value,) * (2 * self.n)
+        if isinstance(value, (tuple, list)) and all(int_or_unknown(v) for v in value):
+            return tuple(None if v is UNKNOWN else v for v in value)
+        return False
+
+    def errors(self, p):
+        pads, mode = self._padding(p), self._mode(p)
+        errs = []
+        if pads is False:
+            errs.append(f"{self.key} must be an int or a tuple of ints, got {show(p[self.key])}")
+        elif pads is not None and len(pads) % 2:
+            errs.append(f"padding length must be divisible by 2, got {len(pads)} values {show(p[self.key])}")
+        if mode is not UNKNOWN and mode not in ("constant", "reflect", "replicate", "circular"):
+            errs.append(f"padding mode must be 'constant', 'reflect', 'replicate' or 'circular', got {show(mode)}")
+        elif mode in ("reflect", "replicate", "circular") and p.get("value") not in (None, UNKNOWN):
+            errs.append(f"padding mode {mode!r} does not take a value argument")
+        return errs
+
+    def output(self, p, shape):
+        pads, mode = self._padding(p), self._mode(p)
+        if pads is None or mode is UNKNOWN:
+            return None
+        pairs = len(pads) // 2
+        rank = len(shape)
+        if self.fixed_mode == "circular" and rank not in (self.n, self.n + 1):
+            raise ShapeError(f"{self.name} {self.rank_text()}, got {rank}-d shape {fmt_shape(shape)}")
+        if mode == "constant":
+            if rank < pairs:
+                raise ShapeError(f"{self.name} pads {pairs} dims but the input has {rank} dims per sample "
+                                 f"(batch excluded): {fmt_shape(shape)}")
+        elif rank not in (pairs, pairs + 1):
+            raise ShapeError(f"{mode} padding of {pairs} dims expects a {pairs}-d or {pairs + 1}-d input "
+                             f"per sample (batch excluded), got {rank}-d shape {fmt_shape(shape)}")
+        out = list(shape)
+        for i in range(pairs):
+            before, after = pads[2 * i], pads[2 * i + 1]
+            axis = rank - 1 - i
+            size = shape[axis]
+            if None in (before, after, size):
+                out[axis] = None
+                continue
+            if isinstance(size, int) and mode == "reflect" and max(before, after) >= size:
+                raise ShapeError(f"reflection padding {max(before, after)} must be smaller than "
+                                 f"the dimension it pads (size {size})")
+            cropped = -min(before, 0) - min(after, 0)
+            if isinstance(size, int) and mode == "constant" and cropped > size and size + before + after > 0:
+                # torch crops negative padding first, so the crop alone must fit
+                # (a result <= 0 is reported as a collapse instead)
+                raise ShapeError(f"negative padding ({before}, {after}) crops {cropped} from a dimension "
+                                 f"of size {size}")
+            if isinstance(size, int) and mode == "circular" and max(before, after) > size:
+                raise ShapeError(f"circular padding {max(before, after)} is larger than the dimension "
+                                 f"it pads (size {size}): it would wrap around more than once")
+            out[axis] = size + before + after
+        return tuple(out)
