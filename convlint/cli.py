@@ -28,9 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "verify":
             return verify(args)
         if args.command == "summary":
-            from .summary import run
-
-            return run(args)
+            return summary(args)
         if args.command == "rules":
             return list_rules(args.markdown)
         if args.command == "lsp":
@@ -200,6 +198,43 @@ def check(args) -> int:
     if any(f.name == "internal-error" for f in result.findings):
         return EXIT_ERROR
     return EXIT_FINDINGS if result.failing else EXIT_CLEAN
+
+
+def summary(args) -> int:
+    import json
+
+    from .files import discover
+    from .summary import render_markdown, render_text, summarize_source, to_json
+
+    shape = input_option(args.input)
+    if not Path(args.path).exists():
+        raise UsageError(f"no such file or directory: {args.path}")
+    summaries = []
+    for path in discover([args.path]):
+        try:
+            source = Path(path).read_bytes()
+        except OSError as error:
+            print(f"convlint: cannot read {path}: {error}", file=sys.stderr)
+            continue
+        if b"torch" not in source:
+            continue
+        try:
+            summaries += summarize_source(source, str(path), shape, args.model, advice=not args.no_advice)
+        except ValueError as error:
+            print(f"convlint: {error}", file=sys.stderr)
+    if args.model and not summaries:
+        raise UsageError(f"no model named {args.model!r} in {args.path}")
+    if args.format == "json":
+        json.dump(to_json(summaries), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    elif not summaries:
+        print(f"no models found in {args.path}")
+    elif args.format == "markdown":
+        sys.stdout.write(render_markdown(summaries))
+    else:
+        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        sys.stdout.write(render_text(summaries, colour))
+    return 0
 
 
 def _verify_pass(paths, input_shape, timeout: float, resolver=None):

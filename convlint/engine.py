@@ -11,6 +11,7 @@ from pathlib import Path
 from . import rules, syntax
 from .context import Context, ModelRun
 from .findings import Finding, Span
+from .graph import Layer, Model
 from .propagate import Step, propagate
 
 BUG_REPORT = "please report this as a convlint bug, with the file"
@@ -53,11 +54,15 @@ class Positions:
         self._lines: list[str] | None = None
         self._nodes: set[int] | None = None
 
-    def span(self, node: ast.AST) -> Span:
+    def local(self, node: ast.AST) -> bool:
+        """Whether the node is of this file."""
         if self._nodes is None:
             self._nodes = {id(n) for n in ast.walk(self.module)}
+        return id(node) in self._nodes
+
+    def span(self, node: ast.AST) -> Span:
         line = getattr(node, "lineno", None)
-        if line is None or id(node) not in self._nodes:
+        if line is None or not self.local(node):
             return Span(1, 1, 1, 1)
         end = node.end_lineno or line
         return Span(line, self.column(line, node.col_offset) + 1, end, self.column(end, node.end_col_offset or 0) + 1)
@@ -142,30 +147,52 @@ def analyze_source(
         return Analysis(path, [_file_finding(path, "internal-error", f"convlint crashed ({last}); {BUG_REPORT}")])
 
 
-def _analyze(source: bytes, path: str, input_shape, select, details: bool, config_inputs) -> Analysis:
-    if not might_define_models(source):
-        return Analysis(path, [])
+@dataclass
+class Reading:
+    """A file as the static pass reads it: what `check` and `summary` both start from."""
+
+    module: ast.Module
+    positions: Positions
+    models: list[Model]
+    layers: list[Layer]
+    evidence: dict  # model name -> evidence.Evidence of its input size, for the models without a declaration
+
+
+def read(source: bytes, path: str, input_shape=None, config_inputs=None) -> Reading | Finding:
+    """Parse, extract the models (following same-package imports from `path`) and find the
+    evidence of their input sizes. `config_inputs`: the configuration's input sizes for this
+    file (None: read the configuration that applies to `path`)."""
     module = parse(source, path)
     if isinstance(module, Finding):
-        return Analysis(path, [module])
+        return module
     from . import config, evidence
     from .extract import extract
 
     try:
         models, layers = extract(module, input_shape, None if path.startswith("<") else path, source.count(b"\n") + 1, source)
     except RecursionError:
-        return Analysis(path, [])  # deeper than we follow: nothing is known, so nothing is said
+        models, layers = [], []  # deeper than we follow: nothing is known, so nothing is said
     evident = {}
     if not input_shape and any(model.declared_input is None for model in models):
         if config_inputs is None:
             config_inputs = config.inputs_for_file(path)
-        evident = evidence.input_shapes(module, models, config_inputs, source)
+        evident = evidence.input_evidence(module, models, config_inputs, source)
+    return Reading(module, Positions(source, module), models, layers, evident)
+
+
+def _analyze(source: bytes, path: str, input_shape, select, details: bool, config_inputs) -> Analysis:
+    if not might_define_models(source):
+        return Analysis(path, [])
+    reading = read(source, path, input_shape, config_inputs)
+    if isinstance(reading, Finding):
+        return Analysis(path, [reading])
     runs = []
-    for model in models:
-        shape = input_shape or model.declared_input or evident.get(model.name)
+    for model in reading.models:
+        evident = reading.evidence.get(model.name)
+        shape = input_shape or model.declared_input or (evident.shape if evident is not None else None)
         runs.append(ModelRun(model, shape, propagate(model, shape)))
-    positions = Positions(source, module)
-    ctx = Context(runs, layers, positions.line)
+    positions = reading.positions
+    ctx = Context(runs, reading.layers, positions.line)
     findings: dict[tuple, Finding] = {}
     chosen = rules.DEFAULT_SELECTION if select is None else select
     for rule in rules.RULES:

@@ -235,9 +235,8 @@ def resolve(module: ast.Module, models: list[Model], config_inputs: dict[str, tu
 MENTIONS = re.compile(rb"\b(?:randn|rand|zeros|ones|empty|full|summary|input_size|input_data)\b")
 
 
-def input_shapes(module: ast.Module, models: list[Model], config_inputs: dict[str, tuple[int, ...]],
-                 source: bytes | None = None) -> dict[str, tuple[int, ...]]:
-    """Model name -> input shape (no batch) for the models without an annotation: what `check` uses.
+def input_evidence(module: ast.Module, models: list[Model], config_inputs: dict[str, tuple[int, ...]],
+                   source: bytes | None = None) -> dict[str, Evidence]:
+    """Model name -> the evidence of its input size, for the models without an annotation.
     A file whose text names no tensor constructor or summary call has no evidence to walk for."""
-    found = resolve(module, models, config_inputs, source is None or MENTIONS.search(source) is not None)
-    return {name: item.shape for name, item in found.items()}
+    return resolve(module, models, config_inputs, source is None or MENTIONS.search(source) is not None)

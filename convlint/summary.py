@@ -21,11 +21,7 @@ Choices where the issue is silent:
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import layers as L
 from . import sizing
@@ -78,30 +74,24 @@ class ModelSummary:
 
 def summarize_source(source: bytes | str, path: str = "<string>", input_shape: tuple | None = None,
                      model_name: str | None = None, advice: bool = True) -> list[ModelSummary]:
-    from .engine import Positions, parse
-    from .extract import extract
+    from .engine import read
     from .findings import Finding
 
     if isinstance(source, str):
         source = source.encode("utf-8")
-    module = parse(source, path)
-    if isinstance(module, Finding):
-        raise ValueError(f"{path}:{module.line}: {module.message}")
-    models, layers = extract(module, source=source)
-    models = [m for m in models if not m.training]  # a table per model: its run in evaluation mode
+    reading = read(source, path, input_shape)
+    if isinstance(reading, Finding):
+        raise ValueError(f"{path}:{reading.line}: {reading.message}")
+    models = [m for m in reading.models if not m.training]  # a table per model: its run in evaluation mode
     if model_name is not None:
         models = [m for m in models if m.name == model_name]
-    positions = Positions(source, module)
-    from . import config, evidence
-
-    evident = {} if input_shape else evidence.resolve(module, models, config.inputs_for_file(path))
     out, runs = [], []
     for model in models:
-        summary, run = _summarize(positions, path, model, input_shape, evident.get(model.name))
+        summary, run = _summarize(reading.positions, path, model, input_shape, reading.evidence.get(model.name))
         out.append(summary)
         runs.append(run)
     if advice and out:
-        _attach_findings(out, runs, layers, positions, path)
+        _attach_findings(out, runs, reading.layers, reading.positions, path)
     return out
 
 
@@ -179,10 +169,20 @@ def _attach_findings(summaries, runs, layers, positions, path) -> None:
     del ctx
 
 
-def _layer_text(positions, node) -> str:
-    text = " ".join(positions.text(node).split())
+def _layer_text(positions, node, layer=None) -> str:
+    """The layer's constructor call as written; for a layer another file's code built, its class and
+    the local call that led there (`Conv2d in conv_block(3, 16)`)."""
+    if layer is not None and not positions.local(node):
+        node, prefix = layer.site, f"{layer.kind} in "
+    else:
+        prefix = ""
+    text = prefix + " ".join(positions.text(node).split())
     text = text.replace("( ", "(").replace(" )", ")").replace(", )", ")")
     return text if len(text) <= MAX_LAYER_TEXT else text[: MAX_LAYER_TEXT - 1] + "…"
+
+
+def _line(positions, node, layer=None) -> int:
+    return positions.line(node if layer is None or positions.local(node) else layer.site)
 
 
 def _rows(positions, steps: list[Step], model: Model | None = None):
@@ -212,7 +212,7 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
     for index, step in enumerate(steps):
         op = step.op
         node = op.layer.node if op.layer is not None else op.node
-        line = positions.line(node)
+        line = _line(positions, node, op.layer)
         params = None
         if op.layer is not None:
             applied.add(id(op.layer))
@@ -231,7 +231,7 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
         if index == 0 or MODEL_INPUT in op.inputs:
             fields.setdefault(MODEL_INPUT, _identity_field(step.in_shape))
         fields[op.output] = _field(step, [fields.get(v) for v in op.inputs])
-        rows.append(Row(line, _layer_text(positions, node), op.layer.kind if op.layer is not None else op.kind,
+        rows.append(Row(line, _layer_text(positions, node, op.layer), op.layer.kind if op.layer is not None else op.kind,
                         step.out_shape, params, _field_view(fields[op.output]), _macs(step), _numel(step.out_shape)))
     parameters = 0
     for layer in model.registered if model is not None else ():
@@ -240,9 +240,9 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
         if layer.kind == "Parameter":  # nn.Parameter(torch.zeros(...)): a tensor, not a layer, of a size not followed
             parameters += 1
             continue
-        line = positions.line(layer.node)
+        line = _line(positions, layer.node, layer)
         counted[id(layer)] = line
-        rows.append(Row(line, _layer_text(positions, layer.node), layer.kind, None, tally(layer), None, None, None, called=False))
+        rows.append(Row(line, _layer_text(positions, layer.node, layer), layer.kind, None, tally(layer), None, None, None, called=False))
     if parameters:
         notes.append(f"plus {parameters} nn.Parameter attribute{'s' if parameters > 1 else ''} whose size convlint does not "
                      f"follow: not in the total (torch's model.parameters() counts {'them' if parameters > 1 else 'it'})")
@@ -567,41 +567,3 @@ def to_json(summaries: list[ModelSummary]) -> list[dict]:
             "findings": [f.to_dict() for f in s.findings],
         })
     return out
-
-
-# --------------------------------------------------------------------------- command
-
-
-def run(args) -> int:
-    from .cli import UsageError, input_option
-    from .files import discover
-
-    shape = input_option(args.input)
-    if not Path(args.path).exists():
-        raise UsageError(f"no such file or directory: {args.path}")
-    summaries = []
-    for path in discover([args.path]):
-        try:
-            source = Path(path).read_bytes()
-        except OSError as error:
-            print(f"convlint: cannot read {path}: {error}", file=sys.stderr)
-            continue
-        if b"torch" not in source:
-            continue
-        try:
-            summaries += summarize_source(source, str(path), shape, args.model, advice=not args.no_advice)
-        except ValueError as error:
-            print(f"convlint: {error}", file=sys.stderr)
-    if args.model and not summaries:
-        raise UsageError(f"no model named {args.model!r} in {args.path}")
-    if args.format == "json":
-        json.dump(to_json(summaries), sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
-    elif not summaries:
-        print(f"no models found in {args.path}")
-    elif args.format == "markdown":
-        sys.stdout.write(render_markdown(summaries))
-    else:
-        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        sys.stdout.write(render_text(summaries, colour))
-    return 0

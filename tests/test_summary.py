@@ -202,3 +202,53 @@ def test_renderers_accept_every_fixture(fmt):
         found = summarize_source(path.read_bytes(), str(path))
         assert isinstance(fmt(found), str)
         json.dumps(to_json(found))
+
+
+BLOCKS = """import torch.nn as nn
+
+
+def conv_block(cin, cout):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU())
+"""
+NET = """import torch.nn as nn
+
+from .blocks import conv_block
+
+
+# convlint: input=3x32x32
+class Net(nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        self.features = nn.Sequential(conv_block(3, 16), nn.MaxPool2d(2), conv_block({width}, 32))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, classes))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+"""
+
+
+def _package(tmp_path, width: int) -> Path:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "blocks.py").write_text(BLOCKS)
+    net = tmp_path / "pkg" / "net.py"
+    net.write_text(NET.format(width=width))
+    return net
+
+
+def test_summary_follows_same_package_imports_as_check_does(tmp_path):
+    net = _package(tmp_path, 16)
+    s = summarize_source(net.read_bytes(), str(net))[0]
+    assert s.params == 5_514  # torch: sum(p.numel()) == 5514
+    assert s.rows[-1].output_shape == (10,)
+    first = s.rows[0]
+    assert (first.line, first.layer, first.output_shape, first.params["total"]) == (10, "Conv2d in conv_block(3, 16)", (16, 32, 32), 448)
+
+
+def test_summary_reports_what_check_reports_through_a_sibling(tmp_path, capsys):
+    net = _package(tmp_path, 8)  # conv_block(8, 32) after conv_block(3, 16): torch raises at the second Conv2d
+    assert main(["check", str(net), "--format", "json"]) == 1
+    checked = [(f["line"], f["code"], f["message"]) for f in json.loads(capsys.readouterr().out)]
+    s = summarize_source(net.read_bytes(), str(net))[0]
+    assert [(f.span.line, f.code, f.message) for f in s.findings if f.code == "CL001"] == checked
+    assert checked[0][:2] == (10, "CL001")

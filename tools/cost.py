@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     wrap(extract.Extractor, "build", "build models")
     wrap(extract.Extractor, "load", "import siblings")
     wrap(extract, "extract", "module bodies")
-    wrap(evidence, "input_shapes", "input evidence")
+    wrap(evidence, "input_evidence", "input evidence")
     wrap(engine, "propagate", "propagate shapes")
     wrap(runner, "_collect_now_and_then", "full collections")
     wrap(runner, "lint_paths", "rest")

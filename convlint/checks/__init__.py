@@ -7,15 +7,18 @@ Codes that no check module emits (syntax errors, unreadable files, crashes) are 
 
 from __future__ import annotations
 
-from . import (
+from . import (  # design advice (info)
+    capacity_drop,
     channel_mismatch,
     dropped_pixels,
     invalid_layer_config,
     misplaced_flatten,
+    redundant_bias,
     shape_mismatch,
     spatial_collapse,
+    symbolic_dropped_pixels,
+    wasted_computation,
 )
-from . import capacity_drop, redundant_bias, symbolic_dropped_pixels, wasted_computation  # design advice (info)
 
 CHECKS = (
     channel_mismatch,

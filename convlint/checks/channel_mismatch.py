@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ..context import fmt_shape, spec
 from ..sizes import is_concrete
-from .misplaced_flatten import flattened_too_early, linear_without_flatten
+from .common import fitting_inputs, flattened_too_early, linear_without_flatten
 
 CODE = "CL001"
 NAME = "channel-mismatch"
@@ -56,7 +56,7 @@ def check(ctx):
             continue
         unit = "input features" if is_linear else "input channels"
         message = f"{kind} expects {declared} {unit} but receives {received} ({_source(ctx, step)})"
-        message += _fitting_inputs(run, step) if is_linear else ""
+        message += fitting_inputs(run, step) if is_linear else ""
         yield step.op.layer.site, message, _fix_hint(run, index, step, layer_spec, declared, received)
 
 
@@ -115,16 +115,3 @@ def _layer_norm(kind: str, declared, shape) -> str | None:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _fitting_inputs(run, step) -> str:
-    """'; only inputs of 1×32×32 to 1×35×35 fit it' when the Linear after the flatten pins the input size."""
-    from ..sizing import fitting_text, linear_fits
-
-    if run.input_shape is None or len(run.input_shape) < 2:
-        return ""
-    channels, rank = run.input_shape[0], len(run.input_shape) - 1
-    found = linear_fits(run.model, channels, rank)
-    if found is None or found["linear"] is not step.op:
-        return ""
-    return f"; {fitting_text(channels, rank, found['sizes'])}"

@@ -27,41 +27,15 @@ from __future__ import annotations
 
 from math import prod
 
-from .. import layers as L
 from ..context import fmt_shape, spec
-from ..sizes import is_concrete
+from .common import fitting_inputs, flattened_too_early, linear_without_flatten
 
 CODE = "CL003"
 NAME = "misplaced-flatten"
 SEVERITY = "error"
 
 
-def flattened_too_early(step) -> bool:
-    """A Linear whose in_features is the channel count of a tensor flattened with its spatial size."""
-    flat = step.inputs[0].flat_from
-    if flat is None or flat[0] is None or len(flat[0]) < 2 or step.in_shape is None:
-        return False
-    before = flat[0]
-    declared = (step.op.layer.params or {}).get("in_features")
-    return (
-        declared == before[0]
-        and all(is_concrete(d) for d in before)
-        and prod(before) != before[0]
-        and step.in_shape[-1] != declared
-    )
-
-
-def linear_without_flatten(step) -> bool:
-    """A Linear applied to a (C, H, W) or (C, D, H, W) conv-family output."""
-    shape, origin = step.in_shape, step.inputs[0].origin
-    if shape is None or len(shape) < 3 or origin is None or origin.layer is None:
-        return False
-    origin_spec = L.LAYERS.get(origin.layer.kind)
-    return origin_spec is not None and origin_spec.spatial >= 1
-
-
 def check(ctx):
-    from .channel_mismatch import _fitting_inputs  # channel_mismatch imports this module
 
     for run, _index, step in ctx.steps():
         op = step.op
@@ -73,7 +47,7 @@ def check(ctx):
         elif op.kind == "view":
             message = _view_message(step)
             if message:
-                yield op.node, message + _fitting_inputs(run, _linear_after(run, step))
+                yield op.node, message + fitting_inputs(run, _linear_after(run, step))
         elif op.kind == "layer":
             yield from _layer(ctx, step)
 

@@ -1,6 +1,7 @@
 """torch's functions and tensor methods, as ops of the model being built: each is one entry of a
-table keyed by its name. A function that maps to a layer (`F.relu`, `F.max_pool2d`) is a row of
-`layers.FUNCTIONAL`; one that keeps the shape is a name in SHAPE_KEEPING; anything else is unknown."""
+table keyed by its name. A function or method with a shape rule of its own is a row of the layer
+table (`layers.FUNCTIONAL`: `F.relu`, `F.max_pool2d`; `layers.METHODS`); one that keeps the shape is
+a name in SHAPE_KEEPING; anything else is unknown."""
 
 from __future__ import annotations
 
@@ -55,10 +56,14 @@ class Tensors:
     def other_function(self, name: str, tensor: Tensor, args: list, kwargs: dict, node) -> Any:
         bound = L.bind_functional(name, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
         if bound is not None:
-            kind, params = bound
-            layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node)
-            return self.emit("layer", (tensor.value,), node, layer)
+            return self.apply_rule(bound, tensor, node)
         return self.other_method(name, tensor, args, kwargs, node)
+
+    def apply_rule(self, bound: tuple[str, dict], tensor: Tensor, node) -> Tensor:
+        """A function or method that a row of `layers` describes, as a layer op."""
+        kind, params = bound
+        layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node)
+        return self.emit("layer", (tensor.value,), node, layer)
 
     def tensor_method(self, tensor: Tensor, name: str, args: list, kwargs: dict, node) -> Any:
         handler = TENSOR_METHODS.get(name)
@@ -67,6 +72,9 @@ class Tensors:
         return self.other_method(name, tensor, args, kwargs, node)
 
     def other_method(self, name: str, tensor: Tensor, args: list, kwargs: dict, node) -> Any:
+        bound = L.bind_method(name, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
+        if bound is not None:
+            return self.apply_rule(bound, tensor, node)
         if name in SHAPE_KEEPING:
             return tensor
         return self.unknown_result([tensor, *args], kwargs, node)

@@ -44,6 +44,8 @@ __all__ = [
     "parameter_count",
     "FUNCTIONAL",
     "bind_functional",
+    "METHODS",
+    "bind_method",
     "dropped",
     "FORWARD_READ",
     "is_convolution",
@@ -315,12 +317,26 @@ _FUNCTIONAL_RENAMES = {
 }
 
 
+# tensor methods with a rule of their own: name -> (the rule's layer name, the signature after self)
+METHODS: dict = {}
+
+
 def bind_functional(fname: str, args: list, kwargs: dict):
     """Bind a torch.nn.functional / torch.* call (arguments after the input
     tensor) and return (layer name whose rule applies, its params), or None."""
-    if fname not in FUNCTIONAL:
+    return _bind_row(FUNCTIONAL, fname, args, kwargs)
+
+
+def bind_method(name: str, args: list, kwargs: dict):
+    """Bind `x.<name>(*args, **kwargs)` (or `torch.<name>(x, *args, **kwargs)`) and return (layer
+    name whose rule applies, its params), or None."""
+    return _bind_row(METHODS, name, args, kwargs)
+
+
+def _bind_row(table: dict, fname: str, args: list, kwargs: dict):
+    if fname not in table:
         return None
-    layer, signature = FUNCTIONAL[fname]
+    layer, signature = table[fname]
     kwargs = {k: v for k, v in kwargs.items() if k != "input"}
     bound = _bind(signature, _FUNCTIONAL_KEYWORD_ONLY.get(fname, ()), list(args), kwargs)
     if bound is None:

@@ -150,6 +150,7 @@ class Elementwise(Rule):
 
 class GLU(Rule):
     defines_channels = True
+
     def output(self, p, shape):
         dim = p["dim"]
         if not isinstance(dim, int):
@@ -174,6 +175,7 @@ class GLU(Rule):
 
 class Flatten(Rule):
     defines_channels = True
+
     def output(self, p, shape):
         start, end = p["start_dim"], p["end_dim"]
         if not (isinstance(start, int) and isinstance(end, int)):
@@ -197,6 +199,7 @@ class Flatten(Rule):
 
 class Unflatten(Rule):
     defines_channels = True
+
     def errors(self, p):
         sizes = p["unflattened_size"]
         if sizes is UNKNOWN:
@@ -365,6 +368,7 @@ def scaled(size, factor):
 
 class PixelShuffle(Rule):
     defines_channels = True
+
     def __init__(self, name, params, key, up):
         self.key, self.up = key, up
         super().__init__(name, params, rank=at_least(3))
