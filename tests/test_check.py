@@ -154,3 +154,30 @@ def test_columns_count_characters_not_bytes():
     start = line.index("nn.Conv2d(16") + 1
     assert (finding.name, finding.span.line, finding.span.column) == ("channel-mismatch", 3, start)
     assert (finding.span.end_line, finding.span.end_column) == (3, start + len("nn.Conv2d(16, 4, 3)"))
+
+
+WAVE = """import torch
+import torch.nn as nn
+
+
+# convlint: input=64
+class Wave(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d({channels}, 8, 3)
+        self.head = nn.Linear(8 * 62, 2)
+
+    def forward(self, x):
+        x = x.unsqueeze(1)
+        return self.head(torch.flatten(self.conv(x), 1))
+"""
+
+
+def test_unsqueeze_feeds_a_conv1d():
+    # torch: Wave with Conv1d(1, 8, 3) maps (2, 64) to (2, 2); with Conv1d(3, 8, 3) it raises
+    # "expected input[2, 1, 64] to have 3 channels, but got 1 channels instead"
+    steps = analyze_source(WAVE.format(channels=1), "wave.py", details=True).models[0].steps
+    assert [(s.kind, s.line, s.out_shape) for s in steps] == [
+        ("unsqueeze", 13, (1, 64)), ("Conv1d", 9, (8, 62)), ("flatten", 14, (496,)), ("Linear", 10, (2,))]
+    assert [(f.span.line, f.message) for f in lint_source(WAVE.format(channels=3), "wave.py")] == [
+        (9, "Conv1d expects 3 input channels but receives 1 (the output of the unsqueeze on line 13)")]

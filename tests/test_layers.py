@@ -9,7 +9,7 @@ import inspect
 import pytest
 
 from convlint.layers import (
-    FUNCTIONAL, LAYERS, REQUIRED, ShapeError, Window, bind, bind_functional, config_errors,
+    FUNCTIONAL, LAYERS, REQUIRED, ShapeError, Window, bind, bind_functional, bind_method, config_errors,
     output_shape, parameter_count, windows,
 )
 from convlint.sizes import UNKNOWN, evaluate, var
@@ -401,7 +401,7 @@ def test_bind_agrees_with_torch_on_rejections():
 def test_layer_signatures_match_torch():
     torch = pytest.importorskip("torch")
     for name, spec in LAYERS.items():
-        if name == "pad":  # functional-only pseudo layer
+        if name[:1].islower():  # a function's or tensor method's rule (pad, unsqueeze): no module
             continue
         signature = inspect.signature(getattr(torch.nn, name).__init__)
         theirs = tuple(
@@ -554,6 +554,53 @@ def test_functional_agrees_with_torch(fname, args, kwargs, shape, expected):
     torch = pytest.importorskip("torch")
     function = getattr(torch.nn.functional, fname, None) or getattr(torch, fname)
     assert tuple(function(torch.zeros(shape), *args, **kwargs).shape[1:]) == expected
+
+
+# (method, args, kwargs, input shape with batch, expected output without batch; "shape": torch raises;
+# None: unknown, for a new axis before the batch)
+METHOD_CASES = [
+    ("unsqueeze", (1,), {}, (2, 3, 4, 5), (1, 3, 4, 5)),
+    ("unsqueeze", (-1,), {}, (2, 3, 4, 5), (3, 4, 5, 1)),
+    ("unsqueeze", (4,), {}, (2, 3, 4, 5), (3, 4, 5, 1)),
+    ("unsqueeze", (-4,), {}, (2, 3, 4, 5), (1, 3, 4, 5)),
+    ("unsqueeze", (), {"dim": 2}, (2, 3, 4, 5), (3, 1, 4, 5)),
+    ("unsqueeze", (1,), {}, (2, 64), (1, 64)),
+    ("unsqueeze", (5,), {}, (2, 3, 4, 5), "shape"),
+    ("unsqueeze", (-6,), {}, (2, 3, 4, 5), "shape"),
+    ("unsqueeze", (0,), {}, (2, 3, 4, 5), None),
+    ("unsqueeze", (-5,), {}, (2, 3, 4, 5), None),
+]
+
+
+def method_outcome(name, args, kwargs, shape):
+    layer, params = bind_method(name, list(args), kwargs)
+    try:
+        return output_shape(layer, params, shape[1:])
+    except ShapeError:
+        return "shape"
+
+
+@pytest.mark.parametrize("name, args, kwargs, shape, expected", METHOD_CASES)
+def test_method(name, args, kwargs, shape, expected):
+    assert method_outcome(name, args, kwargs, shape) == expected
+
+
+@pytest.mark.parametrize("name, args, kwargs, shape, expected", METHOD_CASES)
+def test_method_agrees_with_torch(name, args, kwargs, shape, expected):
+    torch = pytest.importorskip("torch")
+    try:
+        result = getattr(torch.zeros(shape), name)(*args, **kwargs).shape
+    except IndexError:
+        result = "shape"
+    if expected is None:  # the new axis comes first: the batch is no longer dim 0
+        assert result[0] == 1 and tuple(result[1:]) == shape
+    else:
+        assert (result if result == "shape" else tuple(result[1:])) == expected
+
+
+def test_method_message_is_torchs():
+    with pytest.raises(ShapeError, match=r"^unsqueeze: dimension out of range \(expected to be in range of \[-5, 4\], but got 5\)$"):
+        output_shape("unsqueeze", {"dim": 5}, (3, 4, 5))
 
 
 def test_functional_binding_rules():

@@ -27,6 +27,7 @@ from .shapes import (
     Pad,
     PixelShuffle,
     Unflatten,
+    Unsqueeze,
     Upsample,
 )
 from .windows import AdaptivePool, Conv, Pool, dropped
@@ -137,6 +138,7 @@ _add(Upsample("UpsamplingBilinear2d", (("size", None), ("scale_factor", None)), 
 _add(PixelShuffle("PixelShuffle", (("upscale_factor", R),), "upscale_factor", up=True))
 _add(PixelShuffle("PixelUnshuffle", (("downscale_factor", R),), "downscale_factor", up=False))
 _add(ChannelShuffle("ChannelShuffle", (("groups", R),), rank=at_least(2)))
+_add(Unsqueeze("unsqueeze", (("dim", R),)))
 # F.pad has no module of its own; its rule goes by this functional-only name.
 _add(Pad("pad", (("pad", R), ("mode", "constant"), ("value", None)), 0, None, key="pad"))
 del R
@@ -318,7 +320,7 @@ _FUNCTIONAL_RENAMES = {
 
 
 # tensor methods with a rule of their own: name -> (the rule's layer name, the signature after self)
-METHODS: dict = {}
+METHODS: dict = {"unsqueeze": ("unsqueeze", (("dim", REQUIRED),))}
 
 
 def bind_functional(fname: str, args: list, kwargs: dict):

@@ -173,6 +173,23 @@ class GLU(Rule):
 # ---- reshaping and dense layers
 
 
+class Unsqueeze(Rule):
+    """x.unsqueeze(dim): a new axis of size 1 before `dim` of the batched tensor (dim may also be
+    one past the last axis)."""
+
+    def output(self, p, shape):
+        dim, ndim = p["dim"], len(shape) + 2  # the dims of the batched result
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            return (None,) * (len(shape) + 1)
+        if not -ndim <= dim < ndim:
+            raise ShapeError(f"unsqueeze: dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
+                             f"but got {dim})")
+        index = dim + ndim if dim < 0 else dim
+        if index == 0:
+            return None  # a new leading axis: the batch is no longer first, which shapes here assume
+        return (*shape[:index - 1], 1, *shape[index - 1:])
+
+
 class Flatten(Rule):
     defines_channels = True
 
