@@ -10,19 +10,7 @@ from .. import layers as L
 from ..graph import BATCH, DimOf, Layer
 from ..sizes import UNKNOWN
 from .nn import module_kind
-from .values import (
-    Container,
-    DictVal,
-    Env,
-    Instance,
-    ListVal,
-    Pieces,
-    ShapeOf,
-    as_param,
-    int_value,
-    is_lost,
-    known,
-)
+from .values import Container, DictVal, Env, Instance, ListVal, Pieces, ShapeOf, as_param, int_value, is_lost, known
 
 
 class Assignment:

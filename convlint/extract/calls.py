@@ -14,28 +14,8 @@ from ..syntax import DEFINITIONS
 from . import nn, pythonlib, tensors
 from .state import MAX_CALL_DEPTH, MAX_RECURSION
 from .values import (
-    MUTATORS,
-    ArrayVal,
-    BoundMethod,
-    Break,
-    Builtin,
-    ClassInfo,
-    Container,
-    Continue,
-    DictVal,
-    Env,
-    Function,
-    Instance,
-    ListVal,
-    MethodRef,
-    Partial,
-    Qual,
-    Raise,
-    Return,
-    Super,
-    Tensor,
-    is_lost,
-    is_tensor,
+    MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, Container, Continue, DictVal, Env, Function,
+    Instance, ListVal, MethodRef, Partial, Qual, Raise, Return, Super, Tensor, is_lost, is_tensor,
     positional_params,
 )
 

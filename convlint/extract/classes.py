@@ -11,23 +11,8 @@ from ..sizes import UNKNOWN
 from ..syntax import dotted_name
 from .state import MAX_CALL_DEPTH
 from .values import (
-    ArrayVal,
-    BoundMethod,
-    ClassInfo,
-    Container,
-    DictVal,
-    EnumMember,
-    Function,
-    Instance,
-    Lazy,
-    ListVal,
-    MethodRef,
-    ModuleRef,
-    Qual,
-    ShapeOf,
-    Super,
-    Tensor,
-    is_enum,
+    ArrayVal, BoundMethod, ClassInfo, Container, DictVal, EnumMember, Function, Instance, Lazy, ListVal, MethodRef,
+    ModuleRef, Qual, ShapeOf, Super, Tensor, is_enum,
 )
 
 METHOD_DECORATORS = {

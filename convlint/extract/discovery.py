@@ -12,16 +12,7 @@ from .. import syntax
 from ..graph import MODEL_INPUT, Layer, Model
 from ..syntax import DEFS, dotted_name, walk
 from .state import MAX_PARTS
-from .values import (
-    JUMPS,
-    ClassInfo,
-    Container,
-    FeatureList,
-    Function,
-    Instance,
-    Tensor,
-    owner_items,
-)
+from .values import JUMPS, ClassInfo, Container, FeatureList, Function, Instance, Tensor, owner_items
 
 
 class Discovery:

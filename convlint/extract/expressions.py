@@ -12,23 +12,8 @@ from ..sizes import UNKNOWN
 from .operators import operator_name
 from .state import MAX_UNROLL, STEP_BUDGET
 from .values import (
-    ArrayVal,
-    ClassInfo,
-    Container,
-    DictVal,
-    Env,
-    Function,
-    Instance,
-    Lazy,
-    ListVal,
-    OutOfBudget,
-    Pieces,
-    Qual,
-    ShapeOf,
-    int_value,
-    is_lost,
-    is_tensor,
-    known,
+    ArrayVal, ClassInfo, Container, DictVal, Env, Function, Instance, Lazy, ListVal, OutOfBudget, Pieces, Qual,
+    ShapeOf, int_value, is_lost, is_tensor, known,
 )
 
 

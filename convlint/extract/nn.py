@@ -11,27 +11,8 @@ from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from .values import (
-    BUFFER,
-    ArrayVal,
-    Builtin,
-    ClassInfo,
-    ConstTensor,
-    Container,
-    DictVal,
-    FeatureList,
-    Function,
-    Instance,
-    Lazy,
-    ListVal,
-    MethodRef,
-    Qual,
-    Raise,
-    Tensor,
-    as_param,
-    binds,
-    int_value,
-    is_tensor,
-    known,
+    BUFFER, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, Lazy,
+    ListVal, MethodRef, Qual, Raise, Tensor, as_param, binds, int_value, is_tensor, known,
 )
 
 # every private attribute name torch.nn.Module and the torch.nn layers define (collected from torch

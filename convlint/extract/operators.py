@@ -8,19 +8,7 @@ from typing import Any
 
 from ..sizes import UNKNOWN
 from .state import MAX_UNROLL
-from .values import (
-    Builtin,
-    ClassInfo,
-    ConstTensor,
-    EnumMember,
-    Env,
-    Function,
-    ListVal,
-    Qual,
-    is_tensor,
-    known,
-    numeric,
-)
+from .values import Builtin, ClassInfo, ConstTensor, EnumMember, Env, Function, ListVal, Qual, is_tensor, known, numeric
 
 COMPARISONS = {
     ast.Eq: lambda a, b: a == b,

@@ -12,25 +12,8 @@ from ..sizes import UNKNOWN
 from .nn import surely_absent, torch_class, torch_isinstance
 from .state import MAX_UNROLL
 from .values import (
-    BUILTINS,
-    ArrayVal,
-    Builtin,
-    ClassInfo,
-    Container,
-    DictVal,
-    EnumMember,
-    Instance,
-    ListVal,
-    MethodRef,
-    Partial,
-    Qual,
-    Raise,
-    Super,
-    Tensor,
-    int_value,
-    is_tensor,
-    known,
-    numeric,
+    BUILTINS, ArrayVal, Builtin, ClassInfo, Container, DictVal, EnumMember, Instance, ListVal, MethodRef, Partial,
+    Qual, Raise, Super, Tensor, int_value, is_tensor, known, numeric,
 )
 
 # ---------------------------------------------------------------------------------------- builtins

@@ -10,16 +10,7 @@ from typing import Any
 
 from ..graph import Layer, Op
 from ..sizes import UNKNOWN
-from .values import (
-    SERIAL,
-    ClassInfo,
-    Env,
-    Instance,
-    OutOfBudget,
-    Tensor,
-    is_tensor,
-    lose,
-)
+from .values import SERIAL, ClassInfo, Env, Instance, OutOfBudget, Tensor, is_tensor, lose
 
 STEP_BUDGET = 60_000  # evaluation steps per model (and per module body): bounds pathological inputs
 FILE_BUDGET_BASE, FILE_BUDGET = 20_000, 100  # steps per file, and per line of it: the cost stays linear

@@ -11,24 +11,8 @@ from ..syntax import DEFS, walk
 from .operators import operator_name
 from .state import MAX_SPECULATION, MAX_UNROLL
 from .values import (
-    Break,
-    ClassInfo,
-    Container,
-    Continue,
-    DictVal,
-    Env,
-    FeatureList,
-    Function,
-    Instance,
-    ListVal,
-    ModuleRef,
-    Qual,
-    Raise,
-    Return,
-    Tensor,
-    is_tensor,
-    known,
-    lose,
+    Break, ClassInfo, Container, Continue, DictVal, Env, FeatureList, Function, Instance, ListVal, ModuleRef, Qual,
+    Raise, Return, Tensor, is_tensor, known, lose,
 )
 
 

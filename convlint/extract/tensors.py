@@ -10,17 +10,7 @@ from typing import Any
 from .. import layers as L
 from ..graph import BATCH, DimOf, Layer
 from ..sizes import UNKNOWN
-from .values import (
-    ConstTensor,
-    ListVal,
-    Pieces,
-    Raise,
-    ShapeOf,
-    Tensor,
-    as_param,
-    int_value,
-    is_tensor,
-)
+from .values import ConstTensor, ListVal, Pieces, Raise, ShapeOf, Tensor, as_param, int_value, is_tensor
 
 # torch functions of tensors that keep the shape
 SHAPE_KEEPING = {

@@ -16,19 +16,8 @@ from dataclasses import replace
 from ..sizes import UNKNOWN
 from .base import REQUIRED, LayerSpec, Rule, ShapeError, Window, at_least
 from .shapes import (
-    GLU,
-    ChannelShuffle,
-    Dense,
-    Elementwise,
-    Flatten,
-    GroupNorm,
-    LayerNorm,
-    Norm,
-    Pad,
-    PixelShuffle,
-    Unflatten,
-    Unsqueeze,
-    Upsample,
+    GLU, ChannelShuffle, Dense, Elementwise, Flatten, GroupNorm, LayerNorm, Norm, Pad, PixelShuffle, Unflatten,
+    Unsqueeze, Upsample,
 )
 from .windows import AdaptivePool, Conv, Pool, dropped
 

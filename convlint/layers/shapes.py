@@ -7,18 +7,8 @@ import math
 
 from ..sizes import UNKNOWN, Sym
 from .base import (
-    Rule,
-    ShapeError,
-    at_least,
-    batched_dim,
-    dim_range_error,
-    divides,
-    fmt_shape,
-    int_or_none,
-    int_or_unknown,
-    known,
-    product,
-    show,
+    Rule, ShapeError, at_least, batched_dim, dim_range_error, divides, fmt_shape, int_or_none, int_or_unknown,
+    known, product, show,
 )
 
 

@@ -7,16 +7,7 @@ import math
 
 from ..sizes import UNKNOWN, ceildiv
 from .base import (
-    SPATIAL_NAMES,
-    Rule,
-    ShapeError,
-    Window,
-    axes,
-    fmt_shape,
-    int_or_none,
-    int_or_unknown,
-    show,
-    tuple_text,
+    SPATIAL_NAMES, Rule, ShapeError, Window, axes, fmt_shape, int_or_none, int_or_unknown, show, tuple_text,
 )
 
 
