@@ -40,11 +40,7 @@ class Assignment:
             if isinstance(owner, DictVal) and not owner.lost and known(key):
                 self.touch(owner, key)
                 owner.maybe.discard(key)
-                if key in owner.keys:
-                    owner.values[owner.keys.index(key)] = value
-                else:
-                    owner.keys.append(key)
-                    owner.values.append(value)
+                owner.put(key, value)
             elif isinstance(owner, (ListVal, DictVal)):
                 self.havoc_target(target.value, env)
 

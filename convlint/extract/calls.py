@@ -155,16 +155,9 @@ class Calls:
         args = list(args)
         kwargs = dict(kwargs)
         for i, (param, default) in enumerate(positional):
-            name = param.arg
             if i < len(args):
-                env.vars[name] = args[i]
-            elif name in kwargs:
-                env.vars[name] = kwargs.pop(name)
-            elif default is not None:
-                env.vars[name] = self.ev(default, def_env)
-            elif defaults_only:
-                env.vars[name] = UNKNOWN
-            else:
+                env.vars[param.arg] = args[i]
+            elif not self.bind_rest(param.arg, default, kwargs, env, def_env, defaults_only):
                 return False
         extra = args[len(positional):]
         if extra and params.vararg is None:
@@ -172,18 +165,24 @@ class Calls:
         if params.vararg is not None:
             env.vars[params.vararg.arg] = tuple(extra)
         for param, default in zip(params.kwonlyargs, params.kw_defaults):
-            name = param.arg
-            if name in kwargs:
-                env.vars[name] = kwargs.pop(name)
-            elif default is not None:
-                env.vars[name] = self.ev(default, def_env)
-            elif defaults_only:
-                env.vars[name] = UNKNOWN
-            else:
+            if not self.bind_rest(param.arg, default, kwargs, env, def_env, defaults_only):
                 return False
         if params.kwarg is not None:
             env.vars[params.kwarg.arg] = DictVal(list(kwargs), list(kwargs.values()))
         elif kwargs:
+            return False
+        return True
+
+    def bind_rest(self, name: str, default, kwargs: dict, env: Env, def_env: Env, defaults_only: bool) -> bool:
+        """Bind a parameter no positional argument filled: by keyword, else its default, else (a
+        model built from its defaults alone) unknown."""
+        if name in kwargs:
+            env.vars[name] = kwargs.pop(name)
+        elif default is not None:
+            env.vars[name] = self.ev(default, def_env)
+        elif defaults_only:
+            env.vars[name] = UNKNOWN
+        else:
             return False
         return True
 

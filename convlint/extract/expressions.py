@@ -70,11 +70,7 @@ class Expressions:
             else:
                 pairs = [(self.ev(key_node, env), self.ev(value_node, env))]
             for key, value in pairs:
-                if known(key) and key in merged.keys:
-                    merged.values[merged.keys.index(key)] = value
-                else:
-                    merged.keys.append(key)
-                    merged.values.append(value)
+                merged.put(key, value)
         return merged
 
     def ev_binary(self, node: ast.BinOp, env: Env) -> Any:
@@ -114,11 +110,7 @@ class Expressions:
             for key, value in results:
                 if not known(key):
                     return UNKNOWN
-                if key in merged.keys:
-                    merged.values[merged.keys.index(key)] = value
-                else:
-                    merged.keys.append(key)
-                    merged.values.append(value)
+                merged.put(key, value)
             return merged
         return ListVal(results)
 

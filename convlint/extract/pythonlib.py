@@ -329,11 +329,7 @@ def dict_method(interp, owner: DictVal, name: str, args: list, kwargs: dict, nod
         if not isinstance(other, DictVal) or not all(known(k) for k in other.keys):
             raise Raise  # its contents are no longer known: drop this path
         for key, value in [*zip(other.keys, other.values), *kwargs.items()]:
-            if key in owner.keys:
-                owner.values[owner.keys.index(key)] = value
-            else:
-                owner.keys.append(key)
-                owner.values.append(value)
+            owner.put(key, value)
         return None
     if name in ("pop", "popitem", "setdefault", "update", "clear", "__setitem__", "__delitem__"):
         raise Raise  # its contents are no longer known: drop this path

@@ -52,6 +52,15 @@ class DictVal:
     lost: bool = False  # changed in an arm of an undecided branch: its contents are unknown
     maybe: set = field(default_factory=set)  # keys set in such an arm only: perhaps absent (values UNKNOWN)
 
+    def put(self, key: Any, value: Any) -> None:
+        """`d[key] = value` as Python does it: a known key present is replaced in place, else appended."""
+        if known(key) and key in self.keys:
+            self.values[self.keys.index(key)] = value
+        else:
+            self.keys.append(key)
+            self.values.append(value)
+
+
 @dataclass(eq=False)
 class Function:
     node: ast.FunctionDef  # or AsyncFunctionDef
