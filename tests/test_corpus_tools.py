@@ -150,6 +150,20 @@ def test_conv2d_sites_are_call_start_lines():
     assert corpus_coverage.conv2d_sites(SOURCE) == [9, 10, 11, 14]
 
 
+def test_channel_sites_are_every_channel_consuming_call():
+    assert corpus_coverage.channel_sites(SOURCE) == [
+        (9, "Conv2d"), (10, "Conv2d"), (11, "Conv2d"), (14, "Conv2d"), (15, "Linear")]
+
+
+def test_followed_models_need_a_fully_known_output():
+    source = b"""import torch.nn as nn
+# convlint: input=3x8x8
+known = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(144, 2))
+unknown = nn.Sequential(nn.Conv2d(3, 4, 3), Mystery(), nn.Flatten())
+"""
+    assert corpus_coverage.followed_models(source, "<string>") == (2, 1)
+
+
 def step(kind, line, in_shape):
     return SimpleNamespace(kind=kind, line=line, in_shape=in_shape)
 
@@ -181,9 +195,9 @@ def test_pinned_lines_know_what_the_layer_receives_from_elsewhere():
         pinned("Linear", 16, (8, None)),
         pinned("BatchNorm2d", 17, None),
     ])])
-    assert mutate.pinned_lines(analysis, "Conv2d") == {10}
-    assert mutate.pinned_lines(analysis, "Linear") == {15}
-    assert mutate.pinned_lines(analysis, "BatchNorm2d") == set()
+    assert corpus_coverage.pinned_lines(analysis, "Conv2d") == {10}
+    assert corpus_coverage.pinned_lines(analysis, "Linear") == {15}
+    assert corpus_coverage.pinned_lines(analysis, "BatchNorm2d") == set()
 
 
 def test_the_layer_that_sets_an_undeclared_input_is_marked_seeded():

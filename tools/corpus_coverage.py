@@ -1,12 +1,16 @@
-"""How many of torchvision's Conv2d call sites does convlint resolve the input channels of?
+"""How much of the corpus does convlint follow? Channel sites resolved, models followed, per package.
 
-    python tools/corpus_coverage.py [--verbose] [--jobs N]
+    python tools/corpus_coverage.py [--verbose] [--jobs N] [--packages torchvision timm ...]
+    python tools/corpus_coverage.py --conv2d      # the older measure: torchvision's Conv2d sites
 
-A *site* is a source line holding a call whose callee is `Conv2d` or `<anything>.Conv2d`
-(found with libcst, so strings and comments never count; the line is the one the
-call expression starts on).  Classes passed uncalled (`conv_layer=nn.Conv2d`) are
-not sites.  A site is *resolved* when `convlint.engine.analyze_source` yields, in
-some model, a step of kind "Conv2d" at that line whose `in_shape[0]` is an int.
+A *site* is a call to Conv1d/2d/3d, ConvTranspose1d/2d/3d, Linear, BatchNorm1d/2d/3d, GroupNorm,
+LayerNorm or InstanceNorm2d (by callee name, found with libcst, so strings and comments never
+count; the line is the one the call starts on) in a `.py` file whose name does not contain
+"test". It is *resolved* when some model step of that kind at that line receives an int channel
+count (features for Linear and LayerNorm: the last axis) that does not come from the layer's own
+declaration (a first layer that seeds an undeclared input does not count). A model is *followed*
+when its output shape is fully known at its declared input (3x224x224 when it declares none);
+sub-modules run on their own and second runs in training mode are not counted.
 """
 
 from __future__ import annotations
@@ -26,6 +30,13 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 import corpus  # tools/corpus.py: the cached, unpacked wheels
 
 TORCHVISION = "torchvision"
+# the layers that consume a channel (feature) count of their input
+SITE_KINDS = {
+    *(f"{family}{n}d" for family in ("Conv", "ConvTranspose", "BatchNorm") for n in (1, 2, 3)),
+    "Linear", "GroupNorm", "LayerNorm", "InstanceNorm2d",
+}
+FEATURE_KINDS = {"Linear", "LayerNorm"}  # they receive the last axis, the others the channel axis
+FORCED = (3, 224, 224)
 
 
 def callee_name(call: cst.Call) -> str | None:
@@ -66,6 +77,12 @@ def conv2d_sites(source: bytes) -> list[int]:
     return sorted({line for line, _, _ in find_calls(module, positions, {"Conv2d"})})
 
 
+def channel_sites(source: bytes) -> list[tuple[int, str]]:
+    """(line, kind) of every call to a channel-consuming layer, sorted and distinct."""
+    module, positions = parse_with_positions(source)
+    return sorted({(line, name) for line, name, _ in find_calls(module, positions, SITE_KINDS)})
+
+
 def iter_models(analysis):
     models = analysis.models
     return list(models.values()) if isinstance(models, Mapping) else list(models)
@@ -88,6 +105,106 @@ def resolved_lines(analysis, kind: str, need_channels: bool = True) -> set[int]:
         if step.kind == kind and shape is not None and (not need_channels or (shape and is_int(shape[0]))):
             lines.add(step.line)
     return lines
+
+
+def received(kind: str, in_shape) -> object:
+    """The count a layer of `kind` receives: the last axis for Linear and LayerNorm, the channel
+    axis for the others."""
+    if not in_shape:
+        return None
+    return in_shape[-1] if kind in FEATURE_KINDS else in_shape[0]
+
+
+def pinned_lines(analysis, kind: str) -> set[int]:
+    """Lines of steps of `kind` that know, as an int, the count they receive from something
+    other than their own declaration (not a first layer whose input shape it sets itself)."""
+    return {
+        step.line for step in iter_steps(analysis)
+        if step.kind == kind and is_int(received(kind, step.in_shape))
+        and not getattr(getattr(step, "step", None), "seeded", False)
+    }
+
+
+def followed_models(source: bytes, path: str) -> tuple[int, int]:
+    """(models, models whose output shape is fully known) among the models the file defines for
+    use (not sub-modules run on their own, not a second run in training mode), each at its
+    declared input or, without one, at 3x224x224."""
+    from convlint.engine import read
+    from convlint.propagate import propagate
+
+    reading = read(source, path)
+    if not hasattr(reading, "models"):
+        return 0, 0
+    models = known = 0
+    for model in reading.models:
+        if model.part_of or model.training:
+            continue
+        models += 1
+        evident = reading.evidence.get(model.name)
+        shape = model.declared_input or (evident.shape if evident is not None else FORCED)
+        out = next((s.out_shape for s in propagate(model, shape) if s.op.output == model.output), None)
+        known += out is not None and all(is_int(d) for d in out)
+    return models, known
+
+
+@dataclass
+class Coverage:
+    """A package's channel sites (resolved of all) and models (followed to a known output of all)."""
+
+    path: str
+    sites: list[tuple[int, str]] = field(default_factory=list)
+    resolved: list[tuple[int, str]] = field(default_factory=list)
+    models: int = 0
+    followed: int = 0
+    error: str | None = None
+
+
+def cover_channels(task: tuple[str, str]) -> Coverage:
+    from convlint.engine import analyze_source
+
+    real_path, shown_path = task
+    source = Path(real_path).read_bytes()
+    result = Coverage(shown_path, channel_sites(source))
+    try:
+        if result.sites:
+            analysis = analyze_source(source, real_path, details=True)
+            pinned = {kind: pinned_lines(analysis, kind) for kind in {k for _, k in result.sites}}
+            result.resolved = [(line, kind) for line, kind in result.sites if line in pinned[kind]]
+        if b"torch" in source:
+            result.models, result.followed = followed_models(source, real_path)
+    except Exception:  # noqa: BLE001 - report it, keep measuring the rest
+        result.error = traceback.format_exc()
+    return result
+
+
+def package_files(name: str) -> list[Path]:
+    """The package's .py files, without tests (a file whose name contains "test")."""
+    return [p for p in corpus.prepare_package(name, corpus.PACKAGES[name]) if "test" not in p.name]
+
+
+def channel_report(jobs: int, verbose: bool, packages: list[str]) -> None:
+    tasks = {name: [(str(p), corpus.display_path(p)) for p in package_files(name)] for name in packages}
+    with Pool(jobs) as pool:
+        results = {name: pool.map(cover_channels, files) for name, files in tasks.items()}
+    totals = [0, 0, 0, 0]
+    print(f"{'package':<30} {'sites':>6} {'resolved':>9} {'share':>6}   {'models':>6} {'followed':>8}")
+    for name, found in results.items():
+        for r in found:
+            if r.error:
+                print(f"--- analysis raised on {r.path}\n{r.error.rstrip()}")
+            if verbose and len(r.resolved) < len(r.sites):
+                missing = sorted(set(r.sites) - set(r.resolved))
+                print(f"{r.path}: unresolved " + ", ".join(f"{line} {kind}" for line, kind in missing))
+        row = [sum(len(r.sites) for r in found), sum(len(r.resolved) for r in found),
+               sum(r.models for r in found), sum(r.followed for r in found)]
+        totals = [a + b for a, b in zip(totals, row)]
+        print(_row(name, *row))
+    print(_row("all", *totals))
+
+
+def _row(name: str, sites: int, resolved: int, models: int, followed: int) -> str:
+    share = f"{100 * resolved / sites:.0f}%" if sites else "-"
+    return f"{name:<30} {sites:>6} {resolved:>9} {share:>6}   {models:>6} {followed:>8}"
 
 
 @dataclass
@@ -127,8 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--verbose", action="store_true", help="list the unresolved lines of each file")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--conv2d", action="store_true", help="the older measure: torchvision's Conv2d sites only")
+    ap.add_argument("--packages", nargs="*", default=list(corpus.PACKAGES))
     args = ap.parse_args(argv)
     corpus.require_engine("analyze_source")
+    if not args.conv2d:
+        channel_report(args.jobs, args.verbose, args.packages)
+        return 0
 
     tasks = [(str(p), corpus.display_path(p)) for p in torchvision_model_files()]
     with Pool(args.jobs) as pool:

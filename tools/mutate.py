@@ -30,7 +30,7 @@ from pathlib import Path
 import libcst as cst
 
 import corpus
-from corpus_coverage import find_calls, is_int, iter_steps, parse_with_positions
+from corpus_coverage import find_calls, parse_with_positions, pinned_lines
 
 # callee name -> the keyword of the argument that carries the input size
 TARGET_ARGUMENT = {
@@ -91,24 +91,6 @@ def mutate_literal(source: bytes, line: int, column: int) -> bytes:
         raise ValueError(f"no single integer literal at {line}:{column}")
     new_value = str(int(targets[0].value, 0) + 1)  # int(.., 0) reads 0x10, 1_000 too
     return module.visit(_ReplaceInteger(targets[0], new_value)).bytes
-
-
-def received(kind: str, in_shape) -> object:
-    """The count a layer of `kind` receives, which its literal must equal: the last axis for
-    Linear, the channel axis for Conv and BatchNorm."""
-    if not in_shape:
-        return None
-    return in_shape[-1] if kind == "Linear" else in_shape[0]
-
-
-def pinned_lines(analysis, kind: str) -> set[int]:
-    """Lines of steps of `kind` that know, as an int, the count they receive from something
-    other than their own declaration (not a first layer whose input shape it sets itself)."""
-    return {
-        step.line for step in iter_steps(analysis)
-        if step.kind == kind and is_int(received(kind, step.in_shape))
-        and not getattr(getattr(step, "step", None), "seeded", False)
-    }
 
 
 def finding_keys(findings) -> set[tuple[str, int]]:
