@@ -20,6 +20,11 @@ class UsageError(Exception):
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command != "lsp":  # the server speaks bytes on stdout
+        from .console import install
+
+        install(sys.stdout)
+        install(sys.stderr)
     try:
         if args.explain:
             return explain(args.explain)

@@ -13,6 +13,7 @@ import urllib.parse
 from pathlib import Path
 from typing import TextIO
 
+from .console import can_encode
 from .findings import Finding
 
 INFORMATION_URI = "https://pypi.org/project/convlint/"
@@ -29,7 +30,7 @@ def text(findings: list[Finding], files: int, out: TextIO) -> None:
 
 
 def json_report(findings: list[Finding], files: int, out: TextIO) -> None:
-    json.dump([_json_item(f) for f in findings], out, indent=2, ensure_ascii=False)
+    json.dump([_json_item(f) for f in findings], out, indent=2, ensure_ascii=not can_encode(out))
     out.write("\n")
 
 
@@ -60,7 +61,7 @@ def summary(findings: list[Finding], files: int) -> str:
 
 
 def sarif(findings: list[Finding], files: int, out: TextIO) -> None:
-    json.dump(sarif_log(findings), out, indent=2, ensure_ascii=False)
+    json.dump(sarif_log(findings), out, indent=2, ensure_ascii=not can_encode(out))
     out.write("\n")
 
 
