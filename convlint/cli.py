@@ -58,11 +58,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--explain", metavar="CODE", help="show the documentation of a check (code or name)")
     commands = parser.add_subparsers(dest="command", prog=parser.prog)  # a prog spares argparse a formatter (and shutil)
     check = commands.add_parser("check", help="lint files and directories")
-    check.add_argument("paths", nargs="*", default=["."], metavar="PATH")
+    check.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files and folders (default: .); - for standard input")
     check.add_argument("--select", help="comma-separated codes or names to run (default: the error and warning checks)")
     check.add_argument("--ignore", help="comma-separated codes or names to skip")
     check.add_argument("--extend-select", help="comma-separated codes or names to run on top of the selection")
-    check.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text", help="output format")
+    check.add_argument("--format", "--output-format", dest="format", choices=("text", "json", "sarif", "github"), default="text", help="output format")
+    check.add_argument("--stdin-filename", metavar="PATH", help="with `-` (standard input): the path it stands for, for messages and configuration")
+    check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings (2 still means an error)")
+    check.add_argument("--statistics", action="store_true", help="print how many findings of each check, instead of the findings")
+    check.add_argument("--quiet", "-q", action="store_true", help="print the findings only: no summary line, no notes")
     check.add_argument("--output-file", metavar="PATH", help="write the report to PATH instead of the standard output")
     check.add_argument("--fail-on", choices=("error", "warning", "info"), help="lowest severity that makes the exit status 1 (default: warning)")
     check.add_argument("--show-suppressed", action="store_true", help="also list the findings suppressed by inline comments")
@@ -135,15 +139,28 @@ def settings_from(args):
 
 def write_report(args, findings, files: int) -> None:
     from . import report
+    from .console import wants_colour
 
     target = getattr(args, "output_file", None)
+    quiet = getattr(args, "quiet", False)
+    write = report.FORMATS[args.format]
+    if getattr(args, "statistics", False):
+        write = report.json_statistics if args.format == "json" else report.statistics
     if not target:
-        report.FORMATS[args.format](findings, files, sys.stdout)
+        if write is report.text:
+            report.text(findings, files, sys.stdout, colour=wants_colour(sys.stdout), quiet=quiet)
+        elif write is report.statistics:
+            report.statistics(findings, files, sys.stdout, quiet=quiet)
+        else:
+            write(findings, files, sys.stdout)
         return
     try:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         with open(target, "w", encoding="utf-8", newline="\n") as out:
-            report.FORMATS[args.format](findings, files, out)
+            if write in (report.text, report.statistics):
+                write(findings, files, out, quiet=quiet)
+            else:
+                write(findings, files, out)
     except OSError as error:
         raise UsageError(f"cannot write --output-file {target}: {error.strerror or error}") from None
 
@@ -166,17 +183,24 @@ def check(args) -> int:
     input_shape = input_option(args.input)
     select = selected_rules(args.select, args.ignore)
     settings = settings_from(args)
+    if getattr(args, "statistics", False) and args.format not in ("text", "json"):
+        raise UsageError("--statistics prints text or json, not --format " + args.format)
+    stdin = _stdin(args)
     missing = [p for p in args.paths if not Path(p).exists() and not Path(p).is_symlink()]  # a loop is read, and said
-    if missing:
+    if missing and stdin is None:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
+    quiet = getattr(args, "quiet", False)
     if getattr(args, "fix", False) or getattr(args, "diff", False):
-        from .fix import fix_paths
+        from .fix import fix_paths, fix_stdin
 
+        if stdin is not None:
+            return _exit(args, fix_stdin(stdin, settings, input_shape, args, sys.stdout, sys.stderr))
         changed = fix_paths(
-            args.paths, select, input_shape, write=not args.diff, out=sys.stdout, err=sys.stderr, settings=settings
+            args.paths, select, input_shape, write=not args.diff, out=sys.stdout, err=None if quiet else sys.stderr,
+            settings=settings,
         )
         if args.diff:
-            return EXIT_FINDINGS if changed else EXIT_CLEAN
+            return _exit(args, EXIT_FINDINGS if changed else EXIT_CLEAN)
     jobs = getattr(args, "jobs", None)
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
@@ -187,7 +211,7 @@ def check(args) -> int:
         from .cache import default_dir
 
         cache_dir = default_dir()
-    result = lint_paths(args.paths, select, input_shape, settings=settings, jobs=jobs, cache_dir=cache_dir)
+    result = lint_paths(args.paths, select, input_shape, settings=settings, jobs=jobs, cache_dir=cache_dir, stdin=stdin)
     shown = result.findings
     if getattr(args, "show_suppressed", False) and result.suppressed:
         shown = sorted(result.findings + result.suppressed, key=lambda f: f.sort_key())
@@ -199,12 +223,31 @@ def check(args) -> int:
         result.findings = merge(result.findings, verified)
         result.failing += len(result.findings) - before  # the verify findings are all errors
         shown = merge(shown, verified)
-        for line in verified.skipped + verified.notes:
+        for line in [] if quiet else verified.skipped + verified.notes:
             print(line, file=sys.stderr)
     write_report(args, shown, result.files)
     if any(f.name == "internal-error" for f in result.findings):
         return EXIT_ERROR
-    return EXIT_FINDINGS if result.failing else EXIT_CLEAN
+    return _exit(args, EXIT_FINDINGS if result.failing else EXIT_CLEAN)
+
+
+def _exit(args, status: int) -> int:
+    """--exit-zero turns "findings" into success; an error stays an error."""
+    return EXIT_CLEAN if status == EXIT_FINDINGS and getattr(args, "exit_zero", False) else status
+
+
+def _stdin(args) -> tuple[str, bytes] | None:
+    """(the path standard input stands for, its bytes) for `check -`, else None."""
+    reading = args.paths == ["-"] or (args.stdin_filename and args.paths == ["."])
+    if "-" in args.paths and not reading:
+        raise UsageError("- (standard input) cannot be mixed with other paths")
+    if not reading:
+        if args.stdin_filename:
+            raise UsageError("--stdin-filename is for `convlint check -` (standard input), not for paths")
+        return None
+    if getattr(args, "verify", False):
+        raise UsageError("--verify runs files, not standard input")
+    return args.stdin_filename or "-", sys.stdin.buffer.read()
 
 
 def _verify_pass(paths, input_shape, timeout: float, resolver=None):

@@ -22,11 +22,46 @@ SARIF_LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 GITHUB_COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
 
 
-def text(findings: list[Finding], files: int, out: TextIO) -> None:
+COLOURS = {"error": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;36m"}
+BOLD, RESET = "\033[1m", "\033[0m"
+
+
+def text(findings: list[Finding], files: int, out: TextIO, colour: bool = False, quiet: bool = False) -> None:
+    """`path:line:col: CODE [name] message`; with `colour`, the path bold and the code in its
+    severity's colour (as ruff does on a terminal)."""
     for f in findings:
         mark = " (suppressed)" if f.suppressed else ""
-        out.write(f"{f.path}:{f.span.line}:{f.span.column}: {f.code} [{f.name}] {f.message}{mark}\n")
-    out.write(summary(findings, files) + "\n")
+        if colour:
+            position = f.where[len(f.path) + 1 :]  # `line:col`, or `cell N:line:col`
+            out.write(f"{BOLD}{f.path}{RESET}:{position}: {COLOURS[f.severity]}{f.code}{RESET} [{f.name}] {f.message}{mark}\n")
+        else:
+            out.write(f"{f.where}: {f.code} [{f.name}] {f.message}{mark}\n")
+    if not quiet:
+        out.write(summary(findings, files) + "\n")
+
+
+def counts(findings: list[Finding]) -> list[tuple[int, str, str]]:
+    """(count, code, name) per check, most frequent first, suppressed findings left out."""
+    tally: dict[tuple[str, str], int] = {}
+    for f in findings:
+        if not f.suppressed:
+            tally[(f.code, f.name)] = tally.get((f.code, f.name), 0) + 1
+    return sorted(((n, code, name) for (code, name), n in tally.items()), key=lambda row: (-row[0], row[1]))
+
+
+def statistics(findings: list[Finding], files: int, out: TextIO, quiet: bool = False) -> None:
+    """`--statistics`: one line per check, `count  CODE  name`, then the summary line."""
+    rows = counts(findings)
+    width = max((len(str(n)) for n, _, _ in rows), default=1)
+    for n, code, name in rows:
+        out.write(f"{n:>{width}}  {code}  {name}\n")
+    if not quiet:
+        out.write(summary(findings, files) + "\n")
+
+
+def json_statistics(findings: list[Finding], files: int, out: TextIO) -> None:
+    json.dump([{"code": code, "name": name, "count": n} for n, code, name in counts(findings)], out, indent=2)
+    out.write("\n")
 
 
 def json_report(findings: list[Finding], files: int, out: TextIO) -> None:

@@ -589,6 +589,11 @@ def run(args) -> int:
         if b"torch" not in source:
             continue
         try:
+            if str(path).endswith(".ipynb"):
+                from .notebooks import summaries as notebook_summaries
+
+                summaries += notebook_summaries(source, str(path), shape, args.model, not args.no_advice)
+                continue
             summaries += summarize_source(source, str(path), shape, args.model, advice=not args.no_advice)
         except ValueError as error:
             print(f"convlint: {error}", file=sys.stderr)
