@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import bisect
 import codecs
-import difflib
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -136,6 +135,8 @@ class Notebook:
     def sources_after(self, module: str) -> dict[int, str] | None:
         """The new source of each cell that differs in `module` (an edit of `self.python`),
         magics restored; None when an edit crosses a cell boundary."""
+        import difflib
+
         new = split_lines(module)
         result: dict[int, list[str]] = {cell.number: [] for cell in self.cells}
         matcher = difflib.SequenceMatcher(None, self.module_lines, new, autojunk=False)
@@ -432,5 +433,14 @@ def summaries(raw: bytes, path: str, input_shape, model_name, advice: bool) -> l
         summary.notes = [notebook.message(note) for note in summary.notes]
         if summary.input_source:
             summary.input_source = notebook.message(summary.input_source)
-        summary.findings = [notebook.to_cells(f) for f in summary.findings]
+        summary.findings = [_cell_lines(notebook.to_cells(f)) for f in summary.findings]
     return found
+
+
+def _cell_lines(finding: Finding) -> Finding:
+    """The finding with its lines as CellLines (`line 6 of cell 7` where the summary names its line)."""
+    if finding.cell is None:
+        return finding
+    span = finding.span
+    return replace(finding, span=Span(CellLine(span.line, finding.cell), span.column,
+                                      CellLine(span.end_line, finding.cell), span.end_column))

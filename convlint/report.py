@@ -118,16 +118,13 @@ def sarif_log(findings: list[Finding], cwd: str | os.PathLike | None = None) -> 
                 {
                     "physicalLocation": {
                         "artifactLocation": location,
-                        "region": {
-                            "startLine": f.span.line,
-                            "startColumn": f.span.column,
-                            "endLine": f.span.end_line,
-                            "endColumn": f.span.end_column,
-                        },
+                        "region": _region(f.file_span or f.span),
                     }
                 }
             ],
         }
+        if f.cell is not None:  # the region is in the notebook's JSON; where that is in the cell:
+            result["properties"] = {"cell": f.cell, "cellLine": f.span.line, "cellColumn": f.span.column}
         if f.suppressed:
             result["suppressions"] = [{"kind": "inSource"}]
         results.append(result)
@@ -152,6 +149,10 @@ def sarif_log(findings: list[Finding], cwd: str | os.PathLike | None = None) -> 
             }
         ],
     }
+
+
+def _region(span) -> dict:
+    return {"startLine": span.line, "startColumn": span.column, "endLine": span.end_line, "endColumn": span.end_column}
 
 
 def artifact_uri(path: str, cwd: Path) -> tuple[str, bool]:
@@ -210,13 +211,14 @@ def github(findings: list[Finding], files: int, out: TextIO) -> None:
         if f.suppressed:
             continue
         path = _github_path(f.path, cwd)
+        span = f.file_span or f.span  # a notebook's annotation goes on its JSON line
         properties = [
             ("file", path),
-            ("line", str(f.span.line)),
-            ("col", str(f.span.column)),
-            ("endLine", str(f.span.end_line)),
-            ("endColumn", str(f.span.end_column)),
-            ("title", f"{f.code} {f.name}"),
+            ("line", str(span.line)),
+            ("col", str(span.column)),
+            ("endLine", str(span.end_line)),
+            ("endColumn", str(span.end_column)),
+            ("title", f"{f.code} {f.name}" + (f" (cell {f.cell}, line {f.span.line})" if f.cell is not None else "")),
         ]
         props = ",".join(f"{key}={escape_property(value)}" for key, value in properties)
         out.write(f"::{GITHUB_COMMANDS[f.severity]} {props}::{escape_data(f.message)}\n")
