@@ -56,6 +56,9 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
 
     files = list(discover([str(p) for p in paths]))
     result = VerifyResult()
+    notebooks = [path for path in files if str(path).endswith(".ipynb")]
+    files = [path for path in files if path not in notebooks]
+    result.skipped += [f"{path}: skipped: notebooks are not run (the static check reads them)" for path in notebooks]
     if not files:
         return result
     resolver = resolver or Resolver()

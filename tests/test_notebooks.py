@@ -272,3 +272,11 @@ def test_module_lines_map_to_cells():
     assert notebook.message("the Conv2d on line 33 and the one on line 999") == (
         "the Conv2d on line 5 of cell 7 and the one on line 999"
     )
+
+
+def test_verify_skips_notebooks_and_says_so(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["verify", "fixtures/notebooks"]) == 0
+    assert capsys.readouterr().out == (
+        "fixtures/notebooks/fastai_cnn.ipynb: skipped: notebooks are not run (the static check reads them)\n"
+    )
