@@ -1,0 +1,53 @@
+"""convlint as a flake8 plugin: `flake8 --select CL` reports convlint's findings through flake8.
+
+Registered as the `flake8.extension` entry point `CL` (pyproject.toml), so flake8 selects,
+ignores, `# noqa`s and formats them like its own. What runs is what `convlint check` would run
+on the file: the checks `[tool.convlint]` selects for it (default: the error and warning
+checks; add the `info` ones with `extend-select`), its per-file ignores and excludes, its
+`inputs`. convlint's own `# convlint: ignore[...]` comments apply; `# noqa` is flake8's to
+apply (so `--disable-noqa` works). A file that does not parse is flake8's E999, not reported twice.
+"""
+
+from __future__ import annotations
+
+from . import __version__
+
+LEFT_TO_FLAKE8 = {"syntax-error", "unused-suppression"}  # E999, and flake8's own noqa handling
+
+
+class ConvlintChecker:
+    name = "convlint"
+    version = __version__
+
+    def __init__(self, tree, filename: str, lines: list[str]) -> None:
+        self.filename = filename
+        self.lines = lines
+
+    def run(self):
+        for finding in findings("".join(self.lines), self.filename):
+            yield finding.line, finding.column - 1, f"{finding.code} [{finding.name}] {finding.message}", type(self)
+
+
+def findings(source: str, filename: str) -> list:
+    from .config import ConfigError, Options, Resolver, Settings
+    from .engine import analyze_source
+    from .suppress import directives
+
+    path = "-" if filename in ("stdin", "-", None) else filename
+    try:
+        file = Settings(Options(), Resolver()).for_file(path)
+    except ConfigError as error:
+        raise SystemExit(f"convlint: error: {error}") from None  # flake8 stops and says it, as for its own config
+    if file.excluded:
+        return []
+    select = set(file.select) - LEFT_TO_FLAKE8
+    data = source.encode("utf-8", "surrogatepass")
+    found = [f for f in analyze_source(data, filename, None, select, details=False,
+                                       config_inputs=file.config.inputs_for(path)).findings if f.name in select]
+    if not found or b"convlint" not in data:
+        return found
+    by_line = directives(data)
+    return [
+        f for f in found
+        if not any(d.kind == "convlint" and d.matching_code(f) is not None for d in by_line.get(f.line, ()))
+    ]
