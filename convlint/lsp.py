@@ -28,7 +28,6 @@ from .findings import Finding
 # (tools/lsp_bench.py) leaves room for a slower machine, and still lets a burst of keystrokes
 # (faster than ten a second) be analysed once, at its end.
 DEBOUNCE = 0.1
-DOCS_URL = "https://convlint.readthedocs.io/rules/{name}"
 SOURCE = "convlint"
 SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -40,9 +39,28 @@ IGNORE_COMMENT = re.compile(r"#\s*convlint:\s*ignore\[([^\]]*)\]")
 log = logging.getLogger(__name__)
 
 
+def tolerant_converter():
+    """lsprotocol's converter, except that a diagnostic a client sends back without its required
+    `message` (some send only the range and code, or the range alone) is still read: a code
+    action request answers the actions it can instead of Invalid Params."""
+    from lsprotocol.converters import get_converter
+
+    converter = get_converter()
+    diagnostic = converter.get_structure_hook(types.Diagnostic)
+
+    def structure(obj, cls):
+        if isinstance(obj, dict) and "message" not in obj:
+            obj = {**obj, "message": ""}
+        return diagnostic(obj, cls)
+
+    converter.register_structure_hook(types.Diagnostic, structure)
+    return converter
+
+
 class ConvlintServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("convlint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("convlint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         converter_factory=tolerant_converter)
         self.pending: dict[str, asyncio.Task] = {}  # uri -> the scheduled or running analysis
 
 
@@ -96,8 +114,7 @@ def to_diagnostic(lines: list[str], codec, finding: Finding) -> types.Diagnostic
         range=to_range(lines, codec, finding),
         message=finding.message,
         severity=SEVERITY.get(finding.severity, types.DiagnosticSeverity.Warning),
-        code=finding.code,
-        code_description=types.CodeDescription(href=DOCS_URL.format(name=finding.name)),
+        code=finding.code,  # no codeDescription: convlint has no documentation site (`convlint --explain CODE`)
         source=SOURCE,
         data={"name": finding.name},
     )
@@ -179,13 +196,17 @@ def did_close(ls: ConvlintServer, params: types.DidCloseTextDocumentParams) -> N
 def code_actions(source: str, path: str | None, uri: str, codec, diagnostics: list[types.Diagnostic]):
     from .fix import quick_fixes
 
-    ours = [d for d in diagnostics if d.source == SOURCE]
+    # ours, and partial ones a client sends back without `source` or `code`: matched by range
+    ours = [d for d in diagnostics if d.source in (SOURCE, None)]
     if not ours:
         return []
     findings = analyze(source, path)
     lines = source.splitlines(keepends=True)
     matches = {
-        id(diagnostic): [f for f in findings if f.code == diagnostic.code and to_range(lines, codec, f) == diagnostic.range]
+        id(diagnostic): [
+            f for f in findings
+            if diagnostic.code in (f.code, None) and to_range(lines, codec, f) == diagnostic.range
+        ]
         for diagnostic in ours
     }
     wanted = [f for found in matches.values() for f in found[:1]]
