@@ -218,7 +218,7 @@ def check(args) -> int:
     if getattr(args, "verify", False):
         from .verify import merge
 
-        verified = _verify_pass(args.paths, input_shape, args.verify_timeout, settings.resolver)
+        verified = _verify_pass(args.paths, input_shape, args.verify_timeout, settings.resolver, quiet)
         before = len(result.findings)
         result.findings = merge(result.findings, verified)
         result.failing += len(result.findings) - before  # the verify findings are all errors
@@ -250,13 +250,13 @@ def _stdin(args) -> tuple[str, bytes] | None:
     return args.stdin_filename or "-", sys.stdin.buffer.read()
 
 
-def _verify_pass(paths, input_shape, timeout: float, resolver=None):
+def _verify_pass(paths, input_shape, timeout: float, resolver=None, quiet: bool = False):
     from .verify import VerifyError, verify_paths
 
     if timeout <= 0:
         raise UsageError(f"--verify-timeout must be positive, not {timeout:g}")
     try:
-        return verify_paths(paths, input_shape, timeout, resolver)
+        return verify_paths(paths, input_shape, timeout, resolver, progress=None if quiet else sys.stderr)
     except VerifyError as error:
         raise UsageError(str(error)) from None
 

@@ -137,13 +137,13 @@ def test_output_format_is_format(capsys):
 # --------------------------------------------------------------------------- colour
 
 
-def on_a_terminal(*args, env=None) -> bytes:
-    """The command's output when its standard output is a pseudo-terminal."""
+def on_a_terminal(*args, env=None, stream: str = "stdout") -> bytes:
+    """What the command writes to `stream` when that is a pseudo-terminal (the other one is discarded)."""
     main_fd, child_fd = pty.openpty()
     environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     environment.update(CONVLINT_NO_CACHE="1", TERM="xterm", **(env or {}))
-    process = subprocess.Popen([sys.executable, "-m", "convlint", *args], stdout=child_fd, stderr=subprocess.DEVNULL,
-                               cwd=ROOT, env=environment)
+    streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, stream: child_fd}
+    process = subprocess.Popen([sys.executable, "-m", "convlint", *args], **streams, cwd=ROOT, env=environment)
     os.close(child_fd)
     chunks = []
     while True:
@@ -165,3 +165,18 @@ def test_colour_on_a_terminal_only():
     assert "\033[" not in on_a_terminal("check", "fixtures/nin_stem.py", env={"NO_COLOR": "1"}).decode()
     piped = convlint("check", "fixtures/nin_stem.py")
     assert piped.stdout.startswith(b"fixtures/nin_stem.py:7:5: CL002 [dropped-pixels]") and b"\033[" not in piped.stdout
+
+
+def test_verify_shows_progress_on_a_terminal_only():
+    args = ("verify", "fixtures/nin_stem.py", "fixtures/mnist_ok.py")
+    assert on_a_terminal(*args, stream="stderr") == (
+        b"\r\033[Kverify: file 1/2 (fixtures/nin_stem.py)"
+        b"\r\033[Kverify: file 1/2 (fixtures/nin_stem.py), model 1/2 (stem)"
+        b"\r\033[Kverify: file 2/2 (fixtures/mnist_ok.py)"
+        b"\r\033[Kverify: file 2/2 (fixtures/mnist_ok.py), model 2/2 (model)"
+        b"\r\033[K"
+    )
+    piped = convlint(*args)
+    assert piped.returncode == 0 and piped.stderr == b""
+    assert piped.stdout == (b"fixtures/nin_stem.py: stem: 4 of 4 layers agree with torch\n"
+                            b"fixtures/mnist_ok.py: model: 11 of 11 layers agree with torch\n")
