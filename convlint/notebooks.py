@@ -90,6 +90,12 @@ class Notebook:
         self.module_lines = module
         self.python = "".join(module).encode("utf-8")
 
+    @classmethod
+    def from_cells(cls, path: str, sources: list[str]) -> Notebook:
+        """The code cells' sources alone (an editor's notebook document): no file to point into."""
+        cells = [Cell(number, text, [], False, (0, 0)) for number, text in enumerate(sources, 1)]
+        return cls(path, "", cells, False)
+
     # ------------------------------------------------------------------ positions
 
     def cell_at(self, line: int) -> Cell | None:
@@ -105,9 +111,12 @@ class Notebook:
         end_line = span.end_line if self.cell_at(span.end_line) is cell else span.line
         end_column = span.end_column if end_line == span.end_line else span.column
         local = Span(span.line - cell.first_line, span.column, end_line - cell.first_line, end_column)
-        start = self._file_position(cell, local.line, local.column)
-        end = self._file_position(cell, local.end_line, local.end_column)
-        return replace(finding, span=local, cell=cell.number, file_span=Span(*start, *end),
+        file_span = None
+        if cell.tokens:
+            start = self._file_position(cell, local.line, local.column)
+            end = self._file_position(cell, local.end_line, local.end_column)
+            file_span = Span(*start, *end)
+        return replace(finding, span=local, cell=cell.number, file_span=file_span,
                        message=self.message(finding.message))
 
     def message(self, message: str) -> str:

@@ -308,8 +308,11 @@ class RawClient:
 def test_a_code_action_request_with_a_diagnostic_missing_its_message_is_answered():
     client = RawClient()
     try:
-        client.send({"id": 1, "method": "initialize", "params": {"capabilities": {}}})
-        client.answer(1)
+        client.send({"id": 1, "method": "initialize", "params": {"capabilities": {
+            "notebookDocument": {"synchronization": {}}}}})  # a client that syncs notebooks (LSP 3.17)
+        capabilities = client.answer(1)["result"]["capabilities"]
+        assert capabilities["notebookDocumentSync"] == {
+            "notebookSelector": [{"cells": [{"language": "python"}], "notebook": "*"}], "save": True}
         client.send({"method": "initialized", "params": {}})
         uri = (FIXTURES / "raw_probe.py").as_uri()
         text = BROKEN.read_text().replace("torch.nn.Conv2d(NF, 64", "torch.nn.Conv2d(24, 64")
@@ -326,3 +329,62 @@ def test_a_code_action_request_with_a_diagnostic_missing_its_message_is_answered
             "Set in_channels=16 (channel-mismatch)", "Suppress channel-mismatch on this line"]
     finally:
         client.close()
+
+
+NOTEBOOK_CELLS = [
+    "%matplotlib inline\nimport torch\nimport torch.nn as nn",
+    "# convlint: input=3x32x32\nmodel = nn.Sequential(\n    nn.Conv2d(3, 16, 3, padding=1),\n    nn.Conv2d(24, 64, 3),\n)",
+    "out = model(torch.randn(1, 3, 32, 32))",
+]
+
+
+@requires_lsp
+@pytest.mark.asyncio
+async def test_notebook_documents_get_diagnostics_per_cell(client: LanguageClient):
+    notebook_uri = (FIXTURES / "notebook_probe.ipynb").as_uri()  # never written: only the document exists
+    cell_uris = [f"vscode-notebook-cell:{notebook_uri[7:]}#cell{i}" for i in range(3)]
+    markdown_uri = f"vscode-notebook-cell:{notebook_uri[7:]}#md"
+    cells = [types.NotebookCell(kind=types.NotebookCellKind.Code, document=u) for u in cell_uris]
+    cells.insert(1, types.NotebookCell(kind=types.NotebookCellKind.Markup, document=markdown_uri))
+    documents = [types.TextDocumentItem(uri=u, language_id="python", version=1, text=t)
+                 for u, t in zip(cell_uris, NOTEBOOK_CELLS)]
+    documents.append(types.TextDocumentItem(uri=markdown_uri, language_id="markdown", version=1, text="nn.Conv2d(9, 9, 3)"))
+    client.notebook_document_did_open(types.DidOpenNotebookDocumentParams(
+        notebook_document=types.NotebookDocument(uri=notebook_uri, notebook_type="jupyter-notebook", version=1,
+                                                 cells=cells),
+        cell_text_documents=documents,
+    ))
+    await until(lambda: all(u in client.diagnostics for u in cell_uris), client=client)
+    assert len(client.diagnostics[cell_uris[0]]) == len(client.diagnostics[cell_uris[2]]) == 0
+    assert markdown_uri not in client.diagnostics
+    (diagnostic,) = client.diagnostics[cell_uris[1]]
+    assert diagnostic.range == types.Range(types.Position(3, 4), types.Position(3, 24))  # within the cell
+    assert diagnostic.message == ("Conv2d expects 24 input channels but receives 16 (out_channels of the Conv2d on "
+                                  "line 3 of cell 2)")
+
+    # the quick fix, computed with the whole notebook, edits the cell
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=cell_uris[1]), range=diagnostic.range,
+        context=types.CodeActionContext(diagnostics=[diagnostic]),
+    ))
+    assert [a.title for a in actions] == ["Set in_channels=16 (channel-mismatch)", "Suppress channel-mismatch on this line"]
+    fixed = apply_text_edits(NOTEBOOK_CELLS[1], actions[0].edit.changes[cell_uris[1]])
+    assert fixed == NOTEBOOK_CELLS[1].replace("nn.Conv2d(24, 64, 3)", "nn.Conv2d(16, 64, 3)")
+
+    # an edit of the cell: its diagnostics are gone
+    client.notebook_document_did_change(types.DidChangeNotebookDocumentParams(
+        notebook_document=types.VersionedNotebookDocumentIdentifier(version=2, uri=notebook_uri),
+        change=types.NotebookDocumentChangeEvent(cells=types.NotebookDocumentCellChanges(text_content=[
+            types.NotebookDocumentCellContentChanges(
+                document=types.VersionedTextDocumentIdentifier(uri=cell_uris[1], version=2),
+                changes=[types.TextDocumentContentChangeWholeDocument(text=fixed)],
+            )
+        ])),
+    ))
+    await until(lambda: len(client.diagnostics[cell_uris[1]]) == 0, client=client)
+
+    client.notebook_document_did_close(types.DidCloseNotebookDocumentParams(
+        notebook_document=types.NotebookDocumentIdentifier(uri=notebook_uri),
+        cell_text_documents=[types.TextDocumentIdentifier(uri=u) for u in cell_uris],
+    ))
+    assert client.error is None
