@@ -79,3 +79,22 @@ def test_a_syntax_error_is_flake8s_e999_only(tmp_path):
     (tmp_path / "broken.py").write_text("import torch.nn as nn\nmodel = nn.Sequential(\n")
     done = flake8(tmp_path, "--select", "CL,E999", "broken.py")
     assert [line.split(" ")[1] for line in done.stdout.splitlines()] == ["E999"]
+
+
+def test_a_broken_convlint_configuration_is_said_not_a_traceback(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.convlint]\nselect = ["nope"]\n')
+    write(tmp_path)
+    done = flake8(tmp_path, "--select", "CL", "model.py")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stdout.splitlines() == [
+        "model.py:1:1: CL000 [configuration-error] pyproject.toml: [tool.convlint]: unknown check 'nope' in "
+        "'select'; checked with the default selection",
+        f"model.py:6:5: {MESSAGE}",
+    ]
+
+
+def test_the_inputs_table_gives_the_size(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.convlint.inputs]\n"stem.py::stem" = "1x224x224"\n')
+    (tmp_path / "stem.py").write_text("import torch.nn as nn\n\nstem = nn.Sequential(nn.Conv2d(1, 96, 11, stride=4))\n")
+    done = flake8(tmp_path, "--select", "CL", "stem.py")
+    assert done.stdout.startswith("stem.py:3:22: CL002 [dropped-pixels] (224 + 2·0 − 11)/4 + 1 = 54.25"), done.stdout
