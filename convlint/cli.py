@@ -142,25 +142,25 @@ def write_report(args, findings, files: int) -> None:
     from .console import wants_colour
 
     target = getattr(args, "output_file", None)
-    quiet = getattr(args, "quiet", False)
     write = report.FORMATS[args.format]
     if getattr(args, "statistics", False):
         write = report.json_statistics if args.format == "json" else report.statistics
-    if not target:
+
+    def emit(out) -> None:
+        options = {}
+        if write in (report.text, report.statistics):
+            options["quiet"] = getattr(args, "quiet", False)
         if write is report.text:
-            report.text(findings, files, sys.stdout, colour=wants_colour(sys.stdout), quiet=quiet)
-        elif write is report.statistics:
-            report.statistics(findings, files, sys.stdout, quiet=quiet)
-        else:
-            write(findings, files, sys.stdout)
+            options["colour"] = out is sys.stdout and wants_colour(out)  # a terminal, never a file
+        write(findings, files, out, **options)
+
+    if not target:
+        emit(sys.stdout)
         return
     try:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         with open(target, "w", encoding="utf-8", newline="\n") as out:
-            if write in (report.text, report.statistics):
-                write(findings, files, out, quiet=quiet)
-            else:
-                write(findings, files, out)
+            emit(out)
     except OSError as error:
         raise UsageError(f"cannot write --output-file {target}: {error.strerror or error}") from None
 

@@ -475,8 +475,12 @@ def fix_stdin(stdin: tuple[str, bytes], settings, input_shape, args, out, err) -
             out.write(done[1])
         return 1 if done is not None else 0
     fixed = done[0] if done is not None else raw
-    out.buffer.write(fixed) if hasattr(out, "buffer") else out.write(fixed.decode("utf-8"))
     out.flush()
+    if hasattr(out, "buffer"):
+        out.buffer.write(fixed)  # the bytes as they are: no re-encoding for the terminal
+        out.buffer.flush()
+    else:
+        out.write(fixed.decode("utf-8", "replace"))
     result = lint_paths([], set(), input_shape, settings=settings, stdin=(path, fixed))
     if result.findings and not args.quiet:
         report.text(result.findings, result.files, err)

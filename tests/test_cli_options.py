@@ -180,3 +180,14 @@ def test_verify_shows_progress_on_a_terminal_only():
     assert piped.returncode == 0 and piped.stderr == b""
     assert piped.stdout == (b"fixtures/nin_stem.py: stem: 4 of 4 layers agree with torch\n"
                             b"fixtures/mnist_ok.py: model: 11 of 11 layers agree with torch\n")
+
+
+def test_statistics_and_quiet_into_an_output_file_never_coloured(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    report = tmp_path / "report.txt"
+    assert main(["check", "--statistics", "-q", "--output-file", str(report), "fixtures/nin_stem.py"]) == 1
+    assert report.read_text() == "1  CL002  dropped-pixels\n"
+    assert main(["check", "--output-file", str(report), "fixtures/nin_stem.py"]) == 1
+    assert report.read_text().startswith("fixtures/nin_stem.py:7:5: CL002 [dropped-pixels] (224")
+    assert capsys.readouterr().out == ""
