@@ -188,6 +188,9 @@ class Notebook:
                     if token.text != line:
                         edits.append((token.start, token.end, json.dumps(line, ensure_ascii=escape_all)))
                 continue
+            if not cell.tokens:  # an empty list: the whole value
+                edits.append((*cell.value, json.dumps(lines, ensure_ascii=escape_all)))
+                continue
             first, last = cell.tokens[0], cell.tokens[-1]
             separator = self.text[first.end : cell.tokens[1].start] if len(cell.tokens) > 1 else ", "
             joined = separator.join(json.dumps(line, ensure_ascii=escape_all) for line in lines)

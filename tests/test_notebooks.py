@@ -280,3 +280,31 @@ def test_verify_skips_notebooks_and_says_so(capsys, monkeypatch):
     assert capsys.readouterr().out == (
         "fixtures/notebooks/fastai_cnn.ipynb: skipped: notebooks are not run (the static check reads them)\n"
     )
+
+
+def test_summary_json_of_a_notebook_gives_cells(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["summary", "--format", "json", "fixtures/notebooks/fastai_cnn.ipynb", "--model", "get_cnn_model"]) == 0
+    [model] = json.loads(capsys.readouterr().out)
+    assert (model["cell"], model["line"]) == (7, 1)
+    assert [(row["cell"], row["line"], row["kind"]) for row in model["layers"][:3]] == [
+        (5, 9, "view"), (6, 3, "Conv2d"), (6, 3, "ReLU"),
+    ]
+    assert {k: model["findings"][0][k] for k in ("cell", "line", "column", "code")} == {
+        "cell": 7, "line": 6, "column": 9, "code": "CL001"}
+
+
+@pytest.mark.parametrize("ensure_ascii", [False, True], ids=["utf8", "escaped"])
+def test_positions_in_the_file_count_json_escapes(tmp_path, ensure_ascii):
+    line = 's = "é\\t"; m = nn.Sequential(nn.Conv2d(3, 16, 3), nn.Conv2d(32, 8, 3))\n'
+    notebook = new_notebook(cells=[new_code_cell(["import torch.nn as nn\n", "# convlint: input=3x16x16\n", line])])
+    path = tmp_path / "escapes.ipynb"
+    path.write_text(json.dumps(notebook, indent=1, ensure_ascii=ensure_ascii))
+    text = path.read_text()
+    [finding] = lint_paths([str(path)], DEFAULT).findings
+    assert (finding.cell, finding.span.line, finding.span.column) == (1, 3, line.index("nn.Conv2d(32") + 1)
+    offset = text.index("nn.Conv2d(32")
+    row = text.count("\n", 0, offset) + 1
+    column = offset - text.rfind("\n", 0, offset)
+    assert (finding.file_span.line, finding.file_span.column) == (row, column)
+    assert finding.file_span.end_column - finding.file_span.column == len("nn.Conv2d(32, 8, 3)")
