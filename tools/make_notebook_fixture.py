@@ -1,4 +1,11 @@
-"""Writes fixtures/notebooks/fastai_cnn.ipynb (run once; the file is committed)."""
+"""Writes fixtures/notebooks/fastai_cnn.ipynb, a notebook in the style of the fast.ai course
+(`python tools/make_notebook_fixture.py [PATH]`; the file is committed, this is how it was made;
+nbformat gives the cells new random ids each time).
+Needs nbformat (the `dev` extra)."""
+
+import sys
+from pathlib import Path
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -72,5 +79,4 @@ nb = new_notebook(cells=cells, metadata={
 nb.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text="torch ready\n")]
 nb.cells[3].execution_count = 3
 nbformat.validate(nb)
-import sys
-nbformat.write(nb, sys.argv[1])
+nbformat.write(nb, sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "fixtures" / "notebooks" / "fastai_cnn.ipynb")
