@@ -136,6 +136,7 @@ def test_cell_magics_blank_foreign_cells_and_keep_python_ones():
         ('[1, 2]', 'not a notebook: no "cells" list (only nbformat 4 notebooks are read)'),
         ('{"cells": [{"cell_type": "code", "metadata": {}}]}', 'not a notebook: code cell 1 has no "source" text'),
         ('{"cells": ["import torch"]}', "not a notebook: cell 1 is not an object"),
+        ('{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}", "not a notebook: the JSON nests too deeply"),
     ],
 )
 def test_an_invalid_notebook_is_an_unreadable_file_finding(tmp_path, capsys, content, message):
@@ -308,3 +309,12 @@ def test_positions_in_the_file_count_json_escapes(tmp_path, ensure_ascii):
     column = offset - text.rfind("\n", 0, offset)
     assert (finding.file_span.line, finding.file_span.column) == (row, column)
     assert finding.file_span.end_column - finding.file_span.column == len("nn.Conv2d(32, 8, 3)")
+
+
+def test_summary_of_a_folder_includes_its_notebooks(tmp_path, capsys):
+    (tmp_path / "lesson.ipynb").write_bytes(FASTAI.read_bytes())
+    (tmp_path / "stem.py").write_text((ROOT / "fixtures" / "nin_stem.py").read_text())
+    assert main(["summary", str(tmp_path), "--no-advice"]) == 0
+    titles = [line.split(" — ")[0] for line in capsys.readouterr().out.splitlines() if "::" in line]
+    assert f"{tmp_path}/lesson.ipynb::get_cnn_model (line 1 of cell 7)" in titles
+    assert f"{tmp_path}/stem.py::stem (line 6)" in titles
