@@ -20,6 +20,11 @@ class UsageError(Exception):
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command != "lsp":  # the server speaks bytes on stdout
+        from .console import install
+
+        install(sys.stdout)
+        install(sys.stderr)
     try:
         if args.explain:
             return explain(args.explain)
@@ -51,11 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--explain", metavar="CODE", help="show the documentation of a check (code or name)")
     commands = parser.add_subparsers(dest="command", prog=parser.prog)  # a prog spares argparse a formatter (and shutil)
     check = commands.add_parser("check", help="lint files and directories")
-    check.add_argument("paths", nargs="*", default=["."], metavar="PATH")
+    check.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files and folders (default: .); - for standard input")
     check.add_argument("--select", help="comma-separated codes or names to run (default: the error and warning checks)")
     check.add_argument("--ignore", help="comma-separated codes or names to skip")
     check.add_argument("--extend-select", help="comma-separated codes or names to run on top of the selection")
-    check.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text", help="output format")
+    check.add_argument("--format", "--output-format", dest="format", choices=("text", "json", "sarif", "github"), default="text", help="output format")
+    check.add_argument("--stdin-filename", metavar="PATH", help="with `-` (standard input): the path it stands for, for messages and configuration")
+    check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings (2 still means an error)")
+    check.add_argument("--statistics", action="store_true", help="print how many findings of each check, instead of the findings")
+    check.add_argument("--quiet", "-q", action="store_true", help="print the findings only: no summary line, no notes")
     check.add_argument("--output-file", metavar="PATH", help="write the report to PATH instead of the standard output")
     check.add_argument("--fail-on", choices=("error", "warning", "info"), help="lowest severity that makes the exit status 1 (default: warning)")
     check.add_argument("--show-suppressed", action="store_true", help="also list the findings suppressed by inline comments")
@@ -128,15 +137,28 @@ def settings_from(args):
 
 def write_report(args, findings, files: int) -> None:
     from . import report
+    from .console import wants_colour
 
     target = getattr(args, "output_file", None)
+    write = report.FORMATS[args.format]
+    if getattr(args, "statistics", False):
+        write = report.json_statistics if args.format == "json" else report.statistics
+
+    def emit(out) -> None:
+        options = {}
+        if write in (report.text, report.statistics):
+            options["quiet"] = getattr(args, "quiet", False)
+        if write is report.text:
+            options["colour"] = out is sys.stdout and wants_colour(out)  # a terminal, never a file
+        write(findings, files, out, **options)
+
     if not target:
-        report.FORMATS[args.format](findings, files, sys.stdout)
+        emit(sys.stdout)
         return
     try:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         with open(target, "w", encoding="utf-8", newline="\n") as out:
-            report.FORMATS[args.format](findings, files, out)
+            emit(out)
     except OSError as error:
         raise UsageError(f"cannot write --output-file {target}: {error.strerror or error}") from None
 
@@ -159,17 +181,24 @@ def check(args) -> int:
     input_shape = input_option(args.input)
     select = selected_rules(args.select, args.ignore)
     settings = settings_from(args)
+    if getattr(args, "statistics", False) and args.format not in ("text", "json"):
+        raise UsageError("--statistics prints text or json, not --format " + args.format)
+    stdin = _stdin(args)
     missing = [p for p in args.paths if not Path(p).exists() and not Path(p).is_symlink()]  # a loop is read, and said
-    if missing:
+    if missing and stdin is None:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
+    quiet = getattr(args, "quiet", False)
     if getattr(args, "fix", False) or getattr(args, "diff", False):
-        from .fix import fix_paths
+        from .fix import fix_paths, fix_stdin
 
+        if stdin is not None:
+            return _exit(args, fix_stdin(stdin, settings, input_shape, args, sys.stdout, sys.stderr))
         changed = fix_paths(
-            args.paths, select, input_shape, write=not args.diff, out=sys.stdout, err=sys.stderr, settings=settings
+            args.paths, select, input_shape, write=not args.diff, out=sys.stdout, err=None if quiet else sys.stderr,
+            settings=settings,
         )
         if args.diff:
-            return EXIT_FINDINGS if changed else EXIT_CLEAN
+            return _exit(args, EXIT_FINDINGS if changed else EXIT_CLEAN)
     jobs = getattr(args, "jobs", None)
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
@@ -180,24 +209,24 @@ def check(args) -> int:
         from .cache import default_dir
 
         cache_dir = default_dir()
-    result = lint_paths(args.paths, select, input_shape, settings=settings, jobs=jobs, cache_dir=cache_dir)
+    result = lint_paths(args.paths, select, input_shape, settings=settings, jobs=jobs, cache_dir=cache_dir, stdin=stdin)
     shown = result.findings
     if getattr(args, "show_suppressed", False) and result.suppressed:
         shown = sorted(result.findings + result.suppressed, key=lambda f: f.sort_key())
     if getattr(args, "verify", False):
         from .verify import merge
 
-        verified = _verify_pass(args.paths, input_shape, args.verify_timeout, settings.resolver)
+        verified = _verify_pass(args.paths, input_shape, args.verify_timeout, settings.resolver, quiet)
         before = len(result.findings)
         result.findings = merge(result.findings, verified)
         result.failing += len(result.findings) - before  # the verify findings are all errors
         shown = merge(shown, verified)
-        for line in verified.skipped + verified.notes:
+        for line in [] if quiet else verified.skipped + verified.notes:
             print(line, file=sys.stderr)
     write_report(args, shown, result.files)
     if any(f.name == "internal-error" for f in result.findings):
         return EXIT_ERROR
-    return EXIT_FINDINGS if result.failing else EXIT_CLEAN
+    return _exit(args, EXIT_FINDINGS if result.failing else EXIT_CLEAN)
 
 
 def summary(args) -> int:
@@ -219,6 +248,11 @@ def summary(args) -> int:
         if b"torch" not in source:
             continue
         try:
+            if str(path).endswith(".ipynb"):
+                from .notebooks import summaries as notebook_summaries
+
+                summaries += notebook_summaries(source, str(path), shape, args.model, not args.no_advice)
+                continue
             summaries += summarize_source(source, str(path), shape, args.model, advice=not args.no_advice)
         except ValueError as error:
             print(f"convlint: {error}", file=sys.stderr)
@@ -237,13 +271,32 @@ def summary(args) -> int:
     return 0
 
 
-def _verify_pass(paths, input_shape, timeout: float, resolver=None):
+def _exit(args, status: int) -> int:
+    """--exit-zero turns "findings" into success; an error stays an error."""
+    return EXIT_CLEAN if status == EXIT_FINDINGS and getattr(args, "exit_zero", False) else status
+
+
+def _stdin(args) -> tuple[str, bytes] | None:
+    """(the path standard input stands for, its bytes) for `check -`, else None."""
+    reading = args.paths == ["-"] or (args.stdin_filename and args.paths == ["."])
+    if "-" in args.paths and not reading:
+        raise UsageError("- (standard input) cannot be mixed with other paths")
+    if not reading:
+        if args.stdin_filename:
+            raise UsageError("--stdin-filename is for `convlint check -` (standard input), not for paths")
+        return None
+    if getattr(args, "verify", False):
+        raise UsageError("--verify runs files, not standard input")
+    return args.stdin_filename or "-", sys.stdin.buffer.read()
+
+
+def _verify_pass(paths, input_shape, timeout: float, resolver=None, quiet: bool = False):
     from .verify import VerifyError, verify_paths
 
     if timeout <= 0:
         raise UsageError(f"--verify-timeout must be positive, not {timeout:g}")
     try:
-        return verify_paths(paths, input_shape, timeout, resolver)
+        return verify_paths(paths, input_shape, timeout, resolver, progress=None if quiet else sys.stderr)
     except VerifyError as error:
         raise UsageError(str(error)) from None
 

@@ -62,7 +62,7 @@ def is_virtualenv(folder: Path) -> bool:
 
 
 def discover(paths: list[str]) -> Iterator[Path]:
-    """Python files: explicit files as given, directories walked in sorted order."""
+    """Python files and notebooks: explicit files as given, directories walked in sorted order."""
     for given in paths:
         path = Path(given)
         if path.is_dir():
@@ -85,5 +85,5 @@ def _walk(root: Path) -> Iterator[Path]:
             and not ignore.ignored(here / d, True)
         )
         for name in sorted(files):
-            if name.endswith(".py") and not ignore.ignored(here / name, False):
+            if name.endswith((".py", ".ipynb")) and not ignore.ignored(here / name, False):
                 yield here / name

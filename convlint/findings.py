@@ -27,6 +27,10 @@ class Finding:
     message: str
     suppressed: bool = field(default=False, compare=False)
     fix: dict | None = field(default=None, compare=False, repr=False)  # machine-readable hint for `--fix`
+    # In a notebook: the code cell (1-based, counting code cells) that `span` is relative to, and
+    # where that is in the .ipynb file itself (its JSON text), for SARIF and GitHub annotations.
+    cell: int | None = None
+    file_span: Span | None = field(default=None, compare=False, repr=False)
 
     @property
     def line(self) -> int:
@@ -37,11 +41,18 @@ class Finding:
         return self.span.column
 
     def sort_key(self) -> tuple:
-        return (self.path, self.span.line, self.span.column, self.code, self.message)
+        return (self.path, self.cell or 0, self.span.line, self.span.column, self.code, self.message)
+
+    @property
+    def where(self) -> str:
+        """`path:line:col`, or `path:cell N:line:col` in a notebook (as ruff writes it)."""
+        cell = f"cell {self.cell}:" if self.cell is not None else ""
+        return f"{self.path}:{cell}{self.span.line}:{self.span.column}"
 
     def to_dict(self) -> dict:
+        where = {"path": self.path} if self.cell is None else {"path": self.path, "cell": self.cell}
         return {
-            "path": self.path,
+            **where,
             "line": self.span.line,
             "column": self.span.column,
             "end_line": self.span.end_line,

@@ -406,21 +406,84 @@ def fix_paths(paths, select, input_shape=None, write: bool = True, out=None, err
             select = file.select
         try:
             raw = open(path, "rb").read()
-            source = raw.decode("utf-8")
-        except (OSError, UnicodeDecodeError):
+        except OSError:
             continue  # `check` reports the file as unreadable
-        if "torch" not in source:
+        done = fix_file(raw, str(path), select, input_shape)
+        if done is None:
             continue
-        result = fix_source(source, str(path), input_shape, select)
-        if not result.changed:
-            continue
+        new_raw, diff, count = done
         changed += 1
-        fixed += len(result.fixed)
+        fixed += count
         if write:
             with open(path, "wb") as handle:
-                handle.write(result.source.encode("utf-8"))
+                handle.write(new_raw)
         elif out is not None:
-            out.write(unified_diff(str(path), source, result.source))
+            out.write(diff)
     if err is not None and write and fixed:
         err.write(f"Fixed {fixed} finding{'s' if fixed != 1 else ''} in {changed} file{'s' if changed != 1 else ''}.\n")
     return changed
+
+
+def fix_file(raw: bytes, path: str, select, input_shape=None) -> tuple[bytes, str, int] | None:
+    """(the fixed file's bytes, its unified diff, the number of findings fixed), or None when
+    nothing changes. A notebook's fixes edit only its cells' sources (the diff is per cell)."""
+    from .notebooks import Notebook, is_notebook, read_notebook
+
+    if is_notebook(path):
+        notebook = read_notebook(raw, path)
+        if not isinstance(notebook, Notebook):
+            return None
+        source = notebook.python.decode("utf-8")
+    else:
+        notebook = None
+        try:
+            source = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if "torch" not in source:
+        return None
+    result = fix_source(source, path, input_shape, select)
+    if not result.changed:
+        return None
+    if notebook is None:
+        return result.source.encode("utf-8"), unified_diff(path, source, result.source), len(result.fixed)
+    sources = notebook.sources_after(result.source)
+    if not sources:
+        return None  # an edit across cells, which a fix never makes: leave the notebook alone
+    cells = {cell.number: cell.text for cell in notebook.cells}
+    diff = "".join(
+        unified_diff(f"{path}:cell {number}", _ended(cells[number]), _ended(text)) for number, text in sources.items()
+    )
+    return notebook.with_sources(sources), diff, len(result.fixed)
+
+
+def _ended(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def fix_stdin(stdin: tuple[str, bytes], settings, input_shape, args, out, err) -> int:
+    """`check - --diff`: the diff on `out`; `check - --fix`: the fixed text on `out` (what an editor
+    pipes back), the findings that remain on `err`. The exit status of `check`."""
+    from . import report
+    from .runner import lint_paths
+
+    path, raw = stdin
+    file = settings.for_file(path)
+    done = None if file.excluded else fix_file(raw, path, file.select, input_shape)
+    if args.diff:
+        if done is not None:
+            out.write(done[1])
+        return 1 if done is not None else 0
+    fixed = done[0] if done is not None else raw
+    out.flush()
+    if hasattr(out, "buffer"):
+        out.buffer.write(fixed)  # the bytes as they are: no re-encoding for the terminal
+        out.buffer.flush()
+    else:
+        out.write(fixed.decode("utf-8", "replace"))
+    result = lint_paths([], set(), input_shape, settings=settings, stdin=(path, fixed))
+    if result.findings and not args.quiet:
+        report.text(result.findings, result.files, err)
+    if any(f.name == "internal-error" for f in result.findings):
+        return 2
+    return 1 if result.failing else 0

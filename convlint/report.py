@@ -13,6 +13,7 @@ import urllib.parse
 from pathlib import Path
 from typing import TextIO
 
+from .console import can_encode
 from .findings import Finding
 
 INFORMATION_URI = "https://pypi.org/project/convlint/"
@@ -21,15 +22,50 @@ SARIF_LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 GITHUB_COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
 
 
-def text(findings: list[Finding], files: int, out: TextIO) -> None:
+COLOURS = {"error": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;36m"}
+BOLD, RESET = "\033[1m", "\033[0m"
+
+
+def text(findings: list[Finding], files: int, out: TextIO, colour: bool = False, quiet: bool = False) -> None:
+    """`path:line:col: CODE [name] message`; with `colour`, the path bold and the code in its
+    severity's colour (as ruff does on a terminal)."""
     for f in findings:
         mark = " (suppressed)" if f.suppressed else ""
-        out.write(f"{f.path}:{f.span.line}:{f.span.column}: {f.code} [{f.name}] {f.message}{mark}\n")
-    out.write(summary(findings, files) + "\n")
+        if colour:
+            position = f.where[len(f.path) + 1 :]  # `line:col`, or `cell N:line:col`
+            out.write(f"{BOLD}{f.path}{RESET}:{position}: {COLOURS[f.severity]}{f.code}{RESET} [{f.name}] {f.message}{mark}\n")
+        else:
+            out.write(f"{f.where}: {f.code} [{f.name}] {f.message}{mark}\n")
+    if not quiet:
+        out.write(summary(findings, files) + "\n")
+
+
+def counts(findings: list[Finding]) -> list[tuple[int, str, str]]:
+    """(count, code, name) per check, most frequent first, suppressed findings left out."""
+    tally: dict[tuple[str, str], int] = {}
+    for f in findings:
+        if not f.suppressed:
+            tally[(f.code, f.name)] = tally.get((f.code, f.name), 0) + 1
+    return sorted(((n, code, name) for (code, name), n in tally.items()), key=lambda row: (-row[0], row[1]))
+
+
+def statistics(findings: list[Finding], files: int, out: TextIO, quiet: bool = False) -> None:
+    """`--statistics`: one line per check, `count  CODE  name`, then the summary line."""
+    rows = counts(findings)
+    width = max((len(str(n)) for n, _, _ in rows), default=1)
+    for n, code, name in rows:
+        out.write(f"{n:>{width}}  {code}  {name}\n")
+    if not quiet:
+        out.write(summary(findings, files) + "\n")
+
+
+def json_statistics(findings: list[Finding], files: int, out: TextIO) -> None:
+    json.dump([{"code": code, "name": name, "count": n} for n, code, name in counts(findings)], out, indent=2)
+    out.write("\n")
 
 
 def json_report(findings: list[Finding], files: int, out: TextIO) -> None:
-    json.dump([_json_item(f) for f in findings], out, indent=2, ensure_ascii=False)
+    json.dump([_json_item(f) for f in findings], out, indent=2, ensure_ascii=not can_encode(out))
     out.write("\n")
 
 
@@ -60,7 +96,7 @@ def summary(findings: list[Finding], files: int) -> str:
 
 
 def sarif(findings: list[Finding], files: int, out: TextIO) -> None:
-    json.dump(sarif_log(findings), out, indent=2, ensure_ascii=False)
+    json.dump(sarif_log(findings), out, indent=2, ensure_ascii=not can_encode(out))
     out.write("\n")
 
 
@@ -82,16 +118,13 @@ def sarif_log(findings: list[Finding], cwd: str | os.PathLike | None = None) -> 
                 {
                     "physicalLocation": {
                         "artifactLocation": location,
-                        "region": {
-                            "startLine": f.span.line,
-                            "startColumn": f.span.column,
-                            "endLine": f.span.end_line,
-                            "endColumn": f.span.end_column,
-                        },
+                        "region": _region(f.file_span or f.span),
                     }
                 }
             ],
         }
+        if f.cell is not None:  # the region is in the notebook's JSON; where that is in the cell:
+            result["properties"] = {"cell": f.cell, "cellLine": f.span.line, "cellColumn": f.span.column}
         if f.suppressed:
             result["suppressions"] = [{"kind": "inSource"}]
         results.append(result)
@@ -116,6 +149,10 @@ def sarif_log(findings: list[Finding], cwd: str | os.PathLike | None = None) -> 
             }
         ],
     }
+
+
+def _region(span) -> dict:
+    return {"startLine": span.line, "startColumn": span.column, "endLine": span.end_line, "endColumn": span.end_column}
 
 
 def artifact_uri(path: str, cwd: Path) -> tuple[str, bool]:
@@ -174,13 +211,14 @@ def github(findings: list[Finding], files: int, out: TextIO) -> None:
         if f.suppressed:
             continue
         path = _github_path(f.path, cwd)
+        span = f.file_span or f.span  # a notebook's annotation goes on its JSON line
         properties = [
             ("file", path),
-            ("line", str(f.span.line)),
-            ("col", str(f.span.column)),
-            ("endLine", str(f.span.end_line)),
-            ("endColumn", str(f.span.end_column)),
-            ("title", f"{f.code} {f.name}"),
+            ("line", str(span.line)),
+            ("col", str(span.column)),
+            ("endLine", str(span.end_line)),
+            ("endColumn", str(span.end_column)),
+            ("title", f"{f.code} {f.name}" + (f" (cell {f.cell}, line {f.span.line})" if f.cell is not None else "")),
         ]
         props = ",".join(f"{key}={escape_property(value)}" for key, value in properties)
         out.write(f"::{GITHUB_COMMANDS[f.severity]} {props}::{escape_data(f.message)}\n")

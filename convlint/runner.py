@@ -24,10 +24,12 @@ def lint_paths(
     settings=None,
     jobs: int | None = 1,
     cache_dir: str | os.PathLike | None = None,
+    stdin: tuple[str, bytes] | None = None,
 ) -> RunResult:
     """`settings` (a config.Settings): per-file select, exclude, severity and fail-on from the
     configuration files, which then replace `select`. `jobs`: processes to analyse in (None: the
-    machine's cores). `cache_dir`: where the findings cache lives (None: no cache)."""
+    machine's cores). `cache_dir`: where the findings cache lives (None: no cache). `stdin`:
+    (the path it stands for, its bytes), linted instead of `paths`."""
     import gc
 
     # Trees are millions of small objects that live as long as their file is analysed: with
@@ -35,7 +37,7 @@ def lint_paths(
     gc.set_threshold(20_000, 20, 20)
     from .config import DEFAULT_FAIL_ON, severity_rank
     from .engine import might_define_models, read_source
-    from .files import discover
+    from .notebooks import Notebook, is_notebook, read_notebook
 
     cache = None
     if cache_dir is not None:
@@ -46,7 +48,8 @@ def lint_paths(
     outcomes: list[tuple | None] = []
     fail_ons: list[int] = []
     pending: list[tuple[int, tuple, str | None]] = []  # (index, task, cache key)
-    for path in discover(paths):
+    documents: dict[int, object] = {}  # index -> the notebook whose cells the findings map back to
+    for path, given in _inputs(paths, stdin):
         file = settings.for_file(path) if settings is not None else None
         if file is not None and file.excluded:
             continue
@@ -54,7 +57,14 @@ def lint_paths(
         severity = dict(file.severity) if file is not None and file.severity else None
         result.files += 1
         fail_ons.append(severity_rank(file.fail_on if file is not None else DEFAULT_FAIL_ON))
-        source = read_source(path)
+        source = given if given is not None else read_source(path)
+        if isinstance(source, bytes) and is_notebook(path):
+            notebook = read_notebook(source, str(path))
+            if isinstance(notebook, Notebook):
+                documents[len(outcomes)] = notebook
+                source = notebook.python
+            else:
+                source = notebook
         if not isinstance(source, bytes):
             outcomes.append(([source], []))
             continue
@@ -81,6 +91,9 @@ def lint_paths(
         outcomes[index] = outcome
         if cache is not None and key is not None and not any(f.name == "internal-error" for f in outcome[0]):
             cache.put(key, *outcome)
+    for index, notebook in documents.items():
+        found, suppressed = outcomes[index]
+        outcomes[index] = ([notebook.to_cells(f) for f in found], [notebook.to_cells(f) for f in suppressed])
     for (found, suppressed), fail_on in zip(outcomes, fail_ons):
         result.failing += sum(severity_rank(f.severity) >= fail_on for f in found)
         result.findings.extend(found)
@@ -88,6 +101,19 @@ def lint_paths(
     result.suppressed.sort(key=Finding.sort_key)
     result.findings.sort(key=Finding.sort_key)
     return result
+
+
+def _inputs(paths: list[str], stdin: tuple[str, bytes] | None):
+    """(path, its bytes or None to read it) for each file to lint."""
+    from pathlib import Path
+
+    from .files import discover
+
+    if stdin is not None:
+        yield Path(stdin[0]), stdin[1]
+        return
+    for path in discover(paths):
+        yield path, None
 
 
 def lint_one(task: tuple) -> tuple[list[Finding], list[Finding]]:

@@ -534,12 +534,19 @@ def _jsonable(value):
     return value
 
 
+def _cell_of(line: int) -> dict:
+    """{"cell": N} for a line of a notebook's cell N (a notebooks.CellLine), else nothing."""
+    cell = getattr(line, "cell", None)
+    return {} if cell is None else {"cell": cell}
+
+
 def to_json(summaries: list[ModelSummary]) -> list[dict]:
     out = []
     for s in summaries:
         out.append({
             "path": s.path,
             "name": s.name,
+            **_cell_of(s.line),
             "line": s.line,
             "input": list(s.input) if s.input else None,
             "input_source": s.input_source,
@@ -549,6 +556,7 @@ def to_json(summaries: list[ModelSummary]) -> list[dict]:
             "biases": s.biases,
             "layers": [
                 {
+                    **_cell_of(r.line),
                     "line": r.line,
                     "layer": r.layer,
                     "kind": r.kind,

@@ -49,13 +49,53 @@ def _concrete(shape) -> bool:
     return shape is not None and all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
 
 
-def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, resolver=None) -> VerifyResult:
+class Progress:
+    """`verify: file 2/5 (models/resnet.py), model 3/12 (ResNet18)` on one line of `stream`,
+    rewritten in place, erased at the end; only when the stream is a terminal."""
+
+    def __init__(self, stream, request: list[dict]) -> None:
+        isatty = getattr(stream, "isatty", None)
+        self.stream = stream if isatty is not None and isatty() else None
+        self.files, self.models = len(request), sum(len(entry["models"]) for entry in request)
+        self.file_count = self.model_count = 0
+        self.file = self.model = ""
+        self.shown = False
+
+    def started_file(self, path: str) -> None:
+        self.file_count, self.file, self.model = self.file_count + 1, path, ""
+        self._show()
+
+    def started_model(self, name: str) -> None:
+        self.model_count, self.model = self.model_count + 1, name
+        self._show()
+
+    def _show(self) -> None:
+        if self.stream is None:
+            return
+        line = f"verify: file {self.file_count}/{self.files} ({self.file})"
+        if self.model:
+            line += f", model {self.model_count}/{self.models} ({self.model})"
+        self.stream.write("\r\033[K" + line)
+        self.stream.flush()
+        self.shown = True
+
+    def end(self) -> None:
+        if self.stream is not None and self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, resolver=None, progress=None) -> VerifyResult:
+    """`progress`: a stream (stderr) for the progress line, shown if it is a terminal."""
     from .config import Resolver
     from .engine import analyze_source, read_source
     from .files import discover
 
     files = list(discover([str(p) for p in paths]))
     result = VerifyResult()
+    notebooks = [path for path in files if str(path).endswith(".ipynb")]
+    files = [path for path in files if path not in notebooks]
+    result.skipped += [f"{path}: skipped: notebooks are not run (the static check reads them)" for path in notebooks]
     if not files:
         return result
     resolver = resolver or Resolver()
@@ -80,7 +120,11 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
                  "factory": config.factory_for(path, m.name)}
                 for m in analysis.models
             ]})
-        answers = _answers(request, timeout, child) if request else []
+        shown = Progress(progress, request)
+        try:
+            answers = _answers(request, timeout, child, shown) if request else []
+        finally:
+            shown.end()
     finally:
         child.kill()
     for entry in answers:
@@ -145,7 +189,7 @@ class _Child:
         return self.process.returncode
 
 
-def _answers(request: list[dict], timeout: float, child: _Child) -> list[dict]:
+def _answers(request: list[dict], timeout: float, child: _Child, progress: Progress | None = None) -> list[dict]:
     """Each file's outcome. A file or model that hangs, or ends the child, is reported as such,
     and a new child goes on with the rest."""
     answers = {entry["path"]: {"path": entry["path"], "models": []} for entry in request}
@@ -153,7 +197,7 @@ def _answers(request: list[dict], timeout: float, child: _Child) -> list[dict]:
     while pending:
         child = child or _Child()
         try:
-            step, layer, stopped = _follow(child, pending, timeout, answers)
+            step, layer, stopped = _follow(child, pending, timeout, answers, progress)
         finally:
             child.kill()
         if step is None:
@@ -169,7 +213,7 @@ def _answers(request: list[dict], timeout: float, child: _Child) -> list[dict]:
     return list(answers.values())
 
 
-def _follow(child: _Child, request: list[dict], timeout: float, answers: dict):
+def _follow(child: _Child, request: list[dict], timeout: float, answers: dict, progress: Progress | None = None):
     """Follow one child through `request`, filling `answers`. (None, None, None) when it got to the
     end; else the step it stopped in, (path, None) importing the file or (path, name) running that
     model, the layer it was in, and why it stopped."""
@@ -201,11 +245,15 @@ def _follow(child: _Child, request: list[dict], timeout: float, answers: dict):
         if "file" in message:
             path = message["file"]
             step, deadline = (path, None), time.monotonic() + timeout
+            if progress is not None:
+                progress.started_file(path)
         elif "import_error" in message:
             answers[path]["import_error"] = f"raised {message['import_error']}"
             step, deadline = None, time.monotonic() + timeout
         elif "model" in message:
             step, layer, deadline = (path, message["model"]), None, time.monotonic() + timeout
+            if progress is not None:
+                progress.started_model(message["model"])
         elif "layer" in message:
             layer = message["layer"]
         elif "outcome" in message:

@@ -136,7 +136,7 @@ async def test_diagnostics_edit_and_code_action(client: LanguageClient):
     assert first.code == "CL001"
     assert first.source == "convlint"
     assert first.severity == types.DiagnosticSeverity.Error
-    assert first.code_description.href == "https://convlint.readthedocs.io/rules/channel-mismatch"
+    assert first.code_description is None  # there is no documentation site to link to
     assert first.message.startswith("Conv2d expects 32 input channels but receives 16")
 
     # edit the unsaved buffer (incrementally) until the model is right: the list empties
@@ -237,4 +237,154 @@ async def test_bad_requests_and_close_during_analysis_do_not_kill_the_server(cli
     open_doc(client, uri, BROKEN.read_text())
     await until(lambda: uri in client.diagnostics)
     assert len(client.diagnostics[uri]) == 3
+    assert client.error is None
+
+
+@requires_lsp
+@pytest.mark.asyncio
+async def test_code_actions_for_partial_diagnostics(client: LanguageClient):
+    uri = (FIXTURES / "partial_probe.py").as_uri()  # never written: only the buffer exists
+    text = BROKEN.read_text().replace("torch.nn.Conv2d(NF, 64", "torch.nn.Conv2d(24, 64")
+    open_doc(client, uri, text)
+    await until(lambda: uri in client.diagnostics)
+    target = call_range(text, 15, "torch.nn.Conv2d(24, 64")
+    titles = ["Set in_channels=16 (channel-mismatch)", "Suppress channel-mismatch on this line"]
+    # no code, no source: matched by its range
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=target,
+            context=types.CodeActionContext(diagnostics=[types.Diagnostic(range=target, message="")]),
+        )
+    )
+    assert [a.title for a in actions] == titles
+    # another tool's diagnostic at another place: nothing
+    other = types.Diagnostic(range=call_range(text, 12, "torch.nn.Conv2d(3, 16"), message="x", source="pyright")
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=other.range,
+            context=types.CodeActionContext(diagnostics=[other]),
+        )
+    )
+    assert list(actions) == []
+
+
+class RawClient:
+    """JSON-RPC frames over the server's stdio, for requests a client library would refuse to build."""
+
+    def __init__(self) -> None:
+        import json
+
+        self.json = json
+        self.process = subprocess.Popen([sys.executable, "-m", "convlint", "lsp"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def send(self, message: dict) -> None:
+        body = self.json.dumps({"jsonrpc": "2.0", **message}).encode()
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.process.stdin.flush()
+
+    def receive(self) -> dict:
+        length = 0
+        while line := self.process.stdout.readline().strip():
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return self.json.loads(self.process.stdout.read(length))
+
+    def answer(self, message_id: int) -> dict:
+        while True:
+            message = self.receive()
+            if message.get("id") == message_id:
+                return message
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@requires_lsp
+def test_a_code_action_request_with_a_diagnostic_missing_its_message_is_answered():
+    client = RawClient()
+    try:
+        client.send({"id": 1, "method": "initialize", "params": {"capabilities": {
+            "notebookDocument": {"synchronization": {}}}}})  # a client that syncs notebooks (LSP 3.17)
+        capabilities = client.answer(1)["result"]["capabilities"]
+        assert capabilities["notebookDocumentSync"] == {
+            "notebookSelector": [{"cells": [{"language": "python"}], "notebook": "*"}], "save": True}
+        client.send({"method": "initialized", "params": {}})
+        uri = (FIXTURES / "raw_probe.py").as_uri()
+        text = BROKEN.read_text().replace("torch.nn.Conv2d(NF, 64", "torch.nn.Conv2d(24, 64")
+        client.send({"method": "textDocument/didOpen", "params": {"textDocument": {
+            "uri": uri, "languageId": "python", "version": 1, "text": text}}})
+        start = text.splitlines()[14].index("torch.nn.Conv2d(24")
+        end = text.splitlines()[14].index("),", start) + 1
+        span = {"start": {"line": 14, "character": start}, "end": {"line": 14, "character": end}}
+        client.send({"id": 2, "method": "textDocument/codeAction", "params": {
+            "textDocument": {"uri": uri}, "range": span, "context": {"diagnostics": [{"range": span}]}}})
+        answer = client.answer(2)
+        assert "error" not in answer
+        assert [action["title"] for action in answer["result"]] == [
+            "Set in_channels=16 (channel-mismatch)", "Suppress channel-mismatch on this line"]
+    finally:
+        client.close()
+
+
+NOTEBOOK_CELLS = [
+    "%matplotlib inline\nimport torch\nimport torch.nn as nn",
+    "# convlint: input=3x32x32\nmodel = nn.Sequential(\n    nn.Conv2d(3, 16, 3, padding=1),\n    nn.Conv2d(24, 64, 3),\n)",
+    "out = model(torch.randn(1, 3, 32, 32))",
+]
+
+
+@requires_lsp
+@pytest.mark.asyncio
+async def test_notebook_documents_get_diagnostics_per_cell(client: LanguageClient):
+    notebook_uri = (FIXTURES / "notebook_probe.ipynb").as_uri()  # never written: only the document exists
+    cell_uris = [f"vscode-notebook-cell:{notebook_uri[7:]}#cell{i}" for i in range(3)]
+    markdown_uri = f"vscode-notebook-cell:{notebook_uri[7:]}#md"
+    cells = [types.NotebookCell(kind=types.NotebookCellKind.Code, document=u) for u in cell_uris]
+    cells.insert(1, types.NotebookCell(kind=types.NotebookCellKind.Markup, document=markdown_uri))
+    documents = [types.TextDocumentItem(uri=u, language_id="python", version=1, text=t)
+                 for u, t in zip(cell_uris, NOTEBOOK_CELLS)]
+    documents.append(types.TextDocumentItem(uri=markdown_uri, language_id="markdown", version=1, text="nn.Conv2d(9, 9, 3)"))
+    client.notebook_document_did_open(types.DidOpenNotebookDocumentParams(
+        notebook_document=types.NotebookDocument(uri=notebook_uri, notebook_type="jupyter-notebook", version=1,
+                                                 cells=cells),
+        cell_text_documents=documents,
+    ))
+    await until(lambda: all(u in client.diagnostics for u in cell_uris), client=client)
+    assert len(client.diagnostics[cell_uris[0]]) == len(client.diagnostics[cell_uris[2]]) == 0
+    assert markdown_uri not in client.diagnostics
+    (diagnostic,) = client.diagnostics[cell_uris[1]]
+    assert diagnostic.range == types.Range(types.Position(3, 4), types.Position(3, 24))  # within the cell
+    assert diagnostic.message == ("Conv2d expects 24 input channels but receives 16 (out_channels of the Conv2d on "
+                                  "line 3 of cell 2)")
+
+    # the quick fix, computed with the whole notebook, edits the cell
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=cell_uris[1]), range=diagnostic.range,
+        context=types.CodeActionContext(diagnostics=[diagnostic]),
+    ))
+    assert [a.title for a in actions] == ["Set in_channels=16 (channel-mismatch)", "Suppress channel-mismatch on this line"]
+    fixed = apply_text_edits(NOTEBOOK_CELLS[1], actions[0].edit.changes[cell_uris[1]])
+    assert fixed == NOTEBOOK_CELLS[1].replace("nn.Conv2d(24, 64, 3)", "nn.Conv2d(16, 64, 3)")
+
+    # an edit of the cell: its diagnostics are gone
+    client.notebook_document_did_change(types.DidChangeNotebookDocumentParams(
+        notebook_document=types.VersionedNotebookDocumentIdentifier(version=2, uri=notebook_uri),
+        change=types.NotebookDocumentChangeEvent(cells=types.NotebookDocumentCellChanges(text_content=[
+            types.NotebookDocumentCellContentChanges(
+                document=types.VersionedTextDocumentIdentifier(uri=cell_uris[1], version=2),
+                changes=[types.TextDocumentContentChangeWholeDocument(text=fixed)],
+            )
+        ])),
+    ))
+    await until(lambda: len(client.diagnostics[cell_uris[1]]) == 0, client=client)
+
+    client.notebook_document_did_close(types.DidCloseNotebookDocumentParams(
+        notebook_document=types.NotebookDocumentIdentifier(uri=notebook_uri),
+        cell_text_documents=[types.TextDocumentIdentifier(uri=u) for u in cell_uris],
+    ))
     assert client.error is None

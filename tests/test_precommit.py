@@ -176,3 +176,32 @@ def test_pre_commit_hook_refuses_a_broken_model_and_passes_a_correct_one(tmp_pat
     assert committed.returncode == 0, output
     assert "convlint" in output and "Passed" in output, output
     assert _git(env, work, "log", "--format=%s").splitlines() == ["a correct model"]
+
+
+def test_the_readmes_local_hook_works_as_written(tmp_path, request):
+    """The README's `repo: local` form, its checkout path replaced by this tree's copy: it lints
+    Python files and notebooks."""
+    pre_commit = _pre_commit()
+    env = _env(tmp_path / "pre-commit-home")
+    cache = getattr(request.config, "cache", None)
+    wheels = cache.mkdir("precommit-wheelhouse") if cache is not None else tmp_path / "wheels"
+    env.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(_wheelhouse(wheels)))
+    hook_repo = _hook_repo(tmp_path, env)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("with convlint from a local checkout:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    assert '"/path/to/convlint"' in snippet
+    work = tmp_path / "user-project"
+    work.mkdir()
+    _git(env, work, "init", "-q")
+    (work / ".pre-commit-config.yaml").write_text(snippet.replace("/path/to/convlint", hook_repo.as_posix()))
+    shutil.copy(ROOT / "fixtures" / "channel_mismatch.py", work / "model.py")
+    shutil.copy(ROOT / "fixtures" / "notebooks" / "fastai_cnn.ipynb", work / "lesson.ipynb")
+    (work / "notes.txt").write_text("nn.Conv2d(32, 64, 3) is not code here\n")
+    _git(env, work, "add", "-A")
+    done = subprocess.run([*pre_commit, "run", "--all-files"], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=900)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "model.py:15:5: CL001 [channel-mismatch]" in output, output
+    assert "lesson.ipynb:cell 7:6:9: CL001 [channel-mismatch]" in output, output
+    assert "Found 4 findings (4 errors; 2 files checked)." in output, output
