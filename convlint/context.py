@@ -25,10 +25,11 @@ class ModelRun:
 
 
 class Context:
-    def __init__(self, runs: list[ModelRun], layers: list[Layer], line_of: Callable[[ast.AST], int]) -> None:
+    def __init__(self, runs: list[ModelRun], layers: list[Layer], positions) -> None:
         self.runs = runs
         self.layers = layers
-        self.line_of = line_of
+        self.positions = positions  # engine.Positions of the file
+        self.line_of: Callable[[ast.AST], int] = positions.line
 
     def steps(self):
         """(run, index, step) for every step that surely runs: not in an arm of an undecided branch."""

@@ -53,6 +53,7 @@ class Positions:
         self.module = module
         self._lines: list[str] | None = None
         self._nodes: set[int] | None = None
+        self._loops: dict[int, int] | None = None
 
     def local(self, node: ast.AST) -> bool:
         """Whether the node is of this file."""
@@ -69,6 +70,17 @@ class Positions:
 
     def line(self, node: ast.AST) -> int:
         return self.span(node).line
+
+    def loop_around(self, node: ast.AST) -> int | None:
+        """The line of the innermost `for` or `while` whose body holds the node, if any."""
+        if self._loops is None:
+            self._loops = {}
+            for loop in ast.walk(self.module):  # outer loops first: an inner loop's lines win
+                if type(loop) in (ast.For, ast.AsyncFor, ast.While):
+                    for stmt in loop.body:
+                        for inner in ast.walk(stmt):
+                            self._loops[id(inner)] = loop.lineno
+        return self._loops.get(id(node))
 
     @property
     def lines(self) -> list[str]:
@@ -192,7 +204,7 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool, confi
         shape = input_shape or model.declared_input or (evident.shape if evident is not None else None)
         runs.append(ModelRun(model, shape, propagate(model, shape)))
     positions = reading.positions
-    ctx = Context(runs, reading.layers, positions.line)
+    ctx = Context(runs, reading.layers, positions)
     findings: dict[tuple, Finding] = {}
     chosen = rules.DEFAULT_SELECTION if select is None else select
     for rule in rules.RULES:

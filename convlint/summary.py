@@ -151,9 +151,8 @@ def _attach_findings(summaries, runs, layers, positions, path) -> None:
     from .context import Context
     from .findings import Finding
 
-    ctx = Context(runs, layers, positions.line)
     for summary, run in zip(summaries, runs):
-        one = Context([run], layers, positions.line)
+        one = Context([run], layers, positions)
         seen = set()
         for rule in rules.RULES:
             if rule.module is None or rule.name in ("invalid-layer-config", "unused-suppression"):
@@ -166,7 +165,6 @@ def _attach_findings(summaries, runs, layers, positions, path) -> None:
                     seen.add(key)
                     summary.findings.append(finding)
         summary.findings.sort(key=Finding.sort_key)
-    del ctx
 
 
 def _layer_text(positions, node, layer=None) -> str:

@@ -39,7 +39,7 @@ EXPECTED = [
     ("spatial_collapse.py", 11, 5, "spatial-collapse", 'Conv2d output would be 0×0: its input is only 4×4 for the 1×28×28 input; the smallest input that works is 1×32×32'),
     ("training_modes.py", 13, 21, "channel-mismatch", 'Conv2d expects 48 input channels but receives 32 (out_channels of the Conv2d on line 25)'),
     ("training_modes.py", 59, 21, "channel-mismatch", 'Conv2d expects 32 input channels but receives 16 (out_channels of the Conv2d on line 56)'),
-    ("vgg_like.py", 31, 27, "channel-mismatch", 'Conv2d expects 3 input channels but receives 32 (out_channels of the Conv2d on line 31)'),
+    ("vgg_like.py", 31, 27, "channel-mismatch", 'Conv2d expects 3 input channels but receives 32 (out_channels of the Conv2d this line built in the previous iteration of the loop on line 27)'),
 ]
 SILENT = ["mnist_ok.py", "import_styles.py", "shadowed_names.py", "unknown_layers.py", "unused_layers.py"]
 
@@ -181,3 +181,27 @@ def test_unsqueeze_feeds_a_conv1d():
         ("unsqueeze", 13, (1, 64)), ("Conv1d", 9, (8, 62)), ("flatten", 14, (496,)), ("Linear", 10, (2,))]
     assert [(f.span.line, f.message) for f in lint_source(WAVE.format(channels=3), "wave.py")] == [
         (9, "Conv1d expects 3 input channels but receives 1 (the output of the unsqueeze on line 13)")]
+
+
+LOOP = """import torch.nn as nn
+
+
+# convlint: input=3x32x32
+class Net(nn.Module):
+    def __init__(self, depth=3):
+        super().__init__()
+        layers = []
+        for _ in range(depth):
+            layers.append(nn.Conv2d(3, 16, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+def test_a_loop_built_layer_fed_by_its_own_previous_iteration_says_so():
+    # torch: the second Conv2d raises "expected input[1, 16, 32, 32] to have 3 channels, but got 16 channels instead"
+    assert [(f.span.line, f.message) for f in lint_source(LOOP, "loop.py")] == [
+        (10, "Conv2d expects 3 input channels but receives 16 (out_channels of the Conv2d this line built in "
+             "the previous iteration of the loop on line 9)")]

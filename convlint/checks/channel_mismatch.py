@@ -90,9 +90,22 @@ def _source(ctx, step) -> str:
         return "the declared input" if step.in_shape is not None else "the input"
     if origin.layer is not None:
         param = _out_param(origin.layer.kind)
+        loop = _previous_iteration(ctx, origin, step)
+        if param and loop is not None:
+            return f"{param} of the {origin.layer.kind} this line built in the previous iteration of the loop on line {loop}"
         if param:
             return f"{param} of {ctx.describe(origin)}"
     return f"the output of {ctx.describe(origin)}"
+
+
+def _previous_iteration(ctx, origin, step) -> int | None:
+    """The loop's line when the layer that sets the channels is one this same line built before,
+    in an earlier iteration of the loop around it (`the Conv2d on line 31` for a layer on line 31
+    would read as if the layer fed itself)."""
+    site = step.op.layer.site
+    if origin.layer is step.op.layer or ctx.line_of(origin.layer.site) != ctx.line_of(site):
+        return None
+    return ctx.positions.loop_around(site)
 
 
 def _out_param(kind: str) -> str | None:
