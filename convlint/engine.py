@@ -181,15 +181,21 @@ def read(source: bytes, path: str, input_shape=None, config_inputs=None) -> Read
     from .extract import extract
 
     try:
-        models, layers = extract(module, input_shape, None if path.startswith("<") else path, source.count(b"\n") + 1, source)
+        models, layers = extract(module, None if path.startswith("<") else path, source.count(b"\n") + 1, source)
     except RecursionError:
         models, layers = [], []  # deeper than we follow: nothing is known, so nothing is said
     evident = {}
-    if not input_shape and any(model.declared_input is None for model in models):
+    undeclared = [m for m in models if m.declared_input is None and forced(m, input_shape) is None]
+    if undeclared:
         if config_inputs is None:
             config_inputs = config.inputs_for_file(path)
-        evident = evidence.input_evidence(module, models, config_inputs, source)
+        evident = evidence.input_evidence(module, undeclared, config_inputs, source)
     return Reading(module, Positions(source, module), models, layers, evident)
+
+
+def forced(model: Model, input_shape):
+    """`--input` for the models the file defines for use; a block's input is what its model gives it."""
+    return input_shape if model.root else None
 
 
 def _analyze(source: bytes, path: str, input_shape, select, details: bool, config_inputs) -> Analysis:
@@ -201,7 +207,7 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool, confi
     runs = []
     for model in reading.models:
         evident = reading.evidence.get(model.name)
-        shape = input_shape or model.declared_input or (evident.shape if evident is not None else None)
+        shape = forced(model, input_shape) or model.declared_input or (evident.shape if evident is not None else None)
         runs.append(ModelRun(model, shape, propagate(model, shape)))
     positions = reading.positions
     ctx = Context(runs, reading.layers, positions)

@@ -78,3 +78,10 @@ class Model:
     registered_complete: bool = False  # registered is all of them (nothing unfollowed may hold more)
     training: bool = False  # run in training mode: a second run of a model whose forward reads self.training
     part_of: str | None = None  # a sub-module the model's run never called, run on its own (name: model.path)
+    inside: str | None = None  # another model of the file has this one among its sub-modules (a block, a helper's)
+
+    @property
+    def root(self) -> bool:
+        """A model the file defines for use: not a part of another model. `--input` is the input of
+        these only (a block's input is what the model around it gives it)."""
+        return self.part_of is None and self.inside is None

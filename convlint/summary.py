@@ -74,7 +74,7 @@ class ModelSummary:
 
 def summarize_source(source: bytes | str, path: str = "<string>", input_shape: tuple | None = None,
                      model_name: str | None = None, advice: bool = True) -> list[ModelSummary]:
-    from .engine import read
+    from .engine import forced, read
     from .findings import Finding
 
     if isinstance(source, str):
@@ -87,7 +87,7 @@ def summarize_source(source: bytes | str, path: str = "<string>", input_shape: t
         models = [m for m in models if m.name == model_name]
     out, runs = [], []
     for model in models:
-        summary, run = _summarize(reading.positions, path, model, input_shape, reading.evidence.get(model.name))
+        summary, run = _summarize(reading.positions, path, model, forced(model, input_shape), reading.evidence.get(model.name))
         out.append(summary)
         runs.append(run)
     if advice and out:

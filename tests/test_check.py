@@ -36,7 +36,7 @@ EXPECTED = [
     ("misplaced_flatten.py", 24, 5, "misplaced-flatten", 'Linear receives a 4-d tensor (N, 4, 2, 2) with no Flatten in between: it would act on the last axis only; add nn.Flatten() before it'),
     ("nin_stem.py", 7, 5, "dropped-pixels", '(224 + 2·0 − 11)/4 + 1 = 54.25, floored to 54: the last 1 row and 1 column of the 224×224 input are never read (PyTorch drops them at the bottom and right edges, not at random); padding=2 or an input of 227×227 reads every pixel'),
     ("resnet_like.py", 33, 9, "shape-mismatch", 'sum of tensors whose shapes (N, 64, 32, 32) and (N, 32, 64, 64) cannot be broadcast (dimension 32 against 64)'),
-    ("spatial_collapse.py", 11, 5, "spatial-collapse", 'Conv2d output would be 0×0: its input is only 4×4 for the 1×28×28 input; the smallest input that works is 1×32×32'),
+    ("spatial_collapse.py", 11, 5, "spatial-collapse", 'Conv2d output would be empty: its input is only 4×4 (its window spans 5×5) for the 1×28×28 input; the smallest input that works is 1×32×32'),
     ("training_modes.py", 13, 21, "channel-mismatch", 'Conv2d expects 48 input channels but receives 32 (out_channels of the Conv2d on line 25)'),
     ("training_modes.py", 59, 21, "channel-mismatch", 'Conv2d expects 32 input channels but receives 16 (out_channels of the Conv2d on line 56)'),
     ("vgg_like.py", 31, 27, "channel-mismatch", 'Conv2d expects 3 input channels but receives 32 (out_channels of the Conv2d this line built in the previous iteration of the loop on line 27)'),
@@ -205,3 +205,48 @@ def test_a_loop_built_layer_fed_by_its_own_previous_iteration_says_so():
     assert [(f.span.line, f.message) for f in lint_source(LOOP, "loop.py")] == [
         (10, "Conv2d expects 3 input channels but receives 16 (out_channels of the Conv2d this line built in "
              "the previous iteration of the loop on line 9)")]
+
+
+BLOCKS_AND_MODEL = """import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x) + x
+
+
+def stem(width):
+    return nn.Sequential(nn.Conv2d(3, width, 3, 2, 1), nn.ReLU())
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = stem(64)
+        self.blocks = nn.Sequential(Block(64), Block(64))
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        return self.pool(self.blocks(self.stem(x)))
+"""
+
+
+def test_input_is_the_input_of_the_models_a_file_defines_for_use_not_of_their_blocks():
+    # torch: Net()(torch.zeros(1, 3, 32, 32)).shape == (1, 64, 8, 8); Block(64) on a 3-channel input would raise
+    analysis = analyze_source(BLOCKS_AND_MODEL, "net.py", input_shape=(3, 32, 32), details=True)
+    assert analysis.findings == []
+    shapes = {m.name: (m.input_shape, m.steps[-1].out_shape) for m in analysis.models}
+    assert shapes["Net"] == ((3, 32, 32), (64, 8, 8))
+    assert shapes["Block"][0] is None and shapes["stem"][0] is None
+
+
+def test_a_collapse_names_the_window_and_the_padding_not_a_negative_size():
+    source = "import torch.nn as nn\n# convlint: input=1x8x8\nm = nn.Sequential(nn.MaxPool2d(2), nn.MaxPool2d(2), nn.Conv2d(1, 2, 5, padding=1))\n"
+    # torch: "Calculated padded input size per channel: (4 x 4). Kernel size: (5 x 5). Kernel size can't be greater than actual input size"
+    assert [f.message for f in lint_source(source, "m.py")] == [
+        "Conv2d output would be empty: its input is only 2×2 (its window spans 5×5, the input padded only 4×4) "
+        "for the 1×8×8 input; the smallest input that works is 1×12×12"]

@@ -19,6 +19,7 @@ Good:
 
 from __future__ import annotations
 
+from .. import layers as L
 from ..context import fmt_shape
 
 CODE = "CL004"
@@ -36,6 +37,22 @@ def _axis_survives(step, axis: int) -> bool:
     return raw is not None and axis < len(raw) and not (isinstance(raw[axis], int) and raw[axis] <= 0)
 
 
+def _window_text(step) -> str:
+    """' (its window spans 5×5)' for a sliding layer (torch's own message prints the negative
+    size it computed, which says less)."""
+    layer = step.op.layer
+    windows = L.windows(layer.kind, layer.params, step.in_shape) if layer.params else []
+    if not windows or not all(isinstance(w.size, int) for w in windows):
+        return ""
+    spans = [w.dilation * (w.kernel - 1) + 1 for w in windows]
+    padded = [w.size + w.pad_before + w.pad_after for w in windows]
+    if not any(s > p for s, p in zip(spans, padded)):
+        return ""
+    sizes = [w.size for w in windows]
+    padding = "" if padded == sizes else f", the input padded only {fmt_shape(tuple(padded))}"
+    return f" (its window spans {fmt_shape(tuple(spans))}{padding})"
+
+
 def check(ctx):
     for run, index, step in ctx.layer_steps():
         axes = _collapsed_axes(step)
@@ -43,8 +60,8 @@ def check(ctx):
             continue
         layer = step.op.layer
         message = (
-            f"{layer.kind} output would be {fmt_shape(step.raw_shape[1:] or step.raw_shape)}: "
-            f"its input is only {fmt_shape(step.in_shape[1:] or step.in_shape)}"
+            f"{layer.kind} output would be empty: its input is only {fmt_shape(step.in_shape[1:] or step.in_shape)}"
+            f"{_window_text(step)}"
         )
         if run.input_shape is not None:
             message += f" for the {fmt_shape(run.input_shape)} input"

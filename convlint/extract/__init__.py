@@ -35,8 +35,8 @@ class Extractor(Discovery, Siblings, Modules, Tensors, Calls, Classes, Expressio
     """The interpreter of one file."""
 
 
-def extract(module: ast.Module, forced_input: tuple[int, ...] | None = None, path: str | None = None,
-            lines: int | None = None, source: bytes | None = None) -> tuple[list[Model], list[Layer]]:
+def extract(module: ast.Module, path: str | None = None, lines: int | None = None,
+            source: bytes | None = None) -> tuple[list[Model], list[Layer]]:
     """Every model the module defines, and every layer it constructs. `path` lets it follow imports.
     `lines`, the file's length, bounds the work: beyond FILE_BUDGET steps per line, further
     models (a model zoo's hundredth variant) are not built. `source`, the module's text, gives
@@ -45,7 +45,7 @@ def extract(module: ast.Module, forced_input: tuple[int, ...] | None = None, pat
     if lines is not None:
         extractor.file_budget = FILE_BUDGET_BASE + FILE_BUDGET * lines
     try:
-        models = extractor.models(forced_input)
+        models = extractor.models()
         return models, list(extractor.layers.values())
     finally:
         # globals -> functions -> globals is a cycle that would keep the tree alive until a full

@@ -18,7 +18,7 @@ from .values import JUMPS, ClassInfo, Container, FeatureList, Function, Instance
 class Discovery:
     """Which statements define models, and building each (a mixin of the Extractor)."""
 
-    def models(self, forced_input: tuple[int, ...] | None = None) -> list[Model]:
+    def models(self) -> list[Model]:
         body = list(self.module.body)
         try:
             self.exec_block(body, self.globals)
@@ -26,11 +26,13 @@ class Discovery:
             pass
         found: list[Model] = []
         spent = self.steps
-        comments = syntax.input_comments(self.source) if forced_input is None else {}
+        comments = syntax.input_comments(self.source)
+        built: list[tuple[Model, Any]] = []  # each candidate's model and the module it built
         for stmt in body:
-            declared = forced_input or comments.get(syntax.first_line(stmt) - 1)
+            declared = comments.get(syntax.first_line(stmt) - 1)
             for name, make in self.candidates(stmt):
                 if spent > self.file_budget:  # the rest of a file of many variants stays unknown
+                    mark_inside(built, found)
                     return found
                 self.root, self.applied = None, {}
                 model = self.build(name, stmt, make, declared)
@@ -39,6 +41,7 @@ class Discovery:
                     continue
                 found.append(model)
                 root = self.root
+                built.append((model, root))
                 if self.mode_read and spent <= self.file_budget:  # its forward reads self.training: that mode too
                     model = self.build(name, stmt, make, declared, training=True)
                     spent += self.steps
@@ -49,6 +52,7 @@ class Discovery:
                         break
                     spent += self.steps
                     found.append(part)
+        mark_inside(built, found)
         return found
 
     def parts(self, name: str, stmt: ast.AST, root: Any) -> Iterator[Model]:
@@ -197,3 +201,39 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
             complete = complete and not value.opaque
             stack.extend(reversed(held))
     return list(found.values()), complete
+
+
+def mark_inside(built: list[tuple[Model, Any]], found: list[Model]) -> None:
+    """Set `inside` on each model whose module another model has among its sub-modules: an instance
+    of the same class, or a layer or container built by the same call (a helper's)."""
+    within: dict[tuple, list[str]] = {}
+    for model, root in built:
+        for module in submodules(root):
+            within.setdefault(identity(module), []).append(model.name)
+    hosts = {model.name: [h for h in within.get(identity(root), ()) if h != model.name] for model, root in built}
+    for model in found:
+        if hosts.get(model.name) and model.part_of is None:
+            model.inside = hosts[model.name][0]
+
+
+def identity(module: Any) -> tuple:
+    return ("class", id(module.cls)) if isinstance(module, Instance) else ("call", id(getattr(module, "node", module)))
+
+
+def submodules(root: Any) -> Iterator[Any]:
+    """Every module under `root` (not root itself): attributes and children of instances, the
+    contents of containers."""
+    stack, seen = [root], {id(root)}
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Container):
+            held = list(value.children)
+        elif isinstance(value, Instance):
+            held = [*value.attrs.values(), *(value.children or ())]
+        else:
+            continue
+        for child in held:
+            if isinstance(child, (Layer, Container, Instance)) and id(child) not in seen:
+                seen.add(id(child))
+                stack.append(child)
+                yield child
