@@ -250,3 +250,37 @@ def test_a_collapse_names_the_window_and_the_padding_not_a_negative_size():
     assert [f.message for f in lint_source(source, "m.py")] == [
         "Conv2d output would be empty: its input is only 2×2 (its window spans 5×5, the input padded only 4×4) "
         "for the 1×8×8 input; the smallest input that works is 1×12×12"]
+
+
+TWO_BUGS = """import torch.nn as nn
+
+# convlint: input=3x32x32
+model = nn.Sequential(
+    nn.Conv2d(3, 16, 3, padding=1),
+    nn.Conv2d(8, 32, 3, padding=1),
+    nn.BatchNorm2d(32),
+    nn.Conv2d(16, 64, 3),
+    nn.Flatten(),
+    nn.Linear(64 * 30 * 30, 10),
+    nn.Linear(20, 5),
+)
+
+# convlint: input=3x32x32
+view_then = nn.Sequential(
+    nn.Conv2d(3, 16, 3, padding=1),
+    nn.GroupNorm(4, 8),
+    nn.Conv2d(16, 16, 3),
+    nn.LayerNorm(31),
+)
+"""
+
+
+def test_independent_bugs_in_one_model_are_all_found():
+    # torch raises at each of these lines in turn as the one before it is fixed
+    assert [(f.span.line, f.message) for f in lint_source(TWO_BUGS, "two.py")] == [
+        (6, "Conv2d expects 8 input channels but receives 16 (out_channels of the Conv2d on line 5)"),
+        (8, "Conv2d expects 16 input channels but receives 32 (out_channels of the Conv2d on line 6)"),
+        (11, "Linear expects 20 input features but receives 10 (out_features of the Linear on line 10)"),
+        (17, "GroupNorm expects 8 input channels but receives 16 (out_channels of the Conv2d on line 16)"),
+        (19, "LayerNorm expects trailing dimensions 31 but receives 30 (its input is 16×30×30)"),
+    ]

@@ -43,8 +43,9 @@ def check(ctx):
         kind = step.op.layer.kind
         if layer_spec.channels_param == "normalized_shape":
             message = _layer_norm(kind, declared, shape)
-            if message:
-                yield step.op.layer.site, message + f" ({_source(ctx, step)})"
+            if message:  # the channel's origin says where trailing spatial sizes come from only for a 1-d input
+                source = _source(ctx, step) if len(shape) == 1 else f"its input is {fmt_shape(shape)}"
+                yield step.op.layer.site, message + f" ({source})"
             continue
         if not _is_int(declared):
             continue
