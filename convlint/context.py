@@ -43,12 +43,33 @@ class Context:
         return ((run, index, step) for run, index, step in self.steps() if step.op.kind == "layer")
 
     def describe(self, op: Op | None) -> str:
-        """'the Conv2d on line 7'."""
+        """'the Conv2d on line 7' ('on line 7 of blocks.py' for a layer another file's code built)."""
         if op is None:
             return "the model input"
         if op.layer is not None:
-            return f"the {op.layer.kind} on line {self.line_of(op.layer.site)}"
+            return f"the {op.layer.kind} {self.where(op.layer)}"
         return f"the {op_name(op)} on line {self.line_of(op.node)}"
+
+    def where(self, layer: Layer) -> str:
+        """'on line 7', or 'on line 7 of blocks.py' for a layer another file's code built."""
+        if layer.file is None:
+            return f"on line {self.line_of(layer.site)}"
+        return f"on line {layer.node.lineno} of {self.file_name(layer.file)}"
+
+    def subject(self, layer: Layer) -> str:
+        """How a finding names the layer it is about: 'Conv2d', or 'the Conv2d on line 8 of
+        blocks.py' when the finding is reported at this file's call into the code that built it."""
+        return layer.kind if layer.file is None else f"the {layer.kind} {self.where(layer)}"
+
+    def file_name(self, path: str) -> str:
+        """Another file as this file's reader finds it: relative to this file's folder."""
+        import os
+
+        here = os.path.dirname(self.positions.path or "")
+        try:
+            return os.path.relpath(path, here or ".")
+        except ValueError:  # another drive
+            return path
 
     def smallest_input(self, run: ModelRun, index: int, works: Callable[[Step], bool]) -> tuple[int, ...] | None:
         """The smallest model input (same channels) for which `works(step index)` holds, searched per

@@ -48,9 +48,10 @@ class Positions:
     counts columns in UTF-8 bytes). A node of another file (a layer a sibling's code built) has
     no position here: line 1."""
 
-    def __init__(self, source: bytes, module: ast.Module) -> None:
+    def __init__(self, source: bytes, module: ast.Module, path: str | None = None) -> None:
         self.source = source
         self.module = module
+        self.path = path
         self._lines: list[str] | None = None
         self._nodes: set[int] | None = None
         self._loops: dict[int, int] | None = None
@@ -190,7 +191,7 @@ def read(source: bytes, path: str, input_shape=None, config_inputs=None) -> Read
         if config_inputs is None:
             config_inputs = config.inputs_for_file(path)
         evident = evidence.input_evidence(module, undeclared, config_inputs, source)
-    return Reading(module, Positions(source, module), models, layers, evident)
+    return Reading(module, Positions(source, module, path), models, layers, evident)
 
 
 def forced(model: Model, input_shape):

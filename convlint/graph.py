@@ -27,6 +27,7 @@ class Layer:
     site: ast.AST  # where a mistake in it is reported: node, or the helper call that made it
     speculative: bool = False  # built in an arm of a branch we could not decide
     attrs: dict[str, Any] = field(default_factory=dict)  # other attributes the code set on it afterwards
+    file: str | None = None  # the other file whose code built it (its node is a node of that file)
 
 
 @dataclass(eq=False)

@@ -284,3 +284,24 @@ def test_independent_bugs_in_one_model_are_all_found():
         (17, "GroupNorm expects 8 input channels but receives 16 (out_channels of the Conv2d on line 16)"),
         (19, "LayerNorm expects trailing dimensions 31 but receives 30 (its input is 16×30×30)"),
     ]
+
+
+def test_a_layer_built_in_a_sibling_file_is_named_where_it_is(tmp_path):
+    # torch: Net()(torch.zeros(1, 3, 32, 32)) raises in Bottleneck.conv (blocks.py line 8):
+    # "expected input[1, 16, 32, 32] to have 64 channels, but got 16 channels instead"
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "blocks.py").write_text(
+        "import torch.nn as nn\n\n\nclass Bottleneck(nn.Module):\n    def __init__(self, cin, width):\n"
+        "        super().__init__()\n        self.reduce = nn.Conv2d(cin, width, 1)\n"
+        "        self.conv = nn.Conv2d(cin, width, 3, padding=1)\n        self.expand = nn.Conv2d(width, cin, 1)\n\n"
+        "    def forward(self, x):\n        return self.expand(self.conv(self.reduce(x))) + x\n")
+    net = tmp_path / "pkg" / "net.py"
+    net.write_text(
+        "import torch.nn as nn\n\nfrom .blocks import Bottleneck\n\n\n# convlint: input=3x32x32\n"
+        "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.stem = nn.Conv2d(3, 64, 3, padding=1)\n        self.body = nn.Sequential(Bottleneck(64, 16))\n\n"
+        "    def forward(self, x):\n        return self.body(self.stem(x))\n")
+    assert [(f.span.line, f.span.column, f.message) for f in lint_source(net.read_bytes(), str(net))] == [
+        (11, 35, "the Conv2d on line 8 of blocks.py expects 64 input channels but receives 16 "
+                 "(out_channels of the Conv2d on line 7 of blocks.py)")]

@@ -40,7 +40,7 @@ def check(ctx):
         if layer_spec.rank is not None and len(shape) not in layer_spec.rank:
             continue  # a wrong rank is misplaced-flatten's or shape-mismatch's to report
         declared = step.op.layer.params.get(layer_spec.channels_param)
-        kind = step.op.layer.kind
+        kind = ctx.subject(step.op.layer)
         if layer_spec.channels_param == "normalized_shape":
             message = _layer_norm(kind, declared, shape)
             if message:  # the channel's origin says where trailing spatial sizes come from only for a 1-d input
@@ -100,13 +100,13 @@ def _source(ctx, step) -> str:
 
 
 def _previous_iteration(ctx, origin, step) -> int | None:
-    """The loop's line when the layer that sets the channels is one this same line built before,
+    """The loop's line when the layer that sets the channels is another layer the same call built,
     in an earlier iteration of the loop around it (`the Conv2d on line 31` for a layer on line 31
     would read as if the layer fed itself)."""
-    site = step.op.layer.site
-    if origin.layer is step.op.layer or ctx.line_of(origin.layer.site) != ctx.line_of(site):
+    layer = step.op.layer
+    if origin.layer is layer or origin.layer.node is not layer.node or layer.file is not None:
         return None
-    return ctx.positions.loop_around(site)
+    return ctx.positions.loop_around(layer.node)
 
 
 def _out_param(kind: str) -> str | None:

@@ -75,7 +75,7 @@ def _layer(ctx, step):
         if layer_spec is not None and layer_spec.rank is not None and len(shape) not in layer_spec.rank:
             needed = layer_spec.rank[-1] + 1
             yield step.op.layer.site, (
-                f"{kind} needs a {needed}-d input but receives the {len(shape) + 1}-d output "
+                f"{ctx.subject(step.op.layer)} needs a {needed}-d input but receives the {len(shape) + 1}-d output "
                 f"(N, {', '.join(map(str, shape))}) of {ctx.describe(step.inputs[0].flat_from[1])}"
             )
 

@@ -60,7 +60,7 @@ def check(ctx):
             continue
         layer = step.op.layer
         message = (
-            f"{layer.kind} output would be empty: its input is only {fmt_shape(step.in_shape[1:] or step.in_shape)}"
+            f"{ctx.subject(layer)} output would be empty: its input is only {fmt_shape(step.in_shape[1:] or step.in_shape)}"
             f"{_window_text(step)}"
         )
         if run.input_shape is not None:

@@ -120,9 +120,10 @@ class Calls:
         if self.helper_site is None and type(node) not in DEFINITIONS:
             self.helper_site = node  # layers a helper builds are reported where the helper is called
             self.helper_layers = {}
-        saved = (self.self_instance, self.current_class, self.foreign_site)
+        saved = (self.self_instance, self.current_class, self.foreign_site, self.code_file)
         if func.foreign and self.foreign_site is None and type(node) not in DEFINITIONS:
             self.foreign_site = node  # what another file's code builds is reported at the local call
+        self.code_file = func.foreign
         method_of = args[0] if args and isinstance(args[0], Instance) and func.node.args.args else None
         if method_of is not None and func.node.args.args[0].arg == "self":
             self.self_instance = method_of
@@ -146,7 +147,7 @@ class Calls:
         finally:
             self.depth -= 1
             self.active[key] -= 1
-            self.self_instance, self.current_class, self.foreign_site = saved
+            self.self_instance, self.current_class, self.foreign_site, self.code_file = saved
             self.helper_site = outer_site
         return result
 

@@ -171,7 +171,8 @@ class Modules:
         params = None
         if kind in L.LAYERS:
             params = L.bind(kind, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
-        layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, speculative=self.speculative > 0)
+        layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, speculative=self.speculative > 0,
+                      file=self.code_file)
         if not layer.speculative and self.foreign_site is None:  # another file's arguments are its own to check
             self.layers.setdefault(id(node), layer)
             self.layer_log.append(id(node))

@@ -101,9 +101,9 @@ def run_sibling(sibling: Siblings, stmts: list[ast.stmt], literals: dict | None 
     except JUMPS:
         pass
     for value in sibling.globals.vars.values():
-        if isinstance(value, (Function, ClassInfo)):
-            value.foreign = True
+        if isinstance(value, (Function, ClassInfo)) and value.foreign is None:
+            value.foreign = sibling.path
         if isinstance(value, ClassInfo):
             for method in value.attrs.values():
-                if isinstance(method, Function):
-                    method.foreign = True
+                if isinstance(method, Function) and method.foreign is None:
+                    method.foreign = value.foreign

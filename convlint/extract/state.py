@@ -31,6 +31,7 @@ class State:
         self.path = path
         self.loading = loading
         self.foreign_site: ast.AST | None = None  # the local call that led into another file's code
+        self.code_file: str | None = None  # the other file whose code is running (None: this file's)
         self.globals = Env()
         self.steps = 0
         self.depth = 0

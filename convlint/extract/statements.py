@@ -56,7 +56,7 @@ class Statements:
         elif kind is ast.ImportFrom:
             self.exec_import_from(stmt, env)
         elif kind in DEFS:
-            env.vars[stmt.name] = Function(stmt, env)
+            env.vars[stmt.name] = Function(stmt, env, self.code_file)
         elif kind is ast.ClassDef:
             self.exec_class(stmt, env)
         elif kind is ast.If:
@@ -93,8 +93,8 @@ class Statements:
         attrs = dict(class_env.vars)
         for name, value in attrs.items():
             if isinstance(value, Function):  # methods see module globals, not the class body
-                attrs[name] = Function(value.node, env)
-        env.vars[stmt.name] = ClassInfo(stmt, bases, attrs, env)
+                attrs[name] = Function(value.node, env, self.code_file)
+        env.vars[stmt.name] = ClassInfo(stmt, bases, attrs, env, foreign=self.code_file)
 
     def exec_if(self, stmt: ast.If, env: Env) -> None:
         test = self.truth(self.ev(stmt.test, env))

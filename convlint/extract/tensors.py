@@ -52,7 +52,7 @@ class Tensors:
     def apply_rule(self, bound: tuple[str, dict], tensor: Tensor, node) -> Tensor:
         """A function or method that a row of `layers` describes, as a layer op."""
         kind, params = bound
-        layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node)
+        layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, file=self.code_file)
         return self.emit("layer", (tensor.value,), node, layer)
 
     def tensor_method(self, tensor: Tensor, name: str, args: list, kwargs: dict, node) -> Any:

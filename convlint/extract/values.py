@@ -65,7 +65,7 @@ class DictVal:
 class Function:
     node: ast.FunctionDef  # or AsyncFunctionDef
     env: Env
-    foreign: bool = False  # defined in another file
+    foreign: str | None = None  # the other file that defines it
 
 @dataclass(eq=False)
 class ClassInfo:
@@ -73,7 +73,7 @@ class ClassInfo:
     bases: list
     attrs: dict[str, Any]
     env: Env
-    foreign: bool = False  # defined in another file
+    foreign: str | None = None  # the other file that defines it
     members: dict = field(default_factory=dict)  # an Enum's members, by id of their value
 
     @property
