@@ -81,7 +81,7 @@ def input_comments(source: bytes | None) -> dict[int, tuple[int, ...] | None]:
         return {}
     found = {}
     for number, line in enumerate(source_lines(source), 1):
-        match = INPUT_COMMENT.match(line)
+        match = INPUT_COMMENT.match(line.lstrip())
         if match:
             found[number] = parse_input_size(match.group(1))
     return found

@@ -305,3 +305,20 @@ def test_a_layer_built_in_a_sibling_file_is_named_where_it_is(tmp_path):
     assert [(f.span.line, f.span.column, f.message) for f in lint_source(net.read_bytes(), str(net))] == [
         (11, 35, "the Conv2d on line 8 of blocks.py expects 64 input channels but receives 16 "
                  "(out_channels of the Conv2d on line 7 of blocks.py)")]
+
+
+BUILDER = """import torch.nn as nn
+
+
+def build(classes=10):
+    # convlint: input=1x28x28
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.Flatten(), nn.Linear(8 * 28 * 28, classes))
+    return model
+"""
+
+
+def test_an_input_declared_inside_a_builder_function_is_honoured():
+    # torch: build()(torch.zeros(1, 1, 28, 28)) raises "mat1 and mat2 shapes cannot be multiplied (1x5408 and 6272x10)"
+    assert [(f.span.line, f.message) for f in lint_source(BUILDER, "build.py")] == [
+        (6, "Linear expects 6272 input features but receives 5408 (8·26·26 flattened by the Flatten on line 6); "
+            "only inputs of 1×30×30 fit the Linear's in_features")]

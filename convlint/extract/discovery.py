@@ -29,7 +29,7 @@ class Discovery:
         comments = syntax.input_comments(self.source)
         built: list[tuple[Model, Any]] = []  # each candidate's model and the module it built
         for stmt in body:
-            declared = comments.get(syntax.first_line(stmt) - 1)
+            declared = comments.get(syntax.first_line(stmt) - 1) or declared_inside(stmt, comments)
             for name, make in self.candidates(stmt):
                 if spent > self.file_budget:  # the rest of a file of many variants stays unknown
                     mark_inside(built, found)
@@ -237,3 +237,16 @@ def submodules(root: Any) -> Iterator[Any]:
                 seen.add(id(child))
                 stack.append(child)
                 yield child
+
+
+def declared_inside(stmt: ast.AST, comments: dict) -> tuple[int, ...] | None:
+    """A builder function's input declared inside it: a `# convlint: input=` comment directly above
+    the assignment or `return` that makes its model (`def build():` / comment / `model = ...`)."""
+    if type(stmt) not in DEFS or not comments:
+        return None
+    for node in walk(stmt, prune=(ast.ClassDef,)):
+        if node is not stmt and type(node) in (ast.Assign, ast.AnnAssign, ast.Return):
+            declared = comments.get(node.lineno - 1)
+            if declared is not None:
+                return declared
+    return None
