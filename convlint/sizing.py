@@ -119,18 +119,21 @@ def _no_collapse(steps: list[Step]) -> bool:
 
 
 def _flatten_index(steps: list[Step]) -> tuple[int, int] | None:
-    """(index of the first flatten of a spatial tensor, index of the first Linear after it)."""
+    """(index of the first flatten of a spatial tensor, index of the Linear after it), when the
+    first layer after it to set its own feature count is a Linear (a LazyLinear takes any)."""
     for f, step in enumerate(steps):
         flattening = step.op.kind in FLATTENING or (step.op.layer is not None and step.op.layer.kind == "Flatten")
         if not flattening or step.in_shape is None or len(step.in_shape) < 2:
             continue
         for later in range(f + 1, len(steps)):
             layer = steps[later].op.layer
-            if layer is not None and layer.kind == "Linear" and layer.params:
-                features = layer.params.get("in_features")
-                if isinstance(features, int) and not isinstance(features, bool):
-                    return f, later
-                return None
+            spec = L.LAYERS.get(layer.kind) if layer is not None else None
+            if spec is None or not spec.defines_channels:
+                continue
+            features = (layer.params or {}).get("in_features") if layer.kind == "Linear" else None
+            if isinstance(features, int) and not isinstance(features, bool):
+                return f, later
+            return None
         return None
     return None
 

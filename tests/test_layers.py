@@ -619,3 +619,12 @@ def test_functional_binding_rules():
     for fname, (layer, signature) in FUNCTIONAL.items():
         assert layer in LAYERS, fname
         assert all(len(entry) == 2 for entry in signature)
+
+
+def test_torch_base_classes_are_torchs():
+    torch = pytest.importorskip("torch")
+    for name, spec in LAYERS.items():
+        if name[:1].islower():
+            continue
+        mro = {cls.__name__ for cls in getattr(torch.nn, name).__mro__} - {name, "Module", "object"}
+        assert set(spec.torch_bases) == mro, name

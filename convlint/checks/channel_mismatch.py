@@ -110,6 +110,7 @@ def _previous_iteration(ctx, origin, step) -> int | None:
 
 
 def _out_param(kind: str) -> str | None:
+    kind = kind.removeprefix("Lazy")
     if kind.startswith(("Conv", "ConvTranspose")):
         return "out_channels"
     return PRODUCER_PARAM.get(kind)

@@ -11,7 +11,7 @@ from ..sizes import UNKNOWN
 from ..syntax import dotted_name
 from .state import MAX_CALL_DEPTH
 from .values import (
-    ArrayVal, BoundMethod, ClassInfo, Container, DictVal, EnumMember, Function, Instance, Lazy, ListVal, MethodRef,
+    MISSING, ArrayVal, BoundMethod, ClassInfo, Container, DictVal, EnumMember, Function, Instance, Lazy, ListVal, MethodRef,
     ModuleRef, Qual, ShapeOf, Super, Tensor, is_enum,
 )
 
@@ -111,6 +111,9 @@ class Classes:
         base = cls.torch_base()
         if base in ("Sequential", "ModuleList", "ModuleDict"):
             instance.children = []
+        made = dataclass_init(cls)
+        if made is not None:
+            return instance if self.init_dataclass(made, instance, args, kwargs, node, defaults_only) else UNKNOWN
         init = cls.lookup("__init__")
         if isinstance(init, Function):
             result = self.call_function(init, [instance, *args], kwargs, node, defaults_only)
@@ -119,6 +122,38 @@ class Classes:
         elif base in ("Sequential", "ModuleList"):
             instance.children = list(args)
         return instance
+
+    def init_dataclass(self, cls: ClassInfo, instance: Instance, args, kwargs, node, defaults_only) -> bool:
+        """The __init__ @dataclass makes: each field from its argument, else its default; then
+        __post_init__. False where Python would raise a TypeError."""
+        fields = {}
+        for klass in reversed(list(cls.mro())):  # a base's fields first; a subclass redefines in place
+            for data_field in klass.fields or ():
+                fields[data_field.name] = data_field
+        params = [f.name for f in fields.values() if f.init]
+        if len(args) > len(params) or any(k not in params for k in kwargs):
+            return False
+        given = {**dict(zip(params, args)), **kwargs}
+        if len(given) < len(args) + len(kwargs):
+            return False  # one field given twice
+        for data_field in fields.values():
+            if data_field.name in given:
+                value = given[data_field.name]
+            elif data_field.default is not MISSING:
+                value = data_field.default
+            elif data_field.factory is not None:
+                value = self.invoke(data_field.factory, [], {}, node)
+            elif not data_field.init:
+                continue  # set by __post_init__, if at all
+            elif defaults_only:
+                value = UNKNOWN
+            else:
+                return False
+            self.set_attr(instance, data_field.name, value)
+        post = cls.lookup("__post_init__")
+        if isinstance(post, Function):
+            self.call_function(post, [instance], {}, node)
+        return True
 
     def defining_class(self, cls: ClassInfo, func: Function) -> ClassInfo:
         for candidate in cls.mro():
@@ -162,3 +197,14 @@ class Classes:
                         instance.child_names[:] = [str(i) for i in range(len(args))]
                 return None
         return None
+
+
+def dataclass_init(cls: ClassInfo) -> ClassInfo | None:
+    """The @dataclass whose generated __init__ a new instance of `cls` runs (None: a written
+    __init__ comes first in the MRO, or there is none)."""
+    for klass in cls.mro():
+        if isinstance(klass.attrs.get("__init__"), Function):
+            return None
+        if klass.fields is not None:
+            return klass
+    return None

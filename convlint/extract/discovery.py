@@ -11,6 +11,7 @@ from typing import Any
 from .. import syntax
 from ..graph import MODEL_INPUT, Layer, Model
 from ..syntax import DEFS, dotted_name, walk
+from .nn import module_kind
 from .state import MAX_PARTS
 from .values import JUMPS, ClassInfo, Container, FeatureList, Function, Instance, Tensor, owner_items
 
@@ -88,7 +89,7 @@ class Discovery:
             for target in stmt.targets if kind is ast.Assign else [stmt.target]:
                 if type(target) is ast.Name:
                     value = self.globals.vars.get(target.id)
-                    if isinstance(value, (Layer, Container, Instance)):
+                    if isinstance(value, (Layer, Container, Instance)) and module_kind(value) is not False:
                         yield target.id, (lambda v=value: v)
 
     def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None) -> Model | None:

@@ -81,6 +81,14 @@ class Expressions:
     def ev_unary(self, node: ast.UnaryOp, env: Env) -> Any:
         return self.unary(node, self.ev(node.operand, env))
 
+    def ev_lambda(self, node: ast.Lambda, env: Env) -> Function:
+        """`lambda a: expr` as the function `def <lambda>(a): return expr` (made once per node)."""
+        definition = getattr(node, "as_def", None)
+        if definition is None:
+            definition = node.as_def = ast.copy_location(
+                ast.FunctionDef("<lambda>", node.args, [ast.copy_location(ast.Return(node.body), node)], [], None), node)
+        return Function(definition, env, self.code_file)
+
     def ev_ifexp(self, node: ast.IfExp, env: Env) -> Any:
         test = self.truth(self.ev(node.test, env))
         if test is not None:
@@ -226,4 +234,5 @@ EXPRESSIONS = {
     ast.ListComp: lambda self, node, env: self.comprehension(node, env),
     ast.GeneratorExp: lambda self, node, env: self.comprehension(node, env),
     ast.DictComp: lambda self, node, env: self.comprehension(node, env),
+    ast.Lambda: Expressions.ev_lambda,
 }

@@ -4,6 +4,7 @@ keyed by its name; a handler that cannot be sure answers unknown."""
 
 from __future__ import annotations
 
+import ast
 import math
 from typing import Any
 
@@ -12,7 +13,7 @@ from ..sizes import UNKNOWN
 from .nn import surely_absent, torch_class, torch_isinstance
 from .state import MAX_UNROLL
 from .values import (
-    BUILTINS, ArrayVal, Builtin, ClassInfo, Container, DictVal, EnumMember, Instance, ListVal, MethodRef, Partial,
+    BUILTINS, ArrayVal, Builtin, ClassInfo, Container, DictVal, EnumMember, Env, Instance, ListVal, MethodRef, Partial,
     Qual, Raise, Super, Tensor, int_value, is_tensor, known, numeric,
 )
 
@@ -218,6 +219,19 @@ def _ordered_dict(interp, args, kwargs, node):
     return DictVal(keys, values)
 
 
+def _namespace(name):
+    cls = ClassInfo(ast.ClassDef(name=name, bases=[], keywords=[], body=[], decorator_list=[]), [], {}, Env())
+
+    def make(interp, args, kwargs, node):  # SimpleNamespace(channels=8): an object with those attributes
+        if args:
+            return interp.unknown_result(args, kwargs, node)
+        instance = Instance(cls)
+        for key, value in kwargs.items():
+            interp.set_attr(instance, key, value)
+        return instance
+    return make
+
+
 def _partial(interp, args, kwargs, node):
     if not args:
         return interp.unknown_result(args, kwargs, node)
@@ -260,6 +274,7 @@ def _math(function):
 QUAL_CALLS = {
     "typing.cast": _cast, "collections.OrderedDict": _ordered_dict, "typing.OrderedDict": _ordered_dict,
     "functools.partial": _partial,
+    "types.SimpleNamespace": _namespace("SimpleNamespace"), "argparse.Namespace": _namespace("Namespace"),
 }
 QUAL_FALLBACKS = {
     "numpy.linspace": _linspace,

@@ -7,11 +7,11 @@ import ast
 
 from ..graph import Layer
 from ..sizes import UNKNOWN
-from ..syntax import DEFS, walk
+from ..syntax import DEFS, dotted_name, walk
 from .operators import operator_name
 from .state import MAX_SPECULATION, MAX_UNROLL
 from .values import (
-    Break, ClassInfo, Container, Continue, DictVal, Env, FeatureList, Function, Instance, ListVal, ModuleRef, Qual,
+    MISSING, DataField, Break, ClassInfo, Container, Continue, DictVal, Env, FeatureList, Function, Instance, ListVal, ModuleRef, Qual,
     Raise, Return, Tensor, is_tensor, known, lose,
 )
 
@@ -94,7 +94,37 @@ class Statements:
         for name, value in attrs.items():
             if isinstance(value, Function):  # methods see module globals, not the class body
                 attrs[name] = Function(value.node, env, self.code_file)
-        env.vars[stmt.name] = ClassInfo(stmt, bases, attrs, env, foreign=self.code_file)
+        fields = self.dataclass_fields(stmt, class_env) if makes_dataclass_init(stmt) else None
+        env.vars[stmt.name] = ClassInfo(stmt, bases, attrs, env, foreign=self.code_file, fields=fields)
+
+    def dataclass_fields(self, stmt: ast.ClassDef, class_env: Env) -> list[DataField] | None:
+        """The fields a @dataclass body declares (None: one we cannot read, so no __init__ is made)."""
+        fields = []
+        for item in stmt.body:
+            if type(item) is not ast.AnnAssign or type(item.target) is not ast.Name:
+                continue
+            annotation = ast.unparse(item.annotation)
+            if annotation.startswith(("ClassVar", "typing.ClassVar")):
+                continue
+            if annotation.startswith(("InitVar", "dataclasses.InitVar")):
+                return None
+            name, value = item.target.id, item.value
+            if value is None:
+                fields.append(DataField(name, MISSING))
+            elif type(value) is ast.Call and (dotted_name(value.func) or "") in ("field", "dataclasses.field"):
+                if value.args or any(k.arg is None for k in value.keywords):
+                    return None
+                options = {k.arg: k.value for k in value.keywords}
+                init = options.get("init")
+                fields.append(DataField(
+                    name,
+                    self.ev(options["default"], class_env) if "default" in options else MISSING,
+                    self.ev(options["default_factory"], class_env) if "default_factory" in options else None,
+                    init is None or self.ev(init, class_env) is True,
+                ))
+            else:
+                fields.append(DataField(name, class_env.vars.get(name, UNKNOWN)))
+        return fields
 
     def exec_if(self, stmt: ast.If, env: Env) -> None:
         test = self.truth(self.ev(stmt.test, env))
@@ -258,3 +288,16 @@ class Statements:
                 env.vars[target.value.id] = UNKNOWN  # a list mutated in a loop we cannot follow
         elif kind is ast.Subscript or kind is ast.Starred:
             self.havoc_target(target.value, env)
+
+
+DATACLASS = ("dataclass", "dataclasses.dataclass")
+
+
+def makes_dataclass_init(stmt: ast.ClassDef) -> bool:
+    """Decorated @dataclass (or @dataclass(...) without init=False)."""
+    for decorator in stmt.decorator_list:
+        call = decorator if type(decorator) is ast.Call else None
+        if dotted_name(call.func if call else decorator) not in DATACLASS:
+            continue
+        return not any(k.arg == "init" and not (type(k.value) is ast.Constant and k.value.value) for k in (call.keywords if call else ()))
+    return False

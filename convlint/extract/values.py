@@ -75,6 +75,7 @@ class ClassInfo:
     env: Env
     foreign: str | None = None  # the other file that defines it
     members: dict = field(default_factory=dict)  # an Enum's members, by id of their value
+    fields: list | None = None  # a @dataclass's own fields (DataField), in order, when it makes __init__
 
     @property
     def name(self) -> str:
@@ -104,6 +105,19 @@ class ClassInfo:
                 if isinstance(base, Qual) and base.name.startswith("torch.nn."):
                     return base.name.rsplit(".", 1)[1]
         return None
+
+@dataclass(frozen=True)
+class DataField:
+    """One field of a @dataclass: its default (MISSING: none) or the factory that makes it."""
+
+    name: str
+    default: Any
+    factory: Any = None
+    init: bool = True
+
+
+MISSING = object()  # a dataclass field without a default
+
 
 @dataclass(eq=False)
 class EnumMember:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..sizes import UNKNOWN
-from .base import REQUIRED, LayerSpec, Rule, ShapeError, Window, at_least
+from .base import REQUIRED, LayerSpec, LazyRule, Rule, ShapeError, Window, at_least
 from .shapes import (
     GLU, ChannelShuffle, Dense, Elementwise, Flatten, GroupNorm, LayerNorm, Norm, Pad, PixelShuffle, Unflatten,
     Unsqueeze, Upsample,
@@ -128,6 +128,12 @@ _add(PixelShuffle("PixelShuffle", (("upscale_factor", R),), "upscale_factor", up
 _add(PixelShuffle("PixelUnshuffle", (("downscale_factor", R),), "downscale_factor", up=False))
 _add(ChannelShuffle("ChannelShuffle", (("groups", R),), rank=at_least(2)))
 _add(Unsqueeze("unsqueeze", (("dim", R),)))
+for _n in (1, 2, 3):
+    for _base, _inferred in ((f"Conv{_n}d", "in_channels"), (f"ConvTranspose{_n}d", "in_channels"),
+                             (f"BatchNorm{_n}d", "num_features"), (f"InstanceNorm{_n}d", "num_features")):
+        _add(LazyRule(f"Lazy{_base}", _RULES[_base], _inferred, 0,
+                      **({"affine": True, "track_running_stats": True} if _base.startswith("Instance") else {})))
+_add(LazyRule("LazyLinear", _RULES["Linear"], "in_features", -1))
 # F.pad has no module of its own; its rule goes by this functional-only name.
 _add(Pad("pad", (("pad", R), ("mode", "constant"), ("value", None)), 0, None, key="pad"))
 del R
@@ -152,6 +158,11 @@ _TORCH_BASES = {
     **{name: ("_DropoutNd",) for name in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
     "ReLU6": ("Hardtanh",), "UpsamplingBilinear2d": ("Upsample",), "UpsamplingNearest2d": ("Upsample",),
 }
+for _name, _rule in _RULES.items():  # a lazy conv or linear is an instance of its base class; a lazy norm is not
+    if isinstance(_rule, LazyRule):
+        _own = (_rule.base.name,) if _rule.base.name.startswith(("Conv", "Linear")) else ()
+        _mixins = ("_LazyConvXdMixin",) if _rule.convolution else ("_LazyNormBase",) if not _own else ()
+        _TORCH_BASES[_name] = (*_mixins, "LazyModuleMixin", *_own, *_TORCH_BASES.get(_rule.base.name, ()))
 LAYERS: dict = {name: replace(rule.spec, torch_bases=_TORCH_BASES.get(name, ())) for name, rule in _RULES.items()}
 
 

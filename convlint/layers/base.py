@@ -217,3 +217,29 @@ SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
 # ---- convolutions
 
+
+class LazyRule(Rule):
+    """A lazy layer (nn.LazyConv2d, nn.LazyLinear...): its base layer's rule, with the argument it
+    leaves out (in_channels, in_features, num_features) taken from the input it first receives."""
+
+    def __init__(self, name: str, base: Rule, inferred: str, axis: int, **defaults):
+        self.base, self.inferred, self.axis = base, inferred, axis
+        for fact in ("rank", "spatial", "defines_channels", "convolution", "transposed", "macs"):
+            setattr(self, fact, getattr(base, fact))
+        params = tuple((k, defaults.get(k, v)) for k, v in base.params if k != inferred)
+        super().__init__(name, params, keyword_only=base.keyword_only)
+
+    def given(self, p: dict, shape) -> dict:
+        return {**p, self.inferred: shape[self.axis] if shape else UNKNOWN}
+
+    def errors(self, p):
+        return self.base.errors({**p, self.inferred: UNKNOWN})
+
+    def output(self, p, shape):
+        return self.base.output(self.given(p, shape), shape)
+
+    def windows(self, p, shape):
+        return self.base.windows(self.given(p, shape), shape)
+
+    def count(self, p):
+        return None  # its weights take their size from the first input

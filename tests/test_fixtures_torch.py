@@ -1,0 +1,56 @@
+"""The fixtures' models run under torch: where convlint knows a model's output shape, torch
+computes the same one; where convlint reports an error, torch raises."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from convlint.engine import analyze_source
+from convlint.sizing import accepts
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+# fixture -> model -> the output shape torch computes (batch excluded), or "raises"
+RUNS = {
+    "modern_builders.py": {
+        "StagedNet": (10,),
+        "ForgetfulStagedNet": "raises",
+        "namespace_net": (5,),
+        "namespace_net_wrong": "raises",
+        "partial_norm_wrong": "raises",
+    },
+}
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"fixture_{Path(name).stem}", FIXTURES / name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("fixture, model", [(f, m) for f, models in RUNS.items() for m in models])
+def test_static_result_is_what_torch_does(fixture, model):
+    torch = pytest.importorskip("torch")
+    expected = RUNS[fixture][model]
+    analysis = analyze_source((FIXTURES / fixture).read_bytes(), str(FIXTURES / fixture), details=True)
+    view = next(m for m in analysis.models if m.name == model and not m.training)
+    value = getattr(_load(fixture), model)
+    module = value() if isinstance(value, type) else value
+    try:
+        with torch.no_grad():
+            result = tuple(module.eval()(torch.zeros(2, *view.input_shape)).shape[1:])
+    except Exception:  # noqa: BLE001 - any rejection
+        result = "raises"
+    assert result == expected
+    lines = {s.line for s in view.steps}
+    if expected == "raises":
+        assert any(f.severity == "error" and f.span.line in lines for f in analysis.findings), model
+    else:  # its own run: nothing rejected, channels chain, every shape known (lines may be shared)
+        assert accepts([s.step for s in view.steps]) and view.steps[-1].out_shape == expected
