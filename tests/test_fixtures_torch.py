@@ -23,6 +23,13 @@ RUNS = {
         "namespace_net_wrong": "raises",
         "partial_norm_wrong": "raises",
     },
+    "nested_builders.py": {
+        "UnetGenerator": (3, 128, 128),
+        "UnetWithoutSkipWidth": "raises",
+        "classifier_small": (1000,),
+        "classifier_small_fixed_head": "raises",
+        "FiveWayClassifier": (5,),
+    },
 }
 
 
@@ -42,7 +49,7 @@ def test_static_result_is_what_torch_does(fixture, model):
     analysis = analyze_source((FIXTURES / fixture).read_bytes(), str(FIXTURES / fixture), details=True)
     view = next(m for m in analysis.models if m.name == model and not m.training)
     value = getattr(_load(fixture), model)
-    module = value() if isinstance(value, type) else value
+    module = value if isinstance(value, torch.nn.Module) else value()
     try:
         with torch.no_grad():
             result = tuple(module.eval()(torch.zeros(2, *view.input_shape)).shape[1:])

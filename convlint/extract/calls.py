@@ -110,7 +110,8 @@ class Calls:
         return self.unknown_result(args, kwargs, node) if handler is None else handler(self, args, kwargs, node)
 
     def call_function(self, func: Function, args: list, kwargs: dict, node: ast.AST, defaults_only=False) -> Any:
-        key = id(func.node)
+        # a method of another instance is not a recursion: a U-Net block's forward runs its inner block's
+        key = (id(func.node), id(args[0]) if args and isinstance(args[0], Instance) else None)
         if self.depth >= MAX_CALL_DEPTH or self.active.get(key, 0) >= MAX_RECURSION:
             return self.unknown_result(args, kwargs, node)
         env = Env(func.env)

@@ -142,7 +142,16 @@ def _isinstance(interp, args, kwargs, node):
 
 
 def _dict(interp, args, kwargs, node):
-    return UNKNOWN if args else DictVal(list(kwargs), list(kwargs.values()))
+    """dict(**kw), and dict(mapping, **kw) of a dict we know (timm's `dict(model_args, **kwargs)`)."""
+    if not args:
+        return DictVal(list(kwargs), list(kwargs.values()))
+    base = args[0]
+    if len(args) > 1 or not isinstance(base, DictVal) or base.lost or base.maybe:
+        return UNKNOWN
+    merged = DictVal(list(base.keys), list(base.values))
+    for key, value in kwargs.items():
+        merged.put(key, value)
+    return merged
 
 
 # builtin name -> handler(interp, args, kwargs, node); any other builtin's result is unknown

@@ -46,7 +46,7 @@ class State:
         self.speculative = 0  # depth of uncertain branches we are inside
         self.layer_log: list[int] = []  # ids of self.layers in construction order
         self.mutations: dict[int, list[ast.AST]] = {}  # statement id -> what it may change
-        self.active: dict[int, int] = {}  # function node id -> calls in progress
+        self.active: dict[tuple, int] = {}  # (function node id, id of its instance) -> calls in progress
         self.file_budget = float("inf")  # steps for all the models of the file
         self.touched: list = []  # per open speculation: (serial at entry, instance merged by exec_arms, changes)
         self.mode: bool | None = None  # nn.Module.training while a model runs (None: while it is built)
