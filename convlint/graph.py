@@ -28,6 +28,8 @@ class Layer:
     speculative: bool = False  # built in an arm of a branch we could not decide
     attrs: dict[str, Any] = field(default_factory=dict)  # other attributes the code set on it afterwards
     file: str | None = None  # the other file whose code built it (its node is a node of that file)
+    via: ast.AST | None = None  # the innermost call of this file's code that led to this construction
+    guessed: bool = False  # built for a model made from its defaults alone, some argument (or **kwargs) made up
 
 
 @dataclass(eq=False)

@@ -3,13 +3,15 @@ computes the same one; where convlint reports an error, torch raises."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
-from convlint.engine import analyze_source
+from convlint.engine import analyze_source, lint_source
 from convlint.sizing import accepts
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -61,3 +63,29 @@ def test_static_result_is_what_torch_does(fixture, model):
         assert any(f.severity == "error" and f.span.line in lines for f in analysis.findings), model
     else:  # its own run: nothing rejected, channels chain, every shape known (lines may be shared)
         assert accepts([s.step for s in view.steps]) and view.steps[-1].out_shape == expected
+
+
+# fixture -> model -> what torch does when it builds it: "builds", "raises", or "warns" (a zero-size layer)
+BUILDS = {
+    "instance_configs.py": {"GoodNet": "builds", "BadGroups": "raises", "BadReduction": "warns", "BadStageCfg": "raises"},
+}
+
+
+@pytest.mark.parametrize("fixture, model", [(f, m) for f, models in BUILDS.items() for m in models])
+def test_construction_findings_are_what_torch_does(fixture, model):
+    pytest.importorskip("torch")
+    expected = BUILDS[fixture][model]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            getattr(_load(fixture), model)()
+            result = "warns" if any("zero-element" in str(w.message) for w in caught) else "builds"
+        except Exception:  # noqa: BLE001 - any rejection
+            result = "raises"
+    assert result == expected
+    # the model's findings: on a line of its class, or naming one (the instance that supplied the values)
+    node = next(n for n in ast.parse((FIXTURES / fixture).read_text()).body if getattr(n, "name", None) == model)
+    own = range(node.lineno, node.end_lineno + 1)
+    reported = [f for f in lint_source((FIXTURES / fixture).read_bytes(), str(FIXTURES / fixture))
+                if f.name == "invalid-layer-config" and (f.span.line in own or any(f"line {n}" in f.message for n in own))]
+    assert bool(reported) == (expected != "builds"), model

@@ -15,6 +15,8 @@ Good:
 
 from __future__ import annotations
 
+import ast
+
 from .. import layers as L
 
 CODE = "CL005"
@@ -26,11 +28,44 @@ def check(ctx):
     for layer in ctx.layers:
         if layer.kind not in L.LAYERS:
             continue
+        if layer.guessed and not _literal(layer.node):
+            continue  # built for `Block()` with arguments we made up: its values may be ours, not the code's
         if layer.params is None:
-            yield layer.site, f"the arguments do not match the signature of torch.nn.{layer.kind}: torch raises a TypeError"
+            yield layer.site, (f"the arguments do not match the signature of torch.nn.{layer.kind}: torch raises a "
+                               f"TypeError{_instance(ctx, layer)}")
             continue
         required = [name for name, default in L.LAYERS[layer.kind].params if default is L.REQUIRED]
         if any(layer.params.get(name) is None for name in required):
             continue  # None where torch needs a value: an optional argument our reading left at its default
         for message in L.config_errors(layer.kind, layer.params):
-            yield layer.site, f"{layer.kind}: {message}"
+            yield layer.site, f"{ctx.subject(layer)}: {message}{_instance(ctx, layer)}"
+
+
+def _instance(ctx, layer) -> str:
+    """' (this instance: `Block(64, groups=7)` on line 44)': the call whose values built the layer,
+    when it is not where the finding is reported."""
+    via = layer.via
+    if via is None or via is layer.site or not ctx.positions.local(via):
+        return ""
+    text = " ".join(ctx.positions.text(via).split())
+    text = text if len(text) <= 60 else text[:59] + "…"
+    loop = ctx.positions.loop_around(via)
+    return f" (this instance: `{text}` on line {ctx.line_of(via)}{f', in the loop on line {loop}' if loop else ''})"
+
+
+def _literal(call) -> bool:
+    """A constructor call whose arguments are all written out as constants (`nn.Conv2d(3, 8, 3, groups=2)`)."""
+    def constant(node) -> bool:
+        kind = type(node)
+        if kind is ast.Constant:
+            return True
+        if kind is ast.Tuple or kind is ast.List:
+            return all(constant(e) for e in node.elts)
+        if kind is ast.UnaryOp:
+            return constant(node.operand)
+        if kind is ast.BinOp:
+            return constant(node.left) and constant(node.right)
+        return False
+
+    return type(call) is ast.Call and all(constant(a) for a in call.args) and \
+        all(k.arg is not None and constant(k.value) for k in call.keywords)

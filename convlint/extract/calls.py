@@ -115,15 +115,21 @@ class Calls:
         if self.depth >= MAX_CALL_DEPTH or self.active.get(key, 0) >= MAX_RECURSION:
             return self.unknown_result(args, kwargs, node)
         env = Env(func.env)
+        self.guessed = False
         if not self.bind_params(func.node.args, args, kwargs, env, func.env, defaults_only):
             return self.unknown_result(args, kwargs, node)
+        guessed = self.guessed or defaults_only and (func.node.args.vararg or func.node.args.kwarg) is not None
         outer_site = self.helper_site
         if self.helper_site is None and type(node) not in DEFINITIONS:
             self.helper_site = node  # layers a helper builds are reported where the helper is called
             self.helper_layers = {}
-        saved = (self.self_instance, self.current_class, self.foreign_site, self.code_file)
+        saved = (self.self_instance, self.current_class, self.foreign_site, self.code_file, self.guessing)
+        self.guessing = self.guessing or guessed
         if func.foreign and self.foreign_site is None and type(node) not in DEFINITIONS:
             self.foreign_site = node  # what another file's code builds is reported at the local call
+        local_call = self.code_file is None and type(node) not in DEFINITIONS
+        if local_call:
+            self.call_stack.append(node)
         self.code_file = func.foreign
         method_of = args[0] if args and isinstance(args[0], Instance) and func.node.args.args else None
         if method_of is not None and func.node.args.args[0].arg == "self":
@@ -148,7 +154,9 @@ class Calls:
         finally:
             self.depth -= 1
             self.active[key] -= 1
-            self.self_instance, self.current_class, self.foreign_site, self.code_file = saved
+            self.self_instance, self.current_class, self.foreign_site, self.code_file, self.guessing = saved
+            if local_call:
+                self.call_stack.pop()
             self.helper_site = outer_site
         return result
 
@@ -184,6 +192,7 @@ class Calls:
             env.vars[name] = self.ev(default, def_env)
         elif defaults_only:
             env.vars[name] = UNKNOWN
+            self.guessed = True
         else:
             return False
         return True

@@ -172,10 +172,10 @@ class Modules:
         if kind in L.LAYERS:
             params = L.bind(kind, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
         layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, speculative=self.speculative > 0,
-                      file=self.code_file)
-        if not layer.speculative and self.foreign_site is None:  # another file's arguments are its own to check
-            self.layers.setdefault(id(node), layer)
-            self.layer_log.append(id(node))
+                      file=self.code_file, via=self.call_stack[-1] if self.call_stack else None, guessed=self.guessing)
+        if not layer.speculative:  # each construction is checked with the values it was built with
+            self.layers[id(layer)] = layer
+            self.layer_log.append(id(layer))
         if self.helper_site is not None:
             self.note_helper_layer(layer)
         return layer

@@ -37,7 +37,10 @@ class State:
         self.depth = 0
         self.helper_site: ast.AST | None = None
         self.helper_layers: dict[int, list[Layer]] = {}  # layers built per definition in the current helper call
-        self.layers: dict[int, Layer] = {}  # every layer constructed, by id of its node
+        self.layers: dict[int, Layer] = {}  # every layer constructed (not speculatively), by id
+        self.call_stack: list[ast.AST] = []  # the calls of this file's code being followed, innermost last
+        self.guessing = False  # inside a model built from its defaults alone, with arguments made up
+        self.guessed = False  # the last binding made an argument up
         self.ops: list[Op] | None = None  # the model being built, when applying
         self.counter = 0
         self.errors: list[tuple[ast.AST, str, str]] = []

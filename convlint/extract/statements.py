@@ -42,6 +42,9 @@ class Statements:
             raise Return(None if stmt.value is None else self.ev(stmt.value, env))
         elif kind is ast.Raise:
             raise Raise
+        elif kind is ast.Assert:
+            if self.truth(self.ev(stmt.test, env)) is False:
+                raise Raise  # an AssertionError: this path is not taken
         elif kind is ast.Break:
             raise Break
         elif kind is ast.Continue:

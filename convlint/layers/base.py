@@ -138,6 +138,12 @@ def dim_range_error(name: str, dim: int, rank: int) -> ShapeError:
     )
 
 
+def zero_sized(key: str) -> str:
+    """torch builds a layer of size 0 with only a warning ("Initializing zero-element tensors is a
+    no-op"): it has no weights, and it fails or yields nothing when it runs."""
+    return f"{key} is 0: torch builds a layer with no weights (it only warns), which fails or yields an empty tensor when it runs"
+
+
 def divides(size, divisor: int):
     """True/False when `divisor` always/never divides `size`; None when it depends."""
     found = residues(size, divisor)

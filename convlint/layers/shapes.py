@@ -8,7 +8,7 @@ import math
 from ..sizes import UNKNOWN, Sym
 from .base import (
     Rule, ShapeError, at_least, batched_dim, dim_range_error, divides, fmt_shape, int_or_none, int_or_unknown,
-    known, product, show,
+    known, product, show, zero_sized,
 )
 
 
@@ -23,7 +23,7 @@ class Norm(Rule):
             return [f"num_features must be an int, got {show(value)}"]
         if isinstance(value, int) and value < 0:
             return [f"num_features must not be negative, got {value}"]
-        return []
+        return [zero_sized("num_features")] if value == 0 and not isinstance(value, bool) else []
 
     def count(self, p):
         c, affine, bias = int_or_none(p["num_features"]), p["affine"], p["bias"]
@@ -268,6 +268,8 @@ class Dense(Rule):
                 errs.append(f"{key} must be an int, got {show(value)}")
             elif isinstance(value, int) and value < 0:
                 errs.append(f"{key} must not be negative, got {value}")
+            elif value == 0 and self.name in ("Linear", "Bilinear") and not isinstance(value, bool):
+                errs.append(zero_sized(key))
         return errs
 
     def output(self, p, shape):

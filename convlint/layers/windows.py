@@ -7,7 +7,7 @@ import math
 
 from ..sizes import UNKNOWN, ceildiv
 from .base import (
-    SPATIAL_NAMES, Rule, ShapeError, Window, axes, fmt_shape, int_or_none, int_or_unknown, show, tuple_text,
+    SPATIAL_NAMES, Rule, ShapeError, Window, axes, fmt_shape, int_or_none, int_or_unknown, show, tuple_text, zero_sized,
 )
 
 
@@ -40,8 +40,9 @@ class Conv(Rule):
         in_c, out_c, groups = int_or_none(in_c), int_or_none(out_c), int_or_none(groups)
         if in_c is not None and in_c < 0:
             errs.append(f"in_channels must not be negative, got {in_c}")
-        if out_c is not None and out_c <= 0:
+        if out_c is not None and out_c < 0:
             errs.append(f"out_channels must be positive, got {out_c}")
+        errs += [zero_sized(key) for key, value in (("in_channels", in_c), ("out_channels", out_c)) if value == 0]
         if groups is not None:
             if groups <= 0:
                 errs.append(f"groups must be a positive integer, got {groups}")
