@@ -98,6 +98,8 @@ def _run(op: Op, inputs: list[TensorInfo], values: dict[int, TensorInfo]) -> Ste
 
 def _run_elementwise(op: Op, inputs: list[TensorInfo], values) -> Step:
     shape, error = broadcast(inputs[0].shape, inputs[1].shape)
+    if op.args.get("inplace") and shape != inputs[0].shape:
+        shape = None  # an in-place op cannot grow its tensor (torch raises)
     return Step(op, inputs, TensorInfo(shape, inputs[0].origin if shape is not None else None), error=error)
 
 

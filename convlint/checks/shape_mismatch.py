@@ -34,6 +34,7 @@ def check(ctx):
                 continue  # misplaced-flatten explains it better
             yield op.layer.site, step.error
         elif op.kind == "elementwise":
-            yield op.node, f"{_OPS.get(op.args.get('op'), 'elementwise operation')} of tensors whose {step.error}"
+            name = op.args.get("op")
+            yield op.node, f"{_OPS.get(name) or (f'torch.{name}' if name else 'elementwise operation')} of tensors whose {step.error}"
         else:
             yield op.node, step.error

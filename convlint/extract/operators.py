@@ -19,6 +19,8 @@ COMPARISONS = {
     ast.GtE: lambda a, b: a >= b,
 }
 
+_COMPARED = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
+
 OPERATORS = {
     ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply", ast.Div: "Divide", ast.FloorDiv: "FloorDivide",
     ast.Mod: "Modulo", ast.Pow: "Power",
@@ -117,6 +119,14 @@ class Operators:
         for op, comparator in zip(node.ops, node.comparators):
             right = self.ev(comparator, env)
             kind = type(op)
+            if (is_tensor(left) or is_tensor(right)) and kind in COMPARISONS:
+                # `x > 0`, `a == b`: elementwise (torch's lt, eq...), a mask of the broadcast shape
+                if len(node.ops) == 1 and all(is_tensor(v) or numeric(v) for v in (left, right)):
+                    if is_tensor(left) and is_tensor(right):
+                        return self.emit("elementwise", (left.value, right.value), node, op=_COMPARED[kind])
+                    return left if is_tensor(left) else right
+                tensors = tuple(v.value for v in (left, right) if is_tensor(v))
+                return self.emit("unknown", tensors, node)
             if kind is ast.Is or kind is ast.IsNot:
                 if left is UNKNOWN or right is UNKNOWN:
                     return UNKNOWN

@@ -1,7 +1,8 @@
 """torch's functions and tensor methods, as ops of the model being built: each is one entry of a
 table keyed by its name. A function or method with a shape rule of its own is a row of the layer
-table (`layers.FUNCTIONAL`: `F.relu`, `F.max_pool2d`; `layers.METHODS`); one that keeps the shape is
-a name in SHAPE_KEEPING; anything else is unknown."""
+table (`layers.FUNCTIONAL`: `F.relu`, `F.max_pool2d`; `layers.METHODS`); an elementwise one is an
+entry of torch's own list (`pointwise.POINTWISE`: the result is the broadcast of its tensor
+arguments); another that keeps the shape is a name in SHAPE_KEEPING; anything else is unknown."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ from typing import Any
 from .. import layers as L
 from ..graph import BATCH, DimOf, Layer
 from ..sizes import UNKNOWN
-from .values import ConstTensor, ListVal, Pieces, Raise, ShapeOf, Tensor, as_param, int_value, is_tensor
+from .pointwise import POINTWISE
+from .values import ConstTensor, ListVal, Pieces, Raise, ShapeOf, Tensor, as_param, int_value, is_tensor, numeric
 
-# torch functions of tensors that keep the shape
+# torch functions of tensors that keep the shape and are not in torch's elementwise list
+# (conversions and copies, activations of torch.nn.functional only, softmax along a dim, dropout)
 SHAPE_KEEPING = {
-    "relu", "relu_", "sigmoid", "tanh", "gelu", "silu", "elu", "selu", "leaky_relu", "hardswish", "mish",
-    "contiguous", "clone", "detach", "float", "half", "double", "to", "cuda", "cpu", "exp", "abs", "neg",
-    "sqrt", "rsqrt", "log", "pow", "clamp", "clamp_", "sigmoid_", "tanh_", "type_as", "requires_grad_",
-    "dropout", "softmax", "log_softmax", "hardsigmoid", "relu6", "square", "sin", "cos", "zero_", "fill_",
-    "mul_", "add_", "div_", "sub_", "round", "floor", "ceil", "sign", "erf", "reciprocal", "bfloat16",
+    "contiguous", "detach", "float", "half", "double", "bfloat16", "to", "cuda", "cpu", "type_as",
+    "requires_grad_", "zero_", "fill_", "gelu", "silu", "elu", "leaky_relu", "hardswish", "mish",
+    "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax",
 }
 # questions whose answer is False when a model runs as ordinary Python (not scripted, traced,
 # compiled or exported)
@@ -65,9 +66,27 @@ class Tensors:
         bound = L.bind_method(name, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
         if bound is not None:
             return self.apply_rule(bound, tensor, node)
+        if name in POINTWISE:
+            return self.pointwise(name, tensor, args, kwargs, node)
         if name in SHAPE_KEEPING:
             return tensor
         return self.unknown_result([tensor, *args], kwargs, node)
+
+    def pointwise(self, name: str, tensor: Tensor, args: list, kwargs: dict, node) -> Any:
+        """An elementwise function of torch's list: the broadcast of its tensor arguments (numbers
+        keep the shape); an argument that may be a tensor we do not know makes it unknown."""
+        counts, operands = POINTWISE[name]
+        kwargs = {k: v for k, v in kwargs.items() if not (k == "inplace" and isinstance(v, bool))}  # F.* only
+        if 1 + len(args) + len(kwargs) not in counts or "out" in kwargs:
+            return self.unknown_result([tensor, *args], kwargs, node)
+        result = tensor
+        for value in [*args, *kwargs.values()]:
+            if is_tensor(value) or isinstance(value, ConstTensor):
+                result = self.emit("elementwise", (result.value, value.value), node, op=name, inplace=name.endswith("_")) \
+                    if is_tensor(value) else self.emit("broadcast", (result.value,), node, const=value.shape, op=name)
+            elif operands and not (numeric(value) or value is None or isinstance(value, bool)):
+                return self.unknown_result([tensor, *args], kwargs, node)
+        return result
 
     def piece(self, pieces: Pieces, index: int, expected: int | None) -> Any:
         key = (index, expected)

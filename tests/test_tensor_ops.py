@@ -1,0 +1,79 @@
+"""Tensor operations and size arithmetic (issue 14): every fixture's findings exact to the line and
+message, the correct models followed to their output shape, and each model run once in torch
+(when installed) to confirm that torch raises exactly where a finding is and nowhere else."""
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from convlint.engine import analyze_source, lint_source
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+# (fixture, line, check, message); every number checked against torch 2.13 running the fixture
+EXPECTED = [
+    ("elementwise_ops.py", 20, "shape-mismatch", "torch.where of tensors whose shapes (N, 8, 32, 32) and (N, 8, 16, 16) cannot be broadcast (dimension 32 against 16)"),
+]
+# (fixture, model) -> the output shape convlint follows it to (batch excluded)
+OUTPUTS = {
+    ("elementwise_ops.py", "MatchedGate"): (10,),
+}
+FILES = sorted({row[0] for row in EXPECTED} | {key[0] for key in OUTPUTS})
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_findings_are_exact(name):
+    found = [(name, f.line, f.name, f.message) for f in lint_source((FIXTURES / name).read_bytes(), str(FIXTURES / name))]
+    assert found == [row for row in EXPECTED if row[0] == name]
+
+
+@pytest.mark.parametrize("name, model", sorted(OUTPUTS))
+def test_correct_models_are_followed_to_their_output(name, model):
+    result = analyze_source((FIXTURES / name).read_bytes(), str(FIXTURES / name), details=True)
+    steps = next(m for m in result.models if m.name == model).steps
+    assert steps[-1].out_shape == OUTPUTS[(name, model)]
+
+
+def _declared_models(path: Path):
+    """(class name, input shape, line of the class) of each `# convlint: input=` annotated class."""
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        match = re.match(r"# convlint: input=([\dx]+)$", line)
+        if match and i + 1 < len(lines):
+            cls = re.match(r"class (\w+)", lines[i + 1])
+            if cls:
+                yield cls.group(1), tuple(int(d) for d in match.group(1).split("x")), i + 2
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_torch_agrees(name):
+    torch = pytest.importorskip("torch")
+    path = FIXTURES / name
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    flagged = {row[1] for row in EXPECTED if row[0] == name}
+    for cls, shape, start in _declared_models(path):
+        model = getattr(module, cls)().eval()
+        end = min([s for _, _, s in _declared_models(path) if s > start] + [10**9])
+        try:
+            with torch.no_grad():
+                out = model(torch.zeros(2, *shape))
+            raised = False
+        except (RuntimeError, ValueError, IndexError) as error:
+            raised = error
+        expects_error = any(start <= line < end for line in flagged)
+        assert bool(raised) == expects_error, (cls, raised)
+        if not raised and (name, cls) in OUTPUTS:
+            assert tuple(out.shape[1:]) == OUTPUTS[(name, cls)]
+
+
+def test_pointwise_table_is_torchs():
+    pytest.importorskip("torch")
+    assert subprocess.run([sys.executable, str(ROOT / "tools" / "pointwise.py"), "--check"],
+                          capture_output=True).returncode == 0
