@@ -86,6 +86,8 @@ def propagate(model: Model, input_shape: tuple[int, ...] | None = None) -> list[
             free.add(op.output)
         step = _run(op, inputs, values)
         step.seeded = seeded is not None
+        if op.output in values:
+            free.discard(op.output)  # changed in place (x.unsqueeze_(1)): no longer the free input
         values[op.output] = step.output
         steps.append(step)
     return steps

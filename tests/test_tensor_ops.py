@@ -18,10 +18,13 @@ FIXTURES = ROOT / "fixtures"
 # (fixture, line, check, message); every number checked against torch 2.13 running the fixture
 EXPECTED = [
     ("elementwise_ops.py", 20, "shape-mismatch", "torch.where of tensors whose shapes (N, 8, 32, 32) and (N, 8, 16, 16) cannot be broadcast (dimension 32 against 16)"),
+    ("in_place_ops.py", 25, "shape-mismatch", "Conv1d expects a 2-d input (C, L) per sample (batch excluded), got 1-d shape (64)"),
 ]
 # (fixture, model) -> the output shape convlint follows it to (batch excluded)
 OUTPUTS = {
     ("elementwise_ops.py", "MatchedGate"): (10,),
+    ("in_place_ops.py", "WaveHead"): (2,),
+    ("in_place_ops.py", "PooledHead"): (2,),
 }
 FILES = sorted({row[0] for row in EXPECTED} | {key[0] for key in OUTPUTS})
 
@@ -77,3 +80,48 @@ def test_pointwise_table_is_torchs():
     pytest.importorskip("torch")
     assert subprocess.run([sys.executable, str(ROOT / "tools" / "pointwise.py"), "--check"],
                           capture_output=True).returncode == 0
+
+
+# (method, args, kwargs, batched input shape, expected output without the batch; "shape": torch
+# raises; None: unknown to convlint, for a reason the comment gives)
+SQUEEZE_CASES = [
+    ("squeeze", (2,), {}, (2, 3, 1, 5), (3, 5)),
+    ("squeeze", (1,), {}, (2, 3, 1, 5), (3, 1, 5)),          # not of size 1: kept
+    ("squeeze", (-2,), {}, (2, 3, 1, 5), (3, 5)),
+    ("squeeze", ((2, 3),), {}, (2, 3, 1, 1), (3,)),
+    ("squeeze", (), {"dim": 2}, (2, 3, 1, 5), (3, 5)),
+    ("squeeze", (), {}, (2, 3, 1, 1), (3,)),
+    ("squeeze", (4,), {}, (2, 3, 1, 5), "shape"),
+    ("squeeze", (-5,), {}, (2, 3, 1, 5), "shape"),
+    ("squeeze", ((1, 4),), {}, (2, 3, 1, 5), "shape"),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs, shape, expected", SQUEEZE_CASES)
+def test_squeeze_rule(name, args, kwargs, shape, expected):
+    from convlint.layers import ShapeError, bind_method, output_shape
+
+    layer, params = bind_method(name, list(args), kwargs)
+    try:
+        assert output_shape(layer, params, shape[1:]) == expected
+    except ShapeError:
+        assert expected == "shape"
+
+
+@pytest.mark.parametrize("name, args, kwargs, shape, expected", SQUEEZE_CASES)
+def test_squeeze_rule_agrees_with_torch(name, args, kwargs, shape, expected):
+    torch = pytest.importorskip("torch")
+    try:
+        result = tuple(getattr(torch.zeros(shape), name)(*args, **kwargs).shape[1:])
+    except IndexError:
+        result = "shape"
+    assert result == expected
+
+
+def test_squeeze_leaves_what_may_be_the_batch_or_a_size_one_unknown():
+    from convlint.layers import output_shape
+    from convlint.sizes import var
+
+    assert output_shape("squeeze", {"dim": 0}, (3, 1, 5)) is None        # the batch: dropped only if N = 1
+    assert output_shape("squeeze", {"dim": 2}, (3, var("H"), 5)) is None  # H may be 1
+    assert output_shape("squeeze", {"dim": None}, (3, var("H"))) is None

@@ -31,6 +31,8 @@ EAGER_FALSE = {
 # torch functions that make a tensor of the sizes they are given
 CONST_MAKERS = {"ones", "zeros", "empty", "rand", "randn", "full"}
 REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "std", "var", "logsumexp", "norm"}
+# x.<name>_() that change the shape of x in place, as x.<name>() would
+IN_PLACE_RESHAPES = {"unsqueeze", "squeeze", "transpose", "swapaxes", "swapdims"}
 ARITHMETIC = {"add": "Add", "mul": "Multiply", "sub": "Subtract", "div": "Divide"}
 
 
@@ -60,7 +62,24 @@ class Tensors:
         handler = TENSOR_METHODS.get(name)
         if handler is not None:
             return handler(self, name, tensor, args, kwargs, node)
+        if name.endswith("_") and not name.endswith("__") and name not in POINTWISE and name not in SHAPE_KEEPING:
+            return self.in_place(tensor, name, args, kwargs, node)
         return self.other_method(name, tensor, args, kwargs, node)
+
+    def in_place(self, tensor: Tensor, name: str, args: list, kwargs: dict, node) -> Any:
+        """`x.unsqueeze_(1)`, `x.transpose_(1, 2)`: the op writes into x's own value, so every name
+        for x sees the change, as in torch; an in-place op we cannot follow (or one in an arm of an
+        undecided branch) leaves x unknown."""
+        if self.ops is None:
+            return UNKNOWN
+        before = len(self.ops)
+        result = None
+        if name[:-1] in IN_PLACE_RESHAPES and not self.speculative:
+            result = self.tensor_method(tensor, name[:-1], args, kwargs, node)
+        if not (is_tensor(result) and len(self.ops) == before + 1 and self.ops[-1].output == result.value):
+            self.emit("unknown", (tensor.value,), node)
+        self.ops[-1].output = tensor.value
+        return tensor
 
     def other_method(self, name: str, tensor: Tensor, args: list, kwargs: dict, node) -> Any:
         bound = L.bind_method(name, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})

@@ -17,7 +17,7 @@ from ..sizes import UNKNOWN
 from .base import REQUIRED, LayerSpec, Rule, ShapeError, Window, at_least
 from .shapes import (
     GLU, ChannelShuffle, Dense, Elementwise, Flatten, GroupNorm, LayerNorm, Norm, Pad, PixelShuffle, Unflatten,
-    Unsqueeze, Upsample,
+    Squeeze, Unsqueeze, Upsample,
 )
 from .windows import AdaptivePool, Conv, Pool, dropped
 
@@ -128,6 +128,7 @@ _add(PixelShuffle("PixelShuffle", (("upscale_factor", R),), "upscale_factor", up
 _add(PixelShuffle("PixelUnshuffle", (("downscale_factor", R),), "downscale_factor", up=False))
 _add(ChannelShuffle("ChannelShuffle", (("groups", R),), rank=at_least(2)))
 _add(Unsqueeze("unsqueeze", (("dim", R),)))
+_add(Squeeze("squeeze", (("dim", None),)))
 # F.pad has no module of its own; its rule goes by this functional-only name.
 _add(Pad("pad", (("pad", R), ("mode", "constant"), ("value", None)), 0, None, key="pad"))
 del R
@@ -309,7 +310,10 @@ _FUNCTIONAL_RENAMES = {
 
 
 # tensor methods with a rule of their own: name -> (the rule's layer name, the signature after self)
-METHODS: dict = {"unsqueeze": ("unsqueeze", (("dim", REQUIRED),))}
+METHODS: dict = {
+    "unsqueeze": ("unsqueeze", (("dim", REQUIRED),)),
+    "squeeze": ("squeeze", (("dim", None),)),
+}
 
 
 def bind_functional(fname: str, args: list, kwargs: dict):
