@@ -8,7 +8,7 @@ from math import prod
 from typing import Any
 
 from . import layers as L
-from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op
+from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op, SizeOf
 from .sizes import UNKNOWN, Sym, var
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
@@ -131,7 +131,7 @@ def _run_join(op: Op, inputs: list[TensorInfo], values) -> Step:
     return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)
 
 
-def _run_layer(op: Op, incoming: TensorInfo) -> Step:
+def _run_layer(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo] | None = None) -> Step:
     layer = op.layer
     if incoming.pair_from is not None:
         return Step(op, [incoming], UNKNOWN_TENSOR, error=(
@@ -139,8 +139,11 @@ def _run_layer(op: Op, incoming: TensorInfo) -> Step:
             f"returns with return_indices=True, not a tensor"))
     if layer.params is None or layer.kind not in L.LAYERS:
         return Step(op, [incoming], UNKNOWN_TENSOR)
+    params = layer.params
+    if op.args.get("sized"):  # sizes read from tensors, known now
+        params = {**params, **{k: resolve_all(v, values or {}) for k, v in op.args["sized"].items()}}
     try:
-        raw = L.output_shape(layer.kind, layer.params, incoming.shape)
+        raw = L.output_shape(layer.kind, params, incoming.shape)
     except L.ShapeError as error:
         return Step(op, [incoming], UNKNOWN_TENSOR, error=str(error))
     except Exception:  # noqa: BLE001 - an arithmetic gap must cost knowledge, never the run
@@ -177,16 +180,38 @@ def _numel(shape: Shape | None):
     return prod(shape)
 
 
-def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> Shape | None:
-    """x.view(...) keeping the batch: `view(x.size(0), ...)` or `view(-1, N)` with N the per-sample count."""
+def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
+    shape, error = _view_shape(op, inputs[0], values)
+    return Step(op, inputs, TensorInfo(shape, op if shape is not None else None), error=error)
+
+
+def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> tuple[Shape | None, str | None]:
+    """x.view(...) keeping the batch: `view(x.size(0), ...)` or `view(-1, N)` with N the per-sample
+    count; an explicit per-sample count that is not the input's is torch's error."""
     sizes = [_resolve(s, values) for s in op.args["sizes"]]
     features = _numel(incoming.shape)
-    if sizes and sizes[0] is BATCH and len(sizes) > 1 and all(_is_size(s) for s in sizes[1:]):
-        # every size explicit (x.view(n, c, h, w) with c, h, w read off a tensor): the result has
-        # exactly these sizes, or torch raises
+    if sizes and sizes[0] is BATCH and len(sizes) > 1 and all(_is_size(s) or s == -1 for s in sizes[1:]) \
+            and sizes.count(-1) <= 1:
         rest = tuple(sizes[1:])
-        concrete = _numel(rest)
-        return rest if features is None or concrete is None or concrete == features else None
+        concrete = _numel(tuple(s for s in rest if s != -1))
+        if features is not None and concrete is not None and (concrete != features if -1 not in rest else features % concrete):
+            call = op.args.get("call", "view")
+            return None, (f"{call}(N, {', '.join(str(s) for s in rest)}) needs "
+                          f"{'a multiple of ' if -1 in rest else ''}{concrete} elements per sample, but its input "
+                          f"{_fmt(incoming.shape)} has {fmt_product(incoming.shape)}")
+        if -1 not in rest:
+            # every size explicit (x.view(n, c, h, w) with c, h, w read off a tensor): the result
+            # has exactly these sizes, or torch raises
+            return rest, None
+    return _view_rest(sizes, features), None
+
+
+def fmt_product(shape: Shape) -> str:
+    numel = _numel(shape)
+    return f"{'·'.join(map(str, shape))} = {numel}" if len(shape) > 1 else str(numel)
+
+
+def _view_rest(sizes: list, features) -> Shape | None:
     sizes = [s if isinstance(s, int) or s is BATCH else UNKNOWN for s in sizes]
     if not sizes or features is None:
         return None
@@ -210,11 +235,35 @@ def _resolve(size: Any, values: dict[int, TensorInfo]) -> Any:
     """A view size: an int, BATCH, a Sym read off a tensor's shape, or UNKNOWN."""
     if isinstance(size, DimOf):
         shape = values.get(size.value, UNKNOWN_TENSOR).shape
-        if shape is None:
+        if shape is None or size.rank is not None and size.rank != len(shape) + 1:
             return UNKNOWN
         axis = size.axis if size.axis >= 0 else size.axis + len(shape) + 1
         return shape[axis - 1] if 1 <= axis <= len(shape) and _is_size(shape[axis - 1]) else UNKNOWN
+    if isinstance(size, SizeOf):
+        left, right = _resolve(size.left, values), _resolve(size.right, values)
+        if not (_is_number(left) and _is_number(right)):
+            return UNKNOWN
+        if size.op == "//":
+            if not isinstance(right, int) or right <= 0:
+                return UNKNOWN  # a symbolic or non-positive divisor: not computed here
+            return left // right
+        return left + right if size.op == "+" else left - right if size.op == "-" else left * right
     return size
+
+
+def resolve_all(value: Any, values: dict[int, TensorInfo]) -> Any:
+    """A layer argument holding sizes read from tensors (a tuple of them), resolved: ints and Syms,
+    UNKNOWN where a size is not known."""
+    if isinstance(value, tuple):
+        return tuple(resolve_all(v, values) for v in value)
+    if isinstance(value, (DimOf, SizeOf)):
+        resolved = _resolve(value, values)
+        return resolved if _is_number(resolved) else UNKNOWN
+    return value
+
+
+def _is_number(size: Any) -> bool:
+    return isinstance(size, Sym) or (isinstance(size, int) and not isinstance(size, bool))
 
 
 def _is_size(size: Any) -> bool:
@@ -392,10 +441,9 @@ def _called(op: Op) -> str:
 
 # Op.kind -> its rule; an op of any other kind ("unknown", "input") has an unknown result
 OPS = {
-    "layer": OpKind(lambda op, inputs, values: _run_layer(op, inputs[0]), lambda op: op.layer.kind),
+    "layer": OpKind(lambda op, inputs, values: _run_layer(op, inputs[0], values), lambda op: op.layer.kind),
     "flatten": OpKind(lambda op, inputs, values: _run_flatten(op, inputs[0]), _named("flatten")),
-    "view": OpKind(lambda op, inputs, values: Step(op, inputs, TensorInfo(_view_shape(op, inputs[0], values))),
-                   _named("view")),
+    "view": OpKind(_run_view, lambda op: op.args.get("call", "view")),
     "reduce": OpKind(lambda op, inputs, values: Step(op, inputs, TensorInfo(_reduce_shape(op, inputs[0].shape),
                                                                           inputs[0].origin)), _named("reduction")),
     "elementwise": OpKind(_run_elementwise, _named("sum")),

@@ -19,12 +19,16 @@ FIXTURES = ROOT / "fixtures"
 EXPECTED = [
     ("elementwise_ops.py", 20, "shape-mismatch", "torch.where of tensors whose shapes (N, 8, 32, 32) and (N, 8, 16, 16) cannot be broadcast (dimension 32 against 16)"),
     ("in_place_ops.py", 25, "shape-mismatch", "Conv1d expects a 2-d input (C, L) per sample (batch excluded), got 1-d shape (64)"),
+    ("sizes_read.py", 45, "shape-mismatch", "view(N, 2048) needs 2048 elements per sample, but its input (N, 32, 16, 16) has 32·16·16 = 8192"),
+    ("sizes_read.py", 63, "shape-mismatch", "torch.cat along dim 1 needs equal sizes elsewhere, but gets (N, 32, 16, 16) and (N, 8, 32, 32)"),
+    ("sizes_read.py", 72, "channel-mismatch", "Linear expects 400 input features but receives 256 (the output of the view on line 78); only inputs of 1×32×32 to 1×35×35 fit the Linear's in_features"),
 ]
 # (fixture, model) -> the output shape convlint follows it to (batch excluded)
 OUTPUTS = {
     ("elementwise_ops.py", "MatchedGate"): (10,),
     ("in_place_ops.py", "WaveHead"): (2,),
     ("in_place_ops.py", "PooledHead"): (2,),
+    ("sizes_read.py", "SizedNet"): (10,),
 }
 FILES = sorted({row[0] for row in EXPECTED} | {key[0] for key in OUTPUTS})
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from ..graph import SizeOf, is_read_size
 from ..sizes import UNKNOWN
 from .state import MAX_UNROLL
-from .values import Builtin, ClassInfo, ConstTensor, EnumMember, Env, Function, ListVal, Qual, is_tensor, known, numeric
+from .values import (
+    Builtin, ClassInfo, ConstTensor, EnumMember, Env, Function, ListVal, Qual, int_value, is_tensor, known, numeric,
+)
 
 COMPARISONS = {
     ast.Eq: lambda a, b: a == b,
@@ -19,6 +22,7 @@ COMPARISONS = {
     ast.GtE: lambda a, b: a >= b,
 }
 
+SIZE_ARITHMETIC = {"Add": "+", "Subtract": "-", "Multiply": "*", "FloorDivide": "//"}
 _COMPARED = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
 
 OPERATORS = {
@@ -35,6 +39,11 @@ class Operators:
     """Operators (a mixin of the Extractor)."""
 
     def binary(self, op: str, left: Any, right: Any, node: ast.AST) -> Any:
+        if (is_read_size(left) or is_read_size(right)) and op in SIZE_ARITHMETIC:
+            # `c * h * w`, `h // 2` over sizes read from tensors: resolved with them in propagation
+            if all(is_read_size(v) or int_value(v) for v in (left, right)):
+                return SizeOf(SIZE_ARITHMETIC[op], left, right)
+            return UNKNOWN
         if is_tensor(left) or is_tensor(right):
             if op in ("Add", "Subtract", "Multiply", "Divide") and is_tensor(left) and is_tensor(right):
                 return self.emit("elementwise", (left.value, right.value), node, op=op)

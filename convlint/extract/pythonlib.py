@@ -13,7 +13,7 @@ from .nn import surely_absent, torch_class, torch_isinstance
 from .state import MAX_UNROLL
 from .values import (
     BUILTINS, ArrayVal, Builtin, ClassInfo, Container, DictVal, EnumMember, Instance, ListVal, MethodRef, Partial,
-    Qual, Raise, Super, Tensor, int_value, is_tensor, known, numeric,
+    Qual, Raise, SizesOf, Super, Tensor, int_value, is_tensor, known, numeric,
 )
 
 # ---------------------------------------------------------------------------------------- builtins
@@ -28,6 +28,8 @@ def _super(interp, args, kwargs, node):
 def _len(interp, args, kwargs, node):
     if args and is_tensor(args[0]):
         return BATCH
+    if args and isinstance(args[0], SizesOf):
+        return UNKNOWN
     items = interp.iterate(args[0]) if args else None
     return UNKNOWN if items is None else len(items)
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from .. import layers as L
-from ..graph import BATCH, DimOf, Layer
+from ..graph import BATCH, DimOf, Layer, Model, is_read_size
 from ..sizes import UNKNOWN
 from .pointwise import POINTWISE
-from .values import ConstTensor, ListVal, Pieces, Raise, ShapeOf, Tensor, as_param, int_value, is_tensor, numeric
+from .values import (
+    ConstTensor, ListVal, Pieces, Raise, ShapeOf, SizesOf, Tensor, as_param, int_value, is_tensor, numeric,
+)
 
 # torch functions of tensors that keep the shape and are not in torch's elementwise list
 # (conversions and copies, activations of torch.nn.functional only, softmax along a dim, dropout)
@@ -31,6 +33,7 @@ EAGER_FALSE = {
 # torch functions that make a tensor of the sizes they are given
 CONST_MAKERS = {"ones", "zeros", "empty", "rand", "randn", "full"}
 REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "std", "var", "logsumexp", "norm"}
+MAX_RANK_OPS = 2000  # a model longer than this is not propagated again to learn a rank
 # x.<name>_() that change the shape of x in place, as x.<name>() would
 IN_PLACE_RESHAPES = {"unsqueeze", "squeeze", "transpose", "swapaxes", "swapdims"}
 ARITHMETIC = {"add": "Add", "mul": "Multiply", "sub": "Subtract", "div": "Divide"}
@@ -49,14 +52,15 @@ class Tensors:
     def other_function(self, name: str, tensor: Tensor, args: list, kwargs: dict, node) -> Any:
         bound = L.bind_functional(name, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
         if bound is not None:
-            return self.apply_rule(bound, tensor, node)
+            return self.apply_rule(bound, tensor, node, read_sizes(L.bind_functional, name, args, kwargs))
         return self.other_method(name, tensor, args, kwargs, node)
 
-    def apply_rule(self, bound: tuple[str, dict], tensor: Tensor, node) -> Tensor:
-        """A function or method that a row of `layers` describes, as a layer op."""
+    def apply_rule(self, bound: tuple[str, dict], tensor: Tensor, node, sized: dict | None = None) -> Tensor:
+        """A function or method that a row of `layers` describes, as a layer op (`sized`: the
+        arguments that are sizes read from tensors, which propagation resolves)."""
         kind, params = bound
         layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node)
-        return self.emit("layer", (tensor.value,), node, layer)
+        return self.emit("layer", (tensor.value,), node, layer, **({"sized": sized} if sized else {}))
 
     def tensor_method(self, tensor: Tensor, name: str, args: list, kwargs: dict, node) -> Any:
         handler = TENSOR_METHODS.get(name)
@@ -84,7 +88,7 @@ class Tensors:
     def other_method(self, name: str, tensor: Tensor, args: list, kwargs: dict, node) -> Any:
         bound = L.bind_method(name, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
         if bound is not None:
-            return self.apply_rule(bound, tensor, node)
+            return self.apply_rule(bound, tensor, node, read_sizes(L.bind_method, name, args, kwargs))
         if name in POINTWISE:
             return self.pointwise(name, tensor, args, kwargs, node)
         if name in SHAPE_KEEPING:
@@ -107,6 +111,35 @@ class Tensors:
                 return self.unknown_result([tensor, *args], kwargs, node)
         return result
 
+    def shape_slice(self, tensor: Tensor, start, stop, step) -> Any:
+        """`x.shape[-2:]` (the last sizes, whatever the rank), `x.size()[1:]` (at the rank the ops so
+        far give the tensor: each size carries it, and is unknown at any other)."""
+        if not all(b is None or int_value(b) for b in (start, stop, step)) or step not in (None, 1):
+            return UNKNOWN
+        if start is not None and start < 0 and (stop is None or stop < 0):
+            return SizesOf(tuple(DimOf(tensor.value, axis) for axis in range(start, stop or 0)))
+        rank = self.rank_of(tensor)
+        if rank is None:
+            return UNKNOWN
+        sizes = [BATCH] + [DimOf(tensor.value, axis, rank) for axis in range(1, rank)]
+        return SizesOf(tuple(sizes[start:stop]))
+
+    def rank_of(self, tensor: Tensor) -> int | None:
+        """The batched rank of a tensor as the ops so far give it at the declared input."""
+        from ..propagate import propagate
+
+        if self.ops is None or len(self.ops) > MAX_RANK_OPS:
+            return None
+        steps = propagate(Model("", None, self.declared, list(self.ops)))
+        for step in reversed(steps):
+            if step.op.output == tensor.value:
+                return None if step.out_shape is None else len(step.out_shape) + 1
+        for step in steps:
+            if tensor.value in step.op.inputs:
+                shape = step.inputs[step.op.inputs.index(tensor.value)].shape
+                return None if shape is None else len(shape) + 1
+        return None
+
     def piece(self, pieces: Pieces, index: int, expected: int | None) -> Any:
         key = (index, expected)
         if key not in pieces.made:
@@ -117,13 +150,13 @@ class Tensors:
             )
         return pieces.made[key]
 
-    def view(self, tensor: Tensor, sizes: Any, node) -> Any:
+    def view(self, tensor: Tensor, sizes: Any, node, call: str = "view") -> Any:
         if isinstance(sizes, ShapeOf):
             return self.emit("unknown", (tensor.value,), node)
         items = self.iterate(sizes)
-        if items is None or not all(isinstance(s, (int, DimOf)) or s is BATCH for s in items):
+        if items is None or not all(int_value(s) or is_read_size(s) or s is BATCH for s in items):
             return self.emit("unknown", (tensor.value,), node)
-        return self.emit("view", (tensor.value,), node, sizes=tuple(items))
+        return self.emit("view", (tensor.value,), node, sizes=tuple(items), call=call)
 
     def concat(self, seq: Any, args, kwargs, node) -> Any:
         items = self.iterate(seq)
@@ -132,6 +165,30 @@ class Tensors:
             tensors = [t for t in (items or []) if is_tensor(t)]
             return self.unknown_result(tensors, {}, node)
         return self.emit("cat", tuple(t.value for t in items), node, dim=dim)
+
+
+def _with_sizes(value: Any) -> Any:
+    """A layer argument as as_param makes it, but keeping the sizes read from tensors."""
+    if isinstance(value, SizesOf):
+        value = value.items
+    if isinstance(value, ListVal) and not value.lost:
+        value = tuple(value.items)
+    if isinstance(value, tuple):
+        return tuple(_with_sizes(v) for v in value)
+    return value if is_read_size(value) else as_param(value)
+
+
+def _has_read_size(value: Any) -> bool:
+    return is_read_size(value) or isinstance(value, tuple) and any(_has_read_size(v) for v in value)
+
+
+def read_sizes(bind, name: str, args: list, kwargs: dict) -> dict:
+    """The arguments of a layer row that are sizes read from tensors (`F.avg_pool2d(x, x.size(2))`,
+    `interpolate(x, size=skip.shape[-2:])`), by parameter."""
+    if not any(_has_read_size(_with_sizes(v)) for v in [*args, *kwargs.values()]):
+        return {}
+    bound = bind(name, [_with_sizes(a) for a in args], {k: _with_sizes(v) for k, v in kwargs.items()})
+    return {} if bound is None else {k: v for k, v in bound[1].items() if _has_read_size(v)}
 
 
 # ---- the ops, each handler(interp, name, tensor, args, kwargs, node)
@@ -180,12 +237,12 @@ def _transpose(interp, name, tensor, args, kwargs, node):
 
 
 def _view(interp, name, tensor, args, kwargs, node):
-    sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal, ShapeOf)) else tuple(args)
-    return interp.view(tensor, sizes, node)
+    sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal, ShapeOf, SizesOf)) else tuple(args)
+    return interp.view(tensor, sizes, node, name)
 
 
 def _reshape(interp, name, tensor, args, kwargs, node):  # torch.reshape(x, shape)
-    return interp.view(tensor, args[0] if len(args) == 1 else tuple(args), node)
+    return interp.view(tensor, args[0] if len(args) == 1 else tuple(args), node, name)
 
 
 def _flatten(interp, name, tensor, args, kwargs, node):
