@@ -111,9 +111,14 @@ def _run_cat(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 
 def _run_broadcast(op: Op, inputs: list[TensorInfo], values) -> Step:
-    shape = _broadcast_const(inputs[0].shape, op.args["const"])
+    shape, error = _broadcast_const(inputs[0].shape, op.args["const"])
     keeps = shape is not None and inputs[0].shape is not None and shape[:1] == inputs[0].shape[:1]
-    return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)))
+    if error:
+        name = {"Add": "sum", "Subtract": "difference", "Multiply": "product", "Divide": "quotient"}.get(
+            op.args.get("op"), f"torch.{op.args.get('op')}")
+        error = f"{name} of a tensor {_fmt(inputs[0].shape)} and a parameter {tuple(op.args['const'])} whose {error}"
+    return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)),
+                error=error)
 
 
 def _run_split(op: Op, inputs: list[TensorInfo], values) -> Step:
@@ -271,16 +276,19 @@ def _is_size(size: Any) -> bool:
     return isinstance(size, Sym) or (isinstance(size, int) and not isinstance(size, bool) and size > 0)
 
 
-def _broadcast_const(shape: Shape | None, const: tuple) -> Shape | None:
+def _broadcast_const(shape: Shape | None, const: tuple) -> tuple[Shape | None, str | None]:
     """A batched tensor combined elementwise with a tensor of known full shape (a parameter)."""
     if shape is None or len(const) > len(shape) + 1:
-        return None
+        return None, None
     if len(const) == len(shape) + 1:
         if const[0] != 1:
-            return None  # it meets the batch: depends on the batch size
+            return None, None  # it meets the batch: depends on the batch size
         const = const[1:]
+    for x, y in zip(reversed(shape), reversed(const)):
+        if isinstance(x, int) and isinstance(y, int) and x != y and 1 not in (x, y):
+            return None, f"sizes {x} and {y} cannot be broadcast"
     result, error = broadcast(shape, const)
-    return None if error else result
+    return (None, None) if error else (result, None)
 
 
 def _origin_after(op: Op, incoming: TensorInfo, shape: Shape | None):

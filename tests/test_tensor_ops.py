@@ -19,6 +19,9 @@ FIXTURES = ROOT / "fixtures"
 EXPECTED = [
     ("elementwise_ops.py", 20, "shape-mismatch", "torch.where of tensors whose shapes (N, 8, 32, 32) and (N, 8, 16, 16) cannot be broadcast (dimension 32 against 16)"),
     ("in_place_ops.py", 25, "shape-mismatch", "Conv1d expects a 2-d input (C, L) per sample (batch excluded), got 1-d shape (64)"),
+    ("parameter_weights.py", 35, "channel-mismatch", "Conv2d expects 4 input channels but receives 8 (out_channels of the Conv2d on line 34)"),
+    ("parameter_weights.py", 46, "shape-mismatch", "product of a tensor (N, 8, 16, 16) and a parameter (1, 16, 1, 1) whose sizes 8 and 16 cannot be broadcast"),
+    ("parameter_weights.py", 57, "channel-mismatch", "Linear expects 16 input features but receives 32 (out_features of the Linear on line 57)"),
     ("sizes_read.py", 45, "shape-mismatch", "view(N, 2048) needs 2048 elements per sample, but its input (N, 32, 16, 16) has 32·16·16 = 8192"),
     ("sizes_read.py", 63, "shape-mismatch", "torch.cat along dim 1 needs equal sizes elsewhere, but gets (N, 32, 16, 16) and (N, 8, 32, 32)"),
     ("sizes_read.py", 72, "channel-mismatch", "Linear expects 400 input features but receives 256 (the output of the view on line 78); only inputs of 1×32×32 to 1×35×35 fit the Linear's in_features"),
@@ -29,6 +32,7 @@ OUTPUTS = {
     ("in_place_ops.py", "WaveHead"): (2,),
     ("in_place_ops.py", "PooledHead"): (2,),
     ("sizes_read.py", "SizedNet"): (10,),
+    ("parameter_weights.py", "FunctionalNet"): (10,),
 }
 FILES = sorted({row[0] for row in EXPECTED} | {key[0] for key in OUTPUTS})
 

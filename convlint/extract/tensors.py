@@ -6,6 +6,7 @@ arguments); another that keeps the shape is a name in SHAPE_KEEPING; anything el
 
 from __future__ import annotations
 
+from math import prod
 from typing import Any
 
 from .. import layers as L
@@ -282,6 +283,34 @@ def _unknown_cat(interp, name, tensor, args, kwargs, node):  # torch.cat(x): not
     return interp.unknown_result([tensor], kwargs, node)
 
 
+def _conv(interp, name, tensor, args, kwargs, node):  # F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    n = int(name[-2])
+    names = ("weight", "bias", "stride", "padding", "dilation", "groups")
+    if len(args) > len(names) or set(kwargs) - set(names):
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    given = {**dict(zip(names, args)), **kwargs}
+    weight, groups = given.get("weight"), given.get("groups", 1)
+    if not isinstance(weight, ConstTensor) or len(weight.shape) != n + 2 or not int_value(groups) or groups < 1:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    out_channels, per_group, *kernel = weight.shape
+    params = {k: as_param(given[k]) for k in ("stride", "padding", "dilation") if k in given}
+    bound = L.bind(f"Conv{n}d", [per_group * groups, out_channels, tuple(kernel)],
+                   {**params, "groups": groups, "bias": given.get("bias") is not None})
+    if bound is None:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.apply_rule((f"Conv{n}d", bound), tensor, node)
+
+
+def _linear(interp, name, tensor, args, kwargs, node):  # F.linear(x, weight, bias)
+    given = {**dict(zip(("weight", "bias"), args)), **kwargs}
+    weight = given.get("weight")
+    if len(args) > 2 or set(kwargs) - {"weight", "bias"} or not isinstance(weight, ConstTensor) or len(weight.shape) != 2:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    out_features, in_features = weight.shape
+    return interp.apply_rule(("Linear", {"in_features": in_features, "out_features": out_features,
+                                         "bias": given.get("bias") is not None}), tensor, node)
+
+
 AXIS_OPS = {"chunk": _chunk_or_split, "split": _chunk_or_split, "permute": _permute,
             **dict.fromkeys(("transpose", "swapaxes", "swapdims"), _transpose)}
 # x.<name>(...)
@@ -294,8 +323,36 @@ TENSOR_METHODS = {
 TENSOR_FUNCTIONS = {
     "flatten": _flatten, "cat": _unknown_cat, "concat": _unknown_cat, **dict.fromkeys(REDUCTIONS, _reduce),
     **dict.fromkeys(ARITHMETIC, _arithmetic_function), "reshape": _reshape,
+    "conv1d": _conv, "conv2d": _conv, "conv3d": _conv, "linear": _linear,
 }
 TORCH_FUNCTIONS = AXIS_OPS  # torch.<name>(x, ...) only
+
+
+def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict, node) -> Any:
+    """A method of a tensor of known shape (a parameter): reshaping it keeps it known."""
+    shape = const.shape
+    if name in ("view", "reshape") and not kwargs:
+        sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal)) else tuple(args)
+        sizes = tuple(sizes.items) if isinstance(sizes, ListVal) else sizes
+        if not sizes or not all(int_value(s) and (s >= 0 or s == -1) for s in sizes) or sizes.count(-1) > 1:
+            return UNKNOWN
+        numel, known = prod(shape), prod(s for s in sizes if s != -1)
+        if -1 in sizes:
+            if known == 0 or numel % known:
+                return UNKNOWN
+            sizes = tuple(numel // known if s == -1 else s for s in sizes)
+        return ConstTensor(sizes) if prod(sizes) == numel else UNKNOWN
+    if name == "unsqueeze" and len(args) == 1 and not kwargs and int_value(args[0]) \
+            and -len(shape) - 1 <= args[0] <= len(shape):
+        index = args[0] % (len(shape) + 1)
+        return ConstTensor(shape[:index] + (1,) + shape[index:])
+    if name == "size" and not kwargs:
+        if not args:
+            return shape
+        return shape[args[0]] if len(args) == 1 and int_value(args[0]) and -len(shape) <= args[0] < len(shape) else UNKNOWN
+    if (name in SHAPE_KEEPING or name in POINTWISE and not POINTWISE[name][1]) and name not in ("to", "type_as"):
+        return const if all(numeric(a) or a is None or isinstance(a, (bool, str)) for a in [*args, *kwargs.values()]) else UNKNOWN
+    return UNKNOWN
 
 
 # ---- torch functions by qualified name, each hook(interp, args, kwargs, node)
