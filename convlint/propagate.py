@@ -131,6 +131,67 @@ def _run_permute(op: Op, inputs: list[TensorInfo], values) -> Step:
     return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)))
 
 
+def _run_expand(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """x.expand(sizes) / x.expand_as(y): size-1 axes grow to the sizes given (-1 keeps one); the
+    batch must be kept (-1 or x.size(0)), and new leading axes leave the result unknown."""
+    shape = inputs[0].shape
+    if op.args["sizes"] is None:
+        target = inputs[1].shape
+        sizes = None if target is None else [BATCH, *target]
+    else:
+        sizes = [_resolve(s, values) for s in op.args["sizes"]]
+    if shape is None or sizes is None or len(sizes) != len(shape) + 1 or sizes[0] not in (-1, BATCH):
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    out = []
+    for axis, (size, want) in enumerate(zip(shape, sizes[1:]), start=1):
+        if want == -1 or want == size:
+            out.append(size)
+        elif size == 1 and _is_size(want):
+            out.append(want)
+        elif isinstance(size, int) and isinstance(want, int) and want > 0:
+            return Step(op, inputs, UNKNOWN_TENSOR, error=(
+                f"expand: the expanded size {want} must match the existing size {size} at non-singleton "
+                f"dimension {axis} of {_fmt(shape)}"))
+        else:
+            out.append(None)
+    out = tuple(out)
+    return Step(op, inputs, TensorInfo(out, inputs[0].origin if out[:1] == shape[:1] else op))
+
+
+def _run_repeat(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """x.repeat(1, r1, r2, ...): each axis times its count; a first count other than 1 grows the
+    batch, and more counts than axes add leading ones: unknown."""
+    shape = inputs[0].shape
+    sizes = [_resolve(s, values) for s in op.args["sizes"]]
+    if shape is None or len(sizes) != len(shape) + 1 or sizes[0] != 1:
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    out = tuple(None if size is None or not (isinstance(r, int) and r >= 0 or isinstance(r, Sym)) else size * r
+                for size, r in zip(shape, sizes[1:]))
+    return Step(op, inputs, TensorInfo(out, inputs[0].origin if sizes[1] == 1 else op))
+
+
+def _run_stack(op: Op, inputs: list[TensorInfo], values) -> Step:
+    shapes = [i.shape for i in inputs]
+    if any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1:
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    rank = len(shapes[0]) + 2  # of the batched result
+    dim = op.args["dim"]
+    if not -rank <= dim < rank or dim % rank == 0:
+        return Step(op, inputs, UNKNOWN_TENSOR)  # out of range, or a new axis before the batch
+    out = list(shapes[0])
+    for shape in shapes[1:]:
+        for i, (x, y) in enumerate(zip(out, shape)):
+            if isinstance(x, int) and isinstance(y, int) and x != y:
+                return Step(op, inputs, UNKNOWN_TENSOR, error=(
+                    f"torch.stack expects each tensor to be equal size, but gets "
+                    f"{' and '.join(_fmt(s) for s in shapes)}"))
+            if x != y:
+                out[i] = None
+    index = dim % rank - 1
+    out.insert(index, len(shapes))
+    return Step(op, inputs, TensorInfo(tuple(out), op))
+
+
 def _run_join(op: Op, inputs: list[TensorInfo], values) -> Step:
     a, b = inputs
     return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)
@@ -460,6 +521,9 @@ OPS = {
     "split": OpKind(_run_split, _called),
     "permute": OpKind(_run_permute, _called),
     "join": OpKind(_run_join, _named("join")),
+    "expand": OpKind(_run_expand, lambda op: "expand" if op.args["sizes"] is not None else "expand_as"),
+    "repeat": OpKind(_run_repeat, _named("repeat")),
+    "stack": OpKind(_run_stack, _named("torch.stack")),
 }
 
 

@@ -311,11 +311,48 @@ def _linear(interp, name, tensor, args, kwargs, node):  # F.linear(x, weight, bi
                                          "bias": given.get("bias") is not None}), tensor, node)
 
 
+def _sizes_argument(args, kwargs, key="size"):
+    """`x.expand(a, b)`, `x.expand((a, b))`, `x.expand(size=(a, b))`: the sizes, or None."""
+    sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal, SizesOf)) else tuple(args)
+    if not args and set(kwargs) == {key}:
+        sizes = kwargs[key]
+    elif kwargs:
+        return None
+    sizes = tuple(sizes.items) if isinstance(sizes, (ListVal, SizesOf)) else sizes
+    if not isinstance(sizes, tuple) or not sizes or not all(int_value(s) or is_read_size(s) or s is BATCH for s in sizes):
+        return None
+    return sizes
+
+
+def _expand(interp, name, tensor, args, kwargs, node):  # x.expand(-1, -1, h, w), x.repeat(1, 1, 2, 2)
+    sizes = _sizes_argument(args, kwargs, "size" if name == "expand" else "repeats")
+    if sizes is None:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.emit(name, (tensor.value,), node, sizes=sizes)
+
+
+def _expand_as(interp, name, tensor, args, kwargs, node):  # x.expand_as(y)
+    other = args[0] if len(args) == 1 and not kwargs else kwargs.get("other") if not args else None
+    if not is_tensor(other):
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.emit("expand", (tensor.value, other.value), node, sizes=None)
+
+
+def _stack(interp, args, kwargs, node):  # torch.stack([a, b], dim)
+    items = interp.iterate(args[0]) if args else None
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    if items is None or not items or not all(is_tensor(t) for t in items) or not int_value(dim) or len(args) > 2 \
+            or set(kwargs) - {"dim"}:
+        return interp.unknown_result([t for t in (items or []) if is_tensor(t)], {}, node)
+    return interp.emit("stack", tuple(t.value for t in items), node, dim=dim)
+
+
 AXIS_OPS = {"chunk": _chunk_or_split, "split": _chunk_or_split, "permute": _permute,
             **dict.fromkeys(("transpose", "swapaxes", "swapdims"), _transpose)}
 # x.<name>(...)
 TENSOR_METHODS = {
-    "size": _size, "dim": lambda *_: UNKNOWN, **AXIS_OPS, "view": _view, "reshape": _view, "flatten": _flatten,
+    "size": _size, "dim": lambda *_: UNKNOWN, **AXIS_OPS, "expand": _expand, "repeat": _expand,
+    "expand_as": _expand_as, "view": _view, "reshape": _view, "flatten": _flatten,
     **dict.fromkeys(REDUCTIONS, _reduce),
     **dict.fromkeys(("add", "mul", "sub", "div", "add_", "mul_"), _arithmetic_method),
 }
@@ -395,7 +432,7 @@ def _const(interp, args, kwargs, node, full=False):
 
 QUAL_CALLS = {**dict.fromkeys(EAGER_FALSE, lambda *_: False), "torch._assert": _assert}
 QUAL_FALLBACKS = {
-    **dict.fromkeys(("torch.cat", "torch.concat", "torch.concatenate"), _cat),
+    **dict.fromkeys(("torch.cat", "torch.concat", "torch.concatenate"), _cat), "torch.stack": _stack,
     **{f"torch.{name}": (lambda interp, args, kwargs, node, op=op: _arithmetic(interp, args, kwargs, node, op))
        for name, op in ARITHMETIC.items()},
     **{f"torch.{name}": (lambda interp, args, kwargs, node, full=name == "full": _const(interp, args, kwargs, node, full))
