@@ -20,6 +20,7 @@ EXPECTED = [
     ("elementwise_ops.py", 20, "shape-mismatch", "torch.where of tensors whose shapes (N, 8, 32, 32) and (N, 8, 16, 16) cannot be broadcast (dimension 32 against 16)"),
     ("expand_stack.py", 33, "shape-mismatch", "torch.stack expects each tensor to be equal size, but gets (N, 8, 8, 8) and (N, 8, 4, 4)"),
     ("expand_stack.py", 44, "shape-mismatch", "expand: the expanded size 16 must match the existing size 8 at non-singleton dimension 2 of (N, 4, 8, 1)"),
+    ("expand_stack.py", 64, "channel-mismatch", "Conv2d expects 3 input channels but receives 5 (the output of the pad on line 67)"),
     ("in_place_ops.py", 25, "shape-mismatch", "Conv1d expects a 2-d input (C, L) per sample (batch excluded), got 1-d shape (64)"),
     ("parameter_weights.py", 35, "channel-mismatch", "Conv2d expects 4 input channels but receives 8 (out_channels of the Conv2d on line 34)"),
     ("parameter_weights.py", 46, "shape-mismatch", "product of a tensor (N, 8, 16, 16) and a parameter (1, 16, 1, 1) whose sizes 8 and 16 cannot be broadcast"),
@@ -32,6 +33,7 @@ EXPECTED = [
 OUTPUTS = {
     ("elementwise_ops.py", "MatchedGate"): (10,),
     ("expand_stack.py", "ContextConcat"): (8, 16),
+    ("expand_stack.py", "PaddedChannels"): (4, 10, 9),
     ("in_place_ops.py", "WaveHead"): (2,),
     ("in_place_ops.py", "PooledHead"): (2,),
     ("sizes_read.py", "SizedNet"): (10,),
