@@ -205,15 +205,19 @@ def _run_layer(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo] | Non
             f"returns with return_indices=True, not a tensor"))
     if layer.params is None or layer.kind not in L.LAYERS:
         return Step(op, [incoming], UNKNOWN_TENSOR)
-    params = layer.params
-    if op.args.get("sized"):  # sizes read from tensors, known now
-        params = {**params, **{k: resolve_all(v, values or {}) for k, v in op.args["sized"].items()}}
-    try:
-        raw = L.output_shape(layer.kind, params, incoming.shape)
-    except L.ShapeError as error:
-        return Step(op, [incoming], UNKNOWN_TENSOR, error=str(error))
-    except Exception:  # noqa: BLE001 - an arithmetic gap must cost knowledge, never the run
-        return Step(op, [incoming], UNKNOWN_TENSOR)
+    tries = [layer.params]
+    if op.args.get("sized"):  # sizes read from tensors, known now (if the rule cannot use them: as unknown)
+        tries.insert(0, {**layer.params, **{k: resolve_all(v, values or {}) for k, v in op.args["sized"].items()}})
+    raw = None
+    for params in tries:
+        try:
+            raw = L.output_shape(layer.kind, params, incoming.shape)
+        except L.ShapeError as error:
+            return Step(op, [incoming], UNKNOWN_TENSOR, error=str(error))
+        except Exception:  # noqa: BLE001 - an arithmetic gap must cost knowledge, never the run
+            raw = None
+        if raw is not None:
+            break
     if raw is None:
         return Step(op, [incoming], UNKNOWN_TENSOR)
     shape = None if any(_collapsed(d) for d in raw) else raw

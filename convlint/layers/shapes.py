@@ -335,7 +335,7 @@ class Upsample(Rule):
         elif size is not None and scale is not None and UNKNOWN not in (size, scale):
             errs.append("only one of size and scale_factor may be given")
         if size is not None and known(size) and not (
-            isinstance(size, int) or (isinstance(size, (tuple, list)) and all(isinstance(v, int) for v in size))
+            isinstance(size, (int, Sym)) or (isinstance(size, (tuple, list)) and all(isinstance(v, (int, Sym)) for v in size))
         ):
             errs.append(f"size must be an int or a tuple of ints, got {show(size)}")
         if mode is not UNKNOWN and mode not in MODE_RANKS:
@@ -368,7 +368,7 @@ class Upsample(Rule):
         size, scale = p["size"], p["scale_factor"]
         if size is not None:
             targets = self._per_axis(size, n, "size", shape)
-            return (shape[0], *(int_or_none(v) for v in targets))
+            return (shape[0], *(v if isinstance(v, Sym) else int_or_none(v) for v in targets))
         factors = self._per_axis(scale, n, "scale_factor", shape)
         out = [shape[0]]
         for dim, factor in zip(shape[1:], factors):
