@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 from typing import Any
 
@@ -22,6 +22,7 @@ class TensorInfo:
     origin: Op | None = None  # the op that set the channel (or feature) count
     flat_from: tuple[Shape, Op] | None = None  # (shape before, the flatten) for a flattened tensor
     pair_from: Op | None = None  # not a tensor: the (values, indices) pair of a pool with return_indices
+    frames: int = 1  # rows of this tensor's batch per sample of the model input (a view folding frames into it)
 
 
 UNKNOWN_TENSOR = TensorInfo(None)
@@ -84,13 +85,26 @@ def propagate(model: Model, input_shape: tuple[int, ...] | None = None) -> list[
                 free.discard(op.inputs[0])
         if op.kind == "input":
             free.add(op.output)
-        step = _run(op, inputs, values)
+        step = _with_frames(_run(op, inputs, values))
         step.seeded = seeded is not None
         if op.output in values:
             free.discard(op.output)  # changed in place (x.unsqueeze_(1)): no longer the free input
         values[op.output] = step.output
         steps.append(step)
     return steps
+
+
+def _with_frames(step: Step) -> Step:
+    """Every op but a view keeps the batch of its inputs: folded frames stay folded; tensors whose
+    batches differ (one folded, one not) combine into something unknown here."""
+    if step.op.kind == "view":
+        return step
+    frames = {i.frames for i in step.inputs}
+    if len(frames) > 1:
+        return Step(step.op, step.inputs, UNKNOWN_TENSOR)
+    if frames and frames != {1} and step.output.shape is not None:
+        step.output = replace(step.output, frames=frames.pop())
+    return step
 
 
 def _run(op: Op, inputs: list[TensorInfo], values: dict[int, TensorInfo]) -> Step:
@@ -251,8 +265,27 @@ def _numel(shape: Shape | None):
 
 
 def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
+    frames = inputs[0].frames
+    if frames != 1 and op.args["sizes"][:1] == (BATCH,):
+        return Step(op, inputs, UNKNOWN_TENSOR)  # which batch x.size(0) read (folded or not) is not known here
     shape, error = _view_shape(op, inputs[0], values)
-    return Step(op, inputs, TensorInfo(shape, op if shape is not None else None), error=error)
+    if shape is None and error is None:
+        shape, frames = _fold(op, inputs[0], values)
+    return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=frames), error=error)
+
+
+def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
+    """`x.view(-1, c, h, w)` of a (N, T, C, H, W) video: T frames folded into the batch, which
+    becomes N·T; `y.view(-1, t, d)` unfolds them again. Exact whenever the rows per sample of the
+    model input (frames × the per-row count, over the sizes given) come out a whole number."""
+    sizes = [_resolve(s, values) for s in op.args["sizes"]]
+    features = _numel(incoming.shape)
+    if features is None or len(sizes) < 2 or sizes[0] != -1 or not all(isinstance(s, int) and s > 0 for s in sizes[1:]):
+        return None, 1
+    total, row = incoming.frames * features, prod(sizes[1:])
+    if total % row:
+        return None, 1
+    return tuple(sizes[1:]), total // row
 
 
 def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> tuple[Shape | None, str | None]:

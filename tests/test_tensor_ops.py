@@ -21,6 +21,7 @@ EXPECTED = [
     ("expand_stack.py", 33, "shape-mismatch", "torch.stack expects each tensor to be equal size, but gets (N, 8, 8, 8) and (N, 8, 4, 4)"),
     ("expand_stack.py", 44, "shape-mismatch", "expand: the expanded size 16 must match the existing size 8 at non-singleton dimension 2 of (N, 4, 8, 1)"),
     ("expand_stack.py", 64, "channel-mismatch", "Conv2d expects 3 input channels but receives 5 (the output of the pad on line 67)"),
+    ("video_frames.py", 27, "channel-mismatch", "Conv1d expects 16 input channels but receives 8 (the output of the view on line 32)"),
     ("in_place_ops.py", 25, "shape-mismatch", "Conv1d expects a 2-d input (C, L) per sample (batch excluded), got 1-d shape (64)"),
     ("parameter_weights.py", 35, "channel-mismatch", "Conv2d expects 4 input channels but receives 8 (out_channels of the Conv2d on line 34)"),
     ("parameter_weights.py", 46, "shape-mismatch", "product of a tensor (N, 8, 16, 16) and a parameter (1, 16, 1, 1) whose sizes 8 and 16 cannot be broadcast"),
@@ -37,6 +38,8 @@ OUTPUTS = {
     ("in_place_ops.py", "WaveHead"): (2,),
     ("in_place_ops.py", "PooledHead"): (2,),
     ("sizes_read.py", "SizedNet"): (10,),
+    ("video_frames.py", "FrameEncoder"): (2,),
+    ("video_frames.py", "FrameEncoderFlat"): (2,),
     ("parameter_weights.py", "FunctionalNet"): (10,),
 }
 FILES = sorted({row[0] for row in EXPECTED} | {key[0] for key in OUTPUTS})
@@ -138,3 +141,37 @@ def test_squeeze_leaves_what_may_be_the_batch_or_a_size_one_unknown():
     assert output_shape("squeeze", {"dim": 0}, (3, 1, 5)) is None        # the batch: dropped only if N = 1
     assert output_shape("squeeze", {"dim": 2}, (3, var("H"), 5)) is None  # H may be 1
     assert output_shape("squeeze", {"dim": None}, (3, var("H"))) is None
+
+
+FOLDED = """import torch.nn as nn
+
+
+# convlint: input=8x16
+class PerStep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+        self.out = nn.Linear({out}, 2)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        y = self.fc(x.view(-1, d))
+        {tail}
+"""
+
+
+@pytest.mark.parametrize("out, tail, last", [
+    (32, "return self.out(y.view(-1, t * 4))", (2,)),        # unfolded by -1: (N, 32)
+    (32, "return self.out(y.view(b, t * 4))", None),         # b is N, y's batch N·8: not told apart here
+    (32, "return self.out(y.view(y.size(0), -1))", None),
+    (4, "return self.out(y) + self.out(self.fc(x.mean(1)))", None),  # a folded and an unfolded tensor meet
+    (4, "return self.out(y).mean(1, keepdim=True)", (1,)),   # the reduction keeps the folded batch
+])
+def test_folded_frames_are_exact_or_unknown(out, tail, last):
+    # torch runs each on (2, 8, 16) to the shape given, but the third (a (16, 4) input to the Linear)
+    # and the fourth (batches 16 and 2 do not broadcast) raise: missed, never a false alarm
+    source = FOLDED.format(out=out, tail=tail)
+    steps = analyze_source(source, "folded.py", details=True).models[0].steps
+    assert steps[0].out_shape == (16,)
+    assert (steps[-1].out_shape if last else None) == last
+    assert lint_source(source, "folded.py") == []

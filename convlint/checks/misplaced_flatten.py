@@ -83,6 +83,8 @@ def _layer(ctx, step):
 def _view_message(step) -> str | None:
     sizes = step.op.args["sizes"]
     shape = step.in_shape
+    if step.inputs[0].frames != 1:
+        return None  # frames folded into the batch: view(-1, t * d) unfolds them
     if len(sizes) != 2 or sizes[0] != -1 or not isinstance(sizes[1], int) or sizes[1] <= 0:
         return None
     if shape is None or not all(isinstance(d, int) for d in shape):
@@ -90,6 +92,8 @@ def _view_message(step) -> str | None:
     features = prod(shape)
     if sizes[1] == features:
         return None
+    if any(prod(shape[j:]) == sizes[1] for j in range(1, len(shape))):
+        return None  # view(-1, d) of (N, T, d): the leading axes folded into the batch, on purpose
     return (
         f"view(-1, {sizes[1]}) on a tensor of {features} features per sample "
         f"(N, {', '.join(map(str, shape))}) changes the batch size or fails; "
