@@ -2,7 +2,10 @@
 
 A residual add whose two paths differ (a stride-2 block with no downsample on the identity
 path), a `torch.cat` along dim 1 of tensors whose sizes differ elsewhere, a layer given a
-tensor of the wrong rank or a size it cannot handle.
+tensor of the wrong rank or a size it cannot handle; an elementwise function of torch
+(`torch.where`, `maximum`...), a `torch.stack`, an `expand` or a parameter broadcast
+(`x * p.view(1, -1, 1, 1)`) whose shapes do not fit; a `view(n, ...)` whose explicit
+per-sample count is not the input's.
 
 Bad:
     def forward(self, x):
