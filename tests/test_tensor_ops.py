@@ -26,9 +26,10 @@ EXPECTED = [
     ("parameter_weights.py", 35, "channel-mismatch", "Conv2d expects 4 input channels but receives 8 (out_channels of the Conv2d on line 34)"),
     ("parameter_weights.py", 46, "shape-mismatch", "product of a tensor (N, 8, 16, 16) and a parameter (1, 16, 1, 1) whose sizes 8 and 16 cannot be broadcast"),
     ("parameter_weights.py", 57, "channel-mismatch", "Linear expects 16 input features but receives 32 (out_features of the Linear on line 57)"),
-    ("sizes_read.py", 45, "shape-mismatch", "view(N, 2048) needs 2048 elements per sample, but its input (N, 32, 16, 16) has 32·16·16 = 8192"),
-    ("sizes_read.py", 63, "shape-mismatch", "torch.cat along dim 1 needs equal sizes elsewhere, but gets (N, 32, 16, 16) and (N, 8, 32, 32)"),
-    ("sizes_read.py", 72, "channel-mismatch", "Linear expects 400 input features but receives 256 (the output of the view on line 78); only inputs of 1×32×32 to 1×35×35 fit the Linear's in_features"),
+    ("sizes_read.py", 47, "shape-mismatch", "view(N, 2048) needs 2048 elements per sample, but its input (N, 32, 16, 16) has 32·16·16 = 8192"),
+    ("sizes_read.py", 65, "shape-mismatch", "torch.cat along dim 1 needs equal sizes elsewhere, but gets (N, 32, 16, 16) and (N, 8, 32, 32)"),
+    ("sizes_read.py", 74, "channel-mismatch", "Linear expects 400 input features but receives 256 (the output of the view on line 80); only inputs of 1×32×32 to 1×35×35 fit the Linear's in_features"),
+    ("sizes_read.py", 89, "channel-mismatch", "Linear expects 100 input features but receives 144 (the output of the reshape on line 94)"),
 ]
 # (fixture, model) -> the output shape convlint follows it to (batch excluded)
 OUTPUTS = {
