@@ -276,14 +276,17 @@ def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
     """`x.view(-1, c, h, w)` of a (N, T, C, H, W) video: T frames folded into the batch, which
-    becomes N·T; `y.view(-1, t, d)` unfolds them again. Exact whenever the rows per sample of the
-    model input (frames × the per-row count, over the sizes given) come out a whole number."""
+    becomes N·T; `y.view(-1, t, d)` unfolds them again. Only along whole axes: a fold keeps the
+    last axes of the input (the leading ones go into the batch), an unfold takes whole rows back
+    (any other count is misplaced-flatten's view(-1, N), or unknown)."""
     sizes = [_resolve(s, values) for s in op.args["sizes"]]
-    features = _numel(incoming.shape)
+    shape, features = incoming.shape, _numel(incoming.shape)
     if features is None or len(sizes) < 2 or sizes[0] != -1 or not all(isinstance(s, int) and s > 0 for s in sizes[1:]):
         return None, 1
     total, row = incoming.frames * features, prod(sizes[1:])
-    if total % row:
+    folds = any(prod(shape[j:]) == row for j in range(1, len(shape)))
+    unfolds = incoming.frames > 1 and row % features == 0
+    if total % row or not (folds or unfolds):
         return None, 1
     return tuple(sizes[1:]), total // row
 

@@ -176,3 +176,24 @@ def test_folded_frames_are_exact_or_unknown(out, tail, last):
     assert steps[0].out_shape == (16,)
     assert (steps[-1].out_shape if last else None) == last
     assert lint_source(source, "folded.py") == []
+
+
+def test_a_view_across_axes_is_one_finding_not_a_fold():
+    # torch: (2, 16, 5, 5).view(-1, 80) is (10, 80), and Linear(400, 10) then raises; the view is the
+    # bug (misplaced-flatten), not frames folded into the batch: the Linear after it stays unknown
+    source = """import torch.nn as nn
+
+
+# convlint: input=1x24x24
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 16, 5)
+        self.pool = nn.MaxPool2d(4)
+        self.fc = nn.Linear(400, 10)
+
+    def forward(self, x):
+        x = self.pool(self.conv(x))
+        return self.fc(x.view(-1, 16 * 5))
+"""
+    assert [(f.line, f.name) for f in lint_source(source, "net.py")] == [(14, "misplaced-flatten")]

@@ -128,14 +128,12 @@ class Operators:
         for op, comparator in zip(node.ops, node.comparators):
             right = self.ev(comparator, env)
             kind = type(op)
-            if (is_tensor(left) or is_tensor(right)) and kind in COMPARISONS:
-                # `x > 0`, `a == b`: elementwise (torch's lt, eq...), a mask of the broadcast shape
-                if len(node.ops) == 1 and all(is_tensor(v) or numeric(v) for v in (left, right)):
-                    if is_tensor(left) and is_tensor(right):
-                        return self.emit("elementwise", (left.value, right.value), node, op=_COMPARED[kind])
-                    return left if is_tensor(left) else right
-                tensors = tuple(v.value for v in (left, right) if is_tensor(v))
-                return self.emit("unknown", tensors, node)
+            if (is_tensor(left) or is_tensor(right)) and kind in COMPARISONS and len(node.ops) == 1 \
+                    and all(is_tensor(v) or numeric(v) for v in (left, right)):
+                # `x > 0`, `a == b`: elementwise (torch's gt, eq...), a mask of the broadcast shape
+                if is_tensor(left) and is_tensor(right):
+                    return self.emit("elementwise", (left.value, right.value), node, op=_COMPARED[kind])
+                return left if is_tensor(left) else right
             if kind is ast.Is or kind is ast.IsNot:
                 if left is UNKNOWN or right is UNKNOWN:
                     return UNKNOWN
