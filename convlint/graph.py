@@ -71,7 +71,7 @@ class DimOf:
 @dataclass(frozen=True)
 class SizeOf:
     """Arithmetic over sizes read from tensors (`c * h * w`, `h // p`), resolved with them during
-    propagation: op is "+", "-", "*" or "//", each side an int, a DimOf or a SizeOf."""
+    propagation: op is "+", "-", "*", "//" or "%", each side an int, a DimOf or a SizeOf."""
 
     op: str
     left: Any

@@ -206,6 +206,64 @@ def _run_stack(op: Op, inputs: list[TensorInfo], values) -> Step:
     return Step(op, inputs, TensorInfo(tuple(out), op))
 
 
+def _run_index(op: Op, inputs: list[TensorInfo], values) -> Step:
+    shape = _index_shape(op.args["spec"], inputs[0].shape, values)
+    keeps = shape is not None and op.args["spec"][:2] in ((("slice", None, None, None),) * 2,) \
+        and inputs[0].shape[:1] == shape[:1]
+    return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)))
+
+
+def _index_shape(spec: tuple, shape: Shape | None, values) -> Shape | None:
+    """x[...] with slices, ints, None and one Ellipsis, as torch's basic indexing; the batch must
+    be taken whole (`x[:, ...]`, or an Ellipsis before the rest)."""
+    if shape is None or sum(1 for item in spec if item[0] == "ellipsis") > 1:
+        return None
+    dims = [BATCH, *shape]
+    consumed = sum(1 for item in spec if item[0] in ("slice", "index"))
+    if consumed > len(dims):
+        return None
+    items = []
+    for item in spec:
+        if item[0] == "ellipsis":
+            items.extend([("slice", None, None, None)] * (len(dims) - consumed))
+        else:
+            items.append(item)
+    items.extend([("slice", None, None, None)] * (len(dims) - sum(1 for i in items if i[0] != "new")))
+    out, axis = [], 0
+    for item in items:
+        if item[0] == "new":
+            if axis == 0:
+                return None  # a new axis before the batch
+            out.append(1)
+            continue
+        size = dims[axis]
+        if axis == 0:
+            if item != ("slice", None, None, None):
+                return None  # part of the batch
+            axis += 1
+            continue
+        if item[0] == "index":
+            index = _resolve(item[1], values)
+            if not isinstance(index, int) or isinstance(size, int) and not -size <= index < size:
+                return None
+        else:
+            out.append(_slice_length(size, *(None if b is None else _resolve(b, values) for b in item[1:])))
+        axis += 1
+    return tuple(out)
+
+
+def _slice_length(size, start, stop, step):
+    """len(range(size)[start:stop:step]) for a positive step; a symbolic size only for [:], [::s], [1::s]."""
+    if any(b is not None and not isinstance(b, int) for b in (start, stop, step)) or size is None:
+        return None
+    step = 1 if step is None else step
+    if isinstance(size, int):
+        return len(range(*slice(start, stop, step).indices(size)))
+    if stop is None and start in (None, 0, 1) and isinstance(size, Sym):
+        return (size - (start or 0) + step - 1) // step  # sizes are >= 1: never negative
+    return None
+
+
 def _run_join(op: Op, inputs: list[TensorInfo], values) -> Step:
     a, b = inputs
     return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)
@@ -349,9 +407,11 @@ def _resolve(size: Any, values: dict[int, TensorInfo]) -> Any:
         left, right = _resolve(size.left, values), _resolve(size.right, values)
         if not (_is_number(left) and _is_number(right)):
             return UNKNOWN
-        if size.op == "//":
+        if size.op in ("//", "%"):
             if not isinstance(right, int) or right <= 0:
                 return UNKNOWN  # a symbolic or non-positive divisor: not computed here
+            if size.op == "%":
+                return left % right if isinstance(left, int) else UNKNOWN
             return left // right
         return left + right if size.op == "+" else left - right if size.op == "-" else left * right
     return size
@@ -564,6 +624,7 @@ OPS = {
     "expand": OpKind(_run_expand, lambda op: "expand" if op.args["sizes"] is not None else "expand_as"),
     "repeat": OpKind(_run_repeat, _named("repeat")),
     "stack": OpKind(_run_stack, _named("torch.stack")),
+    "index": OpKind(_run_index, _named("indexing")),
 }
 
 

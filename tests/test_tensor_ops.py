@@ -21,6 +21,8 @@ EXPECTED = [
     ("expand_stack.py", 33, "shape-mismatch", "torch.stack expects each tensor to be equal size, but gets (N, 8, 8, 8) and (N, 8, 4, 4)"),
     ("expand_stack.py", 44, "shape-mismatch", "expand: the expanded size 16 must match the existing size 8 at non-singleton dimension 2 of (N, 4, 8, 1)"),
     ("expand_stack.py", 64, "channel-mismatch", "Conv2d expects 3 input channels but receives 5 (the output of the pad on line 67)"),
+    ("tensor_indexing.py", 43, "channel-mismatch", "Conv2d expects 8 input channels but receives 4 (the output of the indexing on line 46)"),
+    ("tensor_indexing.py", 57, "shape-mismatch", "sum of tensors whose shapes (N, 8, 4, 4) and (N, 8, 3, 3) cannot be broadcast (dimension 4 against 3)"),
     ("video_frames.py", 27, "channel-mismatch", "Conv1d expects 16 input channels but receives 8 (the output of the view on line 32)"),
     ("in_place_ops.py", 25, "shape-mismatch", "Conv1d expects a 2-d input (C, L) per sample (batch excluded), got 1-d shape (64)"),
     ("parameter_weights.py", 35, "channel-mismatch", "Conv2d expects 4 input channels but receives 8 (out_channels of the Conv2d on line 34)"),
@@ -40,6 +42,8 @@ OUTPUTS = {
     ("in_place_ops.py", "PooledHead"): (2,),
     ("sizes_read.py", "SizedNet"): (10,),
     ("video_frames.py", "FrameEncoder"): (2,),
+    ("tensor_indexing.py", "PatchMerge"): (4, 4, 16),
+    ("tensor_indexing.py", "HalfChannels"): (4,),
     ("video_frames.py", "FrameEncoderFlat"): (2,),
     ("parameter_weights.py", "FunctionalNet"): (10,),
 }
@@ -197,3 +201,16 @@ class Net(nn.Module):
         return self.fc(x.view(-1, 16 * 5))
 """
     assert [(f.line, f.name) for f in lint_source(source, "net.py")] == [(14, "misplaced-flatten")]
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 8])
+@pytest.mark.parametrize("bounds", [(None, None, None), (0, None, 2), (1, None, 2), (1, None, 3), (None, 4, None),
+                                    (-3, None, None), (2, -1, 2), (5, 2, None)])
+def test_slice_length_is_pythons_and_symbolic_where_exact(size, bounds):
+    from convlint.propagate import _slice_length
+    from convlint.sizes import evaluate, var
+
+    assert _slice_length(size, *bounds) == len(range(size)[slice(*bounds)])
+    symbolic = _slice_length(var("H"), *bounds)
+    if symbolic is not None:  # only [:], [::s] and [1::s] are kept symbolic
+        assert evaluate(symbolic, {"H": size}) == len(range(size)[slice(*bounds)])

@@ -175,6 +175,8 @@ class Expressions:
 
     def subscript(self, node: ast.Subscript, env: Env) -> Any:
         value = self.ev(node.value, env)
+        if is_tensor(value):
+            return self.index_tensor(value, node, env)
         if type(node.slice) is ast.Slice:
             part = node.slice
             bounds = [None if b is None else self.ev(b, env) for b in (part.lower, part.upper, part.step)]

@@ -22,7 +22,7 @@ COMPARISONS = {
     ast.GtE: lambda a, b: a >= b,
 }
 
-SIZE_ARITHMETIC = {"Add": "+", "Subtract": "-", "Multiply": "*", "FloorDivide": "//"}
+SIZE_ARITHMETIC = {"Add": "+", "Subtract": "-", "Multiply": "*", "FloorDivide": "//", "Modulo": "%"}
 _COMPARED = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
 
 OPERATORS = {

@@ -6,6 +6,7 @@ arguments); another that keeps the shape is a name in SHAPE_KEEPING; anything el
 
 from __future__ import annotations
 
+import ast
 from math import prod
 from typing import Any
 
@@ -111,6 +112,31 @@ class Tensors:
             elif operands and not (numeric(value) or value is None or isinstance(value, bool)):
                 return self.unknown_result([tensor, *args], kwargs, node)
         return result
+
+    def index_tensor(self, tensor: Tensor, node, env) -> Any:
+        """`x[:, :c]`, `x[..., 0::2, :]`, `x[:, 0]`, `x[:, None]`: basic indexing, as an op whose
+        sizes propagation computes; a tensor or anything else as an index is unknown."""
+        elements = node.slice.elts if type(node.slice) is ast.Tuple else [node.slice]
+        spec = []
+        for element in elements:
+            if type(element) is ast.Slice:
+                bounds = tuple(None if b is None else self.ev(b, env) for b in (element.lower, element.upper, element.step))
+                if not all(b is None or int_value(b) or is_read_size(b) for b in bounds) or bounds[2] is not None \
+                        and not (int_value(bounds[2]) and bounds[2] > 0):
+                    return self.emit("unknown", (tensor.value,), node)
+                spec.append(("slice", *bounds))
+                continue
+            if type(element) is ast.Constant and element.value is Ellipsis:
+                spec.append(("ellipsis",))
+                continue
+            value = self.ev(element, env)
+            if value is None:
+                spec.append(("new",))
+            elif int_value(value) or is_read_size(value):
+                spec.append(("index", value))
+            else:
+                return self.emit("unknown", (tensor.value,), node)
+        return self.emit("index", (tensor.value,), node, spec=tuple(spec))
 
     def shape_slice(self, tensor: Tensor, start, stop, step) -> Any:
         """`x.shape[-2:]` (the last sizes, whatever the rank), `x.size()[1:]` (at the rank the ops so
