@@ -26,6 +26,7 @@ class TensorInfo:
 
 
 UNKNOWN_TENSOR = TensorInfo(None)
+FOLDED = "folded"  # a key of propagation's values: some view folded frames into a batch
 
 
 @dataclass
@@ -86,6 +87,8 @@ def propagate(model: Model, input_shape: tuple[int, ...] | None = None) -> list[
         if op.kind == "input":
             free.add(op.output)
         step = _with_frames(_run(op, inputs, values))
+        if step.output.frames != 1:
+            values[FOLDED] = True
         step.seeded = seeded is not None
         if op.output in values:
             free.discard(op.output)  # changed in place (x.unsqueeze_(1)): no longer the free input
@@ -324,8 +327,9 @@ def _numel(shape: Shape | None):
 
 def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
     frames = inputs[0].frames
-    if frames != 1 and op.args["sizes"][:1] == (BATCH,):
-        return Step(op, inputs, UNKNOWN_TENSOR)  # which batch x.size(0) read (folded or not) is not known here
+    if values.get(FOLDED) and op.args["sizes"][:1] == (BATCH,):
+        # once frames were folded into some batch, which batch x.size(0) read is not known here
+        return Step(op, inputs, UNKNOWN_TENSOR)
     shape, error = _view_shape(op, inputs[0], values)
     if shape is None and error is None:
         shape, frames = _fold(op, inputs[0], values)

@@ -214,3 +214,11 @@ def test_slice_length_is_pythons_and_symbolic_where_exact(size, bounds):
     symbolic = _slice_length(var("H"), *bounds)
     if symbolic is not None:  # only [:], [::s] and [1::s] are kept symbolic
         assert evaluate(symbolic, {"H": size}) == len(range(size)[slice(*bounds)])
+
+
+def test_after_a_fold_the_batch_read_from_a_tensor_is_not_trusted():
+    # b is read off the folded tensor (N·8 rows): x.view(b, -1) is not (N, 128) then
+    # (torch: x.view(16, -1) of a (2, 8, 16) tensor is (16, 16), and Linear(16, 2) runs)
+    source = FOLDED.format(out=16, tail="b = y.size(0)\n        return self.out(x.view(b, -1))")
+    steps = analyze_source(source, "folded.py", details=True).models[0].steps
+    assert steps[-1].out_shape is None and lint_source(source, "folded.py") == []
