@@ -5,7 +5,8 @@
 - a Flatten followed by a layer that needs a 4-d tensor (Conv2d, BatchNorm2d, MaxPool2d…);
 - a Linear fed a 4-d conv output with no Flatten in between (it would mix the width axis);
 - `torch.flatten(x)` without `start_dim`, which merges the batch into the features, and
-  `x.view(-1, N)` where N is not the per-sample feature count (the batch size silently changes).
+  `x.view(-1, N)` where N is not the per-sample feature count (the batch size silently changes;
+  N the size of the last axes, as in `view(-1, d)` of (N, T, d), folds T into the batch on purpose).
 
 Bad:
     nn.Sequential(
