@@ -62,10 +62,28 @@ BATCH = _Batch()
 
 @dataclass(frozen=True)
 class DimOf:
-    """`x.size(axis)` of tensor value `value`, resolved during propagation (axis counts the batch)."""
+    """`x.size(axis)` of tensor value `value`, resolved during propagation (axis counts the batch;
+    `rank`: the batched rank the code read it at, as `b, c, h, w = x.shape` states it: at any other
+    rank the size is unknown)."""
 
     value: int
     axis: int
+    rank: int | None = None
+
+
+@dataclass(frozen=True)
+class SizeOf:
+    """Arithmetic over sizes read from tensors (`c * h * w`, `h // p`), resolved with them during
+    propagation: op is "+", "-", "*", "//" or "%", each side an int, a DimOf or a SizeOf."""
+
+    op: str
+    left: Any
+    right: Any
+
+
+def is_read_size(value: Any) -> bool:
+    """A size read from a tensor, or arithmetic over one (not BATCH: its value is never known)."""
+    return isinstance(value, (DimOf, SizeOf))
 
 
 @dataclass(eq=False)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 from typing import Any
 
 from . import layers as L
-from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op
+from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op, SizeOf
 from .sizes import UNKNOWN, Sym, var
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
@@ -22,9 +22,11 @@ class TensorInfo:
     origin: Op | None = None  # the op that set the channel (or feature) count
     flat_from: tuple[Shape, Op] | None = None  # (shape before, the flatten) for a flattened tensor
     pair_from: Op | None = None  # not a tensor: the (values, indices) pair of a pool with return_indices
+    frames: int = 1  # rows of this tensor's batch per sample of the model input (a view folding frames into it)
 
 
 UNKNOWN_TENSOR = TensorInfo(None)
+FOLDED = "folded"  # a key of propagation's values: some view folded frames into a batch
 
 
 @dataclass
@@ -84,11 +86,28 @@ def propagate(model: Model, input_shape: tuple[int, ...] | None = None) -> list[
                 free.discard(op.inputs[0])
         if op.kind == "input":
             free.add(op.output)
-        step = _run(op, inputs, values)
+        step = _with_frames(_run(op, inputs, values))
+        if step.output.frames != 1:
+            values[FOLDED] = True
         step.seeded = seeded is not None
+        if op.output in values:
+            free.discard(op.output)  # changed in place (x.unsqueeze_(1)): no longer the free input
         values[op.output] = step.output
         steps.append(step)
     return steps
+
+
+def _with_frames(step: Step) -> Step:
+    """Every op but a view keeps the batch of its inputs: folded frames stay folded; tensors whose
+    batches differ (one folded, one not) combine into something unknown here."""
+    if step.op.kind == "view":
+        return step
+    frames = {i.frames for i in step.inputs}
+    if len(frames) > 1:
+        return Step(step.op, step.inputs, UNKNOWN_TENSOR)
+    if frames and frames != {1} and step.output.shape is not None:
+        step.output = replace(step.output, frames=frames.pop())
+    return step
 
 
 def _run(op: Op, inputs: list[TensorInfo], values: dict[int, TensorInfo]) -> Step:
@@ -98,6 +117,8 @@ def _run(op: Op, inputs: list[TensorInfo], values: dict[int, TensorInfo]) -> Ste
 
 def _run_elementwise(op: Op, inputs: list[TensorInfo], values) -> Step:
     shape, error = broadcast(inputs[0].shape, inputs[1].shape)
+    if op.args.get("inplace") and shape != inputs[0].shape:
+        shape = None  # an in-place op cannot grow its tensor (torch raises)
     return Step(op, inputs, TensorInfo(shape, inputs[0].origin if shape is not None else None), error=error)
 
 
@@ -107,9 +128,14 @@ def _run_cat(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 
 def _run_broadcast(op: Op, inputs: list[TensorInfo], values) -> Step:
-    shape = _broadcast_const(inputs[0].shape, op.args["const"])
+    shape, error = _broadcast_const(inputs[0].shape, op.args["const"])
     keeps = shape is not None and inputs[0].shape is not None and shape[:1] == inputs[0].shape[:1]
-    return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)))
+    if error:
+        name = {"Add": "sum", "Subtract": "difference", "Multiply": "product", "Divide": "quotient"}.get(
+            op.args.get("op"), f"torch.{op.args.get('op')}")
+        error = f"{name} of a tensor {_fmt(inputs[0].shape)} and a parameter {tuple(op.args['const'])} whose {error}"
+    return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)),
+                error=error)
 
 
 def _run_split(op: Op, inputs: list[TensorInfo], values) -> Step:
@@ -122,12 +148,131 @@ def _run_permute(op: Op, inputs: list[TensorInfo], values) -> Step:
     return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)))
 
 
+def _run_expand(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """x.expand(sizes) / x.expand_as(y): size-1 axes grow to the sizes given (-1 keeps one); the
+    batch must be kept (-1 or x.size(0)), and new leading axes leave the result unknown."""
+    shape = inputs[0].shape
+    if op.args["sizes"] is None:
+        target = inputs[1].shape
+        sizes = None if target is None else [BATCH, *target]
+    else:
+        sizes = [_resolve(s, values) for s in op.args["sizes"]]
+    if shape is None or sizes is None or len(sizes) != len(shape) + 1 or sizes[0] not in (-1, BATCH):
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    out = []
+    for axis, (size, want) in enumerate(zip(shape, sizes[1:]), start=1):
+        if want == -1 or want == size:
+            out.append(size)
+        elif size == 1 and _is_size(want):
+            out.append(want)
+        elif isinstance(size, int) and isinstance(want, int) and want > 0:
+            return Step(op, inputs, UNKNOWN_TENSOR, error=(
+                f"expand: the expanded size {want} must match the existing size {size} at non-singleton "
+                f"dimension {axis} of {_fmt(shape)}"))
+        else:
+            out.append(None)
+    out = tuple(out)
+    return Step(op, inputs, TensorInfo(out, inputs[0].origin if out[:1] == shape[:1] else op))
+
+
+def _run_repeat(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """x.repeat(1, r1, r2, ...): each axis times its count; a first count other than 1 grows the
+    batch, and more counts than axes add leading ones: unknown."""
+    shape = inputs[0].shape
+    sizes = [_resolve(s, values) for s in op.args["sizes"]]
+    if shape is None or len(sizes) != len(shape) + 1 or sizes[0] != 1:
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    out = tuple(None if size is None or not (isinstance(r, int) and r >= 0 or isinstance(r, Sym)) else size * r
+                for size, r in zip(shape, sizes[1:]))
+    return Step(op, inputs, TensorInfo(out, inputs[0].origin if sizes[1] == 1 else op))
+
+
+def _run_stack(op: Op, inputs: list[TensorInfo], values) -> Step:
+    shapes = [i.shape for i in inputs]
+    if any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1:
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    rank = len(shapes[0]) + 2  # of the batched result
+    dim = op.args["dim"]
+    if not -rank <= dim < rank or dim % rank == 0:
+        return Step(op, inputs, UNKNOWN_TENSOR)  # out of range, or a new axis before the batch
+    out = list(shapes[0])
+    for shape in shapes[1:]:
+        for i, (x, y) in enumerate(zip(out, shape)):
+            if isinstance(x, int) and isinstance(y, int) and x != y:
+                return Step(op, inputs, UNKNOWN_TENSOR, error=(
+                    f"torch.stack expects each tensor to be equal size, but gets "
+                    f"{' and '.join(_fmt(s) for s in shapes)}"))
+            if x != y:
+                out[i] = None
+    index = dim % rank - 1
+    out.insert(index, len(shapes))
+    return Step(op, inputs, TensorInfo(tuple(out), op))
+
+
+def _run_index(op: Op, inputs: list[TensorInfo], values) -> Step:
+    shape = _index_shape(op.args["spec"], inputs[0].shape, values)
+    keeps = shape is not None and op.args["spec"][:2] in ((("slice", None, None, None),) * 2,) \
+        and inputs[0].shape[:1] == shape[:1]
+    return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)))
+
+
+def _index_shape(spec: tuple, shape: Shape | None, values) -> Shape | None:
+    """x[...] with slices, ints, None and one Ellipsis, as torch's basic indexing; the batch must
+    be taken whole (`x[:, ...]`, or an Ellipsis before the rest)."""
+    if shape is None or sum(1 for item in spec if item[0] == "ellipsis") > 1:
+        return None
+    dims = [BATCH, *shape]
+    consumed = sum(1 for item in spec if item[0] in ("slice", "index"))
+    if consumed > len(dims):
+        return None
+    items = []
+    for item in spec:
+        if item[0] == "ellipsis":
+            items.extend([("slice", None, None, None)] * (len(dims) - consumed))
+        else:
+            items.append(item)
+    items.extend([("slice", None, None, None)] * (len(dims) - sum(1 for i in items if i[0] != "new")))
+    out, axis = [], 0
+    for item in items:
+        if item[0] == "new":
+            if axis == 0:
+                return None  # a new axis before the batch
+            out.append(1)
+            continue
+        size = dims[axis]
+        if axis == 0:
+            if item != ("slice", None, None, None):
+                return None  # part of the batch
+            axis += 1
+            continue
+        if item[0] == "index":
+            index = _resolve(item[1], values)
+            if not isinstance(index, int) or isinstance(size, int) and not -size <= index < size:
+                return None
+        else:
+            out.append(_slice_length(size, *(None if b is None else _resolve(b, values) for b in item[1:])))
+        axis += 1
+    return tuple(out)
+
+
+def _slice_length(size, start, stop, step):
+    """len(range(size)[start:stop:step]) for a positive step; a symbolic size only for [:], [::s], [1::s]."""
+    if any(b is not None and not isinstance(b, int) for b in (start, stop, step)) or size is None:
+        return None
+    step = 1 if step is None else step
+    if isinstance(size, int):
+        return len(range(*slice(start, stop, step).indices(size)))
+    if stop is None and start in (None, 0, 1) and isinstance(size, Sym):
+        return (size - (start or 0) + step - 1) // step  # sizes are >= 1: never negative
+    return None
+
+
 def _run_join(op: Op, inputs: list[TensorInfo], values) -> Step:
     a, b = inputs
     return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)
 
 
-def _run_layer(op: Op, incoming: TensorInfo) -> Step:
+def _run_layer(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo] | None = None) -> Step:
     layer = op.layer
     if incoming.pair_from is not None:
         return Step(op, [incoming], UNKNOWN_TENSOR, error=(
@@ -135,12 +280,19 @@ def _run_layer(op: Op, incoming: TensorInfo) -> Step:
             f"returns with return_indices=True, not a tensor"))
     if layer.params is None or layer.kind not in L.LAYERS:
         return Step(op, [incoming], UNKNOWN_TENSOR)
-    try:
-        raw = L.output_shape(layer.kind, layer.params, incoming.shape)
-    except L.ShapeError as error:
-        return Step(op, [incoming], UNKNOWN_TENSOR, error=str(error))
-    except Exception:  # noqa: BLE001 - an arithmetic gap must cost knowledge, never the run
-        return Step(op, [incoming], UNKNOWN_TENSOR)
+    tries = [layer.params]
+    if op.args.get("sized"):  # sizes read from tensors, known now (if the rule cannot use them: as unknown)
+        tries.insert(0, {**layer.params, **{k: resolve_all(v, values or {}) for k, v in op.args["sized"].items()}})
+    raw = None
+    for params in tries:
+        try:
+            raw = L.output_shape(layer.kind, params, incoming.shape)
+        except L.ShapeError as error:
+            return Step(op, [incoming], UNKNOWN_TENSOR, error=str(error))
+        except Exception:  # noqa: BLE001 - an arithmetic gap must cost knowledge, never the run
+            raw = None
+        if raw is not None:
+            break
     if raw is None:
         return Step(op, [incoming], UNKNOWN_TENSOR)
     shape = None if any(_collapsed(d) for d in raw) else raw
@@ -173,16 +325,61 @@ def _numel(shape: Shape | None):
     return prod(shape)
 
 
-def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> Shape | None:
-    """x.view(...) keeping the batch: `view(x.size(0), ...)` or `view(-1, N)` with N the per-sample count."""
+def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
+    frames = inputs[0].frames
+    if values.get(FOLDED) and op.args["sizes"][:1] == (BATCH,):
+        # once frames were folded into some batch, which batch x.size(0) read is not known here
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    shape, error = _view_shape(op, inputs[0], values)
+    if shape is None and error is None:
+        shape, frames = _fold(op, inputs[0], values)
+    return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=frames), error=error)
+
+
+def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
+    """`x.view(-1, c, h, w)` of a (N, T, C, H, W) video: T frames folded into the batch, which
+    becomes N·T; `y.view(-1, t, d)` unfolds them again. Only along whole axes: a fold keeps the
+    last axes of the input (the leading ones go into the batch), an unfold takes whole rows back
+    (any other count is misplaced-flatten's view(-1, N), or unknown)."""
+    sizes = [_resolve(s, values) for s in op.args["sizes"]]
+    shape, features = incoming.shape, _numel(incoming.shape)
+    if features is None or len(sizes) < 2 or sizes[0] != -1 or not all(isinstance(s, int) and s > 0 for s in sizes[1:]):
+        return None, 1
+    total, row = incoming.frames * features, prod(sizes[1:])
+    folds = any(prod(shape[j:]) == row for j in range(1, len(shape)))
+    unfolds = incoming.frames > 1 and row % features == 0
+    if total % row or not (folds or unfolds):
+        return None, 1
+    return tuple(sizes[1:]), total // row
+
+
+def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> tuple[Shape | None, str | None]:
+    """x.view(...) keeping the batch: `view(x.size(0), ...)` or `view(-1, N)` with N the per-sample
+    count; an explicit per-sample count that is not the input's is torch's error."""
     sizes = [_resolve(s, values) for s in op.args["sizes"]]
     features = _numel(incoming.shape)
-    if sizes and sizes[0] is BATCH and len(sizes) > 1 and all(_is_size(s) for s in sizes[1:]):
-        # every size explicit (x.view(n, c, h, w) with c, h, w read off a tensor): the result has
-        # exactly these sizes, or torch raises
+    if sizes and sizes[0] is BATCH and len(sizes) > 1 and all(_is_size(s) or s == -1 for s in sizes[1:]) \
+            and sizes.count(-1) <= 1:
         rest = tuple(sizes[1:])
-        concrete = _numel(rest)
-        return rest if features is None or concrete is None or concrete == features else None
+        concrete = _numel(tuple(s for s in rest if s != -1))
+        if features is not None and concrete is not None and (concrete != features if -1 not in rest else features % concrete):
+            call = op.args.get("call", "view")
+            return None, (f"{call}(N, {', '.join(str(s) for s in rest)}) needs "
+                          f"{'a multiple of ' if -1 in rest else ''}{concrete} elements per sample, but its input "
+                          f"{_fmt(incoming.shape)} has {fmt_product(incoming.shape)}")
+        if -1 not in rest:
+            # every size explicit (x.view(n, c, h, w) with c, h, w read off a tensor): the result
+            # has exactly these sizes, or torch raises
+            return rest, None
+    return _view_rest(sizes, features), None
+
+
+def fmt_product(shape: Shape) -> str:
+    numel = _numel(shape)
+    return f"{'·'.join(map(str, shape))} = {numel}" if len(shape) > 1 else str(numel)
+
+
+def _view_rest(sizes: list, features) -> Shape | None:
     sizes = [s if isinstance(s, int) or s is BATCH else UNKNOWN for s in sizes]
     if not sizes or features is None:
         return None
@@ -206,11 +403,37 @@ def _resolve(size: Any, values: dict[int, TensorInfo]) -> Any:
     """A view size: an int, BATCH, a Sym read off a tensor's shape, or UNKNOWN."""
     if isinstance(size, DimOf):
         shape = values.get(size.value, UNKNOWN_TENSOR).shape
-        if shape is None:
+        if shape is None or size.rank is not None and size.rank != len(shape) + 1:
             return UNKNOWN
         axis = size.axis if size.axis >= 0 else size.axis + len(shape) + 1
         return shape[axis - 1] if 1 <= axis <= len(shape) and _is_size(shape[axis - 1]) else UNKNOWN
+    if isinstance(size, SizeOf):
+        left, right = _resolve(size.left, values), _resolve(size.right, values)
+        if not (_is_number(left) and _is_number(right)):
+            return UNKNOWN
+        if size.op in ("//", "%"):
+            if not isinstance(right, int) or right <= 0:
+                return UNKNOWN  # a symbolic or non-positive divisor: not computed here
+            if size.op == "%":
+                return left % right if isinstance(left, int) else UNKNOWN
+            return left // right
+        return left + right if size.op == "+" else left - right if size.op == "-" else left * right
     return size
+
+
+def resolve_all(value: Any, values: dict[int, TensorInfo]) -> Any:
+    """A layer argument holding sizes read from tensors (a tuple of them), resolved: ints and Syms,
+    UNKNOWN where a size is not known."""
+    if isinstance(value, tuple):
+        return tuple(resolve_all(v, values) for v in value)
+    if isinstance(value, (DimOf, SizeOf)):
+        resolved = _resolve(value, values)
+        return resolved if _is_number(resolved) else UNKNOWN
+    return value
+
+
+def _is_number(size: Any) -> bool:
+    return isinstance(size, Sym) or (isinstance(size, int) and not isinstance(size, bool))
 
 
 def _is_size(size: Any) -> bool:
@@ -218,16 +441,19 @@ def _is_size(size: Any) -> bool:
     return isinstance(size, Sym) or (isinstance(size, int) and not isinstance(size, bool) and size > 0)
 
 
-def _broadcast_const(shape: Shape | None, const: tuple) -> Shape | None:
+def _broadcast_const(shape: Shape | None, const: tuple) -> tuple[Shape | None, str | None]:
     """A batched tensor combined elementwise with a tensor of known full shape (a parameter)."""
     if shape is None or len(const) > len(shape) + 1:
-        return None
+        return None, None
     if len(const) == len(shape) + 1:
         if const[0] != 1:
-            return None  # it meets the batch: depends on the batch size
+            return None, None  # it meets the batch: depends on the batch size
         const = const[1:]
+    for x, y in zip(reversed(shape), reversed(const)):
+        if isinstance(x, int) and isinstance(y, int) and x != y and 1 not in (x, y):
+            return None, f"sizes {x} and {y} cannot be broadcast"
     result, error = broadcast(shape, const)
-    return None if error else result
+    return (None, None) if error else (result, None)
 
 
 def _origin_after(op: Op, incoming: TensorInfo, shape: Shape | None):
@@ -388,10 +614,9 @@ def _called(op: Op) -> str:
 
 # Op.kind -> its rule; an op of any other kind ("unknown", "input") has an unknown result
 OPS = {
-    "layer": OpKind(lambda op, inputs, values: _run_layer(op, inputs[0]), lambda op: op.layer.kind),
+    "layer": OpKind(lambda op, inputs, values: _run_layer(op, inputs[0], values), lambda op: op.layer.kind),
     "flatten": OpKind(lambda op, inputs, values: _run_flatten(op, inputs[0]), _named("flatten")),
-    "view": OpKind(lambda op, inputs, values: Step(op, inputs, TensorInfo(_view_shape(op, inputs[0], values))),
-                   _named("view")),
+    "view": OpKind(_run_view, lambda op: op.args.get("call", "view")),
     "reduce": OpKind(lambda op, inputs, values: Step(op, inputs, TensorInfo(_reduce_shape(op, inputs[0].shape),
                                                                           inputs[0].origin)), _named("reduction")),
     "elementwise": OpKind(_run_elementwise, _named("sum")),
@@ -400,6 +625,10 @@ OPS = {
     "split": OpKind(_run_split, _called),
     "permute": OpKind(_run_permute, _called),
     "join": OpKind(_run_join, _named("join")),
+    "expand": OpKind(_run_expand, lambda op: "expand" if op.args["sizes"] is not None else "expand_as"),
+    "repeat": OpKind(_run_repeat, _named("repeat")),
+    "stack": OpKind(_run_stack, _named("torch.stack")),
+    "index": OpKind(_run_index, _named("indexing")),
 }
 
 

@@ -5,7 +5,8 @@
 - a Flatten followed by a layer that needs a 4-d tensor (Conv2d, BatchNorm2d, MaxPool2d…);
 - a Linear fed a 4-d conv output with no Flatten in between (it would mix the width axis);
 - `torch.flatten(x)` without `start_dim`, which merges the batch into the features, and
-  `x.view(-1, N)` where N is not the per-sample feature count (the batch size silently changes).
+  `x.view(-1, N)` where N is not the per-sample feature count (the batch size silently changes;
+  N the size of the last axes, as in `view(-1, d)` of (N, T, d), folds T into the batch on purpose).
 
 Bad:
     nn.Sequential(
@@ -83,6 +84,8 @@ def _layer(ctx, step):
 def _view_message(step) -> str | None:
     sizes = step.op.args["sizes"]
     shape = step.in_shape
+    if step.inputs[0].frames != 1:
+        return None  # frames folded into the batch: view(-1, t * d) unfolds them
     if len(sizes) != 2 or sizes[0] != -1 or not isinstance(sizes[1], int) or sizes[1] <= 0:
         return None
     if shape is None or not all(isinstance(d, int) for d in shape):
@@ -90,6 +93,8 @@ def _view_message(step) -> str | None:
     features = prod(shape)
     if sizes[1] == features:
         return None
+    if any(prod(shape[j:]) == sizes[1] for j in range(1, len(shape))):
+        return None  # view(-1, d) of (N, T, d): the leading axes folded into the batch, on purpose
     return (
         f"view(-1, {sizes[1]}) on a tensor of {features} features per sample "
         f"(N, {', '.join(map(str, shape))}) changes the batch size or fails; "

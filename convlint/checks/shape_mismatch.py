@@ -2,7 +2,10 @@
 
 A residual add whose two paths differ (a stride-2 block with no downsample on the identity
 path), a `torch.cat` along dim 1 of tensors whose sizes differ elsewhere, a layer given a
-tensor of the wrong rank or a size it cannot handle.
+tensor of the wrong rank or a size it cannot handle; an elementwise function of torch
+(`torch.where`, `maximum`...), a `torch.stack`, an `expand` or a parameter broadcast
+(`x * p.view(1, -1, 1, 1)`) whose shapes do not fit; a `view(n, ...)` whose explicit
+per-sample count is not the input's.
 
 Bad:
     def forward(self, x):
@@ -34,6 +37,7 @@ def check(ctx):
                 continue  # misplaced-flatten explains it better
             yield op.layer.site, step.error
         elif op.kind == "elementwise":
-            yield op.node, f"{_OPS.get(op.args.get('op'), 'elementwise operation')} of tensors whose {step.error}"
+            name = op.args.get("op")
+            yield op.node, f"{_OPS.get(name) or (f'torch.{name}' if name else 'elementwise operation')} of tensors whose {step.error}"
         else:
             yield op.node, step.error

@@ -77,7 +77,7 @@ class Assignment:
                 return None
             return [self.piece(value, i, count) for i in range(count)]
         if isinstance(value, ShapeOf):
-            return [BATCH] + [DimOf(value.tensor.value, i) for i in range(1, count)]
+            return [BATCH] + [DimOf(value.tensor.value, i, count) for i in range(1, count)]
         items = self.iterate(value)
         return items if items is not None and len(items) == count else None
 

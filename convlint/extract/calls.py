@@ -14,7 +14,7 @@ from ..syntax import DEFINITIONS
 from . import nn, pythonlib, tensors
 from .state import MAX_CALL_DEPTH, MAX_RECURSION
 from .values import (
-    MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, Container, Continue, DictVal, Env, Function,
+    MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, ConstTensor, Container, Continue, DictVal, Env, Function,
     Instance, ListVal, MethodRef, Partial, Qual, Raise, Return, Super, Tensor, is_lost, is_tensor,
     positional_params,
 )
@@ -26,7 +26,7 @@ QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS}
 # the type of the owner -> handler(interp, owner, name, args, kwargs, node) of its methods
 METHODS_OF = {
     ListVal: pythonlib.list_method, ArrayVal: pythonlib.array_method, DictVal: pythonlib.dict_method,
-    Container: nn.container_method, Instance: nn.instance_method,
+    Container: nn.container_method, Instance: nn.instance_method, ConstTensor: tensors.const_method,
 }
 TENSOR_MODULES = {"torch": False, "torch.nn.functional": True}  # module -> functional
 

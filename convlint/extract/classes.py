@@ -11,8 +11,8 @@ from ..sizes import UNKNOWN
 from ..syntax import dotted_name
 from .state import MAX_CALL_DEPTH
 from .values import (
-    MISSING, ArrayVal, BoundMethod, ClassInfo, Container, DictVal, EnumMember, Function, Instance, Lazy, ListVal, MethodRef,
-    ModuleRef, Qual, ShapeOf, Super, Tensor, is_enum,
+    MISSING, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, Lazy,
+    ListVal, MethodRef, ModuleRef, Qual, ShapeOf, Super, Tensor, is_enum,
 )
 
 METHOD_DECORATORS = {
@@ -98,6 +98,8 @@ class Classes:
             if name == "shape":
                 return ShapeOf(owner)
             return MethodRef(owner, name)
+        if isinstance(owner, ConstTensor):  # a parameter of known shape
+            return owner.shape if name == "shape" else MethodRef(owner, name)
         if isinstance(owner, Layer) and name in owner.attrs:
             return owner.attrs[name]
         if isinstance(owner, Layer) and owner.params is not None and name in owner.params:

@@ -96,6 +96,7 @@ class Discovery:
         """The model `make()` constructs, run in evaluation mode (or training mode) on `argument`
         (by default, a tensor: the model input)."""
         self.ops, self.counter, self.steps = [], MODEL_INPUT + 1, 0
+        self.declared = declared
         self.mode_read = False
         output = None
         registered: tuple[list[Layer], bool] = ([], False)

@@ -13,7 +13,7 @@ from .operators import operator_name
 from .state import MAX_UNROLL, STEP_BUDGET
 from .values import (
     ArrayVal, ClassInfo, Container, DictVal, Env, Function, Instance, Lazy, ListVal, OutOfBudget, Pieces, Qual,
-    ShapeOf, int_value, is_lost, is_tensor, known,
+    ShapeOf, SizesOf, int_value, is_lost, is_tensor, known,
 )
 
 
@@ -144,7 +144,7 @@ class Expressions:
         return True
 
     def iterate(self, value: Any) -> list | None:
-        if isinstance(value, ArrayVal):
+        if isinstance(value, (ArrayVal, SizesOf)):
             return list(value.items)
         if isinstance(value, Pieces):
             count = value.count
@@ -183,10 +183,14 @@ class Expressions:
 
     def subscript(self, node: ast.Subscript, env: Env) -> Any:
         value = self.ev(node.value, env)
+        if is_tensor(value):
+            return self.index_tensor(value, node, env)
         if type(node.slice) is ast.Slice:
-            items = self.iterate(value)
             part = node.slice
             bounds = [None if b is None else self.ev(b, env) for b in (part.lower, part.upper, part.step)]
+            if isinstance(value, ShapeOf):
+                return self.shape_slice(value.tensor, *bounds)
+            items = self.iterate(value)
             if items is None or not all(b is None or isinstance(b, int) for b in bounds) or bounds[2] == 0:
                 return self.emit("unknown", (value.value,), node) if is_tensor(value) else UNKNOWN
             sliced = items[slice(*bounds)]

@@ -6,9 +6,12 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from ..graph import SizeOf, is_read_size
 from ..sizes import UNKNOWN
 from .state import MAX_UNROLL
-from .values import Builtin, ClassInfo, ConstTensor, EnumMember, Env, Function, ListVal, Qual, is_tensor, known, numeric
+from .values import (
+    Builtin, ClassInfo, ConstTensor, EnumMember, Env, Function, ListVal, Qual, int_value, is_tensor, known, numeric,
+)
 
 COMPARISONS = {
     ast.Eq: lambda a, b: a == b,
@@ -18,6 +21,9 @@ COMPARISONS = {
     ast.Gt: lambda a, b: a > b,
     ast.GtE: lambda a, b: a >= b,
 }
+
+SIZE_ARITHMETIC = {"Add": "+", "Subtract": "-", "Multiply": "*", "FloorDivide": "//", "Modulo": "%"}
+_COMPARED = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
 
 OPERATORS = {
     ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply", ast.Div: "Divide", ast.FloorDiv: "FloorDivide",
@@ -33,6 +39,11 @@ class Operators:
     """Operators (a mixin of the Extractor)."""
 
     def binary(self, op: str, left: Any, right: Any, node: ast.AST) -> Any:
+        if (is_read_size(left) or is_read_size(right)) and op in SIZE_ARITHMETIC:
+            # `c * h * w`, `h // 2` over sizes read from tensors: resolved with them in propagation
+            if all(is_read_size(v) or int_value(v) for v in (left, right)):
+                return SizeOf(SIZE_ARITHMETIC[op], left, right)
+            return UNKNOWN
         if is_tensor(left) or is_tensor(right):
             if op in ("Add", "Subtract", "Multiply", "Divide") and is_tensor(left) and is_tensor(right):
                 return self.emit("elementwise", (left.value, right.value), node, op=op)
@@ -117,6 +128,12 @@ class Operators:
         for op, comparator in zip(node.ops, node.comparators):
             right = self.ev(comparator, env)
             kind = type(op)
+            if (is_tensor(left) or is_tensor(right)) and kind in COMPARISONS and len(node.ops) == 1 \
+                    and all(is_tensor(v) or numeric(v) for v in (left, right)):
+                # `x > 0`, `a == b`: elementwise (torch's gt, eq...), a mask of the broadcast shape
+                if is_tensor(left) and is_tensor(right):
+                    return self.emit("elementwise", (left.value, right.value), node, op=_COMPARED[kind])
+                return left if is_tensor(left) else right
             if kind is ast.Is or kind is ast.IsNot:
                 if left is UNKNOWN or right is UNKNOWN:
                     return UNKNOWN

@@ -8,13 +8,13 @@ import ast
 import math
 from typing import Any
 
-from ..graph import BATCH, Layer
+from ..graph import BATCH, Layer, is_read_size
 from ..sizes import UNKNOWN
 from .nn import surely_absent, torch_class, torch_isinstance
 from .state import MAX_UNROLL
 from .values import (
     BUILTINS, ArrayVal, Builtin, ClassInfo, Container, DictVal, EnumMember, Env, Instance, ListVal, MethodRef, Partial,
-    Qual, Raise, Super, Tensor, int_value, is_tensor, known, numeric,
+    Qual, Raise, SizesOf, Super, Tensor, int_value, is_tensor, known, numeric,
 )
 
 # ---------------------------------------------------------------------------------------- builtins
@@ -29,6 +29,8 @@ def _super(interp, args, kwargs, node):
 def _len(interp, args, kwargs, node):
     if args and is_tensor(args[0]):
         return BATCH
+    if args and isinstance(args[0], SizesOf):
+        return UNKNOWN
     items = interp.iterate(args[0]) if args else None
     return UNKNOWN if items is None else len(items)
 
@@ -79,6 +81,8 @@ def _zip(interp, args, kwargs, node):
 
 def _conversion(function):
     def convert(interp, args, kwargs, node):
+        if function is int and len(args) == 1 and not kwargs and (is_read_size(args[0]) or args[0] is BATCH):
+            return args[0]  # int(x.size(1)): already an int
         if len(args) != 1 or not known(args[0]):
             return interp.unknown_result(args, kwargs, node)
         try:
@@ -279,6 +283,19 @@ def _math(function):
     return compute
 
 
+def _prod(interp, args, kwargs, node):
+    """math.prod / numpy.prod of numbers, or of sizes read from a tensor (`math.prod(x.shape[1:])`)."""
+    items = interp.iterate(args[0]) if len(args) == 1 and not kwargs else None
+    if items is None:
+        return interp.unknown_result(args, kwargs, node)
+    result = 1
+    for item in items:
+        result = interp.binary("Multiply", result, item, node)
+        if result is UNKNOWN:
+            return UNKNOWN
+    return result
+
+
 # qualified name -> hook(interp, args, kwargs, node)
 QUAL_CALLS = {
     "typing.cast": _cast, "collections.OrderedDict": _ordered_dict, "typing.OrderedDict": _ordered_dict,
@@ -288,7 +305,8 @@ QUAL_CALLS = {
 QUAL_FALLBACKS = {
     "numpy.linspace": _linspace,
     **{f"math.{function.__name__}": _math(function)
-       for function in (math.ceil, math.floor, math.sqrt, math.log2, math.prod)},
+       for function in (math.ceil, math.floor, math.sqrt, math.log2)},
+    "math.prod": _prod, "numpy.prod": _prod,
 }
 
 # ------------------------------------------------------------------------ methods of containers

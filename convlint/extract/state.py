@@ -56,6 +56,7 @@ class State:
         self.mode_read = False  # whether the model's forward read it
         self.applied: dict[int, Any] = {}  # the modules some run of the current candidate called, by id
         self.root: Any = None  # the module the last build ran
+        self.declared: tuple | None = None  # the declared input of the model being built
 
     def tick(self) -> None:
         self.steps += 1

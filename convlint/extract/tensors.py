@@ -1,24 +1,29 @@
 """torch's functions and tensor methods, as ops of the model being built: each is one entry of a
 table keyed by its name. A function or method with a shape rule of its own is a row of the layer
-table (`layers.FUNCTIONAL`: `F.relu`, `F.max_pool2d`; `layers.METHODS`); one that keeps the shape is
-a name in SHAPE_KEEPING; anything else is unknown."""
+table (`layers.FUNCTIONAL`: `F.relu`, `F.max_pool2d`; `layers.METHODS`); an elementwise one is an
+entry of torch's own list (`pointwise.POINTWISE`: the result is the broadcast of its tensor
+arguments); another that keeps the shape is a name in SHAPE_KEEPING; anything else is unknown."""
 
 from __future__ import annotations
 
+import ast
+from math import prod
 from typing import Any
 
 from .. import layers as L
-from ..graph import BATCH, DimOf, Layer
+from ..graph import BATCH, DimOf, Layer, Model, is_read_size
 from ..sizes import UNKNOWN
-from .values import ConstTensor, ListVal, Pieces, Raise, ShapeOf, Tensor, as_param, int_value, is_tensor
+from .pointwise import POINTWISE
+from .values import (
+    ConstTensor, ListVal, Pieces, Raise, ShapeOf, SizesOf, Tensor, as_param, int_value, is_tensor, numeric,
+)
 
-# torch functions of tensors that keep the shape
+# torch functions of tensors that keep the shape and are not in torch's elementwise list
+# (conversions and copies, activations of torch.nn.functional only, softmax along a dim, dropout)
 SHAPE_KEEPING = {
-    "relu", "relu_", "sigmoid", "tanh", "gelu", "silu", "elu", "selu", "leaky_relu", "hardswish", "mish",
-    "contiguous", "clone", "detach", "float", "half", "double", "to", "cuda", "cpu", "exp", "abs", "neg",
-    "sqrt", "rsqrt", "log", "pow", "clamp", "clamp_", "sigmoid_", "tanh_", "type_as", "requires_grad_",
-    "dropout", "softmax", "log_softmax", "hardsigmoid", "relu6", "square", "sin", "cos", "zero_", "fill_",
-    "mul_", "add_", "div_", "sub_", "round", "floor", "ceil", "sign", "erf", "reciprocal", "bfloat16",
+    "contiguous", "detach", "float", "half", "double", "bfloat16", "to", "cuda", "cpu", "type_as",
+    "requires_grad_", "zero_", "fill_", "gelu", "silu", "elu", "leaky_relu", "hardswish", "mish",
+    "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax",
 }
 # questions whose answer is False when a model runs as ordinary Python (not scripted, traced,
 # compiled or exported)
@@ -30,6 +35,9 @@ EAGER_FALSE = {
 # torch functions that make a tensor of the sizes they are given
 CONST_MAKERS = {"ones", "zeros", "empty", "rand", "randn", "full"}
 REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "std", "var", "logsumexp", "norm"}
+MAX_RANK_OPS = 2000  # a model longer than this is not propagated again to learn a rank
+# x.<name>_() that change the shape of x in place, as x.<name>() would
+IN_PLACE_RESHAPES = {"unsqueeze", "squeeze", "transpose", "swapaxes", "swapdims"}
 ARITHMETIC = {"add": "Add", "mul": "Multiply", "sub": "Subtract", "div": "Divide"}
 
 
@@ -46,28 +54,118 @@ class Tensors:
     def other_function(self, name: str, tensor: Tensor, args: list, kwargs: dict, node) -> Any:
         bound = L.bind_functional(name, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
         if bound is not None:
-            return self.apply_rule(bound, tensor, node)
+            return self.apply_rule(bound, tensor, node, read_sizes(L.bind_functional, name, args, kwargs))
         return self.other_method(name, tensor, args, kwargs, node)
 
-    def apply_rule(self, bound: tuple[str, dict], tensor: Tensor, node) -> Tensor:
-        """A function or method that a row of `layers` describes, as a layer op."""
+    def apply_rule(self, bound: tuple[str, dict], tensor: Tensor, node, sized: dict | None = None) -> Tensor:
+        """A function or method that a row of `layers` describes, as a layer op (`sized`: the
+        arguments that are sizes read from tensors, which propagation resolves)."""
         kind, params = bound
         layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, file=self.code_file)
-        return self.emit("layer", (tensor.value,), node, layer)
+        return self.emit("layer", (tensor.value,), node, layer, **({"sized": sized} if sized else {}))
 
     def tensor_method(self, tensor: Tensor, name: str, args: list, kwargs: dict, node) -> Any:
         handler = TENSOR_METHODS.get(name)
         if handler is not None:
             return handler(self, name, tensor, args, kwargs, node)
+        if name.endswith("_") and not name.endswith("__") and name not in POINTWISE and name not in SHAPE_KEEPING:
+            return self.in_place(tensor, name, args, kwargs, node)
         return self.other_method(name, tensor, args, kwargs, node)
+
+    def in_place(self, tensor: Tensor, name: str, args: list, kwargs: dict, node) -> Any:
+        """`x.unsqueeze_(1)`, `x.transpose_(1, 2)`: the op writes into x's own value, so every name
+        for x sees the change, as in torch; an in-place op we cannot follow (or one in an arm of an
+        undecided branch) leaves x unknown."""
+        if self.ops is None:
+            return UNKNOWN
+        before = len(self.ops)
+        result = None
+        if name[:-1] in IN_PLACE_RESHAPES and not self.speculative:
+            result = self.tensor_method(tensor, name[:-1], args, kwargs, node)
+        if not (is_tensor(result) and len(self.ops) == before + 1 and self.ops[-1].output == result.value):
+            self.emit("unknown", (tensor.value,), node)
+        self.ops[-1].output = tensor.value
+        return tensor
 
     def other_method(self, name: str, tensor: Tensor, args: list, kwargs: dict, node) -> Any:
         bound = L.bind_method(name, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
         if bound is not None:
-            return self.apply_rule(bound, tensor, node)
+            return self.apply_rule(bound, tensor, node, read_sizes(L.bind_method, name, args, kwargs))
+        if name in POINTWISE:
+            return self.pointwise(name, tensor, args, kwargs, node)
         if name in SHAPE_KEEPING:
             return tensor
         return self.unknown_result([tensor, *args], kwargs, node)
+
+    def pointwise(self, name: str, tensor: Tensor, args: list, kwargs: dict, node) -> Any:
+        """An elementwise function of torch's list: the broadcast of its tensor arguments (numbers
+        keep the shape); an argument that may be a tensor we do not know makes it unknown."""
+        counts, operands = POINTWISE[name]
+        kwargs = {k: v for k, v in kwargs.items() if not (k == "inplace" and isinstance(v, bool))}  # F.* only
+        if 1 + len(args) + len(kwargs) not in counts or "out" in kwargs:
+            return self.unknown_result([tensor, *args], kwargs, node)
+        result = tensor
+        for value in [*args, *kwargs.values()]:
+            if is_tensor(value) or isinstance(value, ConstTensor):
+                result = self.emit("elementwise", (result.value, value.value), node, op=name, inplace=name.endswith("_")) \
+                    if is_tensor(value) else self.emit("broadcast", (result.value,), node, const=value.shape, op=name)
+            elif operands and not (numeric(value) or value is None or isinstance(value, bool)):
+                return self.unknown_result([tensor, *args], kwargs, node)
+        return result
+
+    def index_tensor(self, tensor: Tensor, node, env) -> Any:
+        """`x[:, :c]`, `x[..., 0::2, :]`, `x[:, 0]`, `x[:, None]`: basic indexing, as an op whose
+        sizes propagation computes; a tensor or anything else as an index is unknown."""
+        elements = node.slice.elts if type(node.slice) is ast.Tuple else [node.slice]
+        spec = []
+        for element in elements:
+            if type(element) is ast.Slice:
+                bounds = tuple(None if b is None else self.ev(b, env) for b in (element.lower, element.upper, element.step))
+                if not all(b is None or int_value(b) or is_read_size(b) for b in bounds) or bounds[2] is not None \
+                        and not (int_value(bounds[2]) and bounds[2] > 0):
+                    return self.emit("unknown", (tensor.value,), node)
+                spec.append(("slice", *bounds))
+                continue
+            if type(element) is ast.Constant and element.value is Ellipsis:
+                spec.append(("ellipsis",))
+                continue
+            value = self.ev(element, env)
+            if value is None:
+                spec.append(("new",))
+            elif int_value(value) or is_read_size(value):
+                spec.append(("index", value))
+            else:
+                return self.emit("unknown", (tensor.value,), node)
+        return self.emit("index", (tensor.value,), node, spec=tuple(spec))
+
+    def shape_slice(self, tensor: Tensor, start, stop, step) -> Any:
+        """`x.shape[-2:]` (the last sizes, whatever the rank), `x.size()[1:]` (at the rank the ops so
+        far give the tensor: each size carries it, and is unknown at any other)."""
+        if not all(b is None or int_value(b) for b in (start, stop, step)) or step not in (None, 1):
+            return UNKNOWN
+        if start is not None and start < 0 and (stop is None or stop < 0):
+            return SizesOf(tuple(DimOf(tensor.value, axis) for axis in range(start, stop or 0)))
+        rank = self.rank_of(tensor)
+        if rank is None:
+            return UNKNOWN
+        sizes = [BATCH] + [DimOf(tensor.value, axis, rank) for axis in range(1, rank)]
+        return SizesOf(tuple(sizes[start:stop]))
+
+    def rank_of(self, tensor: Tensor) -> int | None:
+        """The batched rank of a tensor as the ops so far give it at the declared input."""
+        from ..propagate import propagate
+
+        if self.ops is None or len(self.ops) > MAX_RANK_OPS:
+            return None
+        steps = propagate(Model("", None, self.declared, list(self.ops)))
+        for step in reversed(steps):
+            if step.op.output == tensor.value:
+                return None if step.out_shape is None else len(step.out_shape) + 1
+        for step in steps:
+            if tensor.value in step.op.inputs:
+                shape = step.inputs[step.op.inputs.index(tensor.value)].shape
+                return None if shape is None else len(shape) + 1
+        return None
 
     def piece(self, pieces: Pieces, index: int, expected: int | None) -> Any:
         key = (index, expected)
@@ -79,13 +177,13 @@ class Tensors:
             )
         return pieces.made[key]
 
-    def view(self, tensor: Tensor, sizes: Any, node) -> Any:
+    def view(self, tensor: Tensor, sizes: Any, node, call: str = "view") -> Any:
         if isinstance(sizes, ShapeOf):
             return self.emit("unknown", (tensor.value,), node)
         items = self.iterate(sizes)
-        if items is None or not all(isinstance(s, (int, DimOf)) or s is BATCH for s in items):
+        if items is None or not all(int_value(s) or is_read_size(s) or s is BATCH for s in items):
             return self.emit("unknown", (tensor.value,), node)
-        return self.emit("view", (tensor.value,), node, sizes=tuple(items))
+        return self.emit("view", (tensor.value,), node, sizes=tuple(items), call=call)
 
     def concat(self, seq: Any, args, kwargs, node) -> Any:
         items = self.iterate(seq)
@@ -94,6 +192,30 @@ class Tensors:
             tensors = [t for t in (items or []) if is_tensor(t)]
             return self.unknown_result(tensors, {}, node)
         return self.emit("cat", tuple(t.value for t in items), node, dim=dim)
+
+
+def _with_sizes(value: Any) -> Any:
+    """A layer argument as as_param makes it, but keeping the sizes read from tensors."""
+    if isinstance(value, SizesOf):
+        value = value.items
+    if isinstance(value, ListVal) and not value.lost:
+        value = tuple(value.items)
+    if isinstance(value, tuple):
+        return tuple(_with_sizes(v) for v in value)
+    return value if is_read_size(value) else as_param(value)
+
+
+def _has_read_size(value: Any) -> bool:
+    return is_read_size(value) or isinstance(value, tuple) and any(_has_read_size(v) for v in value)
+
+
+def read_sizes(bind, name: str, args: list, kwargs: dict) -> dict:
+    """The arguments of a layer row that are sizes read from tensors (`F.avg_pool2d(x, x.size(2))`,
+    `interpolate(x, size=skip.shape[-2:])`), by parameter."""
+    if not any(_has_read_size(_with_sizes(v)) for v in [*args, *kwargs.values()]):
+        return {}
+    bound = bind(name, [_with_sizes(a) for a in args], {k: _with_sizes(v) for k, v in kwargs.items()})
+    return {} if bound is None else {k: v for k, v in bound[1].items() if _has_read_size(v)}
 
 
 # ---- the ops, each handler(interp, name, tensor, args, kwargs, node)
@@ -142,12 +264,12 @@ def _transpose(interp, name, tensor, args, kwargs, node):
 
 
 def _view(interp, name, tensor, args, kwargs, node):
-    sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal, ShapeOf)) else tuple(args)
-    return interp.view(tensor, sizes, node)
+    sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal, ShapeOf, SizesOf)) else tuple(args)
+    return interp.view(tensor, sizes, node, name)
 
 
 def _reshape(interp, name, tensor, args, kwargs, node):  # torch.reshape(x, shape)
-    return interp.view(tensor, args[0] if len(args) == 1 else tuple(args), node)
+    return interp.view(tensor, args[0] if len(args) == 1 else tuple(args), node, name)
 
 
 def _flatten(interp, name, tensor, args, kwargs, node):
@@ -187,11 +309,76 @@ def _unknown_cat(interp, name, tensor, args, kwargs, node):  # torch.cat(x): not
     return interp.unknown_result([tensor], kwargs, node)
 
 
+def _conv(interp, name, tensor, args, kwargs, node):  # F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    n = int(name[-2])
+    names = ("weight", "bias", "stride", "padding", "dilation", "groups")
+    if len(args) > len(names) or set(kwargs) - set(names):
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    given = {**dict(zip(names, args)), **kwargs}
+    weight, groups = given.get("weight"), given.get("groups", 1)
+    if not isinstance(weight, ConstTensor) or len(weight.shape) != n + 2 or not int_value(groups) or groups < 1:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    out_channels, per_group, *kernel = weight.shape
+    params = {k: as_param(given[k]) for k in ("stride", "padding", "dilation") if k in given}
+    bound = L.bind(f"Conv{n}d", [per_group * groups, out_channels, tuple(kernel)],
+                   {**params, "groups": groups, "bias": given.get("bias") is not None})
+    if bound is None:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.apply_rule((f"Conv{n}d", bound), tensor, node)
+
+
+def _linear(interp, name, tensor, args, kwargs, node):  # F.linear(x, weight, bias)
+    given = {**dict(zip(("weight", "bias"), args)), **kwargs}
+    weight = given.get("weight")
+    if len(args) > 2 or set(kwargs) - {"weight", "bias"} or not isinstance(weight, ConstTensor) or len(weight.shape) != 2:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    out_features, in_features = weight.shape
+    return interp.apply_rule(("Linear", {"in_features": in_features, "out_features": out_features,
+                                         "bias": given.get("bias") is not None}), tensor, node)
+
+
+def _sizes_argument(args, kwargs, key="size"):
+    """`x.expand(a, b)`, `x.expand((a, b))`, `x.expand(size=(a, b))`: the sizes, or None."""
+    sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal, SizesOf)) else tuple(args)
+    if not args and set(kwargs) == {key}:
+        sizes = kwargs[key]
+    elif kwargs:
+        return None
+    sizes = tuple(sizes.items) if isinstance(sizes, (ListVal, SizesOf)) else sizes
+    if not isinstance(sizes, tuple) or not sizes or not all(int_value(s) or is_read_size(s) or s is BATCH for s in sizes):
+        return None
+    return sizes
+
+
+def _expand(interp, name, tensor, args, kwargs, node):  # x.expand(-1, -1, h, w), x.repeat(1, 1, 2, 2)
+    sizes = _sizes_argument(args, kwargs, "size" if name == "expand" else "repeats")
+    if sizes is None:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.emit(name, (tensor.value,), node, sizes=sizes)
+
+
+def _expand_as(interp, name, tensor, args, kwargs, node):  # x.expand_as(y)
+    other = args[0] if len(args) == 1 and not kwargs else kwargs.get("other") if not args else None
+    if not is_tensor(other):
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.emit("expand", (tensor.value, other.value), node, sizes=None)
+
+
+def _stack(interp, args, kwargs, node):  # torch.stack([a, b], dim)
+    items = interp.iterate(args[0]) if args else None
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    if items is None or not items or not all(is_tensor(t) for t in items) or not int_value(dim) or len(args) > 2 \
+            or set(kwargs) - {"dim"}:
+        return interp.unknown_result([t for t in (items or []) if is_tensor(t)], {}, node)
+    return interp.emit("stack", tuple(t.value for t in items), node, dim=dim)
+
+
 AXIS_OPS = {"chunk": _chunk_or_split, "split": _chunk_or_split, "permute": _permute,
             **dict.fromkeys(("transpose", "swapaxes", "swapdims"), _transpose)}
 # x.<name>(...)
 TENSOR_METHODS = {
-    "size": _size, "dim": lambda *_: UNKNOWN, **AXIS_OPS, "view": _view, "reshape": _view, "flatten": _flatten,
+    "size": _size, "dim": lambda *_: UNKNOWN, **AXIS_OPS, "expand": _expand, "repeat": _expand,
+    "expand_as": _expand_as, "view": _view, "reshape": _view, "flatten": _flatten,
     **dict.fromkeys(REDUCTIONS, _reduce),
     **dict.fromkeys(("add", "mul", "sub", "div", "add_", "mul_"), _arithmetic_method),
 }
@@ -199,8 +386,36 @@ TENSOR_METHODS = {
 TENSOR_FUNCTIONS = {
     "flatten": _flatten, "cat": _unknown_cat, "concat": _unknown_cat, **dict.fromkeys(REDUCTIONS, _reduce),
     **dict.fromkeys(ARITHMETIC, _arithmetic_function), "reshape": _reshape,
+    "conv1d": _conv, "conv2d": _conv, "conv3d": _conv, "linear": _linear,
 }
 TORCH_FUNCTIONS = AXIS_OPS  # torch.<name>(x, ...) only
+
+
+def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict, node) -> Any:
+    """A method of a tensor of known shape (a parameter): reshaping it keeps it known."""
+    shape = const.shape
+    if name in ("view", "reshape") and not kwargs:
+        sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal)) else tuple(args)
+        sizes = tuple(sizes.items) if isinstance(sizes, ListVal) else sizes
+        if not sizes or not all(int_value(s) and (s >= 0 or s == -1) for s in sizes) or sizes.count(-1) > 1:
+            return UNKNOWN
+        numel, known = prod(shape), prod(s for s in sizes if s != -1)
+        if -1 in sizes:
+            if known == 0 or numel % known:
+                return UNKNOWN
+            sizes = tuple(numel // known if s == -1 else s for s in sizes)
+        return ConstTensor(sizes) if prod(sizes) == numel else UNKNOWN
+    if name == "unsqueeze" and len(args) == 1 and not kwargs and int_value(args[0]) \
+            and -len(shape) - 1 <= args[0] <= len(shape):
+        index = args[0] % (len(shape) + 1)
+        return ConstTensor(shape[:index] + (1,) + shape[index:])
+    if name == "size" and not kwargs:
+        if not args:
+            return shape
+        return shape[args[0]] if len(args) == 1 and int_value(args[0]) and -len(shape) <= args[0] < len(shape) else UNKNOWN
+    if (name in SHAPE_KEEPING or name in POINTWISE and not POINTWISE[name][1]) and name not in ("to", "type_as"):
+        return const if all(numeric(a) or a is None or isinstance(a, (bool, str)) for a in [*args, *kwargs.values()]) else UNKNOWN
+    return UNKNOWN
 
 
 # ---- torch functions by qualified name, each hook(interp, args, kwargs, node)
@@ -243,7 +458,7 @@ def _const(interp, args, kwargs, node, full=False):
 
 QUAL_CALLS = {**dict.fromkeys(EAGER_FALSE, lambda *_: False), "torch._assert": _assert}
 QUAL_FALLBACKS = {
-    **dict.fromkeys(("torch.cat", "torch.concat", "torch.concatenate"), _cat),
+    **dict.fromkeys(("torch.cat", "torch.concat", "torch.concatenate"), _cat), "torch.stack": _stack,
     **{f"torch.{name}": (lambda interp, args, kwargs, node, op=op: _arithmetic(interp, args, kwargs, node, op))
        for name, op in ARITHMETIC.items()},
     **{f"torch.{name}": (lambda interp, args, kwargs, node, full=name == "full": _const(interp, args, kwargs, node, full))

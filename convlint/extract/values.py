@@ -168,6 +168,15 @@ class ShapeOf:
     tensor: Tensor
 
 @dataclass(frozen=True)
+class SizesOf:
+    """Sizes read off a tensor (`x.shape[-2:]`; `x.size()[1:]` at the rank the ops so far give,
+    which each DimOf then carries): iterated and indexed, but how many there are is no fact a
+    branch may rest on (len() is unknown)."""
+
+    items: tuple
+
+
+@dataclass(frozen=True)
 class Builtin:
     name: str
 

@@ -17,7 +17,7 @@ from ..sizes import UNKNOWN
 from .base import REQUIRED, LayerSpec, LazyRule, Rule, ShapeError, Window, at_least
 from .shapes import (
     GLU, ChannelShuffle, Dense, Elementwise, Flatten, GroupNorm, LayerNorm, Norm, Pad, PixelShuffle, Unflatten,
-    Unsqueeze, Upsample,
+    Squeeze, Unsqueeze, Upsample,
 )
 from .windows import AdaptivePool, Conv, Pool, dropped
 
@@ -128,6 +128,7 @@ _add(PixelShuffle("PixelShuffle", (("upscale_factor", R),), "upscale_factor", up
 _add(PixelShuffle("PixelUnshuffle", (("downscale_factor", R),), "downscale_factor", up=False))
 _add(ChannelShuffle("ChannelShuffle", (("groups", R),), rank=at_least(2)))
 _add(Unsqueeze("unsqueeze", (("dim", R),)))
+_add(Squeeze("squeeze", (("dim", None),)))
 for _n in (1, 2, 3):
     for _base, _inferred in ((f"Conv{_n}d", "in_channels"), (f"ConvTranspose{_n}d", "in_channels"),
                              (f"BatchNorm{_n}d", "num_features"), (f"InstanceNorm{_n}d", "num_features")):
@@ -320,7 +321,10 @@ _FUNCTIONAL_RENAMES = {
 
 
 # tensor methods with a rule of their own: name -> (the rule's layer name, the signature after self)
-METHODS: dict = {"unsqueeze": ("unsqueeze", (("dim", REQUIRED),))}
+METHODS: dict = {
+    "unsqueeze": ("unsqueeze", (("dim", REQUIRED),)),
+    "squeeze": ("squeeze", (("dim", None),)),
+}
 
 
 def bind_functional(fname: str, args: list, kwargs: dict):

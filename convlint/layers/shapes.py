@@ -180,6 +180,30 @@ class Unsqueeze(Rule):
         return (*shape[:index - 1], 1, *shape[index - 1:])
 
 
+class Squeeze(Rule):
+    """x.squeeze(dim) / x.squeeze((d0, d1)): drops each named axis of size 1 (any other stays);
+    x.squeeze(): every axis of size 1. The batch is never dropped here: an axis that may be it, or
+    whose size may be 1 or not (a symbolic size), leaves the result unknown."""
+
+    def output(self, p, shape):
+        dim, ndim = p["dim"], len(shape) + 1  # the dims of the batched input
+        if dim is None:
+            if not all(isinstance(d, int) for d in shape):
+                return None
+            return tuple(d for d in shape if d != 1)
+        dims = dim if isinstance(dim, tuple) else (dim,)
+        if not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+            return None
+        for d in dims:
+            if not -ndim <= d < ndim:
+                raise ShapeError(f"squeeze: dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
+                                 f"but got {d})")
+        axes = {d % ndim for d in dims}
+        if 0 in axes or any(not isinstance(shape[a - 1], int) for a in axes):
+            return None  # the batch, or a size that may be 1
+        return tuple(size for i, size in enumerate(shape) if not (i + 1 in axes and size == 1))
+
+
 class Flatten(Rule):
     defines_channels = True
 
@@ -313,7 +337,7 @@ class Upsample(Rule):
         elif size is not None and scale is not None and UNKNOWN not in (size, scale):
             errs.append("only one of size and scale_factor may be given")
         if size is not None and known(size) and not (
-            isinstance(size, int) or (isinstance(size, (tuple, list)) and all(isinstance(v, int) for v in size))
+            isinstance(size, (int, Sym)) or (isinstance(size, (tuple, list)) and all(isinstance(v, (int, Sym)) for v in size))
         ):
             errs.append(f"size must be an int or a tuple of ints, got {show(size)}")
         if mode is not UNKNOWN and mode not in MODE_RANKS:
@@ -346,7 +370,7 @@ class Upsample(Rule):
         size, scale = p["size"], p["scale_factor"]
         if size is not None:
             targets = self._per_axis(size, n, "size", shape)
-            return (shape[0], *(int_or_none(v) for v in targets))
+            return (shape[0], *(v if isinstance(v, Sym) else int_or_none(v) for v in targets))
         factors = self._per_axis(scale, n, "scale_factor", shape)
         out = [shape[0]]
         for dim, factor in zip(shape[1:], factors):
