@@ -94,12 +94,14 @@ class Discovery:
         self.mode_read = False
         output = None
         registered: tuple[list[Layer], bool] = ([], False)
+        paths: tuple[dict, dict] = ({}, {})
         try:
             module = make()
             if not isinstance(module, (Layer, Container, Instance)):
                 return None
             registered = registered_layers(module)  # as constructed, before forward runs
-            self.root, self.mode = module, training
+            paths = self.module_paths(module)
+            self.root, self.mode, self.scope = module, training, []
             result = self.apply(module, [Tensor(MODEL_INPUT) if argument is None else argument], {}, stmt)
             output = result.value if isinstance(result, Tensor) else None
         except JUMPS:
@@ -107,7 +109,7 @@ class Discovery:
         finally:
             ops, self.ops, self.mode = self.ops, None, None
         return Model(name, stmt, declared, ops, output, registered=registered[0], registered_complete=registered[1],
-                     training=training)
+                     training=training, paths=paths[0], kinds=paths[1])
 
     def callable_part(self, module: Any) -> bool:
         """Whether a sub-module nothing called is surely meant to be called on a tensor: an instance of
