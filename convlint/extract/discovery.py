@@ -8,9 +8,11 @@ import ast
 from collections.abc import Iterator
 from typing import Any
 
+from .. import layers as L
 from .. import syntax
 from ..graph import MODEL_INPUT, Layer, Model
 from ..syntax import DEFS, dotted_name, walk
+from .nn import module_kind
 from .state import MAX_PARTS
 from .values import JUMPS, ClassInfo, Container, FeatureList, Function, Instance, Tensor, owner_items
 
@@ -170,6 +172,18 @@ def takes_list(module: Any, depth: int = 0) -> bool:
                 return True
     return False
 
+def _holds_no_base_parameters(base: str | None) -> bool:
+    """Whether a subclass of torch.nn.`base` gets no parameters from its base class's constructor (which
+    we do not read): a container, nn.Module, or a layer that has none with its default arguments
+    (a subclass of nn.LayerNorm or nn.Conv2d has the base's weights, which no attribute shows)."""
+    if base in (None, "Module", "Sequential", "ModuleList", "ModuleDict"):
+        return True
+    if base not in L.LAYERS:
+        return False
+    params = L.bind(base, [], {})
+    return params is not None and L.parameter_count(base, params) == (0, 0)
+
+
 def registered_layers(module: Any) -> tuple[list[Layer], bool]:
     """The layers torch's `module.parameters()` reaches: attributes and children of modules,
     the contents of Sequential, ModuleList and ModuleDict, each object once, called in forward
@@ -189,6 +203,7 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
             found.setdefault(id(value), value)
         elif isinstance(value, Container):
             complete = complete and value.kind in ("Sequential", "ModuleList", "ModuleDict")
+            complete = complete and all(module_kind(v) is not None for v in value.children)  # lost: may be a module
             stack.extend(reversed(value.children))
         elif isinstance(value, Instance):
             held = [*value.attrs.values(), *(value.children or ())]
@@ -196,6 +211,8 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
                 if not any(isinstance(v, (Layer, Container, Instance)) for v in held):
                     continue
                 complete = False
-            complete = complete and not value.opaque
+            complete = complete and not value.opaque and _holds_no_base_parameters(value.cls.torch_base())
+            # an attribute whose value we lost (UNKNOWN: a constructor we could not follow) may be a module
+            complete = complete and all(module_kind(v) is not None for v in value.attrs.values())
             stack.extend(reversed(held))
     return list(found.values()), complete
