@@ -239,18 +239,28 @@ def minimum_input(model: Model, channels: int, rank: int) -> tuple[int, ...] | N
 
 
 def stride_period(model: Model, channels: int, rank: int, start: int) -> int | None:
-    """The product of every window's stride per axis (the largest over axes): the period of the
-    dropped-pixel pattern in the input size."""
+    """The period of the dropped-pixel pattern in the input size: the least common multiple, over
+    the strided windows, of the product of the strides on the path from the input to it (the
+    largest over axes). A window's output count depends on the input size only through the
+    floor divisions of the windows before it, so each window's pattern repeats with that
+    product; parallel branches multiply nothing (an Inception block's strided branches do not
+    make each other's period longer)."""
+    jumps: dict[int, int] = {MODEL_INPUT: 1}
     period = 1
     for step in propagate(model, cube(channels, rank, start)):
-        layer = step.op.layer
-        if step.op.kind != "layer" or layer is None or layer.kind not in L.LAYERS or not layer.params:
-            continue
-        strides = [w.stride for w in L.windows(layer.kind, layer.params, step.in_shape)]
-        if strides:
-            period *= max(strides)
-            if period > PERIOD_LIMIT:
-                return None
+        op = step.op
+        jump = 1
+        for value in op.inputs:
+            jump = lcm(jump, jumps.get(value, 1))
+        layer = op.layer
+        if op.kind == "layer" and layer is not None and layer.kind in L.LAYERS and layer.params:
+            strides = [w.stride for w in L.windows(layer.kind, layer.params, step.in_shape)]
+            if strides:
+                jump *= max(strides)
+                period = lcm(period, jump)
+                if period > PERIOD_LIMIT:
+                    return None
+        jumps[op.output] = jump
     return period
 
 

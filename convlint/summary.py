@@ -76,6 +76,7 @@ class ModelSummary:
     macs_at_least: object = 0  # int, or a Sym without an input size
     macs_unknown: list[dict] = field(default_factory=list)  # unknown_entry of each forward step whose MACs are unknown
     depth: int | None = None  # --depth: rows below it are folded into their module
+    kinds: dict = field(default_factory=dict)  # module path -> its class name (Model.kinds)
 
     @property
     def params_at_least(self) -> int:
@@ -106,22 +107,71 @@ class ModelSummary:
 # --------------------------------------------------------------------------- analysis
 
 
+class NoModel(ValueError):
+    """`--model` names no model of the file (`found`: the names there are)."""
+
+    def __init__(self, message: str, found: list[str]) -> None:
+        super().__init__(message)
+        self.found = found
+
+
+def model_call(text: str):
+    """`--model 'ResNet(BasicBlock, [2, 2, 2, 2], num_classes=10)'` -> (the callable's name, its call
+    as a tree); None for a plain name. The rules are the `factories` table's (config.parse_factory):
+    Python literals and names of the file, parsed, never evaluated. ValueError: neither."""
+    import ast
+
+    from .config import parse_factory
+
+    text = text.strip()
+    if text.isidentifier():
+        return None
+    parsed = parse_factory(text)
+    if parsed is None or "." in parsed[0]:
+        raise ValueError(f"--model {text!r} is neither a model name nor a call like 'ResNet(BasicBlock, [2, 2, 2, 2], "
+                         "num_classes=10)' of a class or function of the file (arguments: Python literals or names of the file)")
+    return str(parsed[0]), ast.parse(text, mode="eval").body
+
+
 def summarize_source(source: bytes | str, path: str = "<string>", input_shape: tuple | None = None,
-                     model_name: str | None = None, advice: bool = True) -> list[ModelSummary]:
+                     model_name: str | None = None, advice: bool = True,
+                     factories: dict[str, str] | None = None) -> list[ModelSummary]:
+    """The summaries of the file's models (evaluation mode). `model_name`: only that model, or a
+    call that builds it (model_call); `factories`: model name -> the call that builds it (the
+    `[tool.convlint.factories]` table). NoModel when `model_name` matches nothing."""
+    import ast
+
     from .engine import read
     from .findings import Finding
 
     if isinstance(source, str):
         source = source.encode("utf-8")
-    reading = read(source, path, input_shape)
+    calls = {}
+    for name, text in (factories or {}).items():
+        found = model_call(text)
+        if found is not None:
+            calls[name] = found[1]
+    only, shown = model_name, None
+    call = model_call(model_name) if model_name else None
+    if call is not None:
+        only, calls[call[0]] = call
+        shown = ast.unparse(call[1])
+    reading = read(source, path, input_shape, only=only, calls=calls or None)
     if isinstance(reading, Finding):
         raise ValueError(f"{path}:{reading.line}: {reading.message}")
     models = [m for m in reading.models if not m.training]  # a table per model: its run in evaluation mode
-    if model_name is not None:
+    if model_name is not None and shown is None:
         models = [m for m in models if m.name == model_name]
+    if model_name is not None and not models:
+        everything = read(source, path, input_shape, calls=calls or None)
+        names = [m.name for m in everything.models if not m.training] if not isinstance(everything, Finding) else []
+        raise NoModel(f"no model named {model_name!r} in {path}", names)
     out, runs = [], []
     for model in models:
-        summary, run = _summarize(reading.positions, path, model, input_shape, reading.evidence.get(model.name))
+        evident = reading.evidence.get(model.name)
+        if shown is not None:
+            model.name = shown
+        summary, run = _summarize(reading.positions, path, model, input_shape, evident)
         out.append(summary)
         runs.append(run)
     if advice and out:
@@ -179,7 +229,8 @@ def _summarize(positions, path, model: Model, forced, found):
     macs = sum((r.macs for r in called if r.macs is not None), 0)
     summary = ModelSummary(path, model.name, positions.line(model.node), shape, source, min_input, rows,
                            weights, biases, unknown, memory, no_drop, notes, modules_followed=model.registered_complete,
-                           output_shape=_output_shape(steps, model), macs_at_least=macs, macs_unknown=macs_unknown)
+                           output_shape=_output_shape(steps, model), macs_at_least=macs, macs_unknown=macs_unknown,
+                           kinds=model.kinds)
     from .context import ModelRun
 
     return summary, ModelRun(model, check_shape, propagate(model, check_shape))
@@ -332,6 +383,45 @@ def _constructed_here(layer) -> bool:
     """An `nn.Conv2d(...)` call, not a functional op that maps to a layer's rule."""
     func = getattr(layer.node, "func", None)
     return getattr(func, "attr", getattr(func, "id", None)) == layer.kind
+
+
+def fold(summary: ModelSummary, depth: int) -> ModelSummary:
+    """The summary with the rows below module depth `depth` folded into their module (torchinfo's
+    --depth): one row per run of consecutive rows of the same module, with its class, the output of
+    its last row, and the sum of its parameters and MACs (unknown if any part is)."""
+    from dataclasses import replace
+
+    rows: list[Row] = []
+    group: list[Row] = []
+    key = None
+
+    def flush():
+        if not group:
+            return
+        last = group[-1]
+        owner = ".".join(group[0].path.split(".")[:depth])
+        counts = [r.params for r in group if r.params is not None and "shared" not in r.params]
+        params = {k: sum(c[k] for c in counts) for k in ("weights", "biases", "total")} if counts else None
+        macs = [r.macs for r in group]
+        row = Row(group[0].line, summary.kinds.get(owner, "?"), summary.kinds.get(owner, "?"), last.output_shape, params,
+                  last.receptive_field, None if any(m is None for m in macs) else sum(macs, 0), last.activations,
+                  called=last.called, path=owner, depth=depth, params_unknown=any(r.params_unknown for r in group))
+        rows.append(row)
+        group.clear()
+
+    for row in summary.rows:
+        if row.depth <= depth:
+            flush()
+            key = None
+            rows.append(row)
+            continue
+        here = (".".join(row.path.split(".")[:depth]), row.called)
+        if here != key:
+            flush()
+            key = here
+        group.append(row)
+    flush()
+    return replace(summary, rows=rows, depth=depth)
 
 
 # ---- receptive field: per spatial axis (size, jump, start), GLOBAL, or None (unknown)

@@ -20,7 +20,12 @@ from .values import JUMPS, ClassInfo, Container, FeatureList, Function, Instance
 class Discovery:
     """Which statements define models, and building each (a mixin of the Extractor)."""
 
-    def models(self, forced_input: tuple[int, ...] | None = None) -> list[Model]:
+    def models(self, forced_input: tuple[int, ...] | None = None, only: str | None = None,
+               calls: dict[str, ast.expr] | None = None) -> list[Model]:
+        """Every model the file defines; with `only`, just the model of that name (and none of its
+        parts): `summary --model` builds no other. `calls`: for a model name, the call that builds
+        it (a factory, `ResNet(BasicBlock, [2, 2, 2, 2])`, already checked to hold only literals
+        and names), read by the interpreter like any other call of the file."""
         body = list(self.module.body)
         try:
             self.exec_block(body, self.globals)
@@ -32,6 +37,10 @@ class Discovery:
         for stmt in body:
             declared = forced_input or comments.get(syntax.first_line(stmt) - 1)
             for name, make in self.candidates(stmt):
+                if only is not None and name != only and not only.startswith(name + "."):
+                    continue  # (`only` may be one of its parts: "resnet18.layer4")
+                if calls and name in calls:
+                    make = lambda call=calls[name]: self.ev(call, self.globals)  # noqa: E731
                 if spent > self.file_budget:  # the rest of a file of many variants stays unknown
                     return found
                 self.root, self.applied = None, {}
@@ -46,7 +55,7 @@ class Discovery:
                     spent += self.steps
                     if model is not None:
                         found.append(model)
-                for part in self.parts(name, stmt, root):
+                for part in self.parts(name, stmt, root) if only != name else ():
                     if spent > self.file_budget:
                         break
                     spent += self.steps
