@@ -202,6 +202,8 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool, confi
         if rule.module is None or rule.name not in chosen:
             continue
         for node, message, *hint in rule.module.check(ctx):  # a check may add a fix hint: (node, message, fix)
+            if not positions.local(node):
+                continue  # a layer of another file, reached by no call of this one: that file's finding, at its line
             fix = hint[0] if hint else None
             finding = Finding(path, positions.span(node), rule.code, rule.name, rule.severity, message, fix=fix)
             findings.setdefault((finding.code, finding.span), finding)  # a loop-built layer: once

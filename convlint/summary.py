@@ -276,6 +276,8 @@ def _attach_findings(summaries, runs, layers, positions, path) -> None:
                 continue
             for found in rule.module.check(one):
                 node, message = found[0], found[1]
+                if not positions.local(node):
+                    continue  # a layer of another file: never placed on a line of this one
                 finding = Finding(path, positions.span(node), rule.code, rule.name, rule.severity, message)
                 key = (finding.code, finding.span, finding.message)
                 if key not in seen:
@@ -289,6 +291,8 @@ def _layer_text(positions, node, layer=None) -> str:
     """The layer's constructor call as written; for a layer another file's code built, its class and
     the local call that led there (`Conv2d in conv_block(3, 16)`)."""
     if layer is not None and not positions.local(node):
+        if not positions.local(layer.site):
+            return f"{layer.kind} of another file"  # built at that file's import: no call of this one
         node, prefix = layer.site, f"{layer.kind} in "
     else:
         prefix = ""
@@ -297,8 +301,11 @@ def _layer_text(positions, node, layer=None) -> str:
     return text if len(text) <= MAX_LAYER_TEXT else text[: MAX_LAYER_TEXT - 1] + "…"
 
 
-def _line(positions, node, layer=None) -> int:
-    return positions.line(node if layer is None or positions.local(node) else layer.site)
+def _line(positions, node, layer=None) -> int | None:
+    """The row's line in this file: the layer's own, else the local call that built it; None when
+    neither is of this file (a layer another file built at its import)."""
+    target = node if layer is None or positions.local(node) else layer.site
+    return positions.line(target) if positions.local(target) else None
 
 
 def _rows(positions, steps: list[Step], model: Model | None = None):
@@ -585,7 +592,7 @@ def _params_text(params) -> tuple[str, str, str]:
     if params is None:
         return "", "", ""
     if "shared" in params:
-        return "", "", f"shared (l.{params['shared']})"
+        return "", "", f"shared (l.{_line_text(params['shared'])})"
     return _count(params["weights"]), _count(params["biases"]), _count(params["total"])
 
 
@@ -620,11 +627,15 @@ def _table_rows(summary: ModelSummary) -> list[tuple[str, ...]]:
         if row.params_unknown:
             t = "?"
         if not row.called:  # registered, never called: as torchinfo shows it
-            out.append((str(i), str(row.line), row.path, row.layer, "--", w, b, t, "--", "--", "--"))
+            out.append((str(i), _line_text(row.line), row.path, row.layer, "--", w, b, t, "--", "--", "--"))
             continue
-        out.append((str(i), str(row.line), row.path, row.layer, _shape_text(row.output_shape), w, b, t,
+        out.append((str(i), _line_text(row.line), row.path, row.layer, _shape_text(row.output_shape), w, b, t,
                     _field_text(row.receptive_field), _count(row.macs), _count(row.activations)))
     return out
+
+
+def _line_text(line) -> str:
+    return "?" if line is None else str(line)
 
 
 def _partial(known, unknown: int, what: str) -> str:
