@@ -451,7 +451,7 @@ def _field(step: Step, incoming: list):
     rf = incoming[0]
     if op.kind in ("flatten", "reduce") or (op.kind == "view" and (out is None or len(out) < len(shape or ()))):
         return GLOBAL
-    if op.kind != "layer" or op.layer is None or op.layer.kind not in L.LAYERS or not op.layer.params:
+    if op.kind != "layer" or op.layer is None or op.layer.kind not in L.LAYERS or op.layer.params is None:
         return None
     kind = op.layer.kind
     if kind in ("Flatten", "Linear"):
@@ -646,7 +646,7 @@ def _partial(known, unknown: int, what: str) -> str:
 
 
 def _places(entries: list[dict], limit: int = 3) -> str:
-    shown = [f"{e['path'] or e['kind']} (line {e['line']})" for e in entries[:limit]]
+    shown = [f"{e['path'] or e['layer']} (line {e['line']})" for e in entries[:limit]]
     return ", ".join(shown) + (", …" if len(entries) > limit else "")
 
 

@@ -290,7 +290,9 @@ def _named(owner: Any) -> list:
         return []
     if owner.children is not None:
         return [(n, c) for n, c in zip(owner.child_names, owner.children) if n is not None]
-    return [(name, owner.attrs[name]) for name in owner.order if module_kind(owner.attrs.get(name))]
+    named = [(name, owner.attrs[name]) for name in owner.order if module_kind(owner.attrs.get(name))]
+    # and its nn.Parameter attributes, by the name named_parameters() gives them
+    return named + [(name, v) for name, v in owner.attrs.items() if isinstance(v, Layer) and v.kind in NOT_MODULES]
 
 
 def module_class(value: Any) -> str:
