@@ -10,6 +10,7 @@ the arithmetic is monotone.
 from __future__ import annotations
 
 import weakref
+from dataclasses import replace
 from math import gcd, prod
 
 from . import layers as L
@@ -144,7 +145,34 @@ def smallest_collapse_free(model: Model, channels: int, rank: int) -> int | None
     """The smallest side for which no layer's output collapses (monotone: binary search)."""
     if not _no_collapse(propagate(model, cube(channels, rank, LIMIT))):
         return None
-    return first_true(lambda side: _no_collapse(propagate(model, cube(channels, rank, side))), 1, LIMIT)
+
+    def ok(side: int) -> bool:
+        return _no_collapse(propagate(model, cube(channels, rank, side)))
+
+    guess = _symbolic_collapse_free(model, channels, rank)
+    if guess is not None and ok(guess) and (guess == 1 or not ok(guess - 1)):
+        return guess  # the exact rules confirm it: monotone, so it is the smallest
+    return first_true(ok, 1, LIMIT)
+
+
+def _symbolic_collapse_free(model: Model, channels: int, rank: int) -> int | None:
+    """A guess at the smallest collapse-free side from one symbolic propagation: the smallest side
+    at which every size expression is at least 1 (a guess: the caller confirms it with the rules)."""
+    exprs = set()
+    for step in propagate(model, symbolic_cube(channels, rank)):
+        for d in step.raw_shape or ():
+            if d is not None and not isinstance(d, int):
+                exprs.add(d)
+    names = SPATIAL_NAMES[rank]
+
+    def fits(side: int) -> bool:
+        env = dict.fromkeys(names, side)
+        return all(evaluate(e, env) >= 1 for e in exprs)
+
+    try:
+        return first_true(fits, 1, LIMIT) if fits(LIMIT) else None
+    except Exception:  # noqa: BLE001 - an expression that does not evaluate: no guess, the search decides
+        return None
 
 
 def _pin(model: Model, channels: int, rank: int):
@@ -289,6 +317,14 @@ def drop_table(model: Model, channels: int, rank: int) -> tuple[int, int, list[d
     period = stride_period(model, channels, rank, start)
     if period is None:
         return None
+    fast = _symbolic_drop_table(model, channels, rank, start, period)
+    if fast is not None:
+        return start, period, fast
+    return start, period, _concrete_drop_table(model, channels, rank, start, period)
+
+
+def _concrete_drop_table(model: Model, channels: int, rank: int, start: int, period: int) -> list[dict[int, set[int]]]:
+    """The drop table by one propagation per size."""
     table = []
     for size in range(start, start + period):
         lost = {}
@@ -297,7 +333,76 @@ def drop_table(model: Model, channels: int, rank: int) -> tuple[int, int, list[d
             if axes:
                 lost[index] = axes
         table.append(lost)
-    return start, period, table
+    return table
+
+
+def _symbolic_drop_table(model: Model, channels: int, rank: int, start: int, period: int) -> list[dict[int, set[int]]] | None:
+    """The drop table from one symbolic propagation: each strided window's input and output sizes
+    as exact expressions in the input's sides, evaluated per size (the floor arithmetic is exact
+    at and above the collapse-free size). None when some window's sizes are not expressions the
+    run gives (a rule that needs a concrete size), or when an expression evaluated at `start`
+    does not give what the concrete run gives: then the caller propagates every size."""
+    symbolic = propagate(model, symbolic_cube(channels, rank))
+    concrete = propagate(model, cube(channels, rank, start))
+    if len(symbolic) != len(concrete):
+        return None
+    names = SPATIAL_NAMES[rank]
+    windows = []  # (step index, [(axis, input size, output size), ...])
+    for index, (sym, real) in enumerate(zip(symbolic, concrete)):
+        layer = real.op.layer
+        if real.op.kind != "layer" or layer is None or not layer.params or real.raw_shape is None:
+            continue
+        real_windows = L.windows(layer.kind, layer.params, real.in_shape)
+        if not real_windows:
+            continue
+        if sym.raw_shape is None or sym.in_shape is None:
+            return None
+        sym_windows = L.windows(layer.kind, layer.params, sym.in_shape)
+        if len(sym_windows) != len(real_windows):
+            return None
+        axes = []
+        for w, r in zip(sym_windows, real_windows):
+            if w.dilation * (w.kernel - 1) + 1 < w.stride:
+                continue  # skips pixels by design (drops() does not report it)
+            size, outputs = w.size, sym.raw_shape[w.axis]
+            if size is None or outputs is None:
+                return None
+            at_start = dict.fromkeys(names, start)
+            if evaluate(size, at_start) != r.size or evaluate(outputs, at_start) != real.raw_shape[w.axis]:
+                return None
+            axes.append((w, size, outputs))
+        if axes:
+            windows.append((index, axes))
+    # the same window on the same sizes recurs (a block repeated per stage): each is computed once per size
+    kinds = {}
+    keyed = []
+    for index, axes in windows:
+        entries = []
+        for w, n, outputs in axes:
+            key = (replace(w, size=None), n, outputs)
+            kinds.setdefault(key, None)
+            entries.append((w.axis, key))
+        keyed.append((index, entries))
+    table = []
+    for size in range(start, start + period):
+        env = dict.fromkeys(names, size)
+        value = {}
+        losing = set()
+        for key in kinds:
+            w, n, outputs = key
+            for expr in (n, outputs):
+                if expr not in value:
+                    value[expr] = evaluate(expr, env)
+            count = value[outputs]
+            if count >= 1 and L.dropped(replace(w, size=value[n]), count):
+                losing.add(key)
+        lost = {}
+        for index, entries in keyed:
+            for axis, key in entries:
+                if key in losing:
+                    lost.setdefault(index, set()).add(axis)
+        table.append(lost)
+    return table
 
 
 def reduce_congruence(good: set[int], period: int) -> tuple[int, list[int]]:
