@@ -237,3 +237,25 @@ def test_fail_on(tmp_path, capsys, fail_on, status):
     argv = ["summary", str(path)] + (["--fail-on", fail_on] if fail_on else [])
     assert main(argv) == status
     assert "CL101 [wasted-computation]" in capsys.readouterr().out
+
+
+def test_symbolic_drop_table_equals_one_propagation_per_size():
+    from pathlib import Path
+
+    from convlint import sizing
+    from convlint.engine import read
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    compared = 0
+    for path in sorted(fixtures.glob("*.py")):
+        reading = read(path.read_bytes(), str(path))
+        for model in getattr(reading, "models", ()):
+            basis = sizing.channels_and_rank(model)
+            start = sizing.smallest_collapse_free(model, *basis) if basis else None
+            period = sizing.stride_period(model, *basis, start) if start else None
+            if period is None:
+                continue
+            fast = sizing._symbolic_drop_table(model, *basis, start, period)
+            assert fast is None or fast == sizing._concrete_drop_table(model, *basis, start, period), (path.name, model.name)
+            compared += fast is not None
+    assert compared >= 20
