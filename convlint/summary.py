@@ -124,8 +124,8 @@ def model_call(text: str):
     from .config import parse_factory
 
     text = text.strip()
-    if text.isidentifier():
-        return None
+    if all(part.isidentifier() for part in text.split(".")):
+        return None  # a name, or a part's: "resnet18.layer4"
     parsed = parse_factory(text)
     if parsed is None or "." in parsed[0]:
         raise ValueError(f"--model {text!r} is neither a model name nor a call like 'ResNet(BasicBlock, [2, 2, 2, 2], "

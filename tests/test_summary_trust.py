@@ -185,6 +185,9 @@ def test_cli_depth_and_json_rows(tmp_path, capsys):
     entry = json.loads(capsys.readouterr().out)[0]
     assert entry["depth"] == 1
     assert [(r["path"], r["depth"]) for r in entry["layers"]][:2] == [("stem", 1), ("layer1", 1)]
+    # a dotted name is a name (of a sub-module run on its own, which Net's run calls: none here), not a call
+    assert main(["summary", str(path), "--model", "Net.layer1"]) == 2
+    assert "no model named 'Net.layer1'" in capsys.readouterr().err
     assert main(["summary", str(path), "--depth", "0"]) == 2
     assert "--depth must be at least 1" in capsys.readouterr().err
 
