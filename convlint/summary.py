@@ -9,9 +9,20 @@ Choices where the issue is silent:
   called, or used where convlint cannot see, e.g. only their weights) are listed after the
   steps with "--" for their shapes, receptive field, MACs and activations, as torchinfo lists
   unused modules, and a note says how many; a layer held in a plain list, or built afresh inside
-  forward, is not registered and not counted (the latter gets a note); nn.Parameter attributes
-  of a size convlint does not follow are not counted either (a note says how many);
-- MACs count Conv*, ConvTranspose* and Linear (pools, norms and activations: 0);
+  forward, is not registered and not counted (the latter gets a note); an nn.Parameter attribute
+  of a size convlint does not follow is a row of unknown count;
+- an unknown is never a number (issue 16): a total with unknown parts is a lower bound with the
+  parts listed ("≥ 898 (+ 1 layer unknown)"), or "unknown" when nothing of it is known; the
+  parameter total is partial also when some module's contents were not followed (Model.
+  registered_complete); memory is unknown unless the parameters and every activation are known;
+  the drop-free sizes are claimed only when every step is known;
+- MACs: what forward hooks on Conv*/Linear count (output.numel() × in_channels/groups ×
+  prod(kernel); output.numel() × in_features), weights × input positions for ConvTranspose*
+  (its real count); every other layer and followed operation 0 (additions, cat, pools, norms,
+  activations), an operation convlint does not follow unknown;
+- module paths: a row of a registered layer carries its name in torch's named_modules(); a row of
+  an operation (an add, a functional call) carries the path of the module whose forward ran it,
+  one level deeper; --depth N folds consecutive rows below N into one row per module;
 - the receptive field is the textbook recurrence per spatial axis: size r += (k_eff − 1)·j,
   jump j *= s, start += ((k_eff − 1)/2 − pad)·j (centre of the first output's field, in input
   pixels, 0 = centre of the first pixel); after a flatten or a global pool it is "all";
@@ -326,6 +337,9 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
     applied: set[int] = set()
 
     def count_of(layer):
+        if layer.kind == "Parameter":  # nn.Parameter of a known shape (registered_layers), else unknown
+            shape = (layer.params or {}).get("shape")
+            return (_numel(shape), 0) if shape is not None and _numel(shape) is not None else None
         known = layer.kind in L.LAYERS and layer.params is not None
         return L.parameter_count(layer.kind, layer.params) if known else None
 
@@ -379,7 +393,7 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
 
 def _place(paths: dict, layer, scope) -> tuple[str, int]:
     """(path, depth) of a row: a registered layer's own name, else the module whose forward ran it."""
-    own = paths.get(id(layer)) if layer is not None else None
+    own = paths.get(id(layer.attrs.get("tensor", layer))) if layer is not None else None  # (an nn.Parameter's tensor)
     if own:
         return own, own.count(".") + 1
     where = paths.get(id(scope), "") if scope is not None else ""

@@ -262,3 +262,25 @@ def test_symbolic_drop_table_equals_one_propagation_per_size():
             assert fast is None or fast == sizing._concrete_drop_table(model, *basis, start, period), (path.name, model.name)
             compared += fast is not None
     assert compared >= 20
+
+
+def test_parameters_of_known_shape_are_counted_and_plain_tensors_are_not():
+    source = '''import torch
+import torch.nn as nn
+
+
+# convlint: input=8x16x16
+class Scaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+        self.scale = nn.Parameter(torch.ones(8, 1, 1) * 1e-6)
+        self.offset = torch.zeros(8, 1, 1)
+
+    def forward(self, x):
+        return self.conv(x) * self.scale + self.offset
+'''
+    s = one(source, "Scaled")
+    # torch: sum(p.numel()) == 584 + 8; the plain tensor attribute is not a parameter
+    assert (s.params, s.params_known) == (592, True)
+    assert [(r.path, r.kind, r.params["total"]) for r in s.rows if not r.called] == [("scale", "Parameter", 8)]

@@ -14,7 +14,7 @@ from ..graph import MODEL_INPUT, Layer, Model
 from ..syntax import DEFS, dotted_name, walk
 from .nn import module_kind
 from .state import MAX_PARTS
-from .values import JUMPS, ClassInfo, Container, FeatureList, Function, Instance, Tensor, owner_items
+from .values import JUMPS, ClassInfo, ConstTensor, Container, FeatureList, Function, Instance, Tensor, owner_items
 
 
 class Discovery:
@@ -210,6 +210,10 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
         seen.add(id(value))
         if isinstance(value, Layer):
             found.setdefault(id(value), value)
+        elif isinstance(value, ConstTensor) and value.parameter is not None:
+            # an nn.Parameter of known shape (a layer scale, a class token): counted as a layer of its own
+            found.setdefault(id(value), Layer("Parameter", {"shape": value.shape}, value.parameter, value.parameter,
+                                                   attrs={"tensor": value}))
         elif isinstance(value, Container):
             complete = complete and value.kind in ("Sequential", "ModuleList", "ModuleDict")
             complete = complete and all(module_kind(v) is not None for v in value.children)  # lost: may be a module

@@ -168,7 +168,7 @@ class Modules:
         if kind == "Module":
             return UNKNOWN
         if kind == "Parameter" and args and isinstance(args[0], ConstTensor):
-            return args[0]  # nn.Parameter(torch.ones(c, 1, 1)): a tensor of that shape
+            return ConstTensor(args[0].shape, node)  # nn.Parameter(torch.ones(c, 1, 1)): a tensor of that shape
         params = None
         if kind in L.LAYERS:
             params = L.bind(kind, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
@@ -237,7 +237,7 @@ class Modules:
             path, owner = stack.pop()
             below = []
             for name, child in _named(owner):
-                if id(child) in paths or not isinstance(child, (Layer, Container, Instance)):
+                if id(child) in paths or not isinstance(child, (Layer, Container, Instance, ConstTensor)):
                     continue
                 name = f"{path}.{name}" if path else str(name)
                 paths[id(child)], kinds[name] = name, module_class(child)
@@ -292,7 +292,8 @@ def _named(owner: Any) -> list:
         return [(n, c) for n, c in zip(owner.child_names, owner.children) if n is not None]
     named = [(name, owner.attrs[name]) for name in owner.order if module_kind(owner.attrs.get(name))]
     # and its nn.Parameter attributes, by the name named_parameters() gives them
-    return named + [(name, v) for name, v in owner.attrs.items() if isinstance(v, Layer) and v.kind in NOT_MODULES]
+    return named + [(name, v) for name, v in owner.attrs.items()
+                    if (isinstance(v, Layer) and v.kind in NOT_MODULES) or (isinstance(v, ConstTensor) and v.parameter is not None)]
 
 
 def module_class(value: Any) -> str:
@@ -300,6 +301,8 @@ def module_class(value: Any) -> str:
         return value.kind
     if isinstance(value, Container):
         return value.kind
+    if isinstance(value, ConstTensor):
+        return "Parameter"
     return value.cls.name if isinstance(value, Instance) else type(value).__name__
 
 

@@ -182,6 +182,7 @@ class ConstTensor:
     """A tensor made with known sizes (torch.ones(c, 1, 1), an nn.Parameter of it): its full shape."""
 
     shape: tuple
+    parameter: Any = field(default=None, compare=False)  # the nn.Parameter(...) call that made it one (None: a plain tensor)
 
 @dataclass(eq=False)
 class ArrayVal:
