@@ -15,7 +15,8 @@ from math import gcd, prod
 
 from . import layers as L
 from .graph import MODEL_INPUT, Model
-from .propagate import SPATIAL_NAMES, Step, symbolic_input
+from .layers.shapes import normalized_shape
+from .propagate import OPS, SPATIAL_NAMES, Step, symbolic_input
 from .propagate import propagate as _propagate
 from .sizes import evaluate, first_true, var
 
@@ -88,6 +89,11 @@ def _channel_conflict(step: Step) -> bool:
     if spec is None or spec.channels_param is None or not _concrete(shape) or not shape or not layer.params:
         return False
     declared = layer.params.get(spec.channels_param)
+    if spec.channels_param == "normalized_shape":  # the trailing dims, not the channels
+        dims = normalized_shape(declared)
+        if dims is None or not all(isinstance(d, int) for d in dims):
+            return False
+        return len(shape) < len(dims) or tuple(shape[len(shape) - len(dims):]) != dims
     if not isinstance(declared, int) or isinstance(declared, bool):
         return False
     received = shape[-1] if spec.channels_param == "in_features" else shape[0]
@@ -228,6 +234,8 @@ def _axis_collapse_free(model: Model, channels: int, rank: int, axis: int, side:
 def minimum_input(model: Model, channels: int, rank: int) -> tuple[int, ...] | None:
     """The smallest (side, ...) torch accepts: the smallest cube first, then each axis alone
     with the others at that side. None when nothing up to LIMIT is accepted with known shapes."""
+    if never_known(model):
+        return None  # no size gives every shape: nothing would be accepted (and trying them all is slow)
     start = smallest_collapse_free(model, channels, rank)
     if start is None:
         return None
@@ -264,6 +272,17 @@ def minimum_input(model: Model, channels: int, rank: int) -> tuple[int, ...] | N
             if pin is None:
                 break  # without a pin, acceptance above the collapse-free size is monotone
     return tuple(sides)
+
+
+def never_known(model: Model) -> bool:
+    """Some op's result is unknown whatever the input size: an operation convlint does not follow,
+    or a layer it has no rule or no arguments for (propagate gives them an unknown result)."""
+    for op in model.ops:
+        if op.kind not in OPS:
+            return True
+        if op.kind == "layer" and (op.layer is None or op.layer.kind not in L.LAYERS or op.layer.params is None):
+            return True
+    return False
 
 
 def stride_period(model: Model, channels: int, rank: int, start: int) -> int | None:

@@ -284,3 +284,22 @@ class Scaled(nn.Module):
     # torch: sum(p.numel()) == 584 + 8; the plain tensor attribute is not a parameter
     assert (s.params, s.params_known) == (592, True)
     assert [(r.path, r.kind, r.params["total"]) for r in s.rows if not r.called] == [("scale", "Parameter", 8)]
+
+
+def test_minimum_input_through_a_channels_last_layer_norm():
+    source = '''import torch.nn as nn
+
+
+# convlint: input=3x32x32
+class ChannelsLast(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 4, stride=4)
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x):
+        return self.norm(self.conv(x).permute(0, 2, 3, 1))
+'''
+    s = one(source, "ChannelsLast")
+    # torch: 3×4×4 runs, 3×3×3 raises; LayerNorm(8) normalises the last dim, not the channels
+    assert s.min_input == (4, 4) and s.output_shape == (8, 8, 8)
