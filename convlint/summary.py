@@ -442,7 +442,19 @@ def fold(summary: ModelSummary, depth: int) -> ModelSummary:
             key = here
         group.append(row)
     flush()
-    return replace(summary, rows=rows, depth=depth)
+    # a registered layer forward does not call (an nn.Parameter, an unused head) counts in its module's row
+    called = {r.path: r for r in rows if r.called and r.depth == depth and r.path}
+    kept = []
+    for row in rows:
+        into = called.get(row.path) if not row.called and row.depth == depth else None
+        if into is None:
+            kept.append(row)
+            continue
+        if row.params is not None and "shared" not in row.params:
+            mine = into.params if into.params is not None and "shared" not in into.params else {"weights": 0, "biases": 0, "total": 0}
+            into.params = {k: mine[k] + row.params[k] for k in ("weights", "biases", "total")}
+        into.params_unknown = into.params_unknown or row.params_unknown
+    return replace(summary, rows=kept, depth=depth)
 
 
 # ---- receptive field: per spatial axis (size, jump, start), GLOBAL, or None (unknown)
@@ -638,8 +650,8 @@ def _table_rows(summary: ModelSummary) -> list[tuple[str, ...]]:
     out = []
     for i, row in enumerate(summary.rows, start=1):
         w, b, t = _params_text(row.params)
-        if row.params_unknown:
-            t = "?"
+        if row.params_unknown:  # a folded module with an unknown part: its known part is a lower bound
+            w, b, t = "", "", f"≥ {t}" if t and t != "0" else "?"
         if not row.called:  # registered, never called: as torchinfo shows it
             out.append((str(i), _line_text(row.line), row.path, row.layer, "--", w, b, t, "--", "--", "--"))
             continue

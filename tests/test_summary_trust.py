@@ -146,6 +146,36 @@ class Net(nn.Module):
     assert "total parameters: ≥ 224 — and modules convlint could not follow" in render_text([s])
 
 
+
+def test_a_folded_module_with_an_unknown_part_shows_a_lower_bound():
+    source = PARTIAL.replace("class Partial", """class Sub(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2)
+        self.table = nn.Parameter(make_table())
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+# convlint: input=3x32x32
+class Outer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sub = Sub()
+
+    def forward(self, x):
+        return self.sub(x)
+
+
+class Partial""")
+    s = one(source, "Outer")
+    (row,) = fold(s, 1).rows  # the conv (224, torch) and the table of unknown size: one row
+    assert (row.path, row.kind, row.params["total"], row.params_unknown) == ("sub", "Sub", 224, True)
+    line = render_text([fold(s, 1)]).splitlines()[3]
+    assert line.split()[:7] == ["1", "10", "sub", "Sub", "8×15×15", "≥", "224"]  # line 10: the conv, its first row
+
+
 def test_no_drop_claim_unless_every_step_is_known():
     s = one(PARTIAL, "Partial")
     assert s.no_drop is None and "drop no real pixels" not in render_text([s])
