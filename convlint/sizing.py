@@ -161,9 +161,10 @@ def smallest_collapse_free(model: Model, channels: int, rank: int) -> int | None
     return first_true(ok, 1, LIMIT)
 
 
-def _symbolic_collapse_free(model: Model, channels: int, rank: int) -> int | None:
+def _symbolic_collapse_free(model: Model, channels: int, rank: int, sizes=None, high: int = LIMIT) -> int | None:
     """A guess at the smallest collapse-free side from one symbolic propagation: the smallest side
-    at which every size expression is at least 1 (a guess: the caller confirms it with the rules)."""
+    at which every size expression is at least 1 (a guess: the caller confirms it with the rules).
+    `sizes`: side -> the sizes of the axes (default: every axis that side)."""
     exprs = set()
     for step in propagate(model, symbolic_cube(channels, rank)):
         for d in step.raw_shape or ():
@@ -172,11 +173,11 @@ def _symbolic_collapse_free(model: Model, channels: int, rank: int) -> int | Non
     names = SPATIAL_NAMES[rank]
 
     def fits(side: int) -> bool:
-        env = dict.fromkeys(names, side)
+        env = sizes(side) if sizes is not None else dict.fromkeys(names, side)
         return all(evaluate(e, env) >= 1 for e in exprs)
 
     try:
-        return first_true(fits, 1, LIMIT) if fits(LIMIT) else None
+        return first_true(fits, 1, high) if fits(high) else None
     except Exception:  # noqa: BLE001 - an expression that does not evaluate: no guess, the search decides
         return None
 
@@ -228,6 +229,11 @@ def _axis_collapse_free(model: Model, channels: int, rank: int, axis: int, side:
         trial[axis] = size
         return _no_collapse(propagate(model, (channels, *trial)))
 
+    names = SPATIAL_NAMES[rank]
+    guess = _symbolic_collapse_free(model, channels, rank, lambda size: {
+        name: size if i == axis else side for i, name in enumerate(names)}, side)
+    if guess is not None and ok(guess) and (guess == 1 or not ok(guess - 1)):
+        return guess  # confirmed by the exact rules, as in smallest_collapse_free
     return first_true(ok, 1, side)
 
 
