@@ -218,7 +218,7 @@ def summary(args) -> int:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
     if args.depth is not None and args.depth < 1:
         raise UsageError(f"--depth must be at least 1, not {args.depth}")
-    if args.model:
+    if args.model is not None:
         try:
             model_call(args.model)
         except ValueError as error:
@@ -242,7 +242,7 @@ def summary(args) -> int:
         except ValueError as error:
             print(f"convlint: {error}", file=sys.stderr)
     where = ", ".join(args.paths)
-    if args.model and not summaries:
+    if args.model is not None and not summaries:
         found = f"; the models found: {', '.join(dict.fromkeys(names))}" if names else "; no models found there"
         raise UsageError(f"no model named {args.model!r} in {where}{found}")
     if not summaries:

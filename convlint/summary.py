@@ -163,7 +163,7 @@ def summarize_source(source: bytes | str, path: str = "<string>", input_shape: t
         if found is not None:
             calls[name] = found[1]
     only, shown = model_name, None
-    call = model_call(model_name) if model_name else None
+    call = model_call(model_name) if model_name is not None else None
     if call is not None:
         only, calls[call[0]] = call
         shown = ast.unparse(call[1])

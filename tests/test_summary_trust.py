@@ -257,6 +257,12 @@ def test_several_paths_and_no_model_found(tmp_path, capsys):
     assert main(["summary", str(tmp_path / "a"), str(tmp_path / "partial.py"), "--no-advice"]) == 0
     out = capsys.readouterr().out
     assert "blocks.py::Net (line 21)" in out and "partial.py::Partial (line 7)" in out
+    (tmp_path / "broken.py").write_text("import torch\ndef (:\n")
+    assert main(["summary", str(tmp_path / "broken.py"), str(tmp_path / "partial.py"), "--no-advice"]) == 0
+    captured = capsys.readouterr()
+    assert "partial.py::Partial" in captured.out and f"convlint: {tmp_path / 'broken.py'}:2: invalid syntax" in captured.err
+    assert main(["summary", str(tmp_path / "partial.py"), "--model", ""]) == 2
+    assert "is neither a model name nor a call" in capsys.readouterr().err
     (tmp_path / "empty.py").write_text("import torch\nx = 1\n")
     assert main(["summary", str(tmp_path / "empty.py")]) == 2
     assert "no models found in" in capsys.readouterr().err
