@@ -81,3 +81,4 @@ class Model:
     part_of: str | None = None  # a sub-module the model's run never called, run on its own (name: model.path)
     paths: dict[int, str] = field(default_factory=dict)  # id of a module value -> its name in torch's named_modules() ("" the model)
     kinds: dict[str, str] = field(default_factory=dict)  # module path -> its class name ("Sequential", "BasicBlock")
+    sites: dict[str, Any] = field(default_factory=dict)  # module path -> the call that built it, when known

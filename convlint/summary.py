@@ -88,6 +88,7 @@ class ModelSummary:
     macs_unknown: list[dict] = field(default_factory=list)  # unknown_entry of each forward step whose MACs are unknown
     depth: int | None = None  # --depth: rows below it are folded into their module
     kinds: dict = field(default_factory=dict)  # module path -> its class name (Model.kinds)
+    module_lines: dict = field(default_factory=dict)  # module path -> the line of the call that built it, in this file
 
     @property
     def params_at_least(self) -> int:
@@ -241,7 +242,8 @@ def _summarize(positions, path, model: Model, forced, found):
     summary = ModelSummary(path, model.name, positions.line(model.node), shape, source, min_input, rows,
                            weights, biases, unknown, memory, no_drop, notes, modules_followed=model.registered_complete,
                            output_shape=_output_shape(steps, model), macs_at_least=macs, macs_unknown=macs_unknown,
-                           kinds=model.kinds)
+                           kinds=model.kinds, module_lines={path: positions.line(site) for path, site in model.sites.items()
+                                                            if positions.local(site)})
     from .context import ModelRun
 
     return summary, ModelRun(model, check_shape, propagate(model, check_shape))
@@ -424,7 +426,7 @@ def fold(summary: ModelSummary, depth: int) -> ModelSummary:
         counts = [r.params for r in group if r.params is not None and "shared" not in r.params]
         params = {k: sum(c[k] for c in counts) for k in ("weights", "biases", "total")} if counts else None
         macs = [r.macs for r in group]
-        row = Row(group[0].line, summary.kinds.get(owner, "?"), summary.kinds.get(owner, "?"), last.output_shape, params,
+        row = Row(summary.module_lines.get(owner, group[0].line), summary.kinds.get(owner, "?"), summary.kinds.get(owner, "?"), last.output_shape, params,
                   last.receptive_field, None if any(m is None for m in macs) else sum(macs, 0), last.activations,
                   called=last.called, path=owner, depth=depth, params_unknown=any(r.params_unknown for r in group))
         rows.append(row)

@@ -173,7 +173,7 @@ class Partial""")
     (row,) = fold(s, 1).rows  # the conv (224, torch) and the table of unknown size: one row
     assert (row.path, row.kind, row.params["total"], row.params_unknown) == ("sub", "Sub", 224, True)
     line = render_text([fold(s, 1)]).splitlines()[3]
-    assert line.split()[:7] == ["1", "10", "sub", "Sub", "8×15×15", "≥", "224"]  # line 10: the conv, its first row
+    assert line.split()[:7] == ["1", "21", "sub", "Sub", "8×15×15", "≥", "224"]  # line 21: self.sub = Sub()
 
 
 def test_no_drop_claim_unless_every_step_is_known():
@@ -202,8 +202,9 @@ def test_rows_carry_module_paths_and_depth_folds_them():
     assert layer1.params["total"] == 2_160 and layer1.output_shape == (16, 8, 8)
     assert layer1.macs == 147_456 + 18_432 + 73_728 + 9_216 + 8_192
     assert layer1.receptive_field["size"] == [27, 27]
+    assert layer1.line == 25  # where nn.Sequential(Block(...), Block(...)) builds it
     blocks = fold(s, 2)
-    assert [r.path for r in blocks.rows if r.kind == "Block"] == ["layer1.0", "layer1.1"]
+    assert [(r.path, r.line) for r in blocks.rows if r.kind == "Block"] == [("layer1.0", 25), ("layer1.1", 25)]
     assert [r.params["total"] for r in blocks.rows if r.kind == "Block"] == [672, 1_488]  # torch: layer1[1] 1488
     assert folded.params == s.params and folded.macs == s.macs  # the totals do not change
 
@@ -339,3 +340,16 @@ class ChannelsLast(nn.Module):
     s = one(source, "ChannelsLast")
     # torch: 3×4×4 runs, 3×3×3 raises; LayerNorm(8) normalises the last dim, not the channels
     assert s.min_input == (4, 4) and s.output_shape == (8, 8, 8)
+
+
+def test_readme_summary_example_is_what_convlint_prints(capsys):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    command = "$ convlint summary fixtures/resnet_like.py --model TinyResNet --depth 1 --no-advice\n"
+    shown = readme.split(command, 1)[1].split("```", 1)[0].splitlines()
+    assert main(["summary", str(root / "fixtures" / "resnet_like.py"), "--model", "TinyResNet", "--depth", "1",
+                 "--no-advice"]) == 0
+    printed = capsys.readouterr().out.replace(str(root / "fixtures"), "fixtures").splitlines()
+    assert [line for line in shown if line != "…"] == [line for line in printed if line in shown] and len(shown) > 5

@@ -105,7 +105,7 @@ class Discovery:
         self.mode_read = False
         output = None
         registered: tuple[list[Layer], bool] = ([], False)
-        paths: tuple[dict, dict] = ({}, {})
+        paths: tuple[dict, dict, dict] = ({}, {}, {})
         try:
             module = make()
             if not isinstance(module, (Layer, Container, Instance)):
@@ -120,7 +120,7 @@ class Discovery:
         finally:
             ops, self.ops, self.mode = self.ops, None, None
         return Model(name, stmt, declared, ops, output, registered=registered[0], registered_complete=registered[1],
-                     training=training, paths=paths[0], kinds=paths[1])
+                     training=training, paths=paths[0], kinds=paths[1], sites=paths[2])
 
     def callable_part(self, module: Any) -> bool:
         """Whether a sub-module nothing called is surely meant to be called on a tensor: an instance of

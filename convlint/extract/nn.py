@@ -227,11 +227,13 @@ class Modules:
         finally:
             self.scope.pop()
 
-    def module_paths(self, root: Any) -> tuple[dict[int, str], dict[str, str]]:
-        """({id of each module under root: its name in torch's named_modules()}, {name: class name}):
-        parents first, in registration order, a module held twice under its first name."""
+    def module_paths(self, root: Any) -> tuple[dict[int, str], dict[str, str], dict[str, Any]]:
+        """({id of each module under root: its name in torch's named_modules()}, {name: class name},
+        {name: the call that built it}): parents first, in registration order, a module held twice
+        under its first name."""
         paths: dict[int, str] = {id(root): ""}
         kinds: dict[str, str] = {"": module_class(root)}
+        sites: dict[str, Any] = {}
         stack = [("", root)]
         while stack:
             path, owner = stack.pop()
@@ -241,9 +243,12 @@ class Modules:
                     continue
                 name = f"{path}.{name}" if path else str(name)
                 paths[id(child)], kinds[name] = name, module_class(child)
+                site = getattr(child, "site", None) or getattr(child, "node", None)
+                if site is not None:
+                    sites[name] = site
                 below.append((name, child))
             stack.extend(reversed(below))
-        return paths, kinds
+        return paths, kinds, sites
 
     def fold(self, children: list, value: Any, node: ast.AST) -> Any:
         for child in children:

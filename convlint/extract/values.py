@@ -123,6 +123,7 @@ class Instance:
     born: int = field(default_factory=next_serial)
     order: list = field(default_factory=list)  # attribute names of its sub-modules, in registration order
     loose: bool = False  # code we could not follow may have set attributes on it
+    site: Any = None  # the call that built it (the local call into another file's code, as Layer.site)
 
 @dataclass(eq=False)
 class BoundMethod:
