@@ -353,3 +353,23 @@ def test_readme_summary_example_is_what_convlint_prints(capsys):
                  "--no-advice"]) == 0
     printed = capsys.readouterr().out.replace(str(root / "fixtures"), "fixtures").splitlines()
     assert [line for line in shown if line != "…"] == [line for line in printed if line in shown] and len(shown) > 5
+
+
+def test_attributes_set_under_names_convlint_cannot_read_make_the_total_partial():
+    source = '''import torch.nn as nn
+from mylib import head_name
+
+
+# convlint: input=3x32x32
+class Named(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        setattr(self, head_name(), nn.Conv2d(8, 8, 1))
+
+    def forward(self, x):
+        return self.conv(x)
+'''
+    s = one(source, "Named")
+    # torch would hold both convs (224 + 72); convlint knows the first only, and says so
+    assert (s.params, s.params_at_least, s.modules_followed) == (None, 224, False)

@@ -224,7 +224,7 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
                 if not any(isinstance(v, (Layer, Container, Instance)) for v in held):
                     continue
                 complete = False
-            complete = complete and not value.opaque and _holds_no_base_parameters(value.cls.torch_base())
+            complete = complete and not value.opaque and not value.loose and _holds_no_base_parameters(value.cls.torch_base())
             # an attribute whose value we lost (UNKNOWN: a constructor we could not follow) may be a module
             complete = complete and all(module_kind(v) is not None for v in value.attrs.values())
             stack.extend(reversed(held))
