@@ -84,10 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     verify_cmd.add_argument("--input", metavar="CxHxW", help="input size (no batch) for every model, e.g. 3x224x224")
     verify_cmd.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     summary = commands.add_parser("summary", help="show each model: shapes, parameters, receptive field, memory")
-    summary.add_argument("path", metavar="PATH")
-    summary.add_argument("--model", metavar="NAME", help="only the model with this name")
+    summary.add_argument("paths", nargs="+", metavar="PATH")
+    summary.add_argument("--model", metavar="NAME", help="only the model with this name, or a call that builds it: "
+                         "'ResNet(BasicBlock, [2, 2, 2, 2], num_classes=10)' (literals and names of the file)")
     summary.add_argument("--input", metavar="CxHxW", help="input size (no batch), e.g. 3x224x224")
+    summary.add_argument("--depth", type=int, metavar="N", help="fold the rows below module depth N into their module, with its totals")
     summary.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format")
+    summary.add_argument("--fail-on", choices=("error", "warning", "info"), help="exit 1 when a summarised model has a finding of this severity or above")
     summary.add_argument("--no-advice", action="store_true", help="leave out the findings and design advice")
     rules_cmd = commands.add_parser("rules", help="list every check")
     rules_cmd.add_argument("--markdown", action="store_true", help="print the documentation of every check as Markdown")
@@ -230,20 +233,32 @@ def check(args) -> int:
 
 
 def summary(args) -> int:
+    """Exit 0 when the models are printed, 1 with --fail-on and a finding at or above it, 2 for a usage
+    error: a path that does not exist, no model found, or a --model that matches none."""
     import json
 
+    from .config import Resolver, severity_rank
     from .files import discover
-    from .summary import render_markdown, render_text, summarize_source, to_json
+    from .summary import NoModel, fold, model_call, render_markdown, render_text, summarize_source, to_json
 
     shape = input_option(args.input)
-    if not Path(args.path).exists():
-        raise UsageError(f"no such file or directory: {args.path}")
-    summaries = []
-    for path in discover([args.path]):
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise UsageError(f"no such file or directory: {', '.join(missing)}")
+    if args.depth is not None and args.depth < 1:
+        raise UsageError(f"--depth must be at least 1, not {args.depth}")
+    if args.model is not None:
+        try:
+            model_call(args.model)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    resolver = Resolver()
+    summaries, names = [], []
+    for path in discover(args.paths):
         try:
             source = Path(path).read_bytes()
         except OSError as error:
-            print(f"convlint: cannot read {path}: {error}", file=sys.stderr)
+            print(f"convlint: cannot read {path}: {error.strerror or error}", file=sys.stderr)
             continue
         if b"torch" not in source:
             continue
@@ -251,24 +266,38 @@ def summary(args) -> int:
             if str(path).endswith(".ipynb"):
                 from .notebooks import summaries as notebook_summaries
 
-                summaries += notebook_summaries(source, str(path), shape, args.model, not args.no_advice)
+                summaries += notebook_summaries(source, str(path), shape, args.model, not args.no_advice or bool(args.fail_on))
                 continue
-            summaries += summarize_source(source, str(path), shape, args.model, advice=not args.no_advice)
+            factories = resolver.config_for(path).factories_for(path)
+            summaries += summarize_source(source, str(path), shape, args.model, advice=not args.no_advice or bool(args.fail_on),
+                                          factories=factories)
+        except NoModel as none:
+            names += none.found
         except ValueError as error:
             print(f"convlint: {error}", file=sys.stderr)
-    if args.model and not summaries:
-        raise UsageError(f"no model named {args.model!r} in {args.path}")
+    where = ", ".join(args.paths)
+    if args.model is not None and not summaries:
+        found = f"; the models found: {', '.join(dict.fromkeys(names))}" if names else "; no models found there"
+        raise UsageError(f"no model named {args.model!r} in {where}{found}")
+    if not summaries:
+        raise UsageError(f"no models found in {where}")
+    if args.depth is not None:
+        summaries = [fold(s, args.depth) for s in summaries]
+    failing = False
+    if args.fail_on:
+        failing = any(severity_rank(f.severity) >= severity_rank(args.fail_on) for s in summaries for f in s.findings)
+    if args.no_advice:
+        for s in summaries:
+            s.findings = []
     if args.format == "json":
         json.dump(to_json(summaries), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
-    elif not summaries:
-        print(f"no models found in {args.path}")
     elif args.format == "markdown":
         sys.stdout.write(render_markdown(summaries))
     else:
         colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         sys.stdout.write(render_text(summaries, colour))
-    return 0
+    return EXIT_FINDINGS if failing else EXIT_CLEAN
 
 
 def _exit(args, status: int) -> int:

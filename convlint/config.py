@@ -93,6 +93,13 @@ class Config:
         file = _canonical(path)
         return {model: size for (where, model), size in self.inputs.items() if where == file}
 
+    def factories_for(self, path: str | os.PathLike) -> dict[str, str]:
+        """Model name -> the call that builds it, for every model of the file `path` the `factories` table names."""
+        if not self.factories:
+            return {}
+        file = _canonical(path)
+        return {model: call for (where, model), call in self.factories.items() if where == file}
+
     def factory_for(self, path: str | os.PathLike, model_name: str) -> str | None:
         """The call the `factories` table gives to build the model `model_name` of the file `path`."""
         return self.factories.get((_canonical(path), model_name))

@@ -171,10 +171,12 @@ class Reading:
     evidence: dict  # model name -> evidence.Evidence of its input size, for the models without a declaration
 
 
-def read(source: bytes, path: str, input_shape=None, config_inputs=None) -> Reading | Finding:
+def read(source: bytes, path: str, input_shape=None, config_inputs=None, only: str | None = None,
+         calls: dict | None = None) -> Reading | Finding:
     """Parse, extract the models (following same-package imports from `path`) and find the
     evidence of their input sizes. `config_inputs`: the configuration's input sizes for this
-    file (None: read the configuration that applies to `path`)."""
+    file (None: read the configuration that applies to `path`). `only`: just the model of that name; `calls`: the call that builds a model, by name
+    (a factory: Discovery.models)."""
     module = parse(source, path)
     if isinstance(module, Finding):
         return module
@@ -182,7 +184,8 @@ def read(source: bytes, path: str, input_shape=None, config_inputs=None) -> Read
     from .extract import extract
 
     try:
-        models, layers = extract(module, None if path.startswith("<") else path, source.count(b"\n") + 1, source)
+        models, layers = extract(module, None if path.startswith("<") else path, source.count(b"\n") + 1, source,
+                                 only, calls)
     except RecursionError:
         models, layers = [], []  # deeper than we follow: nothing is known, so nothing is said
     evident = {}
@@ -218,6 +221,8 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool, confi
         if rule.module is None or rule.name not in chosen:
             continue
         for node, message, *hint in rule.module.check(ctx):  # a check may add a fix hint: (node, message, fix)
+            if not positions.local(node):
+                continue  # a layer of another file, reached by no call of this one: that file's finding, at its line
             fix = hint[0] if hint else None
             finding = Finding(path, positions.span(node), rule.code, rule.name, rule.severity, message, fix=fix)
             findings.setdefault((finding.code, finding.span), finding)  # a loop-built layer: once

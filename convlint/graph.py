@@ -48,6 +48,7 @@ class Op:
     layer: Layer | None = None
     args: dict[str, Any] = field(default_factory=dict)
     speculative: bool = False  # in an arm of a branch we could not decide: may never run
+    scope: Any = None  # the module (container or instance) whose forward emitted it; None: the model's own
 
 
 class _Batch:
@@ -99,6 +100,9 @@ class Model:
     registered_complete: bool = False  # registered is all of them (nothing unfollowed may hold more)
     training: bool = False  # run in training mode: a second run of a model whose forward reads self.training
     part_of: str | None = None  # a sub-module the model's run never called, run on its own (name: model.path)
+    paths: dict[int, str] = field(default_factory=dict)  # id of a module value -> its name in torch's named_modules() ("" the model)
+    kinds: dict[str, str] = field(default_factory=dict)  # module path -> its class name ("Sequential", "BasicBlock")
+    sites: dict[str, Any] = field(default_factory=dict)  # module path -> the call that built it, when known
     inside: str | None = None  # another model of the file has this one among its sub-modules (a block, a helper's)
 
     @property

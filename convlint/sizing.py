@@ -10,11 +10,13 @@ the arithmetic is monotone.
 from __future__ import annotations
 
 import weakref
+from dataclasses import replace
 from math import gcd, prod
 
 from . import layers as L
 from .graph import MODEL_INPUT, Model
-from .propagate import SPATIAL_NAMES, Step, symbolic_input
+from .layers.shapes import normalized_shape
+from .propagate import OPS, SPATIAL_NAMES, Step, symbolic_input
 from .propagate import propagate as _propagate
 from .sizes import evaluate, first_true, var
 
@@ -87,6 +89,11 @@ def _channel_conflict(step: Step) -> bool:
     if spec is None or spec.channels_param is None or not _concrete(shape) or not shape or not layer.params:
         return False
     declared = layer.params.get(spec.channels_param)
+    if spec.channels_param == "normalized_shape":  # the trailing dims, not the channels
+        dims = normalized_shape(declared)
+        if dims is None or not all(isinstance(d, int) for d in dims):
+            return False
+        return len(shape) < len(dims) or tuple(shape[len(shape) - len(dims):]) != dims
     if not isinstance(declared, int) or isinstance(declared, bool):
         return False
     received = shape[-1] if spec.channels_param == "in_features" else shape[0]
@@ -147,7 +154,35 @@ def smallest_collapse_free(model: Model, channels: int, rank: int) -> int | None
     """The smallest side for which no layer's output collapses (monotone: binary search)."""
     if not _no_collapse(propagate(model, cube(channels, rank, LIMIT))):
         return None
-    return first_true(lambda side: _no_collapse(propagate(model, cube(channels, rank, side))), 1, LIMIT)
+
+    def ok(side: int) -> bool:
+        return _no_collapse(propagate(model, cube(channels, rank, side)))
+
+    guess = _symbolic_collapse_free(model, channels, rank)
+    if guess is not None and ok(guess) and (guess == 1 or not ok(guess - 1)):
+        return guess  # the exact rules confirm it: monotone, so it is the smallest
+    return first_true(ok, 1, LIMIT)
+
+
+def _symbolic_collapse_free(model: Model, channels: int, rank: int, sizes=None, high: int = LIMIT) -> int | None:
+    """A guess at the smallest collapse-free side from one symbolic propagation: the smallest side
+    at which every size expression is at least 1 (a guess: the caller confirms it with the rules).
+    `sizes`: side -> the sizes of the axes (default: every axis that side)."""
+    exprs = set()
+    for step in propagate(model, symbolic_cube(channels, rank)):
+        for d in step.raw_shape or ():
+            if d is not None and not isinstance(d, int):
+                exprs.add(d)
+    names = SPATIAL_NAMES[rank]
+
+    def fits(side: int) -> bool:
+        env = sizes(side) if sizes is not None else dict.fromkeys(names, side)
+        return all(evaluate(e, env) >= 1 for e in exprs)
+
+    try:
+        return first_true(fits, 1, high) if fits(high) else None
+    except Exception:  # noqa: BLE001 - an expression that does not evaluate: no guess, the search decides
+        return None
 
 
 def _pin(model: Model, channels: int, rank: int):
@@ -197,12 +232,19 @@ def _axis_collapse_free(model: Model, channels: int, rank: int, axis: int, side:
         trial[axis] = size
         return _no_collapse(propagate(model, (channels, *trial)))
 
+    names = SPATIAL_NAMES[rank]
+    guess = _symbolic_collapse_free(model, channels, rank, lambda size: {
+        name: size if i == axis else side for i, name in enumerate(names)}, side)
+    if guess is not None and ok(guess) and (guess == 1 or not ok(guess - 1)):
+        return guess  # confirmed by the exact rules, as in smallest_collapse_free
     return first_true(ok, 1, side)
 
 
 def minimum_input(model: Model, channels: int, rank: int) -> tuple[int, ...] | None:
     """The smallest (side, ...) torch accepts: the smallest cube first, then each axis alone
     with the others at that side. None when nothing up to LIMIT is accepted with known shapes."""
+    if never_known(model):
+        return None  # no size gives every shape: nothing would be accepted (and trying them all is slow)
     start = smallest_collapse_free(model, channels, rank)
     if start is None:
         return None
@@ -241,19 +283,40 @@ def minimum_input(model: Model, channels: int, rank: int) -> tuple[int, ...] | N
     return tuple(sides)
 
 
+def never_known(model: Model) -> bool:
+    """Some op's result is unknown whatever the input size: an operation convlint does not follow,
+    or a layer it has no rule or no arguments for (propagate gives them an unknown result)."""
+    for op in model.ops:
+        if op.kind not in OPS:
+            return True
+        if op.kind == "layer" and (op.layer is None or op.layer.kind not in L.LAYERS or op.layer.params is None):
+            return True
+    return False
+
+
 def stride_period(model: Model, channels: int, rank: int, start: int) -> int | None:
-    """The product of every window's stride per axis (the largest over axes): the period of the
-    dropped-pixel pattern in the input size."""
+    """The period of the dropped-pixel pattern in the input size: the least common multiple, over
+    the strided windows, of the product of the strides on the path from the input to it (the
+    largest over axes). A window's output count depends on the input size only through the
+    floor divisions of the windows before it, so each window's pattern repeats with that
+    product; parallel branches multiply nothing (an Inception block's strided branches do not
+    make each other's period longer)."""
+    jumps: dict[int, int] = {MODEL_INPUT: 1}
     period = 1
     for step in propagate(model, cube(channels, rank, start)):
-        layer = step.op.layer
-        if step.op.kind != "layer" or layer is None or layer.kind not in L.LAYERS or not layer.params:
-            continue
-        strides = [w.stride for w in L.windows(layer.kind, layer.params, step.in_shape)]
-        if strides:
-            period *= max(strides)
-            if period > PERIOD_LIMIT:
-                return None
+        op = step.op
+        jump = 1
+        for value in op.inputs:
+            jump = lcm(jump, jumps.get(value, 1))
+        layer = op.layer
+        if op.kind == "layer" and layer is not None and layer.kind in L.LAYERS and layer.params:
+            strides = [w.stride for w in L.windows(layer.kind, layer.params, step.in_shape)]
+            if strides:
+                jump *= max(strides)
+                period = lcm(period, jump)
+                if period > PERIOD_LIMIT:
+                    return None
+        jumps[op.output] = jump
     return period
 
 
@@ -282,6 +345,14 @@ def drop_table(model: Model, channels: int, rank: int) -> tuple[int, int, list[d
     period = stride_period(model, channels, rank, start)
     if period is None:
         return None
+    fast = _symbolic_drop_table(model, channels, rank, start, period)
+    if fast is not None:
+        return start, period, fast
+    return start, period, _concrete_drop_table(model, channels, rank, start, period)
+
+
+def _concrete_drop_table(model: Model, channels: int, rank: int, start: int, period: int) -> list[dict[int, set[int]]]:
+    """The drop table by one propagation per size."""
     table = []
     for size in range(start, start + period):
         lost = {}
@@ -290,7 +361,76 @@ def drop_table(model: Model, channels: int, rank: int) -> tuple[int, int, list[d
             if axes:
                 lost[index] = axes
         table.append(lost)
-    return start, period, table
+    return table
+
+
+def _symbolic_drop_table(model: Model, channels: int, rank: int, start: int, period: int) -> list[dict[int, set[int]]] | None:
+    """The drop table from one symbolic propagation: each strided window's input and output sizes
+    as exact expressions in the input's sides, evaluated per size (the floor arithmetic is exact
+    at and above the collapse-free size). None when some window's sizes are not expressions the
+    run gives (a rule that needs a concrete size), or when an expression evaluated at `start`
+    does not give what the concrete run gives: then the caller propagates every size."""
+    symbolic = propagate(model, symbolic_cube(channels, rank))
+    concrete = propagate(model, cube(channels, rank, start))
+    if len(symbolic) != len(concrete):
+        return None
+    names = SPATIAL_NAMES[rank]
+    windows = []  # (step index, [(axis, input size, output size), ...])
+    for index, (sym, real) in enumerate(zip(symbolic, concrete)):
+        layer = real.op.layer
+        if real.op.kind != "layer" or layer is None or not layer.params or real.raw_shape is None:
+            continue
+        real_windows = L.windows(layer.kind, layer.params, real.in_shape)
+        if not real_windows:
+            continue
+        if sym.raw_shape is None or sym.in_shape is None:
+            return None
+        sym_windows = L.windows(layer.kind, layer.params, sym.in_shape)
+        if len(sym_windows) != len(real_windows):
+            return None
+        axes = []
+        for w, r in zip(sym_windows, real_windows):
+            if w.dilation * (w.kernel - 1) + 1 < w.stride:
+                continue  # skips pixels by design (drops() does not report it)
+            size, outputs = w.size, sym.raw_shape[w.axis]
+            if size is None or outputs is None:
+                return None
+            at_start = dict.fromkeys(names, start)
+            if evaluate(size, at_start) != r.size or evaluate(outputs, at_start) != real.raw_shape[w.axis]:
+                return None
+            axes.append((w, size, outputs))
+        if axes:
+            windows.append((index, axes))
+    # the same window on the same sizes recurs (a block repeated per stage): each is computed once per size
+    kinds = {}
+    keyed = []
+    for index, axes in windows:
+        entries = []
+        for w, n, outputs in axes:
+            key = (replace(w, size=None), n, outputs)
+            kinds.setdefault(key, None)
+            entries.append((w.axis, key))
+        keyed.append((index, entries))
+    table = []
+    for size in range(start, start + period):
+        env = dict.fromkeys(names, size)
+        value = {}
+        losing = set()
+        for key in kinds:
+            w, n, outputs = key
+            for expr in (n, outputs):
+                if expr not in value:
+                    value[expr] = evaluate(expr, env)
+            count = value[outputs]
+            if count >= 1 and L.dropped(replace(w, size=value[n]), count):
+                losing.add(key)
+        lost = {}
+        for index, entries in keyed:
+            for axis, key in entries:
+                if key in losing:
+                    lost.setdefault(index, set()).add(axis)
+        table.append(lost)
+    return table
 
 
 def reduce_congruence(good: set[int], period: int) -> tuple[int, list[int]]:

@@ -9,9 +9,20 @@ Choices where the issue is silent:
   called, or used where convlint cannot see, e.g. only their weights) are listed after the
   steps with "--" for their shapes, receptive field, MACs and activations, as torchinfo lists
   unused modules, and a note says how many; a layer held in a plain list, or built afresh inside
-  forward, is not registered and not counted (the latter gets a note); nn.Parameter attributes
-  of a size convlint does not follow are not counted either (a note says how many);
-- MACs count Conv*, ConvTranspose* and Linear (pools, norms and activations: 0);
+  forward, is not registered and not counted (the latter gets a note); an nn.Parameter attribute
+  of a size convlint does not follow is a row of unknown count;
+- an unknown is never a number (issue 16): a total with unknown parts is a lower bound with the
+  parts listed ("≥ 898 (+ 1 layer unknown)"), or "unknown" when nothing of it is known; the
+  parameter total is partial also when some module's contents were not followed (Model.
+  registered_complete); memory is unknown unless the parameters and every activation are known;
+  the drop-free sizes are claimed only when every step is known;
+- MACs: what forward hooks on Conv*/Linear count (output.numel() × in_channels/groups ×
+  prod(kernel); output.numel() × in_features), weights × input positions for ConvTranspose*
+  (its real count); every other layer and followed operation 0 (additions, cat, pools, norms,
+  activations), an operation convlint does not follow unknown;
+- module paths: a row of a registered layer carries its name in torch's named_modules(); a row of
+  an operation (an add, a functional call) carries the path of the module whose forward ran it,
+  one level deeper; --depth N folds consecutive rows below N into one row per module;
 - the receptive field is the textbook recurrence per spatial axis: size r += (k_eff − 1)·j,
   jump j *= s, start += ((k_eff − 1)/2 − pad)·j (centre of the first output's field, in input
   pixels, 0 = centre of the first pixel); after a flatten or a global pool it is "all";
@@ -26,7 +37,7 @@ from dataclasses import dataclass, field
 from . import layers as L
 from . import sizing
 from .graph import MODEL_INPUT, Model
-from .propagate import SPATIAL_NAMES, Step
+from .propagate import OPS, SPATIAL_NAMES, Step
 from .sizes import Sym
 from .sizing import propagate  # memoised: the size searches ask for the same runs
 
@@ -45,6 +56,14 @@ class Row:
     macs: object  # int, Sym or None
     activations: object
     called: bool = True  # False: registered, not in the forward pass as followed (shapes "--", as torchinfo shows it)
+    path: str = ""  # its module's name in torch's named_modules() (`layer1.0.conv1`); an op of a forward: that module's
+    depth: int = 1  # components of its own path; an op of a module's forward: one below that module
+    params_unknown: bool = False  # a layer whose parameter count convlint does not know
+
+
+def unknown_entry(row: Row) -> dict:
+    """How a layer of unknown count is listed: where it is and what it is."""
+    return {"path": row.path, "line": row.line, "layer": row.layer, "kind": row.kind}
 
 
 @dataclass
@@ -56,38 +75,115 @@ class ModelSummary:
     input_source: str | None
     min_input: tuple | None
     rows: list[Row]
-    weights: int
+    weights: int  # of the layers whose count is known
     biases: int
-    unknown_params: int  # layers whose count is unknown
-    memory: dict | None
-    no_drop: dict | None
+    unknown_layers: list[dict]  # unknown_entry of each registered layer whose count is unknown
+    memory: dict | None  # None: unknown (the input, a parameter count or an activation is)
+    no_drop: dict | None  # None: no claim (unknown, or some layer of the path is not known)
     notes: list[str] = field(default_factory=list)
     findings: list = field(default_factory=list)
+    modules_followed: bool = True  # False: a module convlint lost track of may hold parameters of its own
+    output_shape: tuple | None = None  # of the model's return value (None: unknown, or not one tensor)
+    macs_at_least: object = 0  # int, or a Sym without an input size
+    macs_unknown: list[dict] = field(default_factory=list)  # unknown_entry of each forward step whose MACs are unknown
+    depth: int | None = None  # --depth: rows below it are folded into their module
+    kinds: dict = field(default_factory=dict)  # module path -> its class name (Model.kinds)
+    module_lines: dict = field(default_factory=dict)  # module path -> the line of the call that built it, in this file
 
     @property
-    def params(self) -> int:
+    def params_at_least(self) -> int:
         return self.weights + self.biases
+
+    @property
+    def params_known(self) -> bool:
+        return not self.unknown_layers and self.modules_followed
+
+    @property
+    def params(self) -> int | None:
+        """The total as torch's sum(p.numel()) has it; None when some part is unknown."""
+        return self.params_at_least if self.params_known else None
+
+    @property
+    def unknown_params(self) -> int:
+        return len(self.unknown_layers)
+
+    @property
+    def macs_known(self) -> bool:
+        return not self.macs_unknown
+
+    @property
+    def macs(self):
+        return self.macs_at_least if self.macs_known else None
 
 
 # --------------------------------------------------------------------------- analysis
 
 
+class NoModel(ValueError):
+    """`--model` names no model of the file (`found`: the names there are)."""
+
+    def __init__(self, message: str, found: list[str]) -> None:
+        super().__init__(message)
+        self.found = found
+
+
+def model_call(text: str):
+    """`--model 'ResNet(BasicBlock, [2, 2, 2, 2], num_classes=10)'` -> (the callable's name, its call
+    as a tree); None for a plain name. The rules are the `factories` table's (config.parse_factory):
+    Python literals and names of the file, parsed, never evaluated. ValueError: neither."""
+    import ast
+
+    from .config import parse_factory
+
+    text = text.strip()
+    if all(part.isidentifier() for part in text.split(".")):
+        return None  # a name, or a part's: "resnet18.layer4"
+    parsed = parse_factory(text)
+    if parsed is None or "." in parsed[0]:
+        raise ValueError(f"--model {text!r} is neither a model name nor a call like 'ResNet(BasicBlock, [2, 2, 2, 2], "
+                         "num_classes=10)' of a class or function of the file (arguments: Python literals or names of the file)")
+    return str(parsed[0]), ast.parse(text, mode="eval").body
+
+
 def summarize_source(source: bytes | str, path: str = "<string>", input_shape: tuple | None = None,
-                     model_name: str | None = None, advice: bool = True) -> list[ModelSummary]:
+                     model_name: str | None = None, advice: bool = True,
+                     factories: dict[str, str] | None = None) -> list[ModelSummary]:
+    """The summaries of the file's models (evaluation mode). `model_name`: only that model, or a
+    call that builds it (model_call); `factories`: model name -> the call that builds it (the
+    `[tool.convlint.factories]` table). NoModel when `model_name` matches nothing."""
+    import ast
+
     from .engine import forced, read
     from .findings import Finding
 
     if isinstance(source, str):
         source = source.encode("utf-8")
-    reading = read(source, path, input_shape)
+    calls = {}
+    for name, text in (factories or {}).items():
+        found = model_call(text)
+        if found is not None:
+            calls[name] = found[1]
+    only, shown = model_name, None
+    call = model_call(model_name) if model_name is not None else None
+    if call is not None:
+        only, calls[call[0]] = call
+        shown = ast.unparse(call[1])
+    reading = read(source, path, input_shape, only=only, calls=calls or None)
     if isinstance(reading, Finding):
         raise ValueError(f"{path}:{reading.line}: {reading.message}")
     models = [m for m in reading.models if not m.training]  # a table per model: its run in evaluation mode
-    if model_name is not None:
+    if model_name is not None and shown is None:
         models = [m for m in models if m.name == model_name]
+    if model_name is not None and not models:
+        everything = read(source, path, input_shape, calls=calls or None)
+        names = [m.name for m in everything.models if not m.training] if not isinstance(everything, Finding) else []
+        raise NoModel(f"no model named {model_name!r} in {path}", names)
     out, runs = [], []
     for model in models:
-        summary, run = _summarize(reading.positions, path, model, forced(model, input_shape), reading.evidence.get(model.name))
+        evident = reading.evidence.get(model.name)
+        if shown is not None:
+            model.name = shown
+        summary, run = _summarize(reading.positions, path, model, forced(model, input_shape), evident)
         out.append(summary)
         runs.append(run)
     if advice and out:
@@ -122,6 +218,9 @@ def _summarize(positions, path, model: Model, forced, found):
     steps = propagate(model, shape) if shape is not None else propagate(model, _symbolic(model))
     rows, weights, biases, unknown, row_notes = _rows(positions, steps, model)
     notes += row_notes
+    if not model.registered_complete:
+        notes.append("some module's contents were not followed (a constructor convlint could not read, or a subclass of a "
+                     "torch layer with parameters): the parameter total is a lower bound")
     unused = sum(not r.called for r in rows)
     if unused:
         # not always unused: forward may use a layer's weights directly, or call it where convlint cannot follow
@@ -133,10 +232,18 @@ def _summarize(positions, path, model: Model, forced, found):
         channels, rank = basis
         smallest = sizing.minimum_input(model, channels, rank)
         min_input = smallest
-        no_drop = _no_drop(model, channels, rank, shape, smallest)
-    memory = _memory(shape, rows, weights + biases) if not unknown else None
+        if _every_step_known(steps):  # a claim about every layer needs every layer
+            no_drop = _no_drop(model, channels, rank, shape, smallest)
+    known = not unknown and model.registered_complete
+    memory = _memory(shape, rows, weights + biases) if known else None
+    called = [r for r in rows if r.called]
+    macs_unknown = [unknown_entry(r) for r in called if r.macs is None]
+    macs = sum((r.macs for r in called if r.macs is not None), 0)
     summary = ModelSummary(path, model.name, positions.line(model.node), shape, source, min_input, rows,
-                           weights, biases, unknown, memory, no_drop, notes)
+                           weights, biases, unknown, memory, no_drop, notes, modules_followed=model.registered_complete,
+                           output_shape=_output_shape(steps, model), macs_at_least=macs, macs_unknown=macs_unknown,
+                           kinds=model.kinds, module_lines={path: positions.line(site) for path, site in model.sites.items()
+                                                            if positions.local(site)})
     from .context import ModelRun
 
     return summary, ModelRun(model, check_shape, propagate(model, check_shape))
@@ -144,6 +251,28 @@ def _summarize(positions, path, model: Model, forced, found):
 
 def _symbolic(model: Model):
     return sizing.symbolic_shape(model)
+
+
+def _output_shape(steps: list[Step], model: Model):
+    """The shape of what the model returns: the step that wrote its output value (not the last row:
+    an auxiliary head may run after it)."""
+    if model.output is None:
+        return None
+    for step in reversed(steps):
+        if step.op.output == model.output:
+            return step.out_shape
+    return None
+
+
+def _every_step_known(steps: list[Step]) -> bool:
+    """Every step's output shape is known and every layer is one whose rule convlint has."""
+    for step in steps:
+        op = step.op
+        if op.kind not in OPS or step.out_shape is None:
+            return False
+        if op.kind == "layer" and (op.layer is None or op.layer.kind not in L.LAYERS or op.layer.params is None):
+            return False
+    return bool(steps)
 
 
 def _attach_findings(summaries, runs, layers, positions, path) -> None:
@@ -159,6 +288,8 @@ def _attach_findings(summaries, runs, layers, positions, path) -> None:
                 continue
             for found in rule.module.check(one):
                 node, message = found[0], found[1]
+                if not positions.local(node):
+                    continue  # a layer of another file: never placed on a line of this one
                 finding = Finding(path, positions.span(node), rule.code, rule.name, rule.severity, message)
                 key = (finding.code, finding.span, finding.message)
                 if key not in seen:
@@ -171,6 +302,8 @@ def _layer_text(positions, node, layer=None) -> str:
     """The layer's constructor call as written; for a layer another file's code built, its class and
     the local call that led there (`Conv2d in conv_block(3, 16)`)."""
     if layer is not None and not positions.local(node):
+        if not positions.local(layer.site):
+            return f"{layer.kind} of another file"  # built at that file's import: no call of this one
         node, prefix = layer.site, f"{layer.kind} in "
     else:
         prefix = ""
@@ -179,78 +312,149 @@ def _layer_text(positions, node, layer=None) -> str:
     return text if len(text) <= MAX_LAYER_TEXT else text[: MAX_LAYER_TEXT - 1] + "…"
 
 
-def _line(positions, node, layer=None) -> int:
-    return positions.line(node if layer is None or positions.local(node) else layer.site)
+def _line(positions, node, layer=None) -> int | None:
+    """The row's line in this file: the layer's own, else the local call that built it; None when
+    neither is of this file (a layer another file built at its import)."""
+    target = node if layer is None or positions.local(node) else layer.site
+    return positions.line(target) if positions.local(target) else None
 
 
 def _rows(positions, steps: list[Step], model: Model | None = None):
     """The table's rows, then the parameter totals as torch's `model.parameters()` has them:
     every registered layer once, called in forward or not (those get rows of their own, after
     the steps, with "--" as torchinfo shows them); a layer that forward builds afresh is not
-    registered and not counted (when the model's modules are all known)."""
+    registered and not counted (when the model's modules are all known). The fourth result
+    lists the registered layers whose count is unknown (unknown_entry)."""
     rows = []
     counted: dict[int, int] = {}
-    weights = biases = unknown = 0
+    weights = biases = 0
+    unknown: list[dict] = []
     fields: dict[int, object] = {}
     registered = {id(layer) for layer in model.registered} if model is not None else set()
     complete = model is not None and model.registered_complete
+    paths = model.paths if model is not None else {}
     notes = []
     applied: set[int] = set()
 
-    def tally(layer) -> dict | None:
-        """Add a layer's parameters to the totals, once per layer: its row's figures."""
-        nonlocal weights, biases, unknown
+    def count_of(layer):
+        if layer.kind == "Parameter":  # nn.Parameter of a known shape (registered_layers), else unknown
+            shape = (layer.params or {}).get("shape")
+            return (_numel(shape), 0) if shape is not None and _numel(shape) is not None else None
         known = layer.kind in L.LAYERS and layer.params is not None
-        count = L.parameter_count(layer.kind, layer.params) if known else None
+        return L.parameter_count(layer.kind, layer.params) if known else None
+
+    def tally(layer, row: Row) -> None:
+        """Add a layer's parameters to the totals, once per layer, and give its row the figures."""
+        nonlocal weights, biases
+        count = count_of(layer)
         if count is None:
-            unknown += 1
-            return None
+            row.params_unknown = True
+            unknown.append(unknown_entry(row))
+            return
         weights, biases = weights + count[0], biases + count[1]
-        return {"weights": count[0], "biases": count[1], "total": count[0] + count[1]}
+        row.params = {"weights": count[0], "biases": count[1], "total": count[0] + count[1]}
+
     for index, step in enumerate(steps):
         op = step.op
-        node = op.layer.node if op.layer is not None else op.node
-        line = _line(positions, node, op.layer)
-        params = None
-        if op.layer is not None:
-            applied.add(id(op.layer))
-        if op.layer is not None and op.layer.kind in L.LAYERS and op.layer.params is not None:
-            if id(op.layer) in counted:
-                params = {"shared": counted[id(op.layer)]}
-            elif complete and id(op.layer) not in registered:
-                if _constructed_here(op.layer) and (L.parameter_count(op.layer.kind, op.layer.params) or (0, 0)) != (0, 0):
-                    notes.append(f"the {op.layer.kind} on line {line} is built in forward, not registered: torch's "
-                                 f"model.parameters() does not hold it (and it starts afresh on every call)")
-            else:
-                counted[id(op.layer)] = line
-                params = tally(op.layer)
-        elif op.kind == "layer":
-            unknown += 1
+        layer = op.layer
+        node = layer.node if layer is not None else op.node
+        line = _line(positions, node, layer)
         if index == 0 or MODEL_INPUT in op.inputs:
             fields.setdefault(MODEL_INPUT, _identity_field(step.in_shape))
         fields[op.output] = _field(step, [fields.get(v) for v in op.inputs])
-        rows.append(Row(line, _layer_text(positions, node, op.layer), op.layer.kind if op.layer is not None else op.kind,
-                        step.out_shape, params, _field_view(fields[op.output]), _macs(step), _numel(step.out_shape)))
-    parameters = 0
+        row = Row(line, _layer_text(positions, node, layer), layer.kind if layer is not None else op.kind,
+                  step.out_shape, None, _field_view(fields[op.output]), _macs(step), _numel(step.out_shape))
+        row.path, row.depth = _place(paths, layer, op.scope)
+        rows.append(row)
+        if layer is None:
+            continue
+        applied.add(id(layer))
+        if id(layer) in counted:
+            row.params = {"shared": counted[id(layer)]}
+        elif complete and id(layer) not in registered:
+            count = count_of(layer)
+            if _constructed_here(layer) and count is not None and count != (0, 0):
+                notes.append(f"the {layer.kind} on line {line} is built in forward, not registered: torch's "
+                             f"model.parameters() does not hold it (and it starts afresh on every call)")
+        else:
+            counted[id(layer)] = line
+            tally(layer, row)
     for layer in model.registered if model is not None else ():
         if id(layer) in counted or id(layer) in applied:
             continue
-        if layer.kind == "Parameter":  # nn.Parameter(torch.zeros(...)): a tensor, not a layer, of a size not followed
-            parameters += 1
-            continue
         line = _line(positions, layer.node, layer)
         counted[id(layer)] = line
-        rows.append(Row(line, _layer_text(positions, layer.node, layer), layer.kind, None, tally(layer), None, None, None, called=False))
-    if parameters:
-        notes.append(f"plus {parameters} nn.Parameter attribute{'s' if parameters > 1 else ''} whose size convlint does not "
-                     f"follow: not in the total (torch's model.parameters() counts {'them' if parameters > 1 else 'it'})")
+        row = Row(line, _layer_text(positions, layer.node, layer), layer.kind, None, None, None, None, None, called=False)
+        row.path, row.depth = _place(paths, layer, None)
+        rows.append(row)
+        tally(layer, row)  # an nn.Parameter attribute of a size not followed, too: unknown
     return rows, weights, biases, unknown, notes
+
+
+def _place(paths: dict, layer, scope) -> tuple[str, int]:
+    """(path, depth) of a row: a registered layer's own name, else the module whose forward ran it."""
+    own = paths.get(id(layer.attrs.get("tensor", layer))) if layer is not None else None  # (an nn.Parameter's tensor)
+    if own:
+        return own, own.count(".") + 1
+    where = paths.get(id(scope), "") if scope is not None else ""
+    return where, (where.count(".") + 2 if where else 1)
 
 
 def _constructed_here(layer) -> bool:
     """An `nn.Conv2d(...)` call, not a functional op that maps to a layer's rule."""
     func = getattr(layer.node, "func", None)
     return getattr(func, "attr", getattr(func, "id", None)) == layer.kind
+
+
+def fold(summary: ModelSummary, depth: int) -> ModelSummary:
+    """The summary with the rows below module depth `depth` folded into their module (torchinfo's
+    --depth): one row per run of consecutive rows of the same module, with its class, the output of
+    its last row, and the sum of its parameters and MACs (unknown if any part is)."""
+    from dataclasses import replace
+
+    rows: list[Row] = []
+    group: list[Row] = []
+    key = None
+
+    def flush():
+        if not group:
+            return
+        last = group[-1]
+        owner = ".".join(group[0].path.split(".")[:depth])
+        counts = [r.params for r in group if r.params is not None and "shared" not in r.params]
+        params = {k: sum(c[k] for c in counts) for k in ("weights", "biases", "total")} if counts else None
+        macs = [r.macs for r in group]
+        row = Row(summary.module_lines.get(owner, group[0].line), summary.kinds.get(owner, "?"), summary.kinds.get(owner, "?"), last.output_shape, params,
+                  last.receptive_field, None if any(m is None for m in macs) else sum(macs, 0), last.activations,
+                  called=last.called, path=owner, depth=depth, params_unknown=any(r.params_unknown for r in group))
+        rows.append(row)
+        group.clear()
+
+    for row in summary.rows:
+        if row.depth <= depth:
+            flush()
+            key = None
+            rows.append(row)
+            continue
+        here = (".".join(row.path.split(".")[:depth]), row.called)
+        if here != key:
+            flush()
+            key = here
+        group.append(row)
+    flush()
+    # a registered layer forward does not call (an nn.Parameter, an unused head) counts in its module's row
+    called = {r.path: r for r in rows if r.called and r.depth == depth and r.path}
+    kept = []
+    for row in rows:
+        into = called.get(row.path) if not row.called and row.depth == depth else None
+        if into is None:
+            kept.append(row)
+            continue
+        if row.params is not None and "shared" not in row.params:
+            mine = into.params if into.params is not None and "shared" not in into.params else {"weights": 0, "biases": 0, "total": 0}
+            into.params = {k: mine[k] + row.params[k] for k in ("weights", "biases", "total")}
+        into.params_unknown = into.params_unknown or row.params_unknown
+    return replace(summary, rows=kept, depth=depth)
 
 
 # ---- receptive field: per spatial axis (size, jump, start), GLOBAL, or None (unknown)
@@ -273,7 +477,7 @@ def _field(step: Step, incoming: list):
     rf = incoming[0]
     if op.kind in ("flatten", "reduce") or (op.kind == "view" and (out is None or len(out) < len(shape or ()))):
         return GLOBAL
-    if op.kind != "layer" or op.layer is None or op.layer.kind not in L.LAYERS or not op.layer.params:
+    if op.kind != "layer" or op.layer is None or op.layer.kind not in L.LAYERS or op.layer.params is None:
         return None
     kind = op.layer.kind
     if kind in ("Flatten", "Linear"):
@@ -334,11 +538,20 @@ def _numel(shape):
 
 
 def _macs(step: Step):
-    layer = step.op.layer
-    spec = L.LAYERS.get(layer.kind) if step.op.kind == "layer" and layer is not None else None
-    if spec is None or spec.macs is None or not layer.params:
-        return 0 if step.op.kind == "layer" or step.op.kind in ("flatten", "view", "reduce") else None
-    count = L.parameter_count(layer.kind, layer.params)
+    """Multiply-accumulates as forward hooks on Conv*/Linear count them: output.numel() ×
+    in_channels/groups × prod(kernel) for a convolution (weights × output positions), output.numel() ×
+    in_features for a Linear, weights × input positions for a transposed convolution (its real
+    count); 0 for every other layer and operation (norms, pools, activations, additions, cat);
+    None when unknown: an operation convlint does not follow, or a layer it has no rule for."""
+    op, layer = step.op, step.op.layer
+    if op.kind != "layer":
+        return 0 if op.kind in OPS else None
+    spec = L.LAYERS.get(layer.kind) if layer is not None else None
+    if spec is None:
+        return None
+    if spec.macs is None:
+        return 0
+    count = L.parameter_count(layer.kind, layer.params) if layer.params else None
     if count is None:
         return None
     weights = count[0]
@@ -405,7 +618,7 @@ def _params_text(params) -> tuple[str, str, str]:
     if params is None:
         return "", "", ""
     if "shared" in params:
-        return "", "", f"shared (l.{params['shared']})"
+        return "", "", f"shared (l.{_line_text(params['shared'])})"
     return _count(params["weights"]), _count(params["biases"]), _count(params["total"])
 
 
@@ -429,36 +642,66 @@ def _bytes(n: int) -> str:
     return f"{n} B"
 
 
-HEADERS = ("#", "line", "layer", "output", "weights", "biases", "params", "RF size / jump / start", "MACs", "activations")
-RIGHT = {0, 1, 4, 5, 6, 8, 9}
+HEADERS = ("#", "line", "module", "layer", "output", "weights", "biases", "params", "RF size / jump / start", "MACs", "activations")
+RIGHT = {0, 1, 5, 6, 7, 9, 10}
 
 
 def _table_rows(summary: ModelSummary) -> list[tuple[str, ...]]:
     out = []
     for i, row in enumerate(summary.rows, start=1):
         w, b, t = _params_text(row.params)
+        if row.params_unknown:  # a folded module with an unknown part: its known part is a lower bound
+            w, b, t = "", "", f"≥ {t}" if t and t != "0" else "?"
         if not row.called:  # registered, never called: as torchinfo shows it
-            out.append((str(i), str(row.line), row.layer, "--", w, b, t, "--", "--", "--"))
+            out.append((str(i), _line_text(row.line), row.path, row.layer, "--", w, b, t, "--", "--", "--"))
             continue
-        out.append((str(i), str(row.line), row.layer, _shape_text(row.output_shape), w, b, t,
-                    _field_text(row.receptive_field), _count(row.macs) if row.macs is not None else "?",
-                    _count(row.activations)))
+        out.append((str(i), _line_text(row.line), row.path, row.layer, _shape_text(row.output_shape), w, b, t,
+                    _field_text(row.receptive_field), _count(row.macs), _count(row.activations)))
     return out
+
+
+def _line_text(line) -> str:
+    return "?" if line is None else str(line)
+
+
+def _partial(known, unknown: int, what: str) -> str:
+    """A total with unknown parts: a lower bound and how many parts are unknown, or "unknown"."""
+    if not known:
+        return "unknown"
+    return f"≥ {_count(known)} (+ {unknown} {what}{'s' if unknown != 1 else ''} unknown)"
+
+
+def _places(entries: list[dict], limit: int = 3) -> str:
+    shown = [f"{e['path'] or e['layer']} (line {e['line']})" for e in entries[:limit]]
+    return ", ".join(shown) + (", …" if len(entries) > limit else "")
 
 
 def _footer(summary: ModelSummary) -> list[str]:
     lines = []
-    total = f"total parameters: {summary.params:,} ({summary.weights:,} weights, {summary.biases:,} biases)"
-    if summary.unknown_params:
-        total += f"; plus {summary.unknown_params} layer(s) whose count is unknown"
-    lines.append(total)
-    macs = [r.macs for r in summary.rows if r.called]
-    if macs and all(isinstance(m, int) for m in macs):
-        lines.append(f"multiply-accumulates: {sum(macs):,} per sample")
+    if summary.params_known:
+        lines.append(f"total parameters: {summary.params:,} ({summary.weights:,} weights, {summary.biases:,} biases)")
+    else:
+        unknown = summary.unknown_layers
+        text = _partial(summary.params_at_least, len(unknown), "layer") if unknown else \
+            ("unknown" if not summary.params_at_least else f"≥ {summary.params_at_least:,}")
+        parts = [f"unknown: {_places(unknown)}"] if unknown else []
+        if not summary.modules_followed:
+            parts.append("and modules convlint could not follow")
+        lines.append(f"total parameters: {text}" + (f" — {' '.join(parts)}" if parts else ""))
+    if summary.macs_known:
+        lines.append(f"multiply-accumulates: {_count(summary.macs)} per sample")
+    else:
+        unknown = summary.macs_unknown
+        lines.append(f"multiply-accumulates: {_partial(summary.macs_at_least, len(unknown), 'step')} per sample"
+                     f" — unknown: {_places(unknown)}")
+    lines.append(f"output: {_shape_text(summary.output_shape)}")
     if summary.memory:
         m = summary.memory
         lines.append(f"memory at fp32, batch 1: inference ≈ {_bytes(m['inference_bytes'])} "
                      f"({m['inference_formula']}); training ≈ {_bytes(m['training_bytes'])} ({m['training_formula']})")
+    else:
+        lines.append("memory at fp32, batch 1: unknown (" + (
+            "no input size" if summary.input is None else "a parameter count or an activation size is unknown") + ")")
     if summary.min_input:
         channels = summary.input[0] if summary.input else None
         shown = "×".join(map(str, summary.min_input))
@@ -515,7 +758,7 @@ def render_markdown(summaries: list[ModelSummary]) -> str:
         lines.append("|" + "|".join("---:" if i in RIGHT else "---" for i in range(len(HEADERS))) + "|")
         for row in _table_rows(summary):
             cells = [c.replace("|", "\\|") for c in row]
-            cells[2] = f"`{cells[2]}`" if cells[2] else cells[2]
+            cells[2:4] = [f"`{c}`" if c else c for c in cells[2:4]]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         lines += [f"- {line}" for line in _footer(summary)]
@@ -548,18 +791,33 @@ def to_json(summaries: list[ModelSummary]) -> list[dict]:
             "line": s.line,
             "input": list(s.input) if s.input else None,
             "input_source": s.input_source,
+            "output_shape": _jsonable(s.output_shape) if s.output_shape is not None else None,
             "min_input": list(s.min_input) if s.min_input else None,
-            "params": s.params,
+            "params": s.params,  # None when some part is unknown: never a guess
+            "params_known": s.params_known,
+            "params_at_least": s.params_at_least,
+            "params_unknown_layers": s.unknown_layers,
+            "modules_followed": s.modules_followed,
             "weights": s.weights,
             "biases": s.biases,
+            "macs": _jsonable(s.macs),
+            "macs_known": s.macs_known,
+            "macs_at_least": _jsonable(s.macs_at_least),
+            "macs_unknown_layers": s.macs_unknown,
+            "memory": s.memory,
+            "memory_known": s.memory is not None,
+            "depth": s.depth,
             "layers": [
                 {
                     **_cell_of(r.line),
                     "line": r.line,
+                    "path": r.path,
+                    "depth": r.depth,
                     "layer": r.layer,
                     "kind": r.kind,
                     "output_shape": _jsonable(r.output_shape) if r.output_shape is not None else None,
                     "params": r.params,
+                    "params_known": not r.params_unknown,
                     "receptive_field": r.receptive_field,
                     "macs": _jsonable(r.macs),
                     "activations": _jsonable(r.activations),
@@ -567,7 +825,6 @@ def to_json(summaries: list[ModelSummary]) -> list[dict]:
                 }
                 for r in s.rows
             ],
-            "memory": s.memory,
             "no_dropped_pixels": s.no_drop,
             "notes": s.notes,
             "findings": [f.to_dict() for f in s.findings],

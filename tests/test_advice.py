@@ -78,3 +78,41 @@ def test_check_cli_opt_in(capsys):
     capsys.readouterr()
     main(["check", "--select", "CL103", fixture])
     assert "capacity-drop" in capsys.readouterr().out
+
+
+def test_wasted_computation_only_for_the_layer_that_reads_the_image():
+    def found(body: str):
+        return lint_source(f"import torch.nn as nn\nm = nn.Sequential({body})\n", "t.py", select={"wasted-computation"})
+
+    # a depthwise conv reads the image first: not this check's matter, and the conv after it does not read the image
+    assert found("nn.Conv2d(3, 3, 3, groups=3), nn.Conv2d(3, 64, 3)") == []
+    # a patch embedding (stride = kernel) splits the image by design: a ViT's 16×16/16, a ConvNeXt's 4×4/4
+    assert found("nn.Conv2d(3, 768, 16, stride=16)") == []
+    assert found("nn.Conv2d(3, 96, 4, stride=4)") == []
+    # through shape-keeping layers the image is still the image
+    (after_norm,) = found("nn.BatchNorm2d(3), nn.Conv2d(3, 32, 3)")
+    assert after_norm.line == 2 and "3·3·3 = 27" in after_norm.message
+    # a kernel of the layer's own rank, larger than its own: 1·5·5·5 = 125 > 32 for a Conv3d
+    (cube,) = found("nn.Conv3d(1, 32, 3)")
+    assert "1·3·3·3 = 27" in cube.message and "kernel_size=5, padding=2: 1·5·5·5 = 125 numbers" in cube.message
+    (line,) = found("nn.Conv1d(1, 16, 3)")
+    assert "kernel_size=17, padding=8: 1·17 = 17 numbers" in line.message
+
+
+def test_a_layer_built_in_another_file_is_not_reported_on_this_one(tmp_path):
+    from convlint.engine import analyze_source
+    from convlint.summary import summarize_source
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    # built when blocks.py is imported: no call of net.py leads to it
+    (tmp_path / "pkg" / "blocks.py").write_text("import torch.nn as nn\n\nstem = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU())\n")
+    net = tmp_path / "pkg" / "net.py"
+    net.write_text("import torch.nn as nn\n\nfrom .blocks import stem\n\n# convlint: input=3x33x33\n"
+                   "model = nn.Sequential(stem, nn.Conv2d(64, 64, 3, stride=2), nn.Flatten(), nn.Linear(64 * 16 * 16, 10))\n")
+    findings = analyze_source(net.read_bytes(), str(net), select=ADVICE).findings
+    assert [(f.line, f.code) for f in findings] == [(6, "CL103")]  # not CL101 of blocks.py's conv at line 1 of net.py
+    s = summarize_source(net.read_bytes(), str(net))[0]
+    assert [f.line for f in s.findings] == [6]
+    assert (s.rows[0].line, s.rows[0].layer, s.rows[0].path) == (None, "Conv2d of another file", "0.0")
+    assert s.params == 202_570  # torch: sum(p.numel()) of the whole model

@@ -89,7 +89,7 @@ def test_summary_of_a_notebook_names_cells(capsys, monkeypatch):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == ("fixtures/notebooks/fastai_cnn.ipynb::get_cnn_model (line 1 of cell 7) — input 784, from a "
                       "tensor of shape 64×784 passed to it on line 2 of cell 9")
-    assert out[3].split() == ["1", "9", "of", "cell", "5", "x.view(-1,", "1,", "28,", "28)", "1×28×28", "?", "0", "784"]
+    assert out[3].split() == ["1", "9", "of", "cell", "5", "0", "x.view(-1,", "1,", "28,", "28)", "1×28×28", "?", "0", "784"]
     assert ("error: line 6 of cell 7: CL001 [channel-mismatch] Conv2d expects 32 input channels but receives 16 "
             "(out_channels of the Conv2d on line 5 of cell 7)") in out
 
@@ -166,9 +166,10 @@ def test_a_notebook_of_another_language_has_nothing_to_check(tmp_path, capsys):
 def test_summary_of_an_invalid_notebook_says_why(tmp_path, capsys):
     path = tmp_path / "broken.ipynb"
     path.write_text('{"cells": 3, "torch": 1}')
-    assert main(["summary", str(path)]) == 0
+    assert main(["summary", str(path)]) == 2  # nothing to summarise: a usage error, as for any file without models
     captured = capsys.readouterr()
-    assert captured.err == f'convlint: {path}: not a notebook: no "cells" list (only nbformat 4 notebooks are read)\n'
+    assert captured.err == (f'convlint: {path}: not a notebook: no "cells" list (only nbformat 4 notebooks are read)\n'
+                            f"convlint: error: no models found in {path}\n")
 
 
 # --------------------------------------------------------------------------- --fix and --diff

@@ -127,7 +127,7 @@ def test_layers_never_called_are_counted_as_torch_counts_them(capsys):
     text = capsys.readouterr().out
     assert "total parameters: 11,908" in text
     row = next(line for line in text.splitlines() if "nn.Linear(16, num_classes)" in line)
-    assert row.split()[4] == "--" and "--" in row.split()[-1]  # output and activations: "--", as torchinfo shows it
+    assert row.split()[5] == "--" and "--" in row.split()[-1]  # output and activations: "--", as torchinfo shows it
     assert main(["summary", str(FIXTURES / "unused_layers.py"), "--format", "json"]) == 0
     layers = json.loads(capsys.readouterr().out)[0]["layers"]
     assert [entry["called"] for entry in layers].count(False) == 6
@@ -175,7 +175,7 @@ def test_formats(capsys):
     assert set(entry["layers"][0]) >= {"line", "layer", "output_shape", "params", "receptive_field"}
     assert main(["summary", str(FIXTURES / "mnist_ok.py"), "--format", "markdown"]) == 0
     md = capsys.readouterr().out
-    assert "| # | line | layer |" in md and "`nn.Conv2d(1, 8, 5, padding=2, stride=2)`" in md
+    assert "| # | line | module | layer |" in md and "`nn.Conv2d(1, 8, 5, padding=2, stride=2)`" in md
     assert main(["summary", str(FIXTURES / "mnist_ok.py")]) == 0
     text = capsys.readouterr().out
     assert "\033[" not in text  # not a tty: no colour

@@ -35,6 +35,8 @@ convlint's bytecode is compiled first (an installed package has it; PYTHONDONTWR
 would otherwise make every run compile convlint again), and the one-file commands run once
 untimed first, as a pre-commit hook has run before (the file system's cache is warm).
 `--only single` times just the one-file rows (one file, summary, lsp): no corpus run, a minute.
+`--only summary` times `convlint summary` of torchvision's 16 classifiers, one per family, and of
+resnet.py's models in one call (issue 16: each <= 0.5 s, resnet.py <= 1.5 s).
 """
 
 from __future__ import annotations
@@ -314,6 +316,53 @@ def bench(args) -> tuple[str, bool]:
     return "\n".join(out), all(ok for *_, ok in targets)
 
 
+# torchvision's classifiers, one per family, as issue 16 times them: (model, file, input side)
+CLASSIFIERS = (
+    ("alexnet", "alexnet", 224), ("vgg11", "vgg", 224), ("resnet18", "resnet", 224), ("squeezenet1_0", "squeezenet", 224),
+    ("densenet121", "densenet", 224), ("inception_v3", "inception", 299), ("googlenet", "googlenet", 224),
+    ("shufflenet_v2_x1_0", "shufflenetv2", 224), ("mobilenet_v2", "mobilenetv2", 224),
+    ("mobilenet_v3_small", "mobilenetv3", 224), ("mnasnet1_0", "mnasnet", 224), ("efficientnet_b0", "efficientnet", 224),
+    ("regnet_y_400mf", "regnet", 224), ("convnext_tiny", "convnext", 224), ("vit_b_16", "vision_transformer", 224),
+    ("swin_t", "swin_transformer", 224),
+)
+
+
+def bench_summary(args) -> tuple[str, bool]:
+    """`--only summary`: `convlint summary` of each torchvision classifier, and of all of resnet.py's
+    models in one call (issue 16: each <= 0.5 s, resnet.py <= 1.5 s, process start included)."""
+    corpus.prepare_package("torchvision", corpus.PACKAGES["torchvision"])
+    root = corpus.CACHE / "src"
+    models = "torchvision-0.29.1/torchvision/models/"
+    convlint = [sys.executable, "-m", "convlint", "summary"]
+    commands = {name: [*convlint, f"{models}{file}.py", "--model", name, "--input", f"3x{side}x{side}"]
+                for name, file, side in CLASSIFIERS}
+    commands["resnet.py, all its models"] = [*convlint, f"{models}resnet.py", "--input", "3x224x224"]
+    for cmd in commands.values():
+        run(cmd, cwd=root)  # once untimed: the file system's cache is warm
+    times: dict[str, list[float]] = {k: [] for k in commands}
+    for i in range(args.runs):
+        for name, cmd in commands.items():
+            times[name].append(run(cmd, cwd=root).seconds)
+        print(f"run {i + 1}/{args.runs} done", file=sys.stderr)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    slowest = max((n for n, *_ in CLASSIFIERS), key=med.get)
+    every = med["resnet.py, all its models"]
+    targets = [
+        (f"one classifier, the slowest ({slowest})", f"{med[slowest]:.2f} s", "≤ 0.5 s", med[slowest] <= 0.5),
+        ("resnet.py's models in one call", f"{every:.2f} s", "≤ 1.5 s", every <= 1.5),
+    ]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    out = [
+        f"Benchmark of {datetime.date.today().isoformat()} on {os.cpu_count()} cores (load average {load:.1f} at the end), "
+        f"`python tools/bench.py --only summary --runs {args.runs}`: median of {args.runs} runs, each a fresh process.",
+        "", "| convlint summary of | wall time |", "| --- | ---: |",
+    ]
+    out += [f"| {name} | {med[name]:.2f} s |" for name in commands]
+    out += ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |"]
+    out += [f"| {name} | {got} | {want} | {'yes' if ok else '**no**'} |" for name, got, want, ok in targets]
+    return "\n".join(out), all(ok for *_, ok in targets)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3, help="runs per measurement; the median is shown (default 3)")
@@ -321,11 +370,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packages", nargs="+", choices=list(corpus.PACKAGES), default=list(corpus.PACKAGES))
     ap.add_argument("--skip-torch", action="store_true", help="do not time `import torch`")
     ap.add_argument("--out", metavar="FILE", help="also write the table to FILE")
-    ap.add_argument("--only", choices=("all", "single"), default="all",
-                    help="single: only the one-file rows (one file, summary, lsp), without the corpus run")
+    ap.add_argument("--only", choices=("all", "single", "summary"), default="all",
+                    help="single: only the one-file rows (one file, summary, lsp), without the corpus run; "
+                         "summary: convlint summary of torchvision's classifiers (issue 16)")
     args = ap.parse_args(argv)
     compile_convlint()
-    table, met = bench_single(args) if args.only == "single" else bench(args)
+    table, met = {"single": bench_single, "summary": bench_summary}.get(args.only, bench)(args)
     print(table)
     if args.out:
         Path(args.out).write_text(table + "\n", encoding="utf-8")

@@ -35,17 +35,18 @@ class Extractor(Discovery, Siblings, Modules, Tensors, Calls, Classes, Expressio
     """The interpreter of one file."""
 
 
-def extract(module: ast.Module, path: str | None = None, lines: int | None = None,
-            source: bytes | None = None) -> tuple[list[Model], list[Layer]]:
+def extract(module: ast.Module, path: str | None = None, lines: int | None = None, source: bytes | None = None,
+            only: str | None = None, calls: dict | None = None) -> tuple[list[Model], list[Layer]]:
     """Every model the module defines, and every layer it constructs. `path` lets it follow imports.
     `lines`, the file's length, bounds the work: beyond FILE_BUDGET steps per line, further
     models (a model zoo's hundredth variant) are not built. `source`, the module's text, gives
-    its `# convlint: input=` comments."""
+    its `# convlint: input=` comments. `only`: build just the model of that name;
+    `calls`: the call that builds a model, by its name (Discovery.models)."""
     extractor = Extractor(module, path, source=source)
     if lines is not None:
         extractor.file_budget = FILE_BUDGET_BASE + FILE_BUDGET * lines
     try:
-        models = extractor.models()
+        models = extractor.models(only, calls)
         return models, list(extractor.layers.values())
     finally:
         # globals -> functions -> globals is a cycle that would keep the tree alive until a full

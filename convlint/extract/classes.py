@@ -109,7 +109,7 @@ class Classes:
         return UNKNOWN
 
     def instantiate(self, cls: ClassInfo, args, kwargs, node, defaults_only=False) -> Any:
-        instance = Instance(cls)
+        instance = Instance(cls, site=self.foreign_site or node)
         base = cls.torch_base()
         if base in ("Sequential", "ModuleList", "ModuleDict"):
             instance.children = []

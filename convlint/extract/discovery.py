@@ -8,18 +8,23 @@ import ast
 from collections.abc import Iterator
 from typing import Any
 
+from .. import layers as L
 from .. import syntax
 from ..graph import MODEL_INPUT, Layer, Model
 from ..syntax import DEFS, dotted_name, walk
 from .nn import module_kind
 from .state import MAX_PARTS
-from .values import JUMPS, ClassInfo, Container, FeatureList, Function, Instance, Tensor, owner_items
+from .values import JUMPS, ClassInfo, ConstTensor, Container, FeatureList, Function, Instance, Tensor, owner_items
 
 
 class Discovery:
     """Which statements define models, and building each (a mixin of the Extractor)."""
 
-    def models(self) -> list[Model]:
+    def models(self, only: str | None = None, calls: dict[str, ast.expr] | None = None) -> list[Model]:
+        """Every model the file defines; with `only`, just the model of that name (and none of its
+        parts): `summary --model` builds no other. `calls`: for a model name, the call that builds
+        it (a factory, `ResNet(BasicBlock, [2, 2, 2, 2])`, already checked to hold only literals
+        and names), read by the interpreter like any other call of the file."""
         body = list(self.module.body)
         try:
             self.exec_block(body, self.globals)
@@ -32,6 +37,10 @@ class Discovery:
         for stmt in body:
             declared = comments.get(syntax.first_line(stmt) - 1) or declared_inside(stmt, comments)
             for name, make in self.candidates(stmt):
+                if only is not None and name != only and not only.startswith(name + "."):
+                    continue  # (`only` may be one of its parts: "resnet18.layer4")
+                if calls and name in calls:
+                    make = lambda call=calls[name]: self.ev(call, self.globals)  # noqa: E731
                 if spent > self.file_budget:  # the rest of a file of many variants stays unknown
                     mark_inside(built, found)
                     return found
@@ -48,7 +57,7 @@ class Discovery:
                     spent += self.steps
                     if model is not None:
                         found.append(model)
-                for part in self.parts(name, stmt, root):
+                for part in self.parts(name, stmt, root) if only != name else ():
                     if spent > self.file_budget:
                         break
                     spent += self.steps
@@ -100,12 +109,14 @@ class Discovery:
         self.mode_read = False
         output = None
         registered: tuple[list[Layer], bool] = ([], False)
+        paths: tuple[dict, dict, dict] = ({}, {}, {})
         try:
             module = make()
             if not isinstance(module, (Layer, Container, Instance)):
                 return None
             registered = registered_layers(module)  # as constructed, before forward runs
-            self.root, self.mode = module, training
+            paths = self.module_paths(module)
+            self.root, self.mode, self.scope = module, training, []
             result = self.apply(module, [Tensor(MODEL_INPUT) if argument is None else argument], {}, stmt)
             output = result.value if isinstance(result, Tensor) else None
         except JUMPS:
@@ -113,7 +124,7 @@ class Discovery:
         finally:
             ops, self.ops, self.mode = self.ops, None, None
         return Model(name, stmt, declared, ops, output, registered=registered[0], registered_complete=registered[1],
-                     training=training)
+                     training=training, paths=paths[0], kinds=paths[1], sites=paths[2])
 
     def callable_part(self, module: Any) -> bool:
         """Whether a sub-module nothing called is surely meant to be called on a tensor: an instance of
@@ -174,6 +185,18 @@ def takes_list(module: Any, depth: int = 0) -> bool:
                 return True
     return False
 
+def _holds_no_base_parameters(base: str | None) -> bool:
+    """Whether a subclass of torch.nn.`base` gets no parameters from its base class's constructor (which
+    we do not read): a container, nn.Module, or a layer that has none with its default arguments
+    (a subclass of nn.LayerNorm or nn.Conv2d has the base's weights, which no attribute shows)."""
+    if base in (None, "Module", "Sequential", "ModuleList", "ModuleDict"):
+        return True
+    if base not in L.LAYERS:
+        return False
+    params = L.bind(base, [], {})
+    return params is not None and L.parameter_count(base, params) == (0, 0)
+
+
 def registered_layers(module: Any) -> tuple[list[Layer], bool]:
     """The layers torch's `module.parameters()` reaches: attributes and children of modules,
     the contents of Sequential, ModuleList and ModuleDict, each object once, called in forward
@@ -191,8 +214,13 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
         seen.add(id(value))
         if isinstance(value, Layer):
             found.setdefault(id(value), value)
+        elif isinstance(value, ConstTensor) and value.parameter is not None:
+            # an nn.Parameter of known shape (a layer scale, a class token): counted as a layer of its own
+            found.setdefault(id(value), Layer("Parameter", {"shape": value.shape}, value.parameter, value.parameter,
+                                                   attrs={"tensor": value}))
         elif isinstance(value, Container):
             complete = complete and value.kind in ("Sequential", "ModuleList", "ModuleDict")
+            complete = complete and all(module_kind(v) is not None for v in value.children)  # lost: may be a module
             stack.extend(reversed(value.children))
         elif isinstance(value, Instance):
             held = [*value.attrs.values(), *(value.children or ())]
@@ -200,7 +228,9 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
                 if not any(isinstance(v, (Layer, Container, Instance)) for v in held):
                     continue
                 complete = False
-            complete = complete and not value.opaque
+            complete = complete and not value.opaque and not value.loose and _holds_no_base_parameters(value.cls.torch_base())
+            # an attribute whose value we lost (UNKNOWN: a constructor we could not follow) may be a module
+            complete = complete and all(module_kind(v) is not None for v in value.attrs.values())
             stack.extend(reversed(held))
     return list(found.values()), complete
 

@@ -5,6 +5,7 @@ the methods of modules, and torch's class hierarchy for isinstance."""
 from __future__ import annotations
 
 import ast
+from contextlib import contextmanager
 from typing import Any
 
 from .. import layers as L
@@ -167,7 +168,7 @@ class Modules:
         if kind == "Module":
             return UNKNOWN
         if kind == "Parameter" and args and isinstance(args[0], ConstTensor):
-            return args[0]  # nn.Parameter(torch.ones(c, 1, 1)): a tensor of that shape
+            return ConstTensor(args[0].shape, node)  # nn.Parameter(torch.ones(c, 1, 1)): a tensor of that shape
         params = None
         if kind in L.LAYERS:
             params = L.bind(kind, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
@@ -202,18 +203,53 @@ class Modules:
                 return self.unknown_result(args, kwargs, node)
             if is_tensor(args[0]):
                 self.applied[id(module)] = module
-            return self.fold(module.children, args[0], node)
+            with self.inside(module):
+                return self.fold(module.children, args[0], node)
         if isinstance(module, Instance) and not module.opaque:
             forward = module.cls.lookup("forward")
             if isinstance(forward, Function):
                 if binds(forward.node.args, 1 + len(args), kwargs) and any(is_tensor(a) or isinstance(a, FeatureList) for a in args):
                     self.applied[id(module)] = module
-                return self.call_function(forward, [module, *args], kwargs, node)
+                with self.inside(module):
+                    return self.call_function(forward, [module, *args], kwargs, node)
             if module.children is not None and len(args) == 1:
                 if is_tensor(args[0]):
                     self.applied[id(module)] = module
-                return self.fold(module.children, args[0], node)
+                with self.inside(module):
+                    return self.fold(module.children, args[0], node)
         return self.unknown_result(args, kwargs, node)
+
+    @contextmanager
+    def inside(self, module: Any):
+        """While `module`'s forward (or a Sequential's children) runs: the scope of the ops emitted."""
+        self.scope.append(module)
+        try:
+            yield
+        finally:
+            self.scope.pop()
+
+    def module_paths(self, root: Any) -> tuple[dict[int, str], dict[str, str], dict[str, Any]]:
+        """({id of each module under root: its name in torch's named_modules()}, {name: class name},
+        {name: the call that built it}): parents first, in registration order, a module held twice
+        under its first name."""
+        paths: dict[int, str] = {id(root): ""}
+        kinds: dict[str, str] = {"": module_class(root)}
+        sites: dict[str, Any] = {}
+        stack = [("", root)]
+        while stack:
+            path, owner = stack.pop()
+            below = []
+            for name, child in _named(owner):
+                if id(child) in paths or not isinstance(child, (Layer, Container, Instance, ConstTensor)):
+                    continue
+                name = f"{path}.{name}" if path else str(name)
+                paths[id(child)], kinds[name] = name, module_class(child)
+                site = getattr(child, "site", None) or getattr(child, "node", None)
+                if site is not None:
+                    sites[name] = site
+                below.append((name, child))
+            stack.extend(reversed(below))
+        return paths, kinds, sites
 
     def fold(self, children: list, value: Any, node: ast.AST) -> Any:
         for child in children:
@@ -248,6 +284,32 @@ class Modules:
                 return None
             pairs.append((name, value))
         return pairs
+
+
+def _named(owner: Any) -> list:
+    """(name, value) for the sub-modules of `owner` we know the names of, in registration order (unlike
+    named_children, also when something else it holds is unknown: the names known are still right)."""
+    if isinstance(owner, Container):
+        keys = owner.keys if owner.keys is not None else [str(i) for i in range(len(owner.children))]
+        return list(zip(keys, owner.children))
+    if not isinstance(owner, Instance):
+        return []
+    if owner.children is not None:
+        return [(n, c) for n, c in zip(owner.child_names, owner.children) if n is not None]
+    named = [(name, owner.attrs[name]) for name in owner.order if module_kind(owner.attrs.get(name))]
+    # and its nn.Parameter attributes, by the name named_parameters() gives them
+    return named + [(name, v) for name, v in owner.attrs.items()
+                    if (isinstance(v, Layer) and v.kind in NOT_MODULES) or (isinstance(v, ConstTensor) and v.parameter is not None)]
+
+
+def module_class(value: Any) -> str:
+    if isinstance(value, Layer):
+        return value.kind
+    if isinstance(value, Container):
+        return value.kind
+    if isinstance(value, ConstTensor):
+        return "Parameter"
+    return value.cls.name if isinstance(value, Instance) else type(value).__name__
 
 
 # ---- methods of modules, each handler(interp, owner, name, args, kwargs, node)

@@ -57,6 +57,7 @@ class State:
         self.applied: dict[int, Any] = {}  # the modules some run of the current candidate called, by id
         self.root: Any = None  # the module the last build ran
         self.declared: tuple | None = None  # the declared input of the model being built
+        self.scope: list = []  # the containers and instances being applied, innermost last (Op.scope)
 
     def tick(self) -> None:
         self.steps += 1
@@ -96,7 +97,8 @@ class State:
         output = self.counter
         self.counter += 1
         node = self.foreign_site or node
-        self.ops.append(Op(kind, inputs, output, node, layer, args, speculative=self.speculative > 0))
+        self.ops.append(Op(kind, inputs, output, node, layer, args, speculative=self.speculative > 0,
+                           scope=self.scope[-1] if self.scope else None))
         return Tensor(output)
 
     def unknown_result(self, args: list, kwargs: dict, node: ast.AST) -> Any:

@@ -137,6 +137,7 @@ class Instance:
     born: int = field(default_factory=next_serial)
     order: list = field(default_factory=list)  # attribute names of its sub-modules, in registration order
     loose: bool = False  # code we could not follow may have set attributes on it
+    site: Any = None  # the call that built it (the local call into another file's code, as Layer.site)
 
 @dataclass(eq=False)
 class BoundMethod:
@@ -205,6 +206,7 @@ class ConstTensor:
     """A tensor made with known sizes (torch.ones(c, 1, 1), an nn.Parameter of it): its full shape."""
 
     shape: tuple
+    parameter: Any = field(default=None, compare=False)  # the nn.Parameter(...) call that made it one (None: a plain tensor)
 
 @dataclass(eq=False)
 class ArrayVal:
