@@ -27,6 +27,7 @@ QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS}
 METHODS_OF = {
     ListVal: pythonlib.list_method, ArrayVal: pythonlib.array_method, DictVal: pythonlib.dict_method,
     Container: nn.container_method, Instance: nn.instance_method, ConstTensor: tensors.const_method,
+    str: pythonlib.str_method,
 }
 TENSOR_MODULES = {"torch": False, "torch.nn.functional": True}  # module -> functional
 

@@ -104,7 +104,7 @@ class Classes:
             return owner.attrs[name]
         if isinstance(owner, Layer) and owner.params is not None and name in owner.params:
             return owner.params[name]
-        if isinstance(owner, (ListVal, DictVal, Container, Super, ArrayVal)):
+        if isinstance(owner, (ListVal, DictVal, Container, Super, ArrayVal, str)):
             return MethodRef(owner, name)
         return UNKNOWN
 
@@ -165,6 +165,10 @@ class Classes:
 
     def call_super(self, sup: Super, name: str, args, kwargs, node) -> Any:
         for base in sup.cls.bases:
+            made = dataclass_init(base) if isinstance(base, ClassInfo) and name == "__init__" else None
+            if made is not None:  # super().__init__(...) into the __init__ a @dataclass generated
+                self.init_dataclass(made, sup.instance, args, kwargs, node, False)
+                return None
             if isinstance(base, ClassInfo):
                 method = base.lookup(name)
                 if isinstance(method, Function):

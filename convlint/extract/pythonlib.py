@@ -5,6 +5,7 @@ keyed by its name; a handler that cannot be sure answers unknown."""
 from __future__ import annotations
 
 import ast
+import copy
 import math
 from typing import Any
 
@@ -14,7 +15,7 @@ from .nn import surely_absent, torch_class, torch_isinstance
 from .state import MAX_UNROLL
 from .values import (
     BUILTINS, ArrayVal, Builtin, ClassInfo, Container, DictVal, EnumMember, Env, Instance, ListVal, MethodRef, Partial,
-    Qual, Raise, SizesOf, Super, Tensor, int_value, is_tensor, known, numeric,
+    Qual, Raise, SizesOf, Super, Tensor, int_value, is_tensor, known, next_serial, numeric,
 )
 
 # ---------------------------------------------------------------------------------------- builtins
@@ -245,6 +246,44 @@ def _namespace(name):
     return make
 
 
+def _copy(deep: bool):
+    def copy_value(interp, args, kwargs, node):  # copy.copy(cfg), copy.deepcopy(layer)
+        if len(args) != 1 or kwargs:
+            return interp.unknown_result(args, kwargs, node)
+        return clone(args[0], deep, {})
+    return copy_value
+
+
+def clone(value: Any, deep: bool, memo: dict) -> Any:
+    """A copy of a value as copy.copy (or copy.deepcopy) makes it: the same kind of object with its
+    own attributes and contents; functions, classes, tensors and constants are shared."""
+    if id(value) in memo:
+        return memo[id(value)]
+    inner = (lambda v: clone(v, deep, memo)) if deep else (lambda v: v)
+    if isinstance(value, (Instance, Layer, Container, ListVal, DictVal)):
+        new = memo[id(value)] = copy.copy(value)
+        if hasattr(new, "born"):
+            new.born = next_serial()
+        if isinstance(value, (Instance, Layer)):
+            new.attrs = {k: inner(v) for k, v in value.attrs.items()}
+        if isinstance(value, Instance):
+            new.children = None if value.children is None else [inner(c) for c in value.children]
+            new.child_names, new.order = list(value.child_names), list(value.order)
+        if isinstance(value, Layer) and value.params is not None:
+            new.params = dict(value.params)
+        if isinstance(value, Container):
+            new.children = [inner(c) for c in value.children]
+            new.keys = None if value.keys is None else list(value.keys)
+        if isinstance(value, ListVal):
+            new.items = [inner(v) for v in value.items]
+        if isinstance(value, DictVal):
+            new.keys, new.values, new.maybe = list(value.keys), [inner(v) for v in value.values], set(value.maybe)
+        return new
+    if type(value) is tuple and deep:
+        return tuple(inner(v) for v in value)
+    return value
+
+
 def _partial(interp, args, kwargs, node):
     if not args:
         return interp.unknown_result(args, kwargs, node)
@@ -299,7 +338,7 @@ def _prod(interp, args, kwargs, node):
 # qualified name -> hook(interp, args, kwargs, node)
 QUAL_CALLS = {
     "typing.cast": _cast, "collections.OrderedDict": _ordered_dict, "typing.OrderedDict": _ordered_dict,
-    "functools.partial": _partial,
+    "functools.partial": _partial, "copy.copy": _copy(False), "copy.deepcopy": _copy(True),
     "types.SimpleNamespace": _namespace("SimpleNamespace"), "argparse.Namespace": _namespace("Namespace"),
 }
 QUAL_FALLBACKS = {
@@ -376,3 +415,25 @@ def dict_method(interp, owner: DictVal, name: str, args: list, kwargs: dict, nod
     if name in ("pop", "popitem", "setdefault", "update", "clear", "__setitem__", "__delitem__"):
         raise Raise  # its contents are no longer known: drop this path
     return UNKNOWN
+
+
+# methods of str that only compute: "efficientnet_b0".startswith("efficientnet_b")
+STR_METHODS = {
+    "startswith", "endswith", "lower", "upper", "strip", "lstrip", "rstrip", "replace", "split", "rsplit", "join",
+    "format", "isdigit", "isalpha", "count", "find", "removeprefix", "removesuffix", "partition", "rpartition",
+}
+
+
+def str_method(interp, owner: str, name: str, args: list, kwargs: dict, node) -> Any:
+    if name not in STR_METHODS or not all(known(a) for a in [*args, *kwargs.values()]):
+        return UNKNOWN
+    if name == "join":
+        items = interp.iterate(args[0]) if len(args) == 1 else None
+        if items is None or not all(isinstance(i, str) for i in items):
+            return UNKNOWN
+        args = [items]
+    try:
+        result = getattr(owner, name)(*args, **kwargs)
+    except (TypeError, ValueError, IndexError, KeyError):
+        return UNKNOWN
+    return ListVal(result) if isinstance(result, list) else result

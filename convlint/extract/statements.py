@@ -11,8 +11,8 @@ from ..syntax import DEFS, dotted_name, walk
 from .operators import operator_name
 from .state import MAX_SPECULATION, MAX_UNROLL
 from .values import (
-    MISSING, DataField, Break, ClassInfo, Container, Continue, DictVal, Env, FeatureList, Function, Instance, ListVal, ModuleRef, Qual,
-    Raise, Return, Tensor, is_tensor, known, lose,
+    MISSING, Break, Builtin, ClassInfo, Container, Continue, DataField, DictVal, Env, FeatureList, Function, Instance,
+    ListVal, ModuleRef, Qual, Raise, Return, Tensor, is_tensor, known, lose,
 )
 
 
@@ -209,7 +209,8 @@ class Statements:
         """`for feature in features` over a FeatureList: one iteration on a fresh tensor, with
         everything the loop changes forgotten before (it stands for any iteration) and after."""
         for target in self.mutated_targets(stmt):  # what an earlier iteration may have changed
-            value = self.ev(target, env) if type(target) in (ast.Name, ast.Attribute) else UNKNOWN
+            node = target.node if type(target) is Receiver else target
+            value = self.ev(node, env) if type(node) in (ast.Name, ast.Attribute) else UNKNOWN
             if not isinstance(value, (Instance, Layer, Tensor, Qual, ClassInfo, Function, ModuleRef)):
                 self.havoc_target(target, env)  # (calling a module or a helper rebinds nothing)
         with self.speculation():
@@ -265,11 +266,15 @@ class Statements:
                 elif kind in (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor):
                     targets.append(node.target)
                 elif kind is ast.Call and type(node.func) is ast.Attribute:
-                    targets.append(node.func.value)
+                    targets.append(Receiver(node.func.value))
             self.mutations[key] = targets
         return self.mutations[key]
 
     def havoc_target(self, target: ast.AST, env: Env) -> None:
+        if type(target) is Receiver:  # `owner.method(...)`: a module, class or function is not changed by it
+            target = target.node
+            if type(target) is ast.Name and isinstance(env.get(target.id), IMMUTABLE):
+                return
         kind = type(target)
         if kind is ast.Name:
             old = env.vars.get(target.id)
@@ -304,3 +309,15 @@ def makes_dataclass_init(stmt: ast.ClassDef) -> bool:
             continue
         return not any(k.arg == "init" and not (type(k.value) is ast.Constant and k.value.value) for k in (call.keywords if call else ()))
     return False
+
+
+class Receiver:
+    """The owner of a method call in a statement we cannot follow (`layers` in `layers.append(x)`)."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: ast.AST) -> None:
+        self.node = node
+
+
+IMMUTABLE = (Qual, ModuleRef, ClassInfo, Function, Builtin)  # what a method call cannot change

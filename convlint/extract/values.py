@@ -139,6 +139,7 @@ class Instance:
     loose: bool = False  # code we could not follow may have set attributes on it
     site: Any = None  # the call that built it (the local call into another file's code, as Layer.site)
 
+
 @dataclass(eq=False)
 class BoundMethod:
     self_value: Any
