@@ -78,3 +78,4 @@ class Model:
     registered_complete: bool = False  # registered is all of them (nothing unfollowed may hold more)
     training: bool = False  # run in training mode: a second run of a model whose forward reads self.training
     part_of: str | None = None  # a sub-module the model's run never called, run on its own (name: model.path)
+    paths: dict[int, str] = field(default_factory=dict)  # id(Layer) -> its attribute path in the model, as torch's named_modules() names it ("features.3"; "" for the model itself)

@@ -28,7 +28,7 @@ class Discovery:
         spent = self.steps
         comments = syntax.input_comments(self.source) if forced_input is None else {}
         for stmt in body:
-            declared = forced_input or comments.get(syntax.first_line(stmt) - 1)
+            declared = forced_input or syntax.declared_input(stmt, comments)
             for name, make in self.candidates(stmt):
                 if spent > self.file_budget:  # the rest of a file of many variants stays unknown
                     return found
@@ -94,11 +94,13 @@ class Discovery:
         self.mode_read = False
         output = None
         registered: tuple[list[Layer], bool] = ([], False)
+        paths: dict[int, str] = {}
         try:
             module = make()
             if not isinstance(module, (Layer, Container, Instance)):
                 return None
             registered = registered_layers(module)  # as constructed, before forward runs
+            paths = module_paths(module)
             self.root, self.mode = module, training
             result = self.apply(module, [Tensor(MODEL_INPUT) if argument is None else argument], {}, stmt)
             output = result.value if isinstance(result, Tensor) else None
@@ -107,7 +109,7 @@ class Discovery:
         finally:
             ops, self.ops, self.mode = self.ops, None, None
         return Model(name, stmt, declared, ops, output, registered=registered[0], registered_complete=registered[1],
-                     training=training)
+                     training=training, paths=paths)
 
     def callable_part(self, module: Any) -> bool:
         """Whether a sub-module nothing called is surely meant to be called on a tensor: an instance of
@@ -197,3 +199,29 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
             complete = complete and not value.opaque
             stack.extend(reversed(held))
     return list(found.values()), complete
+
+
+def module_paths(module: Any) -> dict[int, str]:
+    """id(layer) -> the attribute path torch's `named_modules()` gives it ("layer1.0.conv1"): the
+    first path in registration order, as torch names a module registered twice."""
+    found: dict[int, str] = {}
+    seen: set[int] = set()
+    queue = [("", module)]
+    while queue:
+        path, value = queue.pop(0)
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, Layer):
+            found.setdefault(id(value), path)
+            continue
+        if isinstance(value, Container):
+            named = list(zip(value.keys or range(len(value.children)), value.children))
+        elif isinstance(value, Instance):
+            named = [(k, v) for k, v in value.attrs.items() if isinstance(v, (Layer, Container, Instance))]
+            named += list(zip(value.child_names, value.children or []))
+        else:
+            named = []
+        queue[:0] = [(f"{path}.{key}" if path else str(key), child) for key, child in named
+                     if key is not None and isinstance(child, (Layer, Container, Instance))]  # depth first, as torch
+    return found
