@@ -100,11 +100,12 @@ class _Plan:
                 self.lines |= self._chain(layer, positions)[1]
 
     def _chain(self, layer, positions) -> tuple[int, set[int]]:
+        """Where a finding about the layer goes, as the static pass reports it: the helper call that
+        built it (or the local call into another file's code), else its constructor; and both."""
         chain = {positions.line(n) for n in (layer.node, layer.site) if positions.local(n)}
-        if positions.local(layer.node):
-            return positions.line(layer.node), chain
-        if positions.local(layer.site):
-            return positions.line(layer.site), chain
+        for node in (layer.site, layer.node):
+            if positions.local(node):
+                return positions.line(node), chain
         return self.view.line, {self.view.line}
 
     def locate(self, key) -> tuple[int, set[int], str]:
@@ -333,8 +334,8 @@ def _compare(analysis, entry: dict, result: VerifyResult) -> None:
             line, chain, what = plan.locate(changed["key"])
             result.findings.append(_finding(
                 path, line, "runtime-error",
-                f"torch ran `{view.name}` on a batch of 2, but {what} here gives {_fmt(changed['shape'])} and the "
-                f"output's batch is {outcome['batch']}: samples are mixed into each other",
+                f"torch ran `{view.name}` on a batch of 2, but the {what} here gives {_fmt(changed['shape'])}: the "
+                f"output's batch is {outcome['batch']}, so samples are mixed into each other",
             ))
             result.raised.append((path, chain))
             problems += 1
