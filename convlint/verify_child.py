@@ -442,9 +442,10 @@ def verify_file(entry: dict, torch, send) -> None:
             send(import_skip=NETWORK_SKIP)
         elif isinstance(error, ImportError):  # a module this machine lacks, or a relative import outside a package
             send(import_skip=f"importing it raised {_first_line(error)}")
+        elif not frames.user_lines(error):  # its package's __init__, or a module it imports: not this file's code
+            send(import_skip=f"importing the modules it needs raised {_first_line(error)}")
         else:
-            lines = frames.user_lines(error)
-            send(import_error=_first_line(error), lines=lines)
+            send(import_error=_first_line(error), lines=frames.user_lines(error))
         return
     outcomes: dict[str, dict] = {}
     held = []
