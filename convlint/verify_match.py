@@ -60,12 +60,19 @@ def paired(expected: list[dict], events: list[dict]) -> list[tuple[dict, dict]]:
     return pairs
 
 
+# calls that move the batch to another axis (a sequence-first output: time, batch, classes) rather
+# than mix samples
+MOVES = {"permute", "transpose", "t", "movedim", "moveaxis", "swapaxes", "swapdims", "unsqueeze"}
+
+
 def batch_change(events: list[dict], batch: int) -> dict | None:
-    """The first call whose output, computed from the model's input, has another batch."""
+    """The first call whose output, computed from the model's input, has another batch; None
+    when that call only moved the batch to another axis."""
     for event in events:
         shape = event.get("shape")
         if event.get("act") and shape and shape[0] != batch:
-            return event
+            key = event["key"]
+            return None if key[0] == "f" and key[2] in MOVES else event
     return None
 
 

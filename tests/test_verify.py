@@ -352,3 +352,14 @@ def test_calls_are_keyed_by_name_line_and_order_and_compared_only_when_both_side
     assert paired(expected, events) == [(expected[0], events[2])]  # relu ran twice on line 9, once statically
     assert mismatches(expected, events, 2) == [(expected[0], events[2])]
     assert mismatches(expected, [{**events[2], "shape": [8, 12]}], 2) == []  # another batch: batch_change's
+
+
+def test_a_batch_moved_to_another_axis_is_not_a_batch_change_but_one_mixed_into_the_features_is():
+    from convlint.verify_match import batch_change
+
+    view = {"key": ["f", 16, "view", 0], "shape": [8, 128], "act": True}
+    permute = {"key": ["f", 20, "permute", 0], "shape": [50, 2, 29], "act": True}  # (time, batch, classes) for CTC
+    weight = {"key": ["f", 12, "view", 1], "shape": [64, 1, 1], "act": False}  # a parameter, not from the input
+    assert batch_change([weight, view], 2) is view
+    assert batch_change([weight, permute, view], 2) is None
+    assert batch_change([{**view, "shape": [2, 256]}], 2) is None
