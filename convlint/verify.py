@@ -360,8 +360,7 @@ def _compare(analysis, entry: dict, result: VerifyResult) -> None:
         result.other_models.append((path, plan.lines))
         lines = error.get("lines") or []
         if error.get("module") is not None and error["module"] in plan.layers:
-            line, chain = plan.layers[error["module"]]
-            chain = chain | set(lines)
+            line, chain = plan.layers[error["module"]]  # not the forward lines that called it: their findings are not this
         elif lines:
             line, chain = lines[-1], set(lines)
         else:

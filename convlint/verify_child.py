@@ -114,6 +114,10 @@ class _NetworkBlocked(OSError):
     pass
 
 
+class _NeedsIndices(Exception):
+    """The model's input goes to an embedding: it takes token ids, which verify does not make up."""
+
+
 class _Network:
     """Sockets refuse to connect in the child: a model that downloads its weights is skipped, never
     a download or a hang. `used` says whether something tried."""
@@ -213,14 +217,34 @@ def _flat(values):
             yield value
 
 
-def _run(model, shape, device, torch, send, frames: _Frames):
+# calls whose arguments the meta device does not check: indices (it has no values) and softmax's dim
+UNCHECKED_ON_META = {"embedding", "index_select", "gather", "take", "take_along_dim", "scatter", "index_add",
+                     "embedding_bag", "one_hot"}
+SOFTMAX = {"softmax", "log_softmax", "softmin"}
+
+
+def _unchecked(name: str, args, kwargs) -> bool:
+    """Whether the meta device would let a wrong use of this call through."""
+    if name in UNCHECKED_ON_META:
+        return True
+    if name in SOFTMAX and args and hasattr(args[0], "dim"):
+        dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+        rank = max(args[0].dim(), 1)
+        return isinstance(dim, int) and not -rank <= dim < rank
+    return False
+
+
+def _run(model, shape, device, torch, send, frames: _Frames, seen: set | None = None):
     """Run the model on a batch of 2 (zeros on meta, randn on the CPU) and record each module call
-    (by its path) and each torch call of the user's file (by line and name), in order."""
+    (by its path) and each torch call of the user's file (by line and name), in order. `seen`
+    collects the names of the calls the meta device does not check."""
     from torch.overrides import TorchFunctionMode
 
     from .verify_match import runtime_name
 
     Tensor = torch.Tensor
+    indexed = (torch.nn.Embedding, torch.nn.EmbeddingBag)
+    made_up: list[str] = []
     events: list[dict] = []
     stack: list[tuple[str, bool]] = []  # (path, a torch class) of the modules running
     calls: dict = {}
@@ -246,8 +270,12 @@ def _run(model, shape, device, torch, send, frames: _Frames):
         shape = list(output.shape) if isinstance(output, Tensor) else None
         events.append({"key": [*key_head, count], "shape": shape, "act": act})
 
-    def pre(mod, _inputs):
+    def pre(mod, inputs):
         path = names.get(id(mod), "?")
+        if isinstance(mod, indexed) and any(isinstance(v, Tensor) and v.is_floating_point() and id(v) in activations
+                                            for v in _flat(inputs)):
+            raise _NeedsIndices(f"`{path}` is an {type(mod).__name__} fed the model's input: verify runs a model "
+                                "on float tensors, not token ids")
         stack.append((path, type(mod).__module__.startswith("torch.")))
         send(layer=path)
 
@@ -262,7 +290,17 @@ def _run(model, shape, device, torch, send, frames: _Frames):
     class Calls(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            output = func(*args, **kwargs)
+            name = runtime_name(getattr(func, "__name__", "") or "")
+            if seen is not None and _unchecked(name, args, kwargs):
+                seen.add(name)
+            if name in UNCHECKED_ON_META and any(
+                    isinstance(v, Tensor) and not v.is_floating_point() and id(v) in activations
+                    for v in _flat([args, kwargs])):
+                made_up.append(name)  # indices computed from the input verify made up: an error here is not the model's
+                output = func(*args, **kwargs)
+                made_up.pop()
+            else:
+                output = func(*args, **kwargs)
             act = any(id(v) in activations for v in _flat([args, kwargs]) if isinstance(v, Tensor))
             if act:
                 mark(output)
@@ -295,7 +333,12 @@ def _run(model, shape, device, torch, send, frames: _Frames):
                 output = model(x)
         batch = list(output.shape)[0] if isinstance(output, Tensor) and output.dim() > 0 else None
         return events, None, batch
+    except _NeedsIndices:
+        raise
     except Exception as error:  # noqa: BLE001 - torch's error is the result
+        if made_up and (isinstance(error, IndexError) or "out of range" in str(error) or "out of bounds" in str(error)):
+            raise _NeedsIndices(f"its {made_up[0]} takes indices computed from the input: verify runs a model "
+                                "on random floats, not real ids") from None
         torch_module = stack[-1] if stack and stack[-1][1] else None
         return events, {"message": _first_line(error), "module": torch_module[0] if torch_module else None,
                         "lines": frames.user_lines(error), "exc": error}, None
@@ -364,7 +407,12 @@ def _verify_model(module, wanted: dict, torch, send, frames: _Frames, why: str |
         model = _build_model("meta", module, wanted, torch, frames, result)
         if model is None:
             return result
-        events, error, batch = _run(model, shape, "meta", torch, send, frames)
+        unchecked: set = set()
+        try:
+            events, error, batch = _run(model, shape, "meta", torch, send, frames, unchecked)
+        except _NeedsIndices as skip:
+            result["skipped"] = str(skip)
+            return result
         if error is not None:  # meta validates less than the CPU, never more: except what it cannot run at all
             meta_error = error
             if isinstance(error["exc"], NotImplementedError) or "meta" in error["message"].lower():
@@ -374,14 +422,18 @@ def _verify_model(module, wanted: dict, torch, send, frames: _Frames, why: str |
         elif mismatches(expect, events, 2):
             why = "a shape differs"
         else:
-            why = _suspect(model, torch)
+            why = _suspect(model, torch) or (f"meta does not check {', '.join(sorted(unchecked))}" if unchecked else None)
         result["device"] = "meta"
     if why is not None:
         result["why"] = why
         model = _build_model("cpu", module, wanted, torch, frames, result)
         if model is None:
             return result
-        events, error, batch = _run(model, shape, "cpu", torch, send, frames)
+        try:
+            events, error, batch = _run(model, shape, "cpu", torch, send, frames)
+        except _NeedsIndices as skip:
+            result["skipped"] = str(skip)
+            return result
         result["device"] = "cpu"
         if meta_error is not None and error is None:
             result["fallback"] = f"meta tensors unsupported ({meta_error['message']}): ran on the CPU"
