@@ -286,7 +286,8 @@ def test_each_failure_class_is_confirmed_at_its_line_and_each_correct_model_is_s
     assert all(row[3].endswith("(confirmed by torch)") for row in confirmed), confirmed
     assert [row[:3] for row in confirmed] == [
         ("batch_view.py", 16, "CL003"), ("deconv.py", 11, "CL001"), ("forward_error.py", 17, "CL006"),
-        ("helper_built.py", 13, "CL001"), ("in_function.py", 11, "CL001"), ("softmax_dim.py", 16, "CL006"),
+        ("helper_built.py", 13, "CL001"), ("in_function.py", 11, "CL001"), ("broken.py", 13, "CL001"),
+        ("softmax_dim.py", 16, "CL006"),
     ]
     assert [row for row in got if row[2] in ("CL801", "CL802")] == [
         ("batch_view.py", 16, "CL802",  # x.view(-1, 128) on 8·8·8 = 512 features: 2·512/128 = 8 rows
@@ -302,6 +303,8 @@ def test_each_failure_class_is_confirmed_at_its_line_and_each_correct_model_is_s
          "torch raised running `model`: RuntimeError: Invalid channel dimensions"),
         ("in_function.py", 11, "CL802",  # declared inside build(): 8·8·8 = 512 features, not 8·16·16
          "torch raised running `build`: RuntimeError: a and b must have same reduction dim, but got [2, 512] X [2048, 10]."),
+        ("broken.py", 13, "CL802",  # in pkg/: Block(32, 64), whose Conv2d the sibling blocks.py builds (not line 1)
+         "torch raised running `Broken`: RuntimeError: Invalid channel dimensions"),
         ("softmax_dim.py", 16, "CL802",  # meta runs F.softmax(x, dim=2) on a 2-d tensor; the CPU raises
          "torch raised running `Scores`: IndexError: Dimension out of range (expected to be in range of [-2, 1], but got 2)"),
     ]
