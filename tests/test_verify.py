@@ -370,3 +370,25 @@ def test_a_batch_moved_to_another_axis_is_not_a_batch_change_but_one_mixed_into_
     assert batch_change([weight, view], 2) is view
     assert batch_change([weight, permute, view], 2) is None
     assert batch_change([{**view, "shape": [2, 256]}], 2) is None
+
+
+def test_a_shape_torch_computes_differently_is_reported_at_the_step_with_both_shapes():
+    """The parent's side alone: the static plan of mnist_ok.py against calls as the child reports them."""
+    from convlint.engine import analyze_source
+    from convlint.verify import VerifyResult, _compare, _Plan
+
+    path = FIXTURES / "mnist_ok.py"
+    analysis = analyze_source(path.read_bytes(), str(path), details=True)
+    analysis.plans = {m.name: _Plan(m, analysis.positions) for m in analysis.models}
+    plan = analysis.plans["model"]
+    assert [e["key"] for e in plan.expect[:3]] == [["m", "0", 0], ["m", "1", 0], ["m", "2", 0]]
+    assert plan.expect[2]["shape"] == [16, 7, 7]
+    events = [{"key": e["key"], "shape": [2, *e["shape"]], "act": True} for e in plan.expect]
+    events[2] = {**events[2], "shape": [2, 16, 8, 8]}  # as if torch padded differently
+    result = VerifyResult()
+    _compare(analysis, {"path": str(path), "models": [{"name": "model", "events": events, "batch": 2,
+                                                       "device": "cpu"}]}, result)
+    assert [(f.line, f.code, f.message) for f in result.findings] == [
+        (9, "CL801", "Conv2d gives 16×8×8 under torch but convlint predicted 16×7×7"),
+    ]
+    assert result.clean_models == [] and result.notes == []
