@@ -186,6 +186,7 @@ class _Frames:
         self.torch_dir = os.path.dirname(os.path.realpath(torch.__file__)) + os.sep
         self.path = os.path.realpath(path)
         self.known: dict[str, bool] = {}
+        self.mine: dict[str, bool] = {}
 
     def is_torch(self, filename: str) -> bool:
         found = self.known.get(filename)
@@ -194,7 +195,10 @@ class _Frames:
         return found
 
     def is_user(self, filename: str) -> bool:
-        return filename == self.path or os.path.realpath(filename) == self.path
+        found = self.mine.get(filename)
+        if found is None:
+            found = self.mine[filename] = filename == self.path or os.path.realpath(filename) == self.path
+        return found
 
     def user_lines(self, error: BaseException) -> list[int]:
         """The lines of the user's file in the error's traceback, outermost first."""
