@@ -2,11 +2,17 @@
 
 Imports torch first, then reads the JSON request on stdin (so that the parent's static pass runs
 meanwhile), and reports on stdout, one JSON object a line, as it goes: `{"file": path}` before
-importing a file, `{"import_error": message}`, `{"model": name}` before building one,
-`{"layer": path}` as each module starts and `{"layer": null}` as it ends,
-`{"outcome": {...}}` when a model is done, and `{"end": true}`. The parent times each file and
-model by these lines. Executes user code: only ever run as a child, and only when `--verify` asks
-(see convlint.verify)."""
+importing a file, `{"import_error": message, "lines": [...]}` (the file's lines in the traceback)
+or `{"import_skip": reason}`, `{"model": name}` before building one, `{"layer": path}` as each
+module starts and `{"layer": null}` as it ends, `{"outcome": {...}}` when a model is done, and
+`{"end": true}`. The parent times each file and model by these lines.
+
+Each model runs on meta first; where meta may be wrong (ops it does not check) or its run
+disagrees with the static pass (the request's `expect`, see convlint.verify_match), it is built
+again on the CPU and run on randn, and that run is the outcome. Models with a static error
+(`check`: its lines) that ran clean on meta wait until the file's other models have run: if every
+model that runs such a line ran clean, they run again on the CPU. Sockets refuse to connect.
+Executes user code: only ever run as a child, and only when `--verify` asks (see convlint.verify)."""
 
 from __future__ import annotations
 
