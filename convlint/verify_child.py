@@ -377,6 +377,11 @@ def _suspect(model, torch) -> str | None:
     for tensor in [*model.parameters(), *model.buffers()]:
         if 0 in tensor.shape:
             return "a zero-width layer"
+    for mod in model.modules():
+        bias = getattr(mod, "bias", None)
+        out = getattr(mod, "out_channels", getattr(mod, "out_features", None))
+        if isinstance(bias, torch.Tensor) and isinstance(out, int) and tuple(bias.shape) != (out,):
+            return "a bias of another length than the layer's outputs"
     return None
 
 
