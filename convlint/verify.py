@@ -133,6 +133,7 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
     child = _Child()  # torch imports while the static pass below runs
     try:
         analyses = {}
+        planned: dict[str, dict] = {}  # path -> model name -> _Plan
         request = []
         for path in files:
             source = read_source(path)
@@ -148,7 +149,7 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
             analyses[str(path)] = analysis
             errors = {f.line for f in analysis.findings if f.severity == "error"}
             plans = [_Plan(m, analysis.positions) for m in analysis.models]
-            analysis.plans = {m.name: plan for m, plan in zip(analysis.models, plans)}
+            planned[str(path)] = {m.name: plan for m, plan in zip(analysis.models, plans)}
             request.append({"path": str(path), "models": [
                 {"name": m.name, "shape": list(m.input_shape) if _concrete(m.input_shape) else None,
                  "factory": config.factory_for(path, m.name), "expect": plan.expect,
@@ -159,7 +160,7 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
     finally:
         child.kill()
     for entry in answers:
-        _compare(analyses[entry["path"]], entry, result)
+        _compare(analyses[entry["path"]], planned[entry["path"]], entry, result)
     result.findings.sort(key=Finding.sort_key)
     return result
 
@@ -305,7 +306,7 @@ def _rest(request: list[dict], answers: dict) -> list[dict]:
     return rest
 
 
-def _compare(analysis, entry: dict, result: VerifyResult) -> None:
+def _compare(analysis, plans: dict, entry: dict, result: VerifyResult) -> None:
     from .verify_match import mismatches, paired
 
     path = entry["path"]
@@ -320,7 +321,7 @@ def _compare(analysis, entry: dict, result: VerifyResult) -> None:
     views = {m.name: m for m in analysis.models}
     for outcome in entry["models"]:
         view = views[outcome["name"]]
-        plan = analysis.plans[view.name]
+        plan = plans[view.name]
         if "skipped" in outcome:
             result.skipped.append(f"{path}: skipped {view.name}: {outcome['skipped']}")
             result.other_models.append((path, plan.lines))

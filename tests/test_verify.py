@@ -382,14 +382,14 @@ def test_a_shape_torch_computes_differently_is_reported_at_the_step_with_both_sh
 
     path = FIXTURES / "mnist_ok.py"
     analysis = analyze_source(path.read_bytes(), str(path), details=True)
-    analysis.plans = {m.name: _Plan(m, analysis.positions) for m in analysis.models}
-    plan = analysis.plans["model"]
+    plans = {m.name: _Plan(m, analysis.positions) for m in analysis.models}
+    plan = plans["model"]
     assert [e["key"] for e in plan.expect[:3]] == [["m", "0", 0], ["m", "1", 0], ["m", "2", 0]]
     assert plan.expect[2]["shape"] == [16, 7, 7]
     events = [{"key": e["key"], "shape": [2, *e["shape"]], "act": True} for e in plan.expect]
     events[2] = {**events[2], "shape": [2, 16, 8, 8]}  # as if torch padded differently
     result = VerifyResult()
-    _compare(analysis, {"path": str(path), "models": [{"name": "model", "events": events, "batch": 2,
+    _compare(analysis, plans, {"path": str(path), "models": [{"name": "model", "events": events, "batch": 2,
                                                        "device": "cpu"}]}, result)
     assert [(f.line, f.code, f.message) for f in result.findings] == [
         (9, "CL801", "Conv2d gives 16×8×8 under torch but convlint predicted 16×7×7"),
