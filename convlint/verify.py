@@ -143,6 +143,9 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
             analysis = analyze_source(source, str(path), input_shape, details=True, config_inputs=config.inputs_for(path))
             # torch runs what the file defines, in evaluation mode: not the training-mode runs, nor the
             # sub-modules convlint ran on their own
+            for other in analysis.models:
+                if other.training or other.part_of is not None:  # its static findings are not torch's to judge here
+                    result.other_models.append((str(path), _Plan(other, analysis.positions).lines))
             analysis.models = [m for m in analysis.models if not m.training and m.part_of is None]
             if not analysis.models:
                 continue

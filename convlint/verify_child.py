@@ -74,8 +74,8 @@ def _var_args(func) -> bool:
 
 def _own_init(cls) -> bool:
     """Whether the class's __init__ is the user's, not torch's (`nn.Module.__init__(*args, **kwargs)`)."""
-    init = getattr(cls, "__init__", None)
-    return not (getattr(init, "__module__", "") or "").startswith("torch")
+    module = getattr(getattr(cls, "__init__", None), "__module__", "") or ""
+    return not (module == "torch" or module.startswith("torch."))
 
 
 def _build(module, name: str, factory: str | None, nn):
@@ -399,6 +399,9 @@ def _build_model(device: str, module, wanted: dict, torch, frames: _Frames, resu
         return None
     if model is None:
         result["skipped"] = reason
+        return None
+    if type(model).forward is torch.nn.Module.forward:
+        result["skipped"] = "defines no forward: not a model to run"
         return None
     needs = _forward_inputs(model)
     if len(needs) > 1:

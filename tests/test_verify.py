@@ -314,6 +314,7 @@ def test_each_failure_class_is_confirmed_at_its_line_and_each_correct_model_is_s
     lines = done.stderr.splitlines()
     root = str(VERIFY_FIXTURES)
     assert f"{root}/downloads.py: skipped pretrained: needs network access (a weight download?): verify runs offline" in lines
+    assert f"{root}/not_a_model.py: skipped Pyramid: defines no forward: not a model to run" in lines
     assert (f"{root}/tokens.py: skipped Tagger: `emb` is an Embedding fed the model's input: verify runs a model "
             "on float tensors, not token ids") in lines
     assert f"{root}/two_inputs.py: skipped Fuse: forward takes 2 inputs (x, y): verify runs a model on one tensor" in lines
@@ -395,3 +396,13 @@ def test_a_shape_torch_computes_differently_is_reported_at_the_step_with_both_sh
         (9, "CL801", "Conv2d gives 16×8×8 under torch but convlint predicted 16×7×7"),
     ]
     assert result.clean_models == [] and result.notes == []
+
+
+def test_a_constructor_of_a_library_named_like_torch_is_the_users():
+    from convlint.verify_child import _own_init
+
+    torch_nn = pytest.importorskip("torch").nn
+    assert not _own_init(torch_nn.Conv2d)
+    vision = type("Quantizable", (torch_nn.Module,), {"__init__": lambda self, *args, **kwargs: None})
+    vision.__init__.__module__ = "torchvision.models.quantization.googlenet"
+    assert _own_init(vision)
