@@ -24,6 +24,7 @@ import inspect
 import json
 import os
 import sys
+import weakref
 from pathlib import Path
 
 NO_TORCH = 3
@@ -262,15 +263,17 @@ def _run(model, shape, device, torch, send, frames: _Frames, seen: set | None = 
     names = {}
     for path, mod in model.named_modules():
         names.setdefault(id(mod), path)
-    activations: set[int] = set()
-    keep: list = []  # the activations, alive while the run lasts (ids stay theirs)
+    computed: dict[int, weakref.ref] = {}  # the tensors computed from the input (not kept alive: on the CPU they are real)
+
+    def derived(value) -> bool:
+        found = computed.get(id(value))
+        return found is not None and found() is value
 
     def mark(output) -> bool:
         marked = False
         for value in _flat([output]):
             if isinstance(value, Tensor):
-                activations.add(id(value))
-                keep.append(value)
+                computed[id(value)] = weakref.ref(value)
                 marked = True
         return marked
 
@@ -282,7 +285,7 @@ def _run(model, shape, device, torch, send, frames: _Frames, seen: set | None = 
 
     def pre(mod, inputs):
         path = names.get(id(mod), "?")
-        if isinstance(mod, indexed) and any(isinstance(v, Tensor) and v.is_floating_point() and id(v) in activations
+        if isinstance(mod, indexed) and any(isinstance(v, Tensor) and v.is_floating_point() and derived(v)
                                             for v in _flat(inputs)):
             raise _NeedsIndices(f"`{path}` is an {type(mod).__name__} fed the model's input: verify runs a model "
                                 "on float tensors, not token ids")
@@ -294,7 +297,7 @@ def _run(model, shape, device, torch, send, frames: _Frames, seen: set | None = 
         if stack:
             stack.pop()
         send(layer=None)  # a hang from here on is not this layer's
-        act = any(id(v) in activations for v in _flat(inputs) if isinstance(v, Tensor)) and mark(output)
+        act = any(derived(v) for v in _flat(inputs) if isinstance(v, Tensor)) and mark(output)
         record(("m", path), output, act)
 
     class Calls(TorchFunctionMode):
@@ -304,14 +307,14 @@ def _run(model, shape, device, torch, send, frames: _Frames, seen: set | None = 
             if seen is not None and _unchecked(name, args, kwargs):
                 seen.add(name)
             if name in UNCHECKED_ON_META and any(
-                    isinstance(v, Tensor) and not v.is_floating_point() and id(v) in activations
+                    isinstance(v, Tensor) and not v.is_floating_point() and derived(v)
                     for v in _flat([args, kwargs])):
                 made_up.append(name)  # indices computed from the input verify made up: an error here is not the model's
                 output = func(*args, **kwargs)
                 made_up.pop()
             else:
                 output = func(*args, **kwargs)
-            act = any(id(v) in activations for v in _flat([args, kwargs]) if isinstance(v, Tensor))
+            act = any(derived(v) for v in _flat([args, kwargs]) if isinstance(v, Tensor))
             if act:
                 mark(output)
             if not isinstance(output, Tensor):
@@ -355,7 +358,7 @@ def _run(model, shape, device, torch, send, frames: _Frames, seen: set | None = 
     finally:
         for handle in handles:
             handle.remove()
-        keep.clear()
+        computed.clear()
 
 
 def _forward_inputs(model) -> list[str]:
