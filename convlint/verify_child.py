@@ -469,8 +469,12 @@ def _verify_model(module, wanted: dict, torch, send, frames: _Frames, why: str |
     return result
 
 
+def _clean(outcome: dict) -> bool:
+    return not {"error", "batch_change", "skipped"} & set(outcome)
+
+
 def _clean_on_meta(outcome: dict) -> bool:
-    return outcome.get("device") == "meta" and "error" not in outcome and "batch_change" not in outcome
+    return outcome.get("device") == "meta" and _clean(outcome)
 
 
 def _package(path: Path) -> tuple[str, str] | None:
@@ -535,7 +539,7 @@ def verify_file(entry: dict, torch, send) -> None:
     for wanted in entry["models"]:
         for line in wanted.get("check") or ():
             lines.setdefault(line, []).append(wanted["name"])
-    again = {name for names in lines.values() if all(_clean_on_meta(outcomes[n]) for n in names) for name in names}
+    again = {name for names in lines.values() if all(_clean(outcomes[n]) for n in names) for name in names}
     for wanted in held:
         if wanted["name"] in again:
             send(model=wanted["name"])
