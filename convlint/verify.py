@@ -339,7 +339,7 @@ def _compare(analysis, plans: dict, entry: dict, result: VerifyResult) -> None:
             result.findings.append(_finding(
                 path, line, "runtime-error",
                 f"torch ran `{view.name}` on a batch of 2, but the {what} here gives {_fmt(changed['shape'])}: the "
-                f"output's batch is {outcome['batch']}, so samples are mixed into each other",
+                f"output's first dimension is {outcome['batch']}, not the batch, so samples are mixed into each other",
             ))
             result.raised.append((path, chain))
             problems += 1

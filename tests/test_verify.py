@@ -291,8 +291,8 @@ def test_each_failure_class_is_confirmed_at_its_line_and_each_correct_model_is_s
     ]
     assert [row for row in got if row[2] in ("CL801", "CL802")] == [
         ("batch_view.py", 16, "CL802",  # x.view(-1, 128) on 8·8·8 = 512 features: 2·512/128 = 8 rows
-         "torch ran `Head` on a batch of 2, but the view here gives 8×128: the output's batch is 8, "
-         "so samples are mixed into each other"),
+         "torch ran `Head` on a batch of 2, but the view here gives 8×128: the output's first dimension is 8, "
+         "not the batch, so samples are mixed into each other"),
         ("bias_length.py", 7, "CL802",  # the static pass does not see the bias replaced; meta runs it, the CPU raises
          "torch raised running `model`: RuntimeError: Given weight of size [4, 3, 3, 3], expected bias to be "
          "1-dimensional with 4 elements, but got bias of size [5] instead"),
