@@ -297,38 +297,49 @@ def _run(model, shape, device, torch, send, frames: _Frames, seen: set | None = 
         if stack:
             stack.pop()
         send(layer=None)  # a hang from here on is not this layer's
-        act = any(derived(v) for v in _flat(inputs) if isinstance(v, Tensor)) and mark(output)
-        record(("m", path), output, act)
+        try:
+            act = any(derived(v) for v in _flat(inputs) if isinstance(v, Tensor)) and mark(output)
+            record(("m", path), output, act)
+        except Exception:  # noqa: BLE001 - the bookkeeping must never become the model's error
+            pass
 
     class Calls(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            name = runtime_name(getattr(func, "__name__", "") or "")
-            if seen is not None and _unchecked(name, args, kwargs):
-                seen.add(name)
-            if name in UNCHECKED_ON_META and any(
-                    isinstance(v, Tensor) and not v.is_floating_point() and derived(v)
-                    for v in _flat([args, kwargs])):
+            try:
+                name = runtime_name(getattr(func, "__name__", "") or "")
+                if seen is not None and _unchecked(name, args, kwargs):
+                    seen.add(name)
+                indices = name in UNCHECKED_ON_META and any(
+                    isinstance(v, Tensor) and not v.is_floating_point() and derived(v) for v in _flat([args, kwargs]))
+            except Exception:  # noqa: BLE001 - the bookkeeping must never become the model's error
+                name, indices = "", False
+            if indices:
                 made_up.append(name)  # indices computed from the input verify made up: an error here is not the model's
                 output = func(*args, **kwargs)
                 made_up.pop()
             else:
                 output = func(*args, **kwargs)
+            try:
+                self.note(func, name, args, kwargs, output)
+            except Exception:  # noqa: BLE001
+                pass
+            return output
+
+        @staticmethod
+        def note(func, name, args, kwargs, output) -> None:
             act = any(derived(v) for v in _flat([args, kwargs]) if isinstance(v, Tensor))
             if act:
                 mark(output)
-            if not isinstance(output, Tensor):
-                return output
-            frame = sys._getframe(1)
+            if not name or not isinstance(output, Tensor):
+                return
+            frame = sys._getframe(2)
             while frame is not None and frames.is_torch(frame.f_code.co_filename):
                 if frame.f_code.co_name in ("_call_impl", "_wrapped_call_impl"):
-                    return output  # inside a torch module: its call is the module's
+                    return  # inside a torch module: its call is the module's
                 frame = frame.f_back
             if frame is not None and frames.is_user(frame.f_code.co_filename):
-                name = getattr(func, "__name__", None)
-                if name:
-                    record(("f", frame.f_lineno, runtime_name(name)), output, act)
-            return output
+                record(("f", frame.f_lineno, name), output, act)
 
     for mod in model.modules():
         handles.append(mod.register_forward_pre_hook(pre))
