@@ -181,3 +181,23 @@ def test_unsqueeze_feeds_a_conv1d():
         ("unsqueeze", 13, (1, 64)), ("Conv1d", 9, (8, 62)), ("flatten", 14, (496,)), ("Linear", 10, (2,))]
     assert [(f.span.line, f.message) for f in lint_source(WAVE.format(channels=3), "wave.py")] == [
         (9, "Conv1d expects 3 input channels but receives 1 (the output of the unsqueeze on line 13)")]
+
+
+BUILDER = """\
+import torch.nn as nn
+
+
+def build():
+    # convlint: input=3x16x16
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.Flatten(), nn.Linear(8 * 16 * 16, 10))
+    return model
+"""
+
+
+def test_an_input_declared_inside_a_builder_sizes_its_model():
+    # torch: the Conv2d maps 3x16x16 to 8x8x8, 512 features; the Linear wants 2048
+    (model,) = analyze_source(BUILDER, "build.py", details=True).models
+    assert (model.name, model.input_shape) == ("build", (3, 16, 16))
+    assert [(f.span.line, f.name) for f in lint_source(BUILDER, "build.py")] == [(6, "channel-mismatch")]
+    unindented = BUILDER.replace("    # convlint: input=3x16x16\n", "")
+    assert analyze_source(unindented, "build.py", details=True).models[0].input_shape is None
