@@ -508,7 +508,10 @@ def _import(path: Path):
         root, name = package
         if root not in sys.path:
             sys.path.insert(0, root)
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
+        if os.path.realpath(getattr(module, "__file__", "") or "") != os.path.realpath(path):
+            raise ImportError(f"`{name}` is already another file's module in this run (verify the projects one at a time)")
+        return module
     folder = str(path.parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
