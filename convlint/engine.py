@@ -34,6 +34,7 @@ class ModelView:
     steps: list[StepView]
     training: bool = False  # the run in training mode of a model whose forward reads self.training
     part_of: str | None = None  # a sub-module the model's run never called, run on its own
+    model: Model | None = None  # what the static pass built (verify reads its layers' paths)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Analysis:
     path: str
     findings: list[Finding]
     models: list[ModelView] = field(default_factory=list)
+    positions: Positions | None = None  # with details: where each node of the file is
 
 
 class Positions:
@@ -229,6 +231,7 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool, confi
     analysis = Analysis(path, sorted(findings.values(), key=Finding.sort_key))
     if details:
         analysis.models = [_view(run, positions) for run in runs]
+        analysis.positions = positions
     return analysis
 
 
@@ -238,7 +241,8 @@ def _view(run: ModelRun, positions: Positions) -> ModelView:
         node = step.op.layer.node if step.op.layer is not None else step.op.node
         steps.append(StepView(step.kind, positions.line(node), step.in_shape, step.out_shape, step))
     model = run.model
-    return ModelView(model.name, positions.line(model.node), run.input_shape, steps, model.training, model.part_of)
+    return ModelView(model.name, positions.line(model.node), run.input_shape, steps, model.training, model.part_of,
+                     model)
 
 
 def lint_source(source: bytes | str, path: str = "<string>", input_shape=None, select=None) -> list[Finding]:

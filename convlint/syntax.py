@@ -15,7 +15,7 @@ MAX_SOURCE_BYTES = 2 * 1024 * 1024  # the largest file of the corpus is 0.33 MB;
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 DEFINITIONS = (*DEFS, ast.ClassDef)
 
-INPUT_COMMENT = re.compile(r"#\s*convlint:\s*input\s*=\s*(\d+(?:\s*[x×]\s*\d+)*)\s*$")
+INPUT_COMMENT = re.compile(r"\s*#\s*convlint:\s*input\s*=\s*(\d+(?:\s*[x×]\s*\d+)*)\s*$")
 NEWLINE = re.compile(r"\r\n?|\n")  # the line ends CPython's tokenizer counts
 
 
@@ -84,6 +84,21 @@ def input_comments(source: bytes | None) -> dict[int, tuple[int, ...] | None]:
         match = INPUT_COMMENT.match(line.lstrip())
         if match:
             found[number] = parse_input_size(match.group(1))
+    return found
+
+
+def declared_input(stmt: ast.stmt, comments: dict[int, tuple[int, ...] | None]) -> tuple[int, ...] | None:
+    """The size a `# convlint: input=` comment declares for the model `stmt` defines: on the line
+    above it, or, for a function (`def build():`), above a statement of its body (`model = Net()`)."""
+    if not comments:
+        return None
+    found = comments.get(first_line(stmt) - 1)
+    if found is None and type(stmt) in DEFS:
+        for inner in (node for body in stmt.body for node in walk(body, prune=DEFINITIONS)):
+            if isinstance(inner, ast.stmt):
+                found = comments.get(first_line(inner) - 1)
+                if found is not None:
+                    break
     return found
 
 

@@ -31,7 +31,9 @@ class VerifyResult:
     findings: list[Finding] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "path: skipped Net: constructor needs arguments (x)"
     notes: list[str] = field(default_factory=list)  # agreements, CPU fallbacks
-    clean_models: list[tuple[str, set[int]]] = field(default_factory=list)  # (path, lines) of models torch ran through
+    clean_models: list[tuple[str, set[int]]] = field(default_factory=list)  # (path, lines) of models torch ran through on the CPU
+    other_models: list[tuple[str, set[int]]] = field(default_factory=list)  # (path, lines) of the models not (or not cleanly) run
+    raised: list[tuple[str, set[int]]] = field(default_factory=list)  # (path, chain of lines) of each problem torch showed
 
 
 def _finding(path: str, line: int, name: str, message: str) -> Finding:
@@ -85,6 +87,75 @@ class Progress:
             self.stream.flush()
 
 
+class _Plan:
+    """What the static pass predicts for one model, by identity (see convlint.verify_match): the
+    expected calls, and for each the line a finding about it goes to and the lines of its chain
+    (a layer's construction and the helper call that made it)."""
+
+    def __init__(self, view, positions) -> None:
+        from .verify_match import call_name
+
+        self.view = view
+        self.expect: list[dict] = []
+        self.where: dict[tuple, tuple[int, set[int], str]] = {}  # key -> (line, chain, what)
+        self.layers: dict[str, tuple[int, set[int]]] = {}  # module path -> (line, chain)
+        self.lines: set[int] = {view.line}
+        model = view.model
+        paths = model.paths if model is not None else {}
+        for layer in model.registered if model is not None else []:
+            if id(layer) in paths:
+                self.layers[paths[id(layer)]] = self._chain(layer, positions)
+        counts: dict[tuple, int] = {}
+        for step in view.steps:
+            op = step.step.op
+            if op.kind in ("input", "join") or op.speculative:
+                continue  # an arm that may not run: its family is left uncompared (the counts differ)
+            if op.kind == "layer" and id(op.layer) in paths:
+                path = paths[id(op.layer)]
+                head = ("m", path)
+                line, chain = self.layers.get(path) or self._chain(op.layer, positions)
+            else:
+                if not positions.local(op.node):
+                    continue
+                name = call_name(op.node)
+                if name is None:
+                    continue
+                line = positions.line(op.node)
+                head, chain = ("f", line, name), {line}
+            k = counts.get(head, 0)
+            counts[head] = k + 1
+            key = [*head, k]
+            shape = list(step.out_shape) if _concrete(step.out_shape) else None
+            self.expect.append({"key": key, "shape": shape})
+            self.where[tuple(key)] = (line, chain, step.kind)
+            self.lines |= chain
+        for step in view.steps:
+            self.lines.add(step.line)
+        if model is not None:
+            for layer in model.layers:
+                self.lines |= self._chain(layer, positions)[1]
+
+    def _chain(self, layer, positions) -> tuple[int, set[int]]:
+        """Where a finding about the layer goes, as the static pass reports it: the helper call that
+        built it (or the local call into another file's code), else its constructor; and both."""
+        chain = {positions.line(n) for n in (layer.node, layer.site) if positions.local(n)}
+        for node in (layer.site, layer.node):
+            if positions.local(node):
+                return positions.line(node), chain
+        return self.view.line, {self.view.line}
+
+    def locate(self, key) -> tuple[int, set[int], str]:
+        """Where a torch call goes: its static step's line, else its own line (a call of the file),
+        else the module's construction, else the model."""
+        found = self.where.get(tuple(key))
+        if found is not None:
+            return found
+        if key[0] == "f":
+            return key[1], {key[1]}, key[2]
+        line, chain = self.layers.get(key[1], (self.view.line, {self.view.line}))
+        return line, chain, f"module `{key[1]}`"
+
+
 def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, resolver=None, progress=None) -> VerifyResult:
     """`progress`: a stream (stderr) for the progress line, shown if it is a terminal."""
     from .config import Resolver
@@ -102,6 +173,7 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
     child = _Child()  # torch imports while the static pass below runs
     try:
         analyses = {}
+        planned: dict[str, dict] = {}  # path -> model name -> _Plan
         request = []
         for path in files:
             source = read_source(path)
@@ -111,14 +183,21 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
             analysis = analyze_source(source, str(path), input_shape, details=True, config_inputs=config.inputs_for(path))
             # torch runs what the file defines, in evaluation mode: not the training-mode runs, nor the
             # sub-modules convlint ran on their own
+            for other in analysis.models:
+                if other.training or other.part_of is not None:  # its static findings are not torch's to judge here
+                    result.other_models.append((str(path), _Plan(other, analysis.positions).lines))
             analysis.models = [m for m in analysis.models if not m.training and m.part_of is None]
             if not analysis.models:
                 continue
             analyses[str(path)] = analysis
+            errors = {f.line for f in analysis.findings if f.severity == "error"}
+            plans = [_Plan(m, analysis.positions) for m in analysis.models]
+            planned[str(path)] = {m.name: plan for m, plan in zip(analysis.models, plans)}
             request.append({"path": str(path), "models": [
                 {"name": m.name, "shape": list(m.input_shape) if _concrete(m.input_shape) else None,
-                 "factory": config.factory_for(path, m.name)}
-                for m in analysis.models
+                 "factory": config.factory_for(path, m.name), "expect": plan.expect,
+                 "check": sorted(errors & plan.lines)}
+                for m, plan in zip(analysis.models, plans)
             ]})
         shown = Progress(progress, request)
         try:
@@ -128,7 +207,7 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
     finally:
         child.kill()
     for entry in answers:
-        _compare(analyses[entry["path"]], entry, result)
+        _compare(analyses[entry["path"]], planned[entry["path"]], entry, result)
     result.findings.sort(key=Finding.sort_key)
     return result
 
@@ -206,8 +285,7 @@ def _answers(request: list[dict], timeout: float, child: _Child, progress: Progr
         if name is None:
             answers[path]["import_error"] = stopped
         else:
-            cls, index = layer or (None, None)
-            answers[path]["models"].append({"name": name, "error": {"message": stopped, "cls": cls, "index": index,
+            answers[path]["models"].append({"name": name, "error": {"message": stopped, "module": layer, "lines": [],
                                                                       "stopped": True}})
         pending, child = _rest(request, answers), None
     return list(answers.values())
@@ -249,6 +327,10 @@ def _follow(child: _Child, request: list[dict], timeout: float, answers: dict, p
                 progress.started_file(path)
         elif "import_error" in message:
             answers[path]["import_error"] = f"raised {message['import_error']}"
+            answers[path]["import_lines"] = message.get("lines") or []
+            step, deadline = None, time.monotonic() + timeout
+        elif "import_skip" in message:
+            answers[path]["import_skip"] = message["import_skip"]
             step, deadline = None, time.monotonic() + timeout
         elif "model" in message:
             step, layer, deadline = (path, message["model"]), None, time.monotonic() + timeout
@@ -266,7 +348,7 @@ def _rest(request: list[dict], answers: dict) -> list[dict]:
     rest = []
     for entry in request:
         answer = answers[entry["path"]]
-        if "import_error" in answer:
+        if "import_error" in answer or "import_skip" in answer:
             continue
         done = {outcome["name"] for outcome in answer["models"]}
         models = [m for m in entry["models"] if m["name"] not in done]
@@ -275,70 +357,88 @@ def _rest(request: list[dict], answers: dict) -> list[dict]:
     return rest
 
 
-def _compare(analysis, entry: dict, result: VerifyResult) -> None:
+def _compare(analysis, plans: dict, entry: dict, result: VerifyResult) -> None:
+    from .verify_match import mismatches, paired
+
     path = entry["path"]
+    if "import_skip" in entry:
+        result.skipped.append(f"{path}: skipped the file: {entry['import_skip']}")
+        return
     if "import_error" in entry:
-        result.findings.append(_finding(path, 1, "runtime-error", f"importing the file {entry['import_error']}"))
+        lines = entry.get("import_lines") or [1]
+        result.findings.append(_finding(path, lines[-1], "runtime-error", f"importing the file {entry['import_error']}"))
+        result.raised.append((path, set(lines)))
         return
     views = {m.name: m for m in analysis.models}
     for outcome in entry["models"]:
         view = views[outcome["name"]]
+        plan = plans[view.name]
         if "skipped" in outcome:
             result.skipped.append(f"{path}: skipped {view.name}: {outcome['skipped']}")
+            result.other_models.append((path, plan.lines))
             continue
         if "fallback" in outcome:
             result.notes.append(f"{path}: {view.name}: {outcome['fallback']}")
-        by_kind: dict[str, list] = {}
-        for step in view.steps:
-            by_kind.setdefault(step.kind, []).append(step)
-        seen: dict[str, int] = {}
-        compared = agreed = 0
-        for event in outcome.get("events", []):
-            index = seen.get(event["cls"], 0)
-            seen[event["cls"]] = index + 1
-            steps = by_kind.get(event["cls"], [])
-            if index >= len(steps) or event["shape"] is None:
-                continue
-            step = steps[index]
-            if not _concrete(step.out_shape):
-                continue
-            compared += 1
-            torch_shape = tuple(event["shape"])
-            if tuple(step.out_shape) == torch_shape:
-                agreed += 1
-                continue
+        events = outcome.get("events", [])
+        problems = 0
+        changed = outcome.get("batch_change")
+        if changed is not None:
+            line, chain, what = plan.locate(changed["key"])
             result.findings.append(_finding(
-                path, step.line, "verify-mismatch",
-                f"{step.kind} gives {_fmt(torch_shape)} under torch but convlint predicted {_fmt(step.out_shape)}",
+                path, line, "runtime-error",
+                f"torch ran `{view.name}` on a batch of 2, but the {what} here gives {_fmt(changed['shape'])}: the "
+                f"output's first dimension is {outcome['batch']}, not the batch, so samples are mixed into each other",
             ))
+            result.raised.append((path, chain))
+            problems += 1
+        for step, event in mismatches(plan.expect, events, 2):
+            line, chain, what = plan.locate(step["key"])
+            result.findings.append(_finding(
+                path, line, "verify-mismatch",
+                f"{what} gives {_fmt(event['shape'][1:])} under torch but convlint predicted {_fmt(step['shape'])}",
+            ))
+            problems += 1
         error = outcome.get("error")
         if error is None:
-            result.notes.append(f"{path}: {view.name}: {agreed} of {compared} layers agree with torch")
-            result.clean_models.append((path, {view.line} | {s.line for s in view.steps}))
+            compared = sum(1 for step, event in paired(plan.expect, events)
+                           if step["shape"] is not None and event.get("shape") and event["shape"][0] == 2)
+            if not problems:
+                result.notes.append(f"{path}: {view.name}: {compared} of {compared} steps agree with torch")
+            if outcome.get("device") == "cpu" and not problems:
+                result.clean_models.append((path, plan.lines))
+            else:
+                result.other_models.append((path, plan.lines))
             continue
-        line = view.line
-        steps = by_kind.get(error.get("cls") or "", [])
-        if error.get("index") is not None and error["index"] < len(steps):
-            line = steps[error["index"]].line
+        result.other_models.append((path, plan.lines))
+        lines = error.get("lines") or []
+        if error.get("module") is not None and error["module"] in plan.layers:
+            line, chain = plan.layers[error["module"]]  # not the forward lines that called it: their findings are not this
+        elif lines:
+            line, chain = lines[-1], set(lines)
+        else:
+            line, chain = view.line, {view.line}
         if error.get("stopped"):
             message = f"`{view.name}` {error['message']}"
         else:
             doing = "building" if error.get("building") else "running"
             message = f"torch raised {doing} `{view.name}`: {error['message']}"
         result.findings.append(_finding(path, line, "runtime-error", message))
+        result.raised.append((path, chain))
 
 
 def merge(static: list[Finding], verified: VerifyResult) -> list[Finding]:
-    """The static findings, confirmed where torch raised on their line, plus the verify findings;
-    a static error in a model torch ran through is reported against convlint."""
-    raised = {(f.path, f.line) for f in verified.findings if f.name == "runtime-error"}
+    """The static findings, confirmed where torch raised (or changed the batch) at a line of the
+    problem's chain, plus the verify findings; a static error is reported against convlint only
+    when every model that runs its line ran clean on real CPU tensors."""
     merged, extra = [], []
     for finding in static:
-        if finding.severity == "error" and (finding.path, finding.line) in raised:
+        if finding.severity == "error" and any(
+            finding.path == path and finding.line in chain for path, chain in verified.raised
+        ):
             finding = replace(finding, message=f"{finding.message} (confirmed by torch)")
         elif finding.severity == "error" and any(
             finding.path == path and finding.line in lines for path, lines in verified.clean_models
-        ):
+        ) and not any(finding.path == path and finding.line in lines for path, lines in verified.other_models):
             extra.append(_finding(finding.path, finding.line, "verify-mismatch",
                                   f"convlint reports {finding.name} here but torch ran the model without error"))
         merged.append(finding)

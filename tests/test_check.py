@@ -318,7 +318,7 @@ def test_a_layer_built_in_a_sibling_file_is_named_where_it_is(tmp_path):
                  "(out_channels of the Conv2d on line 7 of blocks.py)")]
 
 
-BUILDER = """import torch.nn as nn
+BUILDER_28 = """import torch.nn as nn
 
 
 def build(classes=10):
@@ -328,8 +328,28 @@ def build(classes=10):
 """
 
 
+BUILDER = """\
+import torch.nn as nn
+
+
+def build():
+    # convlint: input=3x16x16
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.Flatten(), nn.Linear(8 * 16 * 16, 10))
+    return model
+"""
+
+
 def test_an_input_declared_inside_a_builder_function_is_honoured():
     # torch: build()(torch.zeros(1, 1, 28, 28)) raises "mat1 and mat2 shapes cannot be multiplied (1x5408 and 6272x10)"
-    assert [(f.span.line, f.message) for f in lint_source(BUILDER, "build.py")] == [
+    assert [(f.span.line, f.message) for f in lint_source(BUILDER_28, "build.py")] == [
         (6, "Linear expects 6272 input features but receives 5408 (8·26·26 flattened by the Flatten on line 6); "
             "only inputs of 1×30×30 fit the Linear's in_features")]
+
+
+def test_an_input_declared_inside_a_builder_sizes_its_model():
+    # torch: the Conv2d maps 3x16x16 to 8x8x8, 512 features; the Linear wants 2048
+    (model,) = analyze_source(BUILDER, "build.py", details=True).models
+    assert (model.name, model.input_shape) == ("build", (3, 16, 16))
+    assert [(f.span.line, f.name) for f in lint_source(BUILDER, "build.py")] == [(6, "channel-mismatch")]
+    unindented = BUILDER.replace("    # convlint: input=3x16x16\n", "")
+    assert analyze_source(unindented, "build.py", details=True).models[0].input_shape is None

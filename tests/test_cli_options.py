@@ -178,8 +178,8 @@ def test_verify_shows_progress_on_a_terminal_only():
     )
     piped = convlint(*args)
     assert piped.returncode == 0 and piped.stderr == b""
-    assert piped.stdout == (b"fixtures/nin_stem.py: stem: 4 of 4 layers agree with torch\n"
-                            b"fixtures/mnist_ok.py: model: 11 of 11 layers agree with torch\n")
+    assert piped.stdout == (b"fixtures/nin_stem.py: stem: 4 of 4 steps agree with torch\n"
+                            b"fixtures/mnist_ok.py: model: 11 of 11 steps agree with torch\n")
 
 
 def test_statistics_and_quiet_into_an_output_file_never_coloured(tmp_path, monkeypatch, capsys):

@@ -41,7 +41,7 @@ def test_correct_model_agrees_at_every_layer():
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report == {"findings": [], "skipped": [],
-                      "notes": [f"{FIXTURES / 'mnist_ok.py'}: model: 11 of 11 layers agree with torch"]}
+                      "notes": [f"{FIXTURES / 'mnist_ok.py'}: model: 11 of 11 steps agree with torch"]}
 
 
 def test_broken_model_raises_at_its_layer_and_confirms_the_static_finding():
@@ -110,7 +110,7 @@ def test_a_factory_in_the_config_builds_it(tmp_path):
         "models/net.py::Net" = "Net(10, norm=nn.BatchNorm2d)"
     """)
     done = run("verify", "models", cwd=tmp_path)
-    assert (done.returncode, done.stdout) == (0, "models/net.py: Net: 4 of 4 layers agree with torch\n"), done.stderr
+    assert (done.returncode, done.stdout) == (0, "models/net.py: Net: 4 of 4 steps agree with torch\n"), done.stderr
     write(tmp_path / "pyproject.toml", """\
         [tool.convlint.factories]
         "models/net.py::Net" = "Net(10, norm=nn.GroupNorm)"
@@ -118,7 +118,7 @@ def test_a_factory_in_the_config_builds_it(tmp_path):
     done = run("check", "--verify", "models", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines()[0] == (
-        "models/net.py:5:1: CL802 [runtime-error] torch raised building `Net`: "
+        "models/net.py:9:1: CL802 [runtime-error] torch raised building `Net`: "  # self.norm = norm(8)
         "TypeError: GroupNorm.__init__() missing 1 required positional argument: 'num_channels'"
     )
     isolated = run("check", "--verify", "--isolated", "models", cwd=tmp_path)  # no config, so no factory
@@ -197,8 +197,8 @@ def test_an_op_without_meta_support_runs_on_the_cpu(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[1:] == [
         ("gate.py: model: meta tensors unsupported (RuntimeError: Tensor.item() cannot be called on meta tensors): "
-         "ran on CPU zeros"),
-        "gate.py: model: 3 of 3 layers agree with torch",
+         "ran on the CPU"),
+        "gate.py: model: 3 of 3 steps agree with torch",
     ]
 
 
@@ -246,7 +246,7 @@ def test_a_model_or_file_that_hangs_or_exits_is_reported_and_the_others_still_ru
          "importing the file did not finish within 2 s (a file that hangs? raise --verify-timeout)"),
         ("c_exits.py", 11, "CL802", "`model` ended the verify process (exit 7)"),
     ]
-    assert report["notes"] == [f"{tmp_path / 'd_ok.py'}: model: 11 of 11 layers agree with torch"]
+    assert report["notes"] == [f"{tmp_path / 'd_ok.py'}: model: 11 of 11 steps agree with torch"]
     assert "Traceback" not in done.stderr
 
 
@@ -260,7 +260,7 @@ def test_verify_takes_the_input_size_from_the_configuration_the_run_uses(tmp_pat
     write(tmp_path / "pyproject.toml", '[tool.convlint.inputs]\n"m.py::net" = "3x32x32"\n')
     write(tmp_path / "conf" / "small.toml", '[inputs]\n"../m.py::net" = "3x16x16"\n')
     done = run("verify", "m.py", cwd=tmp_path)
-    assert (done.returncode, done.stdout) == (0, "m.py: net: 3 of 3 layers agree with torch\n"), done.stderr
+    assert (done.returncode, done.stdout) == (0, "m.py: net: 3 of 3 steps agree with torch\n"), done.stderr
     small = run("check", "--verify", "--config", "conf/small.toml", "m.py", cwd=tmp_path)
     assert small.returncode == 1, small.stderr
     assert small.stdout.splitlines()[0] == (
@@ -270,3 +270,139 @@ def test_verify_takes_the_input_size_from_the_configuration_the_run_uses(tmp_pat
     isolated = run("check", "--verify", "--isolated", "m.py", cwd=tmp_path)
     assert isolated.returncode == 0, isolated.stderr
     assert "m.py: skipped net: no input size: declare `# convlint: input=CxHxW`" in isolated.stderr
+
+
+VERIFY_FIXTURES = FIXTURES / "verify"
+
+
+def test_each_failure_class_is_confirmed_at_its_line_and_each_correct_model_is_silent():
+    """fixtures/verify: one file per way verify used to go wrong. Every static error is confirmed
+    by torch at the static finding's line; the correct models agree at every step; what cannot be
+    run fairly is skipped with the reason."""
+    done = run("check", "--verify", "--format", "json", VERIFY_FIXTURES)
+    assert done.returncode == 1, done.stderr
+    got = [(Path(f["path"]).name, f["line"], f["code"], f["message"]) for f in json.loads(done.stdout)]
+    confirmed = [row for row in got if row[2] not in ("CL801", "CL802")]
+    assert all(row[3].endswith("(confirmed by torch)") for row in confirmed), confirmed
+    assert [row[:3] for row in confirmed] == [
+        ("batch_view.py", 16, "CL003"), ("deconv.py", 11, "CL001"), ("forward_error.py", 17, "CL006"),
+        ("helper_built.py", 13, "CL001"), ("in_function.py", 11, "CL001"), ("broken.py", 13, "CL001"),
+        ("softmax_dim.py", 16, "CL006"),
+    ]
+    assert [row for row in got if row[2] in ("CL801", "CL802")] == [
+        ("batch_view.py", 16, "CL802",  # x.view(-1, 128) on 8·8·8 = 512 features: 2·512/128 = 8 rows
+         "torch ran `Head` on a batch of 2, but the view here gives 8×128: the output's first dimension is 8, "
+         "not the batch, so samples are mixed into each other"),
+        ("bias_length.py", 7, "CL802",  # the static pass does not see the bias replaced; meta runs it, the CPU raises
+         "torch raised running `model`: RuntimeError: Given weight of size [4, 3, 3, 3], expected bias to be "
+         "1-dimensional with 4 elements, but got bias of size [5] instead"),
+        ("deconv.py", 11, "CL802",  # meta runs it; the CPU raises
+         "torch raised running `generator`: RuntimeError: Given transposed=1, weight of size [128, 32, 4, 4], "
+         "expected input[2, 64, 4, 4] to have 128 channels, but got 64 channels instead"),
+        ("forward_error.py", 17, "CL802",  # torch.cat in forward, outside any module
+         "torch raised running `TwoPaths`: RuntimeError: Sizes of tensors must match except in dimension 1. "
+         "Expected 16 in dimension 2 but got 32 for tensor number 1 in the list"),
+        ("helper_built.py", 13, "CL802",  # the call conv_bn(32, 64), not the Conv2d inside the helper
+         "torch raised running `model`: RuntimeError: Invalid channel dimensions"),
+        ("in_function.py", 11, "CL802",  # declared inside build(): 8·8·8 = 512 features, not 8·16·16
+         "torch raised running `build`: RuntimeError: a and b must have same reduction dim, but got [2, 512] X [2048, 10]."),
+        ("broken.py", 13, "CL802",  # in pkg/: Block(32, 64), whose Conv2d the sibling blocks.py builds (not line 1)
+         "torch raised running `Broken`: RuntimeError: Invalid channel dimensions"),
+        ("softmax_dim.py", 16, "CL802",  # meta runs F.softmax(x, dim=2) on a 2-d tensor; the CPU raises
+         "torch raised running `Scores`: IndexError: Dimension out of range (expected to be in range of [-2, 1], but got 2)"),
+    ]
+    lines = done.stderr.splitlines()
+    root = str(VERIFY_FIXTURES)
+    assert f"{root}/downloads.py: skipped pretrained: needs network access (a weight download?): verify runs offline" in lines
+    assert f"{root}/not_a_model.py: skipped Pyramid: defines no forward: not a model to run" in lines
+    assert (f"{root}/tokens.py: skipped Tagger: `emb` is an Embedding fed the model's input: verify runs a model "
+            "on float tensors, not token ids") in lines
+    assert f"{root}/two_inputs.py: skipped Fuse: forward takes 2 inputs (x, y): verify runs a model on one tensor" in lines
+    assert (f"{root}/varargs.py: skipped Wrapped: constructor takes *args/**kwargs, so calling it with none proves "
+            "nothing: name a factory in [tool.convlint.factories]") in lines
+    assert [line for line in lines if "agree with torch" in line] == [
+        f"{root}/layernorm2d.py: stem: 12 of 12 steps agree with torch",  # LayerNorm2d calls F.layer_norm
+        f"{root}/relu_first.py: Audio: 7 of 7 steps agree with torch",  # F.relu, then nn.ReLU modules
+        f"{root}/pkg/net.py: Net: 7 of 7 steps agree with torch",  # from .blocks import Block
+    ]
+
+
+def test_a_static_error_on_a_line_two_models_share_is_not_contradicted_by_the_clean_one():
+    """resnet_like.py: NoDownsampleResNet's residual sum fails; TinyResNet runs the same line fine."""
+    done = run("check", "--verify", "--format", "json", FIXTURES / "resnet_like.py")
+    got = [(f["line"], f["code"], f["message"]) for f in json.loads(done.stdout)]
+    assert [row[:2] for row in got] == [(33, "CL802"), (33, "CL006")], got
+    assert got[1][2].endswith("(confirmed by torch)")
+    assert "TinyResNet: 36 of 36 steps agree with torch" in done.stderr
+
+
+def test_a_static_error_is_contradicted_only_when_every_model_running_its_line_ran_clean():
+    from convlint.findings import Finding, Span
+    from convlint.verify import VerifyResult, merge
+
+    static = [Finding("m.py", Span(7, 5, 7, 9), "CL001", "channel-mismatch", "error", "Conv2d expects 8")]
+    clean = VerifyResult(clean_models=[("m.py", {5, 7})])
+    assert [(f.code, f.line) for f in merge(static, clean)] == [("CL801", 7), ("CL001", 7)]
+    shared = VerifyResult(clean_models=[("m.py", {5, 7})], other_models=[("m.py", {7, 12})])
+    assert [(f.code, f.line) for f in merge(static, shared)] == [("CL001", 7)]
+    raised = VerifyResult(raised=[("m.py", {3, 7})])  # torch raised in a helper whose call chain holds line 7
+    assert [f.message for f in merge(static, raised)] == ["Conv2d expects 8 (confirmed by torch)"]
+
+
+def test_calls_are_keyed_by_name_line_and_order_and_compared_only_when_both_sides_made_them_equally_often():
+    import ast
+
+    from convlint.verify_match import call_name, mismatches, paired, runtime_name
+
+    names = [call_name(ast.parse(text).body[0].value) for text in ("F.relu(x)", "x.view(-1, 4)", "x + y", "a[0]", "f()(x)")]
+    assert names == ["relu", "view", "add", "getitem", None]
+    assert [runtime_name(n) for n in ("__radd__", "__iadd__", "add_", "__truediv__", "concat")] == ["add"] * 3 + ["div", "cat"]
+    expected = [{"key": ["m", "fc", 0], "shape": [10]}, {"key": ["f", 9, "relu", 0], "shape": [4]}]
+    events = [{"key": ["f", 9, "relu", 0], "shape": [2, 4]}, {"key": ["f", 9, "relu", 1], "shape": [2, 4]},
+              {"key": ["m", "fc", 0], "shape": [2, 12]}]
+    assert paired(expected, events) == [(expected[0], events[2])]  # relu ran twice on line 9, once statically
+    assert mismatches(expected, events, 2) == [(expected[0], events[2])]
+    assert mismatches(expected, [{**events[2], "shape": [8, 12]}], 2) == []  # another batch: batch_change's
+
+
+def test_a_batch_moved_to_another_axis_is_not_a_batch_change_but_one_mixed_into_the_features_is():
+    from convlint.verify_match import batch_change
+
+    view = {"key": ["f", 16, "view", 0], "shape": [8, 128], "act": True}
+    permute = {"key": ["f", 20, "permute", 0], "shape": [50, 2, 29], "act": True}  # (time, batch, classes) for CTC
+    weight = {"key": ["f", 12, "view", 1], "shape": [64, 1, 1], "act": False}  # a parameter, not from the input
+    assert batch_change([weight, view], 2) is view
+    assert batch_change([weight, permute, view], 2) is None
+    assert batch_change([{**view, "shape": [2, 256]}], 2) is None
+
+
+def test_a_shape_torch_computes_differently_is_reported_at_the_step_with_both_shapes():
+    """The parent's side alone: the static plan of mnist_ok.py against calls as the child reports them."""
+    from convlint.engine import analyze_source
+    from convlint.verify import VerifyResult, _compare, _Plan
+
+    path = FIXTURES / "mnist_ok.py"
+    analysis = analyze_source(path.read_bytes(), str(path), details=True)
+    plans = {m.name: _Plan(m, analysis.positions) for m in analysis.models}
+    plan = plans["model"]
+    assert [e["key"] for e in plan.expect[:3]] == [["m", "0", 0], ["m", "1", 0], ["m", "2", 0]]
+    assert plan.expect[2]["shape"] == [16, 7, 7]
+    events = [{"key": e["key"], "shape": [2, *e["shape"]], "act": True} for e in plan.expect]
+    events[2] = {**events[2], "shape": [2, 16, 8, 8]}  # as if torch padded differently
+    result = VerifyResult()
+    _compare(analysis, plans, {"path": str(path), "models": [{"name": "model", "events": events, "batch": 2,
+                                                       "device": "cpu"}]}, result)
+    assert [(f.line, f.code, f.message) for f in result.findings] == [
+        (9, "CL801", "Conv2d gives 16×8×8 under torch but convlint predicted 16×7×7"),
+    ]
+    assert result.clean_models == [] and result.notes == []
+
+
+def test_a_constructor_of_a_library_named_like_torch_is_the_users():
+    from convlint.verify_child import _own_init
+
+    torch_nn = pytest.importorskip("torch").nn
+    assert not _own_init(torch_nn.Conv2d)
+    vision = type("Quantizable", (torch_nn.Module,), {"__init__": lambda self, *args, **kwargs: None})
+    vision.__init__.__module__ = "torchvision.models.quantization.googlenet"
+    assert _own_init(vision)

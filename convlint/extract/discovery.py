@@ -35,7 +35,7 @@ class Discovery:
         comments = syntax.input_comments(self.source)
         built: list[tuple[Model, Any]] = []  # each candidate's model and the module it built
         for stmt in body:
-            declared = comments.get(syntax.first_line(stmt) - 1) or declared_inside(stmt, comments)
+            declared = syntax.declared_input(stmt, comments)
             for name, make in self.candidates(stmt):
                 if only is not None and name != only and not only.startswith(name + "."):
                     continue  # (`only` may be one of its parts: "resnet18.layer4")
@@ -269,16 +269,3 @@ def submodules(root: Any) -> Iterator[Any]:
                 seen.add(id(child))
                 stack.append(child)
                 yield child
-
-
-def declared_inside(stmt: ast.AST, comments: dict) -> tuple[int, ...] | None:
-    """A builder function's input declared inside it: a `# convlint: input=` comment directly above
-    the assignment or `return` that makes its model (`def build():` / comment / `model = ...`)."""
-    if type(stmt) not in DEFS or not comments:
-        return None
-    for node in walk(stmt, prune=(ast.ClassDef,)):
-        if node is not stmt and type(node) in (ast.Assign, ast.AnnAssign, ast.Return):
-            declared = comments.get(node.lineno - 1)
-            if declared is not None:
-                return declared
-    return None
