@@ -26,7 +26,7 @@ RUNS = {
         "partial_norm_wrong": "raises",
     },
     "nested_builders.py": {
-        "UnetGenerator": (3, 128, 128),
+        "UnetGenerator": (3, 64, 64),
         "UnetWithoutSkipWidth": "raises",
         "classifier_small": (1000,),
         "classifier_small_fixed_head": "raises",

@@ -1,8 +1,8 @@
 """Mutation score: does convlint notice when one channel/feature count is off by one?
 
-    python tools/mutate.py [--verbose] [--limit N] [--seed S] [--jobs N]
+    python tools/mutate.py [--verbose] [--limit N] [--seed S] [--jobs N] [--packages torchvision timm ...]
 
-Corpus: torchvision's `torchvision/models/**/*.py` and d2l's PyTorch code (`d2l/torch.py`).
+Corpus: every package of tools/corpus.py (files whose name does not contain "test").
 A mutation site is the integer literal given as Conv1d/2d/3d `in_channels`,
 Linear `in_features` or BatchNorm1d/2d/3d `num_features` (first positional argument
 or keyword) at a *resolved position*: `analyze_source` has a step of that kind at the
@@ -30,7 +30,7 @@ from pathlib import Path
 import libcst as cst
 
 import corpus
-from corpus_coverage import find_calls, parse_with_positions, pinned_lines
+from corpus_coverage import find_calls, package_files, parse_with_positions, pinned_lines
 
 # callee name -> the keyword of the argument that carries the input size
 TARGET_ARGUMENT = {
@@ -144,12 +144,8 @@ def run_mutant(task: tuple[str, Site, set]) -> tuple[Site, str]:
     return site, "killed" if new else "survived"
 
 
-def corpus_files() -> list[Path]:
-    tv, d2l = "torchvision", "d2l"
-    tv_models = corpus.package_dir(tv, corpus.PACKAGES[tv]) / "torchvision" / "models"
-    files = [p for p in corpus.prepare_package(tv, corpus.PACKAGES[tv]) if tv_models in p.parents]
-    files += [p for p in corpus.prepare_package(d2l, corpus.PACKAGES[d2l]) if p.name == "torch.py"]
-    return files
+def corpus_files(packages: list[str]) -> list[Path]:
+    return [path for name in packages for path in package_files(name)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,10 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="mutate a random sample of this many sites")
     ap.add_argument("--seed", type=int, default=0, help="seed for --limit's sample")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--packages", nargs="*", default=list(corpus.PACKAGES))
     args = ap.parse_args(argv)
     corpus.require_engine("analyze_source", "lint_source")
 
-    files = {corpus.display_path(p): str(p) for p in corpus_files()}
+    files = {corpus.display_path(p): str(p) for p in corpus_files(args.packages)}
     with Pool(args.jobs) as pool:
         surveys = pool.map(survey_file, [(real, shown) for shown, real in files.items()])
         sites = sorted(s for survey in surveys for s in survey.resolved)
