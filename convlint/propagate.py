@@ -66,10 +66,7 @@ def symbolic_input(kind: str, params: dict) -> Shape | None:
     channels = params.get(spec.channels_param)
     if not isinstance(channels, int) or isinstance(channels, bool) or channels <= 0:
         return None
-    rank = spec.rank[-1]
-    if rank == 1:
-        return (channels,)
-    names = SPATIAL_NAMES.get(rank - 1)
+    names = SPATIAL_NAMES.get(spec.rank[-1] - 1)  # every such layer takes (C, spatial...), C alone never
     return (channels, *(var(n) for n in names)) if names else None
 
 
