@@ -1,0 +1,92 @@
+"""Layer argument edges the mutation run of tools/mutants.py found unpinned.
+
+Same table format as tests/test_layers.py; every row was checked once against torch 2.13
+(CPU, a batch of 2, training mode), and is re-checked live when torch is importable.
+"""
+
+import pytest
+
+from convlint.layers import ShapeError, bind, config_errors, output_shape, parameter_count, windows
+from convlint.sizes import UNKNOWN, var
+
+H, W = var("H"), var("W")
+
+# (layer, args, kwargs, input shape without batch, expected): a tuple is the exact output shape;
+# "config": config_errors reports the arguments; "shape": output_shape raises ShapeError;
+# "collapse": some output size is <= 0.
+TABLE = [
+    ("ConvTranspose2d", (4, 2, 3), {"stride": 2, "output_padding": (1,)}, (4, 7, 8), (2, 16, 18)),
+    ("ConvTranspose3d", (4, 2, 3), {"stride": 2, "output_padding": (1,)}, (4, 3, 4, 5), (2, 8, 10, 12)),
+    ("AdaptiveAvgPool2d", (-1,), {}, (4, 7, 8), "config"),
+    ("Dropout2d", (), {}, (), "shape"),
+    ("Dropout3d", (), {}, (), ()),
+    ("Dropout3d", (), {}, (5,), (5,)),
+    ("Unflatten", (1, 4), {}, (12,), "config"),
+    ("Unflatten", (1, (2, "a")), {}, (12,), "config"),
+    ("PixelShuffle", (2,), {}, (3, 8, 5, 6), (3, 2, 10, 12)),
+    ("PixelShuffle", (2,), {}, (2, 3, 8, 5, 6), (2, 3, 2, 10, 12)),
+    ("PixelUnshuffle", (2,), {}, (3, 2, 4, 6), (3, 8, 2, 3)),
+    ("ChannelShuffle", (1,), {}, (4, 3, 3), (4, 3, 3)),
+]
+
+
+def outcome(name, args, kwargs, shape):
+    params = bind(name, list(args), kwargs)
+    assert params is not None, "binding failed"
+    if config_errors(name, params):
+        return "config"
+    try:
+        out = output_shape(name, params, shape)
+    except ShapeError:
+        return "shape"
+    if any(isinstance(d, int) and d <= 0 for d in out):
+        return "collapse"
+    return out
+
+
+def case_id(case):
+    name, args, kwargs, shape, _ = case
+    return f"{name}{args}{kwargs or ''}@{shape}"
+
+
+@pytest.mark.parametrize("case", TABLE, ids=case_id)
+def test_table(case):
+    name, args, kwargs, shape, expected = case
+    assert outcome(name, args, kwargs, shape) == expected
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("case", TABLE, ids=case_id)
+def test_table_agrees_with_torch(case):
+    torch = pytest.importorskip("torch")
+    name, args, kwargs, shape, expected = case
+    try:
+        module = getattr(torch.nn, name)(*args, **kwargs)
+        result = tuple(module(torch.zeros((2, *shape))).shape[1:])
+    except Exception:  # noqa: BLE001 - any rejection counts
+        result = "rejected"
+    if expected == "collapse":
+        assert result == "rejected" or 0 in result
+    elif isinstance(expected, tuple):
+        assert result == expected
+    else:
+        assert result == "rejected"
+
+
+def test_argument_messages():
+    assert config_errors("AdaptiveAvgPool2d", {"output_size": -1}) == ["output_size must not be negative, got -1"]
+    assert config_errors("Unflatten", {"dim": 1, "unflattened_size": 4}) == [
+        "unflattened_size must be a tuple of ints, got 4"]
+    assert config_errors("Unflatten", {"dim": 1, "unflattened_size": (2, "a")}) == [
+        "unflattened_size must be a tuple of ints, got (2, 'a')"]
+    assert config_errors("ChannelShuffle", {"groups": 0}) == ["groups must be positive, got 0"]
+    assert config_errors("ChannelShuffle", {"groups": 1}) == []
+    with pytest.raises(ShapeError, match=r"^Dropout2d needs at least one dimension besides the batch, got a 0-d shape \(\)$"):
+        output_shape("Dropout2d", {}, ())
+
+
+def test_unflatten_with_an_inferred_entry_beside_an_unknown_one():
+    # the -1 cannot be inferred while another entry is unknown; the rank is still known
+    assert output_shape("Unflatten", {"dim": 1, "unflattened_size": (-1, UNKNOWN)}, (12,)) == (None, None)
+    assert output_shape("Unflatten", {"dim": 1, "unflattened_size": (-1, 3)}, (12,)) == (4, 3)  # torch: (2, 4, 3)
+    assert output_shape("Unflatten", {"dim": 2, "unflattened_size": (UNKNOWN, 3)}, (5, 12)) == (5, None, 3)

@@ -1,0 +1,163 @@
+"""Propagation behaviours the mutation run of tools/mutants.py found unpinned. Every shape and
+message below was checked once against torch 2.13 (CPU) running the same model."""
+
+import textwrap
+
+from convlint.engine import analyze_source, lint_source
+from convlint.summary import summarize_source
+
+
+def steps_of(source, model):
+    analysis = analyze_source(textwrap.dedent(source), "m.py")
+    view = next(m for m in analysis.models if m.name == model and not m.training)
+    return [(s.kind, s.line, s.out_shape) for s in view.steps]
+
+
+def findings(source):
+    return [(f.line, f.name, f.message) for f in lint_source(textwrap.dedent(source), "m.py")]
+
+
+PARAMETERS = """\
+import torch
+import torch.nn as nn
+
+
+# convlint: input=3x16x16
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.bias = nn.Parameter(torch.zeros(1, 8, 1, 1))
+        self.scale = nn.Parameter(torch.ones(8, 1, 1))
+        self.conv2 = nn.Conv2d(4, 8, 3)
+
+    def forward(self, x):
+        x = self.conv(x) + self.bias
+        x = x * self.scale
+        return self.conv2(x)
+"""
+
+
+def test_a_full_rank_parameter_keeps_the_shape_and_the_channels_source():
+    # torch: (1, 8, 14, 14) after both, then conv2 raises: expected 4 channels, got 8
+    assert steps_of(PARAMETERS, "Net") == [
+        ("Conv2d", 9, (8, 14, 14)), ("broadcast", 15, (8, 14, 14)), ("broadcast", 16, (8, 14, 14)),
+        ("Conv2d", 12, (8, 12, 12)),
+    ]
+    assert findings(PARAMETERS) == [
+        (12, "channel-mismatch", "Conv2d expects 4 input channels but receives 8 (out_channels of the Conv2d on line 9)"),
+    ]
+
+
+PERMUTES = """\
+import torch
+import torch.nn as nn
+
+
+# convlint: input=3x16x12
+class Kept(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.conv2 = nn.Conv2d(4, 8, 3)
+
+    def forward(self, x):
+        x = self.conv(x).permute(0, 1, 3, 2)
+        return self.conv2(x)
+
+
+# convlint: input=3x16x12
+class Moved(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.conv2 = nn.Conv2d(4, 8, 3)
+
+    def forward(self, x):
+        x = self.conv(x).permute(0, 2, 1, 3)
+        return self.conv2(x)
+
+
+# convlint: input=3x16x12
+class Invalid(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.conv2 = nn.Conv2d(4, 8, 3)
+
+    def forward(self, x):
+        x = self.conv(x).permute(4, 1, 2, 3)
+        return self.conv2(x)
+"""
+
+
+def test_a_permute_that_keeps_the_channels_keeps_their_source():
+    # torch: (1, 8, 10, 14) and (1, 14, 8, 10); conv2 raises on both (8 and 14 channels, not 4)
+    assert steps_of(PERMUTES, "Kept")[1] == ("permute", 13, (8, 10, 14))
+    assert steps_of(PERMUTES, "Moved")[1] == ("permute", 25, (14, 8, 10))
+    assert findings(PERMUTES) == [
+        (10, "channel-mismatch", "Conv2d expects 4 input channels but receives 8 (out_channels of the Conv2d on line 9)"),
+        (22, "channel-mismatch", "Conv2d expects 4 input channels but receives 14 (the output of the permute on line 25)"),
+    ]
+
+
+def test_a_permute_torch_rejects_leaves_the_shape_unknown():
+    # torch: "Dimension out of range (expected to be in range of [-4, 3], but got 4)"
+    steps = steps_of(PERMUTES, "Invalid")
+    assert steps[1] == ("permute", 37, None) and steps[2] == ("Conv2d", 34, None)
+
+
+CONV1D = """\
+import torch.nn as nn
+
+net = nn.Sequential(nn.Conv1d(4, 8, 5, stride=2), nn.ReLU(), nn.Conv1d(8, 8, 3))
+"""
+
+
+def test_a_model_starting_with_conv1d_gets_a_symbolic_length():
+    steps = steps_of(CONV1D, "net")
+    assert [(kind, str(shape[1])) for kind, _, shape in steps] == [
+        ("Conv1d", "⌊(L − 5)/2⌋ + 1"), ("ReLU", "⌊(L − 5)/2⌋ + 1"), ("Conv1d", "⌊(L − 9)/2⌋ + 1"),
+    ]
+    assert [shape[0] for _, _, shape in steps] == [8, 8, 8]
+    summary = summarize_source(CONV1D, "m.py")[0]
+    assert summary.min_input == (9,)  # torch: L = 9 gives (1, 8, 1), L = 8 fails
+    assert [str(r.output_shape[1]) for r in summary.rows] == ["⌊(L − 5)/2⌋ + 1", "⌊(L − 5)/2⌋ + 1", "⌊(L − 9)/2⌋ + 1"]
+
+
+LAYER_NORMS = """\
+import torch.nn as nn
+
+
+# convlint: input=3x16x16
+class Net(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.every = nn.LayerNorm((8, 14, 15))
+        self.some = nn.LayerNorm((8, n, 14))
+        self.last = nn.LayerNorm([15, 14])
+        self.fits = nn.LayerNorm((8, 14, 14))
+        self.too_many = nn.LayerNorm((2, 8, 14, 14))
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = self.every(x)
+        x = self.some(x)
+        x = self.last(x)
+        x = self.fits(x)
+        return self.too_many(x)
+"""
+
+
+def test_layer_norm_over_several_and_over_every_dim():
+    # torch: normalized_shape=[8, 14, 15] expected input with shape [*, 8, 14, 15], got [1, 8, 14, 14];
+    # (8, 14, 14) over every dim runs; an unresolved entry is nothing to report
+    assert findings(LAYER_NORMS) == [
+        (9, "channel-mismatch",
+         "LayerNorm expects trailing dimensions 8×14×15 but receives 8×14×14 (out_channels of the Conv2d on line 8)"),
+        (11, "channel-mismatch",
+         "LayerNorm expects trailing dimensions 15×14 but receives 14×14 (out_channels of the Conv2d on line 8)"),
+        (13, "shape-mismatch",
+         "LayerNorm over 4 trailing dims needs at least 4 dims per sample (batch excluded), got 3-d shape (8, 14, 14)"),
+    ]
