@@ -1,0 +1,111 @@
+"""Size searches and their messages (summary, dropped-pixels fixes) the mutation run of
+tools/mutants.py found unpinned. Every number was checked once against torch 2.13 (CPU): the
+smallest square forward that runs, and which input rows get a gradient (all-ones weights)."""
+
+import textwrap
+
+from convlint.engine import lint_source
+from convlint.summary import summarize_source
+
+
+def sequential(layers, shape):
+    return f"import torch.nn as nn\n\n# convlint: input={shape}\nnet = nn.Sequential({layers})\n"
+
+
+def findings(source):
+    return [(f.line, f.name, f.message) for f in lint_source(textwrap.dedent(source), "m.py")]
+
+
+def test_a_congruence_is_reduced_to_its_smallest_modulus():
+    # strides 2·2 give period 4, but the sizes that lose nothing are the odd ones:
+    # torch reads every row for n = 3, 5, 7, ... and loses the last row for every even n
+    source = sequential("nn.Conv2d(1, 4, 3, stride=2), nn.Conv2d(4, 4, 3, stride=2, padding=1)", "1x32x32")
+    s = summarize_source(source, "m.py")[0]
+    assert s.min_input == (3, 3)  # torch: 3×3 runs, 2×2 does not
+    assert s.no_drop == {"axes": [
+        {"axis": "H", "modulus": 2, "residues": [1], "congruence": "H ≡ 1 (mod 2)", "nearest": [31, 33]},
+        {"axis": "W", "modulus": 2, "residues": [1], "congruence": "W ≡ 1 (mod 2)", "nearest": [31, 33]},
+    ]}
+
+
+def test_good_sizes_counted_from_a_smallest_input_that_is_not_a_multiple_of_the_period():
+    # smallest input 4 (kernel 2 then 2 on the half); torch loses nothing exactly when 4 divides n
+    source = sequential("nn.Conv2d(1, 4, 2, stride=2), nn.Conv2d(4, 4, 2, stride=2)", "1x33x33")
+    s = summarize_source(source, "m.py")[0]
+    assert s.min_input == (4, 4)
+    assert [a["congruence"] for a in s.no_drop["axes"]] == ["H ≡ 0 (mod 4)", "W ≡ 0 (mod 4)"]
+    assert s.no_drop["axes"][0]["nearest"] == [32, 36]
+    source = sequential("nn.Conv2d(1, 4, 3, stride=2), nn.Conv2d(4, 4, 2, stride=2)", "1x20x20")
+    s = summarize_source(source, "m.py")[0]
+    # torch: 5×5 is the smallest that runs; n = 5, 9, 13, 17, 21 read every row
+    assert s.min_input == (5, 5)
+    assert [a["congruence"] for a in s.no_drop["axes"]] == ["H ≡ 1 (mod 4)", "W ≡ 1 (mod 4)"]
+    assert s.no_drop["axes"][0]["nearest"] == [17, 21]
+
+
+def test_a_dilated_window_with_one_output_position():
+    # torch: on 10×10 the last row is never read; padding=1 or 11×11 read every row
+    source = sequential("nn.Conv2d(1, 1, 3, dilation=4, stride=2)", "1x10x10")
+    assert findings(source) == [(4, "dropped-pixels",
+        "(10 + 2·0 − 9)/2 + 1 = 1.5, floored to 1: the last 1 row and 1 column of the 10×10 input are never read "
+        "(PyTorch drops them at the bottom and right edges, not at random); padding=1 or an input of 11×11 "
+        "reads every pixel")]
+    s = summarize_source(source, "m.py")[0]
+    assert s.min_input == (9, 9)  # torch: 9×9 gives one output, 8×8 none
+    assert [a["congruence"] for a in s.no_drop["axes"]] == ["H ≡ 1 (mod 2)", "W ≡ 1 (mod 2)"]
+    assert s.no_drop["axes"][0]["nearest"] == [9, 11]
+
+
+VIEWS = """\
+import torch.nn as nn
+
+
+# convlint: input=1x8x8
+class Merged(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(144, 10)
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = x.view(-1)
+        return self.fc(x)
+
+
+# convlint: input=1x8x8
+class Kept(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(144, 10)
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = x.view(-1, 144)
+        return self.fc(x)
+
+
+# convlint: input=3x16x16
+class Mismatch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.conv2 = nn.Conv2d(4, 8, 3)
+
+    def forward(self, x):
+        return self.conv2(self.conv(x))
+"""
+
+
+def test_minimum_inputs_of_views_and_of_a_channel_mismatch():
+    found = {s.name: s for s in summarize_source(VIEWS, "m.py")}
+    # view(-1) merges the batch: with a batch of 2 the Linear receives 288 features, so no size is
+    # a verdict; view(-1, 144) runs for 8×8 only (4·6·6 = 144); the mismatch fails at every size
+    assert found["Merged"].min_input is None
+    assert [(r.kind, r.output_shape) for r in found["Merged"].rows] == [
+        ("Conv2d", (4, 6, 6)), ("view", None), ("Linear", None)]
+    assert found["Kept"].min_input == (8, 8)
+    assert [(r.kind, r.output_shape) for r in found["Kept"].rows] == [
+        ("Conv2d", (4, 6, 6)), ("view", (144,)), ("Linear", (10,))]
+    assert found["Mismatch"].min_input is None
