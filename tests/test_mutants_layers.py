@@ -17,6 +17,10 @@ H, W = var("H"), var("W")
 TABLE = [
     ("ConvTranspose2d", (4, 2, 3), {"stride": 2, "output_padding": (1,)}, (4, 7, 8), (2, 16, 18)),
     ("ConvTranspose3d", (4, 2, 3), {"stride": 2, "output_padding": (1,)}, (4, 3, 4, 5), (2, 8, 10, 12)),
+    ("Conv2d", (2, 4, 3), {"dilation": (2,)}, (2, 9, 10), (4, 5, 6)),
+    ("Conv2d", (2, 4, 3), {"padding": (1,)}, (2, 9, 10), (4, 9, 10)),
+    ("Conv3d", (2, 4, 3), {"padding": (1,), "dilation": (2,)}, (2, 7, 8, 9), (4, 5, 6, 7)),
+    ("ConvTranspose2d", (2, 4, 3), {"padding": (1,), "dilation": (2,)}, (2, 7, 8), (4, 9, 10)),
     ("AdaptiveAvgPool2d", (-1,), {}, (4, 7, 8), "config"),
     ("Dropout2d", (), {}, (), "shape"),
     ("Dropout3d", (), {}, (), ()),

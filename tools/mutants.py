@@ -23,9 +23,9 @@ package, a function moved to a helper module): ``qualname | operator#occurrence 
 the function's qualified name (``_Conv.output``), the operator, the index of that operator's
 occurrence among the function's lines with that same text, and the stripped text of the
 source line where the mutated node starts.  File paths and line numbers are not part of it.
-The selection sorts every candidate by key before drawing ``--count`` of them with
-``random.Random(--seed)``, so the same seed picks the same mutants wherever the code lives
-(as long as the code itself is the same).  Two files with a function of the same name and an
+The selection draws the ``--count`` mutants whose key hashes lowest with ``--seed``
+(SHA-256), so the same seed picks the same mutants wherever the code lives, and a change
+elsewhere never changes whether a mutant is drawn (only how many others compete).  Two files with a function of the same name and an
 identical line can give two mutants one key; both are kept, and an entry in the equivalent
 list applies to both.
 
@@ -47,10 +47,10 @@ from __future__ import annotations
 import argparse
 import ast
 import glob
+import hashlib
 import io
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -332,11 +332,14 @@ def all_mutants(files: list[str]) -> tuple[list[Mutant], dict[str, str]]:
 
 
 def select(mutants: list[Mutant], seed: int, count: int) -> list[Mutant]:
-    ordered = sorted(mutants, key=lambda m: (m.key, m.file))
-    if count >= len(ordered):
-        return ordered
-    chosen = random.Random(seed).sample(range(len(ordered)), count)
-    return [ordered[i] for i in sorted(chosen)]
+    """`count` mutants: those whose key hashes lowest with the seed. A mutant's draw depends on its
+    key and the seed only, so adding or removing code elsewhere never changes whether it is drawn
+    (it can only push it out of, or into, the `count` lowest)."""
+    def score(m: Mutant) -> str:
+        return hashlib.sha256(f"{seed}\n{m.key}".encode("utf-8")).hexdigest()
+
+    chosen = sorted(mutants, key=lambda m: (score(m), m.file))[:count]
+    return sorted(chosen, key=lambda m: (m.file, m.start, m.operator))
 
 
 def read_equivalents(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
