@@ -10,7 +10,7 @@ the arithmetic is monotone.
 from __future__ import annotations
 
 import weakref
-from math import gcd, prod
+from math import prod
 
 from . import layers as L
 from .graph import MODEL_INPUT, Model
@@ -335,10 +335,6 @@ def good_sizes(model: Model, channels: int, rank: int, step_index: int | None = 
                 good.add((start + offset) % period)
         out.append(reduce_congruence(good, period))
     return out
-
-
-def lcm(a: int, b: int) -> int:
-    return a * b // gcd(a, b)
 
 
 def side_ranges(sizes: list[int]) -> list[tuple[int, int]]:

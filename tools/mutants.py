@@ -470,7 +470,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=None, help="seconds per mutant (default 3x the baseline)")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--list", action="store_true", help="list the selected mutants and stop")
-    parser.add_argument("--keys", type=Path, help="run only the selected mutants whose key is a line of this file")
+    parser.add_argument("--keys", type=Path, help="run only the mutants (drawn or not) whose key is a line of this file")
     parser.add_argument("--json", type=Path, help="write every result here")
     args = parser.parse_args(argv)
 
@@ -487,8 +487,9 @@ def main(argv=None) -> int:
             print(f"{mark}{m.file}: {m.key}\n{m.diff(texts[m.file])}")
         return 0
     wanted = None
-    if args.keys:
+    if args.keys:  # any mutant, drawn or not: to re-run the survivors of an earlier run
         wanted = {line.strip() for line in args.keys.read_text(encoding="utf-8").splitlines() if line.strip()}
+        selected = [m for m in sorted(mutants, key=lambda m: (m.file, m.start, m.operator)) if m.key in wanted]
     outcome: dict[str, str] = {}
     to_run = []
     for i, m in enumerate(selected):
@@ -514,7 +515,7 @@ def main(argv=None) -> int:
             print(f"{m.file}: {m.key}\n{r['diff']}")
         print()
     if wanted is not None:
-        print(f"ran {len(to_run)} of the {len(selected)} selected mutants (--keys): "
+        print(f"ran {len(to_run)} mutants named in {args.keys}: "
               f"{len(to_run) - len(survivors)} killed, {len(survivors)} survived")
         return 1 if survivors else 0
     text, rate = report(selected, outcome, files)
