@@ -21,6 +21,8 @@ TABLE = [
     ("Conv2d", (2, 4, 3), {"padding": (1,)}, (2, 9, 10), (4, 9, 10)),
     ("Conv3d", (2, 4, 3), {"padding": (1,), "dilation": (2,)}, (2, 7, 8, 9), (4, 5, 6, 7)),
     ("ConvTranspose2d", (2, 4, 3), {"padding": (1,), "dilation": (2,)}, (2, 7, 8), (4, 9, 10)),
+    ("Conv1d", (2, 4, (3,)), {}, (2, 9), (4, 7)),
+    ("Conv1d", (2, 4, (3, 3)), {}, (2, 9), "config"),
     ("AdaptiveAvgPool2d", (-1,), {}, (4, 7, 8), "config"),
     ("Dropout2d", (), {}, (), "shape"),
     ("Dropout3d", (), {}, (), ()),
@@ -83,6 +85,10 @@ def test_argument_messages():
         "unflattened_size must be a tuple of ints, got 4"]
     assert config_errors("Unflatten", {"dim": 1, "unflattened_size": (2, "a")}) == [
         "unflattened_size must be a tuple of ints, got (2, 'a')"]
+    assert config_errors("Conv1d", bind("Conv1d", [2, 4, (3, 3)], {})) == [
+        "kernel_size must be an int or a 1-tuple, got (3, 3)"]  # torch: a 4-d weight for a 3-d input
+    assert config_errors("Conv2d", bind("Conv2d", [2, 4, (3, 3, 3)], {})) == [
+        "kernel_size must be an int or a tuple of 2 ints, got (3, 3, 3)"]
     assert config_errors("ChannelShuffle", {"groups": 0}) == ["groups must be positive, got 0"]
     assert config_errors("ChannelShuffle", {"groups": 1}) == []
     with pytest.raises(ShapeError, match=r"^Dropout2d needs at least one dimension besides the batch, got a 0-d shape \(\)$"):
