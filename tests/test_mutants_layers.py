@@ -33,6 +33,14 @@ TABLE = [
     ("PixelShuffle", (2,), {}, (2, 3, 8, 5, 6), (2, 3, 2, 10, 12)),
     ("PixelUnshuffle", (2,), {}, (3, 2, 4, 6), (3, 8, 2, 3)),
     ("ChannelShuffle", (1,), {}, (4, 3, 3), (4, 3, 3)),
+    ("LocalResponseNorm", (0,), {}, (3, 4), "config"),
+    ("LocalResponseNorm", (1,), {}, (3, 4), (3, 4)),
+    ("PReLU", (3,), {}, (3,), (3,)),
+    ("PReLU", (3,), {}, (), "shape"),
+    ("PReLU", (1,), {}, (), ()),
+    ("GroupNorm", (1, 1), {}, (), "shape"),
+    ("GroupNorm", (2, 4), {}, (4,), (4,)),
+    ("ZeroPad2d", (1,), {}, (3, 4, 5, 6), (3, 4, 7, 8)),
 ]
 
 

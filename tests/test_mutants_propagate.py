@@ -161,3 +161,17 @@ def test_layer_norm_over_several_and_over_every_dim():
         (13, "shape-mismatch",
          "LayerNorm over 4 trailing dims needs at least 4 dims per sample (batch excluded), got 3-d shape (8, 14, 14)"),
     ]
+
+
+def test_after_a_flatten_an_open_ended_rank_is_named_as_such():
+    # torch: ZeroPad2d pads the last two dims whatever the rank, so on (N, 16) it pads the batch
+    # (2 → 4); ReflectionPad2d rejects a 2-d input; GroupNorm normalises (N, 16) as it is
+    source = "import torch.nn as nn\n"
+    for name, layer in (("a", "nn.ZeroPad2d(1)"), ("b", "nn.ReflectionPad2d(1)"), ("c", "nn.GroupNorm(1, 16)")):
+        source += f"# convlint: input=1x4x4\n{name} = nn.Sequential(nn.Flatten(), {layer})\n"
+    assert findings(source) == [
+        (3, "misplaced-flatten",
+         "ZeroPad2d needs at least a 3-d input but receives the 2-d output (N, 16) of the Flatten on line 3"),
+        (5, "misplaced-flatten",
+         "ReflectionPad2d needs a 4-d input but receives the 2-d output (N, 16) of the Flatten on line 5"),
+    ]

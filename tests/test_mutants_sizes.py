@@ -113,3 +113,11 @@ def test_residues_and_first_true():
     assert [first_true(lambda n, t=t: n >= t, 1, 100) for t in (1, 2, 50, 99, 100)] == [1, 2, 50, 99, 100]
     assert first_true(lambda n: False, 1, 100) == 100
     assert first_true(lambda n: n * n >= 50, 0, 10) == 8
+
+
+def test_residues_of_products_with_a_grouped_sum():
+    x = W * (H // 2 - 1)
+    assert residues(x, 2) == {0, 1}
+    assert residues(2 * x, 4) == {0, 2}
+    assert residues(4 * (H // 2 - 1) * (W // 3 + 1), 8) == {0, 4}
+    agrees(x, lambda h, w: w * (h // 2 - 1), ("H", "W"), 12)
