@@ -41,6 +41,9 @@ TABLE = [
     ("GroupNorm", (1, 1), {}, (), "shape"),
     ("GroupNorm", (2, 4), {}, (4,), (4,)),
     ("ZeroPad2d", (1,), {}, (3, 4, 5, 6), (3, 4, 7, 8)),
+    ("ZeroPad1d", ((-4, 2),), {}, (3, 4), (3, 2)),  # torch crops all 4, then pads 2
+    ("ZeroPad1d", ((-5, 2),), {}, (3, 4), "shape"),
+    ("ZeroPad1d", ((-2, -2),), {}, (3, 4), "collapse"),
 ]
 
 
