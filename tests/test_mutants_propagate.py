@@ -175,3 +175,39 @@ def test_after_a_flatten_an_open_ended_rank_is_named_as_such():
         (5, "misplaced-flatten",
          "ReflectionPad2d needs a 4-d input but receives the 2-d output (N, 16) of the Flatten on line 5"),
     ]
+
+
+FLATTENS = """\
+import torch
+import torch.nn as nn
+
+
+# convlint: input=3x8x8
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        y = x.flatten(-1)
+        z = torch.flatten(x, -2)
+        w = x.flatten(1, 2)
+        return y, z, w
+
+
+class Empty(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(0, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x)
+"""
+
+
+def test_flattens_from_negative_dims_and_a_first_layer_with_no_channels():
+    # torch: (2, 4, 6, 6) → flatten(-1) (2, 4, 6, 6), flatten(x, -2) (2, 4, 36), flatten(1, 2) (2, 24, 6)
+    assert [shape for _, _, shape in steps_of(FLATTENS, "Net")] == [(4, 6, 6), (4, 6, 6), (4, 36), (24, 6)]
+    # Conv2d(0, 4, 3) gives torch's odd (N, 0, ...) output: nothing is seeded from 0 channels
+    assert steps_of(FLATTENS, "Empty") == [("Conv2d", 24, None)]
