@@ -210,4 +210,4 @@ def test_flattens_from_negative_dims_and_a_first_layer_with_no_channels():
     # torch: (2, 4, 6, 6) → flatten(-1) (2, 4, 6, 6), flatten(x, -2) (2, 4, 36), flatten(1, 2) (2, 24, 6)
     assert [shape for _, _, shape in steps_of(FLATTENS, "Net")] == [(4, 6, 6), (4, 6, 6), (4, 36), (24, 6)]
     # Conv2d(0, 4, 3) gives torch's odd (N, 0, ...) output: nothing is seeded from 0 channels
-    assert steps_of(FLATTENS, "Empty") == [("Conv2d", 24, None)]
+    assert steps_of(FLATTENS, "Empty") == [("Conv2d", 22, None)]
