@@ -109,3 +109,23 @@ def test_minimum_inputs_of_views_and_of_a_channel_mismatch():
     assert [(r.kind, r.output_shape) for r in found["Kept"].rows] == [
         ("Conv2d", (4, 6, 6)), ("view", (144,)), ("Linear", (10,))]
     assert found["Mismatch"].min_input is None
+
+
+def test_minimum_input_found_63_sizes_above_the_collapse_free_one():
+    # torch: ZeroPad2d(32) then PixelUnshuffle(64) runs for n = 64 and 128 only (up to 139);
+    # nothing collapses from n = 1 on, so the search must reach 1 + 63
+    source = sequential("nn.ZeroPad2d(32), nn.PixelUnshuffle(64)", "1x64x64")
+    s = summarize_source(source, "m.py")[0]
+    assert s.min_input == (64, 64)
+    assert [r.output_shape for r in s.rows] == [(1, 128, 128), (4096, 2, 2)]
+
+
+def test_nearest_sizes_with_a_congruence():
+    from convlint.sizing import nearest
+
+    assert nearest(4, [0], 5, 4) == [4, 8]  # the one below may be the lowest allowed size itself
+    assert nearest(4, [0], 4, 4) == [4]
+    assert nearest(4, [1], 2, 4) == [5]  # below the lowest allowed size: only the one above
+    assert nearest(4, [], 5, 1) == []
+    assert nearest(2, [1], 10, 1) == [9, 11]
+    assert nearest(3, [0, 2], 7, 7) == [8]
