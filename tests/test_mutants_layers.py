@@ -41,6 +41,10 @@ TABLE = [
     ("GroupNorm", (1, 1), {}, (), "shape"),
     ("GroupNorm", (2, 4), {}, (4,), (4,)),
     ("ZeroPad2d", (1,), {}, (3, 4, 5, 6), (3, 4, 7, 8)),
+    ("Softmax", (), {"dim": -4}, (3, 4, 5), (3, 4, 5)),
+    ("Softmax", (), {"dim": 4}, (3, 4, 5), "shape"),
+    ("Softmax", (), {"dim": -5}, (3, 4, 5), "shape"),
+    ("Flatten", (1, -4), {}, (3, 4, 5), "shape"),
     ("ZeroPad1d", ((-4, 2),), {}, (3, 4), (3, 2)),  # torch crops all 4, then pads 2
     ("ZeroPad1d", ((-5, 2),), {}, (3, 4), "shape"),
     ("ZeroPad1d", ((-2, -2),), {}, (3, 4), "collapse"),
@@ -111,3 +115,14 @@ def test_unflatten_with_an_inferred_entry_beside_an_unknown_one():
     assert output_shape("Unflatten", {"dim": 1, "unflattened_size": (-1, UNKNOWN)}, (12,)) == (None, None)
     assert output_shape("Unflatten", {"dim": 1, "unflattened_size": (-1, 3)}, (12,)) == (4, 3)  # torch: (2, 4, 3)
     assert output_shape("Unflatten", {"dim": 2, "unflattened_size": (UNKNOWN, 3)}, (5, 12)) == (5, None, 3)
+
+
+def test_dim_range_messages():
+    # torch: "Dimension out of range (expected to be in range of [-4, 3], but got 4)"
+    with pytest.raises(ShapeError) as raised:
+        output_shape("Softmax", {"dim": 4}, (3, 4, 5))
+    assert str(raised.value) == "Softmax: dim 4 is out of range for a 4-d batched input (valid dims are -4 to 3)"
+    with pytest.raises(ShapeError) as raised:
+        output_shape("Flatten", {"start_dim": 1, "end_dim": -4}, (3, 4, 5))
+    assert str(raised.value) == "Flatten: start_dim (1) comes after end_dim (-4) for a 4-d batched input"
+    assert output_shape("Flatten", {"start_dim": -4}, (3, 4, 5)) is None  # merges the batch

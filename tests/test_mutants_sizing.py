@@ -129,3 +129,20 @@ def test_nearest_sizes_with_a_congruence():
     assert nearest(4, [], 5, 1) == []
     assert nearest(2, [1], 10, 1) == [9, 11]
     assert nearest(3, [0, 2], 7, 7) == [8]
+
+
+def test_fixes_for_dilated_windows_whose_taps_land_in_the_padding():
+    # torch (all-ones weights, input gradient): Conv2d(1, 1, 2, stride=2, dilation=2, padding=1) reads
+    # nothing of a 1×1 input, every row with padding=2 or at 2×2
+    source = sequential("nn.Conv2d(1, 1, 2, stride=2, dilation=2, padding=1)", "1x1x1")
+    assert findings(source) == [(4, "dropped-pixels",
+        "(1 + 2·1 − 3)/2 + 1 = 1, floored to 1: the last 1 row and 1 column of the 1×1 input are never read "
+        "(PyTorch drops them at the bottom and right edges, not at random); padding=2 or an input of 2×2 "
+        "reads every pixel")]
+    # Conv2d(1, 1, 3, stride=2, dilation=3, padding=2) loses 1 row at 3×3, 2 at 4×4, none at 5×5
+    # (a growth of a whole stride) or with padding=3
+    source = sequential("nn.Conv2d(1, 1, 3, stride=2, dilation=3, padding=2)", "1x3x3")
+    assert findings(source) == [(4, "dropped-pixels",
+        "(3 + 2·2 − 7)/2 + 1 = 1, floored to 1: the last 1 row and 1 column of the 3×3 input are never read "
+        "(PyTorch drops them at the bottom and right edges, not at random); padding=3 or an input of 5×5 "
+        "reads every pixel")]
