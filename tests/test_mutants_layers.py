@@ -104,6 +104,9 @@ def test_argument_messages():
         "kernel_size must be an int or a 1-tuple, got (3, 3)"]  # torch: a 4-d weight for a 3-d input
     assert config_errors("Conv2d", bind("Conv2d", [2, 4, (3, 3, 3)], {})) == [
         "kernel_size must be an int or a tuple of 2 ints, got (3, 3, 3)"]
+    # torch: Conv2d(-1, 4, 3) cannot create its weight [4, -1, 3, 3]; Conv2d(0, 4, 3) constructs
+    assert config_errors("Conv2d", bind("Conv2d", [-1, 4, 3], {})) == ["in_channels must not be negative, got -1"]
+    assert config_errors("Conv2d", bind("Conv2d", [0, 4, 3], {})) == []
     assert config_errors("ChannelShuffle", {"groups": 0}) == ["groups must be positive, got 0"]
     assert config_errors("ChannelShuffle", {"groups": 1}) == []
     with pytest.raises(ShapeError, match=r"^Dropout2d needs at least one dimension besides the batch, got a 0-d shape \(\)$"):
