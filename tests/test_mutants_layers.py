@@ -23,6 +23,12 @@ TABLE = [
     ("ConvTranspose2d", (2, 4, 3), {"padding": (1,), "dilation": (2,)}, (2, 7, 8), (4, 9, 10)),
     ("Conv1d", (2, 4, (3,)), {}, (2, 9), (4, 7)),
     ("Conv1d", (2, 4, (3, 3)), {}, (2, 9), "config"),
+    ("Conv2d", (4, 4, 3), {"groups": 0}, (4, 5, 5), "config"),
+    ("ConvTranspose2d", (4, 2, 3), {"stride": 1, "dilation": 2, "output_padding": 2}, (4, 4, 4), "config"),
+    ("ConvTranspose2d", (4, 2, 3), {"stride": 3, "dilation": 2, "output_padding": 2}, (4, 4, 4), (2, 16, 16)),
+    ("MaxPool2d", (3,), {"padding": (1,)}, (3, 7, 8), (3, 3, 3)),
+    ("AvgPool2d", (3,), {"padding": (1,)}, (3, 7, 8), (3, 3, 3)),
+    ("MaxPool2d", (3,), {"padding": -1}, (3, 7, 8), "config"),
     ("AdaptiveAvgPool2d", (-1,), {}, (4, 7, 8), "config"),
     ("Dropout2d", (), {}, (), "shape"),
     ("Dropout3d", (), {}, (), ()),
@@ -107,6 +113,11 @@ def test_argument_messages():
     # torch: Conv2d(-1, 4, 3) cannot create its weight [4, -1, 3, 3]; Conv2d(0, 4, 3) constructs
     assert config_errors("Conv2d", bind("Conv2d", [-1, 4, 3], {})) == ["in_channels must not be negative, got -1"]
     assert config_errors("Conv2d", bind("Conv2d", [0, 4, 3], {})) == []
+    assert config_errors("Conv2d", bind("Conv2d", [4, 4, 3], {"groups": 0})) == [
+        "groups must be a positive integer, got 0"]  # torch: ValueError "groups must be a positive integer"
+    assert config_errors("ConvTranspose2d", bind("ConvTranspose2d", [4, 2, 3], {"dilation": 2, "output_padding": 2})) == [
+        "output_padding (2) must be smaller than either stride (1) or dilation (2)"]
+    assert config_errors("MaxPool2d", bind("MaxPool2d", [3], {"padding": -1})) == ["padding must not be negative, got -1"]
     assert config_errors("ChannelShuffle", {"groups": 0}) == ["groups must be positive, got 0"]
     assert config_errors("ChannelShuffle", {"groups": 1}) == []
     with pytest.raises(ShapeError, match=r"^Dropout2d needs at least one dimension besides the batch, got a 0-d shape \(\)$"):
