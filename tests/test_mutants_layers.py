@@ -47,6 +47,11 @@ TABLE = [
     ("GroupNorm", (1, 1), {}, (), "shape"),
     ("GroupNorm", (2, 4), {}, (4,), (4,)),
     ("ZeroPad2d", (1,), {}, (3, 4, 5, 6), (3, 4, 7, 8)),
+    ("LayerNorm", ((3, 0),), {}, (3, 0), "collapse"),  # torch: an empty (2, 3, 0) output
+    ("Dropout", (0,), {}, (3, 4), (3, 4)),
+    ("Dropout", (1,), {}, (3, 4), (3, 4)),
+    ("Linear", (0, 4), {}, (3, 0), (3, 4)),
+    ("Linear", (4, 0), {}, (3, 4), "collapse"),
     ("Softmax", (), {"dim": -4}, (3, 4, 5), (3, 4, 5)),
     ("Softmax", (), {"dim": 4}, (3, 4, 5), "shape"),
     ("Softmax", (), {"dim": -5}, (3, 4, 5), "shape"),
@@ -118,6 +123,11 @@ def test_argument_messages():
     assert config_errors("ConvTranspose2d", bind("ConvTranspose2d", [4, 2, 3], {"dilation": 2, "output_padding": 2})) == [
         "output_padding (2) must be smaller than either stride (1) or dilation (2)"]
     assert config_errors("MaxPool2d", bind("MaxPool2d", [3], {"padding": -1})) == ["padding must not be negative, got -1"]
+    # torch: LayerNorm(0) and Linear(0, 4) construct; -1 cannot create the weight
+    assert config_errors("LayerNorm", {"normalized_shape": 0}) == []
+    assert config_errors("LayerNorm", {"normalized_shape": -1}) == ["normalized_shape must not be negative, got -1"]
+    assert config_errors("Linear", {"in_features": 0, "out_features": 4}) == []
+    assert config_errors("Linear", {"in_features": -1, "out_features": 4}) == ["in_features must not be negative, got -1"]
     assert config_errors("ChannelShuffle", {"groups": 0}) == ["groups must be positive, got 0"]
     assert config_errors("ChannelShuffle", {"groups": 1}) == []
     with pytest.raises(ShapeError, match=r"^Dropout2d needs at least one dimension besides the batch, got a 0-d shape \(\)$"):
@@ -140,3 +150,12 @@ def test_dim_range_messages():
         output_shape("Flatten", {"start_dim": 1, "end_dim": -4}, (3, 4, 5))
     assert str(raised.value) == "Flatten: start_dim (1) comes after end_dim (-4) for a 4-d batched input"
     assert output_shape("Flatten", {"start_dim": -4}, (3, 4, 5)) is None  # merges the batch
+
+
+def test_upsample_with_an_unresolved_mode_takes_any_rank_a_mode_takes():
+    # torch: Upsample(scale_factor=2) on (2, 3, 5) gives (2, 3, 10); every mode takes 2- to 4-d per sample
+    assert output_shape("Upsample", {"scale_factor": 2, "mode": UNKNOWN}, (3, 5)) == (3, 10)
+    assert output_shape("Upsample", {"scale_factor": 2, "mode": UNKNOWN}, (3, 5, 6, 7)) == (3, 10, 12, 14)
+    with pytest.raises(ShapeError) as raised:
+        output_shape("Upsample", {"scale_factor": 2, "mode": UNKNOWN}, (3,))
+    assert str(raised.value) == "Upsample expects a 2-, 3- or 4-d input per sample (batch excluded), got 1-d shape (3)"
