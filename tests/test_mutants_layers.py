@@ -56,6 +56,9 @@ TABLE = [
     ("Softmax", (), {"dim": 4}, (3, 4, 5), "shape"),
     ("Softmax", (), {"dim": -5}, (3, 4, 5), "shape"),
     ("Flatten", (1, -4), {}, (3, 4, 5), "shape"),
+    ("ZeroPad2d", (1.5,), {}, (3, 5, 6), "config"),
+    ("ZeroPad2d", (1,), {}, (5, 6), (7, 8)),
+    ("ConstantPad1d", (2, 0.0), {}, (5,), (9,)),
     ("ZeroPad1d", ((-4, 2),), {}, (3, 4), (3, 2)),  # torch crops all 4, then pads 2
     ("ZeroPad1d", ((-5, 2),), {}, (3, 4), "shape"),
     ("ZeroPad1d", ((-2, -2),), {}, (3, 4), "collapse"),
@@ -128,6 +131,7 @@ def test_argument_messages():
     assert config_errors("LayerNorm", {"normalized_shape": -1}) == ["normalized_shape must not be negative, got -1"]
     assert config_errors("Linear", {"in_features": 0, "out_features": 4}) == []
     assert config_errors("Linear", {"in_features": -1, "out_features": 4}) == ["in_features must not be negative, got -1"]
+    assert config_errors("ZeroPad2d", {"padding": 1.5}) == ["padding must be an int or a tuple of ints, got 1.5"]
     assert config_errors("ChannelShuffle", {"groups": 0}) == ["groups must be positive, got 0"]
     assert config_errors("ChannelShuffle", {"groups": 1}) == []
     with pytest.raises(ShapeError, match=r"^Dropout2d needs at least one dimension besides the batch, got a 0-d shape \(\)$"):
