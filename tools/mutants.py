@@ -2,6 +2,7 @@
 
     python tools/mutants.py [--seed S] [--count N] [--files GLOB ...] [--tests FILE ...]
                             [--timeout SECONDS] [--jobs N] [--list] [--keys FILE] [--json OUT]
+                            [--resume LOG ...]
 
 Not a CI step: a tool to run by hand (it takes tens of minutes) before and after changing the
 core, to see that the tests still pin every behaviour of it.
@@ -51,6 +52,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -461,6 +463,9 @@ def report(selected: list[Mutant], outcome: dict[str, str], files: list[str]) ->
     return "\n".join(lines), rate_total
 
 
+_LOG_LINE = re.compile(r"^\[\d+/\d+\] (?P<status>\w+) +[\d.]+s (?P<file>\S+): (?P<key>.*)$")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
@@ -472,6 +477,10 @@ def main(argv=None) -> int:
     parser.add_argument("--list", action="store_true", help="list the selected mutants and stop")
     parser.add_argument("--keys", type=Path, help="run only the mutants (drawn or not) whose key is a line of this file")
     parser.add_argument("--json", type=Path, help="write every result here")
+    parser.add_argument("--resume", type=Path, nargs="+",
+                        help="output of earlier runs (their `[i/n] status ...` lines): mutants they killed, or that "
+                             "timed out, are not run again. Valid only while the mutated files are unchanged since "
+                             "(tests may have been added: a killed mutant stays killed)")
     args = parser.parse_args(argv)
 
     files = expand(args.files)
@@ -490,15 +499,26 @@ def main(argv=None) -> int:
     if args.keys:  # any mutant, drawn or not: to re-run the survivors of an earlier run
         wanted = {line.strip() for line in args.keys.read_text(encoding="utf-8").splitlines() if line.strip()}
         selected = [m for m in sorted(mutants, key=lambda m: (m.file, m.start, m.operator)) if m.key in wanted]
+    earlier = {}
+    for log in args.resume or ():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            found = _LOG_LINE.match(line)
+            if found and found["status"] in ("killed", "timeout"):
+                earlier[(found["file"], found["key"])] = found["status"]
     outcome: dict[str, str] = {}
     to_run = []
     for i, m in enumerate(selected):
         if m.key in equivalents:
             outcome[str(i)] = "equivalent"
+        elif (m.file, m.key) in earlier:
+            outcome[str(i)] = earlier[(m.file, m.key)]
         elif wanted is not None and m.key not in wanted:
             outcome[str(i)] = "skipped"
         else:
             to_run.append((i, m))
+    if earlier:
+        print(f"{len(selected) - len(to_run) - sum(1 for v in outcome.values() if v == 'equivalent')} mutants "
+              f"killed in the earlier runs, {len(to_run)} to run", flush=True)
     results = run([m for _, m in to_run], texts, tests, args.timeout, args.jobs,
                   lambda s: print(s, flush=True))
     for j, (i, m) in enumerate(to_run):
