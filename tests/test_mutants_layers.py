@@ -6,10 +6,8 @@ Same table format as tests/test_layers.py; every row was checked once against to
 
 import pytest
 
-from convlint.layers import ShapeError, bind, config_errors, output_shape, parameter_count, windows
-from convlint.sizes import UNKNOWN, var
-
-H, W = var("H"), var("W")
+from convlint.layers import ShapeError, bind, bind_functional, config_errors, output_shape
+from convlint.sizes import UNKNOWN
 
 # (layer, args, kwargs, input shape without batch, expected): a tuple is the exact output shape;
 # "config": config_errors reports the arguments; "shape": output_shape raises ShapeError;
@@ -24,6 +22,7 @@ TABLE = [
     ("Conv1d", (2, 4, (3,)), {}, (2, 9), (4, 7)),
     ("Conv1d", (2, 4, (3, 3)), {}, (2, 9), "config"),
     ("Conv2d", (4, 4, 3), {"groups": 0}, (4, 5, 5), "config"),
+    ("Conv2d", (4, 0, 3), {}, (4, 5, 5), "config"),
     ("ConvTranspose2d", (4, 2, 3), {"stride": 1, "dilation": 2, "output_padding": 2}, (4, 4, 4), "config"),
     ("ConvTranspose2d", (4, 2, 3), {"stride": 3, "dilation": 2, "output_padding": 2}, (4, 4, 4), (2, 16, 16)),
     ("MaxPool2d", (3,), {"padding": (1,)}, (3, 7, 8), (3, 3, 3)),
@@ -159,7 +158,14 @@ def test_dim_range_messages():
 def test_upsample_with_an_unresolved_mode_takes_any_rank_a_mode_takes():
     # torch: Upsample(scale_factor=2) on (2, 3, 5) gives (2, 3, 10); every mode takes 2- to 4-d per sample
     assert output_shape("Upsample", {"scale_factor": 2, "mode": UNKNOWN}, (3, 5)) == (3, 10)
+    assert output_shape("Upsample", {"scale_factor": 2, "mode": UNKNOWN}, (3, 5, 6)) == (3, 10, 12)
     assert output_shape("Upsample", {"scale_factor": 2, "mode": UNKNOWN}, (3, 5, 6, 7)) == (3, 10, 12, 14)
     with pytest.raises(ShapeError) as raised:
         output_shape("Upsample", {"scale_factor": 2, "mode": UNKNOWN}, (3,))
     assert str(raised.value) == "Upsample expects a 2-, 3- or 4-d input per sample (batch excluded), got 1-d shape (3)"
+
+
+def test_a_functional_call_takes_the_layer_defaults_it_does_not_name():
+    # F.layer_norm(x, (4,)) has no elementwise_affine argument: the rest are LayerNorm's defaults
+    assert bind_functional("layer_norm", [(4,)], {}) == ("LayerNorm", {
+        "normalized_shape": (4,), "eps": 1e-05, "elementwise_affine": True, "bias": True, "device": None, "dtype": None})
