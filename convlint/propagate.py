@@ -103,6 +103,9 @@ def _run(op: Op, inputs: list[TensorInfo], values: dict[int, TensorInfo]) -> Ste
     if op.kind == "reduce":
         return Step(op, inputs, TensorInfo(_reduce_shape(op, inputs[0].shape), inputs[0].origin))
     if op.kind == "elementwise":
+        if inputs[0].shape is not None and inputs[1].shape is not None and len(inputs[0].shape) != len(inputs[1].shape):
+            # the shorter tensor's batch meets a non-batch dim of the other: the result depends on the batch size
+            return Step(op, inputs, UNKNOWN_TENSOR)
         shape, error = broadcast(inputs[0].shape, inputs[1].shape)
         return Step(op, inputs, TensorInfo(shape, inputs[0].origin if shape is not None else None), error=error)
     if op.kind == "cat":
