@@ -211,3 +211,62 @@ def test_flattens_from_negative_dims_and_a_first_layer_with_no_channels():
     assert [shape for _, _, shape in steps_of(FLATTENS, "Net")] == [(4, 6, 6), (4, 6, 6), (4, 36), (24, 6)]
     # Conv2d(0, 4, 3) gives torch's odd (N, 0, ...) output: nothing is seeded from 0 channels
     assert steps_of(FLATTENS, "Empty") == [("Conv2d", 22, None)]
+
+
+BROADCASTS = """\
+import torch
+import torch.nn as nn
+
+
+# convlint: input=3x16x16
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.extra = nn.Parameter(torch.zeros(1, 1, 8, 1, 1))
+
+    def forward(self, x):
+        x = self.conv(x)
+        w = x.mean(dim=1, keepdim=True)
+        a = w + x
+        b = x * w
+        v = x.mean(1)
+        c = v + x
+        d = x + v
+        e = x.sum(dim=0)
+        f = x + self.extra
+        return a, b, c, d, e, f
+
+
+# convlint: input=3x16x16
+class Pieces(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.conv2 = nn.Conv2d(8, 8, 3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        a, b = x.chunk(2, dim=-3)
+        c, d = torch.split(x, [0, 8], dim=1)
+        return self.conv2(a), c, d
+"""
+
+
+def test_broadcasting_size_one_dims_and_tensors_of_another_rank():
+    # torch, batch 2: w (2, 1, 14, 14); w + x and x * w (2, 8, 14, 14); v = x.mean(1) is (2, 14, 14), and
+    # v + x raises "The size of tensor a (2) must match the size of tensor b (8) at non-singleton
+    # dimension 1" (with a batch of 1 or 8 it runs): unknown; x.sum(dim=0) drops the batch; a
+    # (1, 1, 8, 1, 1) parameter gives (1, 2, 8, 14, 14): the batch is no longer first
+    assert [shape for _, _, shape in steps_of(BROADCASTS, "Net")] == [
+        (8, 14, 14), (1, 14, 14), (8, 14, 14), (8, 14, 14), (14, 14), None, None, None, None]
+
+
+def test_pieces_along_a_negative_channel_dim_and_an_empty_section():
+    # torch: chunk(2, dim=-3) gives (N, 4, 14, 14), conv2 raises (8 channels expected, 4 given);
+    # split([0, 8], dim=1) gives (N, 0, 14, 14) and (N, 8, 14, 14)
+    assert [shape for _, _, shape in steps_of(BROADCASTS, "Pieces")] == [
+        (8, 14, 14), (4, 14, 14), (4, 14, 14), (0, 14, 14), (8, 14, 14), (8, 12, 12)]
+    assert findings(BROADCASTS) == [
+        (30, "channel-mismatch", "Conv2d expects 8 input channels but receives 4 (the output of the chunk on line 34)"),
+    ]
