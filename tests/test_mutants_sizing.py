@@ -146,3 +146,55 @@ def test_fixes_for_dilated_windows_whose_taps_land_in_the_padding():
         "(3 + 2·2 − 7)/2 + 1 = 1, floored to 1: the last 1 row and 1 column of the 3×3 input are never read "
         "(PyTorch drops them at the bottom and right edges, not at random); padding=3 or an input of 5×5 "
         "reads every pixel")]
+
+
+SEARCHES = """\
+import torch.nn as nn
+
+
+# convlint: input=1x20x20
+skip = nn.Sequential(nn.Conv2d(1, 4, 1, stride=2), nn.Conv2d(4, 4, 2, stride=2))
+
+# convlint: input=3x16x16
+odd = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(14, 8, 3))
+
+# convlint: input=4x32
+pooled = nn.Sequential(nn.MaxPool1d(2), nn.Conv1d(4, 8, 3))
+
+# convlint: input=2x12
+flat = nn.Sequential(nn.Conv1d(2, 4, 3), nn.Flatten(), nn.Linear(48, 5))
+
+
+class Free(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(n, 5)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(1))
+"""
+
+
+def test_size_searches_of_several_models():
+    found = {s.name: s for s in summarize_source(SEARCHES, "m.py")}
+    # torch: the 1×1 stride-2 conv skips rows by design; the 2/2 conv after it reads its whole
+    # input exactly for n = 3, 4, 7, 8, 11, 12, ... (n ≡ 0 or 3 mod 4), the smallest being 3
+    assert found["skip"].min_input == (3, 3)
+    assert found["skip"].no_drop["axes"][0] == {
+        "axis": "H", "modulus": 4, "residues": [0, 3], "congruence": "H ≡ 0 or 3 (mod 4)", "nearest": [20]}
+    # 8 channels into a Conv2d(14, ...): no size runs, though the 14×14 size equals 14
+    assert found["odd"].min_input is None
+    # torch: MaxPool1d(2) then Conv1d(4, 8, 3) runs from L = 6; even lengths read everything
+    assert found["pooled"].min_input == (6,)
+    assert [a["congruence"] for a in found["pooled"].no_drop["axes"]] == ["L ≡ 0 (mod 2)"]
+    # torch: 4·(L − 2) = 48 only for L = 14
+    assert found["flat"].min_input == (14,)
+    # an in_features nothing resolves pins nothing: the smallest input is the collapse-free one
+    assert found["Free"].min_input == (3, 3)
+    assert [str(d) for d in found["Free"].rows[1].output_shape] == ["4·(H − 2)·(W − 2)"]
+    assert findings(SEARCHES) == [
+        (8, "channel-mismatch", "Conv2d expects 14 input channels but receives 8 (out_channels of the Conv2d on line 8)"),
+        (14, "channel-mismatch", "Linear expects 48 input features but receives 40 (4·10 flattened by the Flatten on "
+                                 "line 14); only inputs of 2×14 fit the Linear's in_features"),
+    ]
