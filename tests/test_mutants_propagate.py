@@ -270,3 +270,101 @@ def test_pieces_along_a_negative_channel_dim_and_an_empty_section():
     assert findings(BROADCASTS) == [
         (30, "channel-mismatch", "Conv2d expects 8 input channels but receives 4 (the output of the chunk on line 34)"),
     ]
+
+
+JOINS = """\
+import torch
+import torch.nn as nn
+
+
+# convlint: input=3x16x16
+class Joins(nn.Module):
+    def __init__(self, flag):
+        super().__init__()
+        self.flag = flag
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.b = nn.Conv2d(3, 8, 5, padding=2)
+        self.c = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        if self.flag:
+            y = self.a(x)
+        else:
+            y = self.b(x)
+        if self.flag:
+            z = self.a(x)
+        else:
+            z = self.c(x)
+        return y, z
+
+
+# convlint: input=3x16x16
+class Scaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 3)
+        self.scale = nn.Parameter(torch.ones(8, 1, 1))
+        self.conv2 = nn.Conv2d(4, 8, 3)
+
+    def forward(self, x):
+        x = self.conv(x) * self.scale
+        return self.conv2(x)
+
+
+# convlint: input=1x3x3
+class Collapse(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 5)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        y = self.relu(self.conv(x))
+        w = torch.flip(x, [1]) + x
+        return y, w
+
+
+# convlint: input=1x2x2
+class Empty(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.conv(x))
+
+
+# convlint: input=1x8x8
+class Views(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        x = self.pool(x)
+        a = x.view(x.size(0), -1, -1)
+        b = x.view(x.size(0), -1, 1)
+        return a, b
+"""
+
+
+def test_joins_broadcast_origins_collapses_and_views():
+    # torch: both arms of the first `if` give (N, 8, 16, 16); the second's arms disagree (16 against 14)
+    assert [shape for _, _, shape in steps_of(JOINS, "Joins")] == [
+        (8, 16, 16), (8, 16, 16), (8, 16, 16), (8, 16, 16), (8, 14, 14), None]
+    # a (1, 14, 14) tensor times an (8, 1, 1) parameter: 8 channels that the broadcast made
+    assert [shape for _, _, shape in steps_of(JOINS, "Scaled")] == [(1, 14, 14), (8, 14, 14), (8, 12, 12)]
+    # torch: Conv2d(1, 4, 5) on 3×3 raises (output -1×-1), and on 2×2 Conv2d(1, 4, 3) gives 0×0:
+    # neither is a shape to go on with; flip is not followed, so the sum is unknown
+    assert [shape for _, _, shape in steps_of(JOINS, "Collapse")] == [None, None, None, None]
+    assert [shape for _, _, shape in steps_of(JOINS, "Empty")] == [None, None]
+    # torch: "only one dimension can be inferred" for view(n, -1, -1), even of a single feature
+    assert [shape for _, _, shape in steps_of(JOINS, "Views")] == [(1, 1, 1), None, (1, 1)]
+    assert findings(JOINS) == [
+        (32, "channel-mismatch", "Conv2d expects 4 input channels but receives 8 (the output of the broadcast on line 35)"),
+        (43, "spatial-collapse", "Conv2d output would be -1×-1: its input is only 3×3 for the 1×3×3 input; the "
+                                 "smallest input that works is 1×5×5"),
+        (56, "spatial-collapse", "Conv2d output would be 0×0: its input is only 2×2 for the 1×2×2 input; the "
+                                 "smallest input that works is 1×3×3"),
+    ]
