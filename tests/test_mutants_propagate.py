@@ -355,8 +355,9 @@ def test_joins_broadcast_origins_collapses_and_views():
         (8, 16, 16), (8, 16, 16), (8, 16, 16), (8, 16, 16), (8, 14, 14), None]
     # a (1, 14, 14) tensor times an (8, 1, 1) parameter: 8 channels that the broadcast made
     assert [shape for _, _, shape in steps_of(JOINS, "Scaled")] == [(1, 14, 14), (8, 14, 14), (8, 12, 12)]
-    # torch: Conv2d(1, 4, 5) on 3×3 raises (output -1×-1), and on 2×2 Conv2d(1, 4, 3) gives 0×0:
-    # neither is a shape to go on with; flip is not followed, so the sum is unknown
+    # torch: Conv2d(1, 4, 5) on 3×3 (output -1×-1) and Conv2d(1, 4, 3) on 2×2 (output 0×0) both raise
+    # "Kernel size can't be greater than actual input size": no shape to go on with; flip is not
+    # followed, so the sum is unknown
     assert [shape for _, _, shape in steps_of(JOINS, "Collapse")] == [None, None, None, None]
     assert [shape for _, _, shape in steps_of(JOINS, "Empty")] == [None, None]
     # torch: "only one dimension can be inferred" for view(n, -1, -1), even of a single feature
