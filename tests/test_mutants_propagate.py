@@ -369,3 +369,35 @@ def test_joins_broadcast_origins_collapses_and_views():
         (56, "spatial-collapse", "Conv2d output would be 0×0: its input is only 2×2 for the 1×2×2 input; the "
                                  "smallest input that works is 1×3×3"),
     ]
+
+
+AXES = """\
+import torch
+import torch.nn as nn
+
+
+# convlint: input=3x16x12
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        a = x.transpose(1, 2)
+        b = x.transpose(-1, -2)
+        c, d = torch.split(x, [0, 8], dim=1)
+        e = c.chunk(2, dim=1)[0]
+        f = torch.flip(x, [1])
+        g = f.view(f.size(0), 0)
+        h = x.view(x.size(0), a.size(0), -1)
+        return a, b, e, g, h
+"""
+
+
+def test_transposes_empty_pieces_and_sizes_read_off_tensors():
+    # torch, batch 2: transpose(1, 2) (2, 14, 8, 10), transpose(-1, -2) (2, 8, 10, 14); the empty split
+    # piece chunks into one (2, 0, 14, 10) piece (not followed: unknown); flip is not followed, so
+    # neither is its view; a.size(0) is the batch, so x.view(n, a.size(0), -1) depends on it: unknown
+    assert [shape for _, _, shape in steps_of(AXES, "Net")] == [
+        (8, 14, 10), (14, 8, 10), (8, 10, 14), (0, 14, 10), (8, 14, 10), None, None, None, None]
