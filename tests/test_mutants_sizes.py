@@ -121,3 +121,13 @@ def test_residues_of_products_with_a_grouped_sum():
     assert residues(2 * x, 4) == {0, 2}
     assert residues(4 * (H // 2 - 1) * (W // 3 + 1), 8) == {0, 4}
     agrees(x, lambda h, w: w * (h // 2 - 1), ("H", "W"), 12)
+
+
+def test_the_canonical_search_reaches_a_period_of_exactly_128():
+    # ⌊H/16⌋ + ⌊(H + 8)/16⌋ = ⌊H/8⌋ (Hermite), so ⌊H/8⌋ − ⌊(H + 8)/16⌋ = ⌊H/16⌋: denominators 8·16 = 128
+    x = H // 8 - (H + 8) // 16
+    assert x == H // 16 and str(x) == "⌊H/16⌋"
+    agrees(x, lambda h: h // 8 - (h + 8) // 16, top=300)
+    y = H // 16 + (H + 8) // 16  # 16·16 = 256: beyond the search, kept as two floors
+    assert str(y) == "⌊H/16⌋ + ⌊(H + 8)/16⌋"
+    agrees(y, lambda h: h // 8, top=300)
