@@ -131,3 +131,11 @@ def test_the_canonical_search_reaches_a_period_of_exactly_128():
     y = H // 16 + (H + 8) // 16  # 16·16 = 256: beyond the search, kept as two floors
     assert str(y) == "⌊H/16⌋ + ⌊(H + 8)/16⌋"
     agrees(y, lambda h: h // 8, top=300)
+
+
+def test_the_none_propagating_helpers_compute():
+    from convlint.sizes import add, ceildiv, floordiv, mul, sub
+
+    assert (add(3, 4), sub(3, 4), mul(3, 4), floordiv(7, 2), ceildiv(7, 2)) == (7, -1, 12, 3, 4)
+    assert mul(H, 3) == 3 * H and str(mul(H, W)) == "H·W"
+    assert add(H, W) == H + W and sub(H, 1) == H - 1 and floordiv(H, 2) == H // 2
