@@ -198,3 +198,14 @@ def test_size_searches_of_several_models():
         (14, "channel-mismatch", "Linear expects 48 input features but receives 40 (4·10 flattened by the Flatten on "
                                  "line 14); only inputs of 2×14 fit the Linear's in_features"),
     ]
+
+
+def test_the_sizes_a_linear_pins_when_a_later_layer_always_collapses():
+    # torch: with a 1×1×1 input the Linear gets its 1 feature (then the 3×3 conv on 1×1 raises); with
+    # 1×2×2 it gets 4 ("mat1 and mat2 shapes cannot be multiplied (1x4 and 1x4)")
+    source = sequential("nn.Conv2d(1, 1, 1), nn.Flatten(), nn.Linear(1, 4), nn.Unflatten(1, (4, 1, 1)), "
+                        "nn.Conv2d(4, 4, 3)", "1x2x2")
+    s = summarize_source(source, "m.py")[0]
+    assert s.min_input is None
+    assert s.notes == ["the Linear on line 4 takes 1 features after the flatten: only inputs of 1×1×1 fit the "
+                       "Linear's in_features, not 1×2×2"]
