@@ -391,13 +391,16 @@ class Net(nn.Module):
         f = torch.flip(x, [1])
         g = f.view(f.size(0), 0)
         h = x.view(x.size(0), a.size(0), -1)
-        return a, b, e, g, h
+        i = x.view(x.size(0), a.size(-4), -1)
+        j = x.view(x.size(0), 0, -1)
+        return a, b, e, g, h, i, j
 """
 
 
 def test_transposes_empty_pieces_and_sizes_read_off_tensors():
     # torch, batch 2: transpose(1, 2) (2, 14, 8, 10), transpose(-1, -2) (2, 8, 10, 14); the empty split
     # piece chunks into one (2, 0, 14, 10) piece (not followed: unknown); flip is not followed, so
-    # neither is its view; a.size(0) is the batch, so x.view(n, a.size(0), -1) depends on it: unknown
+    # neither is its view; a.size(0) and a.size(-4) are the batch, so x.view(n, a.size(0), -1) depends on
+    # it: unknown; x.view(n, 0, -1) raises ("shape '[2, 0, -1]' is invalid for input of size 2240")
     assert [shape for _, _, shape in steps_of(AXES, "Net")] == [
-        (8, 14, 10), (14, 8, 10), (8, 10, 14), (0, 14, 10), (8, 14, 10), None, None, None, None]
+        (8, 14, 10), (14, 8, 10), (8, 10, 14), (0, 14, 10), (8, 14, 10), None, None, None, None, None, None]
