@@ -139,3 +139,10 @@ def test_the_none_propagating_helpers_compute():
     assert (add(3, 4), sub(3, 4), mul(3, 4), floordiv(7, 2), ceildiv(7, 2)) == (7, -1, 12, 3, 4)
     assert mul(H, 3) == 3 * H and str(mul(H, W)) == "H·W"
     assert add(H, W) == H + W and sub(H, 1) == H - 1 and floordiv(H, 2) == H // 2
+
+
+def test_a_product_prints_floors_before_grouped_sums_whatever_their_variables():
+    assert str((H - 1) * (W // 3)) == "⌊W/3⌋·(H − 1)"
+    assert str((W // 3) * (H - 1)) == "⌊W/3⌋·(H − 1)"
+    assert str((H // 2) * (W - 1)) == "⌊H/2⌋·(W − 1)"
+    agrees((H - 1) * (W // 3), lambda h, w: (h - 1) * (w // 3), ("H", "W"), 12)
