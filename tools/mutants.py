@@ -26,9 +26,9 @@ occurrence among the function's lines with that same text, and the stripped text
 source line where the mutated node starts.  File paths and line numbers are not part of it.
 The selection draws the ``--count`` mutants whose key hashes lowest with ``--seed``
 (SHA-256), so the same seed picks the same mutants wherever the code lives, and a change
-elsewhere never changes whether a mutant is drawn (only how many others compete).  Two files with a function of the same name and an
-identical line can give two mutants one key; both are kept, and an entry in the equivalent
-list applies to both.
+elsewhere never changes whether a mutant is drawn (only how many others compete).  Two files
+with a function of the same name and an identical line can give two mutants one key; both are
+kept, and an entry in the equivalent list applies to both.
 
 Running.  The repository (without .git, .venv and caches) is copied once per job into a
 temporary directory; each mutant is written into the copy, the tests run there with
@@ -36,7 +36,9 @@ temporary directory; each mutant is written into the copy, the tests run there w
 that exercise the core, see DEFAULT_TESTS: the slow subprocess, language-server and verify
 tests are left out), with the copy first on PYTHONPATH, and the file is restored.  A failing
 run kills the mutant; a run over ``--timeout`` seconds counts as killed by timeout.  The
-working tree is never written.
+working tree is never written.  ``--resume LOG ...`` takes the output of earlier runs and does
+not run again the mutants they killed: valid only while the mutated files are unchanged (added
+tests cannot revive a killed mutant).
 
 Equivalent mutants are listed in tools/equivalent_mutants.txt, one per line:
 ``qualname | operator#occurrence | line | why it cannot change behaviour``.  They are not
