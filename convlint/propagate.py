@@ -63,10 +63,7 @@ def symbolic_input(kind: str, params: dict) -> Shape | None:
     channels = params.get(spec.channels_param)
     if not isinstance(channels, int) or isinstance(channels, bool) or channels <= 0:
         return None
-    rank = spec.rank[-1]
-    if rank == 1:
-        return (channels,)
-    names = SPATIAL_NAMES.get(rank - 1)
+    names = SPATIAL_NAMES.get(spec.rank[-1] - 1)  # every such layer takes (C, spatial...), C alone never
     return (channels, *(var(n) for n in names)) if names else None
 
 
@@ -116,6 +113,9 @@ def _run(op: Op, inputs: list[TensorInfo], values: dict[int, TensorInfo]) -> Ste
 
 
 def _run_elementwise(op: Op, inputs: list[TensorInfo], values) -> Step:
+    if inputs[0].shape is not None and inputs[1].shape is not None and len(inputs[0].shape) != len(inputs[1].shape):
+        # the shorter tensor's batch meets a non-batch dim of the other: the result depends on the batch size
+        return Step(op, inputs, UNKNOWN_TENSOR)
     shape, error = broadcast(inputs[0].shape, inputs[1].shape)
     if op.args.get("inplace") and shape != inputs[0].shape:
         shape = None  # an in-place op cannot grow its tensor (torch raises)

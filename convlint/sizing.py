@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import replace
-from math import gcd, prod
+from math import lcm, prod
 
 from . import layers as L
 from .graph import MODEL_INPUT, Model
@@ -100,23 +100,16 @@ def _channel_conflict(step: Step) -> bool:
     return received != declared
 
 
-def _bad_view(step: Step) -> bool:
-    """`x.view(-1, N)` on a concrete tensor whose per-sample count is not N."""
-    if step.op.kind != "view" or step.out_shape is not None or not _concrete(step.in_shape):
-        return False
-    sizes = step.op.args.get("sizes", ())
-    return bool(sizes) and sizes[0] == -1 and all(isinstance(s, int) for s in sizes[1:])
-
-
-def accepts(steps: list[Step], known: bool = True) -> bool:
-    """torch would run these steps: nothing collapses, nothing is rejected, channels chain.
-    With `known`, also require every step's output shape to be known (a verdict, not a hope)."""
+def accepts(steps: list[Step]) -> bool:
+    """torch would run these steps: nothing collapses, nothing is rejected, channels chain, and
+    every step's output shape is known (a verdict, not a hope; a view torch rejects, like
+    `x.view(-1, N)` with the wrong N, has none)."""
     for step in steps:
-        if step.error is not None or _collapsed(step) or _bad_view(step):
+        if step.error is not None or _collapsed(step):
             return False
         if step.op.kind == "layer" and _channel_conflict(step):
             return False
-        if known and step.out_shape is None:
+        if step.out_shape is None:
             return False
     return True
 
@@ -483,10 +476,6 @@ def good_sizes(model: Model, channels: int, rank: int, step_index: int | None = 
                 good.add((start + offset) % period)
         out.append(reduce_congruence(good, period))
     return out
-
-
-def lcm(a: int, b: int) -> int:
-    return a * b // gcd(a, b)
 
 
 def side_ranges(sizes: list[int]) -> list[tuple[int, int]]:

@@ -43,8 +43,9 @@ def check(ctx):
         kind = ctx.subject(step.op.layer)
         if layer_spec.channels_param == "normalized_shape":
             message = _layer_norm(kind, declared, shape)
-            if message:  # the channel's origin says where trailing spatial sizes come from only for a 1-d input
-                source = _source(ctx, step) if len(shape) == 1 else f"its input is {fmt_shape(shape)}"
+            normalized = (declared,) if _is_int(declared) else declared
+            if message:  # the channel's origin explains the sizes only when the channel axis is among them
+                source = _source(ctx, step) if len(normalized) == len(shape) else f"its input is {fmt_shape(shape)}"
                 yield step.op.layer.site, message + f" ({source})"
             continue
         if not _is_int(declared):

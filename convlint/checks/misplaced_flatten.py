@@ -74,9 +74,10 @@ def _layer(ctx, step):
     elif step.inputs[0].flat_from is not None and shape is not None:
         layer_spec = spec(step)
         if layer_spec is not None and layer_spec.rank is not None and len(shape) not in layer_spec.rank:
-            needed = layer_spec.rank[-1] + 1
+            ranks = layer_spec.rank  # an open-ended "at least k dims" is listed up to the largest rank
+            needed = f"at least a {ranks[0] + 1}-d" if len(ranks) > 3 else f"a {ranks[-1] + 1}-d"
             yield step.op.layer.site, (
-                f"{ctx.subject(step.op.layer)} needs a {needed}-d input but receives the {len(shape) + 1}-d output "
+                f"{ctx.subject(step.op.layer)} needs {needed} input but receives the {len(shape) + 1}-d output "
                 f"(N, {', '.join(map(str, shape))}) of {ctx.describe(step.inputs[0].flat_from[1])}"
             )
 

@@ -73,7 +73,9 @@ for _n in (1, 2, 3):
                rank={1: (1, 2), 2: (3,), 3: (4,)}[_n], keyword_only=("bias",)))
     _add(Norm(f"InstanceNorm{_n}d", _norm + (("affine", False), ("track_running_stats", False), *_DEVICE,
                                               ("bias", True)), rank=(_n + 1,), keyword_only=("bias",)))
-    _add(Elementwise(f"Dropout{_n}d", (("p", 0.5), *_INPLACE), rank=(2,) if _n == 1 else None, min_rank=1))
+    # torch: Dropout2d (training) rejects an input with nothing but the batch, Dropout3d unsqueezes it and runs
+    _add(Elementwise(f"Dropout{_n}d", (("p", 0.5), *_INPLACE), rank=(2,) if _n == 1 else None,
+                     min_rank=1 if _n == 2 else 0))
     _pad_kinds = (("ZeroPad", "constant", ()), ("ConstantPad", "constant", (("value", R),)),
                   ("ReflectionPad", "reflect", ()), ("ReplicationPad", "replicate", ()),
                   ("CircularPad", "circular", ()))
