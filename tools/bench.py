@@ -26,9 +26,9 @@ files, with the same number of jobs, and the table shows the median of `--runs` 
 * verify:          `convlint verify fixtures/`: its time beyond `import torch` is the meta-device pass
 * peak memory:     the largest resident set (ru_maxrss) of any child process, per tool
 
-Targets (issue 6): cold <= 0.5x flake8, warm <= 2 s, one file <= 0.35 s, cold <= 1.25x the
-parse floor, peak memory <= 300 MB; summary <= 0.4 s (issue 7); verify <= 1 s beyond importing
-torch (issue 4); LSP diagnostics <= 300 ms after a change (issue 5). The script prints a
+Targets: cold <= 0.5x flake8, warm <= 2 s, one file <= 0.35 s, cold <= 1.25x the
+parse floor, peak memory <= 300 MB; summary <= 0.4 s; verify <= 1 s beyond importing
+torch; LSP diagnostics <= 300 ms after a change. The script prints a
 markdown table with the date and the machine's core count, and exits 1 if a target is missed.
 
 convlint's bytecode is compiled first (an installed package has it; PYTHONDONTWRITEBYTECODE
@@ -36,7 +36,7 @@ would otherwise make every run compile convlint again), and the one-file command
 untimed first, as a pre-commit hook has run before (the file system's cache is warm).
 `--only single` times just the one-file rows (one file, summary, lsp): no corpus run, a minute.
 `--only summary` times `convlint summary` of torchvision's 16 classifiers, one per family, and of
-resnet.py's models in one call (issue 16: each <= 0.5 s, resnet.py <= 1.5 s).
+resnet.py's models in one call (targets: each <= 0.5 s, resnet.py <= 1.5 s).
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def lsp_row(seconds: float) -> str:
 
 
 def lsp_target(seconds: float) -> tuple:
-    return ("LSP diagnostics after a change (issue 5)", f"{1000 * seconds:.0f} ms", "≤ 300 ms", seconds <= 0.3)
+    return ("LSP diagnostics after a change", f"{1000 * seconds:.0f} ms", "≤ 300 ms", seconds <= 0.3)
 
 
 def time_lsp(runs: int) -> float:
@@ -213,7 +213,7 @@ def bench_single(args) -> tuple[str, bool]:
     one, summary = med["convlint, one file"], med["convlint summary, one file"]
     targets = [
         ("convlint, one file (pre-commit)", f"{one:.2f} s", "≤ 0.35 s", one <= 0.35),
-        ("convlint summary, one file (issue 7)", f"{summary:.2f} s", "≤ 0.4 s", summary <= 0.4),
+        ("convlint summary, one file", f"{summary:.2f} s", "≤ 0.4 s", summary <= 0.4),
         lsp_target(lsp),
     ]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -290,8 +290,8 @@ def bench(args) -> tuple[str, bool]:
         ("convlint warm", f"{warm:.2f} s", "≤ 2 s", warm <= 2.0),
         ("convlint, one file (pre-commit)", f"{one:.2f} s", "≤ 0.35 s", one <= 0.35),
         ("convlint peak memory (one process)", f"{peak:.0f} MB", "≤ 300 MB", peak <= 300),
-        ("convlint summary, one file (issue 7)", f"{summary:.2f} s", "≤ 0.4 s", summary <= 0.4),
-        ("verify fixtures/ beyond import torch (issue 4)", f"{verify_extra:.2f} s", "≤ 1 s", verify_extra <= 1.0),
+        ("convlint summary, one file", f"{summary:.2f} s", "≤ 0.4 s", summary <= 0.4),
+        ("verify fixtures/ beyond import torch", f"{verify_extra:.2f} s", "≤ 1 s", verify_extra <= 1.0),
         lsp_target(lsp),
     ]
     when = datetime.date.today().isoformat()
@@ -329,7 +329,7 @@ CLASSIFIERS = (
 
 def bench_summary(args) -> tuple[str, bool]:
     """`--only summary`: `convlint summary` of each torchvision classifier, and of all of resnet.py's
-    models in one call (issue 16: each <= 0.5 s, resnet.py <= 1.5 s, process start included)."""
+    models in one call (targets: each <= 0.5 s, resnet.py <= 1.5 s, process start included)."""
     corpus.prepare_package("torchvision", corpus.PACKAGES["torchvision"])
     root = corpus.CACHE / "src"
     models = "torchvision-0.29.1/torchvision/models/"
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", metavar="FILE", help="also write the table to FILE")
     ap.add_argument("--only", choices=("all", "single", "summary"), default="all",
                     help="single: only the one-file rows (one file, summary, lsp), without the corpus run; "
-                         "summary: convlint summary of torchvision's classifiers (issue 16)")
+                         "summary: convlint summary of torchvision's classifiers")
     args = ap.parse_args(argv)
     compile_convlint()
     table, met = {"single": bench_single, "summary": bench_summary}.get(args.only, bench)(args)
