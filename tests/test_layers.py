@@ -5,6 +5,7 @@ importable the table tests also re-check it live.
 """
 
 import inspect
+import warnings
 
 import pytest
 
@@ -21,6 +22,7 @@ H, W = var("H"), var("W")
 #   "config": config_errors reports the arguments (torch rejects them whatever the input);
 #   "shape": output_shape raises ShapeError (torch rejects this input);
 #   "collapse": some output size is <= 0 (torch errors, or returns an empty tensor);
+#   "zero": a layer of size 0: torch builds it with only a warning, config_errors reports it;
 #   "rank": ShapeError because inputs are assumed batched, while torch would read
 #           the batch as the channel dim of an unbatched input and run.
 TABLE = [
@@ -162,6 +164,55 @@ TABLE = [
     ("Embedding", (10, 4), {}, (7,), (7, 4)),
     ("ChannelShuffle", (2,), {}, (4, 3, 3), (4, 3, 3)),
     ("ChannelShuffle", (3,), {}, (4, 3, 3), "shape"),
+    # edges found by tools/mutants.py
+    ("ConvTranspose2d", (4, 2, 3), {"stride": 2, "output_padding": (1,)}, (4, 7, 8), (2, 16, 18)),
+    ("ConvTranspose3d", (4, 2, 3), {"stride": 2, "output_padding": (1,)}, (4, 3, 4, 5), (2, 8, 10, 12)),
+    ("Conv2d", (2, 4, 3), {"dilation": (2,)}, (2, 9, 10), (4, 5, 6)),
+    ("Conv2d", (2, 4, 3), {"padding": (1,)}, (2, 9, 10), (4, 9, 10)),
+    ("Conv3d", (2, 4, 3), {"padding": (1,), "dilation": (2,)}, (2, 7, 8, 9), (4, 5, 6, 7)),
+    ("ConvTranspose2d", (2, 4, 3), {"padding": (1,), "dilation": (2,)}, (2, 7, 8), (4, 9, 10)),
+    ("Conv1d", (2, 4, (3,)), {}, (2, 9), (4, 7)),
+    ("Conv1d", (2, 4, (3, 3)), {}, (2, 9), "config"),
+    ("Conv2d", (4, 4, 3), {"groups": 0}, (4, 5, 5), "config"),
+    ("Conv2d", (4, 0, 3), {}, (4, 5, 5), "config"),
+    ("ConvTranspose2d", (4, 2, 3), {"stride": 1, "dilation": 2, "output_padding": 2}, (4, 4, 4), "config"),
+    ("ConvTranspose2d", (4, 2, 3), {"stride": 3, "dilation": 2, "output_padding": 2}, (4, 4, 4), (2, 16, 16)),
+    ("MaxPool2d", (3,), {"padding": (1,)}, (3, 7, 8), (3, 3, 3)),
+    ("AvgPool2d", (3,), {"padding": (1,)}, (3, 7, 8), (3, 3, 3)),
+    ("MaxPool2d", (3,), {"padding": -1}, (3, 7, 8), "config"),
+    ("AdaptiveAvgPool2d", (-1,), {}, (4, 7, 8), "config"),
+    ("Dropout2d", (), {}, (), "shape"),
+    ("Dropout3d", (), {}, (), ()),
+    ("Dropout3d", (), {}, (5,), (5,)),
+    ("Unflatten", (1, 4), {}, (12,), "config"),
+    ("Unflatten", (1, (2, "a")), {}, (12,), "config"),
+    ("PixelShuffle", (2,), {}, (3, 8, 5, 6), (3, 2, 10, 12)),
+    ("PixelShuffle", (2,), {}, (2, 3, 8, 5, 6), (2, 3, 2, 10, 12)),
+    ("PixelUnshuffle", (2,), {}, (3, 2, 4, 6), (3, 8, 2, 3)),
+    ("ChannelShuffle", (1,), {}, (4, 3, 3), (4, 3, 3)),
+    ("LocalResponseNorm", (0,), {}, (3, 4), "config"),
+    ("LocalResponseNorm", (1,), {}, (3, 4), (3, 4)),
+    ("PReLU", (3,), {}, (3,), (3,)),
+    ("PReLU", (3,), {}, (), "shape"),
+    ("PReLU", (1,), {}, (), ()),
+    ("GroupNorm", (1, 1), {}, (), "shape"),
+    ("GroupNorm", (2, 4), {}, (4,), (4,)),
+    ("ZeroPad2d", (1,), {}, (3, 4, 5, 6), (3, 4, 7, 8)),
+    ("LayerNorm", ((3, 0),), {}, (3, 0), "collapse"),  # torch: an empty (2, 3, 0) output
+    ("Dropout", (0,), {}, (3, 4), (3, 4)),
+    ("Dropout", (1,), {}, (3, 4), (3, 4)),
+    ("Linear", (0, 4), {}, (3, 0), "zero"),  # torch builds it with a warning: reported at construction
+    ("Linear", (4, 0), {}, (3, 4), "zero"),
+    ("Softmax", (), {"dim": -4}, (3, 4, 5), (3, 4, 5)),
+    ("Softmax", (), {"dim": 4}, (3, 4, 5), "shape"),
+    ("Softmax", (), {"dim": -5}, (3, 4, 5), "shape"),
+    ("Flatten", (1, -4), {}, (3, 4, 5), "shape"),
+    ("ZeroPad2d", (1.5,), {}, (3, 5, 6), "config"),
+    ("ZeroPad2d", (1,), {}, (5, 6), (7, 8)),
+    ("ConstantPad1d", (2, 0.0), {}, (5,), (9,)),
+    ("ZeroPad1d", ((-4, 2),), {}, (3, 4), (3, 2)),  # torch crops all 4, then pads 2
+    ("ZeroPad1d", ((-5, 2),), {}, (3, 4), "shape"),
+    ("ZeroPad1d", ((-2, -2),), {}, (3, 4), "collapse"),
 ]
 
 
@@ -187,7 +238,7 @@ def case_id(case):
 @pytest.mark.parametrize("case", TABLE, ids=case_id)
 def test_table(case):
     name, args, kwargs, shape, expected = case
-    assert outcome(name, args, kwargs, shape) == ("shape" if expected == "rank" else expected)
+    assert outcome(name, args, kwargs, shape) == {"rank": "shape", "zero": "config"}.get(expected, expected)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
@@ -195,13 +246,17 @@ def test_table(case):
 def test_table_agrees_with_torch(case):
     torch = pytest.importorskip("torch")
     name, args, kwargs, shape, expected = case
-    try:
-        module = getattr(torch.nn, name)(*args, **kwargs)
-        x = torch.zeros((2, *shape), dtype=torch.long if name == "Embedding" else torch.float32)
-        result = tuple(module(x).shape[1:])
-    except Exception:  # noqa: BLE001 - any rejection counts
-        result = "rejected"
-    if expected == "collapse":  # torch errors, or (ConvTranspose) returns an empty tensor
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            module = getattr(torch.nn, name)(*args, **kwargs)
+            x = torch.zeros((2, *shape), dtype=torch.long if name == "Embedding" else torch.float32)
+            result = tuple(module(x).shape[1:])
+        except Exception:  # noqa: BLE001 - any rejection counts
+            result = "rejected"
+    if expected == "zero":  # torch builds a layer with no weights, with only a warning
+        assert any("zero-element" in str(w.message) for w in caught)
+    elif expected == "collapse":  # torch errors, or (ConvTranspose) returns an empty tensor
         assert result == "rejected" or 0 in result
     elif isinstance(expected, tuple):
         assert result == expected
