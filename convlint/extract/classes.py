@@ -20,6 +20,7 @@ METHOD_DECORATORS = {
     "cached_property": "property", "functools.cached_property": "property",
 }
 
+
 def method_kind(node: ast.FunctionDef) -> str | None:
     """How a class attribute defined by `def` behaves: "staticmethod", "classmethod", "property",
     "unknown" (a property's setter or deleter, which replaces it) or None (a plain method; other

@@ -185,6 +185,7 @@ def takes_list(module: Any, depth: int = 0) -> bool:
                 return True
     return False
 
+
 def _holds_no_base_parameters(base: str | None) -> bool:
     """Whether a subclass of torch.nn.`base` gets no parameters from its base class's constructor (which
     we do not read): a container, nn.Module, or a layer that has none with its default arguments

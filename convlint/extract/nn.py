@@ -62,7 +62,6 @@ TORCH_CLASSES = (
 )
 
 
-
 def torch_class(name: str) -> str | None:
     """`torch.nn.MaxPool2d` / `torch.nn.modules.batchnorm._BatchNorm` -> the class name, if we know it."""
     parts = name.split(".")
@@ -102,6 +101,7 @@ def torch_isinstance(value: Any, name: str) -> Any:
         return UNKNOWN
     return name in mro
 
+
 def module_kind(value: Any) -> bool | None:
     """Whether torch registers `value` as a sub-module when it is assigned to a module's attribute
     (None: cannot tell)."""
@@ -140,6 +140,7 @@ def resolved_bases(cls: ClassInfo, torch_ok: bool = False) -> bool:
                 continue
             return False
     return True
+
 
 class Modules:
     """torch.nn modules (a mixin of the Extractor)."""

@@ -30,6 +30,7 @@ OPERATORS = {
     ast.Mod: "Modulo", ast.Pow: "Power",
 }
 
+
 def operator_name(op: ast.operator) -> str:
     """The operator's name in findings and ops: "Add", "Subtract", ... ("" for the rest)."""
     return OPERATORS.get(type(op), "")

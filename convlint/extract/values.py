@@ -17,16 +17,20 @@ from ..sizes import UNKNOWN
 class Tensor:
     value: int  # the value number in the model being built
 
+
 @dataclass(frozen=True)
 class Qual:
     """A reference into torch or another known module: 'torch.nn.Conv2d'."""
 
     name: str
 
+
 SERIAL = itertools.count()  # creation order of mutable values (see Extractor.speculation)
+
 
 def next_serial() -> int:
     return next(SERIAL)
+
 
 @dataclass(eq=False)
 class Container:
@@ -38,11 +42,13 @@ class Container:
     keys: list | None = None
     born: int = field(default_factory=next_serial)
 
+
 @dataclass(eq=False)
 class ListVal:
     items: list
     born: int = field(default_factory=next_serial)
     lost: bool = False  # changed in an arm of an undecided branch: its contents are unknown
+
 
 @dataclass(eq=False)
 class DictVal:
@@ -66,6 +72,7 @@ class Function:
     node: ast.FunctionDef  # or AsyncFunctionDef
     env: Env
     foreign: str | None = None  # the other file that defines it
+
 
 @dataclass(eq=False)
 class ClassInfo:
@@ -106,6 +113,7 @@ class ClassInfo:
                     return base.name.rsplit(".", 1)[1]
         return None
 
+
 @dataclass(frozen=True)
 class DataField:
     """One field of a @dataclass: its default (MISSING: none) or the factory that makes it."""
@@ -127,6 +135,7 @@ class EnumMember:
     name: str
     value: Any
 
+
 @dataclass(eq=False)
 class Instance:
     cls: ClassInfo
@@ -145,10 +154,12 @@ class BoundMethod:
     self_value: Any
     func: Function
 
+
 @dataclass(eq=False)
 class Super:
     instance: Instance
     cls: ClassInfo
+
 
 @dataclass(frozen=True)
 class Lazy:
@@ -156,6 +167,7 @@ class Lazy:
 
     path: Any
     name: str | None
+
 
 @dataclass(eq=False)
 class Partial:
@@ -165,9 +177,11 @@ class Partial:
     args: list
     kwargs: dict
 
+
 @dataclass(frozen=True)
 class ShapeOf:
     tensor: Tensor
+
 
 @dataclass(frozen=True)
 class SizesOf:
@@ -182,6 +196,7 @@ class SizesOf:
 class Builtin:
     name: str
 
+
 @dataclass(frozen=True)
 class MethodRef:
     """`owner.name`, waiting to be called."""
@@ -189,18 +204,22 @@ class MethodRef:
     owner: Any
     name: str
 
+
 class _Buffer:
     """A tensor registered with register_buffer / register_parameter: not a module, shape unknown."""
 
     def __repr__(self) -> str:
         return "BUFFER"
 
+
 BUFFER = _Buffer()
+
 
 @dataclass(eq=False)
 class FeatureList:
     """The list of tensors a head is given (`forward(self, x: list[Tensor])`) when it is run on
     its own: its length is unknown, so only `for feature in x` reads it, once, on a fresh tensor."""
+
 
 @dataclass(frozen=True)
 class ConstTensor:
@@ -209,11 +228,13 @@ class ConstTensor:
     shape: tuple
     parameter: Any = field(default=None, compare=False)  # the nn.Parameter(...) call that made it one (None: a plain tensor)
 
+
 @dataclass(eq=False)
 class ArrayVal:
     """A 1-d numpy array of known numbers: iterated, indexed, measured or turned into a list."""
 
     items: list
+
 
 @dataclass(eq=False)
 class Pieces:
@@ -234,6 +255,7 @@ class Pieces:
     def count(self) -> int | None:
         return len(self.param) if self.mode == "sections" else None
 
+
 @dataclass(frozen=True)
 class ModuleRef:
     globals: Env
@@ -241,21 +263,27 @@ class ModuleRef:
 
 # --------------------------------------------------------------------------- control flow
 
+
 class Return(Exception):
     def __init__(self, value: Any) -> None:
         self.value = value
 
+
 class Break(Exception):
     pass
+
 
 class Continue(Exception):
     pass
 
+
 class Raise(Exception):
     """The interpreted code raises: this path is not taken."""
 
+
 class OutOfBudget(Exception):
     pass
+
 
 JUMPS = (Return, Break, Continue, Raise, OutOfBudget, RecursionError)  # what ends a run of code we follow
 
@@ -275,6 +303,7 @@ class Env:
             env = env.parent
         return BUILTINS.get(name, UNKNOWN)
 
+
 BUILTINS = {
     name: Builtin(name)
     for name in (
@@ -290,8 +319,10 @@ MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "popitem", "
 
 # --------------------------------------------------------------------------- predicates
 
+
 def is_tensor(value: Any) -> bool:
     return isinstance(value, Tensor)
+
 
 def known(value: Any) -> bool:
     """A fully known constant (no UNKNOWN anywhere inside)."""
@@ -300,6 +331,7 @@ def known(value: Any) -> bool:
     if isinstance(value, tuple):
         return all(known(v) for v in value)
     return isinstance(value, (int, float, str, bool, type(None)))
+
 
 def as_param(value: Any) -> Any:
     """What a layer parameter receives: constants as they are, lists as tuples, anything else UNKNOWN."""
@@ -313,11 +345,14 @@ def as_param(value: Any) -> Any:
         return value
     return UNKNOWN
 
+
 def int_value(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
+
 def numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
 
 def lose(obj: Any, name: Any) -> None:
     """Forget what an object changed in an arm of an undecided branch holds (a dict: the key `name`)."""
@@ -339,20 +374,25 @@ def lose(obj: Any, name: Any) -> None:
             obj.attrs[name] = UNKNOWN
         obj.loose = True
 
+
 def is_lost(value: Any) -> bool:
     return isinstance(value, (ListVal, DictVal)) and value.lost or isinstance(value, Container) and value.kind == "Unknown"
+
 
 def is_enum(cls: ClassInfo) -> bool:
     """A subclass of enum.Enum (or IntEnum, StrEnum, Flag...): its class attributes become members."""
     return any(isinstance(base, Qual) and base.name.startswith("enum.") for klass in cls.mro() for base in klass.bases)
 
+
 def owner_items(attrs: dict) -> list:
     return [(key, value) for key, value in attrs.items() if isinstance(value, (Container, Instance))]
+
 
 def positional_params(params: ast.arguments) -> list[tuple[ast.arg, ast.expr | None]]:
     """The positional parameters with their defaults (None: none)."""
     positional = params.posonlyargs + params.args
     return list(zip(positional, [None] * (len(positional) - len(params.defaults)) + params.defaults))
+
 
 def binds(params: ast.arguments, count: int, kwargs: dict) -> bool:
     """Whether a call with `count` positional arguments and `kwargs` binds to `params`."""
@@ -364,6 +404,7 @@ def binds(params: ast.arguments, count: int, kwargs: dict) -> bool:
     if any(k not in names for k in kwargs) and params.kwarg is None:
         return False
     return all(default is not None or p.arg in kwargs for p, default in positional[count:] + kwonly)
+
 
 def interpreted(value: Any) -> Any:
     """A Python literal as the interpreter evaluates its source: lists and dicts become ListVal

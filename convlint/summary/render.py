@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..sizes import Sym
 from .tables import GLOBAL, ModelSummary, shape_text
 
+
 def _count(value) -> str:
     if value is None:
         return "?"

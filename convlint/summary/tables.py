@@ -597,8 +597,6 @@ def _no_drop(model, channels, rank, shape, smallest) -> dict | None:
     return {"axes": axes}
 
 
-
-
 def shape_text(shape) -> str:
     if shape is None:
         return "?"
