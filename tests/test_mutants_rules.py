@@ -1,0 +1,52 @@
+"""Rules added during the redesign that the mutation run of tools/mutants.py found unpinned. Every
+expected value was checked once against torch 2.13 (CPU) where torch has a counterpart."""
+
+import pickle
+
+import pytest
+
+from convlint.layers import REQUIRED, ShapeError, bind, output_shape
+from convlint.sizes import UNKNOWN, var
+
+H = var("H")
+
+
+def test_required_survives_pickling_as_itself():
+    assert pickle.loads(pickle.dumps(REQUIRED)) is REQUIRED  # --jobs sends layer tables between processes
+
+
+def test_a_closed_rank_list_is_spelled_out():
+    # torch: "Only 3D, 4D and 5D input Tensors supported (got 2D)" for Upsample on (2, 5)
+    with pytest.raises(ShapeError, match=r"^Upsample with mode 'nearest' expects a 2-d or 3-d or 4-d input per sample "
+                                         r"\(batch excluded\), got 1-d shape \(5\)$"):
+        output_shape("Upsample", bind("Upsample", [], {"scale_factor": 2}), (5,))
+
+
+def test_prelu_with_several_parameters_needs_channels():
+    # torch: PReLU(2) on (2,) raises "Mismatch of parameter numbers and input channel size"; PReLU(1) runs
+    with pytest.raises(ShapeError, match="^PReLU with 2 parameters needs a channel dimension, got shape \\(\\)$"):
+        output_shape("PReLU", bind("PReLU", [2], {}), ())
+    assert output_shape("PReLU", bind("PReLU", [1], {}), ()) == ()
+
+
+def test_unsqueeze_at_an_unknown_dim_keeps_the_rank():
+    assert output_shape("unsqueeze", {"dim": UNKNOWN}, (3, 4, 5)) == (None, None, None, None)
+
+
+@pytest.mark.parametrize("dim, shape, expected", [
+    (None, (1, 4, 1), (4,)),  # torch: (2, 1, 4, 1).squeeze() -> (2, 4)
+    (None, (1, H), None),  # H may be 1
+    (1, (1, 4), (4,)),  # torch: (2, 1, 4).squeeze(1) -> (2, 4)
+    (2, (4, 1), (4,)),  # torch: (2, 4, 1).squeeze(2) -> (2, 4)
+    (-1, (4, 1), (4,)),
+    (2, (4, H), None),
+    (0, (4, 1), None),  # the batch
+])
+def test_squeeze(dim, shape, expected):
+    assert output_shape("squeeze", {"dim": dim}, shape) == expected
+
+
+def test_squeeze_out_of_range_is_torchs_message():
+    # torch: (2, 1, 4).squeeze(3): "Dimension out of range (expected to be in range of [-3, 2], but got 3)"
+    with pytest.raises(ShapeError, match=r"^squeeze: dimension out of range \(expected to be in range of \[-3, 2\], but got 3\)$"):
+        output_shape("squeeze", {"dim": 3}, (1, 4))
