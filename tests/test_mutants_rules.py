@@ -50,3 +50,26 @@ def test_squeeze_out_of_range_is_torchs_message():
     # torch: (2, 1, 4).squeeze(3): "Dimension out of range (expected to be in range of [-3, 2], but got 3)"
     with pytest.raises(ShapeError, match=r"^squeeze: dimension out of range \(expected to be in range of \[-3, 2\], but got 3\)$"):
         output_shape("squeeze", {"dim": 3}, (1, 4))
+
+
+def test_unflatten_infers_one_size_given_as_minus_one():
+    # torch: nn.Unflatten(1, (2, -1)) maps (2, 12, 3) to (2, 2, 6, 3)
+    from convlint.layers import config_errors
+
+    assert config_errors("Unflatten", {"dim": 1, "unflattened_size": (2, -1)}) == []
+    assert output_shape("Unflatten", {"dim": 1, "unflattened_size": (2, -1)}, (12, 3)) == (2, 6, 3)
+
+
+def test_negative_out_channels_and_crops_that_leave_nothing():
+    from convlint.layers import config_errors
+
+    # torch: Conv2d(4, -1, 3) cannot create its weight ("negative dimension")
+    assert config_errors("Conv2d", bind("Conv2d", [4, -1, 3], {})) == ["out_channels must be positive, got -1"]
+    # torch: ZeroPad1d((-5, 1)) on (2, 3, 4) raises "narrow(): length must be non-negative": the crop leaves
+    # exactly nothing, which convlint reports as a collapse (an empty output), not as a crop too large
+    assert output_shape("ZeroPad1d", {"padding": (-5, 1)}, (3, 4)) == (3, 0)
+
+
+def test_a_zero_scale_factor_leaves_a_symbolic_size_unknown():
+    # torch: Upsample(scale_factor=0) raises at run time; a symbolic size times 0 is not a size
+    assert output_shape("Upsample", bind("Upsample", [], {"scale_factor": 0}), (3, H)) == (3, None)
