@@ -73,3 +73,10 @@ def test_negative_out_channels_and_crops_that_leave_nothing():
 def test_a_zero_scale_factor_leaves_a_symbolic_size_unknown():
     # torch: Upsample(scale_factor=0) raises at run time; a symbolic size times 0 is not a size
     assert output_shape("Upsample", bind("Upsample", [], {"scale_factor": 0}), (3, H)) == (3, None)
+
+
+def test_a_pool_names_the_input_it_expects():
+    # torch: MaxPool2d(2) on (2, 4): "non-empty 3D or 4D (batch mode) tensor expected for input"
+    with pytest.raises(ShapeError, match=r"^MaxPool2d expects a 3-d input \(C, H, W\) per sample \(batch excluded\), "
+                                         r"got 1-d shape \(4\)$"):
+        output_shape("MaxPool2d", bind("MaxPool2d", [2], {}), (4,))
