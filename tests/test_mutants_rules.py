@@ -80,3 +80,18 @@ def test_a_pool_names_the_input_it_expects():
     with pytest.raises(ShapeError, match=r"^MaxPool2d expects a 3-d input \(C, H, W\) per sample \(batch excluded\), "
                                          r"got 1-d shape \(4\)$"):
         output_shape("MaxPool2d", bind("MaxPool2d", [2], {}), (4,))
+
+
+def test_an_adaptive_pool_to_zero_is_an_empty_output_not_an_argument_error():
+    from convlint.layers import config_errors
+
+    # torch: AdaptiveAvgPool2d(0) maps (2, 3, 4, 4) to an empty (2, 3, 0, 0)
+    assert config_errors("AdaptiveAvgPool2d", {"output_size": 0}) == []
+    assert output_shape("AdaptiveAvgPool2d", {"output_size": 0}, (3, 4, 4)) == (3, 0, 0)
+
+
+def test_a_first_layer_without_channels_seeds_nothing():
+    from convlint.engine import analyze_source
+
+    source = "import torch.nn as nn\nm = nn.Sequential(nn.Conv2d(0, 8, 3), nn.ReLU())\n"
+    assert analyze_source(source, "m.py", details=True).models[0].steps[0].in_shape is None

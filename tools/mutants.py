@@ -93,6 +93,8 @@ DEFAULT_TESTS = [
     "tests/test_evidence.py",
     "tests/test_fix.py",
     "tests/test_differential.py",
+    "tests/test_tensor_ops.py",
+    "tests/test_summary_trust.py",
 ]
 
 EQUIVALENT_FILE = ROOT / "tools" / "equivalent_mutants.txt"
