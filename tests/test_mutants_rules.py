@@ -95,3 +95,11 @@ def test_a_first_layer_without_channels_seeds_nothing():
 
     source = "import torch.nn as nn\nm = nn.Sequential(nn.Conv2d(0, 8, 3), nn.ReLU())\n"
     assert analyze_source(source, "m.py", details=True).models[0].steps[0].in_shape is None
+
+
+def test_unflatten_sizes_below_minus_one_are_rejected():
+    from convlint.layers import config_errors
+
+    # torch builds nn.Unflatten(1, (2, -2)) and fails when it runs: no size is -2
+    assert config_errors("Unflatten", {"dim": 1, "unflattened_size": (2, -2)}) == [
+        "unflattened_size entries must be positive or -1, got (2, -2)"]
