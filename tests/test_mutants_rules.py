@@ -103,3 +103,13 @@ def test_unflatten_sizes_below_minus_one_are_rejected():
     # torch builds nn.Unflatten(1, (2, -2)) and fails when it runs: no size is -2
     assert config_errors("Unflatten", {"dim": 1, "unflattened_size": (2, -2)}) == [
         "unflattened_size entries must be positive or -1, got (2, -2)"]
+
+
+def test_upsample_of_an_unresolved_mode_takes_up_to_three_spatial_dims():
+    # torch: Upsample(scale_factor=2, mode="trilinear") maps (2, 3, 4, 5, 6) to (2, 3, 8, 10, 12)
+    assert output_shape("Upsample", {"scale_factor": 2, "mode": UNKNOWN}, (3, 4, 5, 6)) == (3, 8, 10, 12)
+
+
+def test_squeeze_of_the_first_batched_dim_by_a_negative_index_is_the_batch():
+    # torch: (2, 1, 4).squeeze(-3) is (2, 1, 4): dim -3 is the batch, which shapes here do not carry
+    assert output_shape("squeeze", {"dim": -3}, (1, 4)) is None
