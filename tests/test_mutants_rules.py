@@ -113,3 +113,78 @@ def test_upsample_of_an_unresolved_mode_takes_up_to_three_spatial_dims():
 def test_squeeze_of_the_first_batched_dim_by_a_negative_index_is_the_batch():
     # torch: (2, 1, 4).squeeze(-3) is (2, 1, 4): dim -3 is the batch, which shapes here do not carry
     assert output_shape("squeeze", {"dim": -3}, (1, 4)) is None
+
+
+TENSOR_OPS = """import torch
+import torch.nn as nn
+
+
+# convlint: input=8x6x6
+class Stack1(nn.Module):
+    def forward(self, x):
+        return torch.stack([x, x], dim=1)
+
+
+# convlint: input=8x6x6
+class StackLast(nn.Module):
+    def forward(self, x):
+        return torch.stack([x, x, x], dim=-1)
+
+
+# convlint: input=8x6x6
+class StackMid(nn.Module):
+    def forward(self, x):
+        return torch.stack([x, x], dim=2)
+
+
+# convlint: input=1x6x6
+class Expanded(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x):
+        return self.conv(x.expand(-1, 3, -1, -1))
+
+
+# convlint: input=2x6x6
+class Repeated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x):
+        return self.conv(x.repeat(1, 3, 1, 1))
+
+
+# convlint: input=3x6x6
+class Scaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(1, 3, 1, 1))
+        self.conv = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x):
+        return self.conv(x * self.gamma)
+
+
+# convlint: input=8x6x10
+class Sliced(nn.Module):
+    def forward(self, x):
+        return x[:, :, 1:, ::2]
+"""
+
+
+def test_stack_expand_repeat_broadcast_and_slices():
+    # torch, on a batch of 2: Stack1 (2, 2, 8, 6, 6), StackLast (2, 8, 6, 6, 3), StackMid (2, 8, 2, 6, 6),
+    # Sliced (2, 8, 5, 5); Expanded, Repeated and Scaled raise at their Conv2d (3, 6 and 3 channels for 4)
+    from convlint.engine import analyze_source, lint_source
+
+    outputs = {m.name: m.steps[-1].out_shape for m in analyze_source(TENSOR_OPS, "ops.py", details=True).models}
+    assert outputs == {"Stack1": (2, 8, 6, 6), "StackLast": (8, 6, 6, 3), "StackMid": (8, 2, 6, 6),
+                       "Expanded": (8, 6, 6), "Repeated": (8, 6, 6), "Scaled": (8, 6, 6), "Sliced": (8, 5, 5)}
+    assert [(f.span.line, f.message) for f in lint_source(TENSOR_OPS, "ops.py")] == [
+        (27, "Conv2d expects 4 input channels but receives 3 (the output of the expand on line 30)"),
+        (37, "Conv2d expects 4 input channels but receives 6 (the output of the repeat on line 40)"),
+        (48, "Conv2d expects 4 input channels but receives 3 (the declared input)"),
+    ]
