@@ -188,3 +188,54 @@ def test_stack_expand_repeat_broadcast_and_slices():
         (37, "Conv2d expects 4 input channels but receives 6 (the output of the repeat on line 40)"),
         (48, "Conv2d expects 4 input channels but receives 3 (the declared input)"),
     ]
+
+
+KEEPING = """import torch
+import torch.nn as nn
+
+
+# convlint: input=3x6x6
+class KeepExpand(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.Conv2d(3, 5, 6)
+        self.conv = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x):
+        return self.conv(self.pool(x).expand(-1, -1, 4, 4))
+
+
+# convlint: input=3x6x6
+class KeepRepeat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Conv2d(3, 5, 1)
+        self.conv = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x):
+        return self.conv(self.first(x).repeat(1, 1, 2, 2))
+
+
+# convlint: input=3x6x6
+class KeepScale(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Conv2d(3, 5, 1)
+        self.gamma = nn.Parameter(torch.ones(1, 5, 1, 1))
+        self.conv = nn.Conv2d(4, 8, 1)
+
+    def forward(self, x):
+        return self.conv(self.first(x) * self.gamma)
+"""
+
+
+def test_ops_that_keep_the_channels_keep_their_origin():
+    # torch raises at each Conv2d(4, ...): it receives the 5 channels of the first layer, through an
+    # expand of the spatial axes, a repeat of them, and a per-channel scale
+    from convlint.engine import lint_source
+
+    assert [(f.span.line, f.message) for f in lint_source(KEEPING, "keep.py")] == [
+        (10, "Conv2d expects 4 input channels but receives 5 (out_channels of the Conv2d on line 9)"),
+        (21, "Conv2d expects 4 input channels but receives 5 (out_channels of the Conv2d on line 20)"),
+        (33, "Conv2d expects 4 input channels but receives 5 (out_channels of the Conv2d on line 31)"),
+    ]
