@@ -42,11 +42,9 @@ def check(ctx):
         declared = step.op.layer.params.get(layer_spec.channels_param)
         kind = ctx.subject(step.op.layer)
         if layer_spec.channels_param == "normalized_shape":
-            message = _layer_norm(kind, declared, shape)
-            normalized = (declared,) if _is_int(declared) else declared
-            if message:  # the channel's origin explains the sizes only when the channel axis is among them
-                source = _source(ctx, step) if len(normalized) == len(shape) else f"its input is {fmt_shape(shape)}"
-                yield step.op.layer.site, message + f" ({source})"
+            message = _layer_norm(ctx, step, kind, declared)
+            if message:
+                yield step.op.layer.site, message
             continue
         if not _is_int(declared):
             continue
@@ -117,7 +115,8 @@ def _out_param(kind: str) -> str | None:
     return PRODUCER_PARAM.get(kind)
 
 
-def _layer_norm(kind: str, declared, shape) -> str | None:
+def _layer_norm(ctx, step, kind: str, declared) -> str | None:
+    shape = step.in_shape
     normalized = (declared,) if _is_int(declared) else declared
     if not isinstance(normalized, tuple) or not normalized or not all(_is_int(d) for d in normalized):
         return None
@@ -126,7 +125,9 @@ def _layer_norm(kind: str, declared, shape) -> str | None:
     trailing = shape[len(shape) - len(normalized):]
     if not all(is_concrete(d) for d in trailing) or tuple(trailing) == normalized:
         return None
-    return f"{kind} expects trailing dimensions {fmt_shape(normalized)} but receives {fmt_shape(trailing)}"
+    # the channel's origin explains the sizes only when the channel axis is among them
+    source = _source(ctx, step) if len(normalized) == len(shape) else f"its input is {fmt_shape(shape)}"
+    return f"{kind} expects trailing dimensions {fmt_shape(normalized)} but receives {fmt_shape(trailing)} ({source})"
 
 
 def _is_int(value) -> bool:

@@ -116,10 +116,9 @@ class Calls:
         if self.depth >= MAX_CALL_DEPTH or self.active.get(key, 0) >= MAX_RECURSION:
             return self.unknown_result(args, kwargs, node)
         env = Env(func.env)
-        self.guessed = False
-        if not self.bind_params(func.node.args, args, kwargs, env, func.env, defaults_only):
+        guessed = self.bind_params(func.node.args, args, kwargs, env, func.env, defaults_only)
+        if guessed is None:
             return self.unknown_result(args, kwargs, node)
-        guessed = self.guessed or defaults_only and (func.node.args.vararg or func.node.args.kwarg) is not None
         outer_site = self.helper_site
         if self.helper_site is None and type(node) not in DEFINITIONS:
             self.helper_site = node  # layers a helper builds are reported where the helper is called
@@ -161,42 +160,50 @@ class Calls:
             self.helper_site = outer_site
         return result
 
-    def bind_params(self, params: ast.arguments, args, kwargs, env: Env, def_env: Env, defaults_only: bool) -> bool:
+    def bind_params(self, params: ast.arguments, args, kwargs, env: Env, def_env: Env, defaults_only: bool) -> bool | None:
+        """Bind the arguments into `env`: None when the call does not bind, else whether an argument
+        was made up (`defaults_only`: a required one left unknown, or the `*args`/`**kwargs` taken empty)."""
         positional = positional_params(params)
         args = list(args)
         kwargs = dict(kwargs)
+        made_up = defaults_only and (params.vararg or params.kwarg) is not None
         for i, (param, default) in enumerate(positional):
             if i < len(args):
                 env.vars[param.arg] = args[i]
-            elif not self.bind_rest(param.arg, default, kwargs, env, def_env, defaults_only):
-                return False
+                continue
+            bound = self.bind_rest(param.arg, default, kwargs, env, def_env, defaults_only)
+            if bound is None:
+                return None
+            made_up = made_up or bound
         extra = args[len(positional):]
         if extra and params.vararg is None:
-            return False
+            return None
         if params.vararg is not None:
             env.vars[params.vararg.arg] = tuple(extra)
         for param, default in zip(params.kwonlyargs, params.kw_defaults):
-            if not self.bind_rest(param.arg, default, kwargs, env, def_env, defaults_only):
-                return False
+            bound = self.bind_rest(param.arg, default, kwargs, env, def_env, defaults_only)
+            if bound is None:
+                return None
+            made_up = made_up or bound
         if params.kwarg is not None:
             env.vars[params.kwarg.arg] = DictVal(list(kwargs), list(kwargs.values()))
         elif kwargs:
-            return False
-        return True
+            return None
+        return made_up
 
-    def bind_rest(self, name: str, default, kwargs: dict, env: Env, def_env: Env, defaults_only: bool) -> bool:
+    def bind_rest(self, name: str, default, kwargs: dict, env: Env, def_env: Env, defaults_only: bool) -> bool | None:
         """Bind a parameter no positional argument filled: by keyword, else its default, else (a
-        model built from its defaults alone) unknown."""
+        model built from its defaults alone) unknown. None: it cannot be bound; else whether it was made up."""
         if name in kwargs:
             env.vars[name] = kwargs.pop(name)
         elif default is not None:
             env.vars[name] = self.ev(default, def_env)
         elif defaults_only:
             env.vars[name] = UNKNOWN
-            self.guessed = True
+            return True
         else:
-            return False
-        return True
+            return None
+        return False
 
 
 def collects_kwargs(func: Any) -> bool | None:

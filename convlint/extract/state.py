@@ -40,7 +40,6 @@ class State:
         self.layers: dict[int, Layer] = {}  # every layer constructed (not speculatively), by id
         self.call_stack: list[ast.AST] = []  # the calls of this file's code being followed, innermost last
         self.guessing = False  # inside a model built from its defaults alone, with arguments made up
-        self.guessed = False  # the last binding made an argument up
         self.ops: list[Op] | None = None  # the model being built, when applying
         self.counter = 0
         self.errors: list[tuple[ast.AST, str, str]] = []
