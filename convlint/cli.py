@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         install(sys.stdout)
         install(sys.stderr)
     try:
+        extra_paths(getattr(args, "extra_path", None))
         if args.explain:
             return explain(args.explain)
         if args.command == "check":
@@ -50,6 +51,20 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CLEAN
 
 
+EXTRA_PATH_HELP = ("a folder searched for imported packages' source (torchvision, timm...) before the installed "
+                   "ones; repeatable (also [tool.convlint] extra-paths)")
+
+
+def extra_paths(folders: list[str] | None) -> None:
+    """`--extra-path`: where imported packages are read from before the configuration's folders."""
+    from . import imports
+
+    for folder in folders or ():
+        if not Path(folder).is_dir():
+            raise UsageError(f"--extra-path {folder}: no such folder")
+        imports.EXTRA_PATHS.append(Path(folder).resolve())
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convlint", description="Static architecture linter for PyTorch CNNs.")
     parser.add_argument("--version", action="version", version=f"convlint {__version__}")
@@ -71,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", metavar="PATH", help="use this convlint.toml or pyproject.toml for every file")
     check.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     check.add_argument("--input", help="input size CxHxW (no batch) for every model, e.g. 3x224x224")
+    check.add_argument("--extra-path", action="append", metavar="DIR", help=EXTRA_PATH_HELP)
     check.add_argument("--jobs", "-j", type=int, metavar="N", help="files analysed in N processes (default: the machine's cores)")
     check.add_argument("--cache-dir", metavar="PATH", help="findings cache folder (default: .convlint_cache beside pyproject.toml)")
     check.add_argument("--no-cache", action="store_true", help="neither read nor write the findings cache")
@@ -88,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--model", metavar="NAME", help="only the model with this name, or a call that builds it: "
                          "'ResNet(BasicBlock, [2, 2, 2, 2], num_classes=10)' (literals and names of the file)")
     summary.add_argument("--input", metavar="CxHxW", help="input size (no batch), e.g. 3x224x224")
+    summary.add_argument("--extra-path", action="append", metavar="DIR", help=EXTRA_PATH_HELP)
     summary.add_argument("--depth", type=int, metavar="N", help="fold the rows below module depth N into their module, with its totals")
     summary.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="output format")
     summary.add_argument("--fail-on", choices=("error", "warning", "info"), help="exit 1 when a summarised model has a finding of this severity or above")

@@ -39,6 +39,7 @@ KEYS = (
     "fail-on",
     "inputs",
     "factories",
+    "extra-paths",
 )
 
 
@@ -57,6 +58,7 @@ class Config:
     fail_on: str | None = None
     inputs: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
     factories: dict[tuple[str, str], str] = field(default_factory=dict)  # for --verify: "resnet18(num_classes=10)"
+    extra_paths: tuple[Path, ...] = ()  # folders searched for imported packages' source (imports.find_module)
 
     @property
     def root(self) -> Path:
@@ -226,6 +228,8 @@ def parse(table: dict, path: Path) -> Config:
         config.inputs = _inputs(table["inputs"], path.parent, where)
     if "factories" in table:
         config.factories = _factories(table["factories"], path.parent, where)
+    if "extra-paths" in table:
+        config.extra_paths = tuple((path.parent / folder).resolve() for folder in _strings(table["extra-paths"], "extra-paths", where))
     return config
 
 
@@ -358,6 +362,14 @@ def inputs_for_file(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
         return Resolver().config_for(path).inputs_for(path)
     except Exception:  # noqa: BLE001
         return {}
+
+
+def extra_paths_for_file(path: str | os.PathLike) -> tuple[Path, ...]:
+    """The `extra-paths` of the configuration that applies to `path` (none from a broken one)."""
+    try:
+        return Resolver().config_for(path).extra_paths
+    except Exception:  # noqa: BLE001
+        return ()
 
 
 class Resolver:

@@ -48,6 +48,8 @@ class Context:
             return "the model input"
         if op.layer is not None:
             return f"the {op.layer.kind} {self.where(op.layer)}"
+        if op.origin is not None:
+            return f"the {op_name(op)} on line {op.origin[1]} of {self.file_name(op.origin[0])}"
         return f"the {op_name(op)} on line {self.line_of(op.node)}"
 
     def where(self, layer: Layer) -> str:

@@ -147,14 +147,15 @@ def analyze_source(
     select: Collection[str] | None = None,
     details: bool = True,
     config_inputs: dict[str, tuple[int, ...]] | None = None,
+    extra_paths: tuple | None = None,
 ) -> Analysis:
     """Lint one file's source. `select`: rule names to run (default: the default set).
-    `config_inputs`: the input sizes the configuration gives this file's models (None: read
-    the configuration that applies to `path`)."""
+    `config_inputs`, `extra_paths`: the input sizes and extra-paths the configuration gives this
+    file (None: read the configuration that applies to `path`)."""
     if isinstance(source, str):
         source = source.encode("utf-8")
     try:
-        return _analyze(source, path, input_shape, select, details, config_inputs)
+        return _analyze(source, path, input_shape, select, details, config_inputs, extra_paths)
     except Exception:  # noqa: BLE001 - one file's bug must not stop the run
         import traceback
 
@@ -174,20 +175,23 @@ class Reading:
 
 
 def read(source: bytes, path: str, input_shape=None, config_inputs=None, only: str | None = None,
-         calls: dict | None = None) -> Reading | Finding:
+         calls: dict | None = None, extra_paths=None) -> Reading | Finding:
     """Parse, extract the models (following same-package imports from `path`) and find the
     evidence of their input sizes. `config_inputs`: the configuration's input sizes for this
     file (None: read the configuration that applies to `path`). `only`: just the model of that name; `calls`: the call that builds a model, by name
-    (a factory: Discovery.models)."""
+    (a factory: Discovery.models); `extra_paths`: the configuration's (None: read it for `path`)."""
     module = parse(source, path)
     if isinstance(module, Finding):
         return module
-    from . import config, evidence
+    from . import config, evidence, imports
     from .extract import extract
 
+    local = not path.startswith("<")
+    if extra_paths is None:
+        extra_paths = config.extra_paths_for_file(path) if local else ()
     try:
-        models, layers = extract(module, None if path.startswith("<") else path, source.count(b"\n") + 1, source,
-                                 only, calls)
+        models, layers = extract(module, path if local else None, source.count(b"\n") + 1, source,
+                                 only, calls, (*imports.EXTRA_PATHS, *extra_paths))
     except RecursionError:
         models, layers = [], []  # deeper than we follow: nothing is known, so nothing is said
     evident = {}
@@ -204,10 +208,10 @@ def forced(model: Model, input_shape):
     return input_shape if model.root else None
 
 
-def _analyze(source: bytes, path: str, input_shape, select, details: bool, config_inputs) -> Analysis:
+def _analyze(source: bytes, path: str, input_shape, select, details: bool, config_inputs, extra_paths) -> Analysis:
     if not might_define_models(source):
         return Analysis(path, [])
-    reading = read(source, path, input_shape, config_inputs)
+    reading = read(source, path, input_shape, config_inputs, extra_paths=extra_paths)
     if isinstance(reading, Finding):
         return Analysis(path, [reading])
     runs = []

@@ -49,6 +49,7 @@ class Op:
     args: dict[str, Any] = field(default_factory=dict)
     speculative: bool = False  # in an arm of a branch we could not decide: may never run
     scope: Any = None  # the module (container or instance) whose forward emitted it; None: the model's own
+    origin: tuple[str, int] | None = None  # (file, line) of the code that emitted it, when another file's
 
 
 class _Batch:

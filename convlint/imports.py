@@ -1,11 +1,20 @@
-"""Following imports from other files of the same package: `from .blocks import ResBlock`.
+"""Where an imported module's source is: another file of the same package (`from .blocks import
+ResBlock`), or a package found on the search path (`torchvision.models.resnet18`).
 
-A sibling file is read and its module-level code interpreted once per process, and only
-when one of its names is actually used. Whatever cannot be found stays unknown.
+A file is read and its module-level code interpreted once per process, and only when one of its
+names is actually used. Nothing is ever imported. Whatever cannot be found stays unknown.
+
+The search path is what Python's would be for the linted file run as a script, never importing
+anything: the folder above the file's top-level package (or the file's own folder), then the
+`extra-paths` of the configuration and `--extra-path`, then the running interpreter's own
+`sys.path` (its site-packages: the zoos installed beside convlint). torch and the standard
+library are never read: what they do is in convlint's tables.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -49,4 +58,39 @@ def locate(importer: str | None, module: str, level: int) -> Path | None:
     for candidate in (target.with_suffix(".py"), target / "__init__.py"):
         if candidate.is_file() and candidate.stat().st_size <= MAX_FILE_BYTES and candidate != here:
             return candidate
+    return None
+
+
+NEVER_READ = frozenset({"torch", "__future__", *sys.stdlib_module_names})
+EXTRA_PATHS: list[Path] = []  # this run's --extra-path (engine.read puts them before the configuration's)
+
+
+@lru_cache(maxsize=256)
+def _search_path(importer_folder: Path | None, extra: tuple[Path, ...]) -> tuple[Path, ...]:
+    first = []
+    if importer_folder is not None:
+        root = package_root(importer_folder / "__init__.py")
+        first.append(root.parent if root is not None else importer_folder)
+    installed = [Path(p) for p in sys.path[1:] if p and os.path.isdir(p)]  # [0]: convlint's own script folder
+    return tuple(dict.fromkeys((*first, *extra, *installed)))
+
+
+@lru_cache(maxsize=4096)
+def find_module(dotted: str, importer: str | None = None, extra: tuple[Path, ...] = ()) -> Path | None:
+    """The source file of the module `dotted` (`torchvision.models`), as an absolute import in
+    `importer` finds it (`extra`: --extra-path and the configuration's extra-paths); None when it is not found or
+    not read (torch, the standard library)."""
+    parts = dotted.split(".")
+    if not all(parts) or parts[0] in NEVER_READ:
+        return None
+    here = _resolved(importer) if importer is not None else None
+    for root in _search_path(here.parent if here is not None else None, extra):
+        top = root / parts[0]
+        if not (top.is_dir() or top.with_suffix(".py").is_file()):
+            continue  # the first folder that has the top-level name decides, as for Python
+        target = root.joinpath(*parts)
+        for candidate in (target.with_suffix(".py"), target / "__init__.py"):
+            if candidate.is_file() and candidate.stat().st_size <= MAX_FILE_BYTES and candidate != here:
+                return candidate
+        return None
     return None

@@ -35,6 +35,7 @@ def lint_paths(
     # Trees are millions of small objects that live as long as their file is analysed: with
     # CPython's default thresholds the collector rescans them over and over (a quarter of the time).
     gc.set_threshold(20_000, 20, 20)
+    from . import imports
     from .config import DEFAULT_FAIL_ON, severity_rank
     from .engine import might_define_models, read_source
     from .notebooks import Notebook, is_notebook, read_notebook
@@ -69,7 +70,8 @@ def lint_paths(
             outcomes.append(([source], []))
             continue
         inputs = file.config.inputs_for(path) if file is not None else None  # from --config, or none if --isolated
-        task = (source, str(path), input_shape, frozenset(chosen), severity, inputs)
+        extra_paths = file.config.extra_paths if file is not None else None
+        task = (source, str(path), input_shape, frozenset(chosen), severity, inputs, extra_paths)
         if not might_define_models(source):  # nothing to parse: cheaper than a cache look-up
             outcomes.append(lint_one(task))
             continue
@@ -79,7 +81,8 @@ def lint_paths(
 
             config = file.config if file is not None else None
             token = config_token(sorted(chosen), input_shape, severity,
-                                 str(getattr(config, "path", None)), getattr(config, "inputs", None))
+                                 str(getattr(config, "path", None)), getattr(config, "inputs", None),
+                                 [str(p) for p in (*imports.EXTRA_PATHS, *(extra_paths or ()))])
             key = key_for(source, str(path), token)
             hit = cache.get(key, str(path))
             if hit is not None:
@@ -123,8 +126,9 @@ def lint_one(task: tuple) -> tuple[list[Finding], list[Finding]]:
     from .engine import analyze_source
     from .suppress import apply
 
-    source, path, input_shape, chosen, severity, inputs = task
-    analysis = analyze_source(source, path, input_shape, chosen, details=False, config_inputs=inputs)
+    source, path, input_shape, chosen, severity, inputs, extra_paths = task
+    analysis = analyze_source(source, path, input_shape, chosen, details=False, config_inputs=inputs,
+                              extra_paths=extra_paths)
     _collect_now_and_then(len(source))
     found = [f for f in analysis.findings if f.name in chosen]
     if severity:

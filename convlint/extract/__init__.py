@@ -36,13 +36,15 @@ class Extractor(Discovery, Siblings, Modules, Tensors, Calls, Classes, Expressio
 
 
 def extract(module: ast.Module, path: str | None = None, lines: int | None = None, source: bytes | None = None,
-            only: str | None = None, calls: dict | None = None) -> tuple[list[Model], list[Layer]]:
+            only: str | None = None, calls: dict | None = None, extra_paths: tuple = ()) -> tuple[list[Model], list[Layer]]:
     """Every model the module defines, and every layer it constructs. `path` lets it follow imports.
     `lines`, the file's length, bounds the work: beyond FILE_BUDGET steps per line, further
     models (a model zoo's hundredth variant) are not built. `source`, the module's text, gives
     its `# convlint: input=` comments. `only`: build just the model of that name;
-    `calls`: the call that builds a model, by its name (Discovery.models)."""
+    `calls`: the call that builds a model, by its name (Discovery.models); `extra_paths`: folders
+    searched for imported packages before the interpreter's own (convlint.imports)."""
     extractor = Extractor(module, path, source=source)
+    extractor.extra_paths = extra_paths
     if lines is not None:
         extractor.file_budget = FILE_BUDGET_BASE + FILE_BUDGET * lines
     try:

@@ -10,7 +10,9 @@ from .. import layers as L
 from ..graph import BATCH, DimOf, Layer
 from ..sizes import UNKNOWN
 from .nn import module_kind
-from .values import Container, DictVal, Env, Instance, ListVal, Pieces, ShapeOf, as_param, int_value, is_lost, known
+from .values import (
+    Container, DictVal, Env, Instance, ListVal, Pieces, ShapeOf, as_param, int_value, is_lost, known, lose,
+)
 
 
 class Assignment:
@@ -34,6 +36,8 @@ class Assignment:
                 self.set_attr(owner, target.attr, value)
             elif isinstance(owner, Layer):
                 self.set_layer_attr(owner, target.attr, value)
+            elif isinstance(owner, Container) and not is_lost(owner) and module_kind(value):
+                self.set_child(owner, target.attr, value)  # `model.features.conv0 = nn.Conv2d(1, 64, 7)`
         elif kind is ast.Subscript:
             owner = self.ev(target.value, env)
             key = self.subscript_key(target, env)
@@ -41,8 +45,37 @@ class Assignment:
                 self.touch(owner, key)
                 owner.maybe.discard(key)
                 owner.put(key, value)
+            elif isinstance(owner, ListVal) and not owner.lost and int_value(key) and -len(owner.items) <= key < len(owner.items):
+                self.touch(owner)
+                owner.items[key] = value
+            elif isinstance(owner, Container) and not is_lost(owner):
+                self.set_item(owner, key, value)
             elif isinstance(owner, (ListVal, DictVal)):
                 self.havoc_target(target.value, env)
+
+    def set_item(self, owner: Container, key: Any, value: Any) -> None:
+        """`model.classifier[1] = nn.Linear(1280, 10)`, `blocks["head"] = ...`: torch replaces that
+        child (a ModuleDict adds a new key); anything else leaves its contents unknown."""
+        if not module_kind(value):
+            lose(owner, None)
+        elif owner.kind in ("Sequential", "ModuleList") and int_value(key) and -len(owner.children) <= key < len(owner.children):
+            self.touch(owner)
+            owner.children[key] = value
+        elif owner.kind == "ModuleDict" and isinstance(key, str):
+            self.set_child(owner, key, value)
+        else:
+            lose(owner, None)
+
+    def set_child(self, owner: Container, name: str, value: Any) -> None:
+        """A module set under a name: the child of that name replaced, else a new last child."""
+        self.touch(owner)
+        names = owner.keys if owner.keys is not None else [str(i) for i in range(len(owner.children))]
+        if name in names:
+            owner.children[names.index(name)] = value
+        else:
+            names.append(name)
+            owner.children.append(value)
+        owner.keys = names
 
     def set_layer_attr(self, layer: Layer, name: str, value: Any) -> None:
         """`pool.ceil_mode = True`: the layer's forward reads the new value. Sizes fixed at

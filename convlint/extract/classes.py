@@ -41,10 +41,10 @@ class Classes:
 
     def attribute(self, owner: Any, name: str, node: ast.AST | None = None) -> Any:
         if isinstance(owner, ModuleRef):
-            value = owner.globals.vars.get(name, UNKNOWN)
-            return self.resolve(value) if type(value) is Lazy else value
+            return self.module_attr(owner.globals, name, owner.path)
         if isinstance(owner, Qual):
-            return Qual(f"{owner.name}.{name}")
+            value = self.imported(f"{owner.name}.{name}")
+            return self.resolve(value) if type(value) is Lazy else value
         if isinstance(owner, Instance):
             if name in owner.attrs:
                 return owner.attrs[name]

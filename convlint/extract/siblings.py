@@ -1,34 +1,42 @@
-"""Same-package imports: `from .blocks import Block` binds a name that is read, when first used,
-from the sibling file, interpreted once per process (large siblings sliced to what is asked)."""
+"""Imports: `from .blocks import Block`, `from torchvision.models import resnet18`, `import timm`
+bind names that are read, when first used, from the file that defines them (convlint.imports
+finds it), interpreted once per process (large files sliced to what is asked)."""
 
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 from .. import slices, syntax
-from ..imports import locate
+from ..imports import NEVER_READ, find_module, locate
 from ..sizes import UNKNOWN
+from . import zoos
 from .values import JUMPS, ClassInfo, Env, Function, Lazy, ModuleRef, Qual, interpreted
 
 LOADED: dict[str, Env | None] = {}  # sibling modules' globals, the most recently used last
 MAX_LOADED = 48  # beyond this the least recently used is forgotten: memory stays bounded
 MAX_IMPORT_DEPTH = 3
 PARTIAL: dict[str, tuple] = {}  # sliced siblings: path -> (slices.Plan, their Extractor), beside LOADED
+STARS = "*"  # in a module's globals: the files its `from X import *` read, in order (never a Python name)
+NO_NAME = ""  # load(path, NO_NAME): the module's globals, running none of its statements before a name is asked
 
 
 class Siblings:
     """Following imports of sibling modules (a mixin of the Extractor)."""
 
     def exec_import_from(self, stmt: ast.ImportFrom, env: Env) -> None:
-        if stmt.names[0].name == "*":
-            return
         base, level = stmt.module or "", stmt.level
+        if stmt.names[0].name == "*":
+            module_file = locate(self.path, base, level) or (find_module(base, self.path, self.extra_paths) if not level else None)
+            if module_file is not None:
+                env.vars.setdefault(STARS, []).append(module_file)
+            return
         for alias in stmt.names:
             name = alias.name
             sibling = locate(self.path, base, level)
             if sibling is None and base and not level:
-                self.bind_name(alias, Qual(f"{base}.{name}"), env)
+                self.bind_name(alias, self.imported(f"{base}.{name}"), env)
             elif sibling is None:
                 module_file = locate(self.path, f"{base}.{name}", level)  # `from . import blocks`
                 self.bind_name(alias, Lazy(module_file, None) if module_file else UNKNOWN, env)
@@ -37,14 +45,52 @@ class Siblings:
             else:
                 self.bind_name(alias, Lazy(sibling, name), env)
 
+    def imported(self, dotted: str) -> Any:
+        """What an absolute import of `dotted` binds: the module or the name of a module that the
+        search path has (read when used), else its qualified name (torch, what is not found)."""
+        if dotted.partition(".")[0] in NEVER_READ or dotted in zoos.QUAL_CALLS:
+            return Qual(dotted)  # torch, the standard library, a zoo's registry: convlint's own tables
+        module_file = find_module(dotted, self.path, self.extra_paths)
+        if module_file is not None:
+            return Lazy(module_file, None)
+        module, _, name = dotted.rpartition(".")
+        module_file = find_module(module, self.path, self.extra_paths) if module else None
+        return Qual(dotted) if module_file is None else Lazy(module_file, name)
+
     def resolve(self, lazy: Lazy) -> Any:
-        globals_ = self.load(lazy.path, lazy.name)
+        globals_ = self.load(lazy.path, NO_NAME if lazy.name is None else lazy.name)
         if globals_ is None:
             return UNKNOWN
         if lazy.name is None:
-            return ModuleRef(globals_)
-        value = globals_.vars.get(lazy.name, UNKNOWN)
+            return ModuleRef(globals_, lazy.path)
+        return self.module_attr(globals_, lazy.name)
+
+    def module_attr(self, globals_: Env, name: str, path=None) -> Any:
+        """A module's global `name` (`path`: the module's file, to run what `name` needs first),
+        or what its star imports give under that name."""
+        if path is not None:
+            self.load(path, name)
+        value = globals_.vars.get(name, _ABSENT)
+        if value is _ABSENT:
+            value = self.starred(globals_, name)
         return self.resolve(value) if type(value) is Lazy and len(self.loading) < MAX_IMPORT_DEPTH else value
+
+    def starred(self, globals_: Env, name: str) -> Any:
+        """`name` as the module's `from X import *` bind it: the last such module that defines it."""
+        if name.startswith("_"):
+            return UNKNOWN
+        for module_file in reversed(globals_.vars.get(STARS, ())):
+            if not _mentions(module_file, name):
+                continue
+            star_globals = self.load(module_file, name)
+            if star_globals is None:
+                continue
+            value = star_globals.vars.get(name, _ABSENT)
+            if value is _ABSENT and len(self.loading) < MAX_IMPORT_DEPTH:
+                value = self.starred(star_globals, name)
+            if value is not UNKNOWN and value is not _ABSENT:
+                return value
+        return UNKNOWN
 
     def load(self, path, name: str | None = None) -> Env | None:
         """The globals of a sibling module, interpreted once per process while it is used.
@@ -74,6 +120,7 @@ class Siblings:
         plan = slices.plan(module, source)
         stmts, literals = (module.body, {}) if plan is None else plan.take(name)
         sibling = type(self)(None, key, self.loading | {key})
+        sibling.extra_paths = self.extra_paths
         run_sibling(sibling, stmts, literals)
         LOADED[key] = sibling.globals
         if plan is not None:
@@ -89,6 +136,19 @@ class Siblings:
                 run_sibling(sibling, stmts, literals)
         finally:
             PARTIAL[key] = (plan, sibling)
+
+
+_ABSENT = object()
+
+
+def _mentions(path, name: str) -> bool:
+    """Whether the file's text has the word `name` or a star import of its own: the files of a
+    star import that cannot bind it are never interpreted."""
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return False
+    return b"import *" in text or re.search(rb"\b" + re.escape(name.encode()) + rb"\b", text) is not None
 
 
 def run_sibling(sibling: Siblings, stmts: list[ast.stmt], literals: dict | None = None) -> None:

@@ -30,6 +30,7 @@ class State:
         self.source = source  # for `# convlint: input=` comments, which the tree does not keep
         self.path = path
         self.loading = loading
+        self.extra_paths: tuple = ()  # searched for imported packages (imports.find_module)
         self.foreign_site: ast.AST | None = None  # the local call that led into another file's code
         self.code_file: str | None = None  # the other file whose code is running (None: this file's)
         self.globals = Env()
@@ -95,9 +96,10 @@ class State:
             return UNKNOWN
         output = self.counter
         self.counter += 1
+        origin = (self.code_file, node.lineno) if self.code_file is not None and hasattr(node, "lineno") else None
         node = self.foreign_site or node
         self.ops.append(Op(kind, inputs, output, node, layer, args, speculative=self.speculative > 0,
-                           scope=self.scope[-1] if self.scope else None))
+                           scope=self.scope[-1] if self.scope else None, origin=origin))
         return Tensor(output)
 
     def unknown_result(self, args: list, kwargs: dict, node: ast.AST) -> Any:

@@ -259,6 +259,7 @@ class Pieces:
 @dataclass(frozen=True)
 class ModuleRef:
     globals: Env
+    path: Any = None  # its file, when its statements run as its names are asked for (siblings.load)
 
 
 # --------------------------------------------------------------------------- control flow
