@@ -8,6 +8,8 @@ One JSON file per (file content, convlint version and code, effective configurat
   fingerprint of its own source files (an edited checkout never serves results of older code),
   the Finding schema, and the effective configuration the caller passes in (selected checks,
   `--input`, severities, the applicable config file's inputs).
+* An entry also records the size and modification time of every other file the analysis read
+  (same-package siblings, zoo modules): when one of them changes, the entry is not used.
 * Entries are written atomically (a temporary file, then os.replace): a reader sees a whole
   entry or none. An entry that cannot be read, is truncated or corrupt, or does not match the
   schema is ignored (the file is analysed again and the entry rewritten); the cache never
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from . import __version__
 from .findings import Finding, Span
+from .imports import stamp
 
 CACHE_DIR_NAME = ".convlint_cache"
 FORMAT = 1
@@ -116,6 +119,8 @@ class Cache:
                 data = json.loads(handle.read())
             if data.get("key") != key:
                 raise ValueError("not this entry")
+            if any(stamp(file) != list(seen) for file, seen in data.get("read", {}).items()):
+                raise ValueError("a file it read has changed")
             found = ([_decode(d, path) for d in data["kept"]], [_decode(d, path) for d in data["suppressed"]])
         except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
             self.misses += 1
@@ -123,10 +128,13 @@ class Cache:
         self.hits += 1
         return found
 
-    def put(self, key: str, kept: list[Finding], suppressed: list[Finding]) -> None:
+    def put(self, key: str, kept: list[Finding], suppressed: list[Finding], read: tuple[str, ...] = ()) -> None:
+        """`read`: the other files the analysis read (siblings, zoos): a change to one of them
+        makes the entry stale."""
         try:
             text = json.dumps({"key": key, "kept": [_encode(f) for f in kept],
-                               "suppressed": [_encode(f) for f in suppressed]})
+                               "suppressed": [_encode(f) for f in suppressed],
+                               "read": {file: stamp(file) for file in read}})
         except (TypeError, ValueError):
             return  # a finding that JSON cannot hold is simply not cached
         try:

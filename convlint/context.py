@@ -64,14 +64,20 @@ class Context:
         return layer.kind if layer.file is None else f"the {layer.kind} {self.where(layer)}"
 
     def file_name(self, path: str) -> str:
-        """Another file as this file's reader finds it: relative to this file's folder."""
+        """Another file as this file's reader finds it: relative to this file's folder, or for a
+        file outside it, from its top-level package (`torchvision/models/resnet.py`)."""
         import os
+        from pathlib import Path
+
+        from .imports import package_root
 
         here = os.path.dirname(self.positions.path or "")
         try:
-            return os.path.relpath(path, here or ".")
+            relative = os.path.relpath(path, here or ".")
         except ValueError:  # another drive
-            return path
+            relative = path
+        root = package_root(Path(path)) if relative.startswith("..") else None
+        return Path(path).relative_to(root.parent).as_posix() if root is not None else relative
 
     def smallest_input(self, run: ModelRun, index: int, works: Callable[[Step], bool]) -> tuple[int, ...] | None:
         """The smallest model input (same channels) for which `works(step index)` holds, searched per

@@ -61,6 +61,7 @@ def locate(importer: str | None, module: str, level: int) -> Path | None:
     return None
 
 
+READ: set[str] = set()  # the files interpreted for the current file (the runner clears it): the cache's dependencies
 NEVER_READ = frozenset({"torch", "__future__", *sys.stdlib_module_names})
 EXTRA_PATHS: list[Path] = []  # this run's --extra-path (engine.read puts them before the configuration's)
 
@@ -94,3 +95,12 @@ def find_module(dotted: str, importer: str | None = None, extra: tuple[Path, ...
                 return candidate
         return None
     return None
+
+
+def stamp(file: str) -> list | None:
+    """What tells a file changed without reading it: its size and modification time."""
+    try:
+        info = os.stat(file)
+    except OSError:
+        return None
+    return [info.st_size, info.st_mtime_ns]

@@ -73,7 +73,7 @@ def lint_paths(
         extra_paths = file.config.extra_paths if file is not None else None
         task = (source, str(path), input_shape, frozenset(chosen), severity, inputs, extra_paths)
         if not might_define_models(source):  # nothing to parse: cheaper than a cache look-up
-            outcomes.append(lint_one(task))
+            outcomes.append(lint_one(task)[:2])
             continue
         key = None
         if cache is not None:
@@ -90,10 +90,10 @@ def lint_paths(
                 continue
         outcomes.append(None)
         pending.append((len(outcomes) - 1, task, key))
-    for (index, _, key), outcome in zip(pending, _run_all([task for _, task, _ in pending], jobs)):
-        outcomes[index] = outcome
-        if cache is not None and key is not None and not any(f.name == "internal-error" for f in outcome[0]):
-            cache.put(key, *outcome)
+    for (index, _, key), (kept, suppressed, read) in zip(pending, _run_all([task for _, task, _ in pending], jobs)):
+        outcomes[index] = (kept, suppressed)
+        if cache is not None and key is not None and not any(f.name == "internal-error" for f in kept):
+            cache.put(key, kept, suppressed, read)
     for index, notebook in documents.items():
         found, suppressed = outcomes[index]
         outcomes[index] = ([notebook.to_cells(f) for f in found], [notebook.to_cells(f) for f in suppressed])
@@ -119,14 +119,17 @@ def _inputs(paths: list[str], stdin: tuple[str, bytes] | None):
         yield path, None
 
 
-def lint_one(task: tuple) -> tuple[list[Finding], list[Finding]]:
-    """One readable file, start to end: (kept findings, suppressed findings). Runs in a worker."""
+def lint_one(task: tuple) -> tuple[list[Finding], list[Finding], tuple[str, ...]]:
+    """One readable file, start to end: (kept findings, suppressed findings, the other files its
+    analysis read). Runs in a worker."""
     from dataclasses import replace
 
     from .engine import analyze_source
+    from .imports import READ
     from .suppress import apply
 
     source, path, input_shape, chosen, severity, inputs, extra_paths = task
+    READ.clear()
     analysis = analyze_source(source, path, input_shape, chosen, details=False, config_inputs=inputs,
                               extra_paths=extra_paths)
     _collect_now_and_then(len(source))
@@ -134,7 +137,7 @@ def lint_one(task: tuple) -> tuple[list[Finding], list[Finding]]:
     if severity:
         found = [replace(f, severity=severity.get(f.name, f.severity)) for f in found]
     outcome = apply(found, source, path, chosen, severity)
-    return list(outcome.kept), list(outcome.suppressed)
+    return list(outcome.kept), list(outcome.suppressed), tuple(sorted(READ))
 
 
 _UNCOLLECTED = [0]  # source bytes analysed since the last full collection, in this process

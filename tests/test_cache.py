@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -223,3 +224,29 @@ def test_prefilter_asks_for_torch_nn_beyond_its_functions():
     assert not might_define_models(b"import torch\nimport torch.nn.functional as F\n")  # tensor utilities only
     assert not might_define_models(b"from flax import nn\n")
     assert not might_define_models(b"import torch\nx = torch.zeros(3)\n")
+
+
+def test_an_entry_is_stale_once_a_file_it_read_has_changed(tmp_path):
+    """A result depends on the siblings (and zoo modules) the analysis read, not only on the file."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (package / "__init__.py").write_text("")
+    (package / "blocks.py").write_text("import torch.nn as nn\n\n\ndef stem():\n    return nn.Conv2d(3, 16, 3)\n")
+    (package / "net.py").write_text(
+        "import torch.nn as nn\n\nfrom .blocks import stem\n\n# convlint: input=3x32x32\n"
+        "model = nn.Sequential(stem(), nn.Conv2d(16, 8, 3))\n"
+    )
+
+    def run() -> subprocess.CompletedProcess:
+        environment = {k: v for k, v in os.environ.items() if k != "CONVLINT_NO_CACHE"}
+        return subprocess.run([sys.executable, "-m", "convlint", "check", "pkg/net.py"], cwd=tmp_path,
+                              capture_output=True, text=True, env=environment)
+
+    assert run().stdout.strip() == "No findings (1 file checked)."
+    assert len(entries(tmp_path / ".convlint_cache")) == 1
+    (package / "blocks.py").write_text("import torch.nn as nn\n\n\ndef stem():\n    return nn.Conv2d(3, 32, 3)\n")
+    assert run().stdout.splitlines()[0] == (
+        "pkg/net.py:6:31: CL001 [channel-mismatch] Conv2d expects 16 input channels but receives 32 "
+        "(out_channels of the Conv2d on line 5 of blocks.py)"
+    )

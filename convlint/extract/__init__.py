@@ -22,7 +22,7 @@ from .discovery import Discovery
 from .expressions import Expressions
 from .nn import Modules
 from .operators import Operators
-from .siblings import LOADED, PARTIAL, Siblings
+from .siblings import LOADED, PARTIAL, Siblings, forget_changed
 from .state import FILE_BUDGET, FILE_BUDGET_BASE, State
 from .statements import Statements
 from .tensors import Tensors
@@ -43,6 +43,7 @@ def extract(module: ast.Module, path: str | None = None, lines: int | None = Non
     its `# convlint: input=` comments. `only`: build just the model of that name;
     `calls`: the call that builds a model, by its name (Discovery.models); `extra_paths`: folders
     searched for imported packages before the interpreter's own (convlint.imports)."""
+    forget_changed()
     extractor = Extractor(module, path, source=source)
     extractor.extra_paths = extra_paths
     if lines is not None:

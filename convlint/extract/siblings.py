@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from .. import slices, syntax
-from ..imports import NEVER_READ, find_module, locate
+from ..imports import NEVER_READ, READ, find_module, locate, stamp
 from ..sizes import UNKNOWN
 from . import zoos
 from .values import JUMPS, ClassInfo, Env, Function, Lazy, ModuleRef, Qual, interpreted
@@ -17,6 +17,7 @@ from .values import JUMPS, ClassInfo, Env, Function, Lazy, ModuleRef, Qual, inte
 LOADED: dict[str, Env | None] = {}  # sibling modules' globals, the most recently used last
 MAX_LOADED = 48  # beyond this the least recently used is forgotten: memory stays bounded
 MAX_IMPORT_DEPTH = 3
+STAMPS: dict[str, list | None] = {}  # path -> its size and mtime when LOADED read it
 PARTIAL: dict[str, tuple] = {}  # sliced siblings: path -> (slices.Plan, their Extractor), beside LOADED
 STARS = "*"  # in a module's globals: the files its `from X import *` read, in order (never a Python name)
 NO_NAME = ""  # load(path, NO_NAME): the module's globals, running none of its statements before a name is asked
@@ -52,7 +53,7 @@ class Siblings:
             return Qual(dotted)  # torch, the standard library, a zoo's registry: convlint's own tables
         module_file = find_module(dotted, self.path, self.extra_paths)
         if module_file is not None:
-            return Lazy(module_file, None)
+            return Lazy(module_file, None, dotted)
         module, _, name = dotted.rpartition(".")
         module_file = find_module(module, self.path, self.extra_paths) if module else None
         return Qual(dotted) if module_file is None else Lazy(module_file, name)
@@ -62,7 +63,7 @@ class Siblings:
         if globals_ is None:
             return UNKNOWN
         if lazy.name is None:
-            return ModuleRef(globals_, lazy.path)
+            return ModuleRef(globals_, lazy.path, lazy.module)
         return self.module_attr(globals_, lazy.name)
 
     def module_attr(self, globals_: Env, name: str, path=None) -> Any:
@@ -98,6 +99,7 @@ class Siblings:
         sliced (convlint.slices): only the statements the wanted names need are run, more of
         them as more names are asked for."""
         key = str(path)
+        READ.add(key)  # what a cached result depends on
         if key in LOADED:
             LOADED[key] = LOADED.pop(key)
             if key in PARTIAL and key not in self.loading:
@@ -114,6 +116,7 @@ class Siblings:
             source = path.read_bytes()
         except OSError:
             return None
+        STAMPS[key] = stamp(key)
         module = syntax.parse(source, key)
         if not isinstance(module, ast.Module):  # a sibling that does not parse is simply unknown
             return None
@@ -136,6 +139,13 @@ class Siblings:
                 run_sibling(sibling, stmts, literals)
         finally:
             PARTIAL[key] = (plan, sibling)
+
+
+def forget_changed() -> None:
+    """Drop the modules whose file changed since they were read (a long-running language server)."""
+    for key in [key for key in LOADED if STAMPS.get(key) != stamp(key)]:
+        del LOADED[key]
+        PARTIAL.pop(key, None)
 
 
 _ABSENT = object()

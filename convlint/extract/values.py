@@ -163,10 +163,11 @@ class Super:
 
 @dataclass(frozen=True)
 class Lazy:
-    """A name imported from another file of the package, read only when used (name None: the module)."""
+    """A name imported from another file, read only when used (name None: the module)."""
 
     path: Any
     name: str | None
+    module: str | None = None  # the module's qualified name, when an absolute import named it
 
 
 @dataclass(eq=False)
@@ -260,6 +261,7 @@ class Pieces:
 class ModuleRef:
     globals: Env
     path: Any = None  # its file, when its statements run as its names are asked for (siblings.load)
+    name: str | None = None  # its qualified name, when an absolute import named it (for zoos.QUAL_CALLS)
 
 
 # --------------------------------------------------------------------------- control flow

@@ -1,0 +1,128 @@
+"""Model zoos used from user code (issue 15): a backbone from torchvision or timm with a new head.
+
+The zoos here are small packages of our own named like the real ones (fixtures/zoo/site), each of
+whose modules exits the process with status 97 if it is ever imported: convlint reads them and
+never runs them. Every expected number was checked once with torch 2.13 on a copy of the zoo
+without the exits (sum(p.numel()), the output's shape, the forward-hook MACs of Conv*/Linear),
+and every finding is the error torch raises there."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ZOO = ROOT / "fixtures" / "zoo"
+CORPUS = ROOT / ".corpus" / "src"
+
+
+def convlint(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "CONVLINT_NO_CACHE": "1", "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "convlint", *args], capture_output=True, text=True, cwd=cwd,
+                          env=environment)
+
+
+WRONG_HEADS = [
+    "backbones.py:14:28: CL001 [channel-mismatch] Linear expects 512 input features but receives 64 "
+    "(64·1·1 flattened by the flatten on line 54 of torchvision/models/resnet.py)",
+    "backbones.py:48:28: CL001 [channel-mismatch] Linear expects 1280 input features but receives 48 "
+    "(the output of the flatten on line 28 of torchvision/models/mobilenet.py)",
+    "backbones.py:57:21: CL001 [channel-mismatch] Linear expects 1024 input features but receives 96 "
+    "(the output of the Flatten on line 23 of timm/models/tinynet.py)",
+]
+
+
+def test_a_wrong_head_on_a_zoo_backbone_is_reported_at_the_head():
+    done = convlint("check", "backbones.py", cwd=ZOO / "project")  # its pyproject.toml: extra-paths = ["../site"]
+    assert done.returncode == 1, done.stderr  # 97: a zoo module was imported
+    assert done.stdout.splitlines() == [*WRONG_HEADS, "Found 3 findings (3 errors; 1 file checked)."]
+
+
+def test_summary_of_zoo_backbones_is_exact():
+    done = convlint("summary", "backbones.py", "--format", "json", cwd=ZOO / "project")
+    assert done.returncode == 0, done.stderr
+    models = {m["name"]: (m["params"], m["output_shape"], m["macs"]) for m in json.loads(done.stdout)}
+    assert models == {
+        "WrongHead": (84442, [10], 5428224),  # torch raises at the head; the rest as torch counts it
+        "RightHead": (79962, [10], 5423744),
+        "grayscale": (308709, [5], 13664896),  # get_model("Tiny_ResNet_Wide"): registered by name=, lowercased
+        "mobile_head": (1898, [10], 1376736),
+        "mobile_wrong_head": (14218, [10], 1389056),
+        "TimmWrongHead": (56067, [3], 5975040),
+        "TimmRightHead": (390147, [3], 15041280),  # "tinynet_b.in1k": the tag split off; drop_rate=None dropped
+    }
+
+
+def test_extra_path_on_the_command_line_and_a_zoo_not_found(tmp_path):
+    shutil.copy(ZOO / "project" / "backbones.py", tmp_path)
+    found = convlint("check", "backbones.py", "--extra-path", str(ZOO / "site"), cwd=tmp_path)
+    assert found.returncode == 1, found.stderr
+    assert [line.split(" (")[0] for line in found.stdout.splitlines()[:3]] == [w.split(" (")[0] for w in WRONG_HEADS]
+    silent = convlint("check", "backbones.py", cwd=tmp_path)  # no zoo on the search path: unknown, no finding
+    assert (silent.returncode, silent.stdout.strip()) == (0, "No findings (1 file checked).")
+    missing = convlint("check", "backbones.py", "--extra-path", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"convlint: error: --extra-path {tmp_path / 'nowhere'}: no such folder"
+
+
+def test_layers_replaced_after_construction():
+    done = convlint("check", "fixtures/replaced_layers.py")
+    assert done.stdout.splitlines() == [
+        "fixtures/replaced_layers.py:39:27: CL001 [channel-mismatch] Linear expects 64 input features but receives 32 "
+        "(the output of the Flatten on line 22)",
+        "fixtures/replaced_layers.py:46:28: CL001 [channel-mismatch] Conv2d expects 8 input channels but receives 16 "
+        "(out_channels of the Conv2d on line 20)",
+        "fixtures/replaced_layers.py:61:22: CL001 [channel-mismatch] Conv2d expects 16 input channels but receives 8 "
+        "(out_channels of the Conv2d on line 60)",
+        "fixtures/replaced_layers.py:68:17: CL001 [channel-mismatch] Conv2d expects 4 input channels but receives 8 "
+        "(out_channels of the Conv2d on line 67)",
+        "Found 4 findings (4 errors; 1 file checked).",
+    ]
+    summary = convlint("summary", "fixtures/replaced_layers.py", "--format", "json")
+    models = {m["name"]: (m["params"], m["output_shape"]) for m in json.loads(summary.stdout)}
+    assert models["grayscale"] == (5130, [10])  # features.conv0 and classifier[-1] replaced
+    assert models["extra_child"] == (7850, [10])  # features.conv2: a new last child of the Sequential
+    assert models["wrong_name"][0] == 35784 and models["wrong_index"][0] == 5738
+
+
+REAL_HEADS = '''import timm
+import torch.nn as nn
+import torchvision
+
+
+# convlint: input=3x224x224
+class Classifier(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.backbone = torchvision.models.resnet18(weights=None)
+        self.backbone.fc = nn.Linear(2048, num_classes)
+
+    def forward(self, x):
+        return self.backbone(x)
+
+
+def mobile():
+    # convlint: input=3x224x224
+    model = torchvision.models.get_model("mobilenet_v2", weights=None)
+    model.classifier[1] = nn.Linear(1280, 10)
+    return model
+'''
+
+
+@pytest.mark.skipif(not (CORPUS / "torchvision-0.29.1").is_dir(), reason="the corpus is not fetched (tools/corpus.py)")
+def test_real_torchvision_backbones(tmp_path):
+    (tmp_path / "heads.py").write_text(REAL_HEADS)
+    vision = str(CORPUS / "torchvision-0.29.1")
+    done = convlint("check", "heads.py", "--extra-path", vision, cwd=tmp_path)
+    assert done.stdout.splitlines()[0].startswith(
+        "heads.py:11:28: CL001 [channel-mismatch] Linear expects 2048 input features but receives 512 (512·1·1 flattened"
+    ), done.stdout + done.stderr
+    summary = convlint("summary", "heads.py", "--extra-path", vision, "--format", "json", cwd=tmp_path)
+    models = {m["name"]: (m["params"], m["output_shape"]) for m in json.loads(summary.stdout)}
+    assert models["mobile"] == (2236682, [10])  # mobilenet_v2 with a 10-way classifier, as torch counts it
