@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import lru_cache
 from typing import Any
 
 from .. import slices, syntax
@@ -69,18 +70,20 @@ class Siblings:
     def module_attr(self, globals_: Env, name: str, path=None) -> Any:
         """A module's global `name` (`path`: the module's file, to run what `name` needs first),
         or what its star imports give under that name."""
-        if path is not None:
-            self.load(path, name)
         value = globals_.vars.get(name, _ABSENT)
+        if value is _ABSENT and path is not None:
+            self.load(path, name)
+            value = globals_.vars.get(name, _ABSENT)
         if value is _ABSENT:
             value = self.starred(globals_, name)
         return self.resolve(value) if type(value) is Lazy and len(self.loading) < MAX_IMPORT_DEPTH else value
 
     def starred(self, globals_: Env, name: str) -> Any:
         """`name` as the module's `from X import *` bind it: the last such module that defines it."""
-        if name.startswith("_"):
+        stars = globals_.vars.get(STARS)
+        if stars is None or name.startswith("_"):
             return UNKNOWN
-        for module_file in reversed(globals_.vars.get(STARS, ())):
+        for module_file in reversed(stars):
             if not _mentions(module_file, name):
                 continue
             star_globals = self.load(module_file, name)
@@ -154,11 +157,18 @@ _ABSENT = object()
 def _mentions(path, name: str) -> bool:
     """Whether the file's text has the word `name` or a star import of its own: the files of a
     star import that cannot bind it are never interpreted."""
+    words = _words(path)
+    return "*" in words or name in words
+
+
+@lru_cache(maxsize=256)
+def _words(path) -> frozenset[str]:
     try:
         text = path.read_bytes()
     except OSError:
-        return False
-    return b"import *" in text or re.search(rb"\b" + re.escape(name.encode()) + rb"\b", text) is not None
+        return frozenset()
+    found = {word.decode("utf-8", "replace") for word in re.findall(rb"\w+", text)}
+    return frozenset(found | {"*"} if b"import *" in text else found)
 
 
 def run_sibling(sibling: Siblings, stmts: list[ast.stmt], literals: dict | None = None) -> None:
