@@ -82,13 +82,17 @@ def test_layers_replaced_after_construction():
         "(out_channels of the Conv2d on line 60)",
         "fixtures/replaced_layers.py:68:17: CL001 [channel-mismatch] Conv2d expects 4 input channels but receives 8 "
         "(out_channels of the Conv2d on line 67)",
-        "Found 4 findings (4 errors; 1 file checked).",
+        "fixtures/replaced_layers.py:91:19: CL001 [channel-mismatch] Conv2d expects 4 input channels but receives 8 "
+        "(out_channels of the Conv2d on line 74)",
+        "Found 5 findings (5 errors; 1 file checked).",
     ]
     summary = convlint("summary", "fixtures/replaced_layers.py", "--format", "json")
     models = {m["name"]: (m["params"], m["output_shape"]) for m in json.loads(summary.stdout)}
     assert models["grayscale"] == (5130, [10])  # features.conv0 and classifier[-1] replaced
     assert models["extra_child"] == (7850, [10])  # features.conv2: a new last child of the Sequential
     assert models["wrong_name"][0] == 35784 and models["wrong_index"][0] == 5738
+    assert models["subclass_item"] == (1442, [10])  # model[0][0]: the first child of a Sequential subclass
+    assert models["subclass_item_wrong"][0] == 1010
 
 
 REAL_HEADS = '''import timm

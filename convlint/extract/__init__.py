@@ -13,8 +13,10 @@ models). Library knowledge is tables keyed by name in `nn`, `tensors` and `pytho
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from ..graph import Layer, Model
+from ..imports import package_root
 from .assignment import Assignment
 from .calls import Calls
 from .classes import Classes
@@ -46,6 +48,7 @@ def extract(module: ast.Module, path: str | None = None, lines: int | None = Non
     forget_changed()
     extractor = Extractor(module, path, source=source)
     extractor.extra_paths = extra_paths
+    extractor.home = package_root(Path(path)) if path is not None else None
     if lines is not None:
         extractor.file_budget = FILE_BUDGET_BASE + FILE_BUDGET * lines
     try:

@@ -50,6 +50,8 @@ class Assignment:
                 owner.items[key] = value
             elif isinstance(owner, Container) and not is_lost(owner):
                 self.set_item(owner, key, value)
+            elif isinstance(owner, Instance):
+                self.set_instance_item(owner, key, value)
             elif isinstance(owner, (ListVal, DictVal)):
                 self.havoc_target(target.value, env)
 
@@ -63,6 +65,19 @@ class Assignment:
             owner.children[key] = value
         elif owner.kind == "ModuleDict" and isinstance(key, str):
             self.set_child(owner, key, value)
+        else:
+            lose(owner, None)
+
+    def set_instance_item(self, owner: Instance, key: Any, value: Any) -> None:
+        """`model.features[0][0] = nn.Conv2d(1, 32, 3)` on a Sequential subclass: its child by
+        position (or by name); anything else leaves what it holds unknown."""
+        names = owner.child_names if owner.children is not None else []
+        base = owner.cls.torch_base() if owner.cls.lookup("__setitem__") is None else None  # (its own: unknown)
+        if base in ("Sequential", "ModuleList") and int_value(key) and -len(names) <= key < len(names) \
+                and module_kind(value):
+            self.set_attr(owner, names[key], value)
+        elif base == "ModuleDict" and isinstance(key, str) and module_kind(value):
+            self.set_attr(owner, key, value)
         else:
             lose(owner, None)
 

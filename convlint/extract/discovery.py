@@ -41,7 +41,7 @@ class Discovery:
                     continue  # (`only` may be one of its parts: "resnet18.layer4")
                 if calls and name in calls:
                     make = lambda call=calls[name]: self.ev(call, self.globals)  # noqa: E731
-                if spent > self.file_budget:  # the rest of a file of many variants stays unknown
+                if spent > self.budget():  # the rest of a file of many variants stays unknown
                     mark_inside(built, found)
                     return found
                 self.root, self.applied = None, {}
@@ -52,13 +52,13 @@ class Discovery:
                 found.append(model)
                 root = self.root
                 built.append((model, root))
-                if self.mode_read and spent <= self.file_budget:  # its forward reads self.training: that mode too
+                if self.mode_read and spent <= self.budget():  # its forward reads self.training: that mode too
                     model = self.build(name, stmt, make, declared, training=True)
                     spent += self.steps
                     if model is not None:
                         found.append(model)
                 for part in self.parts(name, stmt, root) if only != name else ():
-                    if spent > self.file_budget:
+                    if spent > self.budget():
                         break
                     spent += self.steps
                     found.append(part)

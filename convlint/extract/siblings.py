@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from .. import slices, syntax
-from ..imports import NEVER_READ, READ, find_module, locate, stamp
+from ..imports import NEVER_READ, READ, find_module, locate, package_root, stamp
 from ..sizes import UNKNOWN
 from . import zoos
 from .values import JUMPS, ClassInfo, Env, Function, Lazy, ModuleRef, Qual, interpreted
@@ -18,6 +18,7 @@ from .values import JUMPS, ClassInfo, Env, Function, Lazy, ModuleRef, Qual, inte
 LOADED: dict[str, Env | None] = {}  # sibling modules' globals, the most recently used last
 MAX_LOADED = 48  # beyond this the least recently used is forgotten: memory stays bounded
 MAX_IMPORT_DEPTH = 3
+LINES: dict[str, int] = {}  # path -> its number of lines, for the budget of the files that read it
 STAMPS: dict[str, list | None] = {}  # path -> its size and mtime when LOADED read it
 PARTIAL: dict[str, tuple] = {}  # sliced siblings: path -> (slices.Plan, their Extractor), beside LOADED
 STARS = "*"  # in a module's globals: the files its `from X import *` read, in order (never a Python name)
@@ -60,12 +61,18 @@ class Siblings:
         return Qual(dotted) if module_file is None else Lazy(module_file, name)
 
     def resolve(self, lazy: Lazy) -> Any:
-        globals_ = self.load(lazy.path, NO_NAME if lazy.name is None else lazy.name)
-        if globals_ is None:
-            return UNKNOWN
-        if lazy.name is None:
-            return ModuleRef(globals_, lazy.path, lazy.module)
-        return self.module_attr(globals_, lazy.name)
+        if lazy in self.resolving:
+            return UNKNOWN  # modules that import a name from each other: it is bound in neither
+        self.resolving.add(lazy)
+        try:
+            globals_ = self.load(lazy.path, NO_NAME if lazy.name is None else lazy.name)
+            if globals_ is None:
+                return UNKNOWN
+            if lazy.name is None:
+                return ModuleRef(globals_, lazy.path, lazy.module)
+            return self.module_attr(globals_, lazy.name)
+        finally:
+            self.resolving.discard(lazy)
 
     def module_attr(self, globals_: Env, name: str, path=None) -> Any:
         """A module's global `name` (`path`: the module's file, to run what `name` needs first),
@@ -92,6 +99,8 @@ class Siblings:
             value = star_globals.vars.get(name, _ABSENT)
             if value is _ABSENT and len(self.loading) < MAX_IMPORT_DEPTH:
                 value = self.starred(star_globals, name)
+            if type(value) is Lazy:
+                value = self.resolve(value)  # (`from . import X` back into the package: the earlier star's X)
             if value is not UNKNOWN and value is not _ABSENT:
                 return value
         return UNKNOWN
@@ -103,6 +112,8 @@ class Siblings:
         them as more names are asked for."""
         key = str(path)
         READ.add(key)  # what a cached result depends on
+        if key not in self.read_lines and package_root(path) != self.home:
+            self.read_lines[key] = LINES.get(key) or _line_count(path)  # another package's code: a zoo
         if key in LOADED:
             LOADED[key] = LOADED.pop(key)
             if key in PARTIAL and key not in self.loading:
@@ -120,13 +131,14 @@ class Siblings:
         except OSError:
             return None
         STAMPS[key] = stamp(key)
+        LINES[key] = source.count(b"\n") + 1
         module = syntax.parse(source, key)
         if not isinstance(module, ast.Module):  # a sibling that does not parse is simply unknown
             return None
         plan = slices.plan(module, source)
         stmts, literals = (module.body, {}) if plan is None else plan.take(name)
         sibling = type(self)(None, key, self.loading | {key})
-        sibling.extra_paths = self.extra_paths
+        sibling.extra_paths, sibling.read_lines, sibling.home = self.extra_paths, self.read_lines, self.home
         run_sibling(sibling, stmts, literals)
         LOADED[key] = sibling.globals
         if plan is not None:
@@ -152,6 +164,13 @@ def forget_changed() -> None:
 
 
 _ABSENT = object()
+
+
+def _line_count(path) -> int:
+    try:
+        return path.read_bytes().count(b"\n") + 1
+    except OSError:
+        return 0
 
 
 def _mentions(path, name: str) -> bool:

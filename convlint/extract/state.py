@@ -31,6 +31,7 @@ class State:
         self.path = path
         self.loading = loading
         self.extra_paths: tuple = ()  # searched for imported packages (imports.find_module)
+        self.resolving: set = set()  # the imported names being looked up (siblings.resolve)
         self.foreign_site: ast.AST | None = None  # the local call that led into another file's code
         self.code_file: str | None = None  # the other file whose code is running (None: this file's)
         self.globals = Env()
@@ -51,6 +52,8 @@ class State:
         self.mutations: dict[int, list[ast.AST]] = {}  # statement id -> what it may change
         self.active: dict[tuple, int] = {}  # (function node id, id of its instance) -> calls in progress
         self.file_budget = float("inf")  # steps for all the models of the file
+        self.read_lines: dict[str, int] = {}  # other packages' files it read (shared with their readers): their lines
+        self.home = None  # the file's top-level package (imports.package_root), whose files are its own code
         self.touched: list = []  # per open speculation: (serial at entry, instance merged by exec_arms, changes)
         self.mode: bool | None = None  # nn.Module.training while a model runs (None: while it is built)
         self.mode_read = False  # whether the model's forward read it
@@ -85,6 +88,11 @@ class State:
                         self.touched[-1][2].append((obj, name))  # merged here, but changed in an outer arm
                     continue
                 lose(obj, name)
+
+    def budget(self) -> float:
+        """Steps for all the models of the file: its own lines and those of other packages' files
+        it read (a backbone from a zoo is that zoo's code)."""
+        return self.file_budget + FILE_BUDGET * sum(self.read_lines.values())
 
     def touch(self, obj: Any, name: str | None = None) -> None:
         """`obj` (its attribute `name`, or its contents) is being changed."""
