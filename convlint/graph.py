@@ -29,6 +29,7 @@ class Layer:
     attrs: dict[str, Any] = field(default_factory=dict)  # other attributes the code set on it afterwards
     file: str | None = None  # the other file whose code built it (its node is a node of that file)
     via: ast.AST | None = None  # the innermost call of this file's code that led to this construction
+    entry: ast.AST | None = None  # the call that made the config object of the loop iteration that built it
     guessed: bool = False  # built for a model made from its defaults alone, some argument (or **kwargs) made up
 
 

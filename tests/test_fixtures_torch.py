@@ -67,7 +67,8 @@ def test_static_result_is_what_torch_does(fixture, model):
 
 # fixture -> model -> what torch does when it builds it: "builds", "raises", or "warns" (a zero-size layer)
 BUILDS = {
-    "instance_configs.py": {"GoodNet": "builds", "BadGroups": "raises", "BadReduction": "warns", "BadStageCfg": "raises"},
+    "instance_configs.py": {"GoodNet": "builds", "BadGroups": "raises", "BadReduction": "warns", "BadStageCfg": "raises",
+                            "BadStageList": "raises"},
 }
 
 

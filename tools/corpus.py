@@ -113,6 +113,14 @@ def package_dir(name: str, version: str, cache: Path = CACHE) -> Path:
     return cache / "src" / f"{name}-{version}"
 
 
+def install_side_by_side(cache: Path = CACHE) -> None:
+    """Put every package of the corpus on convlint's search path (convlint.imports), as if they
+    were installed in one environment: smp's encoders read torchvision's and timm's source."""
+    from convlint import imports
+
+    imports.EXTRA_PATHS[:] = [package_dir(name, version, cache) for name, version in PACKAGES.items()]
+
+
 def prepare_package(name: str, version: str, cache: Path = CACHE) -> list[Path]:
     wheel = fetch_wheel(name, version, cache / "wheels")
     return unpack_py_files(wheel, package_dir(name, version, cache))
@@ -287,6 +295,7 @@ def main(argv: list[str] | None = None, lint: Linter | None = None, cache: Path 
         return 0
 
     lint = lint or load_linter(args.dry_run)
+    install_side_by_side(cache)
     rows, everything = [], []
     pool = Pool(args.jobs) if args.jobs > 1 else None
     try:

@@ -10,7 +10,8 @@ count; the line is the one the call starts on) in a `.py` file whose name does n
 count (features for Linear and LayerNorm: the last axis) that does not come from the layer's own
 declaration (a first layer that seeds an undeclared input does not count). A model is *followed*
 when its output shape is fully known at its declared input (3x224x224 when it declares none);
-sub-modules run on their own and second runs in training mode are not counted.
+sub-modules run on their own and second runs in training mode are not counted. The packages of
+the corpus are on convlint's search path, as if installed side by side (corpus.install_side_by_side).
 """
 
 from __future__ import annotations
@@ -248,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packages", nargs="*", default=list(corpus.PACKAGES))
     args = ap.parse_args(argv)
     corpus.require_engine("analyze_source")
+    corpus.install_side_by_side()
     if not args.conv2d:
         channel_report(args.jobs, args.verbose, args.packages)
         return 0

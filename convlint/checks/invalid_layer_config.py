@@ -37,20 +37,29 @@ def check(ctx):
         required = [name for name, default in L.LAYERS[layer.kind].params if default is L.REQUIRED]
         if any(layer.params.get(name) is None for name in required):
             continue  # None where torch needs a value: an optional argument our reading left at its default
-        for message in L.config_errors(layer.kind, layer.params):
+        for message in L.config_errors(layer.kind, layer.params)[:1]:  # torch raises at the first
             yield layer.site, f"{ctx.subject(layer)}: {message}{_instance(ctx, layer)}"
 
 
 def _instance(ctx, layer) -> str:
     """' (this instance: `Block(64, groups=7)` on line 44)': the call whose values built the layer,
-    when it is not where the finding is reported."""
+    when it is not where the finding is reported, and the config entry of the loop iteration that
+    built it ('config entry: `StageCfg(240, 32)` on line 57')."""
+    parts = []
     via = layer.via
-    if via is None or via is layer.site or not ctx.positions.local(via):
-        return ""
-    text = " ".join(ctx.positions.text(via).split())
-    text = text if len(text) <= 60 else text[:59] + "…"
-    loop = ctx.positions.loop_around(via)
-    return f" (this instance: `{text}` on line {ctx.line_of(via)}{f', in the loop on line {loop}' if loop else ''})"
+    if via is not None and via is not layer.site and ctx.positions.local(via):
+        loop = ctx.positions.loop_around(via)
+        parts.append(f"this instance: `{_text(ctx, via)}` on line {ctx.line_of(via)}"
+                     f"{f', in the loop on line {loop}' if loop else ''}")
+    entry = layer.entry
+    if entry is not None and entry is not layer.site and ctx.positions.local(entry):
+        parts.append(f"config entry: `{_text(ctx, entry)}` on line {ctx.line_of(entry)}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _text(ctx, node) -> str:
+    text = " ".join(ctx.positions.text(node).split())
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _literal(call) -> bool:

@@ -139,8 +139,12 @@ class Expressions:
             tests = [self.truth(self.ev(cond, scope)) for cond in fors.ifs]
             if any(t is None for t in tests):
                 return False
-            if all(tests) and not self.comprehend(node, index + 1, scope, results):
-                return False
+            self.loop_items.append(item)
+            try:
+                if all(tests) and not self.comprehend(node, index + 1, scope, results):
+                    return False
+            finally:
+                self.loop_items.pop()
         return True
 
     def iterate(self, value: Any) -> list | None:

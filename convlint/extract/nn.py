@@ -174,13 +174,22 @@ class Modules:
         if kind in L.LAYERS:
             params = L.bind(kind, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
         layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, speculative=self.speculative > 0,
-                      file=self.code_file, via=self.call_stack[-1] if self.call_stack else None, guessed=self.guessing)
+                      file=self.code_file, via=self.call_stack[-1] if self.call_stack else None, guessed=self.guessing,
+                      entry=self.config_entry())
         if not layer.speculative:  # each construction is checked with the values it was built with
             self.layers[id(layer)] = layer
             self.layer_log.append(id(layer))
         if self.helper_site is not None:
             self.note_helper_layer(layer)
         return layer
+
+    def config_entry(self) -> ast.AST | None:
+        """The call that made the config object (a dataclass, a namespace: not a module) the innermost
+        loop is at, `StageCfg(240, 32)` of `for s in STAGES:`, when it is a call of this file."""
+        for item in reversed(self.loop_items):
+            if isinstance(item, Instance) and item.site is not None and item.cls.torch_base() is None:
+                return item.site if item.cls.foreign is None else None
+        return None
 
     def note_helper_layer(self, layer: Layer) -> None:
         """A helper's one-off layer is reported where the helper is called; a layer the helper

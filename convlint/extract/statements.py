@@ -197,12 +197,15 @@ class Statements:
             return
         for item in items:
             self.assign(stmt.target, item, env)
+            self.loop_items.append(item)
             try:
                 self.exec_block(stmt.body, env)
             except Continue:
                 continue
             except Break:
                 return
+            finally:
+                self.loop_items.pop()
         self.exec_block(stmt.orelse, env)
 
     def exec_generic(self, stmt: ast.For, env: Env) -> None:
