@@ -87,20 +87,25 @@ def key_for(source: bytes, path: str, config: str, version: str | None = None) -
     return digest.hexdigest()
 
 
-def _encode(finding: Finding) -> dict:
+def _encode(finding: Finding, path: str) -> dict:
     out = {}
     for f in dataclasses.fields(Finding):
-        if f.name == "path":
-            continue
+        if f.name == "path" and path in (None, finding.path):
+            continue  # (another linted file's: a bad layer of it this file's analysis found)
         value = getattr(finding, f.name)
+        if f.name == "home" and value is not None:
+            value = [value[0], dataclasses.astuple(value[1]), value[2]]
         out[f.name] = dataclasses.astuple(value) if isinstance(value, Span) else value
     return out
 
 
 def _decode(data: dict, path: str) -> Finding:
-    data = dict(data)
+    data = {"path": path, **data}
     data["span"] = Span(*data["span"])
-    return Finding(path=path, **data)
+    if data.get("home") is not None:
+        home_path, span, message = data["home"]
+        data["home"] = (home_path, Span(*span), message)
+    return Finding(**data)
 
 
 class Cache:
@@ -128,12 +133,13 @@ class Cache:
         self.hits += 1
         return found
 
-    def put(self, key: str, kept: list[Finding], suppressed: list[Finding], read: tuple[str, ...] = ()) -> None:
+    def put(self, key: str, kept: list[Finding], suppressed: list[Finding], read: tuple[str, ...] = (),
+            path: str | None = None) -> None:
         """`read`: the other files the analysis read (siblings, zoos): a change to one of them
-        makes the entry stale."""
+        makes the entry stale. `path`: the linted file (its findings' path is not stored)."""
         try:
-            text = json.dumps({"key": key, "kept": [_encode(f) for f in kept],
-                               "suppressed": [_encode(f) for f in suppressed],
+            text = json.dumps({"key": key, "kept": [_encode(f, path) for f in kept],
+                               "suppressed": [_encode(f, path) for f in suppressed],
                                "read": {file: stamp(file) for file in read}})
         except (TypeError, ValueError):
             return  # a finding that JSON cannot hold is simply not cached

@@ -25,11 +25,16 @@ class ModelRun:
 
 
 class Context:
-    def __init__(self, runs: list[ModelRun], layers: list[Layer], positions) -> None:
+    def __init__(self, runs: list[ModelRun], layers: list[Layer], positions, reporting: str | None = None) -> None:
         self.runs = runs
         self.layers = layers
         self.positions = positions  # engine.Positions of the file
         self.line_of: Callable[[ast.AST], int] = positions.line
+        self.reporting = reporting  # the other file whose findings are being written (None: this file's)
+
+    def seen_from(self, path: str) -> Context:
+        """This context, writing the findings of the other file `path`: lines are named from there."""
+        return Context(self.runs, self.layers, self.positions, path)
 
     def steps(self):
         """(run, index, step) for every step that surely runs: not in an arm of an undecided branch."""
@@ -49,19 +54,25 @@ class Context:
         if op.layer is not None:
             return f"the {op.layer.kind} {self.where(op.layer)}"
         if op.origin is not None:
-            return f"the {op_name(op)} on line {op.origin[1]} of {self.file_name(op.origin[0])}"
-        return f"the {op_name(op)} on line {self.line_of(op.node)}"
+            return f"the {op_name(op)} {self.at(op.origin[1], op.origin[0])}"
+        return f"the {op_name(op)} {self.at(self.line_of(op.node), None)}"
 
     def where(self, layer: Layer) -> str:
         """'on line 7', or 'on line 7 of blocks.py' for a layer another file's code built."""
         if layer.file is None:
-            return f"on line {self.line_of(layer.site)}"
-        return f"on line {layer.node.lineno} of {self.file_name(layer.file)}"
+            return self.at(self.line_of(layer.site), None)
+        return self.at(layer.node.lineno, layer.file)
+
+    def at(self, line: int, file: str | None) -> str:
+        """'on line 7' of the file being written, else 'on line 7 of blocks.py' (None: this file)."""
+        if file == self.reporting:
+            return f"on line {line}"
+        return f"on line {line} of {self.file_name(file if file is not None else self.positions.path or '?')}"
 
     def subject(self, layer: Layer) -> str:
         """How a finding names the layer it is about: 'Conv2d', or 'the Conv2d on line 8 of
         blocks.py' when the finding is reported at this file's call into the code that built it."""
-        return layer.kind if layer.file is None else f"the {layer.kind} {self.where(layer)}"
+        return layer.kind if layer.file == self.reporting else f"the {layer.kind} {self.where(layer)}"
 
     def file_name(self, path: str) -> str:
         """Another file as this file's reader finds it: relative to this file's folder, or for a
@@ -71,7 +82,7 @@ class Context:
 
         from .imports import package_root
 
-        here = os.path.dirname(self.positions.path or "")
+        here = os.path.dirname(self.reporting or self.positions.path or "")
         try:
             relative = os.path.relpath(path, here or ".")
         except ValueError:  # another drive

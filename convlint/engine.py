@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import rules, syntax
@@ -94,6 +95,11 @@ class Positions:
     def column(self, line: int, offset: int) -> int:
         text = self.lines[line - 1] if line <= len(self.lines) else ""
         return offset if text.isascii() else len(text.encode("utf-8")[:offset].decode("utf-8", "replace"))
+
+    def short_text(self, node: ast.AST, width: int = 60) -> str:
+        """The node's source text on one line, cut at `width` characters."""
+        text = " ".join(self.text(node).split())
+        return text if len(text) <= width else text[: width - 1] + "…"
 
     def text(self, node: ast.AST) -> str:
         """The node's source text."""
@@ -226,17 +232,44 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool, confi
     for rule in rules.RULES:
         if rule.module is None or rule.name not in chosen:
             continue
+        others: dict[int, tuple[str, Finding]] = {}  # id(layer of another file) -> (that file, finding)
         for node, message, *hint in rule.module.check(ctx):  # a check may add a fix hint: (node, message, fix)
+            layer = node if isinstance(node, Layer) else None
+            node = node.site if layer is not None else node
             if not positions.local(node):
                 continue  # a layer of another file, reached by no call of this one: that file's finding, at its line
             fix = hint[0] if hint else None
             finding = Finding(path, positions.span(node), rule.code, rule.name, rule.severity, message, fix=fix)
-            findings.setdefault((finding.code, finding.span), finding)  # a loop-built layer: once
+            key = (finding.code, finding.span)
+            if key not in findings and layer is not None and layer.file is not None:
+                others[id(layer)] = (layer.file, finding)
+            findings.setdefault(key, finding)  # a loop-built layer: once
+        for file in sorted({file for file, _ in others.values()}):
+            # the same check written from that file: where the finding goes when that file is linted too
+            view = ctx.seen_from(file)
+            for node, message, *_ in rule.module.check(view):
+                if isinstance(node, Layer) and id(node) in others and others[id(node)][0] == file:
+                    finding = others.pop(id(node))[1]
+                    reached = f" (this instance: `{positions.short_text(node.site)}` {view.at(positions.line(node.site), None)})"
+                    home = (os.path.realpath(file), foreign_span(file, node.node), message + reached)
+                    findings[(finding.code, finding.span)] = replace(finding, home=home)
     analysis = Analysis(path, sorted(findings.values(), key=Finding.sort_key))
     if details:
         analysis.models = [_view(run, positions) for run in runs]
         analysis.positions = positions
     return analysis
+
+
+def foreign_span(path: str, node: ast.AST) -> Span:
+    """Where a node of another file is, in that file's lines and character columns."""
+    lines = syntax.source_lines(Path(path).read_bytes())
+
+    def column(line: int, offset: int) -> int:
+        text = lines[line - 1] if line <= len(lines) else ""
+        return offset if text.isascii() else len(text.encode("utf-8")[:offset].decode("utf-8", "replace"))
+
+    end = node.end_lineno or node.lineno
+    return Span(node.lineno, column(node.lineno, node.col_offset) + 1, end, column(end, node.end_col_offset or 0) + 1)
 
 
 def _view(run: ModelRun, positions: Positions) -> ModelView:

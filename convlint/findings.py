@@ -31,6 +31,10 @@ class Finding:
     # where that is in the .ipynb file itself (its JSON text), for SARIF and GitHub annotations.
     cell: int | None = None
     file_span: Span | None = field(default=None, compare=False, repr=False)
+    # On a layer another file built: (that file's real path, the span there, the message written
+    # from there), where the runner moves the finding when that file is linted too.
+    home: tuple | None = field(default=None, compare=False, repr=False)
+    reached: tuple[str, int] | None = field(default=None, compare=False, repr=False)  # moved: the call it was at
 
     @property
     def line(self) -> int:
@@ -39,6 +43,10 @@ class Finding:
     @property
     def column(self) -> int:
         return self.span.column
+
+    def places(self) -> list[tuple[str, int]]:
+        """(path, line) where it is, and where it was found when it was moved into its layer's file."""
+        return [(self.path, self.span.line), *([self.reached] if self.reached else [])]
 
     def sort_key(self) -> tuple:
         return (self.path, self.cell or 0, self.span.line, self.span.column, self.code, self.message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .findings import Finding
 
@@ -50,7 +50,9 @@ def lint_paths(
     fail_ons: list[int] = []
     pending: list[tuple[int, tuple, str | None]] = []  # (index, task, cache key)
     documents: dict[int, object] = {}  # index -> the notebook whose cells the findings map back to
-    for path, given in _inputs(paths, stdin):
+    files = list(_inputs(paths, stdin))
+    linted = {os.path.realpath(path): str(path) for path, given in files if given is None}
+    for path, given in files:
         file = settings.for_file(path) if settings is not None else None
         if file is not None and file.excluded:
             continue
@@ -90,20 +92,50 @@ def lint_paths(
                 continue
         outcomes.append(None)
         pending.append((len(outcomes) - 1, task, key))
-    for (index, _, key), (kept, suppressed, read) in zip(pending, _run_all([task for _, task, _ in pending], jobs)):
+    for (index, task, key), (kept, suppressed, read) in zip(pending, _run_all([task for _, task, _ in pending], jobs)):
         outcomes[index] = (kept, suppressed)
         if cache is not None and key is not None and not any(f.name == "internal-error" for f in kept):
-            cache.put(key, kept, suppressed, read)
+            cache.put(key, kept, suppressed, read, task[1])
     for index, notebook in documents.items():
         found, suppressed = outcomes[index]
         outcomes[index] = ([notebook.to_cells(f) for f in found], [notebook.to_cells(f) for f in suppressed])
+    seen: set[tuple] = set()  # a bad layer of one linted file that several others use: reported once, there
     for (found, suppressed), fail_on in zip(outcomes, fail_ons):
+        found, moved = _moved(found, linted, select)
+        suppressed = suppressed + moved
+        found = [f for f in found if (f.path, f.code, f.span) not in seen and not seen.add((f.path, f.code, f.span))]
         result.failing += sum(severity_rank(f.severity) >= fail_on for f in found)
         result.findings.extend(found)
         result.suppressed.extend(suppressed)
     result.suppressed.sort(key=Finding.sort_key)
     result.findings.sort(key=Finding.sort_key)
     return result
+
+
+def _moved(found: list[Finding], linted: dict[str, str], select) -> tuple[list[Finding], list[Finding]]:
+    """(the findings, the suppressed ones) once those on a layer another file built are moved into
+    that file where it is linted too, and its own comments suppress them there."""
+    from .engine import read_source
+    from .suppress import apply
+
+    kept, moved, suppressed = [], {}, []
+    for finding in found:
+        if finding.home is None or finding.home[0] not in linted:
+            kept.append(finding)
+            continue
+        path = linted[finding.home[0]]
+        home = replace(finding, path=path, span=finding.home[1], message=finding.home[2], home=None, fix=None,
+                       reached=(finding.path, finding.line))
+        moved.setdefault(path, []).append(home)
+    for path, findings in moved.items():
+        source = read_source(path)
+        if not isinstance(source, bytes):
+            kept += findings
+            continue
+        outcome = apply(findings, source, path, set(select) - {"unused-suppression"})
+        kept += outcome.kept
+        suppressed += outcome.suppressed
+    return kept, suppressed
 
 
 def _inputs(paths: list[str], stdin: tuple[str, bytes] | None):

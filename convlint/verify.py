@@ -432,13 +432,14 @@ def merge(static: list[Finding], verified: VerifyResult) -> list[Finding]:
     when every model that runs its line ran clean on real CPU tensors."""
     merged, extra = [], []
     for finding in static:
+        places = finding.places()
         if finding.severity == "error" and any(
-            finding.path == path and finding.line in chain for path, chain in verified.raised
+            (path, line) in places for path, chain in verified.raised for line in chain
         ):
             finding = replace(finding, message=f"{finding.message} (confirmed by torch)")
         elif finding.severity == "error" and any(
-            finding.path == path and finding.line in lines for path, lines in verified.clean_models
-        ) and not any(finding.path == path and finding.line in lines for path, lines in verified.other_models):
+            (path, line) in places for path, lines in verified.clean_models for line in lines
+        ) and not any((path, line) in places for path, lines in verified.other_models for line in lines):
             extra.append(_finding(finding.path, finding.line, "verify-mismatch",
                                   f"convlint reports {finding.name} here but torch ran the model without error"))
         merged.append(finding)

@@ -354,3 +354,63 @@ def test_an_input_declared_inside_a_builder_sizes_its_model():
     assert [(f.span.line, f.name) for f in lint_source(BUILDER, "build.py")] == [(6, "channel-mismatch")]
     unindented = BUILDER.replace("    # convlint: input=3x16x16\n", "")
     assert analyze_source(unindented, "build.py", details=True).models[0].input_shape is None
+
+
+BLOCKS = """import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, groups=1):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1, groups=groups)
+        self.bn = nn.BatchNorm2d(cin)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+"""
+NET = """import torch.nn as nn
+
+from .blocks import Block
+
+
+# convlint: input=3x32x32
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3)
+        self.block = Block(16, 32)
+        self.grouped = Block(32, 32, groups=3)
+
+    def forward(self, x):
+        return self.grouped(self.block(self.stem(x)))
+"""
+
+
+def test_a_bad_layer_of_a_linted_sibling_is_reported_there_once(tmp_path, monkeypatch, capsys):
+    """torch: Block(32, 32, groups=3) raises 'in_channels must be divisible by groups'; Block(16, 32)
+    raises at its BatchNorm2d ('running_mean should contain 32 elements not 16')."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "blocks.py").write_text(BLOCKS)
+    (package / "net.py").write_text(NET)
+    (package / "other.py").write_text(NET.replace("class Net", "class Other"))  # the same mistakes again
+    monkeypatch.chdir(tmp_path)
+    main(["check", "--no-cache", "pkg/net.py"])
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        "pkg/net.py:11:22: CL001 [channel-mismatch] the BatchNorm2d on line 8 of blocks.py expects 16 input channels "
+        "but receives 32 (out_channels of the Conv2d on line 7 of blocks.py)",
+        "pkg/net.py:12:24: CL005 [invalid-layer-config] the Conv2d on line 7 of blocks.py: in_channels (32) must be "
+        "divisible by groups (3)",
+    ]
+    main(["check", "--no-cache", "pkg"])
+    assert capsys.readouterr().out.splitlines() == [
+        "pkg/blocks.py:7:21: CL005 [invalid-layer-config] Conv2d: in_channels (32) must be divisible by groups (3) "
+        "(this instance: `Block(32, 32, groups=3)` on line 12 of net.py)",
+        "pkg/blocks.py:8:19: CL001 [channel-mismatch] BatchNorm2d expects 16 input channels but receives 32 "
+        "(out_channels of the Conv2d on line 7) (this instance: `Block(16, 32)` on line 11 of net.py)",
+        "Found 2 findings (2 errors; 4 files checked).",
+    ]
+    (package / "blocks.py").write_text(BLOCKS.replace("nn.BatchNorm2d(cin)", "nn.BatchNorm2d(cin)  # noqa: CL001"))
+    main(["check", "--no-cache", "pkg"])
+    assert capsys.readouterr().out.splitlines()[-1] == "Found 1 finding (1 error; 4 files checked)."

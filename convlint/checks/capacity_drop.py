@@ -48,7 +48,7 @@ def check(ctx):
             ):
                 shapes = f" ({fmt_shape(step.in_shape)} -> {fmt_shape(step.out_shape)})"
             stride = strides[0] if len(set(strides)) == 1 else "×".join(map(str, strides))
-            yield layer.site, (
+            yield layer, (
                 f"this {layer.kind} has stride {stride} but goes from {in_c} to {out_c} channels: the activations "
                 f"shrink {_factor(shrink)}× at once{shapes}; the usual practice doubles the filters "
                 f"(out_channels={2 * in_c})"

@@ -44,7 +44,7 @@ def check(ctx):
         if layer_spec.channels_param == "normalized_shape":
             message = _layer_norm(ctx, step, kind, declared)
             if message:
-                yield step.op.layer.site, message
+                yield step.op.layer, message
             continue
         if not _is_int(declared):
             continue
@@ -57,7 +57,7 @@ def check(ctx):
         unit = "input features" if is_linear else "input channels"
         message = f"{kind} expects {declared} {unit} but receives {received} ({_source(ctx, step)})"
         message += fitting_inputs(run, step) if is_linear else ""
-        yield step.op.layer.site, message, _fix_hint(run, index, step, layer_spec, declared, received)
+        yield step.op.layer, message, _fix_hint(run, index, step, layer_spec, declared, received)
 
 
 def _fix_hint(run, index, step, layer_spec, declared, received) -> dict | None:

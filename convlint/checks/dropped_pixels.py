@@ -50,7 +50,7 @@ def check(ctx):
             if lost:
                 losses.append((window, outputs, lost))
         if losses:
-            yield layer.site, _message(layer, shape, losses, is_model_input(step.op))
+            yield layer, _message(layer, shape, losses, is_model_input(step.op))
 
 
 def _message(layer, shape, losses, first: bool) -> str:

@@ -31,14 +31,14 @@ def check(ctx):
         if layer.guessed and not _literal(layer.node):
             continue  # built for `Block()` with arguments we made up: its values may be ours, not the code's
         if layer.params is None:
-            yield layer.site, (f"the arguments do not match the signature of torch.nn.{layer.kind}: torch raises a "
+            yield layer, (f"the arguments do not match the signature of torch.nn.{layer.kind}: torch raises a "
                                f"TypeError{_instance(ctx, layer)}")
             continue
         required = [name for name, default in L.LAYERS[layer.kind].params if default is L.REQUIRED]
         if any(layer.params.get(name) is None for name in required):
             continue  # None where torch needs a value: an optional argument our reading left at its default
         for message in L.config_errors(layer.kind, layer.params)[:1]:  # torch raises at the first
-            yield layer.site, f"{ctx.subject(layer)}: {message}{_instance(ctx, layer)}"
+            yield layer, f"{ctx.subject(layer)}: {message}{_instance(ctx, layer)}"
 
 
 def _instance(ctx, layer) -> str:
@@ -47,19 +47,14 @@ def _instance(ctx, layer) -> str:
     built it ('config entry: `StageCfg(240, 32)` on line 57')."""
     parts = []
     via = layer.via
-    if via is not None and via is not layer.site and ctx.positions.local(via):
-        loop = ctx.positions.loop_around(via)
-        parts.append(f"this instance: `{_text(ctx, via)}` on line {ctx.line_of(via)}"
+    if via is not None and via is not layer.site and ctx.positions.local(via) and ctx.reporting is None:
+        loop = ctx.positions.loop_around(via)  # (written from another file: the engine names the instance)
+        parts.append(f"this instance: `{ctx.positions.short_text(via)}` on line {ctx.line_of(via)}"
                      f"{f', in the loop on line {loop}' if loop else ''}")
     entry = layer.entry
     if entry is not None and entry is not layer.site and ctx.positions.local(entry):
-        parts.append(f"config entry: `{_text(ctx, entry)}` on line {ctx.line_of(entry)}")
+        parts.append(f"config entry: `{ctx.positions.short_text(entry)}` {ctx.at(ctx.line_of(entry), None)}")
     return f" ({'; '.join(parts)})" if parts else ""
-
-
-def _text(ctx, node) -> str:
-    text = " ".join(ctx.positions.text(node).split())
-    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _literal(call) -> bool:

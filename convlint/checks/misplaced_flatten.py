@@ -57,17 +57,17 @@ def _layer(ctx, step):
     kind = step.op.layer.kind
     shape = step.in_shape
     if kind == "Flatten" and (step.op.layer.params or {}).get("start_dim") == 0:
-        yield step.op.layer.site, "Flatten(start_dim=0) merges the batch dimension into the features; use nn.Flatten()"
+        yield step.op.layer, "Flatten(start_dim=0) merges the batch dimension into the features; use nn.Flatten()"
         return
     if kind == "Linear" and flattened_too_early(step):
         before, flatten = step.inputs[0].flat_from
-        yield step.op.layer.site, (
+        yield step.op.layer, (
             f"Linear expects {before[0]} input features, the channel count before {ctx.describe(flatten)}, "
             f"but receives {fmt_shape(before, '·')} = {shape[-1]}: the Flatten comes before the spatial size "
             f"is reduced to 1×1 (pool to 1×1 first, or set in_features={shape[-1]})"
         )
     elif kind == "Linear" and linear_without_flatten(step):
-        yield step.op.layer.site, (
+        yield step.op.layer, (
             f"Linear receives a {len(shape) + 1}-d tensor (N, {', '.join(map(str, shape))}) with no Flatten "
             f"in between: it would act on the last axis only; add nn.Flatten() before it"
         )
@@ -76,7 +76,7 @@ def _layer(ctx, step):
         if layer_spec is not None and layer_spec.rank is not None and len(shape) not in layer_spec.rank:
             ranks = layer_spec.rank  # an open-ended "at least k dims" is listed up to the largest rank
             needed = f"at least a {ranks[0] + 1}-d" if len(ranks) > 3 else f"a {ranks[-1] + 1}-d"
-            yield step.op.layer.site, (
+            yield step.op.layer, (
                 f"{ctx.subject(step.op.layer)} needs {needed} input but receives the {len(shape) + 1}-d output "
                 f"(N, {', '.join(map(str, shape))}) of {ctx.describe(step.inputs[0].flat_from[1])}"
             )

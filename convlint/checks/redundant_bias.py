@@ -53,7 +53,7 @@ def check(ctx):
             out_c = layer.params.get("out_channels")
             wasted = f"{out_c} wasted parameters" if isinstance(out_c, int) else "wasted parameters"
             default = " (bias=True is the default)" if "bias" not in layer.params else ""
-            yield layer.site, (
+            yield layer, (
                 f"this {layer.kind} has a bias{default} but feeds the {norm.kind} on line {ctx.line_of(norm.site)} "
                 f"directly, which subtracts the per-channel mean and cancels it: {wasted}; pass bias=False"
             )

@@ -35,7 +35,7 @@ def check(ctx):
         if op.kind == "layer":
             if step.inputs[0].flat_from is not None:
                 continue  # misplaced-flatten explains it better
-            yield op.layer.site, step.error
+            yield op.layer, step.error
         elif op.kind == "elementwise":
             name = op.args.get("op")
             yield op.node, f"{_OPS.get(name) or (f'torch.{name}' if name else 'elementwise operation')} of tensors whose {step.error}"

@@ -68,4 +68,4 @@ def check(ctx):
             smallest = ctx.smallest_input(run, index, _axis_survives)
             if smallest is not None:
                 message += f"; the smallest input that works is {fmt_shape(smallest)}"
-        yield layer.site, message
+        yield layer, message

@@ -54,7 +54,7 @@ def check(ctx):
             layer = step.op.layer
             where = f"for an input of {channels}×{'×'.join(AXIS_NAMES[rank])}"
             sample = f" (the smallest such sizes: {', '.join(map(str, examples))})" if examples else ""
-            yield layer.site, (
+            yield layer, (
                 f"{where}, this {layer.kind} never reads the last {EDGE_WORDS[rank]} unless "
                 f"{' and '.join(conditions)}{sample}; declare the input (# convlint: input=...) to check it exactly"
             )

@@ -84,7 +84,7 @@ def check(ctx):
         if size is None:
             continue
         shown = "×".join(map(str, kernel))
-        yield layer.site, (
+        yield layer, (
             f"the first {layer.kind} reads {in_c}·{'·'.join(map(str, kernel))} = {reads} numbers per position "
             f"and writes {out_c} channels: a {shown} kernel cannot compress, so much of its computation is wasted; "
             f"a larger kernel (kernel_size={size}, padding={size // 2}: {in_c}·{'·'.join([str(size)] * n)} "

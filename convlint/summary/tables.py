@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from .. import layers as L
 from .. import sizing
-from ..graph import MODEL_INPUT, Model
+from ..graph import MODEL_INPUT, Layer, Model
 from ..propagate import OPS, SPATIAL_NAMES, Step
 from ..sizes import Sym
 from ..sizing import propagate  # memoised: the size searches ask for the same runs
@@ -288,6 +288,7 @@ def _attach_findings(summaries, runs, layers, positions, path) -> None:
                 continue
             for found in rule.module.check(one):
                 node, message = found[0], found[1]
+                node = node.site if isinstance(node, Layer) else node
                 if not positions.local(node):
                     continue  # a layer of another file: never placed on a line of this one
                 finding = Finding(path, positions.span(node), rule.code, rule.name, rule.severity, message)
