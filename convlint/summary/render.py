@@ -72,7 +72,8 @@ def _partial(known, unknown: int, what: str) -> str:
 
 
 def _places(entries: list[dict], limit: int = 3) -> str:
-    shown = [f"{e['path'] or e['layer']} (line {e['line']})" for e in entries[:limit]]
+    shown = [f"{e['path'] or e['layer']}" + (f" (line {e['line']})" if e["line"] is not None else "")
+             for e in entries[:limit]]
     return ", ".join(shown) + (", …" if len(entries) > limit else "")
 
 
