@@ -62,7 +62,7 @@ def locate(importer: str | None, module: str, level: int) -> Path | None:
 
 
 READ: set[str] = set()  # the files interpreted for the current file (the runner clears it): the cache's dependencies
-NEVER_READ = frozenset({"torch", "__future__", *sys.stdlib_module_names})
+NEVER_READ = frozenset({"torch", "numpy", "__future__", *sys.stdlib_module_names})  # in convlint's tables
 EXTRA_PATHS: list[Path] = []  # this run's --extra-path (engine.read puts them before the configuration's)
 
 

@@ -130,3 +130,19 @@ def test_real_torchvision_backbones(tmp_path):
     summary = convlint("summary", "heads.py", "--extra-path", vision, "--format", "json", cwd=tmp_path)
     models = {m["name"]: (m["params"], m["output_shape"]) for m in json.loads(summary.stdout)}
     assert models["mobile"] == (2236682, [10])  # mobilenet_v2 with a 10-way classifier, as torch counts it
+
+
+def test_what_convlint_models_is_never_read_from_the_search_path(tmp_path):
+    """numpy.prod is a hook of convlint's tables: a numpy on the search path is not interpreted."""
+    fake = tmp_path / "site" / "numpy"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("import os\n\nos._exit(97)\n\n\ndef prod(values):\n    return 3\n")
+    (tmp_path / "net.py").write_text(
+        "import numpy as np\nimport torch.nn as nn\n\n# convlint: input=8x4x4\n"
+        "model = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod((8, 4, 4))), 10), nn.Linear(12, 2))\n"
+    )
+    done = convlint("check", "net.py", "--extra-path", str(tmp_path / "site"), cwd=tmp_path)
+    assert done.stdout.splitlines()[0] == (  # np.prod((8, 4, 4)) is 128 (the fake says 3): only the second Linear
+        "net.py:5:77: CL001 [channel-mismatch] Linear expects 12 input features but receives 10 "
+        "(out_features of the Linear on line 5)"
+    ), done.stdout + done.stderr

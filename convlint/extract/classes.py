@@ -10,7 +10,7 @@ from ..graph import Layer
 from ..imports import find_module
 from ..sizes import UNKNOWN
 from ..syntax import dotted_name
-from . import zoos
+from .siblings import modelled
 from .state import MAX_CALL_DEPTH
 from .values import (
     MISSING, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, Lazy,
@@ -45,7 +45,7 @@ class Classes:
         if isinstance(owner, ModuleRef):
             if owner.name is not None:
                 dotted = f"{owner.name}.{name}"
-                if dotted in zoos.QUAL_CALLS or find_module(dotted, self.path, self.extra_paths):
+                if modelled(dotted) or find_module(dotted, self.path, self.extra_paths):
                     value = self.imported(dotted)  # a submodule (`torchvision.models.detection`) or a hook
                     return self.resolve(value) if type(value) is Lazy else value
             return self.module_attr(owner.globals, name, owner.path)

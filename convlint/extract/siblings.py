@@ -12,7 +12,7 @@ from typing import Any
 from .. import slices, syntax
 from ..imports import NEVER_READ, READ, find_module, locate, package_root, stamp
 from ..sizes import UNKNOWN
-from . import zoos
+from .calls import QUAL_CALLS, QUAL_FALLBACKS
 from .values import JUMPS, ClassInfo, Env, Function, Lazy, ModuleRef, Qual, interpreted
 
 LOADED: dict[str, Env | None] = {}  # sibling modules' globals, the most recently used last
@@ -31,7 +31,9 @@ class Siblings:
     def exec_import_from(self, stmt: ast.ImportFrom, env: Env) -> None:
         base, level = stmt.module or "", stmt.level
         if stmt.names[0].name == "*":
-            module_file = locate(self.path, base, level) or (find_module(base, self.path, self.extra_paths) if not level else None)
+            module_file = locate(self.path, base, level)
+            if module_file is None and not level:
+                module_file = find_module(base, self.path, self.extra_paths)
             if module_file is not None:
                 env.vars.setdefault(STARS, []).append(module_file)
             return
@@ -51,8 +53,8 @@ class Siblings:
     def imported(self, dotted: str) -> Any:
         """What an absolute import of `dotted` binds: the module or the name of a module that the
         search path has (read when used), else its qualified name (torch, what is not found)."""
-        if dotted.partition(".")[0] in NEVER_READ or dotted in zoos.QUAL_CALLS:
-            return Qual(dotted)  # torch, the standard library, a zoo's registry: convlint's own tables
+        if modelled(dotted):
+            return Qual(dotted)
         module_file = find_module(dotted, self.path, self.extra_paths)
         if module_file is not None:
             return Lazy(module_file, None, dotted)
@@ -112,9 +114,8 @@ class Siblings:
         them as more names are asked for."""
         key = str(path)
         READ.add(key)  # what a cached result depends on
-        if key not in self.read_lines and package_root(path) != self.home:
-            self.read_lines[key] = LINES.get(key) or _line_count(path)  # another package's code: a zoo
         if key in LOADED:
+            self.count_lines(path)
             LOADED[key] = LOADED.pop(key)
             if key in PARTIAL and key not in self.loading:
                 self.grow(key, name)
@@ -132,6 +133,7 @@ class Siblings:
             return None
         STAMPS[key] = stamp(key)
         LINES[key] = source.count(b"\n") + 1
+        self.count_lines(path)
         module = syntax.parse(source, key)
         if not isinstance(module, ast.Module):  # a sibling that does not parse is simply unknown
             return None
@@ -144,6 +146,12 @@ class Siblings:
         if plan is not None:
             PARTIAL[key] = (plan, sibling)
         return sibling.globals
+
+    def count_lines(self, path) -> None:
+        """Another package's file read (a zoo's): its lines add to the file budget (State.budget)."""
+        key = str(path)
+        if key not in self.read_lines and package_root(path) != self.home:
+            self.read_lines[key] = LINES.get(key, 0)
 
     def grow(self, key: str, name: str | None) -> None:
         """Run the statements of a sliced sibling that `name` needs and that have not run yet."""
@@ -166,11 +174,10 @@ def forget_changed() -> None:
 _ABSENT = object()
 
 
-def _line_count(path) -> int:
-    try:
-        return path.read_bytes().count(b"\n") + 1
-    except OSError:
-        return 0
+def modelled(dotted: str) -> bool:
+    """Whether convlint's own tables say what `dotted` is (torch, numpy, the standard library, a
+    zoo's registry): its source is never read."""
+    return dotted.partition(".")[0] in NEVER_READ or dotted in QUAL_CALLS or dotted in QUAL_FALLBACKS
 
 
 def _mentions(path, name: str) -> bool:

@@ -76,14 +76,16 @@ def timm_create_model(interp, args, kwargs, node):
 
 def torchvision_get_model(interp, args, kwargs, node):
     """torchvision's get_model(name, **config): the builder registered under the name, lowercased."""
-    builder = torchvision_get_model_builder(interp, args[:1], {}, node) if len(args) == 1 else UNKNOWN
+    config = dict(kwargs)
+    name = args[0] if len(args) == 1 else None if args else config.pop("name", None)
+    builder = torchvision_get_model_builder(interp, [name], {}, node)
     if builder is UNKNOWN:
         return interp.unknown_result(args, kwargs, node)
-    return interp.invoke(builder, [], kwargs, node)
+    return interp.invoke(builder, [], config, node)
 
 
 def torchvision_get_model_builder(interp, args, kwargs, node):
-    name = args[0] if len(args) == 1 and not kwargs else kwargs.get("name") if not args else None
+    name = args[0] if len(args) == 1 and not kwargs else kwargs.get("name") if not args and len(kwargs) == 1 else None
     return registered(interp, "torchvision.models", name.lower()) if isinstance(name, str) else UNKNOWN
 
 
