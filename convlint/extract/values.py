@@ -147,6 +147,7 @@ class Instance:
     order: list = field(default_factory=list)  # attribute names of its sub-modules, in registration order
     loose: bool = False  # code we could not follow may have set attributes on it
     site: Any = None  # the call that built it (the local call into another file's code, as Layer.site)
+    base: Any = None  # a subclass of a torch layer: the Layer its base class's constructor made (its parameters)
 
 
 @dataclass(eq=False)
