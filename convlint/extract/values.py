@@ -230,6 +230,16 @@ class ConstTensor:
     parameter: Any = field(default=None, compare=False)  # the nn.Parameter(...) call that made it one (None: a plain tensor)
 
 
+@dataclass(frozen=True)
+class ValuedTensor(ConstTensor):
+    """A tensor of known values computed from constants, not from the model's input (RegNet's
+    `torch.arange(depth) * w_a + w_0`): its elements as torch computes them, in its dtype (see
+    `valued`). Where a ConstTensor is taken, it is one of its shape."""
+
+    values: tuple = ()  # row-major: ints and bools as they are, floats as (lo, hi) intervals
+    dtype: str = "int64"  # "bool", "int32", "int64", "float32" or "float64"
+
+
 @dataclass(eq=False)
 class ArrayVal:
     """A 1-d numpy array of known numbers: iterated, indexed, measured or turned into a list."""
@@ -309,7 +319,7 @@ BUILTINS = {
     name: Builtin(name)
     for name in (
         "len range enumerate zip int float min max list tuple super reversed sum abs "
-        "round isinstance bool dict getattr setattr hasattr str sorted any all print object type"
+        "round isinstance bool dict getattr setattr hasattr str sorted any all print object type set frozenset"
     ).split()
 }
 
