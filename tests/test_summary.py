@@ -281,3 +281,31 @@ def test_a_torch_layer_subclass_s_attributes_are_torch_s():
 def test_a_subclass_that_overrides_what_torch_s_forward_calls_is_not_guessed():
     s = summary_of("layer_subclasses.py", "PrivateOverride")  # torch: 240 parameters, output 8×32×32
     assert s.params == 240 and s.output_shape is None and not s.findings
+
+
+def test_a_deep_copy_of_a_torch_layer_subclass_has_parameters_of_its_own():
+    source = '''
+import copy
+import torch.nn as nn
+
+
+class Norm(nn.LayerNorm):
+    pass
+
+
+# convlint: input=8
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        norm = Norm(8)
+        self.deep = nn.ModuleList([copy.deepcopy(norm) for _ in range(3)])
+        self.shallow = nn.ModuleList([copy.copy(norm) for _ in range(2)])
+
+    def forward(self, x):
+        for m in self.deep:
+            x = m(x)
+        return x
+'''
+    s = next(s for s in summarize_source(source, "copies.py") if s.name == "Net")
+    # torch: 64, three deep copies of 16 and the shallow copies' 16 (their parameters are norm's)
+    assert (s.params, s.output_shape) == (64, (8,))

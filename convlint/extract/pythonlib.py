@@ -280,6 +280,7 @@ def clone(value: Any, deep: bool, memo: dict) -> Any:
         if isinstance(value, Instance):
             new.children = None if value.children is None else [inner(c) for c in value.children]
             new.child_names, new.order = list(value.child_names), list(value.order)
+            new.base = None if value.base is None else inner(value.base)  # deepcopy: parameters of its own
         if isinstance(value, Layer) and value.params is not None:
             new.params = dict(value.params)
         if isinstance(value, Container):
