@@ -137,3 +137,19 @@ def test_known_values_are_torch_s_or_unknown(expression):
             known += 1
             assert static == _torch_params(source), source
     assert known >= 10  # unknown only where a float lands too near a boundary to be sure
+
+
+HOSTILE = [
+    "torch.arange(float('inf'))", "torch.arange(float('nan'))", "torch.tensor(float('nan')).int()",
+    "torch.tensor([1e300]).int()", "torch.tensor([1e30]) * 1e30", "torch.log(torch.tensor([0.0]))",
+    "torch.exp(torch.tensor([1000.0]))", "torch.arange(3) // 0", "torch.arange(3) % 0", "torch.arange(3) / 0",
+    "torch.arange(3) ** -1", "torch.pow(-2.0, torch.arange(3) * 0.5)", "torch.tensor([])", "torch.arange(10**12)",
+    "torch.tensor([1, 2]) + torch.tensor([1, 2, 3])", "torch.tensor([2.0]) ** 200", "torch.diff(torch.tensor(3))",
+    "torch.tensor([2**62]) * 4", "-torch.tensor([True])", "torch.round(torch.tensor([2.5]), decimals=1)",
+]
+
+
+@pytest.mark.parametrize("expression", HOSTILE)
+def test_values_torch_rejects_or_that_overflow_are_unknown_never_a_traceback(expression):
+    source = SCHEDULE.format(prelude="pass", width="3", values=f"[{expression}]")
+    assert _static_params(source) == 3  # one Linear(1, 3) for the one value, whatever it is

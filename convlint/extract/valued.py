@@ -4,7 +4,7 @@ RegNet's block widths come from `torch.arange(depth) * w_a + w_0`, then log, rou
 float32, the default dtype). A float element is an interval [lo, hi]: exact after +, -, * and /
 (torch's float32 kernels round each one as IEEE does: computing in double and rounding to float32
 gives the same number), widened by a few units in the last place after log, exp or pow (torch's
-vectorised math is not correctly rounded); whatever makes a float discrete (round, int(), tolist)
+vectorised math is not correctly rounded; a power whose true value is a float32 is exact); whatever makes a float discrete (round, int(), tolist)
 is unknown unless every number of the interval gives the same answer. Anything else is unknown,
 or a ConstTensor of the shape when only the values are lost."""
 
@@ -92,7 +92,7 @@ def as_interval(value: Any, dtype: str) -> tuple:
     rnd = _rounder(dtype)
     if isinstance(value, tuple):
         return (rnd(value[0]), rnd(value[1]))
-    if abs(value) >= 2**53:
+    if not abs(value) < 2**53:  # (nor a NaN)
         raise Unknown
     x = rnd(float(value))
     return (x, x)
@@ -340,7 +340,7 @@ def _arange(interp, args, kwargs, node):  # torch.arange(end), (start, end), (st
     if not 1 <= len(args) <= 3 or set(kwargs) - {"dtype", "device", "requires_grad"}:
         return UNKNOWN
     start, end, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
-    if not all(numeric(v) for v in (start, end, step)) or step == 0 or (end - start) * step < 0:
+    if not all(numeric(v) and abs(v) < 2**53 for v in (start, end, step)) or step == 0 or (end - start) * step < 0:
         return UNKNOWN  # (torch rejects a step of the wrong sign)
     count = max(0, math.ceil((end - start) / step))  # in double, as torch sizes it
     floats = any(isinstance(v, float) for v in (start, end, step))
