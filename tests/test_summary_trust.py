@@ -378,3 +378,37 @@ class Named(nn.Module):
     s = one(source, "Named")
     # torch would hold both convs (224 + 72); convlint knows the first only, and says so
     assert (s.params, s.params_at_least, s.modules_followed) == (None, 224, False)
+
+
+def test_register_parameter_is_counted_and_a_parameter_of_unknown_size_is_unknown():
+    source = '''import torch
+import torch.nn as nn
+
+
+# convlint: input=3x8x8
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.register_parameter("scale", nn.Parameter(torch.ones(4)))
+        self.register_parameter("none", None)
+        self.register_buffer("mean", torch.zeros(4))
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+# convlint: input=3x8x8
+class Lost(nn.Module):
+    def __init__(self, table):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.register_parameter("w", table)
+
+    def forward(self, x):
+        return self.conv(x)
+'''
+    assert one(source, "Net").params == 20  # torch: 16 + the registered scale's 4 (a buffer is not a parameter)
+    lost = one(source, "Lost")
+    assert lost.params is None and lost.params_at_least == 16
+    assert [(u["path"], u["line"]) for u in lost.unknown_layers] == [("w", 23)]

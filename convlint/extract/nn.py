@@ -403,6 +403,16 @@ def container_method(interp, owner: Container, name: str, args: list, kwargs: di
     return UNKNOWN
 
 
+def _registered_parameter(args: list, kwargs: dict, node) -> Any:
+    """What `register_parameter(name, param)` registers: an nn.Parameter we know (of a known
+    shape or not), None, or else a parameter of unknown size, which torch's parameters() counts."""
+    param = args[0] if args else kwargs.get("param")
+    if param is None or isinstance(param, ConstTensor) and param.parameter is not None \
+            or isinstance(param, Layer) and param.kind == "Parameter":
+        return param
+    return Layer("Parameter", None, node, node)
+
+
 def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict, node) -> Any:
     """A method of an instance that its class does not define: torch.nn.Module's."""
     if name in ("add_module", "register_module") and len(args) == 2:
@@ -429,7 +439,7 @@ def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict
         return interp.unknown_result(args, kwargs, node)
     if name in ("register_buffer", "register_parameter") and args and isinstance(args[0], str):
         interp.touch(owner, args[0])
-        owner.attrs[args[0]] = BUFFER
+        owner.attrs[args[0]] = BUFFER if name == "register_buffer" else _registered_parameter(args[1:], kwargs, node)
         return None
     owner.loose = True  # an unknown method may have set attributes
     if owner.children is not None and not isinstance(owner.cls.lookup(name), Function):
