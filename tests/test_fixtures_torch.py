@@ -32,6 +32,7 @@ RUNS = {
         "classifier_small_fixed_head": "raises",
         "FiveWayClassifier": (5,),
     },
+    "layer_subclasses.py": {"SubclassNet": (10,), "WrongNormWidth": "raises"},
 }
 
 

@@ -252,3 +252,60 @@ def test_summary_reports_what_check_reports_through_a_sibling(tmp_path, capsys):
     s = summarize_source(net.read_bytes(), str(net))[0]
     assert [(f.span.line, f.code, f.message) for f in s.findings if f.code == "CL001"] == checked
     assert checked[0][:2] == (10, "CL001")
+
+
+def test_subclasses_of_torch_layers_carry_the_base_layer_s_parameters():
+    # torch 2.13: sum(p.numel()) 12898, output (10,), the smallest square input 1x1
+    s = summary_of("layer_subclasses.py", "SubclassNet")
+    assert (s.params, s.output_shape, s.min_input) == (12_898, (10,), (1, 1))
+    rows = {r.path: r for r in s.rows if r.params and "total" in r.params}
+    # SameConv and NormAct keep nn.Conv2d's and nn.BatchNorm2d's forward (inherited, and by super().forward)
+    assert [(p, rows[p].output_shape, rows[p].params["total"]) for p in ("stem", "body.0", "body.1", "body.2")] == [
+        ("stem", (24, 16, 16), 1_800), ("body.0", (48, 16, 16), 10_368), ("body.1", (48, 16, 16), 96),
+        ("body.2", (48, 16, 16), 96),
+    ]
+    # ChannelNorm's forward is its own (permute, F.layer_norm, permute): its LayerNorm's weight and
+    # bias are registered, not called
+    norm = [r for r in s.rows if r.path == "norm"]
+    assert [r.kind for r in norm] == ["permute", "LayerNorm", "permute", "LayerNorm"]
+    assert not norm[-1].called and norm[-1].params["total"] == 48
+
+
+def test_a_torch_layer_subclass_s_attributes_are_torch_s():
+    s = summary_of("layer_subclasses.py", "WrongNormWidth")  # torch: 496 parameters; the forward raises
+    assert s.params == 496
+    assert [(f.span.line, f.code, f.message) for f in s.findings] == [
+        (14, "CL001", "LayerNorm expects trailing dimensions 32 but receives 16 (its input is 32×32×16)")]
+
+
+def test_a_subclass_that_overrides_what_torch_s_forward_calls_is_not_guessed():
+    s = summary_of("layer_subclasses.py", "PrivateOverride")  # torch: 240 parameters, output 8×32×32
+    assert s.params == 240 and s.output_shape is None and not s.findings
+
+
+def test_a_deep_copy_of_a_torch_layer_subclass_has_parameters_of_its_own():
+    source = '''
+import copy
+import torch.nn as nn
+
+
+class Norm(nn.LayerNorm):
+    pass
+
+
+# convlint: input=8
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        norm = Norm(8)
+        self.deep = nn.ModuleList([copy.deepcopy(norm) for _ in range(3)])
+        self.shallow = nn.ModuleList([copy.copy(norm) for _ in range(2)])
+
+    def forward(self, x):
+        for m in self.deep:
+            x = m(x)
+        return x
+'''
+    s = next(s for s in summarize_source(source, "copies.py") if s.name == "Net")
+    # torch: 64, three deep copies of 16 and the shallow copies' 16 (their parameters are norm's)
+    assert (s.params, s.output_shape) == (64, (8,))

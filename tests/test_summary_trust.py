@@ -122,10 +122,15 @@ def test_unknown_macs_are_a_lower_bound_and_nothing_known_is_unknown():
 
 
 def test_a_module_convlint_cannot_follow_makes_the_total_partial():
-    source = '''import torch.nn as nn
+    source = '''import torch
+import torch.nn as nn
 
 
 class LayerNorm2d(nn.LayerNorm):
+    def __init__(self, channels):
+        super().__init__(channels)
+        self.weight = nn.Parameter(torch.ones(2 * channels))
+
     def forward(self, x):
         return x
 
@@ -140,11 +145,11 @@ class Net(nn.Module):
     def forward(self, x):
         return self.norm(self.conv(x))
 '''
-    # torch: 224 + LayerNorm2d(8)'s 16 = 240, of which the subclass's 16 come from nn.LayerNorm's constructor
+    # torch: 224 + the weight that replaced nn.LayerNorm's (16) + its bias (8) = 248; what the
+    # base's weight was replaced with is counted, the rest of the base is not known
     s = one(source, "Net")
-    assert s.params is None and s.params_at_least == 224 and not s.modules_followed
-    assert "total parameters: ≥ 224 — and modules convlint could not follow" in render_text([s])
-
+    assert s.params is None and s.params_at_least == 240 and not s.modules_followed
+    assert "total parameters: ≥ 240 — and modules convlint could not follow" in render_text([s])
 
 
 def test_a_folded_module_with_an_unknown_part_shows_a_lower_bound():
@@ -373,3 +378,37 @@ class Named(nn.Module):
     s = one(source, "Named")
     # torch would hold both convs (224 + 72); convlint knows the first only, and says so
     assert (s.params, s.params_at_least, s.modules_followed) == (None, 224, False)
+
+
+def test_register_parameter_is_counted_and_a_parameter_of_unknown_size_is_unknown():
+    source = '''import torch
+import torch.nn as nn
+
+
+# convlint: input=3x8x8
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.register_parameter("scale", nn.Parameter(torch.ones(4)))
+        self.register_parameter("none", None)
+        self.register_buffer("mean", torch.zeros(4))
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+# convlint: input=3x8x8
+class Lost(nn.Module):
+    def __init__(self, table):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.register_parameter("w", table)
+
+    def forward(self, x):
+        return self.conv(x)
+'''
+    assert one(source, "Net").params == 20  # torch: 16 + the registered scale's 4 (a buffer is not a parameter)
+    lost = one(source, "Lost")
+    assert lost.params is None and lost.params_at_least == 16
+    assert [(u["path"], u["line"]) for u in lost.unknown_layers] == [("w", 23)]

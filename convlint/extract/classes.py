@@ -6,10 +6,12 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from .. import layers as L
 from ..graph import Layer
 from ..imports import find_module
 from ..sizes import UNKNOWN
 from ..syntax import dotted_name
+from .nn import inherits_forward, layer_attribute, layer_class, torch_class
 from .siblings import modelled
 from .state import MAX_CALL_DEPTH
 from .values import (
@@ -67,6 +69,10 @@ class Classes:
                 return UNKNOWN if kind == "unknown" else BoundMethod(owner, value)
             if value is not None:
                 return value
+            if owner.base is not None:
+                value = layer_attribute(owner.base, name)
+                if value is not None:
+                    return value
             if name == "training" and self.mode is not None and owner.cls.torch_base() is not None:
                 self.mode_read = True  # the model's forward depends on its mode: it is built in both
                 return self.mode
@@ -131,6 +137,11 @@ class Classes:
                 return UNKNOWN
         elif base in ("Sequential", "ModuleList"):
             instance.children = list(args)
+        elif layer_class(base):  # a subclass of a torch layer that keeps its constructor
+            if defaults_only and L.bind(base, list(args), dict(kwargs)) is None:
+                instance.base = Layer(base, None, node, node, guessed=True)  # its required arguments are not known
+            else:
+                instance.base = self.construct(base, args, kwargs, node)
         return instance
 
     def init_dataclass(self, cls: ClassInfo, instance: Instance, args, kwargs, node, defaults_only) -> bool:
@@ -185,9 +196,16 @@ class Classes:
                         return self.call_function(method, [sup.instance, *args], kwargs, node)
                     finally:
                         self.current_class = saved
+            elif isinstance(base, Qual) and name == "forward" and sup.instance.base is not None:
+                if not inherits_forward(sup.instance):
+                    return self.unknown_result(args, kwargs, node)
+                return self.apply(sup.instance.base, args, kwargs, node)
             elif isinstance(base, Qual) and name == "__init__":
                 kind = base.name.rsplit(".", 1)[1]
                 instance = sup.instance
+                if layer_class(torch_class(base.name)):  # super().__init__(c) of a torch layer's subclass
+                    instance.base = self.construct(kind, args, kwargs, node)
+                    return None
                 if kind in ("Sequential", "ModuleList", "ModuleDict") and instance.children is not None:
                     if len(args) == 1 and isinstance(args[0], DictVal) and (args[0].lost or args[0].maybe):
                         instance.children, instance.opaque = None, True

@@ -229,7 +229,14 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
                 if not any(isinstance(v, (Layer, Container, Instance)) for v in held):
                     continue
                 complete = False
-            complete = complete and not value.opaque and not value.loose and _holds_no_base_parameters(value.cls.torch_base())
+            if value.base is not None:  # a subclass of a torch layer: the base's parameters, unless replaced
+                replaced = {"weight", "bias"} & set(value.attrs)
+                if not replaced:
+                    found.setdefault(id(value.base), value.base)
+                complete = complete and not replaced
+            else:
+                complete = complete and _holds_no_base_parameters(value.cls.torch_base())
+            complete = complete and not value.opaque and not value.loose
             # an attribute whose value we lost (UNKNOWN: a constructor we could not follow) may be a module
             complete = complete and all(module_kind(v) is not None for v in value.attrs.values())
             stack.extend(reversed(held))

@@ -62,6 +62,53 @@ TORCH_CLASSES = (
 )
 
 
+# the attributes a torch layer's constructor sets from its arguments, by layer: "given" (the argument
+# as it is) or "tuple" (an int made a tuple of the layer's rank, as torch's _ntuple does; a padding
+# string kept); any other attribute of a subclass's base layer (its weight, its bias) is not known
+_CONV_ATTRIBUTES = {"in_channels": "given", "out_channels": "given", "groups": "given", "padding_mode": "given",
+                    **dict.fromkeys(("kernel_size", "stride", "dilation", "padding", "output_padding"), "tuple")}
+_NORM_ATTRIBUTES = dict.fromkeys(("num_features", "eps", "momentum", "affine", "track_running_stats"), "given")
+LAYER_ATTRIBUTES = {
+    **{f"{conv}{n}d": _CONV_ATTRIBUTES for conv in ("Conv", "ConvTranspose") for n in (1, 2, 3)},
+    **{f"{norm}{n}d": _NORM_ATTRIBUTES for norm in ("BatchNorm", "InstanceNorm") for n in (1, 2, 3)},
+    "GroupNorm": dict.fromkeys(("num_groups", "num_channels", "eps", "affine"), "given"),
+    "LayerNorm": {"normalized_shape": "tuple", "eps": "given", "elementwise_affine": "given"},
+    "RMSNorm": {"normalized_shape": "tuple", "eps": "given", "elementwise_affine": "given"},
+    "Linear": dict.fromkeys(("in_features", "out_features"), "given"),
+}
+
+
+def layer_attribute(layer: Layer, name: str) -> Any:
+    """`self.<name>` read in a subclass of the torch layer `layer`: the value torch's constructor
+    stored, or None when it is not one we know."""
+    how = LAYER_ATTRIBUTES.get(layer.kind, {}).get(name)
+    if how is None or layer.params is None or name not in layer.params:
+        return None
+    value = layer.params[name]
+    if how == "given" or isinstance(value, str):
+        return value
+    rank = L.LAYERS[layer.kind].spatial or 1  # LayerNorm: normalized_shape=96 is (96,)
+    if int_value(value):
+        return (value,) * rank
+    if isinstance(value, (tuple, list)) and all(int_value(v) for v in value):
+        return tuple(value)
+    return UNKNOWN
+
+
+def layer_class(kind: str | None) -> bool:
+    """A torch.nn layer class of the table (not a container, not nn.Module)."""
+    return kind is not None and kind[:1].isupper() and kind in L.LAYERS
+
+
+def inherits_forward(instance: Instance) -> bool:
+    """Whether calling `instance` (a subclass of a torch layer that does not define forward) runs
+    its base layer's forward as the base was built: no class of ours overrides a private method
+    torch's forward calls (`_conv_forward`), and the weight and bias are the base's own."""
+    if instance.base is None or instance.opaque or "weight" in instance.attrs or "bias" in instance.attrs:
+        return False
+    return not any(name in TORCH_PRIVATE for klass in instance.cls.mro() for name in klass.attrs)
+
+
 def torch_class(name: str) -> str | None:
     """`torch.nn.MaxPool2d` / `torch.nn.modules.batchnorm._BatchNorm` -> the class name, if we know it."""
     parts = name.split(".")
@@ -227,6 +274,9 @@ class Modules:
                     self.applied[id(module)] = module
                 with self.inside(module):
                     return self.fold(module.children, args[0], node)
+            if forward is None and inherits_forward(module):
+                with self.inside(module):
+                    return self.apply(module.base, args, kwargs, node)
         return self.unknown_result(args, kwargs, node)
 
     @contextmanager
@@ -243,6 +293,8 @@ class Modules:
         {name: the call that built it}): parents first, in registration order, a module held twice
         under its first name."""
         paths: dict[int, str] = {id(root): ""}
+        if isinstance(root, Instance) and root.base is not None:
+            paths[id(root.base)] = ""
         kinds: dict[str, str] = {"": module_class(root)}
         sites: dict[str, Any] = {}
         stack = [("", root)]
@@ -254,6 +306,8 @@ class Modules:
                     continue
                 name = f"{path}.{name}" if path else str(name)
                 paths[id(child)], kinds[name] = name, module_class(child)
+                if isinstance(child, Instance) and child.base is not None:
+                    paths.setdefault(id(child.base), name)  # a torch layer's subclass: its parameters are its own
                 site = getattr(child, "site", None) or getattr(child, "node", None)
                 if site is not None:
                     sites[name] = site
@@ -358,6 +412,16 @@ def container_method(interp, owner: Container, name: str, args: list, kwargs: di
     return UNKNOWN
 
 
+def _registered_parameter(args: list, kwargs: dict, node) -> Any:
+    """What `register_parameter(name, param)` registers: an nn.Parameter we know (of a known
+    shape or not), None, or else a parameter of unknown size, which torch's parameters() counts."""
+    param = args[0] if args else kwargs.get("param")
+    if param is None or isinstance(param, ConstTensor) and param.parameter is not None \
+            or isinstance(param, Layer) and param.kind == "Parameter":
+        return param
+    return Layer("Parameter", None, node, node)
+
+
 def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict, node) -> Any:
     """A method of an instance that its class does not define: torch.nn.Module's."""
     if name in ("add_module", "register_module") and len(args) == 2:
@@ -384,7 +448,7 @@ def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict
         return interp.unknown_result(args, kwargs, node)
     if name in ("register_buffer", "register_parameter") and args and isinstance(args[0], str):
         interp.touch(owner, args[0])
-        owner.attrs[args[0]] = BUFFER
+        owner.attrs[args[0]] = BUFFER if name == "register_buffer" else _registered_parameter(args[1:], kwargs, node)
         return None
     owner.loose = True  # an unknown method may have set attributes
     if owner.children is not None and not isinstance(owner.cls.lookup(name), Function):

@@ -8,9 +8,11 @@ from typing import Any
 
 from ..graph import SizeOf, is_read_size
 from ..sizes import UNKNOWN
+from . import valued
 from .state import MAX_UNROLL
 from .values import (
-    Builtin, ClassInfo, ConstTensor, EnumMember, Env, Function, ListVal, Qual, int_value, is_tensor, known, numeric,
+    Builtin, ClassInfo, ConstTensor, EnumMember, Env, Function, ListVal, Qual, ValuedTensor, int_value, is_tensor, known,
+    numeric,
 )
 
 COMPARISONS = {
@@ -55,6 +57,10 @@ class Operators:
             if isinstance(other, ConstTensor) and op in ("Add", "Subtract", "Multiply", "Divide"):
                 return self.emit("broadcast", (tensor.value,), node, const=other.shape, op=op)
             return self.emit("unknown", (tensor.value,), node)
+        if isinstance(left, ValuedTensor) or isinstance(right, ValuedTensor):
+            if op == "Divide" and isinstance(right, ValuedTensor) and numeric(left):
+                return valued.reflected_divide(left, right)
+            return valued.binary(op, left, right)
         if isinstance(left, ConstTensor) or isinstance(right, ConstTensor):
             other = right if isinstance(left, ConstTensor) else left
             const = left if isinstance(left, ConstTensor) else right
@@ -110,6 +116,8 @@ class Operators:
                 return +value
         if is_tensor(value):
             return value
+        if isinstance(value, ValuedTensor) and kind is ast.USub:
+            return valued.negate(value)
         return UNKNOWN
 
     def boolean(self, node: ast.BoolOp, env: Env) -> Any:

@@ -14,8 +14,8 @@ from ..sizes import UNKNOWN
 from .nn import surely_absent, torch_class, torch_isinstance
 from .state import MAX_UNROLL
 from .values import (
-    BUILTINS, ArrayVal, Builtin, ClassInfo, Container, DictVal, EnumMember, Env, Instance, ListVal, MethodRef, Partial,
-    Qual, Raise, SizesOf, Super, Tensor, int_value, is_tensor, known, next_serial, numeric,
+    BUILTINS, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Env, Instance, ListVal,
+    MethodRef, Partial, Qual, Raise, SizesOf, Super, Tensor, int_value, is_tensor, known, next_serial, numeric,
 )
 
 # ---------------------------------------------------------------------------------------- builtins
@@ -32,8 +32,19 @@ def _len(interp, args, kwargs, node):
         return BATCH
     if args and isinstance(args[0], SizesOf):
         return UNKNOWN
+    if args and isinstance(args[0], frozenset):
+        return len(args[0])
     items = interp.iterate(args[0]) if args else None
     return UNKNOWN if items is None else len(items)
+
+
+def _set(interp, args, kwargs, node):
+    """set(items) of known numbers and strings, as a frozenset: its size and sorted() are sure, not
+    the order it iterates in (a string's hash changes from run to run)."""
+    items = interp.iterate(args[0]) if len(args) == 1 and not kwargs else [] if not args and not kwargs else None
+    if items is None or not all(known(i) for i in items):
+        return UNKNOWN
+    return frozenset(items)
 
 
 def _range(interp, args, kwargs, node):
@@ -49,7 +60,7 @@ def _sequence(name):
     def make(interp, args, kwargs, node):
         if not args:
             return ListVal([]) if name == "list" else ()
-        items = interp.iterate(args[0])
+        items = list(args[0]) if name == "sorted" and isinstance(args[0], frozenset) else interp.iterate(args[0])
         if items is None:
             return UNKNOWN
         if name == "reversed":
@@ -161,7 +172,7 @@ def _dict(interp, args, kwargs, node):
 
 # builtin name -> handler(interp, args, kwargs, node); any other builtin's result is unknown
 BUILTIN_CALLS = {
-    "super": _super, "len": _len, "range": _range, "enumerate": _enumerate, "zip": _zip,
+    "super": _super, "len": _len, "set": _set, "frozenset": _set, "range": _range, "enumerate": _enumerate, "zip": _zip,
     **{name: _sequence(name) for name in ("list", "tuple", "reversed", "sorted")},
     **{name: _conversion(function) for name, function in
        {"int": int, "float": float, "abs": abs, "round": round, "bool": bool, "str": str}.items()},
@@ -193,7 +204,7 @@ def instance_answer(value: Any, kind: Any) -> Any:
         return UNKNOWN
     if isinstance(kind, Qual):
         if kind.name == "torch.Tensor":
-            return is_tensor(value)
+            return is_tensor(value) or isinstance(value, ConstTensor)
         return True if isinstance(value, (Layer, Container)) else (False if known(value) or is_tensor(value) else UNKNOWN)
     python = {"int": int, "float": float, "str": str, "bool": bool, "list": (ListVal,), "tuple": tuple, "dict": DictVal}
     expected = python.get(kind.name)
@@ -269,6 +280,7 @@ def clone(value: Any, deep: bool, memo: dict) -> Any:
         if isinstance(value, Instance):
             new.children = None if value.children is None else [inner(c) for c in value.children]
             new.child_names, new.order = list(value.child_names), list(value.order)
+            new.base = None if value.base is None else inner(value.base)  # deepcopy: parameters of its own
         if isinstance(value, Layer) and value.params is not None:
             new.params = dict(value.params)
         if isinstance(value, Container):
@@ -344,7 +356,7 @@ QUAL_CALLS = {
 QUAL_FALLBACKS = {
     "numpy.linspace": _linspace,
     **{f"math.{function.__name__}": _math(function)
-       for function in (math.ceil, math.floor, math.sqrt, math.log2)},
+       for function in (math.ceil, math.floor, math.sqrt, math.log, math.log2, math.log10, math.exp)},
     "math.prod": _prod, "numpy.prod": _prod,
 }
 

@@ -147,6 +147,7 @@ class Instance:
     order: list = field(default_factory=list)  # attribute names of its sub-modules, in registration order
     loose: bool = False  # code we could not follow may have set attributes on it
     site: Any = None  # the call that built it (the local call into another file's code, as Layer.site)
+    base: Any = None  # a subclass of a torch layer: the Layer its base class's constructor made (its parameters)
 
 
 @dataclass(eq=False)
@@ -230,6 +231,16 @@ class ConstTensor:
     parameter: Any = field(default=None, compare=False)  # the nn.Parameter(...) call that made it one (None: a plain tensor)
 
 
+@dataclass(frozen=True)
+class ValuedTensor(ConstTensor):
+    """A tensor of known values computed from constants, not from the model's input (RegNet's
+    `torch.arange(depth) * w_a + w_0`): its elements as torch computes them, in its dtype (see
+    `valued`). Where a ConstTensor is taken, it is one of its shape."""
+
+    values: tuple = ()  # row-major: ints and bools as they are, floats as (lo, hi) intervals
+    dtype: str = "int64"  # "bool", "int32", "int64", "float32" or "float64"
+
+
 @dataclass(eq=False)
 class ArrayVal:
     """A 1-d numpy array of known numbers: iterated, indexed, measured or turned into a list."""
@@ -311,7 +322,7 @@ BUILTINS = {
     name: Builtin(name)
     for name in (
         "len range enumerate zip int float min max list tuple super reversed sum abs "
-        "round isinstance bool dict getattr setattr hasattr str sorted any all print object type"
+        "round isinstance bool dict getattr setattr hasattr str sorted any all print object type set frozenset"
     ).split()
 }
 
