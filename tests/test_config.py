@@ -181,6 +181,7 @@ def test_explicit_config_and_isolated(project, capsys):
             "pyproject.toml: [tool.convlint]: 'fail-on' must be one of \"error\", \"warning\", \"info\", not 'never'",
         ),
         ('[tool.convlint]\nexclude = "build"\n', "pyproject.toml: [tool.convlint]: 'exclude' must be a list of strings"),
+        ('[tool.convlint]\nextra-paths = "vendor"\n', "pyproject.toml: [tool.convlint]: 'extra-paths' must be a list of strings"),
         (
             '[tool.convlint.inputs]\n"m.py" = "3x224x224"\n',
             "pyproject.toml: [tool.convlint]: inputs key 'm.py' is not \"path/to/file.py::ModelName\"",
