@@ -146,3 +146,14 @@ def test_what_convlint_models_is_never_read_from_the_search_path(tmp_path):
         "net.py:5:77: CL001 [channel-mismatch] Linear expects 12 input features but receives 10 "
         "(out_features of the Linear on line 5)"
     ), done.stdout + done.stderr
+
+
+def test_following_a_zoo_imports_neither_torch_nor_the_zoo():
+    code = (
+        "import sys\nfrom convlint.cli import main\n"
+        "main(['check', '--no-cache', 'backbones.py'])\n"
+        "assert not {'torch', 'torchvision', 'timm'} & set(sys.modules), sorted(sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ZOO / "project")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "Found 3 findings (3 errors; 1 file checked)."
