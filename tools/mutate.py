@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packages", nargs="*", default=list(corpus.PACKAGES))
     args = ap.parse_args(argv)
     corpus.require_engine("analyze_source", "lint_source")
+    corpus.install_side_by_side()  # as corpus_coverage.py: the packages installed in one environment
 
     files = {corpus.display_path(p): str(p) for p in corpus_files(args.packages)}
     with Pool(args.jobs) as pool:
