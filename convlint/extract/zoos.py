@@ -16,30 +16,36 @@ from ..imports import find_module
 from ..sizes import UNKNOWN
 from .values import Lazy
 
-# `@register_model` or `@register_model(name="quantized_googlenet")`, other decorators, then the def
+# `@register_model` or `@register_model(name="quantized_googlenet")`, other decorators (on several lines), the def
 _REGISTERED = re.compile(
     rb"^@register_model\b(?:\((?:\s*name\s*=\s*[\"'](?P<key>[\w.-]+)[\"'])?[^)]*\))?[ \t]*\r?\n"
-    rb"(?:@[^\n]*\n)*(?:async\s+)?def\s+(?P<name>\w+)\s*\(",
+    rb"(?:[@ \t)][^\n]*\n)*?(?:async\s+)?def\s+(?P<name>\w+)\s*\(",
     re.MULTILINE,
 )
 
 
 @lru_cache(maxsize=16)
-def _registry(folder: Path) -> dict[str, tuple[Path, str]]:
-    """Registered name -> (file, function name), over the folder's files and sub-folders."""
-    entries: dict[str, tuple[Path, str]] = {}
-    for file in sorted(folder.rglob("*.py")):
+def _files(folder: Path) -> tuple[Path, ...]:
+    return tuple(sorted(folder.rglob("*.py")))
+
+
+@lru_cache(maxsize=256)
+def _registered(folder: Path, key: str) -> tuple[Path, str] | None:
+    """(file, function name) of the function registered under `key` in the folder or below; the
+    decorators are matched only in the files whose text has the key."""
+    word = key.encode()
+    for file in _files(folder):
         try:
             text = file.read_bytes()
         except OSError:
             continue
-        if b"register_model" not in text:
+        if word not in text or b"register_model" not in text:
             continue
         for match in _REGISTERED.finditer(text):
             name = match.group("name").decode()
-            key = match.group("key")
-            entries.setdefault(key.decode() if key else name, (file, name))
-    return entries
+            if (match.group("key") or match.group("name")).decode() == key:
+                return file, name
+    return None
 
 
 def registered(interp, package: str, name: str) -> Any:
@@ -47,7 +53,7 @@ def registered(interp, package: str, name: str) -> Any:
     init = find_module(package, interp.path, interp.extra_paths)
     if init is None or init.name != "__init__.py":
         return UNKNOWN
-    entry = _registry(init.parent).get(name)
+    entry = _registered(init.parent, name)
     return UNKNOWN if entry is None else interp.resolve(Lazy(*entry))
 
 
