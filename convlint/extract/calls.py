@@ -11,16 +11,16 @@ from typing import Any
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import DEFINITIONS
-from . import nn, pythonlib, tensors
+from . import nn, pythonlib, tensors, zoo
 from .state import MAX_CALL_DEPTH, MAX_RECURSION
 from .values import (
     MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, ConstTensor, Container, Continue, DictVal, Env, Function,
-    Instance, ListVal, MethodRef, Partial, Qual, Raise, Return, Super, Tensor, is_lost, is_tensor,
+    Instance, ListVal, MethodRef, Partial, Qual, Raise, Return, SetVal, Super, Tensor, is_lost, is_tensor,
     positional_params,
 )
 
 # qualified name -> hook(interp, args, kwargs, node): taken before anything else is tried
-QUAL_CALLS = {**pythonlib.QUAL_CALLS, **tensors.QUAL_CALLS}
+QUAL_CALLS = {**pythonlib.QUAL_CALLS, **tensors.QUAL_CALLS, **zoo.QUAL_CALLS}
 # qualified name -> hook, for the functions of torch that are not called on a tensor
 QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS}
 # the type of the owner -> handler(interp, owner, name, args, kwargs, node) of its methods
@@ -67,7 +67,8 @@ class Calls:
         if isinstance(func, Builtin):
             return self.call_builtin(func.name, args, kwargs, node)
         if isinstance(func, Function):
-            return self.call_function(func, args, kwargs, node)
+            hook = zoo.hook_of(func)
+            return self.call_function(func, args, kwargs, node) if hook is None else hook(self, args, kwargs, node)
         if isinstance(func, BoundMethod):
             return self.call_function(func.func, [func.self_value, *args], kwargs, node)
         if isinstance(func, ClassInfo):
@@ -97,6 +98,9 @@ class Calls:
             return self.tensor_method(owner, name, args, kwargs, node)
         if isinstance(owner, Super):
             return self.call_super(owner, name, args, kwargs, node)
+        if isinstance(owner, SetVal):  # its methods are not modelled: whatever they change is lost
+            owner.lost = True
+            return UNKNOWN
         if is_lost(owner) or isinstance(owner, DictVal) and owner.maybe and name != "get":
             if isinstance(owner, (ListVal, DictVal)) and name in MUTATORS:
                 owner.lost = True

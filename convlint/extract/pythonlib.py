@@ -11,11 +11,12 @@ from typing import Any
 
 from ..graph import BATCH, Layer, is_read_size
 from ..sizes import UNKNOWN
-from .nn import surely_absent, torch_class, torch_isinstance
+from .kinds import TORCH_NAMESPACES, isinstance_of, torch_has
+from .nn import surely_absent
 from .state import MAX_UNROLL
 from .values import (
-    BUILTINS, ArrayVal, Builtin, ClassInfo, Container, DictVal, EnumMember, Env, Instance, ListVal, MethodRef, Partial,
-    Qual, Raise, SizesOf, Super, Tensor, int_value, is_tensor, known, next_serial, numeric,
+    BUILTINS, ArrayVal, ClassInfo, Container, DictVal, EnumMember, Env, Instance, ListVal, MethodRef, NamesOf, Partial,
+    Qual, Raise, SetVal, SizesOf, Super, int_value, is_tensor, known, next_serial, numeric,
 )
 
 # ---------------------------------------------------------------------------------------- builtins
@@ -124,6 +125,25 @@ def _getattr(interp, args, kwargs, node):
     return UNKNOWN if isinstance(value, MethodRef) else value
 
 
+def _hasattr(interp, args, kwargs, node):
+    if len(args) != 2 or kwargs or not isinstance(args[1], str):
+        return interp.unknown_result(args, kwargs, node)
+    value, name = args
+    if isinstance(value, Qual):
+        return torch_has(value.name, name)
+    if isinstance(value, (ListVal, DictVal)) and not value.lost:  # Python's own answer for a value of its type
+        return hasattr(set() if isinstance(value, SetVal) else [] if isinstance(value, ListVal) else {}, name)
+    if known(value):
+        return hasattr(value, name)
+    return UNKNOWN
+
+
+def _dir(interp, args, kwargs, node):
+    if len(args) == 1 and not kwargs and isinstance(args[0], Qual) and args[0].name in TORCH_NAMESPACES:
+        return NamesOf(args[0].name)
+    return interp.unknown_result(args, kwargs, node)
+
+
 _PYTHON_TYPES = {bool: "bool", int: "int", float: "float", str: "str", tuple: "tuple", type(None): None}
 
 
@@ -167,43 +187,8 @@ BUILTIN_CALLS = {
        {"int": int, "float": float, "abs": abs, "round": round, "bool": bool, "str": str}.items()},
     **{function.__name__: _aggregate(function) for function in (min, max, sum, any, all)},
     "setattr": _setattr, "getattr": _getattr, "type": _type, "isinstance": _isinstance, "dict": _dict,
+    "hasattr": _hasattr, "dir": _dir,
 }
-
-
-def isinstance_of(value: Any, kinds: Any) -> Any:
-    """isinstance where the answer is sure: tensors, Python containers and numbers, torch layers."""
-    options = kinds if isinstance(kinds, tuple) else (kinds,)
-    answers = set()
-    for kind in options:
-        if isinstance(kind, Qual) and kind.name == "torch.Tensor" or isinstance(kind, Builtin):
-            answers.add(instance_answer(value, kind))
-        elif isinstance(kind, Qual) and torch_class(kind.name) is not None:
-            answers.add(torch_isinstance(value, torch_class(kind.name)))
-        elif isinstance(kind, ClassInfo) and isinstance(value, (Instance, EnumMember)) and kind in value.cls.mro():
-            answers.add(True)
-        else:
-            return UNKNOWN
-    if True in answers:
-        return True
-    return False if answers == {False} else UNKNOWN
-
-
-def instance_answer(value: Any, kind: Any) -> Any:
-    if value is UNKNOWN:
-        return UNKNOWN
-    if isinstance(kind, Qual):
-        if kind.name == "torch.Tensor":
-            return is_tensor(value)
-        return True if isinstance(value, (Layer, Container)) else (False if known(value) or is_tensor(value) else UNKNOWN)
-    python = {"int": int, "float": float, "str": str, "bool": bool, "list": (ListVal,), "tuple": tuple, "dict": DictVal}
-    expected = python.get(kind.name)
-    if expected is None:
-        return UNKNOWN
-    if not (known(value) or isinstance(value, (ListVal, DictVal, Tensor, Layer, Container))):
-        return UNKNOWN
-    if kind.name == "int" and isinstance(value, bool):
-        return True
-    return isinstance(value, expected)
 
 
 # ------------------------------------------------------------------------ the standard library
@@ -336,7 +321,16 @@ def _prod(interp, args, kwargs, node):
 
 
 # qualified name -> hook(interp, args, kwargs, node)
+def _repeat(interp, args, kwargs, node):
+    """itertools.repeat(x, n): n copies (what tuple() or list() of it holds); without n, endless: unknown."""
+    times = args[1] if len(args) == 2 else kwargs.get("times")
+    if len(args) + len(kwargs) != 2 or not int_value(times) or not 0 <= times <= MAX_UNROLL:
+        return UNKNOWN
+    return (args[0],) * times
+
+
 QUAL_CALLS = {
+    "itertools.repeat": _repeat,
     "typing.cast": _cast, "collections.OrderedDict": _ordered_dict, "typing.OrderedDict": _ordered_dict,
     "functools.partial": _partial, "copy.copy": _copy(False), "copy.deepcopy": _copy(True),
     "types.SimpleNamespace": _namespace("SimpleNamespace"), "argparse.Namespace": _namespace("Namespace"),

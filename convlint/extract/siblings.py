@@ -4,6 +4,8 @@ from the sibling file, interpreted once per process (large siblings sliced to wh
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from .. import slices, syntax
@@ -21,9 +23,12 @@ class Siblings:
     """Following imports of sibling modules (a mixin of the Extractor)."""
 
     def exec_import_from(self, stmt: ast.ImportFrom, env: Env) -> None:
-        if stmt.names[0].name == "*":
-            return
         base, level = stmt.module or "", stmt.level
+        if stmt.names[0].name == "*":
+            sibling = locate(self.path, base, level)
+            for name in star_names(sibling) if sibling is not None else ():
+                env.vars[name] = Lazy(sibling, name)  # timm's `from .activations import *`
+            return
         for alias in stmt.names:
             name = alias.name
             sibling = locate(self.path, base, level)
@@ -32,7 +37,8 @@ class Siblings:
             elif sibling is None:
                 module_file = locate(self.path, f"{base}.{name}", level)  # `from . import blocks`
                 self.bind_name(alias, Lazy(module_file, None) if module_file else UNKNOWN, env)
-            elif sibling.name == "__init__.py" and (module_file := locate(self.path, f"{base}.{name}", level)):
+            elif sibling.name == "__init__.py" and name not in init_binds(sibling) and \
+                    (module_file := locate(self.path, f"{base}.{name}", level)):
                 self.bind_name(alias, Lazy(module_file, None), env)  # `from ..ops import misc`: the submodule
             else:
                 self.bind_name(alias, Lazy(sibling, name), env)
@@ -89,6 +95,35 @@ class Siblings:
                 run_sibling(sibling, stmts, literals)
         finally:
             PARTIAL[key] = (plan, sibling)
+
+
+@lru_cache(maxsize=256)
+def init_binds(path: Path) -> frozenset[str]:
+    """The names a package's __init__.py binds itself: `from package import name` takes that
+    binding, not the submodule of the same name (timm's `from .create_attn import create_attn`)."""
+    try:
+        module = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return frozenset()
+    return frozenset(name for stmt in module.body for name in slices.statement_binds(stmt))
+
+
+@lru_cache(maxsize=256)
+def star_names(path: Path) -> tuple[str, ...]:
+    """The names `from module import *` binds: its literal `__all__`, else every top-level name it
+    binds that does not start with an underscore (those its own star imports bind are not known)."""
+    try:
+        module = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return ()
+    for stmt in module.body:
+        if type(stmt) is ast.Assign and any(type(t) is ast.Name and t.id == "__all__" for t in stmt.targets):
+            try:
+                names = ast.literal_eval(stmt.value)
+            except ValueError:
+                return ()
+            return tuple(n for n in names if isinstance(n, str)) if isinstance(names, (list, tuple)) else ()
+    return tuple(sorted({n for stmt in module.body for n in slices.statement_binds(stmt) if not n.startswith("_")}))
 
 
 def run_sibling(sibling: Siblings, stmts: list[ast.stmt], literals: dict | None = None) -> None:

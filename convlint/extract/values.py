@@ -14,6 +14,13 @@ from ..sizes import UNKNOWN
 
 
 @dataclass(frozen=True)
+class NamesOf:
+    """`dir(torch.nn.functional)`: what is known of it is that some names are in it."""
+
+    module: str
+
+
+@dataclass(frozen=True)
 class Tensor:
     value: int  # the value number in the model being built
 
@@ -48,6 +55,12 @@ class ListVal:
     items: list
     born: int = field(default_factory=next_serial)
     lost: bool = False  # changed in an arm of an undecided branch: its contents are unknown
+
+
+@dataclass(eq=False)
+class SetVal(ListVal):
+    """A set display or comprehension (`{BatchNormAct2d, GroupNormAct}`): what it holds answers `in`;
+    its order is Python's hashing, so it is not iterated, and any method call loses it."""
 
 
 @dataclass(eq=False)
@@ -308,7 +321,7 @@ BUILTINS = {
     name: Builtin(name)
     for name in (
         "len range enumerate zip int float min max list tuple super reversed sum abs "
-        "round isinstance bool dict getattr setattr hasattr str sorted any all print object type"
+        "round isinstance bool dict getattr setattr hasattr str sorted any all print object type dir bytes set"
     ).split()
 }
 

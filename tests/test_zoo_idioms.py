@@ -1,0 +1,191 @@
+"""Model-zoo idioms followed end to end: timm-style entry points built through build_model_with_cfg
+(the class count and input channels from the variant's pretrained configuration), layer lookups by
+name, partial norm layers, and a package __init__ that re-exports a function named like its module.
+The fixture package is fixtures/zoo/timm (our own code, in timm's layout). Every number below was
+checked once with torch: `sys.path.insert(0, "fixtures/zoo"); from timm.models import tinynet`,
+each entry point called with no arguments, its parameters counted, run on its stem's channels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from convlint.engine import lint_source
+from convlint.extract.siblings import init_binds
+from convlint.extract.zoo import cfg_entries, module_name
+from convlint.summary.tables import summarize_source
+
+ZOO = Path(__file__).resolve().parent.parent / "fixtures" / "zoo" / "timm"
+TINYNET = ZOO / "models" / "tinynet.py"
+CORPUS_TIMM = Path(__file__).resolve().parent.parent / ".corpus" / "src" / "timm-1.0.31" / "timm"
+
+
+def summary(name: str):
+    return summarize_source(TINYNET.read_bytes(), str(TINYNET), model_name=name)[0]
+
+
+@pytest.mark.parametrize("name, stem, output, params", [
+    # torch: 91,016 parameters, (1, 1000) from (1, 3, 224, 224); SiLU looked up by the name "silu";
+    # the stem Conv2d(3, 16, 3) holds 448
+    ("tinynet_a", 448, (1000,), 91_016),
+    # torch: 2,026 parameters, (1, 10) from (1, 1, 224, 224): its only configuration says 10 classes
+    # and 1 input channel (the stem Conv2d(1, 8, 3) holds 80); partial(nn.BatchNorm2d, eps=1e-3)
+    # unbound and rebound by get_norm
+    ("tinynet_gray", 80, (10,), 2_026),
+])
+def test_an_entry_point_is_built_with_its_pretrained_configuration(name, stem, output, params):
+    s = summary(name)
+    assert s.rows[0].layer.startswith("nn.Conv2d(in_chans")
+    assert s.rows[0].params["total"] == stem
+    assert s.rows[-1].output_shape == output
+    assert s.params == params
+
+
+def test_tags_that_disagree_on_the_class_count_leave_it_unknown():
+    # torch builds 21,843 classes (the first tag wins in this miniature's registry; timm's own
+    # choice depends on which tags host weights): convlint does not guess
+    s = summary("tinynet_wide")
+    assert s.rows[-2].output_shape == (64,)
+    assert s.params is None
+
+
+def test_a_head_told_the_wrong_width_is_reported_through_the_builder():
+    # torch: tinynet_bad()(torch.zeros(1, 3, 224, 224)) raises "mat1 and mat2 shapes cannot be
+    # multiplied (1x32 and 64x1000)" in the head on line 39
+    findings = [(f.span.line, f.code, f.message) for f in lint_source(TINYNET.read_bytes(), str(TINYNET))]
+    assert findings == [(39, "CL001", "Linear expects 64 input features but receives 32 "
+                                      "(32·1·1 flattened by the flatten on line 43)")]
+
+
+def test_the_function_an_init_re_exports_wins_over_the_module_of_the_same_name():
+    assert {"create_act", "get_act", "get_norm", "to_pair"} <= init_binds(ZOO / "layers" / "__init__.py")
+    s = summary("tinynet_a")
+    assert [r.layer for r in s.rows if "act" in r.layer][:1] == ["SiLU in create_act(act_layer, inplace=True)"]
+
+
+def test_a_zoo_file_is_named_by_its_package_path():
+    assert module_name(str(ZOO / "models" / "_builder.py")) == "timm.models._builder"
+    assert module_name(str(ZOO / "layers" / "__init__.py")) == "timm.layers"
+
+
+def test_only_the_variant_s_own_entries_of_default_cfgs_are_read():
+    import ast
+    tree = ast.parse(TINYNET.read_bytes())
+    assert [ast.unparse(e) for e in cfg_entries(tree, "tinynet_wide")] == [
+        "_cfg(num_classes=21843)", "_cfg()"]
+    assert cfg_entries(tree, "tinynet") == []
+
+
+def test_isinstance_of_classes_partials_and_abstract_kinds():
+    source = """\
+import collections.abc
+import functools
+import types
+from typing import Callable
+
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, norm=nn.BatchNorm2d, act=functools.partial(nn.ReLU, inplace=True)):
+        super().__init__()
+        ok = (not isinstance(norm, str) and isinstance(norm, type) and isinstance(act, functools.partial)
+              and not isinstance(act, types.FunctionType) and isinstance(act, Callable)
+              and isinstance((1, 2), collections.abc.Iterable) and not isinstance(3, collections.abc.Iterable))
+        width = 8 if ok else 4
+        self.conv = nn.Conv2d(3, width, 1)
+        self.norm = norm(8)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+"""
+    # torch: every test above is True, so the Conv2d gives 8 channels and BatchNorm2d(8) takes them
+    assert lint_source(source, "block.py") == []
+    broken = source.replace("self.norm = norm(8)", "self.norm = norm(4)")
+    assert [(f.span.line, f.code) for f in lint_source(broken, "block.py")] == [(17, "CL001")]
+
+
+@pytest.mark.skipif(not CORPUS_TIMM.is_dir(), reason="the unpacked corpus (tools/corpus.py) is not here")
+def test_timm_resnet18_is_followed_through_its_builder():
+    path = CORPUS_TIMM / "models" / "resnet.py"
+    s = summarize_source(path.read_bytes(), str(path), model_name="resnet18")[0]
+    # timm's resnet18 is torchvision's architecture (7x7 stem, BasicBlock x [2, 2, 2, 2], fc 512 -> 1000):
+    # torch counts 11,689,512 parameters for it and outputs (1, 1000)
+    assert s.rows[-1].output_shape == (1000,)
+    assert s.params == 11_689_512
+
+
+TINYSEG = ZOO.parent / "monai" / "networks" / "nets" / "tinyseg.py"
+
+
+@pytest.mark.parametrize("name, output, params", [
+    # torch: TinySeg()(torch.zeros(1, 1, 32, 32)) is (1, 2, 32, 32), 1,348 parameters: Conv[Conv.CONV, 2]
+    # is nn.Conv2d, Norm["group", 2] nn.GroupNorm given num_channels by has_option, Act["prelu"] nn.PReLU
+    ("TinySeg", (2, 32, 32), 1_348),
+    # torch: tinyseg_3d()(torch.zeros(1, 1, 16, 16, 16)) is (1, 2, 16, 16, 16), 1,036 parameters
+    ("tinyseg_3d", (2, 16, 16, 16), 1_036),
+])
+def test_monai_style_factories_build_the_layers_of_the_spatial_dims(name, output, params):
+    s = summarize_source(TINYSEG.read_bytes(), str(TINYSEG), model_name=name)[0]
+    assert s.output_shape == output
+    assert s.params == params
+
+
+def test_a_merge_mode_looked_up_in_a_str_enum_decides_the_branch():
+    # torch: tinyseg_add()(torch.zeros(1, 1, 32, 32)) raises "The size of tensor a (16) must match the
+    # size of tensor b (8) at non-singleton dimension 1" at `y + x` on line 62
+    findings = [(f.span.line, f.code) for f in lint_source(TINYSEG.read_bytes(), str(TINYSEG))]
+    assert findings == [(62, "CL006")]
+
+
+PYTHON_FACTS = """\
+import enum
+import torch.nn as nn
+import torch.nn.functional as F
+
+_HAS_SILU = 'silu' in dir(F)
+_HAS_NORM = hasattr(nn, 'BatchNorm2d')
+
+
+class Mode(enum.Enum):
+    SMALL = 'small'
+    LARGE = 'large'
+
+
+class Net(nn.Module):
+    def __init__(self, act=('relu', {'inplace': True}), mode='large'):
+        super().__init__()
+        width = 8 if Mode(mode) == Mode.LARGE and Mode.LARGE in [Mode.SMALL, Mode.LARGE] else 4
+        width = width if act != '' and _HAS_SILU and _HAS_NORM else 2
+        kernel = (3,) * 2
+        registered = {nn.ReLU, nn.SiLU}
+        width = width * 2 if nn.ReLU in registered and not hasattr(3, 'ndim') else width
+        self.conv = nn.Conv2d(3, width, kernel)
+        self.norm = nn.BatchNorm2d(16)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+"""
+
+
+def test_python_facts_the_zoos_decide_branches_with():
+    # torch: every test is True, so the Conv2d gives 16 channels to BatchNorm2d(16)
+    assert lint_source(PYTHON_FACTS, "facts.py") == []
+    # torch: Net()(torch.zeros(1, 3, 8, 8)) raises "running_mean should contain 16 elements not 8"
+    broken = PYTHON_FACTS.replace("nn.BatchNorm2d(16)", "nn.BatchNorm2d(8)")
+    assert [(f.span.line, f.code) for f in lint_source(broken, "facts.py")] == [(23, "CL001")]
+
+
+def test_a_star_import_binds_the_names_of_the_module(tmp_path):
+    # torch: Net()(torch.zeros(1, 3, 8, 8)) raises in the Conv2d of line 9: "expected input[1, 16, 6, 6]
+    # to have 32 channels, but got 16 channels instead"
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "widths.py").write_text("import torch.nn as nn\n\nSTEM = 16\n_PRIVATE = 99\n")
+    net = tmp_path / "pkg" / "net.py"
+    net.write_text("import torch\nfrom .widths import *  # nn and STEM\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+                   "        super().__init__()\n        self.stem = nn.Conv2d(3, STEM, 3)\n"
+                   "        self.body = nn.Conv2d(32, 8, 3)\n\n    def forward(self, x):\n"
+                   "        return self.body(self.stem(x))\n")
+    assert [(f.span.line, f.code) for f in lint_source(net.read_bytes(), str(net))] == [(9, "CL001")]
