@@ -189,3 +189,118 @@ def test_a_star_import_binds_the_names_of_the_module(tmp_path):
                    "        self.body = nn.Conv2d(32, 8, 3)\n\n    def forward(self, x):\n"
                    "        return self.body(self.stem(x))\n")
     assert [(f.span.line, f.code) for f in lint_source(net.read_bytes(), str(net))] == [(9, "CL001")]
+
+
+BLOCK_STRINGS = """\
+import re
+from functools import partial
+
+import torch.nn as nn
+
+
+class Squeeze(nn.Module):
+    def __init__(self, chs, ratio=0.25):
+        super().__init__()
+        self.reduce = nn.Conv2d(chs, int(chs * ratio), 1)
+
+    def forward(self, x):
+        return self.reduce(x)
+
+
+class StageBuilder:
+    def __init__(self, se_layer=None):
+        self.se_layer = se_layer
+
+    def __call__(self, in_chs, arch):
+        key, width = re.split(r'(\\d.*)', arch)[:2]
+        out_chs = int(width)
+        layers = [nn.Conv2d(in_chs, out_chs, 3, padding=1)]
+        if key == 'c' and not isinstance(self.se_layer, nn.Module) and self.se_layer is not None:
+            layers.append(self.se_layer(out_chs))
+        return layers
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        builder = StageBuilder(se_layer=partial(Squeeze, ratio=0.5))
+        self.body = nn.Sequential(*builder(3, 'c32'))
+        self.head = nn.Conv2d(16, 10, 1)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+"""
+
+
+def test_a_callable_builder_object_parses_its_block_string():
+    # torch: Net()(torch.zeros(1, 3, 8, 8)) is (1, 10, 8, 8): 'c32' gives a Conv2d(3, 32) and a Squeeze
+    # whose Conv2d(32, 16) feeds the head's 16 channels
+    assert lint_source(BLOCK_STRINGS, "builder.py") == []
+    broken = BLOCK_STRINGS.replace("'c32'", "'c64'")
+    # torch: the head then receives 32 channels: "expected input[1, 32, 8, 8] to have 16 channels"
+    assert [(f.span.line, f.code) for f in lint_source(broken, "builder.py")] == [(34, "CL001")]
+
+
+TRY_INPLACE = """\
+import torch.nn as nn
+
+
+def make_act(layer, inplace=True):
+    try:
+        return layer(inplace=inplace)
+    except TypeError:
+        return layer()
+
+
+class Net(nn.Module):
+    def __init__(self, act=nn.GELU):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.act = make_act(act)
+        self.norm = nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        return self.norm(self.act(self.conv(x)))
+"""
+
+
+def test_a_layer_torch_refuses_inside_try_except_type_error_takes_the_handler():
+    # torch: nn.GELU(inplace=True) raises TypeError, the handler builds nn.GELU(): Net() has 240
+    # parameters and runs; nothing to report
+    assert lint_source(TRY_INPLACE, "acts.py") == []
+    s = summarize_source(TRY_INPLACE, "acts.py", model_name="Net")[0]
+    assert [r.layer for r in s.rows] == ["nn.Conv2d(3, 8, 3)", "layer()", "nn.BatchNorm2d(8)"]
+    assert s.params == 240
+    # without the handler torch raises at the construction: reported
+    bare = TRY_INPLACE.replace("    try:\n        return layer(inplace=inplace)\n    except TypeError:\n        return layer()\n",
+                               "    return layer(inplace=inplace)\n")
+    assert [(f.span.line, f.code) for f in lint_source(bare, "acts.py")] == [(12, "CL005")]
+
+
+REVERSED_SKIPS = """\
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.downs = nn.ModuleList([nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 16, 3, padding=1)])
+        self.up = nn.Conv2d(16, 8, 1)
+
+    def forward(self, x):
+        skips = []
+        for down in self.downs:
+            x = down(x)
+            skips.append(x)
+        skips.reverse()
+        return self.up(x) + skips[1]
+"""
+
+
+def test_a_list_reversed_in_place_is_read_reversed():
+    # torch: Net()(torch.zeros(1, 3, 8, 8)) is (1, 8, 8, 8): after reverse(), skips[1] is the
+    # 8-channel output of the first Conv2d
+    assert lint_source(REVERSED_SKIPS, "skips.py") == []
+    s = summarize_source(REVERSED_SKIPS, "skips.py", model_name="Net", input_shape=(3, 8, 8))[0]
+    assert s.output_shape == (8, 8, 8)

@@ -75,6 +75,10 @@ class Calls:
             return self.instantiate(func, args, kwargs, node)
         if isinstance(func, MethodRef):
             return self.call_method(func.owner, func.name, args, kwargs, node)
+        if isinstance(func, Instance) and not func.opaque and func.cls.torch_base() is None:
+            method = func.cls.lookup("__call__")  # a callable object (timm's EfficientNetBuilder)
+            if isinstance(method, Function):
+                return self.call_function(method, [func, *args], kwargs, node)
         if isinstance(func, (Layer, Container, Instance)):
             return self.apply(func, args, kwargs, node)
         return self.unknown_result(args, kwargs, node)

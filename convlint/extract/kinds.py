@@ -40,7 +40,8 @@ def isinstance_of(value: Any, kinds: Any) -> Any:
         if isinstance(kind, Qual) and kind.name == "torch.Tensor" or isinstance(kind, Builtin):
             answers.add(instance_answer(value, kind))
         elif isinstance(kind, Qual) and torch_class(kind.name) is not None:
-            answers.add(torch_isinstance(value, torch_class(kind.name)))
+            # a class or a partial handed around (timm's se_layer) is no module instance
+            answers.add(False if is_class_or_function(value) else torch_isinstance(value, torch_class(kind.name)))
         elif isinstance(kind, ClassInfo) and isinstance(value, (Instance, EnumMember)) and kind in value.cls.mro():
             answers.add(True)
         elif isinstance(kind, Qual) and kind.name in ABSTRACT_KINDS:

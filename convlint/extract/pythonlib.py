@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import copy
 import math
+import re
 from typing import Any
 
 from ..graph import BATCH, Layer, is_read_size
@@ -15,8 +16,8 @@ from .kinds import TORCH_NAMESPACES, isinstance_of, torch_has
 from .nn import surely_absent
 from .state import MAX_UNROLL
 from .values import (
-    BUILTINS, ArrayVal, ClassInfo, Container, DictVal, EnumMember, Env, Instance, ListVal, MethodRef, NamesOf, Partial,
-    Qual, Raise, SetVal, SizesOf, Super, int_value, is_tensor, known, next_serial, numeric,
+    BUILTINS, MUTATORS, ArrayVal, ClassInfo, Container, DictVal, EnumMember, Env, Instance, ListVal, MethodRef, NamesOf,
+    Partial, Qual, Raise, SetVal, SizesOf, Super, int_value, is_tensor, known, next_serial, numeric,
 )
 
 # ---------------------------------------------------------------------------------------- builtins
@@ -329,8 +330,21 @@ def _repeat(interp, args, kwargs, node):
     return (args[0],) * times
 
 
+def _regex(function):
+    """re.split / re.fullmatch-free helpers on known strings: Python's own answer (a list as a ListVal)."""
+    def call(interp, args, kwargs, node):
+        if len(args) != 2 or kwargs or not all(isinstance(a, str) for a in args) or len(args[1]) > 10_000:
+            return UNKNOWN
+        try:
+            result = function(*args)
+        except re.error:
+            return UNKNOWN
+        return ListVal([p for p in result]) if all(isinstance(p, str) for p in result) else UNKNOWN
+    return call
+
+
 QUAL_CALLS = {
-    "itertools.repeat": _repeat,
+    "itertools.repeat": _repeat, "re.split": _regex(re.split), "re.findall": _regex(re.findall),
     "typing.cast": _cast, "collections.OrderedDict": _ordered_dict, "typing.OrderedDict": _ordered_dict,
     "functools.partial": _partial, "copy.copy": _copy(False), "copy.deepcopy": _copy(True),
     "types.SimpleNamespace": _namespace("SimpleNamespace"), "argparse.Namespace": _namespace("Namespace"),
@@ -360,8 +374,13 @@ def list_method(interp, owner: ListVal, name: str, args: list, kwargs: dict, nod
         return None
     if name == "pop" and not args and owner.items:
         return owner.items.pop()
+    if name == "reverse" and not args and not kwargs:
+        owner.items.reverse()  # monai's SegResNet reverses its skip list before decoding
+        return None
     if name in ("append", "extend", "insert", "pop", "remove", "clear"):
         raise Raise
+    if name in MUTATORS:
+        owner.lost = True  # a change we do not make (sort): what it holds is no longer known
     return UNKNOWN
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from .. import slices, syntax
 from ..imports import locate
 from ..sizes import UNKNOWN
-from .values import JUMPS, ClassInfo, Env, Function, Lazy, ModuleRef, Qual, interpreted
+from .values import JUMPS, STARS, ClassInfo, Env, Function, Lazy, ModuleRef, Qual, interpreted
 
 LOADED: dict[str, Env | None] = {}  # sibling modules' globals, the most recently used last
 MAX_LOADED = 48  # beyond this the least recently used is forgotten: memory stays bounded
@@ -26,8 +26,8 @@ class Siblings:
         base, level = stmt.module or "", stmt.level
         if stmt.names[0].name == "*":
             sibling = locate(self.path, base, level)
-            for name in star_names(sibling) if sibling is not None else ():
-                env.vars[name] = Lazy(sibling, name)  # timm's `from .activations import *`
+            if sibling is not None:  # timm's `from .activations import *`: looked up when a name is missing
+                env.vars[STARS] = (*env.vars.get(STARS, ()), sibling)
             return
         for alias in stmt.names:
             name = alias.name
@@ -44,6 +44,11 @@ class Siblings:
                 self.bind_name(alias, Lazy(sibling, name), env)
 
     def resolve(self, lazy: Lazy) -> Any:
+        if type(lazy.path) is tuple:  # a name from the star imports: the last that binds it
+            for path in reversed(lazy.path):
+                if lazy.name in star_names(path):
+                    return self.resolve(Lazy(path, lazy.name))
+            return UNKNOWN
         globals_ = self.load(lazy.path, lazy.name)
         if globals_ is None:
             return UNKNOWN

@@ -291,7 +291,12 @@ class Continue(Exception):
 
 
 class Raise(Exception):
-    """The interpreted code raises: this path is not taken."""
+    """The interpreted code raises: this path is not taken. `kind`: the exception's class, when
+    known (a layer torch refuses to build raises a TypeError), for the `except` that catches it."""
+
+    def __init__(self, kind: str | None = None) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 class OutOfBudget(Exception):
@@ -314,7 +319,19 @@ class Env:
             if name in env.vars:
                 return env.vars[name]
             env = env.parent
-        return BUILTINS.get(name, UNKNOWN)
+        found = BUILTINS.get(name)
+        return found if found is not None else self.starred(name)
+
+    def starred(self, name: str) -> Any:
+        """A name no statement bound: one the module's `from m import *` may have (read lazily)."""
+        env = self
+        while env.parent is not None:
+            env = env.parent
+        stars = env.vars.get(STARS)
+        return UNKNOWN if not stars else Lazy(stars, name)
+
+
+STARS = "*"  # the key of a module's globals holding the files its `from m import *` statements read
 
 
 BUILTINS = {
