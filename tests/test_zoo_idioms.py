@@ -272,8 +272,8 @@ def test_a_layer_torch_refuses_inside_try_except_type_error_takes_the_handler():
     assert [r.layer for r in s.rows] == ["nn.Conv2d(3, 8, 3)", "layer()", "nn.BatchNorm2d(8)"]
     assert s.params == 240
     # without the handler torch raises at the construction: reported
-    bare = TRY_INPLACE.replace("    try:\n        return layer(inplace=inplace)\n    except TypeError:\n        return layer()\n",
-                               "    return layer(inplace=inplace)\n")
+    handled = "    try:\n        return layer(inplace=inplace)\n    except TypeError:\n        return layer()\n"
+    bare = TRY_INPLACE.replace(handled, "    return layer(inplace=inplace)\n")
     assert [(f.span.line, f.code) for f in lint_source(bare, "acts.py")] == [(12, "CL005")]
 
 
@@ -304,3 +304,38 @@ def test_a_list_reversed_in_place_is_read_reversed():
     assert lint_source(REVERSED_SKIPS, "skips.py") == []
     s = summarize_source(REVERSED_SKIPS, "skips.py", model_name="Net", input_shape=(3, 8, 8))[0]
     assert s.output_shape == (8, 8, 8)
+
+
+NUMPY_PADDING = """\
+import numpy as np
+import torch.nn as nn
+
+
+def get_padding(kernel_size, stride):
+    kernel = np.atleast_1d(kernel_size)
+    stride_np = np.atleast_1d(stride)
+    padding = (kernel - stride_np + 1) / 2
+    if np.min(padding) < 0:
+        raise AssertionError("negative padding")
+    padding = tuple(int(p) for p in padding)
+    return padding if len(padding) > 1 else padding[0]
+
+
+class Net(nn.Module):
+    def __init__(self, stride=(2, 2)):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=stride, padding=get_padding(3, stride))
+        wide = not np.all(np.atleast_1d(stride) == 1)
+        self.norm = nn.BatchNorm2d(8 if wide else 4)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+"""
+
+
+def test_numpy_arithmetic_on_short_vectors_gives_the_padding():
+    # numpy: (array([3]) - array([2, 2]) + 1) / 2 is array([1., 1.]): padding (1, 1); torch:
+    # Net()(torch.zeros(1, 3, 16, 16)) is (1, 8, 8, 8) and BatchNorm2d(8) since the stride is not 1
+    s = summarize_source(NUMPY_PADDING, "pad.py", model_name="Net", input_shape=(3, 16, 16))[0]
+    assert s.output_shape == (8, 8, 8)
+    assert lint_source(NUMPY_PADDING, "pad.py") == []

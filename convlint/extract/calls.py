@@ -11,7 +11,7 @@ from typing import Any
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import DEFINITIONS
-from . import nn, pythonlib, tensors, zoo
+from . import arrays, nn, pythonlib, tensors, zoo
 from .state import MAX_CALL_DEPTH, MAX_RECURSION
 from .values import (
     MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, ConstTensor, Container, Continue, DictVal, Env, Function,
@@ -22,7 +22,7 @@ from .values import (
 # qualified name -> hook(interp, args, kwargs, node): taken before anything else is tried
 QUAL_CALLS = {**pythonlib.QUAL_CALLS, **tensors.QUAL_CALLS, **zoo.QUAL_CALLS}
 # qualified name -> hook, for the functions of torch that are not called on a tensor
-QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS}
+QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS, **arrays.QUAL_FALLBACKS}
 # the type of the owner -> handler(interp, owner, name, args, kwargs, node) of its methods
 METHODS_OF = {
     ListVal: pythonlib.list_method, ArrayVal: pythonlib.array_method, DictVal: pythonlib.dict_method,

@@ -8,10 +8,11 @@ from typing import Any
 
 from ..graph import SizeOf, is_read_size
 from ..sizes import UNKNOWN
+from . import arrays
 from .kinds import is_class_or_function, same_class, torch_has
 from .state import MAX_UNROLL
 from .values import (
-    Builtin, ClassInfo, ConstTensor, DictVal, EnumMember, Env, Function, ListVal, NamesOf, Qual, SetVal, int_value,
+    ArrayVal, Builtin, ClassInfo, ConstTensor, DictVal, EnumMember, Env, Function, ListVal, NamesOf, Qual, SetVal, int_value,
     is_tensor, known, numeric,
 )
 
@@ -63,6 +64,8 @@ class Operators:
             if numeric(other) and op in ("Add", "Subtract", "Multiply", "Divide"):
                 return const  # a scalar broadcasts: the shape is kept
             return UNKNOWN
+        if (isinstance(left, ArrayVal) or isinstance(right, ArrayVal)) and op in arrays.ARITHMETIC:
+            return arrays.elementwise(arrays.ARITHMETIC[op], left, right)
         if op == "Add":
             if isinstance(left, ListVal) and isinstance(right, ListVal) and not (left.lost or right.lost):
                 return ListVal(left.items + right.items)
@@ -139,6 +142,8 @@ class Operators:
                 if is_tensor(left) and is_tensor(right):
                     return self.emit("elementwise", (left.value, right.value), node, op=_COMPARED[kind])
                 return left if is_tensor(left) else right
+            if (isinstance(left, ArrayVal) or isinstance(right, ArrayVal)) and kind in COMPARISONS and len(node.ops) == 1:
+                return arrays.elementwise(COMPARISONS[kind], left, right)  # numpy compares elementwise
             if kind is ast.Is or kind is ast.IsNot:
                 if left is UNKNOWN or right is UNKNOWN:
                     return UNKNOWN

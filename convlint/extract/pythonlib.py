@@ -385,7 +385,11 @@ def list_method(interp, owner: ListVal, name: str, args: list, kwargs: dict, nod
 
 
 def array_method(interp, owner: ArrayVal, name: str, args: list, kwargs: dict, node) -> Any:
-    return ListVal(list(owner.items)) if name == "tolist" and not args and not kwargs else UNKNOWN
+    if name == "tolist" and not args and not kwargs:
+        return ListVal(list(owner.items))
+    if name == "astype" and len(args) == 1 and not kwargs and args[0] in (BUILTINS["int"], BUILTINS["float"]):
+        return ArrayVal([int(i) if args[0] is BUILTINS["int"] else float(i) for i in owner.items])
+    return UNKNOWN
 
 
 def dict_method(interp, owner: DictVal, name: str, args: list, kwargs: dict, node) -> Any:
