@@ -23,6 +23,7 @@ from .syntax import first_line
 MIN_BYTES = 4_000  # a smaller sibling is run whole: slicing it would save next to nothing
 LITERAL_BYTES = 1_000  # a literal assignment this large is evaluated by ast.literal_eval, not interpreted
 LITERAL_TYPES = (str, int, float, bool, type(None))  # in lists, tuples and dicts: what the interpreter's literals are
+STAR = "*"  # what a unit of `from module import *` binds, for the plan
 IDENTIFIER = re.compile(rb"[^\W\d]\w*")
 _STRING = rb"""(?P<prefix>[rRbBuUfF]{1,2})?(?P<string>""" + b"|".join(
     (
@@ -70,7 +71,7 @@ class Plan:
         return stmts, literals
 
     def _needed(self, name: str) -> set[int]:
-        needed = {name}
+        needed = {name, STAR}  # what a star import binds is not listed here: it is always taken
         chosen: set[int] = set()
         changed = True
         while changed:
@@ -99,7 +100,9 @@ def plan(tree: ast.Module, source: bytes) -> Plan | None:
     for stmt in tree.body:
         start = first_line(stmt)
         end = stmt.end_lineno or stmt.lineno
-        binds = _binds(stmt)
+        binds = statement_binds(stmt)
+        if isinstance(stmt, ast.ImportFrom) and stmt.names[0].name == "*":
+            binds = {STAR}
         reads = _reads(b"".join(lines[start - 1 : end]))
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             modules |= binds
@@ -164,7 +167,7 @@ _SCOPES = (
 _SIMPLE = (ast.Expr, ast.Pass, ast.Return, ast.Raise, ast.Assert, ast.Global, ast.Nonlocal, ast.Break, ast.Continue)
 
 
-def _binds(stmt: ast.stmt) -> set[str]:
+def statement_binds(stmt: ast.stmt) -> set[str]:
     """The names a top-level statement binds or changes at module level. (What it reads is
     every identifier in its text, in function bodies, attribute names and strings too: more
     than it needs, never less.)"""

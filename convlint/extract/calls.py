@@ -11,18 +11,18 @@ from typing import Any
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import DEFINITIONS
-from . import nn, pythonlib, tensors, valued, zoos
+from . import arrays, nn, pythonlib, tensors, valued, zoo
 from .state import MAX_CALL_DEPTH, MAX_RECURSION
 from .values import (
     MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, ConstTensor, Container, Continue, DictVal, Env, Function,
-    Instance, ListVal, MethodRef, Partial, Qual, Raise, Return, Super, Tensor, ValuedTensor, is_lost, is_tensor,
+    Instance, ListVal, MethodRef, Partial, Qual, Raise, Return, SetVal, Super, Tensor, ValuedTensor, is_lost, is_tensor,
     positional_params,
 )
 
 # qualified name -> hook(interp, args, kwargs, node): taken before anything else is tried
-QUAL_CALLS = {**pythonlib.QUAL_CALLS, **tensors.QUAL_CALLS, **zoos.QUAL_CALLS}
+QUAL_CALLS = {**pythonlib.QUAL_CALLS, **tensors.QUAL_CALLS, **zoo.QUAL_CALLS}
 # qualified name -> hook, for the functions of torch that are not called on a tensor
-QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS}
+QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS, **arrays.QUAL_FALLBACKS}
 QUAL_FALLBACKS.update(valued.fallbacks(QUAL_FALLBACKS))  # tensors of known values, and the rest as before
 # the type of the owner -> handler(interp, owner, name, args, kwargs, node) of its methods
 METHODS_OF = {
@@ -69,13 +69,18 @@ class Calls:
         if isinstance(func, Builtin):
             return self.call_builtin(func.name, args, kwargs, node)
         if isinstance(func, Function):
-            return self.call_function(func, args, kwargs, node)
+            hook = zoo.hook_of(func)
+            return self.call_function(func, args, kwargs, node) if hook is None else hook(self, args, kwargs, node)
         if isinstance(func, BoundMethod):
             return self.call_function(func.func, [func.self_value, *args], kwargs, node)
         if isinstance(func, ClassInfo):
             return self.instantiate(func, args, kwargs, node)
         if isinstance(func, MethodRef):
             return self.call_method(func.owner, func.name, args, kwargs, node)
+        if isinstance(func, Instance) and not func.opaque and func.cls.torch_base() is None:
+            method = func.cls.lookup("__call__")  # a callable object (timm's EfficientNetBuilder)
+            if isinstance(method, Function):
+                return self.call_function(method, [func, *args], kwargs, node)
         if isinstance(func, (Layer, Container, Instance)):
             return self.apply(func, args, kwargs, node)
         return self.unknown_result(args, kwargs, node)
@@ -99,6 +104,9 @@ class Calls:
             return self.tensor_method(owner, name, args, kwargs, node)
         if isinstance(owner, Super):
             return self.call_super(owner, name, args, kwargs, node)
+        if isinstance(owner, SetVal):  # its methods are not modelled: whatever they change is lost
+            owner.lost = True
+            return UNKNOWN
         if is_lost(owner) or isinstance(owner, DictVal) and owner.maybe and name != "get":
             if isinstance(owner, (ListVal, DictVal)) and name in MUTATORS:
                 owner.lost = True

@@ -16,7 +16,7 @@ from .siblings import modelled
 from .state import MAX_CALL_DEPTH
 from .values import (
     MISSING, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, Lazy,
-    ListVal, MethodRef, ModuleRef, Qual, ShapeOf, Super, Tensor, is_enum,
+    ListVal, MethodRef, ModuleRef, Partial, Qual, Raise, ShapeOf, Super, Tensor, is_enum, known,
 )
 
 METHOD_DECORATORS = {
@@ -52,8 +52,18 @@ class Classes:
                     return self.resolve(value) if type(value) is Lazy else value
             return self.module_attr(owner.globals, name, owner.path)
         if isinstance(owner, Qual):
+            if name == "__name__" and torch_class(owner.name) is not None:
+                return torch_class(owner.name)
             value = self.imported(f"{owner.name}.{name}")
             return self.resolve(value) if type(value) is Lazy else value
+        if isinstance(owner, Partial):  # timm's get_norm_layer unbinds a partial to rebind it
+            if name == "func":
+                return owner.func
+            if name == "args":
+                return tuple(owner.args)
+            if name == "keywords":
+                return DictVal(list(owner.kwargs), list(owner.kwargs.values()))
+            return UNKNOWN
         if isinstance(owner, Instance):
             if name in owner.attrs:
                 return owner.attrs[name]
@@ -93,6 +103,8 @@ class Classes:
                     return UNKNOWN
                 return BoundMethod(owner.cls if kind == "classmethod" else owner, value)
             return UNKNOWN
+        if isinstance(owner, (ClassInfo, Function)) and name == "__name__":
+            return owner.node.name
         if isinstance(owner, ClassInfo):
             value = owner.lookup(name)
             if is_enum(owner) and name in owner.attrs and not name.startswith("_") \
@@ -122,7 +134,32 @@ class Classes:
             return MethodRef(owner, name)
         return UNKNOWN
 
+    def enum_members(self, cls: ClassInfo) -> list | None:
+        """The members of an Enum class, each with a known value (None: some value is not known)."""
+        members = [self.attribute(cls, name) for name, value in cls.attrs.items()
+                   if not name.startswith("_") and not isinstance(value, (Function, ClassInfo))]
+        return members if all(isinstance(m, EnumMember) and known(m.value) for m in members) else None
+
+    def enum_lookup(self, cls: ClassInfo, args, kwargs) -> Any:
+        """`Mode("linear")`: the member of that value (a member given is itself); a ValueError else."""
+        members = self.enum_members(cls)
+        if len(args) != 1 or kwargs or members is None:
+            return UNKNOWN
+        value = args[0]
+        if isinstance(value, EnumMember):
+            return value if value.cls is cls else UNKNOWN
+        if not known(value):
+            return UNKNOWN
+        found = next((m for m in members if m.value == value), None)
+        if found is None:
+            if cls.lookup("_missing_") is not None:
+                return UNKNOWN  # its own answer for a value no member has
+            raise Raise
+        return found
+
     def instantiate(self, cls: ClassInfo, args, kwargs, node, defaults_only=False) -> Any:
+        if is_enum(cls):
+            return self.enum_lookup(cls, args, kwargs)
         instance = Instance(cls, site=self.foreign_site or node)
         base = cls.torch_base()
         if base in ("Sequential", "ModuleList", "ModuleDict"):

@@ -10,10 +10,11 @@ from .. import slices
 from ..graph import BATCH, DimOf, Layer
 from ..sizes import UNKNOWN
 from .operators import operator_name
+from . import zoo
 from .state import MAX_UNROLL, STEP_BUDGET
 from .values import (
-    ArrayVal, ClassInfo, Container, DictVal, Env, Function, Instance, Lazy, ListVal, OutOfBudget, Pieces, Qual,
-    ShapeOf, SizesOf, int_value, is_lost, is_tensor, known,
+    ArrayVal, Builtin, ClassInfo, Container, DictVal, Env, Function, Instance, Lazy, ListVal, OutOfBudget, Partial,
+    Pieces, Qual, SetVal, ShapeOf, SizesOf, int_value, is_lost, is_tensor, known,
 )
 
 
@@ -113,6 +114,8 @@ class Expressions:
         results: list = []
         if not self.comprehend(node, 0, Env(env), results):
             return UNKNOWN
+        if type(node) is ast.SetComp:
+            return SetVal(results)
         if type(node) is ast.DictComp:
             merged = DictVal([], [])
             for key, value in results:
@@ -155,7 +158,7 @@ class Expressions:
             return None if count is None else [self.piece(value, i, count) for i in range(count)]
         if isinstance(value, (tuple, list)):
             return list(value)
-        if is_lost(value) or isinstance(value, DictVal) and value.maybe:
+        if is_lost(value) or isinstance(value, DictVal) and value.maybe or isinstance(value, SetVal):
             return None
         if isinstance(value, ListVal):
             return list(value.items)
@@ -178,7 +181,7 @@ class Expressions:
             if isinstance(value, DictVal) and value.maybe:
                 return True if set(value.keys) - value.maybe else None
             return bool(value.items if isinstance(value, ListVal) else value.keys)
-        if isinstance(value, (Layer, Container, Instance, Function, ClassInfo, Qual)):
+        if isinstance(value, (Layer, Container, Instance, Function, ClassInfo, Qual, Partial, Builtin)):
             return True
         return None
 
@@ -218,6 +221,10 @@ class Expressions:
             keys = value.keys
             values = value.values if isinstance(value, DictVal) else value.children
             return values[keys.index(key)] if key in keys else UNKNOWN
+        if isinstance(value, Instance) and value.children is None:
+            hook = zoo.item_hook(self, value)
+            if hook is not None:
+                return hook(self, value, key, node)
         items = self.iterate(value)
         if items is not None and isinstance(key, int) and not isinstance(key, bool) and -len(items) <= key < len(items):
             return items[key]
@@ -242,5 +249,7 @@ EXPRESSIONS = {
     ast.ListComp: lambda self, node, env: self.comprehension(node, env),
     ast.GeneratorExp: lambda self, node, env: self.comprehension(node, env),
     ast.DictComp: lambda self, node, env: self.comprehension(node, env),
+    ast.SetComp: lambda self, node, env: self.comprehension(node, env),
+    ast.Set: lambda self, node, env: SetVal([self.ev(element, env) for element in node.elts]),
     ast.Lambda: Expressions.ev_lambda,
 }

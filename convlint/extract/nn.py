@@ -11,6 +11,7 @@ from typing import Any
 from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
+from .state import catches
 from .values import (
     BUFFER, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, Lazy,
     ListVal, MethodRef, Qual, Raise, Tensor, as_param, binds, int_value, is_tensor, known,
@@ -220,6 +221,8 @@ class Modules:
         params = None
         if kind in L.LAYERS:
             params = L.bind(kind, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
+            if params is None and any(catches(names, "TypeError") for names in self.catching):
+                raise Raise("TypeError")  # timm's `try: act_layer(inplace=True) except TypeError: act_layer()`
         layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, speculative=self.speculative > 0,
                       file=self.code_file, via=self.call_stack[-1] if self.call_stack else None, guessed=self.guessing,
                       entry=self.config_entry())

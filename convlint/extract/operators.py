@@ -8,11 +8,12 @@ from typing import Any
 
 from ..graph import SizeOf, is_read_size
 from ..sizes import UNKNOWN
-from . import valued
+from . import arrays, valued
+from .kinds import is_class_or_function, same_class, torch_has
 from .state import MAX_UNROLL
 from .values import (
-    Builtin, ClassInfo, ConstTensor, EnumMember, Env, Function, ListVal, Qual, ValuedTensor, int_value, is_tensor, known,
-    numeric,
+    ArrayVal, Builtin, ClassInfo, ConstTensor, DictVal, EnumMember, Env, Function, ListVal, NamesOf, Qual, SetVal,
+    ValuedTensor, int_value, is_tensor, known, numeric,
 )
 
 COMPARISONS = {
@@ -67,6 +68,8 @@ class Operators:
             if numeric(other) and op in ("Add", "Subtract", "Multiply", "Divide"):
                 return const  # a scalar broadcasts: the shape is kept
             return UNKNOWN
+        if (isinstance(left, ArrayVal) or isinstance(right, ArrayVal)) and op in arrays.ARITHMETIC:
+            return arrays.elementwise(arrays.ARITHMETIC[op], left, right)
         if op == "Add":
             if isinstance(left, ListVal) and isinstance(right, ListVal) and not (left.lost or right.lost):
                 return ListVal(left.items + right.items)
@@ -74,6 +77,8 @@ class Operators:
                 return left + right
         if op == "Multiply" and isinstance(left, ListVal) and not left.lost and isinstance(right, int) and 0 <= right <= MAX_UNROLL:
             return ListVal(left.items * right)
+        if op == "Multiply" and isinstance(left, tuple) and int_value(right) and 0 <= right * len(left) <= MAX_UNROLL:
+            return left * right  # monai's `(value,) * spatial_dims`
         if not (numeric(left) and numeric(right)):
             if isinstance(left, str) and op == "Modulo" and known(right):
                 try:
@@ -143,6 +148,8 @@ class Operators:
                 if is_tensor(left) and is_tensor(right):
                     return self.emit("elementwise", (left.value, right.value), node, op=_COMPARED[kind])
                 return left if is_tensor(left) else right
+            if (isinstance(left, ArrayVal) or isinstance(right, ArrayVal)) and kind in COMPARISONS and len(node.ops) == 1:
+                return arrays.elementwise(COMPARISONS[kind], left, right)  # numpy compares elementwise
             if kind is ast.Is or kind is ast.IsNot:
                 if left is UNKNOWN or right is UNKNOWN:
                     return UNKNOWN
@@ -166,21 +173,84 @@ class Operators:
                         return UNKNOWN
                 if kind is ast.IsNot:
                     result = not result
-            elif kind is ast.In or kind is ast.NotIn:
-                items = self.iterate(right)
-                if not known(left) or items is None or not all(known(i) for i in items):
+            elif (kind is ast.In or kind is ast.NotIn) and isinstance(right, NamesOf):
+                result = torch_has(right.module, left)
+                if result is UNKNOWN:
                     return UNKNOWN
-                result = left in items
+                if kind is ast.NotIn:
+                    result = not result
+            elif kind is ast.In or kind is ast.NotIn:
+                items = list(right.items) if isinstance(right, SetVal) and not right.lost else self.iterate(right)
+                if items is None:
+                    return UNKNOWN
+                if known(left) and all(known(i) for i in items):
+                    result = left in items
+                elif is_class_or_function(left) and all(is_class_or_function(i) or known(i) for i in items):
+                    result = any(same_class(left, i) for i in items)  # timm's `norm_layer in _NORM_ACT_TYPES`
+                elif isinstance(left, EnumMember) and all(isinstance(i, EnumMember) for i in items):
+                    result = any(same_member(left, i) for i in items)  # `mode in [Mode.LINEAR, Mode.BILINEAR]`
+                else:
+                    return UNKNOWN
                 if kind is ast.NotIn:
                     result = not result
             else:
-                if not (known(left) and known(right)):
+                equality = kind is ast.Eq or kind is ast.NotEq
+                if equality and isinstance(left, EnumMember) and isinstance(right, EnumMember):
+                    result = same_member(left, right) == (kind is ast.Eq)
+                elif equality and unequal_types(left, right):
+                    result = kind is ast.NotEq  # `act == ""` with act = ("relu", {"inplace": True})
+                elif not (known(left) and known(right)):
                     return UNKNOWN
-                try:
-                    result = COMPARISONS[kind](left, right)
-                except (TypeError, KeyError):
-                    return UNKNOWN
+                else:
+                    try:
+                        result = COMPARISONS[kind](left, right)
+                    except (TypeError, KeyError):
+                        return UNKNOWN
             if not result:
                 return False
             left = right
         return True
+
+
+def _python_kind(value: Any) -> str | None:
+    """The builtin type family of a value whose type is sure (numbers are one: 1 == 1.0 == True)."""
+    if value is None:
+        return "none"
+    if isinstance(value, (bool, int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, tuple):
+        return "tuple"
+    if isinstance(value, SetVal):
+        return "set"
+    if isinstance(value, ListVal):
+        return "list"
+    if isinstance(value, DictVal):
+        return "dict"
+    return None
+
+
+def unequal_types(left: Any, right: Any) -> bool:
+    """Surely `left != right` whatever their unknown contents: builtin values of different types,
+    or tuples of different lengths."""
+    kinds = _python_kind(left), _python_kind(right)
+    if None in kinds:
+        return False
+    if kinds[0] != kinds[1]:
+        return True
+    return kinds[0] == "tuple" and len(left) != len(right)
+
+
+def same_member(a: EnumMember, b: EnumMember) -> bool:
+    """`a == b` for two Enum members: the same member (of a class read once or again), or, for a
+    class mixed with str or int (monai's StrEnum), equal values."""
+    if any(isinstance(base, Builtin) and base.name != "object"
+           for member in (a, b) for klass in member.cls.mro() for base in klass.bases):
+        return a.value == b.value
+    return a is b or all(x == y for x, y in zip(_member_key(a), _member_key(b)))
+
+
+def _member_key(member: EnumMember) -> tuple:
+    return member.name, member.cls.node.name, member.cls.node.lineno, member.cls.foreign
+

@@ -7,15 +7,18 @@ from __future__ import annotations
 import ast
 import copy
 import math
+import re
 from typing import Any
 
 from ..graph import BATCH, Layer, is_read_size
 from ..sizes import UNKNOWN
-from .nn import surely_absent, torch_class, torch_isinstance
+from .kinds import TORCH_NAMESPACES, isinstance_of, torch_has
+from .nn import surely_absent
 from .state import MAX_UNROLL
 from .values import (
-    BUILTINS, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Env, Instance, ListVal,
-    MethodRef, Partial, Qual, Raise, SizesOf, Super, Tensor, int_value, is_tensor, known, next_serial, numeric,
+    BUILTINS, MUTATORS, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Env, Instance, ListVal,
+    MethodRef, NamesOf, Partial, Qual, Raise, SetVal, SizesOf, Super, Tensor, int_value, is_tensor, known, next_serial,
+    numeric,
 )
 
 # ---------------------------------------------------------------------------------------- builtins
@@ -135,6 +138,25 @@ def _getattr(interp, args, kwargs, node):
     return UNKNOWN if isinstance(value, MethodRef) else value
 
 
+def _hasattr(interp, args, kwargs, node):
+    if len(args) != 2 or kwargs or not isinstance(args[1], str):
+        return interp.unknown_result(args, kwargs, node)
+    value, name = args
+    if isinstance(value, Qual):
+        return torch_has(value.name, name)
+    if isinstance(value, (ListVal, DictVal)) and not value.lost:  # Python's own answer for a value of its type
+        return hasattr(set() if isinstance(value, SetVal) else [] if isinstance(value, ListVal) else {}, name)
+    if known(value):
+        return hasattr(value, name)
+    return UNKNOWN
+
+
+def _dir(interp, args, kwargs, node):
+    if len(args) == 1 and not kwargs and isinstance(args[0], Qual) and args[0].name in TORCH_NAMESPACES:
+        return NamesOf(args[0].name)
+    return interp.unknown_result(args, kwargs, node)
+
+
 _PYTHON_TYPES = {bool: "bool", int: "int", float: "float", str: "str", tuple: "tuple", type(None): None}
 
 
@@ -178,43 +200,8 @@ BUILTIN_CALLS = {
        {"int": int, "float": float, "abs": abs, "round": round, "bool": bool, "str": str}.items()},
     **{function.__name__: _aggregate(function) for function in (min, max, sum, any, all)},
     "setattr": _setattr, "getattr": _getattr, "type": _type, "isinstance": _isinstance, "dict": _dict,
+    "hasattr": _hasattr, "dir": _dir,
 }
-
-
-def isinstance_of(value: Any, kinds: Any) -> Any:
-    """isinstance where the answer is sure: tensors, Python containers and numbers, torch layers."""
-    options = kinds if isinstance(kinds, tuple) else (kinds,)
-    answers = set()
-    for kind in options:
-        if isinstance(kind, Qual) and kind.name == "torch.Tensor" or isinstance(kind, Builtin):
-            answers.add(instance_answer(value, kind))
-        elif isinstance(kind, Qual) and torch_class(kind.name) is not None:
-            answers.add(torch_isinstance(value, torch_class(kind.name)))
-        elif isinstance(kind, ClassInfo) and isinstance(value, (Instance, EnumMember)) and kind in value.cls.mro():
-            answers.add(True)
-        else:
-            return UNKNOWN
-    if True in answers:
-        return True
-    return False if answers == {False} else UNKNOWN
-
-
-def instance_answer(value: Any, kind: Any) -> Any:
-    if value is UNKNOWN:
-        return UNKNOWN
-    if isinstance(kind, Qual):
-        if kind.name == "torch.Tensor":
-            return is_tensor(value) or isinstance(value, ConstTensor)
-        return True if isinstance(value, (Layer, Container)) else (False if known(value) or is_tensor(value) else UNKNOWN)
-    python = {"int": int, "float": float, "str": str, "bool": bool, "list": (ListVal,), "tuple": tuple, "dict": DictVal}
-    expected = python.get(kind.name)
-    if expected is None:
-        return UNKNOWN
-    if not (known(value) or isinstance(value, (ListVal, DictVal, Tensor, Layer, Container))):
-        return UNKNOWN
-    if kind.name == "int" and isinstance(value, bool):
-        return True
-    return isinstance(value, expected)
 
 
 # ------------------------------------------------------------------------ the standard library
@@ -348,7 +335,29 @@ def _prod(interp, args, kwargs, node):
 
 
 # qualified name -> hook(interp, args, kwargs, node)
+def _repeat(interp, args, kwargs, node):
+    """itertools.repeat(x, n): n copies (what tuple() or list() of it holds); without n, endless: unknown."""
+    times = args[1] if len(args) == 2 else kwargs.get("times")
+    if len(args) + len(kwargs) != 2 or not int_value(times) or not 0 <= times <= MAX_UNROLL:
+        return UNKNOWN
+    return (args[0],) * times
+
+
+def _regex(function):
+    """re.split / re.fullmatch-free helpers on known strings: Python's own answer (a list as a ListVal)."""
+    def call(interp, args, kwargs, node):
+        if len(args) != 2 or kwargs or not all(isinstance(a, str) for a in args) or len(args[1]) > 10_000:
+            return UNKNOWN
+        try:
+            result = function(*args)
+        except re.error:
+            return UNKNOWN
+        return ListVal([p for p in result]) if all(isinstance(p, str) for p in result) else UNKNOWN
+    return call
+
+
 QUAL_CALLS = {
+    "itertools.repeat": _repeat, "re.split": _regex(re.split), "re.findall": _regex(re.findall),
     "typing.cast": _cast, "collections.OrderedDict": _ordered_dict, "typing.OrderedDict": _ordered_dict,
     "functools.partial": _partial, "copy.copy": _copy(False), "copy.deepcopy": _copy(True),
     "types.SimpleNamespace": _namespace("SimpleNamespace"), "argparse.Namespace": _namespace("Namespace"),
@@ -378,13 +387,22 @@ def list_method(interp, owner: ListVal, name: str, args: list, kwargs: dict, nod
         return None
     if name == "pop" and not args and owner.items:
         return owner.items.pop()
+    if name == "reverse" and not args and not kwargs:
+        owner.items.reverse()  # monai's SegResNet reverses its skip list before decoding
+        return None
     if name in ("append", "extend", "insert", "pop", "remove", "clear"):
         raise Raise
+    if name in MUTATORS:
+        owner.lost = True  # a change we do not make (sort): what it holds is no longer known
     return UNKNOWN
 
 
 def array_method(interp, owner: ArrayVal, name: str, args: list, kwargs: dict, node) -> Any:
-    return ListVal(list(owner.items)) if name == "tolist" and not args and not kwargs else UNKNOWN
+    if name == "tolist" and not args and not kwargs:
+        return ListVal(list(owner.items))
+    if name == "astype" and len(args) == 1 and not kwargs and args[0] in (BUILTINS["int"], BUILTINS["float"]):
+        return ArrayVal([int(i) if args[0] is BUILTINS["int"] else float(i) for i in owner.items])
+    return UNKNOWN
 
 
 def dict_method(interp, owner: DictVal, name: str, args: list, kwargs: dict, node) -> Any:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import ast
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from .. import slices, syntax
 from ..imports import NEVER_READ, READ, find_module, locate, package_root, stamp
 from ..sizes import UNKNOWN
 from .calls import QUAL_CALLS, QUAL_FALLBACKS
-from .values import JUMPS, ClassInfo, Env, Function, Lazy, ModuleRef, Qual, interpreted
+from .values import JUMPS, STARS, ClassInfo, Env, Function, Lazy, ModuleRef, Qual, interpreted
 
 LOADED: dict[str, Env | None] = {}  # sibling modules' globals, the most recently used last
 MAX_LOADED = 48  # beyond this the least recently used is forgotten: memory stays bounded
@@ -21,7 +22,6 @@ MAX_IMPORT_DEPTH = 3
 LINES: dict[str, int] = {}  # path -> its number of lines, for the budget of the files that read it
 STAMPS: dict[str, list | None] = {}  # path -> its size and mtime when LOADED read it
 PARTIAL: dict[str, tuple] = {}  # sliced siblings: path -> (slices.Plan, their Extractor), beside LOADED
-STARS = "*"  # in a module's globals: the files its `from X import *` read, in order (never a Python name)
 NO_NAME = ""  # load(path, NO_NAME): the module's globals, running none of its statements before a name is asked
 
 
@@ -34,8 +34,8 @@ class Siblings:
             module_file = locate(self.path, base, level)
             if module_file is None and not level:
                 module_file = find_module(base, self.path, self.extra_paths)
-            if module_file is not None:
-                env.vars.setdefault(STARS, []).append(module_file)
+            if module_file is not None:  # timm's `from .activations import *`: looked up when a name is missing
+                env.vars[STARS] = (*env.vars.get(STARS, ()), module_file)
             return
         for alias in stmt.names:
             name = alias.name
@@ -45,7 +45,8 @@ class Siblings:
             elif sibling is None:
                 module_file = locate(self.path, f"{base}.{name}", level)  # `from . import blocks`
                 self.bind_name(alias, Lazy(module_file, None) if module_file else UNKNOWN, env)
-            elif sibling.name == "__init__.py" and (module_file := locate(self.path, f"{base}.{name}", level)):
+            elif sibling.name == "__init__.py" and name not in init_binds(sibling) and \
+                    (module_file := locate(self.path, f"{base}.{name}", level)):
                 self.bind_name(alias, Lazy(module_file, None), env)  # `from ..ops import misc`: the submodule
             else:
                 self.bind_name(alias, Lazy(sibling, name), env)
@@ -63,6 +64,8 @@ class Siblings:
         return Qual(dotted) if module_file is None else Lazy(module_file, name)
 
     def resolve(self, lazy: Lazy) -> Any:
+        if type(lazy.path) is tuple:  # a name the module's code reads that its star imports may bind
+            return self.from_stars(lazy.path, lazy.name)
         if lazy in self.resolving:
             return UNKNOWN  # modules that import a name from each other: it is bound in neither
         self.resolving.add(lazy)
@@ -84,13 +87,13 @@ class Siblings:
             self.load(path, name)
             value = globals_.vars.get(name, _ABSENT)
         if value is _ABSENT:
-            value = self.starred(globals_, name)
+            value = self.from_stars(globals_.vars.get(STARS, ()), name)
         return self.resolve(value) if type(value) is Lazy and len(self.loading) < MAX_IMPORT_DEPTH else value
 
-    def starred(self, globals_: Env, name: str) -> Any:
-        """`name` as the module's `from X import *` bind it: the last such module that defines it."""
-        stars = globals_.vars.get(STARS)
-        if stars is None or name.startswith("_"):
+    def from_stars(self, stars: tuple, name: str) -> Any:
+        """`name` as a module's `from X import *` (the files `stars`) bind it: the last of them
+        that defines it."""
+        if not stars or name.startswith("_"):
             return UNKNOWN
         for module_file in reversed(stars):
             if not _mentions(module_file, name):
@@ -100,7 +103,7 @@ class Siblings:
                 continue
             value = star_globals.vars.get(name, _ABSENT)
             if value is _ABSENT and len(self.loading) < MAX_IMPORT_DEPTH:
-                value = self.starred(star_globals, name)
+                value = self.from_stars(star_globals.vars.get(STARS, ()), name)
             if type(value) is Lazy:
                 value = self.resolve(value)  # (`from . import X` back into the package: the earlier star's X)
             if value is not UNKNOWN and value is not _ABSENT:
@@ -195,6 +198,17 @@ def _words(path) -> frozenset[str]:
         return frozenset()
     found = {word.decode("utf-8", "replace") for word in re.findall(rb"\w+", text)}
     return frozenset(found | {"*"} if b"import *" in text else found)
+
+
+@lru_cache(maxsize=256)
+def init_binds(path: Path) -> frozenset[str]:
+    """The names a package's __init__.py binds itself: `from package import name` takes that
+    binding, not the submodule of the same name (timm's `from .create_attn import create_attn`)."""
+    try:
+        module = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return frozenset()
+    return frozenset(name for stmt in module.body for name in slices.statement_binds(stmt))
 
 
 def run_sibling(sibling: Siblings, stmts: list[ast.stmt], literals: dict | None = None) -> None:

@@ -62,6 +62,7 @@ class State:
         self.root: Any = None  # the module the last build ran
         self.declared: tuple | None = None  # the declared input of the model being built
         self.scope: list = []  # the containers and instances being applied, innermost last (Op.scope)
+        self.catching: list[frozenset] = []  # per enclosing `try`, the exception classes its handlers name
 
     def tick(self) -> None:
         self.steps += 1
@@ -116,3 +117,13 @@ class State:
         if tensors and self.ops is not None:
             return self.emit("unknown", tuple(tensors), node)
         return UNKNOWN
+
+
+BROAD_HANDLERS = {"*", "Exception", "BaseException"}
+
+
+def catches(handlers: frozenset, kind: str) -> bool:
+    """Whether one of a try's handlers (each the names of the classes it catches, comma-separated;
+    "*" a bare except) catches the exception class `kind`."""
+    return any(name == kind or name in BROAD_HANDLERS for names in handlers for name in names.split(","))
+

@@ -9,7 +9,7 @@ from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import DEFS, dotted_name, walk
 from .operators import operator_name
-from .state import MAX_SPECULATION, MAX_UNROLL
+from .state import MAX_SPECULATION, MAX_UNROLL, catches
 from .values import (
     MISSING, Break, Builtin, ClassInfo, Container, Continue, DataField, DictVal, Env, FeatureList, Function, Instance,
     ListVal, ModuleRef, Qual, Raise, Return, Tensor, is_tensor, known, lose,
@@ -74,17 +74,35 @@ class Statements:
                     self.havoc_target(item.optional_vars, env)
             self.exec_block(stmt.body, env)
         elif kind is ast.Try:
-            try:
-                self.exec_block(stmt.body, env)
-            except Raise:
-                self.havoc_block(stmt.body, env)
-            self.exec_block(stmt.orelse, env)
-            self.exec_block(stmt.finalbody, env)
+            self.exec_try(stmt, env)
         elif kind is ast.Delete:
             for target in stmt.targets:
                 self.delete(target, env)
         elif hasattr(stmt, "body"):  # try/except*: what it may change is forgotten
             self.havoc(stmt, env)
+
+    def exec_try(self, stmt: ast.Try, env: Env) -> None:
+        """The body; when it raises an exception whose class we know, the handler that catches it
+        runs; one we do not know forgets what the body may have changed."""
+        self.catching.append(frozenset(handler_names(handler) for handler in stmt.handlers))
+        raised = None
+        try:
+            self.exec_block(stmt.body, env)
+        except Raise as error:
+            raised = error
+        finally:
+            self.catching.pop()
+        handler = None if raised is None or raised.kind is None else \
+            next((h for h in stmt.handlers if catches(frozenset([handler_names(h)]), raised.kind)), None)
+        if handler is not None:
+            if handler.name:
+                env.vars[handler.name] = UNKNOWN
+            self.exec_block(handler.body, env)
+        else:
+            if raised is not None:
+                self.havoc_block(stmt.body, env)
+            self.exec_block(stmt.orelse, env)
+        self.exec_block(stmt.finalbody, env)
 
     def exec_class(self, stmt: ast.ClassDef, env: Env) -> None:
         bases = [self.ev(base, env) for base in stmt.bases]
@@ -324,3 +342,12 @@ class Receiver:
 
 
 IMMUTABLE = (Qual, ModuleRef, ClassInfo, Function, Builtin)  # what a method call cannot change
+
+
+
+def handler_names(handler: ast.ExceptHandler) -> str:
+    """The exception classes an `except` names, as one string ("*": a bare except)."""
+    if handler.type is None:
+        return "*"
+    types = handler.type.elts if type(handler.type) is ast.Tuple else [handler.type]
+    return ",".join((dotted_name(t) or "?").rsplit(".", 1)[-1] for t in types)

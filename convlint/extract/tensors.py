@@ -23,7 +23,7 @@ from .values import (
 SHAPE_KEEPING = {
     "contiguous", "detach", "float", "half", "double", "bfloat16", "to", "cuda", "cpu", "type_as",
     "requires_grad_", "zero_", "fill_", "gelu", "silu", "elu", "leaky_relu", "hardswish", "mish",
-    "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax",
+    "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax", "batch_norm",
 }
 # questions whose answer is False when a model runs as ordinary Python (not scripted, traced,
 # compiled or exported)

@@ -14,6 +14,13 @@ from ..sizes import UNKNOWN
 
 
 @dataclass(frozen=True)
+class NamesOf:
+    """`dir(torch.nn.functional)`: what is known of it is that some names are in it."""
+
+    module: str
+
+
+@dataclass(frozen=True)
 class Tensor:
     value: int  # the value number in the model being built
 
@@ -48,6 +55,12 @@ class ListVal:
     items: list
     born: int = field(default_factory=next_serial)
     lost: bool = False  # changed in an arm of an undecided branch: its contents are unknown
+
+
+@dataclass(eq=False)
+class SetVal(ListVal):
+    """A set display or comprehension (`{BatchNormAct2d, GroupNormAct}`): what it holds answers `in`;
+    its order is Python's hashing, so it is not iterated, and any method call loses it."""
 
 
 @dataclass(eq=False)
@@ -272,7 +285,7 @@ class Pieces:
 class ModuleRef:
     globals: Env
     path: Any = None  # its file, when its statements run as its names are asked for (siblings.load)
-    name: str | None = None  # its qualified name, when an absolute import named it (for zoos.QUAL_CALLS)
+    name: str | None = None  # its qualified name, when an absolute import named it (for zoo.QUAL_CALLS)
 
 
 # --------------------------------------------------------------------------- control flow
@@ -292,7 +305,12 @@ class Continue(Exception):
 
 
 class Raise(Exception):
-    """The interpreted code raises: this path is not taken."""
+    """The interpreted code raises: this path is not taken. `kind`: the exception's class, when
+    known (a layer torch refuses to build raises a TypeError), for the `except` that catches it."""
+
+    def __init__(self, kind: str | None = None) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 class OutOfBudget(Exception):
@@ -315,14 +333,26 @@ class Env:
             if name in env.vars:
                 return env.vars[name]
             env = env.parent
-        return BUILTINS.get(name, UNKNOWN)
+        found = BUILTINS.get(name)
+        return found if found is not None else self.starred(name)
+
+    def starred(self, name: str) -> Any:
+        """A name no statement bound: one the module's `from m import *` may have (read lazily)."""
+        env = self
+        while env.parent is not None:
+            env = env.parent
+        stars = env.vars.get(STARS)
+        return UNKNOWN if not stars else Lazy(stars, name)
+
+
+STARS = "*"  # the key of a module's globals holding the files its `from m import *` statements read
 
 
 BUILTINS = {
     name: Builtin(name)
     for name in (
         "len range enumerate zip int float min max list tuple super reversed sum abs "
-        "round isinstance bool dict getattr setattr hasattr str sorted any all print object type set frozenset"
+        "round isinstance bool dict getattr setattr hasattr str sorted any all print object type dir bytes set frozenset"
     ).split()
 }
 

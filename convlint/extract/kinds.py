@@ -1,0 +1,188 @@
+"""What the interpreter answers to isinstance, `x in dir(module)` and hasattr of torch's namespaces,
+and class identity: the questions model code asks of the values it is handed (a layer given as a
+class, a partial or a name; an option given as a str, a tuple or an Enum member) before it decides
+which branch builds what. An answer that cannot be sure is unknown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import layers as L
+from ..graph import Layer
+from ..sizes import UNKNOWN
+from .nn import TORCH_CLASSES, torch_class, torch_isinstance
+from .values import (
+    ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, ListVal, Partial, Qual, SetVal,
+    Tensor, is_enum, is_tensor, known,
+)
+
+
+TORCH_NAMESPACES = ("torch.nn", "torch.nn.functional")  # whose names torch_has knows
+
+
+def torch_has(module: str, name: Any) -> Any:
+    """Whether torch's namespace `module` has `name` (timm's `'silu' in dir(F)` feature tests):
+    True for what convlint's tables read from it, else unknown."""
+    if not isinstance(name, str):
+        return UNKNOWN
+    if module == "torch.nn.functional":
+        return True if name in L.FUNCTIONAL else UNKNOWN
+    if module == "torch.nn":
+        return True if name in TORCH_CLASSES else UNKNOWN
+    return UNKNOWN
+
+
+def isinstance_of(value: Any, kinds: Any) -> Any:
+    """isinstance where the answer is sure: tensors, Python containers and numbers, torch layers."""
+    options = kinds if isinstance(kinds, tuple) else (kinds,)
+    answers = set()
+    for kind in options:
+        if isinstance(kind, Qual) and kind.name == "torch.Tensor" or isinstance(kind, Builtin):
+            answers.add(instance_answer(value, kind))
+        elif isinstance(kind, Qual) and torch_class(kind.name) is not None:
+            # a class or a partial handed around (timm's se_layer) is no module instance
+            answers.add(False if is_class_or_function(value) else torch_isinstance(value, torch_class(kind.name)))
+        elif isinstance(kind, ClassInfo) and isinstance(value, (Instance, EnumMember)) and kind in value.cls.mro():
+            answers.add(True)
+        elif isinstance(kind, Qual) and kind.name in ABSTRACT_KINDS:
+            answers.add(ABSTRACT_KINDS[kind.name](value))
+        else:
+            return UNKNOWN
+    if True in answers:
+        return True
+    return False if answers == {False} else UNKNOWN
+
+
+def _scalar_or_data(value: Any) -> bool:
+    return known(value) or isinstance(value, (ListVal, DictVal, Tensor)) or isinstance(value, tuple)
+
+
+def _is_partial(value: Any) -> Any:
+    if isinstance(value, Partial):
+        return True
+    return False if is_class_or_function(value) or _scalar_or_data(value) or isinstance(value, (Layer, Container)) \
+        else UNKNOWN
+
+
+def _is_function(value: Any) -> Any:  # types.FunctionType: a def or a lambda, not a class or a partial
+    if isinstance(value, Function):
+        return True
+    return False if is_class_or_function(value) or _scalar_or_data(value) or isinstance(value, (Layer, Container)) \
+        else UNKNOWN
+
+
+def _is_iterable(value: Any) -> Any:
+    if isinstance(value, (str, tuple, ListVal, DictVal)):
+        return True
+    if isinstance(value, ClassInfo):
+        return UNKNOWN if is_enum(value) else False  # an Enum class iterates over its members
+    return False if known(value) or isinstance(value, (Function, Partial)) or is_class_or_function(value) else UNKNOWN
+
+
+def _is_callable(value: Any) -> Any:
+    if is_class_or_function(value) or isinstance(value, (Layer, Container)):
+        return True
+    return False if _scalar_or_data(value) else UNKNOWN
+
+
+def _is_hashable(value: Any) -> Any:
+    if isinstance(value, (ListVal, DictVal)):  # a SetVal too
+        return False
+    if known(value) or isinstance(value, (EnumMember, Function, Partial)) or is_class_or_function(value):
+        return True
+    return UNKNOWN
+
+
+def _is_enum_class(value: Any) -> Any:  # enum.EnumMeta: the class of an Enum class
+    if isinstance(value, ClassInfo):
+        return is_enum(value)
+    return False if _scalar_or_data(value) or isinstance(value, (EnumMember, Function, Partial)) else UNKNOWN
+
+
+def _is_enum_member(value: Any) -> Any:
+    if isinstance(value, EnumMember):
+        return True
+    return False if _scalar_or_data(value) or is_class_or_function(value) else UNKNOWN
+
+
+def _collection(mapping: bool, ordered: bool):
+    """collections.abc.Mapping (a dict), Sequence (a list, tuple or str), Collection (any of those, or a set)."""
+    def answer(value: Any) -> Any:
+        if isinstance(value, DictVal):
+            return not ordered
+        if isinstance(value, SetVal):
+            return not mapping and not ordered
+        if isinstance(value, (str, tuple, ListVal)):
+            return not mapping
+        return False if known(value) or is_class_or_function(value) or isinstance(value, EnumMember) else UNKNOWN
+    return answer
+
+
+def _is_ndarray(value: Any) -> Any:
+    if isinstance(value, ArrayVal):
+        return True
+    return False if _scalar_or_data(value) or is_class_or_function(value) else UNKNOWN
+
+
+def _abstract(*names: str) -> tuple[str, ...]:
+    return tuple(f"{module}.{name}" for name in names for module in ("collections.abc", "typing"))
+
+
+# the abstract kinds isinstance is asked about when a layer is given as a class, a partial or a
+# name, and by option look-ups (monai's look_up_option)
+ABSTRACT_KINDS = {
+    "functools.partial": _is_partial, "types.FunctionType": _is_function,
+    **dict.fromkeys(_abstract("Iterable"), _is_iterable), **dict.fromkeys(_abstract("Callable"), _is_callable),
+    **dict.fromkeys(_abstract("Hashable"), _is_hashable),
+    **dict.fromkeys(_abstract("Mapping"), _collection(mapping=True, ordered=False)),
+    **dict.fromkeys(_abstract("Sequence"), _collection(mapping=False, ordered=True)),
+    **dict.fromkeys(_abstract("Collection"), _collection(mapping=False, ordered=False)),
+    **dict.fromkeys(("enum.EnumMeta", "enum.EnumType"), _is_enum_class), "enum.Enum": _is_enum_member,
+    **dict.fromkeys(("numpy.ndarray", "np.ndarray"), _is_ndarray),
+}
+
+
+def instance_answer(value: Any, kind: Any) -> Any:
+    if value is UNKNOWN:
+        return UNKNOWN
+    if kind.name == "type":
+        if isinstance(value, ClassInfo) or isinstance(value, Qual) and torch_class(value.name) is not None:
+            return True
+        return False if isinstance(value, (Function, Partial)) or _scalar_or_data(value) else UNKNOWN
+    if isinstance(kind, Qual):
+        if kind.name == "torch.Tensor":
+            return is_tensor(value) or isinstance(value, ConstTensor)
+        return True if isinstance(value, (Layer, Container)) else (False if known(value) or is_tensor(value) else UNKNOWN)
+    python = {"int": int, "float": float, "str": str, "bool": bool, "list": (ListVal,), "tuple": tuple, "dict": DictVal,
+              "set": SetVal, "bytes": bytes}
+    expected = python.get(kind.name)
+    if expected is None:
+        return UNKNOWN
+    if isinstance(value, SetVal):  # a ListVal by its make, no list
+        return kind.name == "set"
+    if is_class_or_function(value):
+        return False  # a layer class handed around by name (timm's `act_layer=nn.ReLU`) is no str or int
+    if not (known(value) or isinstance(value, (ListVal, DictVal, Tensor, Layer, Container, tuple))):
+        return UNKNOWN  # (a tuple is one, whatever it holds)
+    if kind.name == "int" and isinstance(value, bool):
+        return True
+    return isinstance(value, expected)
+
+
+def is_class_or_function(value: Any) -> bool:
+    """A class or function of the code read, a partial of one, or a torch.nn class."""
+    if isinstance(value, Partial):
+        return True
+    return isinstance(value, (ClassInfo, Function)) or isinstance(value, Qual) and torch_class(value.name) is not None
+
+
+def same_class(a: Any, b: Any) -> bool:
+    """`a == b` for classes and functions (a torch class by its name, however imported); a
+    partial equals only itself."""
+    if isinstance(a, Qual) and isinstance(b, Qual):
+        return (torch_class(a.name) or a.name) == (torch_class(b.name) or b.name)
+    if type(a) is type(b) and isinstance(a, (ClassInfo, Function)):  # read again after being forgotten: equal
+        return a is b or (a.node.name, a.node.lineno, a.foreign) == (b.node.name, b.node.lineno, b.foreign)
+    return a is b
+
+
