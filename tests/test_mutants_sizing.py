@@ -209,3 +209,12 @@ def test_the_sizes_a_linear_pins_when_a_later_layer_always_collapses():
     assert s.min_input is None
     assert s.notes == ["the Linear on line 4 takes 1 features after the flatten: only inputs of 1×1×1 fit the "
                        "Linear's in_features, not 1×2×2"]
+
+
+def test_the_smallest_input_a_layer_norm_over_trailing_dims_accepts():
+    # torch: LayerNorm([8, 6, 6]) after Conv2d(1, 8, 3) runs on 8×8 alone; LayerNorm(5) after
+    # Conv1d(2, 8, 3) on L = 7 alone (the last dim, not the channels)
+    every = sequential("nn.Conv2d(1, 8, 3), nn.LayerNorm([8, 6, 6])", "1x8x8")
+    assert summarize_source(every, "m.py")[0].min_input == (8, 8)
+    last = sequential("nn.Conv1d(2, 8, 3), nn.LayerNorm(5)", "2x7")
+    assert summarize_source(last, "m.py")[0].min_input == (7,)
