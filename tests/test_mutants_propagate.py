@@ -165,15 +165,19 @@ def test_layer_norm_over_several_and_over_every_dim():
 
 def test_after_a_flatten_an_open_ended_rank_is_named_as_such():
     # torch: ZeroPad2d pads the last two dims whatever the rank, so on (N, 16) it pads the batch
-    # (2 → 4); ReflectionPad2d rejects a 2-d input; GroupNorm normalises (N, 16) as it is
+    # (2 → 4); ReflectionPad2d rejects a 2-d input ("3D or 4D input"), Upsample too ("Only 3D, 4D and
+    # 5D input Tensors supported"); GroupNorm normalises (N, 16) as it is
     source = "import torch.nn as nn\n"
-    for name, layer in (("a", "nn.ZeroPad2d(1)"), ("b", "nn.ReflectionPad2d(1)"), ("c", "nn.GroupNorm(1, 16)")):
+    for name, layer in (("a", "nn.ZeroPad2d(1)"), ("b", "nn.ReflectionPad2d(1)"), ("c", "nn.GroupNorm(1, 16)"),
+                        ("d", "nn.Upsample(scale_factor=2)")):
         source += f"# convlint: input=1x4x4\n{name} = nn.Sequential(nn.Flatten(), {layer})\n"
     assert findings(source) == [
         (3, "misplaced-flatten",
          "ZeroPad2d needs at least a 3-d input but receives the 2-d output (N, 16) of the Flatten on line 3"),
         (5, "misplaced-flatten",
-         "ReflectionPad2d needs a 4-d input but receives the 2-d output (N, 16) of the Flatten on line 5"),
+         "ReflectionPad2d needs a 3-d or 4-d input but receives the 2-d output (N, 16) of the Flatten on line 5"),
+        (9, "misplaced-flatten",
+         "Upsample needs a 3-d, 4-d or 5-d input but receives the 2-d output (N, 16) of the Flatten on line 9"),
     ]
 
 
