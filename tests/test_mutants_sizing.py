@@ -272,3 +272,28 @@ def test_a_layer_convlint_has_no_rule_for_does_not_hide_the_period_of_the_stride
     assert [(f.line, f.message) for f in lint_source(source, "m.py", select={"dropped-pixels-any-input"})] == [
         (3, "for an input of 1×H×W, this Conv2d never reads the last rows or columns unless H ≡ 1 (mod 2) and "
             "W ≡ 1 (mod 2) (the smallest such sizes: 3, 5, 7); declare the input (# convlint: input=...) to check it exactly")]
+
+
+def test_one_symbolic_propagation_gives_the_smallest_collapse_free_side():
+    from convlint import sizing
+    from convlint.engine import read
+
+    # torch: Conv2d(1, 4, 5), MaxPool2d(2), Conv2d(4, 4, 3) runs on 10×10 (to 1×1) and 10×16, not 9×9
+    source = b"import torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(1, 4, 5), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3))\n"
+    (model,) = read(source, "m.py").models
+    assert sizing._symbolic_collapse_free(model, 1, 2) == 10  # the guess, before any concrete run
+    assert sizing.smallest_collapse_free(model, 1, 2) == 10
+
+
+def test_a_wrong_guess_is_corrected_by_the_exact_rules(monkeypatch):
+    from convlint import sizing
+    from convlint.engine import read
+
+    # torch: with W = 16, this model runs for H = 10, not 9; a guess of 12 (too large) or 7 (too
+    # small) must not change the answer
+    source = b"import torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(1, 4, 5), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3))\n"
+    (model,) = read(source, "m.py").models
+    for guess in (12, 7, 10):
+        monkeypatch.setattr(sizing, "_symbolic_collapse_free", lambda *args, guess=guess, **kwargs: guess)
+        assert sizing._axis_collapse_free(model, 1, 2, 0, 16) == 10
+        assert sizing.smallest_collapse_free(model, 1, 2) == 10
