@@ -358,15 +358,14 @@ def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> 
     count; an explicit per-sample count that is not the input's is torch's error."""
     sizes = [_resolve(s, values) for s in op.args["sizes"]]
     features = _numel(incoming.shape)
-    if sizes and sizes[0] is BATCH and len(sizes) > 1 and all(_is_size(s) or s == -1 for s in sizes[1:]) \
-            and sizes.count(-1) <= 1:
+    if sizes and sizes[0] is BATCH and all(_is_size(s) or s == -1 for s in sizes[1:]) and sizes.count(-1) <= 1:
         rest = tuple(sizes[1:])
         concrete = _numel(tuple(s for s in rest if s != -1))
         if features is not None and concrete is not None and (concrete != features if -1 not in rest else features % concrete):
             call = op.args.get("call", "view")
-            return None, (f"{call}(N, {', '.join(str(s) for s in rest)}) needs "
-                          f"{'a multiple of ' if -1 in rest else ''}{concrete} elements per sample, but its input "
-                          f"{_fmt(incoming.shape)} has {fmt_product(incoming.shape)}")
+            return None, (f"{call}({', '.join(['N', *map(str, rest)])}) needs "
+                          f"{'a multiple of ' if -1 in rest else ''}{concrete} element{'s' * (concrete != 1)} per sample, "
+                          f"but its input {_fmt(incoming.shape)} has {fmt_product(incoming.shape)}")
         if -1 not in rest:
             # every size explicit (x.view(n, c, h, w) with c, h, w read off a tensor): the result
             # has exactly these sizes, or torch raises

@@ -177,6 +177,7 @@ TABLE = [
     ("Conv2d", (4, 0, 3), {}, (4, 5, 5), "config"),
     ("ConvTranspose2d", (4, 2, 3), {"stride": 1, "dilation": 2, "output_padding": 2}, (4, 4, 4), "config"),
     ("ConvTranspose2d", (4, 2, 3), {"stride": 3, "dilation": 2, "output_padding": 2}, (4, 4, 4), (2, 16, 16)),
+    ("Upsample", (), {"scale_factor": 2}, (3, 4, 5, 7), (3, 8, 10, 14)),  # nearest, on a volume
     ("MaxPool2d", (3,), {"padding": (1,)}, (3, 7, 8), (3, 3, 3)),
     ("AvgPool2d", (3,), {"padding": (1,)}, (3, 7, 8), (3, 3, 3)),
     ("MaxPool2d", (3,), {"padding": -1}, (3, 7, 8), "config"),

@@ -165,15 +165,19 @@ def test_layer_norm_over_several_and_over_every_dim():
 
 def test_after_a_flatten_an_open_ended_rank_is_named_as_such():
     # torch: ZeroPad2d pads the last two dims whatever the rank, so on (N, 16) it pads the batch
-    # (2 → 4); ReflectionPad2d rejects a 2-d input; GroupNorm normalises (N, 16) as it is
+    # (2 → 4); ReflectionPad2d rejects a 2-d input ("3D or 4D input"), Upsample too ("Only 3D, 4D and
+    # 5D input Tensors supported"); GroupNorm normalises (N, 16) as it is
     source = "import torch.nn as nn\n"
-    for name, layer in (("a", "nn.ZeroPad2d(1)"), ("b", "nn.ReflectionPad2d(1)"), ("c", "nn.GroupNorm(1, 16)")):
+    for name, layer in (("a", "nn.ZeroPad2d(1)"), ("b", "nn.ReflectionPad2d(1)"), ("c", "nn.GroupNorm(1, 16)"),
+                        ("d", "nn.Upsample(scale_factor=2)")):
         source += f"# convlint: input=1x4x4\n{name} = nn.Sequential(nn.Flatten(), {layer})\n"
     assert findings(source) == [
         (3, "misplaced-flatten",
          "ZeroPad2d needs at least a 3-d input but receives the 2-d output (N, 16) of the Flatten on line 3"),
         (5, "misplaced-flatten",
-         "ReflectionPad2d needs a 4-d input but receives the 2-d output (N, 16) of the Flatten on line 5"),
+         "ReflectionPad2d needs a 3-d or 4-d input but receives the 2-d output (N, 16) of the Flatten on line 5"),
+        (9, "misplaced-flatten",
+         "Upsample needs a 3-d, 4-d or 5-d input but receives the 2-d output (N, 16) of the Flatten on line 9"),
     ]
 
 
@@ -404,3 +408,121 @@ def test_transposes_empty_pieces_and_sizes_read_off_tensors():
     # it: unknown; x.view(n, 0, -1) raises ("shape '[2, 0, -1]' is invalid for input of size 2240")
     assert [shape for _, _, shape in steps_of(AXES, "Net")] == [
         (8, 14, 10), (14, 8, 10), (8, 10, 14), (0, 14, 10), (8, 14, 10), None, None, None, None, None, None]
+
+
+VIEWS = """\
+import torch.nn as nn
+
+
+# convlint: input=32
+class Decoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(32, 16)
+        self.conv = nn.Conv2d(1, 4, 3)
+
+    def forward(self, z):
+        x = self.fc(z).view(-1, 1, 4, 4)
+        return self.conv(x)
+
+
+# convlint: input=32
+class Wrong(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(32, 128)
+
+    def forward(self, z):
+        y = self.fc(z)
+        return y.view(y.size(0), 100)
+
+
+# convlint: input=8x4x4
+class Flat(nn.Module):
+    def forward(self, x):
+        return x.view(x.size(0))
+
+
+# convlint: input=1x1x1
+class Score(nn.Module):
+    def forward(self, x):
+        return x.view(x.size(0))
+"""
+
+
+def test_views_to_one_channel_to_a_wrong_count_and_to_the_batch_alone():
+    # torch, batch 2: fc (2, 16), view(-1, 1, 4, 4) (2, 1, 4, 4), conv (2, 4, 2, 2)
+    assert steps_of(VIEWS, "Decoder") == [("Linear", 8, (16,)), ("view", 12, (1, 4, 4)), ("Conv2d", 9, (4, 2, 2))]
+    # torch: "shape '[2, 100]' is invalid for input of size 256" and "shape '[2]' is invalid for input
+    # of size 256"; a (2, 1, 1, 1) tensor views as (2,)
+    assert steps_of(VIEWS, "Wrong") == [("Linear", 20, (128,)), ("view", 24, None)]
+    assert steps_of(VIEWS, "Flat") == [("view", 30, None)]
+    assert steps_of(VIEWS, "Score") == [("view", 36, ())]
+    assert findings(VIEWS) == [
+        (24, "shape-mismatch", "view(N, 100) needs 100 elements per sample, but its input (N, 128) has 128"),
+        (30, "shape-mismatch", "view(N) needs 1 element per sample, but its input (N, 8, 4, 4) has 8·4·4 = 128"),
+    ]
+
+
+FRAME_PAIRS = """\
+import torch.nn as nn
+
+
+# convlint: input=2x16
+class Pairs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        y = self.fc(x.view(-1, d))
+        return self.out(y.view(-1, t * 4))
+"""
+
+
+def test_two_frames_stay_folded_through_a_layer_and_unfold():
+    # torch, (3, 2, 16): view (6, 16), fc (6, 4), view(-1, 8) (3, 8), out (3, 2)
+    assert steps_of(FRAME_PAIRS, "Pairs") == [
+        ("view", 13, (16,)), ("Linear", 8, (4,)), ("view", 14, (8,)), ("Linear", 9, (2,))]
+    assert findings(FRAME_PAIRS) == []
+
+
+def test_symbolic_slices_from_the_start_or_from_one():
+    from convlint.propagate import _slice_length
+    from convlint.sizes import evaluate, var
+
+    # torch: for H = 1..8, len(x[1:]) = H − 1 and len(x[1::2]) = ⌊H/2⌋; other starts stay unknown
+    kept = {bounds: _slice_length(var("H"), *bounds) for bounds in [(1, None, None), (1, None, 2), (0, None, 2)]}
+    assert {bounds: str(size) for bounds, size in kept.items()} == {
+        (1, None, None): "H − 1", (1, None, 2): "⌊H/2⌋", (0, None, 2): "⌊(H + 1)/2⌋"}
+    for size in range(1, 9):
+        assert [evaluate(s, {"H": size}) for s in kept.values()] == [size - 1, size // 2, (size + 1) // 2]
+    assert _slice_length(var("H"), 2, None, None) is None
+
+
+CROP = """\
+import torch.nn as nn
+
+
+# convlint: input=3x16x16
+class Crop(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.conv2 = nn.Conv2d(4, 8, 3)
+
+    def forward(self, x):
+        x = self.conv(x)[:, :, 1:, 1:]
+        return self.conv2(x)
+"""
+
+
+def test_a_crop_of_the_spatial_axes_keeps_the_channels_source():
+    # torch, batch 2: conv (2, 8, 14, 14), the crop (2, 8, 13, 13), then conv2 raises: expected 4
+    # channels, got 8
+    assert steps_of(CROP, "Crop") == [("Conv2d", 8, (8, 14, 14)), ("index", 12, (8, 13, 13)), ("Conv2d", 9, (8, 11, 11))]
+    assert findings(CROP) == [
+        (9, "channel-mismatch", "Conv2d expects 4 input channels but receives 8 (out_channels of the Conv2d on line 8)"),
+    ]

@@ -239,3 +239,26 @@ def test_ops_that_keep_the_channels_keep_their_origin():
         (21, "Conv2d expects 4 input channels but receives 5 (out_channels of the Conv2d on line 20)"),
         (33, "Conv2d expects 4 input channels but receives 5 (out_channels of the Conv2d on line 31)"),
     ]
+
+
+STACK_EDGES = """import torch
+import torch.nn as nn
+
+
+# convlint: input=8x6x6
+class Net(nn.Module):
+    def forward(self, x):
+        a = torch.stack([x, x], dim=-2)
+        b = torch.stack([x, x], dim=0)
+        c = torch.stack([x, x], dim=5)
+        return a, b, c
+"""
+
+
+def test_stack_before_the_last_axis_before_the_batch_and_out_of_range():
+    # torch, on a batch of 2: dim=-2 gives (2, 8, 6, 2, 6); dim=0 (2, 2, 8, 6, 6), a new axis before
+    # the batch (unknown here); dim=5 raises "Dimension out of range (expected to be in range of [-5, 4])"
+    from convlint.engine import analyze_source
+
+    steps = analyze_source(STACK_EDGES, "ops.py", details=True).models[0].steps
+    assert [(s.kind, s.out_shape) for s in steps] == [("stack", (8, 6, 2, 6)), ("stack", None), ("stack", None)]

@@ -209,3 +209,91 @@ def test_the_sizes_a_linear_pins_when_a_later_layer_always_collapses():
     assert s.min_input is None
     assert s.notes == ["the Linear on line 4 takes 1 features after the flatten: only inputs of 1×1×1 fit the "
                        "Linear's in_features, not 1×2×2"]
+
+
+def test_the_smallest_input_a_layer_norm_over_trailing_dims_accepts():
+    # torch: LayerNorm([8, 6, 6]) after Conv2d(1, 8, 3) runs on 8×8 alone; LayerNorm(5) after
+    # Conv1d(2, 8, 3) on L = 7 alone (the last dim, not the channels)
+    every = sequential("nn.Conv2d(1, 8, 3), nn.LayerNorm([8, 6, 6])", "1x8x8")
+    assert summarize_source(every, "m.py")[0].min_input == (8, 8)
+    last = sequential("nn.Conv1d(2, 8, 3), nn.LayerNorm(5)", "2x7")
+    assert summarize_source(last, "m.py")[0].min_input == (7,)
+
+
+CROPPED = """\
+import torch.nn as nn
+
+
+# convlint: input=1x10x10
+class Cropped(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, stride=2)
+
+    def forward(self, x):
+        return self.conv(x[:, :, 2:, 2:])
+"""
+
+
+def test_good_sizes_after_a_crop_the_symbolic_sizes_do_not_follow():
+    # x[:, :, 2:] of a symbolic side is not followed, so each size is propagated; torch (all-ones
+    # weights): from 5×5 up, the strided conv reads every row of the crop exactly for odd sides
+    s = summarize_source(CROPPED, "m.py")[0]
+    assert s.min_input == (5, 5)  # torch: 4×4 raises
+    assert [(a["congruence"], a["nearest"]) for a in s.no_drop["axes"]] == [
+        ("H ≡ 1 (mod 2)", [9, 11]), ("W ≡ 1 (mod 2)", [9, 11])]
+
+
+def test_a_stride_product_of_1024_is_the_largest_period_given():
+    # torch: Conv1d(1, 1, 1024, stride=1024) runs from L = 1024 and reads every position exactly when
+    # 1024 divides L (of 1000..1029, 2000, 2047 and 2048: 1024 and 2048)
+    s = summarize_source(sequential("nn.Conv1d(1, 1, 1024, stride=1024)", "1x2000"), "m.py")[0]
+    assert s.min_input == (1024,)
+    assert s.no_drop["axes"] == [
+        {"axis": "L", "modulus": 1024, "residues": [0], "congruence": "L ≡ 0 (mod 1024)", "nearest": [1024, 2048]}]
+
+
+def test_a_dropout_between_the_flatten_and_the_linear_keeps_the_pin():
+    # torch: Conv2d(1, 4, 3), Flatten, Dropout, Linear(100, 10) runs on 7×7 alone (4·5·5 = 100); on the
+    # declared 8×8 the Linear gets 144
+    source = sequential("nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Dropout(0.5), nn.Linear(100, 10)", "1x8x8")
+    s = summarize_source(source, "m.py")[0]
+    assert s.min_input == (7, 7)
+    assert s.notes == ["the Linear on line 4 takes 100 features after the flatten: only inputs of 1×7×7 fit the "
+                       "Linear's in_features, not 1×8×8"]
+    assert findings(source) == [(4, "channel-mismatch", "Linear expects 100 input features but receives 144 (the "
+                                 "output of the Flatten on line 4); only inputs of 1×7×7 fit the Linear's in_features")]
+
+
+def test_a_layer_convlint_has_no_rule_for_does_not_hide_the_period_of_the_strides_before_it():
+    # torch (all-ones weights): the strided conv reads every row exactly for odd sides (7, 9, 11, 13
+    # lose nothing, 8, 10, 12 the last row); FractionalMaxPool2d has no rule here
+    source = "import torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(1, 1, 3, stride=2), nn.FractionalMaxPool2d(2, output_size=3))\n"
+    assert [(f.line, f.message) for f in lint_source(source, "m.py", select={"dropped-pixels-any-input"})] == [
+        (3, "for an input of 1×H×W, this Conv2d never reads the last rows or columns unless H ≡ 1 (mod 2) and "
+            "W ≡ 1 (mod 2) (the smallest such sizes: 3, 5, 7); declare the input (# convlint: input=...) to check it exactly")]
+
+
+def test_one_symbolic_propagation_gives_the_smallest_collapse_free_side():
+    from convlint import sizing
+    from convlint.engine import read
+
+    # torch: Conv2d(1, 4, 5), MaxPool2d(2), Conv2d(4, 4, 3) runs on 10×10 (to 1×1) and 10×16, not 9×9
+    source = b"import torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(1, 4, 5), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3))\n"
+    (model,) = read(source, "m.py").models
+    assert sizing._symbolic_collapse_free(model, 1, 2) == 10  # the guess, before any concrete run
+    assert sizing.smallest_collapse_free(model, 1, 2) == 10
+
+
+def test_a_wrong_guess_is_corrected_by_the_exact_rules(monkeypatch):
+    from convlint import sizing
+    from convlint.engine import read
+
+    # torch: with W = 16, this model runs for H = 10, not 9; a guess of 12 (too large) or 7 (too
+    # small) must not change the answer
+    source = b"import torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(1, 4, 5), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3))\n"
+    (model,) = read(source, "m.py").models
+    for guess in (12, 7, 10):
+        monkeypatch.setattr(sizing, "_symbolic_collapse_free", lambda *args, guess=guess, **kwargs: guess)
+        assert sizing._axis_collapse_free(model, 1, 2, 0, 16) == 10
+        assert sizing.smallest_collapse_free(model, 1, 2) == 10

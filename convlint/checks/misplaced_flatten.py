@@ -75,7 +75,9 @@ def _layer(ctx, step):
         layer_spec = spec(step)
         if layer_spec is not None and layer_spec.rank is not None and len(shape) not in layer_spec.rank:
             ranks = layer_spec.rank  # an open-ended "at least k dims" is listed up to the largest rank
-            needed = f"at least a {ranks[0] + 1}-d" if len(ranks) > 3 else f"a {ranks[-1] + 1}-d"
+            listed = [f"{r + 1}-d" for r in ranks]  # every rank, as torch says "Only 3D, 4D and 5D input Tensors"
+            alternatives = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} or {listed[-1]}"
+            needed = f"at least a {listed[0]}" if len(ranks) > 3 else f"a {alternatives}"
             yield step.op.layer, (
                 f"{ctx.subject(step.op.layer)} needs {needed} input but receives the {len(shape) + 1}-d output "
                 f"(N, {', '.join(map(str, shape))}) of {ctx.describe(step.inputs[0].flat_from[1])}"
