@@ -9,6 +9,7 @@ from typing import Any
 
 from . import layers as L
 from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op, SizeOf
+from .products import matmul_shape
 from .sizes import UNKNOWN, Sym, var
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
@@ -81,7 +82,10 @@ def propagate(model: Model, input_shape: tuple[int, ...] | None = None) -> list[
             if seeded is not None:
                 inputs[0] = values[op.inputs[0]] = TensorInfo(seeded)
                 free.discard(op.inputs[0])
-        if op.kind == "input":
+        if op.kind == "input" or op.kind == "join" and any(i in free for i in op.inputs) \
+                and all(i.shape is None for i in inputs):
+            # an undecided fix-up of a free input (`if x.dim() == 4: x = x.unsqueeze(2)`) is as
+            # free: its shape is whatever the first layer to read it takes
             free.add(op.output)
         step = _with_frames(_run(op, inputs, values))
         if step.output.frames != 1:
@@ -175,6 +179,33 @@ def _run_expand(op: Op, inputs: list[TensorInfo], values) -> Step:
     return Step(op, inputs, TensorInfo(out, inputs[0].origin if out[:1] == shape[:1] else op))
 
 
+def _run_constant(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """`token.expand(x.size(0), -1, -1)` of a parameter of known shape: a batched tensor, the
+    batch on a new leading axis or on a size-1 first one (as torch aligns sizes from the right);
+    once frames were folded into some batch, which batch x.size(0) read is not known here."""
+    const, sizes = op.args["const"], [_resolve(s, values) for s in op.args["sizes"]]
+    new = len(sizes) - len(const)
+    if values.get(FOLDED) or new < 0 or new == 0 and const[0] != 1:
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    out = []
+    for axis, want in enumerate(sizes[1:], start=1):
+        size = const[axis - new] if axis >= new else None
+        if want == -1 and size is not None or want == size:
+            out.append(size)
+        elif (size is None or size == 1) and _is_size(want):
+            out.append(want)
+        else:
+            return Step(op, inputs, UNKNOWN_TENSOR)
+    return Step(op, inputs, TensorInfo(tuple(out), op))
+
+
+def _run_matmul(op: Op, inputs: list[TensorInfo], values) -> Step:
+    const = op.args.get("const")
+    shapes = [i.shape for i in inputs] if const is None else [inputs[0].shape, None]
+    shape, error = matmul_shape(op.args["call"], *shapes, const=const, const_first=op.args.get("const_first", False))
+    return Step(op, inputs, TensorInfo(shape, op if shape is not None else None), error=error)
+
+
 def _run_repeat(op: Op, inputs: list[TensorInfo], values) -> Step:
     """x.repeat(1, r1, r2, ...): each axis times its count; a first count other than 1 grows the
     batch, and more counts than axes add leading ones: unknown."""
@@ -264,6 +295,8 @@ def _slice_length(size, start, stop, step):
         return len(range(*slice(start, stop, step).indices(size)))
     if stop is None and start in (None, 0, 1) and isinstance(size, Sym):
         return (size - (start or 0) + step - 1) // step  # sizes are >= 1: never negative
+    if start in (None, 0) and stop == 1 and isinstance(size, Sym):
+        return 1  # x[:, :1]: the first, which every size >= 1 has
     return None
 
 
@@ -330,10 +363,31 @@ def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
     if values.get(FOLDED) and op.args["sizes"][:1] == (BATCH,):
         # once frames were folded into some batch, which batch x.size(0) read is not known here
         return Step(op, inputs, UNKNOWN_TENSOR)
+    multiple = _batch_multiple(op.args["sizes"][0])
+    if multiple is not None:
+        shape, frames = _fold_by(multiple, op, inputs[0], values)
+        return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=frames))
     shape, error = _view_shape(op, inputs[0], values)
     if shape is None and error is None:
         shape, frames = _fold(op, inputs[0], values)
     return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=frames), error=error)
+
+
+def _batch_multiple(size: Any) -> Any:
+    """n of a view size `b * n` (b = x.size(0)), else None."""
+    return size.right if isinstance(size, SizeOf) and size.op == "*" and size.left is BATCH else None
+
+
+def _fold_by(multiple: Any, op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
+    """`x.reshape(b * n, c, h, w)`: n rows of the batch per row before, each of the sizes given
+    (or torch raises); once frames were folded, which batch b read is not known here."""
+    n, rest = _resolve(multiple, values), tuple(_resolve(s, values) for s in op.args["sizes"][1:])
+    if values.get(FOLDED) or not (isinstance(n, int) and n > 0) or not all(_is_size(s) for s in rest):
+        return None, 1
+    features, row = _numel(incoming.shape), _numel(rest)
+    if features is not None and row is not None and features != n * row:
+        return None, 1
+    return rest, incoming.frames * n
 
 
 def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
@@ -371,7 +425,24 @@ def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> 
             # every size explicit (x.view(n, c, h, w) with c, h, w read off a tensor): the result
             # has exactly these sizes, or torch raises
             return rest, None
+        if features is None:
+            return _symbolic_rest(rest, incoming.shape), None
     return _view_rest(sizes, features), None
+
+
+def _symbolic_rest(rest: tuple, shape: Shape | None) -> Shape | None:
+    """view(n, -1, c) of a tensor of symbolic sizes: when the explicit sizes are some of the
+    input's own, the -1 is the product of the others (numel / known, exactly); else unknown."""
+    if shape is None or any(d is None for d in shape):
+        return None
+    remaining = [d for d in shape if d != 1]
+    for size in rest:
+        if size in (-1, 1):
+            continue
+        if size not in remaining:
+            return None
+        remaining.remove(size)
+    return tuple(prod(remaining, start=1) if s == -1 else s for s in rest)
 
 
 def fmt_product(shape: Shape) -> str:
@@ -460,6 +531,8 @@ def _origin_after(op: Op, incoming: TensorInfo, shape: Shape | None):
     """The channel count's origin: the incoming one if the channels went through unchanged."""
     if shape is None:
         return None
+    if op.kind == "split" and op.args["mode"] == "unbind":
+        return incoming.origin if incoming.shape is not None and _axis(op.args["dim"], len(incoming.shape) + 1) else op
     if op.kind == "split" and op.args["dim"] % (len(shape) + 1) != 1:
         return incoming.origin
     if op.kind == "permute" and (_permutation(op, len(shape) + 1) or (0, 0))[1] == 1:
@@ -484,6 +557,10 @@ def _split_shape(op: Op, shape: Shape | None) -> tuple[Shape | None, str | None]
         return None, None
     n, mode, param = shape[axis], op.args["mode"], op.args["param"]
     index, expected = op.args["index"], op.args["expected"]
+    if mode == "unbind":  # x.unbind(dim): n slices, each without that axis
+        if isinstance(n, int) and (index >= n or expected not in (None, n)):
+            return None, None
+        return shape[:axis] + shape[axis + 1:], None
     if mode == "sections":
         if expected is not None and expected != len(param):
             return None, None
@@ -627,6 +704,8 @@ OPS = {
     "join": OpKind(_run_join, _named("join")),
     "expand": OpKind(_run_expand, lambda op: "expand" if op.args["sizes"] is not None else "expand_as"),
     "repeat": OpKind(_run_repeat, _named("repeat")),
+    "constant": OpKind(_run_constant, _named("expand")),
+    "matmul": OpKind(_run_matmul, _called),
     "stack": OpKind(_run_stack, _named("torch.stack")),
     "index": OpKind(_run_index, _named("indexing")),
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from ..graph import SizeOf, is_read_size
+from ..graph import BATCH, SizeOf, is_read_size
 from ..sizes import UNKNOWN
 from .state import MAX_UNROLL
 from .values import (
@@ -27,7 +27,7 @@ _COMPARED = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt:
 
 OPERATORS = {
     ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply", ast.Div: "Divide", ast.FloorDiv: "FloorDivide",
-    ast.Mod: "Modulo", ast.Pow: "Power",
+    ast.Mod: "Modulo", ast.Pow: "Power", ast.MatMult: "MatMul",
 }
 
 
@@ -40,11 +40,17 @@ class Operators:
     """Operators (a mixin of the Extractor)."""
 
     def binary(self, op: str, left: Any, right: Any, node: ast.AST) -> Any:
+        if op == "Multiply" and (left is BATCH) != (right is BATCH):
+            # `b * n` with b = x.size(0): a reshape to it folds n rows per sample into the batch
+            other = right if left is BATCH else left
+            return SizeOf("*", BATCH, other) if int_value(other) and other > 0 or is_read_size(other) else UNKNOWN
         if (is_read_size(left) or is_read_size(right)) and op in SIZE_ARITHMETIC:
             # `c * h * w`, `h // 2` over sizes read from tensors: resolved with them in propagation
             if all(is_read_size(v) or int_value(v) for v in (left, right)):
                 return SizeOf(SIZE_ARITHMETIC[op], left, right)
             return UNKNOWN
+        if op == "MatMul" and (is_tensor(left) or is_tensor(right)):
+            return self.matmul("@", left, right, node)
         if is_tensor(left) or is_tensor(right):
             if op in ("Add", "Subtract", "Multiply", "Divide") and is_tensor(left) and is_tensor(right):
                 return self.emit("elementwise", (left.value, right.value), node, op=op)

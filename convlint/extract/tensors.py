@@ -185,6 +185,15 @@ class Tensors:
             return self.emit("unknown", (tensor.value,), node)
         return self.emit("view", (tensor.value,), node, sizes=tuple(items), call=call)
 
+    def matmul(self, call: str, left: Any, right: Any, node) -> Any:
+        """`a @ b`, torch.matmul, torch.bmm: of two tensors, or of a tensor and a parameter of known shape."""
+        if is_tensor(left) and is_tensor(right):
+            return self.emit("matmul", (left.value, right.value), node, call=call)
+        tensor, const = (left, right) if is_tensor(left) else (right, left)
+        if is_tensor(tensor) and isinstance(const, ConstTensor):
+            return self.emit("matmul", (tensor.value,), node, call=call, const=const.shape, const_first=const is left)
+        return self.unknown_result([left, right], {}, node)
+
     def concat(self, seq: Any, args, kwargs, node) -> Any:
         items = self.iterate(seq)
         dim = args[0] if args else kwargs.get("dim", kwargs.get("axis", 0))
@@ -246,6 +255,35 @@ def _chunk_or_split(interp, name, tensor, args, kwargs, node):
     return Pieces(tensor, name, name, param, dim, node)
 
 
+def _dim(interp, name, tensor, args, kwargs, node):  # x.dim(): the rank, when the ops so far give it
+    rank = None if args or kwargs else interp.rank_of(tensor)
+    return UNKNOWN if rank is None else rank
+
+
+def _unbind(interp, name, tensor, args, kwargs, node):  # x.unbind(dim): the slices x.select(dim, i)
+    dim = args[0] if args else kwargs.get("dim", 0)
+    if not int_value(dim) or len(args) > 1 or set(kwargs) - {"dim"}:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return Pieces(tensor, name, "unbind", None, dim, node)
+
+
+def _tensor_split(interp, name, tensor, args, kwargs, node):
+    """`torch.tensor_split(x, (i, j), dim)`: the pieces x[..., :i], x[..., i:j], x[..., j:] along
+    dim (a count of sections instead of indices: unknown)."""
+    indices = args[0] if args else kwargs.get("indices", kwargs.get("tensor_indices_or_sections"))
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    indices = tuple(indices.items) if isinstance(indices, ListVal) and not indices.lost else indices
+    if not isinstance(indices, tuple) or not all(int_value(i) for i in indices) or not int_value(dim) \
+            or len(args) > 2 or set(kwargs) - {"indices", "tensor_indices_or_sections", "dim"}:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    whole = ("slice", None, None, None)
+    before = (whole,) * dim if dim >= 0 else (("ellipsis",),)
+    after = () if dim >= 0 else (whole,) * (-dim - 1)
+    bounds = [None, *indices, None]
+    return tuple(interp.emit("index", (tensor.value,), node, spec=(*before, ("slice", start, stop, None), *after))
+                 for start, stop in zip(bounds, bounds[1:]))
+
+
 def _permute(interp, name, tensor, args, kwargs, node):
     dims = args[0] if len(args) == 1 and isinstance(args[0], (ListVal, tuple)) else tuple(args)
     dims = kwargs.get("dims", dims) if not args else dims
@@ -303,6 +341,13 @@ def _arithmetic_function(interp, name, tensor, args, kwargs, node):  # torch.add
     if not args:
         return interp.other_function(name, tensor, args, kwargs, node)
     return interp.binary(ARITHMETIC[name], tensor, args[0], node)
+
+
+def _matmul_method(interp, name, tensor, args, kwargs, node):  # x.matmul(y), x.bmm(y)
+    other = args[0] if len(args) == 1 and not kwargs else kwargs.get("other", kwargs.get("mat2")) if not args else None
+    if other is None or len(kwargs) > 1:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.matmul(name, tensor, other, node)
 
 
 def _unknown_cat(interp, name, tensor, args, kwargs, node):  # torch.cat(x): not a sequence of tensors
@@ -373,14 +418,15 @@ def _stack(interp, args, kwargs, node):  # torch.stack([a, b], dim)
     return interp.emit("stack", tuple(t.value for t in items), node, dim=dim)
 
 
-AXIS_OPS = {"chunk": _chunk_or_split, "split": _chunk_or_split, "permute": _permute,
+AXIS_OPS = {"chunk": _chunk_or_split, "split": _chunk_or_split, "permute": _permute, "tensor_split": _tensor_split,
             **dict.fromkeys(("transpose", "swapaxes", "swapdims"), _transpose)}
 # x.<name>(...)
 TENSOR_METHODS = {
-    "size": _size, "dim": lambda *_: UNKNOWN, **AXIS_OPS, "expand": _expand, "repeat": _expand,
+    "size": _size, "dim": _dim, "unbind": _unbind, **AXIS_OPS, "expand": _expand, "repeat": _expand,
     "expand_as": _expand_as, "view": _view, "reshape": _view, "flatten": _flatten,
     **dict.fromkeys(REDUCTIONS, _reduce),
     **dict.fromkeys(("add", "mul", "sub", "div", "add_", "mul_"), _arithmetic_method),
+    "matmul": _matmul_method, "bmm": _matmul_method,
 }
 # torch.<name>(x, ...) and F.<name>(x, ...)
 TENSOR_FUNCTIONS = {
@@ -388,7 +434,7 @@ TENSOR_FUNCTIONS = {
     **dict.fromkeys(ARITHMETIC, _arithmetic_function), "reshape": _reshape,
     "conv1d": _conv, "conv2d": _conv, "conv3d": _conv, "linear": _linear,
 }
-TORCH_FUNCTIONS = AXIS_OPS  # torch.<name>(x, ...) only
+TORCH_FUNCTIONS = {**AXIS_OPS, "matmul": _matmul_method, "bmm": _matmul_method}  # torch.<name>(x, ...) only
 
 
 def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict, node) -> Any:
@@ -409,6 +455,12 @@ def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict
             and -len(shape) - 1 <= args[0] <= len(shape):
         index = args[0] % (len(shape) + 1)
         return ConstTensor(shape[:index] + (1,) + shape[index:])
+    if name == "expand":
+        sizes = _sizes_argument(args, kwargs)
+        if sizes is not None and sizes[0] is BATCH and interp.ops is not None:
+            # the class token of a transformer: a parameter grown along a new (or size-1) batch axis
+            return interp.emit("constant", (), node, const=shape, sizes=sizes)
+        return UNKNOWN
     if name == "size" and not kwargs:
         if not args:
             return shape
@@ -427,6 +479,13 @@ def _assert(interp, args, kwargs, node):
     if interp.truth(args[0]) is False:
         raise Raise  # torch._assert(False, ...) raises: this path is not taken
     return None
+
+
+def _matmul(interp, args, kwargs, node, call):  # torch.matmul(a, b), torch.bmm(a, b)
+    given = {**dict(zip(("input", "other" if call == "matmul" else "mat2"), args)), **kwargs}
+    if len(args) > 2 or set(given) != {"input", "other" if call == "matmul" else "mat2"}:
+        return interp.unknown_result([*args, *kwargs.values()], {}, node)
+    return interp.matmul(call, given["input"], given["other" if call == "matmul" else "mat2"], node)
 
 
 def _cat(interp, args, kwargs, node):
@@ -459,6 +518,8 @@ def _const(interp, args, kwargs, node, full=False):
 QUAL_CALLS = {**dict.fromkeys(EAGER_FALSE, lambda *_: False), "torch._assert": _assert}
 QUAL_FALLBACKS = {
     **dict.fromkeys(("torch.cat", "torch.concat", "torch.concatenate"), _cat), "torch.stack": _stack,
+    **{f"torch.{call}": (lambda interp, args, kwargs, node, call=call: _matmul(interp, args, kwargs, node, call))
+       for call in ("matmul", "bmm")},
     **{f"torch.{name}": (lambda interp, args, kwargs, node, op=op: _arithmetic(interp, args, kwargs, node, op))
        for name, op in ARITHMETIC.items()},
     **{f"torch.{name}": (lambda interp, args, kwargs, node, full=name == "full": _const(interp, args, kwargs, node, full))
