@@ -41,10 +41,10 @@ def _batch_dims(call: str, a: Shape, b: Shape, shown: tuple[str, str]) -> tuple[
 
 def matmul_shape(call: str, a: Shape | None, b: Shape | None, const: Shape | None = None,
                  const_first: bool = False) -> tuple[Shape | None, str | None]:
-    """The result of `a @ b` for batched a and b (no batch in the shapes), or of a batched tensor
-    and a parameter `const` (on the left when `const_first`), and torch's rejection, if any."""
+    """The result of `a @ b` for batched a and b (no batch in the shapes), or of the batched tensor
+    a and a parameter `const` (`const @ a` when `const_first`), and torch's rejection, if any."""
     if const is not None:
-        return _with_const(call, a if not const_first else b, const, const_first)
+        return _with_const(call, a, const, const_first)
     if a is None or b is None or len(a) != len(b) or len(a) < 2:
         return None, None  # a 2-d operand multiplies along the batch; different ranks mix batch and sizes
     if call == "bmm" and len(a) != 2:

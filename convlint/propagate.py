@@ -313,6 +313,9 @@ def _run_layer(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo] | Non
             f"returns with return_indices=True, not a tensor"))
     if layer.params is None or layer.kind not in L.LAYERS:
         return Step(op, [incoming], UNKNOWN_TENSOR)
+    if layer.kind == "Flatten" and incoming.shape is None:
+        flat = _flat_of_unknown(layer.params.get("start_dim"), layer.params.get("end_dim"), incoming)
+        return Step(op, [incoming], TensorInfo(flat, op if flat is not None else None, (None, op) if flat else None))
     tries = [layer.params]
     if op.args.get("sized"):  # sizes read from tensors, known now (if the rule cannot use them: as unknown)
         tries.insert(0, {**layer.params, **{k: resolve_all(v, values or {}) for k, v in op.args["sized"].items()}})
@@ -341,9 +344,14 @@ def _collapsed(size: Any) -> bool:
     return isinstance(size, int) and size <= 0
 
 
+def _flat_of_unknown(start: Any, end: Any, incoming: TensorInfo) -> Shape | None:
+    """flatten(1) of a tensor of unknown rank: (N, ?) whatever the rank (at rank 1 torch raises)."""
+    return (None,) if incoming.shape is None and incoming.pair_from is None and (start, end) == (1, -1) else None
+
+
 def _run_flatten(op: Op, incoming: TensorInfo) -> Step:
     start, end = op.args["start_dim"], op.args["end_dim"]
-    shape = None
+    shape = _flat_of_unknown(start, end, incoming)
     if start != 0 and incoming.shape is not None:
         try:
             shape = L.output_shape("Flatten", {"start_dim": start, "end_dim": end}, incoming.shape)

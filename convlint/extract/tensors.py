@@ -11,7 +11,7 @@ from math import prod
 from typing import Any
 
 from .. import layers as L
-from ..graph import BATCH, DimOf, Layer, Model, is_read_size
+from ..graph import BATCH, MODEL_INPUT, DimOf, Layer, Model, is_read_size
 from ..sizes import UNKNOWN
 from .pointwise import POINTWISE
 from .values import (
@@ -165,6 +165,8 @@ class Tensors:
             if tensor.value in step.op.inputs:
                 shape = step.inputs[step.op.inputs.index(tensor.value)].shape
                 return None if shape is None else len(shape) + 1
+        if tensor.value == MODEL_INPUT and self.declared:
+            return len(self.declared) + 1  # read before any op: the declared input itself
         return None
 
     def piece(self, pieces: Pieces, index: int, expected: int | None) -> Any:
