@@ -305,8 +305,17 @@ def _run_join(op: Op, inputs: list[TensorInfo], values) -> Step:
     return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)
 
 
-def _run_layer(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo] | None = None) -> Step:
+def _run_layer(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo] | None = None,
+               others: list[TensorInfo] = ()) -> Step:
     layer = op.layer
+    if others:  # nn.MultiheadAttention(query, key, value): the output is the query's
+        step = _run_layer(op, incoming, values)
+        if step.error is None and step.out_shape is not None and layer.params is not None:
+            try:
+                L.check_operands(layer.kind, layer.params, [incoming.shape, *(o.shape for o in others)])
+            except L.ShapeError as error:
+                return Step(op, [incoming, *others], UNKNOWN_TENSOR, error=str(error))
+        return Step(op, [incoming, *others], step.output, step.raw_shape, step.error)
     if incoming.pair_from is not None:
         return Step(op, [incoming], UNKNOWN_TENSOR, error=(
             f"{layer.kind} receives the (values, indices) pair that {incoming.pair_from.layer.kind} "
@@ -699,7 +708,7 @@ def _called(op: Op) -> str:
 
 # Op.kind -> its rule; an op of any other kind ("unknown", "input") has an unknown result
 OPS = {
-    "layer": OpKind(lambda op, inputs, values: _run_layer(op, inputs[0], values), lambda op: op.layer.kind),
+    "layer": OpKind(lambda op, inputs, values: _run_layer(op, inputs[0], values, inputs[1:]), lambda op: op.layer.kind),
     "flatten": OpKind(lambda op, inputs, values: _run_flatten(op, inputs[0]), _named("flatten")),
     "view": OpKind(_run_view, lambda op: op.args.get("call", "view")),
     "reduce": OpKind(lambda op, inputs, values: Step(op, inputs, TensorInfo(_reduce_shape(op, inputs[0].shape),

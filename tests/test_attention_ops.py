@@ -24,6 +24,9 @@ EXPECTED = [
                             "second-to-last size of the second (48)"),
     (137, "channel-mismatch", "Conv3d expects 8 input channels but receives 16 (the output of the reshape on line 143)"),
     (190, "channel-mismatch", "Linear expects 128 input features but receives 64 (out_features of the Linear on line 189)"),
+    (213, "shape-mismatch", "MultiheadAttention expects query embeddings of 32 features but receives 64"),
+    (254, "shape-mismatch", "MultiheadAttention expects key embeddings of 32 features but receives 16"),
+    (272, "invalid-layer-config", "MultiheadAttention: embed_dim must be divisible by num_heads, got 64 and 5"),
 ]
 # model -> (the input torch runs it on, what convlint follows it to: an output shape, None (unknown) or
 # "raises": a finding above is the error torch raises)
@@ -40,6 +43,10 @@ MODELS = {
     "BoxHead": ((16, 7, 7), (64,)),  # no declared input: flatten(1) gives (N, ?), fc6 takes it
     "MiswiredBoxHead": ((16, 7, 7), "raises"),
     "TokenMixer": ((16, 64), (16, 8)),
+    "PatchEncoder": ((3, 32, 32), (10,)),
+    "NarrowAttention": ((3, 32, 32), "raises"),
+    "MemoryReader": ((64, 4, 4), (16, 64)),
+    "MemoryReaderWrongSlots": ((64, 4, 4), "raises"),
 }
 
 
@@ -76,9 +83,36 @@ def test_torch_agrees(model):
     try:
         with torch.no_grad():
             result = tuple(getattr(module, model)().eval()(torch.zeros(2, *shape)).shape[1:])
-    except RuntimeError:
+    except (RuntimeError, AssertionError):  # nn.MultiheadAttention asserts
         result = "raises"
     assert result == expected
+
+
+def test_torch_rejects_the_head_count_at_construction():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(AssertionError, match="embed_dim must be divisible by num_heads"):
+        torch.nn.MultiheadAttention(64, 5)
+
+
+# arguments of nn.MultiheadAttention -> (weights, biases) as torch counts model.parameters()
+ATTENTION_COUNTS = [
+    ({"embed_dim": 64, "num_heads": 4}, (16384, 256)),
+    ({"embed_dim": 64, "num_heads": 8, "kdim": 16, "vdim": 16}, (10240, 256)),
+    ({"embed_dim": 64, "num_heads": 4, "add_bias_kv": True, "bias": False}, (16384, 128)),
+]
+
+
+@pytest.mark.parametrize("kwargs, expected", ATTENTION_COUNTS)
+def test_attention_parameter_count(kwargs, expected):
+    from convlint.layers import bind, parameter_count
+
+    assert parameter_count("MultiheadAttention", bind("MultiheadAttention", [], kwargs)) == expected
+
+
+@pytest.mark.parametrize("kwargs, expected", ATTENTION_COUNTS)
+def test_attention_parameter_count_is_torchs(kwargs, expected):
+    torch = pytest.importorskip("torch")
+    assert sum(p.numel() for p in torch.nn.MultiheadAttention(**kwargs).parameters()) == sum(expected)
 
 
 # (a, b, const, const_first, expected) with batched shapes (batch 2 first) as torch sees them;

@@ -196,6 +196,8 @@ class Modules:
         if self.ops is None:
             return UNKNOWN
         if isinstance(module, Layer):
+            if module.kind in LAYER_CALLS:
+                return LAYER_CALLS[module.kind](self, module, args, kwargs, node)
             if len(args) == 1 and is_tensor(args[0]) and not kwargs:
                 return self.emit("layer", (args[0].value,), node, module)
             return self.unknown_result(args, kwargs, node)
@@ -285,6 +287,25 @@ class Modules:
                 return None
             pairs.append((name, value))
         return pairs
+
+
+_ATTENTION_FORWARD = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask",
+                      "average_attn_weights", "is_causal")
+
+
+def _attention_call(interp, layer: Layer, args: list, kwargs: dict, node) -> Any:
+    """`out, weights = attn(q, k, v, need_weights=False)`: one op on the three tensors; the weights
+    are not followed (None when not asked for, as torch returns)."""
+    given = {**dict(zip(_ATTENTION_FORWARD, args)), **kwargs}
+    if len(args) > len(_ATTENTION_FORWARD) or set(given) - set(_ATTENTION_FORWARD) \
+            or not all(is_tensor(given.get(name)) for name in _ATTENTION_FORWARD[:3]):
+        return interp.unknown_result(args, kwargs, node)
+    out = interp.emit("layer", tuple(given[name].value for name in _ATTENTION_FORWARD[:3]), node, layer)
+    return out, None if given.get("need_weights", True) is False else UNKNOWN
+
+
+# torch layers called on more than one tensor, or returning more than one: how a call is followed
+LAYER_CALLS = {"MultiheadAttention": _attention_call}
 
 
 def _named(owner: Any) -> list:

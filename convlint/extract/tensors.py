@@ -24,6 +24,8 @@ SHAPE_KEEPING = {
     "contiguous", "detach", "float", "half", "double", "bfloat16", "to", "cuda", "cpu", "type_as",
     "requires_grad_", "zero_", "fill_", "gelu", "silu", "elu", "leaky_relu", "hardswish", "mish",
     "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax",
+    # in-place samplers, as initialisers use them (`torch.empty(1, n, d).normal_(std=0.02)`)
+    "normal_", "uniform_", "bernoulli_", "exponential_", "geometric_", "cauchy_", "log_normal_", "random_",
 }
 # questions whose answer is False when a model runs as ordinary Python (not scripted, traced,
 # compiled or exported)
