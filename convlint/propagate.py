@@ -52,10 +52,6 @@ class Step:
         return self.op.layer.kind if self.op.layer is not None else self.op.kind
 
 
-def seed_shape(model: Model, input_shape: tuple[int, ...] | None) -> TensorInfo:
-    return TensorInfo(tuple(input_shape)) if input_shape else UNKNOWN_TENSOR
-
-
 def symbolic_input(kind: str, params: dict) -> Shape | None:
     """The input a layer expects when nothing is declared: its channels, then symbolic sizes."""
     spec = L.LAYERS.get(kind)
@@ -70,11 +66,20 @@ def symbolic_input(kind: str, params: dict) -> Shape | None:
 
 def propagate(model: Model, input_shape: tuple[int, ...] | None = None) -> list[Step]:
     """One Step per op, in order. `input_shape` (no batch) overrides the model's declaration."""
-    declared = input_shape or model.declared_input
-    values: dict[int, TensorInfo] = {MODEL_INPUT: seed_shape(model, declared)}
-    free = set() if declared else {MODEL_INPUT}  # inputs whose shape the first layer to read them sets
-    steps = []
-    for op in model.ops:
+    run = Propagation(input_shape or model.declared_input)
+    return [run.step(op) for op in model.ops]
+
+
+class Propagation:
+    """A model's ops run one at a time (extraction asks the rank of a tensor as its model grows:
+    each op is run once, not once per question)."""
+
+    def __init__(self, declared: tuple[int, ...] | None) -> None:
+        self.values: dict[int, TensorInfo] = {MODEL_INPUT: TensorInfo(tuple(declared)) if declared else UNKNOWN_TENSOR}
+        self.free = set() if declared else {MODEL_INPUT}  # inputs whose shape the first layer to read them sets
+
+    def step(self, op: Op) -> Step:
+        values, free = self.values, self.free
         inputs = [values.get(i, UNKNOWN_TENSOR) for i in op.inputs]
         seeded = None
         if op.kind == "layer" and len(op.inputs) == 1 and op.inputs[0] in free and inputs[0].shape is None:
@@ -94,8 +99,7 @@ def propagate(model: Model, input_shape: tuple[int, ...] | None = None) -> list[
         if op.output in values:
             free.discard(op.output)  # changed in place (x.unsqueeze_(1)): no longer the free input
         values[op.output] = step.output
-        steps.append(step)
-    return steps
+        return step
 
 
 def _with_frames(step: Step) -> Step:

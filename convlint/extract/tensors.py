@@ -155,21 +155,20 @@ class Tensors:
 
     def rank_of(self, tensor: Tensor) -> int | None:
         """The batched rank of a tensor as the ops so far give it at the declared input."""
-        from ..propagate import propagate
+        from ..propagate import Propagation
 
         if self.ops is None or len(self.ops) > MAX_RANK_OPS:
             return None
-        steps = propagate(Model("", None, self.declared, list(self.ops)))
-        for step in reversed(steps):
-            if step.op.output == tensor.value:
-                return None if step.out_shape is None else len(step.out_shape) + 1
-        for step in steps:
-            if tensor.value in step.op.inputs:
-                shape = step.inputs[step.op.inputs.index(tensor.value)].shape
-                return None if shape is None else len(shape) + 1
-        if tensor.value == MODEL_INPUT and self.declared:
-            return len(self.declared) + 1  # read before any op: the declared input itself
-        return None
+        run, done = self.rank_run if self.rank_run is not None else (None, [])
+        if run is None or len(done) > len(self.ops) or any(self.ops[i] is not op or op.output != out
+                                                           for i, (op, out) in enumerate(done[-1:], len(done) - 1)):
+            run, done = Propagation(self.declared), []  # another model, or its last op rewritten in place
+        for op in self.ops[len(done):]:
+            run.step(op)
+            done.append((op, op.output))
+        self.rank_run = (run, done)
+        shape = run.values.get(tensor.value)
+        return None if shape is None or shape.shape is None else len(shape.shape) + 1
 
     def piece(self, pieces: Pieces, index: int, expected: int | None) -> Any:
         key = (index, expected)
