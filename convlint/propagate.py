@@ -8,7 +8,7 @@ from math import prod
 from typing import Any
 
 from . import layers as L
-from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op, SizeOf
+from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op, SizeOf, is_batch
 from .products import matmul_shape
 from .sizes import UNKNOWN, Sym, var
 
@@ -165,7 +165,7 @@ def _run_expand(op: Op, inputs: list[TensorInfo], values) -> Step:
         sizes = None if target is None else [BATCH, *target]
     else:
         sizes = [_resolve(s, values) for s in op.args["sizes"]]
-    if shape is None or sizes is None or len(sizes) != len(shape) + 1 or sizes[0] not in (-1, BATCH):
+    if shape is None or sizes is None or len(sizes) != len(shape) + 1 or not (sizes[0] == -1 or is_batch(sizes[0])):
         return Step(op, inputs, UNKNOWN_TENSOR)
     out = []
     for axis, (size, want) in enumerate(zip(shape, sizes[1:]), start=1):
@@ -185,11 +185,11 @@ def _run_expand(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 def _run_constant(op: Op, inputs: list[TensorInfo], values) -> Step:
     """`token.expand(x.size(0), -1, -1)` of a parameter of known shape: a batched tensor, the
-    batch on a new leading axis or on a size-1 first one (as torch aligns sizes from the right);
-    once frames were folded into some batch, which batch x.size(0) read is not known here."""
+    batch on a new leading axis or on a size-1 first one (as torch aligns sizes from the right),
+    with as many rows per sample as the tensor x.size(0) was read from."""
     const, sizes = op.args["const"], [_resolve(s, values) for s in op.args["sizes"]]
-    new = len(sizes) - len(const)
-    if values.get(FOLDED) or new < 0 or new == 0 and const[0] != 1:
+    new, rows = len(sizes) - len(const), _rows(sizes[0], values)
+    if not isinstance(rows, int) or rows is False or new < 0 or new == 0 and const[0] != 1:
         return Step(op, inputs, UNKNOWN_TENSOR)
     out = []
     for axis, want in enumerate(sizes[1:], start=1):
@@ -200,7 +200,7 @@ def _run_constant(op: Op, inputs: list[TensorInfo], values) -> Step:
             out.append(want)
         else:
             return Step(op, inputs, UNKNOWN_TENSOR)
-    return Step(op, inputs, TensorInfo(tuple(out), op))
+    return Step(op, inputs, TensorInfo(tuple(out), op, frames=rows))
 
 
 def _run_matmul(op: Op, inputs: list[TensorInfo], values) -> Step:
@@ -380,35 +380,54 @@ def _numel(shape: Shape | None):
 
 
 def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
-    frames = inputs[0].frames
-    if values.get(FOLDED) and op.args["sizes"][:1] == (BATCH,):
-        # once frames were folded into some batch, which batch x.size(0) read is not known here
-        return Step(op, inputs, UNKNOWN_TENSOR)
-    multiple = _batch_multiple(op.args["sizes"][0])
-    if multiple is not None:
-        shape, frames = _fold_by(multiple, op, inputs[0], values)
-        return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=frames))
+    frames, first = inputs[0].frames, op.args["sizes"][0]
+    rows = _rows(first, values)
+    if rows is None:
+        return Step(op, inputs, UNKNOWN_TENSOR)  # the batch of a tensor folded we know not how
+    if rows is not False and (rows != frames or not is_batch(first)):
+        shape = _reframe(op.args["sizes"][1:], inputs[0], rows, values)
+        return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=rows if shape else 1))
     shape, error = _view_shape(op, inputs[0], values)
     if shape is None and error is None:
         shape, frames = _fold(op, inputs[0], values)
     return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=frames), error=error)
 
 
-def _batch_multiple(size: Any) -> Any:
-    """n of a view size `b * n` (b = x.size(0)), else None."""
-    return size.right if isinstance(size, SizeOf) and size.op == "*" and size.left is BATCH else None
+def _rows(size: Any, values) -> int | bool | None:
+    """Rows per model sample of the batch a first view size names: `b` (b = x.size(0): x's own
+    rows; 1 while nothing is folded) or `b * n`; False: not a batch; None: a batch whose rows are
+    not known (read off a tensor we do not follow, or before provenance was kept)."""
+    if is_batch(size):
+        if not values.get(FOLDED):
+            return 1
+        source = values.get(size.source) if size.source is not None else None
+        return None if source is None or source.shape is None else source.frames
+    if isinstance(size, SizeOf) and size.op == "*" and is_batch(size.left):
+        rows, n = _rows(size.left, values), _resolve(size.right, values)
+        return rows * n if isinstance(rows, int) and isinstance(n, int) and n > 0 else None
+    return False
 
 
-def _fold_by(multiple: Any, op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
-    """`x.reshape(b * n, c, h, w)`: n rows of the batch per row before, each of the sizes given
-    (or torch raises); once frames were folded, which batch b read is not known here."""
-    n, rest = _resolve(multiple, values), tuple(_resolve(s, values) for s in op.args["sizes"][1:])
-    if values.get(FOLDED) or not (isinstance(n, int) and n > 0) or not all(_is_size(s) for s in rest):
-        return None, 1
-    features, row = _numel(incoming.shape), _numel(rest)
-    if features is not None and row is not None and features != n * row:
-        return None, 1
-    return rest, incoming.frames * n
+def _reframe(sizes: tuple, incoming: TensorInfo, rows: int, values) -> Shape | None:
+    """`x.reshape(b * n, c, h, w)` folds n rows per row into the batch, `y.view(b, t, -1)` with b
+    read before the fold unfolds them: the elements of a sample, incoming.frames rows of the input
+    shape, become `rows` rows of the sizes given (or torch raises)."""
+    rest = tuple(_resolve(s, values) for s in sizes)
+    if incoming.shape is None or not all(_is_size(s) or s == -1 for s in rest) or rest.count(-1) > 1:
+        return None
+    features = _numel(incoming.shape)
+    if features is not None and all(isinstance(s, int) for s in rest):
+        total = incoming.frames * features
+        known = prod(s for s in rest if s != -1)
+        if total % rows or (total // rows) % known or -1 not in rest and total // rows != known:
+            return None
+        return tuple(total // rows // known if s == -1 else s for s in rest)
+    if -1 not in rest:
+        return rest  # every size explicit: these, or torch raises
+    if incoming.frames % rows:
+        return None
+    ratio = incoming.frames // rows
+    return _symbolic_rest(rest, (*incoming.shape, *((ratio,) if ratio > 1 else ())))
 
 
 def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
@@ -433,7 +452,7 @@ def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> 
     count; an explicit per-sample count that is not the input's is torch's error."""
     sizes = [_resolve(s, values) for s in op.args["sizes"]]
     features = _numel(incoming.shape)
-    if sizes and sizes[0] is BATCH and len(sizes) > 1 and all(_is_size(s) or s == -1 for s in sizes[1:]) \
+    if sizes and is_batch(sizes[0]) and len(sizes) > 1 and all(_is_size(s) or s == -1 for s in sizes[1:]) \
             and sizes.count(-1) <= 1:
         rest = tuple(sizes[1:])
         concrete = _numel(tuple(s for s in rest if s != -1))
@@ -472,10 +491,10 @@ def fmt_product(shape: Shape) -> str:
 
 
 def _view_rest(sizes: list, features) -> Shape | None:
-    sizes = [s if isinstance(s, int) or s is BATCH else UNKNOWN for s in sizes]
+    sizes = [s if isinstance(s, int) or is_batch(s) else UNKNOWN for s in sizes]
     if not sizes or features is None:
         return None
-    if sizes[0] is BATCH:
+    if is_batch(sizes[0]):
         rest = sizes[1:]
     elif sizes[0] == -1 and all(isinstance(s, int) and s > 0 for s in sizes[1:]) and prod(sizes[1:]) == features:
         rest = sizes[1:]  # view(-1, N) with the true per-sample count keeps the batch

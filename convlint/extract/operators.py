@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from ..graph import BATCH, SizeOf, is_read_size
+from ..graph import SizeOf, is_batch, is_read_size
 from ..sizes import UNKNOWN
 from .state import MAX_UNROLL
 from .values import (
@@ -40,10 +40,10 @@ class Operators:
     """Operators (a mixin of the Extractor)."""
 
     def binary(self, op: str, left: Any, right: Any, node: ast.AST) -> Any:
-        if op == "Multiply" and (left is BATCH) != (right is BATCH):
+        if op == "Multiply" and is_batch(left) != is_batch(right):
             # `b * n` with b = x.size(0): a reshape to it folds n rows per sample into the batch
-            other = right if left is BATCH else left
-            return SizeOf("*", BATCH, other) if int_value(other) and other > 0 or is_read_size(other) else UNKNOWN
+            batch, other = (left, right) if is_batch(left) else (right, left)
+            return SizeOf("*", batch, other) if int_value(other) and other > 0 or is_read_size(other) else UNKNOWN
         if (is_read_size(left) or is_read_size(right)) and op in SIZE_ARITHMETIC:
             # `c * h * w`, `h // 2` over sizes read from tensors: resolved with them in propagation
             if all(is_read_size(v) or int_value(v) for v in (left, right)):

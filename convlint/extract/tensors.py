@@ -11,7 +11,7 @@ from math import prod
 from typing import Any
 
 from .. import layers as L
-from ..graph import BATCH, MODEL_INPUT, DimOf, Layer, Model, is_read_size
+from ..graph import MODEL_INPUT, DimOf, Layer, Model, batch_of, is_batch, is_read_size
 from ..sizes import UNKNOWN
 from .pointwise import POINTWISE
 from .values import (
@@ -150,7 +150,7 @@ class Tensors:
         rank = self.rank_of(tensor)
         if rank is None:
             return UNKNOWN
-        sizes = [BATCH] + [DimOf(tensor.value, axis, rank) for axis in range(1, rank)]
+        sizes = [batch_of(tensor.value)] + [DimOf(tensor.value, axis, rank) for axis in range(1, rank)]
         return SizesOf(tuple(sizes[start:stop]))
 
     def rank_of(self, tensor: Tensor) -> int | None:
@@ -184,7 +184,7 @@ class Tensors:
         if isinstance(sizes, ShapeOf):
             return self.emit("unknown", (tensor.value,), node)
         items = self.iterate(sizes)
-        if items is None or not all(int_value(s) or is_read_size(s) or s is BATCH for s in items):
+        if items is None or not all(int_value(s) or is_read_size(s) or is_batch(s) for s in items):
             return self.emit("unknown", (tensor.value,), node)
         return self.emit("view", (tensor.value,), node, sizes=tuple(items), call=call)
 
@@ -238,7 +238,7 @@ def _size(interp, name, tensor, args, kwargs, node):
         return ShapeOf(tensor)
     axis = args[0] if args else kwargs.get("dim")
     if axis == 0:
-        return BATCH
+        return batch_of(tensor.value)
     return DimOf(tensor.value, axis) if isinstance(axis, int) else UNKNOWN
 
 
@@ -393,7 +393,7 @@ def _sizes_argument(args, kwargs, key="size"):
     elif kwargs:
         return None
     sizes = tuple(sizes.items) if isinstance(sizes, (ListVal, SizesOf)) else sizes
-    if not isinstance(sizes, tuple) or not sizes or not all(int_value(s) or is_read_size(s) or s is BATCH for s in sizes):
+    if not isinstance(sizes, tuple) or not sizes or not all(int_value(s) or is_read_size(s) or is_batch(s) for s in sizes):
         return None
     return sizes
 
@@ -460,7 +460,7 @@ def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict
         return ConstTensor(shape[:index] + (1,) + shape[index:])
     if name == "expand":
         sizes = _sizes_argument(args, kwargs)
-        if sizes is not None and sizes[0] is BATCH and interp.ops is not None:
+        if sizes is not None and is_batch(sizes[0]) and interp.ops is not None:
             # the class token of a transformer: a parameter grown along a new (or size-1) batch axis
             return interp.emit("constant", (), node, const=shape, sizes=sizes)
         return UNKNOWN
