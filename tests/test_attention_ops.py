@@ -27,6 +27,7 @@ EXPECTED = [
     (213, "shape-mismatch", "MultiheadAttention expects query embeddings of 32 features but receives 64"),
     (254, "shape-mismatch", "MultiheadAttention expects key embeddings of 32 features but receives 16"),
     (272, "invalid-layer-config", "MultiheadAttention: embed_dim must be divisible by num_heads, got 64 and 5"),
+    (282, "channel-mismatch", "Linear expects 8 input features but receives 48 (the output of the view on line 287)"),
 ]
 # model -> (the input torch runs it on, what convlint follows it to: an output shape, None (unknown) or
 # "raises": a finding above is the error torch raises)
@@ -47,6 +48,8 @@ MODELS = {
     "NarrowAttention": ((3, 32, 32), "raises"),
     "MemoryReader": ((64, 4, 4), (16, 64)),
     "MemoryReaderWrongSlots": ((64, 4, 4), "raises"),
+    "ClipClassifier": ((6, 3, 16, 16), (5,)),  # frames folded into the batch by b * t, unfolded by b
+    "ClipClassifierPerFrameHead": ((6, 3, 16, 16), "raises"),
 }
 
 
