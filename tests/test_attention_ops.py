@@ -171,3 +171,69 @@ def test_matmul_rule_agrees_with_torch(a, b, const, const_first, expected):
 def test_bmm_takes_3d_operands_only():
     assert matmul_shape("bmm", (3, 8), (8, 5)) == ((3, 5), None)
     assert matmul_shape("bmm", (4, 3, 8), (4, 8, 5)) == (None, None)
+
+
+ATTRIBUTES = Path(__file__).resolve().parent.parent / "fixtures" / "layer_attributes.py"
+
+
+def test_layer_attributes_fixture():
+    # torch: AttributeStem gives (2, 10); BorrowedWeight raises "mat1 and mat2 shapes cannot be
+    # multiplied (128x16 and 64x16)"
+    found = [(f.line, f.name, f.message) for f in lint_source(ATTRIBUTES.read_bytes(), str(ATTRIBUTES))]
+    assert found == [(32, "channel-mismatch", "Linear expects 64 input features but receives 16 (the output of "
+                                              "the transpose on line 35)")]
+    view = next(m for m in analyze_source(ATTRIBUTES.read_bytes(), str(ATTRIBUTES), details=True).models
+                if m.name == "AttributeStem")
+    # F.conv2d / F.linear with a layer's weight: the steps of that layer, at its line
+    assert [(s.line, s.kind, s.out_shape) for s in view.steps if s.kind in ("Conv2d", "Linear")] == [
+        (20, "Conv2d", (16, 8, 8)), (16, "Linear", (64, 96)), (17, "Linear", (10,))]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_layer_attributes_fixture_under_torch():
+    torch = pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location("layer_attributes_fixture", ATTRIBUTES)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert tuple(module.AttributeStem()(torch.zeros(2, 3, 32, 32)).shape) == (2, 10)
+    with pytest.raises(RuntimeError, match="cannot be multiplied"):
+        module.BorrowedWeight()(torch.zeros(2, 3, 32, 32))
+
+
+# (layer, args, kwargs, attribute, what torch 2.13's layer holds: a tuple, a str, or a tensor's shape as
+# ("tensor", shape), None for no bias)
+LAYER_ATTRIBUTES = [
+    ("Conv2d", (3, 8, 3), {"stride": 2}, "kernel_size", (3, 3)),
+    ("Conv2d", (3, 8, 3), {"stride": 2}, "stride", (2, 2)),
+    ("Conv2d", (3, 8, 3), {"stride": 2}, "padding", (0, 0)),
+    ("Conv2d", (3, 8, 3), {"stride": 2}, "weight", ("tensor", (8, 3, 3, 3))),
+    ("Conv2d", (3, 8, 3), {"stride": 2}, "bias", ("tensor", (8,))),
+    ("Conv1d", (4, 8, 5), {"padding": "same", "bias": False}, "padding", "same"),
+    ("Conv1d", (4, 8, 5), {"padding": "same", "bias": False}, "bias", None),
+    ("Conv3d", (2, 4, (1, 3, 3)), {"groups": 2}, "weight", ("tensor", (4, 1, 1, 3, 3))),
+    ("ConvTranspose2d", (8, 4, 2), {"groups": 2}, "weight", ("tensor", (8, 2, 2, 2))),
+    ("ConvTranspose2d", (8, 4, 2), {"groups": 2}, "bias", ("tensor", (4,))),
+    ("Linear", (5, 7), {"bias": False}, "weight", ("tensor", (7, 5))),
+    ("Linear", (5, 7), {"bias": False}, "bias", None),
+]
+
+
+def _shown(value):
+    from convlint.extract.values import ConstTensor
+
+    return ("tensor", tuple(value.shape)) if isinstance(value, ConstTensor) or hasattr(value, "numel") else value
+
+
+@pytest.mark.parametrize("kind, args, kwargs, name, expected", LAYER_ATTRIBUTES)
+def test_layer_attribute(kind, args, kwargs, name, expected):
+    from convlint.extract.nn import layer_attribute
+    from convlint.graph import Layer
+    from convlint.layers import bind
+
+    assert _shown(layer_attribute(Layer(kind, bind(kind, list(args), kwargs), None, None), name)) == expected
+
+
+@pytest.mark.parametrize("kind, args, kwargs, name, expected", LAYER_ATTRIBUTES)
+def test_layer_attribute_is_torchs(kind, args, kwargs, name, expected):
+    torch = pytest.importorskip("torch")
+    assert _shown(getattr(getattr(torch.nn, kind)(*args, **kwargs), name)) == expected

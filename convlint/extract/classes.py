@@ -10,6 +10,7 @@ from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import dotted_name
 from .state import MAX_CALL_DEPTH
+from .nn import LAYER_TENSORS, layer_attribute
 from .values import (
     MISSING, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, Lazy,
     ListVal, MethodRef, ModuleRef, Qual, ShapeOf, Super, Tensor, is_enum,
@@ -103,8 +104,8 @@ class Classes:
             return owner.shape if name == "shape" else MethodRef(owner, name)
         if isinstance(owner, Layer) and name in owner.attrs:
             return owner.attrs[name]
-        if isinstance(owner, Layer) and owner.params is not None and name in owner.params:
-            return owner.params[name]
+        if isinstance(owner, Layer) and owner.params is not None and (name in owner.params or name in LAYER_TENSORS):
+            return layer_attribute(owner, name)
         if isinstance(owner, (ListVal, DictVal, Container, Super, ArrayVal, str)):
             return MethodRef(owner, name)
         return UNKNOWN

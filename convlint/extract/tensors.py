@@ -380,6 +380,8 @@ def _linear(interp, name, tensor, args, kwargs, node):  # F.linear(x, weight, bi
     weight = given.get("weight")
     if len(args) > 2 or set(kwargs) - {"weight", "bias"} or not isinstance(weight, ConstTensor) or len(weight.shape) != 2:
         return interp.unknown_result([tensor, *args], kwargs, node)
+    if weight.owner is not None and weight.owner.kind == "Linear":
+        return interp.emit("layer", (tensor.value,), node, weight.owner)  # F.linear(x, self.fc.weight): self.fc
     out_features, in_features = weight.shape
     return interp.apply_rule(("Linear", {"in_features": in_features, "out_features": out_features,
                                          "bias": given.get("bias") is not None}), tensor, node)
