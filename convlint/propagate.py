@@ -24,6 +24,7 @@ class TensorInfo:
     flat_from: tuple[Shape, Op] | None = None  # (shape before, the flatten) for a flattened tensor
     pair_from: Op | None = None  # not a tensor: the (values, indices) pair of a pool with return_indices
     frames: int = 1  # rows of this tensor's batch per sample of the model input (a view folding frames into it)
+    batch_at: int = 0  # where the batch is (`qkv.permute(2, 0, 3, 1, 4)` moves it): shape is the other axes in order
 
 
 UNKNOWN_TENSOR = TensorInfo(None)
@@ -41,11 +42,12 @@ class Step:
 
     @property
     def in_shape(self) -> Shape | None:
-        return self.inputs[0].shape if self.inputs else None
+        return self.inputs[0].shape if self.inputs and not self.inputs[0].batch_at else None
 
     @property
     def out_shape(self) -> Shape | None:
-        return self.output.shape
+        """The shape after the batch (None while the batch is not first: no check or table reads it)."""
+        return self.output.shape if not self.output.batch_at else None
 
     @property
     def kind(self) -> str:
@@ -92,7 +94,10 @@ class Propagation:
             # an undecided fix-up of a free input (`if x.dim() == 4: x = x.unsqueeze(2)`) is as
             # free: its shape is whatever the first layer to read it takes
             free.add(op.output)
-        step = _with_frames(_run(op, inputs, values))
+        if any(i.batch_at for i in inputs) and op.kind not in BATCH_MOVERS:
+            step = Step(op, inputs, UNKNOWN_TENSOR)  # only a permute, an index or an unbind brings the batch back
+        else:
+            step = _with_frames(_run(op, inputs, values))
         if step.output.frames != 1:
             values[FOLDED] = True
         step.seeded = seeded is not None
@@ -147,13 +152,36 @@ def _run_broadcast(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 
 def _run_split(op: Op, inputs: list[TensorInfo], values) -> Step:
+    if inputs[0].batch_at:
+        return _leading_piece(op, inputs[0], op.args["mode"] == "unbind" and op.args["dim"] == 0, op.args["index"])
     shape, error = _split_shape(op, inputs[0].shape)
     return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)), error=error)
 
 
 def _run_permute(op: Op, inputs: list[TensorInfo], values) -> Step:
-    shape = _permute_shape(op, inputs[0].shape)
-    return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)))
+    incoming = inputs[0]
+    if incoming.shape is not None and (incoming.batch_at or (_permutation(op, len(incoming.shape) + 1) or (0,))[0]):
+        # the batch moves (timm's `qkv.reshape(B, N, 3, h, d).permute(2, 0, 3, 1, 4)`): kept track of
+        dims = _permutation(op, len(incoming.shape) + 1)
+        if dims is None:
+            return Step(op, inputs, UNKNOWN_TENSOR)
+        full = [*incoming.shape[:incoming.batch_at], BATCH, *incoming.shape[incoming.batch_at:]]
+        moved = [full[d] for d in dims]
+        at = next(i for i, d in enumerate(moved) if d is BATCH)
+        return Step(op, inputs, TensorInfo(tuple(d for i, d in enumerate(moved) if i != at), op,
+                                           frames=incoming.frames, batch_at=at))
+    shape = _permute_shape(op, incoming.shape)
+    return Step(op, inputs, TensorInfo(shape, _origin_after(op, incoming, shape)))
+
+
+def _leading_piece(op: Op, incoming: TensorInfo, leading: bool, index: Any) -> Step:
+    """`qkv[0]`, `q, k, v = qkv.unbind(0)` of a tensor whose batch is second: its first axis taken
+    away, the batch first again (anything else of such a tensor: unknown)."""
+    size = incoming.shape[0] if incoming.shape else None
+    if incoming.batch_at != 1 or not leading or not isinstance(index, int) \
+            or isinstance(size, int) and not -size <= index < size:
+        return Step(op, [incoming], UNKNOWN_TENSOR)
+    return Step(op, [incoming], TensorInfo(incoming.shape[1:], op, frames=incoming.frames))
 
 
 def _run_expand(op: Op, inputs: list[TensorInfo], values) -> Step:
@@ -245,6 +273,11 @@ def _run_stack(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 
 def _run_index(op: Op, inputs: list[TensorInfo], values) -> Step:
+    if inputs[0].batch_at:
+        spec = op.args["spec"]
+        whole = all(item == ("slice", None, None, None) for item in spec[1:])
+        index = _resolve(spec[0][1], values) if spec and spec[0][0] == "index" else None
+        return _leading_piece(op, inputs[0], whole, index)
     shape = _index_shape(op.args["spec"], inputs[0].shape, values)
     keeps = shape is not None and op.args["spec"][:2] in ((("slice", None, None, None),) * 2,) \
         and inputs[0].shape[:1] == shape[:1]
@@ -729,6 +762,7 @@ def _called(op: Op) -> str:
     return op.args["call"]  # the method as written: chunk, split, permute, transpose...
 
 
+BATCH_MOVERS = {"permute", "index", "split"}  # the ops that follow a tensor whose batch is not first
 # Op.kind -> its rule; an op of any other kind ("unknown", "input") has an unknown result
 OPS = {
     "layer": OpKind(lambda op, inputs, values: _run_layer(op, inputs[0], values, inputs[1:]), lambda op: op.layer.kind),

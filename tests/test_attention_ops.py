@@ -28,6 +28,8 @@ EXPECTED = [
     (254, "shape-mismatch", "MultiheadAttention expects key embeddings of 32 features but receives 16"),
     (272, "invalid-layer-config", "MultiheadAttention: embed_dim must be divisible by num_heads, got 64 and 5"),
     (282, "channel-mismatch", "Linear expects 8 input features but receives 48 (the output of the view on line 287)"),
+    (309, "shape-mismatch", "@ of (N, 4, 17, 16) and (N, 4, 17, 16): the last size of the first (16) must equal the "
+                            "second-to-last size of the second (17)"),
 ]
 # model -> (the input torch runs it on, what convlint follows it to: an output shape, None (unknown) or
 # "raises": a finding above is the error torch raises)
@@ -50,6 +52,8 @@ MODELS = {
     "MemoryReaderWrongSlots": ((64, 4, 4), "raises"),
     "ClipClassifier": ((6, 3, 16, 16), (5,)),  # frames folded into the batch by b * t, unfolded by b
     "ClipClassifierPerFrameHead": ((6, 3, 16, 16), "raises"),
+    "FusedTokens": ((17, 64), (10,)),  # the batch moved second by permute(2, 0, 3, 1, 4), first again by unbind(0)
+    "FusedTokensUntransposedKeys": ((17, 64), "raises"),
 }
 
 
@@ -66,6 +70,22 @@ def test_findings_are_exact():
 def test_correct_models_are_followed(model):
     view = next(m for m in _analysis().models if m.name == model)
     assert view.steps[-1].out_shape == MODELS[model][1]
+
+
+def test_a_tensor_whose_batch_moved_is_followed_only_back():
+    from convlint.graph import Op
+    from convlint.propagate import Propagation, TensorInfo
+
+    view = next(m for m in _analysis().models if m.name == "FusedTokens")
+    permute = next(s for s in view.steps if s.line == 307 and s.kind == "permute")
+    piece = next(s for s in view.steps if s.line == 308 and s.kind == "split")
+    assert (permute.out_shape, permute.step.output.shape, permute.step.output.batch_at) == (None, (3, 4, 17, 16), 1)
+    assert (piece.out_shape, piece.step.output.batch_at) == ((4, 17, 16), 0)
+    # any other op of a tensor whose batch is second is unknown: a Linear of it, say
+    linear = next(s for s in view.steps if s.kind == "Linear").step.op
+    run = Propagation((17, 64))
+    run.values[7] = TensorInfo((3, 4, 17, 16), batch_at=1)
+    assert run.step(Op("layer", (7,), 8, linear.node, linear.layer)).out_shape is None
 
 
 def test_heads_fold_into_the_batch_and_the_pool_sees_one_head():
