@@ -53,14 +53,27 @@ class Op:
     origin: tuple[str, int] | None = None  # (file, line) of the code that emitted it, when another file's
 
 
+@dataclass(frozen=True)
 class _Batch:
-    """The batch size, as `x.size(0)` or `x.shape[0]` yields it."""
+    """The batch size, as `x.size(0)` or `x.shape[0]` yields it; `source`: the tensor value it was
+    read from (once frames are folded into a batch, batches differ: whose it is tells which)."""
+
+    source: int | None = None
 
     def __repr__(self) -> str:
         return "BATCH"
 
 
 BATCH = _Batch()
+
+
+def is_batch(value: Any) -> bool:
+    return isinstance(value, _Batch)
+
+
+def batch_of(value: int) -> _Batch:
+    """The batch size of tensor value `value`."""
+    return _Batch(value)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from math import prod
 from typing import Any
 
 from . import layers as L
-from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op, SizeOf
+from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op, SizeOf, is_batch
+from .products import matmul_shape
 from .sizes import UNKNOWN, Sym, var
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
@@ -23,6 +24,7 @@ class TensorInfo:
     flat_from: tuple[Shape, Op] | None = None  # (shape before, the flatten) for a flattened tensor
     pair_from: Op | None = None  # not a tensor: the (values, indices) pair of a pool with return_indices
     frames: int = 1  # rows of this tensor's batch per sample of the model input (a view folding frames into it)
+    batch_at: int = 0  # where the batch is (`qkv.permute(2, 0, 3, 1, 4)` moves it): shape is the other axes in order
 
 
 UNKNOWN_TENSOR = TensorInfo(None)
@@ -40,19 +42,16 @@ class Step:
 
     @property
     def in_shape(self) -> Shape | None:
-        return self.inputs[0].shape if self.inputs else None
+        return self.inputs[0].shape if self.inputs and not self.inputs[0].batch_at else None
 
     @property
     def out_shape(self) -> Shape | None:
-        return self.output.shape
+        """The shape after the batch (None while the batch is not first: no check or table reads it)."""
+        return self.output.shape if not self.output.batch_at else None
 
     @property
     def kind(self) -> str:
         return self.op.layer.kind if self.op.layer is not None else self.op.kind
-
-
-def seed_shape(model: Model, input_shape: tuple[int, ...] | None) -> TensorInfo:
-    return TensorInfo(tuple(input_shape)) if input_shape else UNKNOWN_TENSOR
 
 
 def symbolic_input(kind: str, params: dict) -> Shape | None:
@@ -69,11 +68,20 @@ def symbolic_input(kind: str, params: dict) -> Shape | None:
 
 def propagate(model: Model, input_shape: tuple[int, ...] | None = None) -> list[Step]:
     """One Step per op, in order. `input_shape` (no batch) overrides the model's declaration."""
-    declared = input_shape or model.declared_input
-    values: dict[int, TensorInfo] = {MODEL_INPUT: seed_shape(model, declared)}
-    free = set() if declared else {MODEL_INPUT}  # inputs whose shape the first layer to read them sets
-    steps = []
-    for op in model.ops:
+    run = Propagation(input_shape or model.declared_input)
+    return [run.step(op) for op in model.ops]
+
+
+class Propagation:
+    """A model's ops run one at a time (extraction asks the rank of a tensor as its model grows:
+    each op is run once, not once per question)."""
+
+    def __init__(self, declared: tuple[int, ...] | None) -> None:
+        self.values: dict[int, TensorInfo] = {MODEL_INPUT: TensorInfo(tuple(declared)) if declared else UNKNOWN_TENSOR}
+        self.free = set() if declared else {MODEL_INPUT}  # inputs whose shape the first layer to read them sets
+
+    def step(self, op: Op) -> Step:
+        values, free = self.values, self.free
         inputs = [values.get(i, UNKNOWN_TENSOR) for i in op.inputs]
         seeded = None
         if op.kind == "layer" and len(op.inputs) == 1 and op.inputs[0] in free and inputs[0].shape is None:
@@ -81,17 +89,22 @@ def propagate(model: Model, input_shape: tuple[int, ...] | None = None) -> list[
             if seeded is not None:
                 inputs[0] = values[op.inputs[0]] = TensorInfo(seeded)
                 free.discard(op.inputs[0])
-        if op.kind == "input":
+        if op.kind == "input" or op.kind == "join" and any(i in free for i in op.inputs) \
+                and all(i.shape is None for i in inputs):
+            # an undecided fix-up of a free input (`if x.dim() == 4: x = x.unsqueeze(2)`) is as
+            # free: its shape is whatever the first layer to read it takes
             free.add(op.output)
-        step = _with_frames(_run(op, inputs, values))
+        if any(i.batch_at for i in inputs) and op.kind not in BATCH_MOVERS:
+            step = Step(op, inputs, UNKNOWN_TENSOR)  # only a permute, an index or an unbind brings the batch back
+        else:
+            step = _with_frames(_run(op, inputs, values))
         if step.output.frames != 1:
             values[FOLDED] = True
         step.seeded = seeded is not None
         if op.output in values:
             free.discard(op.output)  # changed in place (x.unsqueeze_(1)): no longer the free input
         values[op.output] = step.output
-        steps.append(step)
-    return steps
+        return step
 
 
 def _with_frames(step: Step) -> Step:
@@ -139,13 +152,36 @@ def _run_broadcast(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 
 def _run_split(op: Op, inputs: list[TensorInfo], values) -> Step:
+    if inputs[0].batch_at:
+        return _leading_piece(op, inputs[0], op.args["mode"] == "unbind" and op.args["dim"] == 0, op.args["index"])
     shape, error = _split_shape(op, inputs[0].shape)
     return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)), error=error)
 
 
 def _run_permute(op: Op, inputs: list[TensorInfo], values) -> Step:
-    shape = _permute_shape(op, inputs[0].shape)
-    return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)))
+    incoming = inputs[0]
+    if incoming.shape is not None and (incoming.batch_at or (_permutation(op, len(incoming.shape) + 1) or (0,))[0]):
+        # the batch moves (timm's `qkv.reshape(B, N, 3, h, d).permute(2, 0, 3, 1, 4)`): kept track of
+        dims = _permutation(op, len(incoming.shape) + 1)
+        if dims is None:
+            return Step(op, inputs, UNKNOWN_TENSOR)
+        full = [*incoming.shape[:incoming.batch_at], BATCH, *incoming.shape[incoming.batch_at:]]
+        moved = [full[d] for d in dims]
+        at = next(i for i, d in enumerate(moved) if d is BATCH)
+        return Step(op, inputs, TensorInfo(tuple(d for i, d in enumerate(moved) if i != at), op,
+                                           frames=incoming.frames, batch_at=at))
+    shape = _permute_shape(op, incoming.shape)
+    return Step(op, inputs, TensorInfo(shape, _origin_after(op, incoming, shape)))
+
+
+def _leading_piece(op: Op, incoming: TensorInfo, leading: bool, index: Any) -> Step:
+    """`qkv[0]`, `q, k, v = qkv.unbind(0)` of a tensor whose batch is second: its first axis taken
+    away, the batch first again (anything else of such a tensor: unknown)."""
+    size = incoming.shape[0] if incoming.shape else None
+    if incoming.batch_at != 1 or not leading or not isinstance(index, int) \
+            or isinstance(size, int) and not -size <= index < size:
+        return Step(op, [incoming], UNKNOWN_TENSOR)
+    return Step(op, [incoming], TensorInfo(incoming.shape[1:], op, frames=incoming.frames))
 
 
 def _run_expand(op: Op, inputs: list[TensorInfo], values) -> Step:
@@ -157,7 +193,7 @@ def _run_expand(op: Op, inputs: list[TensorInfo], values) -> Step:
         sizes = None if target is None else [BATCH, *target]
     else:
         sizes = [_resolve(s, values) for s in op.args["sizes"]]
-    if shape is None or sizes is None or len(sizes) != len(shape) + 1 or sizes[0] not in (-1, BATCH):
+    if shape is None or sizes is None or len(sizes) != len(shape) + 1 or not (sizes[0] == -1 or is_batch(sizes[0])):
         return Step(op, inputs, UNKNOWN_TENSOR)
     out = []
     for axis, (size, want) in enumerate(zip(shape, sizes[1:]), start=1):
@@ -173,6 +209,33 @@ def _run_expand(op: Op, inputs: list[TensorInfo], values) -> Step:
             out.append(None)
     out = tuple(out)
     return Step(op, inputs, TensorInfo(out, inputs[0].origin if out[:1] == shape[:1] else op))
+
+
+def _run_constant(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """`token.expand(x.size(0), -1, -1)` of a parameter of known shape: a batched tensor, the
+    batch on a new leading axis or on a size-1 first one (as torch aligns sizes from the right),
+    with as many rows per sample as the tensor x.size(0) was read from."""
+    const, sizes = op.args["const"], [_resolve(s, values) for s in op.args["sizes"]]
+    new, rows = len(sizes) - len(const), _rows(sizes[0], values)
+    if not isinstance(rows, int) or rows is False or new < 0 or new == 0 and const[0] != 1:
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    out = []
+    for axis, want in enumerate(sizes[1:], start=1):
+        size = const[axis - new] if axis >= new else None
+        if want == -1 and size is not None or want == size:
+            out.append(size)
+        elif (size is None or size == 1) and _is_size(want):
+            out.append(want)
+        else:
+            return Step(op, inputs, UNKNOWN_TENSOR)
+    return Step(op, inputs, TensorInfo(tuple(out), op, frames=rows))
+
+
+def _run_matmul(op: Op, inputs: list[TensorInfo], values) -> Step:
+    const = op.args.get("const")
+    shapes = [i.shape for i in inputs] if const is None else [inputs[0].shape, None]
+    shape, error = matmul_shape(op.args["call"], *shapes, const=const, const_first=op.args.get("const_first", False))
+    return Step(op, inputs, TensorInfo(shape, op if shape is not None else None), error=error)
 
 
 def _run_repeat(op: Op, inputs: list[TensorInfo], values) -> Step:
@@ -210,6 +273,11 @@ def _run_stack(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 
 def _run_index(op: Op, inputs: list[TensorInfo], values) -> Step:
+    if inputs[0].batch_at:
+        spec = op.args["spec"]
+        whole = all(item == ("slice", None, None, None) for item in spec[1:])
+        index = _resolve(spec[0][1], values) if spec and spec[0][0] == "index" else None
+        return _leading_piece(op, inputs[0], whole, index)
     shape = _index_shape(op.args["spec"], inputs[0].shape, values)
     keeps = shape is not None and op.args["spec"][:2] in ((("slice", None, None, None),) * 2,) \
         and inputs[0].shape[:1] == shape[:1]
@@ -264,6 +332,8 @@ def _slice_length(size, start, stop, step):
         return len(range(*slice(start, stop, step).indices(size)))
     if stop is None and start in (None, 0, 1) and isinstance(size, Sym):
         return (size - (start or 0) + step - 1) // step  # sizes are >= 1: never negative
+    if start in (None, 0) and stop == 1 and isinstance(size, Sym):
+        return 1  # x[:, :1]: the first, which every size >= 1 has
     return None
 
 
@@ -272,14 +342,26 @@ def _run_join(op: Op, inputs: list[TensorInfo], values) -> Step:
     return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)
 
 
-def _run_layer(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo] | None = None) -> Step:
+def _run_layer(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo] | None = None,
+               others: list[TensorInfo] = ()) -> Step:
     layer = op.layer
+    if others:  # nn.MultiheadAttention(query, key, value): the output is the query's
+        step = _run_layer(op, incoming, values)
+        if step.error is None and step.out_shape is not None and layer.params is not None:
+            try:
+                L.check_operands(layer.kind, layer.params, [incoming.shape, *(o.shape for o in others)])
+            except L.ShapeError as error:
+                return Step(op, [incoming, *others], UNKNOWN_TENSOR, error=str(error))
+        return Step(op, [incoming, *others], step.output, step.raw_shape, step.error)
     if incoming.pair_from is not None:
         return Step(op, [incoming], UNKNOWN_TENSOR, error=(
             f"{layer.kind} receives the (values, indices) pair that {incoming.pair_from.layer.kind} "
             f"returns with return_indices=True, not a tensor"))
     if layer.params is None or layer.kind not in L.LAYERS:
         return Step(op, [incoming], UNKNOWN_TENSOR)
+    if layer.kind == "Flatten" and incoming.shape is None:
+        flat = _flat_of_unknown(layer.params.get("start_dim"), layer.params.get("end_dim"), incoming)
+        return Step(op, [incoming], TensorInfo(flat, op if flat is not None else None, (None, op) if flat else None))
     tries = [layer.params]
     if op.args.get("sized"):  # sizes read from tensors, known now (if the rule cannot use them: as unknown)
         tries.insert(0, {**layer.params, **{k: resolve_all(v, values or {}) for k, v in op.args["sized"].items()}})
@@ -308,9 +390,14 @@ def _collapsed(size: Any) -> bool:
     return isinstance(size, int) and size <= 0
 
 
+def _flat_of_unknown(start: Any, end: Any, incoming: TensorInfo) -> Shape | None:
+    """flatten(1) of a tensor of unknown rank: (N, ?) whatever the rank (at rank 1 torch raises)."""
+    return (None,) if incoming.shape is None and incoming.pair_from is None and (start, end) == (1, -1) else None
+
+
 def _run_flatten(op: Op, incoming: TensorInfo) -> Step:
     start, end = op.args["start_dim"], op.args["end_dim"]
-    shape = None
+    shape = _flat_of_unknown(start, end, incoming)
     if start != 0 and incoming.shape is not None:
         try:
             shape = L.output_shape("Flatten", {"start_dim": start, "end_dim": end}, incoming.shape)
@@ -326,14 +413,54 @@ def _numel(shape: Shape | None):
 
 
 def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
-    frames = inputs[0].frames
-    if values.get(FOLDED) and op.args["sizes"][:1] == (BATCH,):
-        # once frames were folded into some batch, which batch x.size(0) read is not known here
-        return Step(op, inputs, UNKNOWN_TENSOR)
+    frames, first = inputs[0].frames, op.args["sizes"][0]
+    rows = _rows(first, values)
+    if rows is None:
+        return Step(op, inputs, UNKNOWN_TENSOR)  # the batch of a tensor folded we know not how
+    if rows is not False and (rows != frames or not is_batch(first)):
+        shape = _reframe(op.args["sizes"][1:], inputs[0], rows, values)
+        return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=rows if shape else 1))
     shape, error = _view_shape(op, inputs[0], values)
     if shape is None and error is None:
         shape, frames = _fold(op, inputs[0], values)
     return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=frames), error=error)
+
+
+def _rows(size: Any, values) -> int | bool | None:
+    """Rows per model sample of the batch a first view size names: `b` (b = x.size(0): x's own
+    rows; 1 while nothing is folded) or `b * n`; False: not a batch; None: a batch whose rows are
+    not known (read off a tensor we do not follow, or before provenance was kept)."""
+    if is_batch(size):
+        if not values.get(FOLDED):
+            return 1
+        source = values.get(size.source) if size.source is not None else None
+        return None if source is None or source.shape is None else source.frames
+    if isinstance(size, SizeOf) and size.op == "*" and is_batch(size.left):
+        rows, n = _rows(size.left, values), _resolve(size.right, values)
+        return rows * n if isinstance(rows, int) and isinstance(n, int) and n > 0 else None
+    return False
+
+
+def _reframe(sizes: tuple, incoming: TensorInfo, rows: int, values) -> Shape | None:
+    """`x.reshape(b * n, c, h, w)` folds n rows per row into the batch, `y.view(b, t, -1)` with b
+    read before the fold unfolds them: the elements of a sample, incoming.frames rows of the input
+    shape, become `rows` rows of the sizes given (or torch raises)."""
+    rest = tuple(_resolve(s, values) for s in sizes)
+    if incoming.shape is None or not all(_is_size(s) or s == -1 for s in rest) or rest.count(-1) > 1:
+        return None
+    features = _numel(incoming.shape)
+    if features is not None and all(isinstance(s, int) for s in rest):
+        total = incoming.frames * features
+        known = prod(s for s in rest if s != -1)
+        if total % rows or (total // rows) % known or -1 not in rest and total // rows != known:
+            return None
+        return tuple(total // rows // known if s == -1 else s for s in rest)
+    if -1 not in rest:
+        return rest  # every size explicit: these, or torch raises
+    if incoming.frames % rows:
+        return None
+    ratio = incoming.frames // rows
+    return _symbolic_rest(rest, (*incoming.shape, *((ratio,) if ratio > 1 else ())))
 
 
 def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
@@ -358,7 +485,7 @@ def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> 
     count; an explicit per-sample count that is not the input's is torch's error."""
     sizes = [_resolve(s, values) for s in op.args["sizes"]]
     features = _numel(incoming.shape)
-    if sizes and sizes[0] is BATCH and all(_is_size(s) or s == -1 for s in sizes[1:]) and sizes.count(-1) <= 1:
+    if sizes and is_batch(sizes[0]) and all(_is_size(s) or s == -1 for s in sizes[1:]) and sizes.count(-1) <= 1:
         rest = tuple(sizes[1:])
         concrete = _numel(tuple(s for s in rest if s != -1))
         if features is not None and concrete is not None and (concrete != features if -1 not in rest else features % concrete):
@@ -370,7 +497,24 @@ def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> 
             # every size explicit (x.view(n, c, h, w) with c, h, w read off a tensor): the result
             # has exactly these sizes, or torch raises
             return rest, None
+        if features is None:
+            return _symbolic_rest(rest, incoming.shape), None
     return _view_rest(sizes, features), None
+
+
+def _symbolic_rest(rest: tuple, shape: Shape | None) -> Shape | None:
+    """view(n, -1, c) of a tensor of symbolic sizes: when the explicit sizes are some of the
+    input's own, the -1 is the product of the others (numel / known, exactly); else unknown."""
+    if shape is None or any(d is None for d in shape):
+        return None
+    remaining = [d for d in shape if d != 1]
+    for size in rest:
+        if size in (-1, 1):
+            continue
+        if size not in remaining:
+            return None
+        remaining.remove(size)
+    return tuple(prod(remaining, start=1) if s == -1 else s for s in rest)
 
 
 def fmt_product(shape: Shape) -> str:
@@ -379,10 +523,10 @@ def fmt_product(shape: Shape) -> str:
 
 
 def _view_rest(sizes: list, features) -> Shape | None:
-    sizes = [s if isinstance(s, int) or s is BATCH else UNKNOWN for s in sizes]
+    sizes = [s if isinstance(s, int) or is_batch(s) else UNKNOWN for s in sizes]
     if not sizes or features is None:
         return None
-    if sizes[0] is BATCH:
+    if is_batch(sizes[0]):
         rest = sizes[1:]
     elif sizes[0] == -1 and all(isinstance(s, int) and s > 0 for s in sizes[1:]) and prod(sizes[1:]) == features:
         rest = sizes[1:]  # view(-1, N) with the true per-sample count keeps the batch
@@ -459,6 +603,8 @@ def _origin_after(op: Op, incoming: TensorInfo, shape: Shape | None):
     """The channel count's origin: the incoming one if the channels went through unchanged."""
     if shape is None:
         return None
+    if op.kind == "split" and op.args["mode"] == "unbind":
+        return incoming.origin if incoming.shape is not None and _axis(op.args["dim"], len(incoming.shape) + 1) else op
     if op.kind == "split" and op.args["dim"] % (len(shape) + 1) != 1:
         return incoming.origin
     if op.kind == "permute" and (_permutation(op, len(shape) + 1) or (0, 0))[1] == 1:
@@ -483,6 +629,10 @@ def _split_shape(op: Op, shape: Shape | None) -> tuple[Shape | None, str | None]
         return None, None
     n, mode, param = shape[axis], op.args["mode"], op.args["param"]
     index, expected = op.args["index"], op.args["expected"]
+    if mode == "unbind":  # x.unbind(dim): n slices, each without that axis
+        if isinstance(n, int) and (index >= n or expected not in (None, n)):
+            return None, None
+        return shape[:axis] + shape[axis + 1:], None
     if mode == "sections":
         if expected is not None and expected != len(param):
             return None, None
@@ -611,9 +761,10 @@ def _called(op: Op) -> str:
     return op.args["call"]  # the method as written: chunk, split, permute, transpose...
 
 
+BATCH_MOVERS = {"permute", "index", "split"}  # the ops that follow a tensor whose batch is not first
 # Op.kind -> its rule; an op of any other kind ("unknown", "input") has an unknown result
 OPS = {
-    "layer": OpKind(lambda op, inputs, values: _run_layer(op, inputs[0], values), lambda op: op.layer.kind),
+    "layer": OpKind(lambda op, inputs, values: _run_layer(op, inputs[0], values, inputs[1:]), lambda op: op.layer.kind),
     "flatten": OpKind(lambda op, inputs, values: _run_flatten(op, inputs[0]), _named("flatten")),
     "view": OpKind(_run_view, lambda op: op.args.get("call", "view")),
     "reduce": OpKind(lambda op, inputs, values: Step(op, inputs, TensorInfo(_reduce_shape(op, inputs[0].shape),
@@ -626,6 +777,8 @@ OPS = {
     "join": OpKind(_run_join, _named("join")),
     "expand": OpKind(_run_expand, lambda op: "expand" if op.args["sizes"] is not None else "expand_as"),
     "repeat": OpKind(_run_repeat, _named("repeat")),
+    "constant": OpKind(_run_constant, _named("expand")),
+    "matmul": OpKind(_run_matmul, _called),
     "stack": OpKind(_run_stack, _named("torch.stack")),
     "index": OpKind(_run_index, _named("indexing")),
 }

@@ -165,21 +165,23 @@ class PerStep(nn.Module):
 """
 
 
-@pytest.mark.parametrize("out, tail, last", [
-    (32, "return self.out(y.view(-1, t * 4))", (2,)),        # unfolded by -1: (N, 32)
-    (32, "return self.out(y.view(b, t * 4))", None),         # b is N, y's batch N·8: not told apart here
-    (32, "return self.out(y.view(y.size(0), -1))", None),
-    (4, "return self.out(y) + self.out(self.fc(x.mean(1)))", None),  # a folded and an unfolded tensor meet
-    (4, "return self.out(y).mean(1, keepdim=True)", (1,)),   # the reduction keeps the folded batch
+@pytest.mark.parametrize("out, tail, last, found", [
+    (32, "return self.out(y.view(-1, t * 4))", (2,), []),        # unfolded by -1: (N, 32)
+    (32, "return self.out(y.view(b, t * 4))", (2,), []),         # b is x's batch N (y's is N·8): unfolded
+    (32, "return self.out(y.view(y.size(0), -1))", (2,),         # y's own batch N·8: still folded
+     [(9, "Linear expects 32 input features but receives 4 (the output of the view on line 14)")]),
+    (4, "return self.out(y) + self.out(self.fc(x.mean(1)))", None, []),  # a folded and an unfolded tensor meet
+    (4, "return self.out(y).mean(1, keepdim=True)", (1,), []),   # the reduction keeps the folded batch
 ])
-def test_folded_frames_are_exact_or_unknown(out, tail, last):
-    # torch runs each on (2, 8, 16) to the shape given, but the third (a (16, 4) input to the Linear)
-    # and the fourth (batches 16 and 2 do not broadcast) raise: missed, never a false alarm
+def test_folded_frames_are_exact_or_unknown(out, tail, last, found):
+    # torch runs each on (2, 8, 16) to the shape given, but the third (a (16, 4) input to the Linear:
+    # "mat1 and mat2 shapes cannot be multiplied (16x4 and 32x2)") and the fourth (batches 16 and 2
+    # do not broadcast) raise: the third is found, the fourth missed, never a false alarm
     source = FOLDED.format(out=out, tail=tail)
     steps = analyze_source(source, "folded.py", details=True).models[0].steps
     assert steps[0].out_shape == (16,)
     assert (steps[-1].out_shape if last else None) == last
-    assert lint_source(source, "folded.py") == []
+    assert [(f.line, f.message) for f in lint_source(source, "folded.py")] == found
 
 
 def test_a_view_across_axes_is_one_finding_not_a_fold():
@@ -216,9 +218,14 @@ def test_slice_length_is_pythons_and_symbolic_where_exact(size, bounds):
         assert evaluate(symbolic, {"H": size}) == len(range(size)[slice(*bounds)])
 
 
-def test_after_a_fold_the_batch_read_from_a_tensor_is_not_trusted():
-    # b is read off the folded tensor (N·8 rows): x.view(b, -1) is not (N, 128) then
-    # (torch: x.view(16, -1) of a (2, 8, 16) tensor is (16, 16), and Linear(16, 2) runs)
+def test_after_a_fold_the_batch_read_from_a_tensor_is_that_tensors():
+    # b is read off the folded tensor (N·8 rows): x.view(b, -1) is not (N, 128) but 8 rows of 16 per
+    # sample (torch: x.view(16, -1) of a (2, 8, 16) tensor is (16, 16), and Linear(16, 2) runs)
     source = FOLDED.format(out=16, tail="b = y.size(0)\n        return self.out(x.view(b, -1))")
     steps = analyze_source(source, "folded.py", details=True).models[0].steps
-    assert steps[-1].out_shape is None and lint_source(source, "folded.py") == []
+    assert (steps[-2].out_shape, steps[-2].step.output.frames, steps[-1].out_shape) == ((16,), 8, (2,))
+    assert lint_source(source, "folded.py") == []
+    # (torch: Linear(32, 2) of that (16, 16) raises "mat1 and mat2 shapes cannot be multiplied (16x16 and 32x2)")
+    wrong = FOLDED.format(out=32, tail="b = y.size(0)\n        return self.out(x.view(b, -1))")
+    assert [f.message for f in lint_source(wrong, "folded.py")] == [
+        "Linear expects 32 input features but receives 16 (the output of the view on line 15)"]

@@ -7,7 +7,7 @@ import ast
 from typing import Any
 
 from .. import layers as L
-from ..graph import BATCH, DimOf, Layer
+from ..graph import DimOf, Layer, batch_of
 from ..sizes import UNKNOWN
 from .nn import module_kind
 from .values import (
@@ -125,7 +125,7 @@ class Assignment:
                 return None
             return [self.piece(value, i, count) for i in range(count)]
         if isinstance(value, ShapeOf):
-            return [BATCH] + [DimOf(value.tensor.value, i, count) for i in range(1, count)]
+            return [batch_of(value.tensor.value)] + [DimOf(value.tensor.value, i, count) for i in range(1, count)]
         items = self.iterate(value)
         return items if items is not None and len(items) == count else None
 

@@ -14,6 +14,7 @@ from ..syntax import dotted_name
 from .nn import inherits_forward, layer_attribute, layer_class, torch_class
 from .siblings import modelled
 from .state import MAX_CALL_DEPTH
+from .nn import LAYER_TENSORS, layer_attribute
 from .values import (
     MISSING, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, Lazy,
     ListVal, MethodRef, ModuleRef, Partial, Qual, Raise, ShapeOf, Super, Tensor, is_enum, known,
@@ -128,8 +129,8 @@ class Classes:
             return owner.shape if name == "shape" else MethodRef(owner, name)
         if isinstance(owner, Layer) and name in owner.attrs:
             return owner.attrs[name]
-        if isinstance(owner, Layer) and owner.params is not None and name in owner.params:
-            return owner.params[name]
+        if isinstance(owner, Layer) and owner.params is not None and (name in owner.params or name in LAYER_TENSORS):
+            return layer_attribute(owner, name)
         if isinstance(owner, (ListVal, DictVal, Container, Super, ArrayVal, str)):
             return MethodRef(owner, name)
         return UNKNOWN

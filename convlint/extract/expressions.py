@@ -7,7 +7,7 @@ import ast
 from typing import Any
 
 from .. import slices
-from ..graph import BATCH, DimOf, Layer
+from ..graph import DimOf, Layer, batch_of
 from ..sizes import UNKNOWN
 from .operators import operator_name
 from . import zoo
@@ -214,7 +214,7 @@ class Expressions:
             return self.piece(value, count + key, count) if count is not None and -count <= key < 0 else UNKNOWN
         if isinstance(value, ShapeOf):
             if key == 0:
-                return BATCH
+                return batch_of(value.tensor.value)
             return DimOf(value.tensor.value, key) if isinstance(key, int) else UNKNOWN
         if isinstance(value, (DictVal, Container)) and getattr(value, "keys", None) is not None and known(key) \
                 and not is_lost(value):

@@ -166,6 +166,57 @@ def module_kind(value: Any) -> bool | None:
     return False
 
 
+def _conv_rank(layer: Layer) -> int | None:
+    kind = layer.kind.removeprefix("Lazy")
+    return int(kind[-2]) if kind.startswith("Conv") and kind.endswith("d") else None
+
+
+def _weight(layer: Layer):
+    """The shape of a Linear's or a convolution's weight, from its arguments (None: not known)."""
+    p, n = layer.params, _conv_rank(layer)
+    if layer.kind == "Linear":
+        shape = (p.get("out_features"), p.get("in_features"))
+    elif n is not None and layer.kind.startswith("Conv"):
+        kernel, groups = layer_attribute(layer, "kernel_size"), p.get("groups", 1)
+        if not (isinstance(kernel, tuple) and int_value(groups) and groups > 0):
+            return None
+        first, second = ("in_channels", "out_channels") if "Transpose" in layer.kind else ("out_channels", "in_channels")
+        rows, per = p.get(first), p.get(second)
+        shape = (rows, per // groups if int_value(per) and per % groups == 0 else None, *kernel)
+    else:
+        return None
+    return shape if all(int_value(d) and d > 0 for d in shape) else None
+
+
+def _tensor_attribute(layer: Layer, name: str) -> Any:
+    weight = _weight(layer)
+    if weight is None:
+        return UNKNOWN
+    if name == "weight":
+        return ConstTensor(weight, owner=layer)
+    bias = layer.params.get("bias", True)
+    rows = weight[1] * layer.params.get("groups", 1) if "Transpose" in layer.kind else weight[0]
+    return ConstTensor((rows,), owner=layer) if bias is True else None if bias is False else UNKNOWN
+
+
+# attributes torch computes from a layer's arguments: its parameters (for Linear and convolutions)
+LAYER_TENSORS = {"weight": _tensor_attribute, "bias": _tensor_attribute}
+# convolution arguments torch keeps as one size per spatial dim (`Conv2d(3, 8, 3).kernel_size` is (3, 3))
+PER_DIM = {"kernel_size", "stride", "padding", "dilation", "output_padding"}
+
+
+def layer_attribute(layer: Layer, name: str) -> Any:
+    """`self.conv.stride`, `self.fc.weight`: what torch's layer holds, as its arguments give it."""
+    if name in LAYER_TENSORS:
+        return LAYER_TENSORS[name](layer, name)
+    value, n = layer.params[name], _conv_rank(layer)
+    if name in PER_DIM and n is not None and int_value(value):
+        return (value,) * n
+    if name in PER_DIM and n is not None and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
 def surely_absent(owner: Any, name: str) -> bool:
     """A private attribute (`_is_cn`) that no code we could not read can have set on `owner`."""
     if not name.startswith("_") or name.startswith("__") or name in TORCH_PRIVATE:
@@ -255,6 +306,8 @@ class Modules:
         if self.ops is None:
             return UNKNOWN
         if isinstance(module, Layer):
+            if module.kind in LAYER_CALLS:
+                return LAYER_CALLS[module.kind](self, module, args, kwargs, node)
             if len(args) == 1 and is_tensor(args[0]) and not kwargs:
                 return self.emit("layer", (args[0].value,), node, module)
             return self.unknown_result(args, kwargs, node)
@@ -351,6 +404,25 @@ class Modules:
                 return None
             pairs.append((name, value))
         return pairs
+
+
+_ATTENTION_FORWARD = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask",
+                      "average_attn_weights", "is_causal")
+
+
+def _attention_call(interp, layer: Layer, args: list, kwargs: dict, node) -> Any:
+    """`out, weights = attn(q, k, v, need_weights=False)`: one op on the three tensors; the weights
+    are not followed (None when not asked for, as torch returns)."""
+    given = {**dict(zip(_ATTENTION_FORWARD, args)), **kwargs}
+    if len(args) > len(_ATTENTION_FORWARD) or set(given) - set(_ATTENTION_FORWARD) \
+            or not all(is_tensor(given.get(name)) for name in _ATTENTION_FORWARD[:3]):
+        return interp.unknown_result(args, kwargs, node)
+    out = interp.emit("layer", tuple(given[name].value for name in _ATTENTION_FORWARD[:3]), node, layer)
+    return out, None if given.get("need_weights", True) is False else UNKNOWN
+
+
+# torch layers called on more than one tensor, or returning more than one: how a call is followed
+LAYER_CALLS = {"MultiheadAttention": _attention_call}
 
 
 def _named(owner: Any) -> list:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from ..graph import SizeOf, is_read_size
+from ..graph import SizeOf, is_batch, is_read_size
 from ..sizes import UNKNOWN
 from . import arrays, valued
 from .kinds import is_class_or_function, same_class, torch_has
@@ -30,7 +30,7 @@ _COMPARED = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt:
 
 OPERATORS = {
     ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply", ast.Div: "Divide", ast.FloorDiv: "FloorDivide",
-    ast.Mod: "Modulo", ast.Pow: "Power",
+    ast.Mod: "Modulo", ast.Pow: "Power", ast.MatMult: "MatMul",
 }
 
 
@@ -43,11 +43,17 @@ class Operators:
     """Operators (a mixin of the Extractor)."""
 
     def binary(self, op: str, left: Any, right: Any, node: ast.AST) -> Any:
+        if op == "Multiply" and is_batch(left) != is_batch(right):
+            # `b * n` with b = x.size(0): a reshape to it folds n rows per sample into the batch
+            batch, other = (left, right) if is_batch(left) else (right, left)
+            return SizeOf("*", batch, other) if int_value(other) and other > 0 or is_read_size(other) else UNKNOWN
         if (is_read_size(left) or is_read_size(right)) and op in SIZE_ARITHMETIC:
             # `c * h * w`, `h // 2` over sizes read from tensors: resolved with them in propagation
             if all(is_read_size(v) or int_value(v) for v in (left, right)):
                 return SizeOf(SIZE_ARITHMETIC[op], left, right)
             return UNKNOWN
+        if op == "MatMul" and (is_tensor(left) or is_tensor(right)):
+            return self.matmul("@", left, right, node)
         if is_tensor(left) or is_tensor(right):
             if op in ("Add", "Subtract", "Multiply", "Divide") and is_tensor(left) and is_tensor(right):
                 return self.emit("elementwise", (left.value, right.value), node, op=op)

@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any
 
-from ..graph import BATCH, Layer, is_read_size
+from ..graph import Layer, batch_of, is_batch, is_read_size
 from ..sizes import UNKNOWN
 from .kinds import TORCH_NAMESPACES, isinstance_of, torch_has
 from .nn import surely_absent
@@ -32,7 +32,7 @@ def _super(interp, args, kwargs, node):
 
 def _len(interp, args, kwargs, node):
     if args and is_tensor(args[0]):
-        return BATCH
+        return batch_of(args[0].value)
     if args and isinstance(args[0], SizesOf):
         return UNKNOWN
     if args and isinstance(args[0], frozenset):
@@ -96,7 +96,7 @@ def _zip(interp, args, kwargs, node):
 
 def _conversion(function):
     def convert(interp, args, kwargs, node):
-        if function is int and len(args) == 1 and not kwargs and (is_read_size(args[0]) or args[0] is BATCH):
+        if function is int and len(args) == 1 and not kwargs and (is_read_size(args[0]) or is_batch(args[0])):
             return args[0]  # int(x.size(1)): already an int
         if len(args) != 1 or not known(args[0]):
             return interp.unknown_result(args, kwargs, node)

@@ -39,6 +39,7 @@ class State:
         self.steps = 0
         self.depth = 0
         self.helper_site: ast.AST | None = None
+        self.rank_run = None  # (propagation, the ops it has run) of the model being built, for rank_of
         self.helper_layers: dict[int, list[Layer]] = {}  # layers built per definition in the current helper call
         self.layers: dict[int, Layer] = {}  # every layer constructed (not speculatively), by id
         self.call_stack: list[ast.AST] = []  # the calls of this file's code being followed, innermost last

@@ -11,7 +11,7 @@ from math import prod
 from typing import Any
 
 from .. import layers as L
-from ..graph import BATCH, DimOf, Layer, Model, is_read_size
+from ..graph import MODEL_INPUT, DimOf, Layer, Model, batch_of, is_batch, is_read_size
 from ..sizes import UNKNOWN
 from .pointwise import POINTWISE
 from .values import (
@@ -24,6 +24,8 @@ SHAPE_KEEPING = {
     "contiguous", "detach", "float", "half", "double", "bfloat16", "to", "cuda", "cpu", "type_as",
     "requires_grad_", "zero_", "fill_", "gelu", "silu", "elu", "leaky_relu", "hardswish", "mish",
     "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax", "batch_norm",
+    # in-place samplers, as initialisers use them (`torch.empty(1, n, d).normal_(std=0.02)`)
+    "normal_", "uniform_", "bernoulli_", "exponential_", "geometric_", "cauchy_", "log_normal_", "random_",
 }
 # questions whose answer is False when a model runs as ordinary Python (not scripted, traced,
 # compiled or exported)
@@ -148,24 +150,25 @@ class Tensors:
         rank = self.rank_of(tensor)
         if rank is None:
             return UNKNOWN
-        sizes = [BATCH] + [DimOf(tensor.value, axis, rank) for axis in range(1, rank)]
+        sizes = [batch_of(tensor.value)] + [DimOf(tensor.value, axis, rank) for axis in range(1, rank)]
         return SizesOf(tuple(sizes[start:stop]))
 
     def rank_of(self, tensor: Tensor) -> int | None:
         """The batched rank of a tensor as the ops so far give it at the declared input."""
-        from ..propagate import propagate
+        from ..propagate import Propagation
 
         if self.ops is None or len(self.ops) > MAX_RANK_OPS:
             return None
-        steps = propagate(Model("", None, self.declared, list(self.ops)))
-        for step in reversed(steps):
-            if step.op.output == tensor.value:
-                return None if step.out_shape is None else len(step.out_shape) + 1
-        for step in steps:
-            if tensor.value in step.op.inputs:
-                shape = step.inputs[step.op.inputs.index(tensor.value)].shape
-                return None if shape is None else len(shape) + 1
-        return None
+        run, done = self.rank_run if self.rank_run is not None else (None, [])
+        if run is None or len(done) > len(self.ops) or any(self.ops[i] is not op or op.output != out
+                                                           for i, (op, out) in enumerate(done[-1:], len(done) - 1)):
+            run, done = Propagation(self.declared), []  # another model, or its last op rewritten in place
+        for op in self.ops[len(done):]:
+            run.step(op)
+            done.append((op, op.output))
+        self.rank_run = (run, done)
+        shape = run.values.get(tensor.value)
+        return None if shape is None or shape.shape is None else len(shape.shape) + 1
 
     def piece(self, pieces: Pieces, index: int, expected: int | None) -> Any:
         key = (index, expected)
@@ -181,9 +184,18 @@ class Tensors:
         if isinstance(sizes, ShapeOf):
             return self.emit("unknown", (tensor.value,), node)
         items = self.iterate(sizes)
-        if items is None or not all(int_value(s) or is_read_size(s) or s is BATCH for s in items):
+        if items is None or not all(int_value(s) or is_read_size(s) or is_batch(s) for s in items):
             return self.emit("unknown", (tensor.value,), node)
         return self.emit("view", (tensor.value,), node, sizes=tuple(items), call=call)
+
+    def matmul(self, call: str, left: Any, right: Any, node) -> Any:
+        """`a @ b`, torch.matmul, torch.bmm: of two tensors, or of a tensor and a parameter of known shape."""
+        if is_tensor(left) and is_tensor(right):
+            return self.emit("matmul", (left.value, right.value), node, call=call)
+        tensor, const = (left, right) if is_tensor(left) else (right, left)
+        if is_tensor(tensor) and isinstance(const, ConstTensor):
+            return self.emit("matmul", (tensor.value,), node, call=call, const=const.shape, const_first=const is left)
+        return self.unknown_result([left, right], {}, node)
 
     def concat(self, seq: Any, args, kwargs, node) -> Any:
         items = self.iterate(seq)
@@ -226,7 +238,7 @@ def _size(interp, name, tensor, args, kwargs, node):
         return ShapeOf(tensor)
     axis = args[0] if args else kwargs.get("dim")
     if axis == 0:
-        return BATCH
+        return batch_of(tensor.value)
     return DimOf(tensor.value, axis) if isinstance(axis, int) else UNKNOWN
 
 
@@ -244,6 +256,35 @@ def _chunk_or_split(interp, name, tensor, args, kwargs, node):
     if not int_value(param) or param <= 0:
         return interp.unknown_result([tensor, *args], kwargs, node)
     return Pieces(tensor, name, name, param, dim, node)
+
+
+def _dim(interp, name, tensor, args, kwargs, node):  # x.dim(): the rank, when the ops so far give it
+    rank = None if args or kwargs else interp.rank_of(tensor)
+    return UNKNOWN if rank is None else rank
+
+
+def _unbind(interp, name, tensor, args, kwargs, node):  # x.unbind(dim): the slices x.select(dim, i)
+    dim = args[0] if args else kwargs.get("dim", 0)
+    if not int_value(dim) or len(args) > 1 or set(kwargs) - {"dim"}:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return Pieces(tensor, name, "unbind", None, dim, node)
+
+
+def _tensor_split(interp, name, tensor, args, kwargs, node):
+    """`torch.tensor_split(x, (i, j), dim)`: the pieces x[..., :i], x[..., i:j], x[..., j:] along
+    dim (a count of sections instead of indices: unknown)."""
+    indices = args[0] if args else kwargs.get("indices", kwargs.get("tensor_indices_or_sections"))
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    indices = tuple(indices.items) if isinstance(indices, ListVal) and not indices.lost else indices
+    if not isinstance(indices, tuple) or not all(int_value(i) for i in indices) or not int_value(dim) \
+            or len(args) > 2 or set(kwargs) - {"indices", "tensor_indices_or_sections", "dim"}:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    whole = ("slice", None, None, None)
+    before = (whole,) * dim if dim >= 0 else (("ellipsis",),)
+    after = () if dim >= 0 else (whole,) * (-dim - 1)
+    bounds = [None, *indices, None]
+    return tuple(interp.emit("index", (tensor.value,), node, spec=(*before, ("slice", start, stop, None), *after))
+                 for start, stop in zip(bounds, bounds[1:]))
 
 
 def _permute(interp, name, tensor, args, kwargs, node):
@@ -305,6 +346,13 @@ def _arithmetic_function(interp, name, tensor, args, kwargs, node):  # torch.add
     return interp.binary(ARITHMETIC[name], tensor, args[0], node)
 
 
+def _matmul_method(interp, name, tensor, args, kwargs, node):  # x.matmul(y), x.bmm(y)
+    other = args[0] if len(args) == 1 and not kwargs else kwargs.get("other", kwargs.get("mat2")) if not args else None
+    if other is None or len(kwargs) > 1:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.matmul(name, tensor, other, node)
+
+
 def _unknown_cat(interp, name, tensor, args, kwargs, node):  # torch.cat(x): not a sequence of tensors
     return interp.unknown_result([tensor], kwargs, node)
 
@@ -332,6 +380,8 @@ def _linear(interp, name, tensor, args, kwargs, node):  # F.linear(x, weight, bi
     weight = given.get("weight")
     if len(args) > 2 or set(kwargs) - {"weight", "bias"} or not isinstance(weight, ConstTensor) or len(weight.shape) != 2:
         return interp.unknown_result([tensor, *args], kwargs, node)
+    if weight.owner is not None and weight.owner.kind == "Linear":
+        return interp.emit("layer", (tensor.value,), node, weight.owner)  # F.linear(x, self.fc.weight): self.fc
     out_features, in_features = weight.shape
     return interp.apply_rule(("Linear", {"in_features": in_features, "out_features": out_features,
                                          "bias": given.get("bias") is not None}), tensor, node)
@@ -345,7 +395,7 @@ def _sizes_argument(args, kwargs, key="size"):
     elif kwargs:
         return None
     sizes = tuple(sizes.items) if isinstance(sizes, (ListVal, SizesOf)) else sizes
-    if not isinstance(sizes, tuple) or not sizes or not all(int_value(s) or is_read_size(s) or s is BATCH for s in sizes):
+    if not isinstance(sizes, tuple) or not sizes or not all(int_value(s) or is_read_size(s) or is_batch(s) for s in sizes):
         return None
     return sizes
 
@@ -373,14 +423,15 @@ def _stack(interp, args, kwargs, node):  # torch.stack([a, b], dim)
     return interp.emit("stack", tuple(t.value for t in items), node, dim=dim)
 
 
-AXIS_OPS = {"chunk": _chunk_or_split, "split": _chunk_or_split, "permute": _permute,
+AXIS_OPS = {"chunk": _chunk_or_split, "split": _chunk_or_split, "permute": _permute, "tensor_split": _tensor_split,
             **dict.fromkeys(("transpose", "swapaxes", "swapdims"), _transpose)}
 # x.<name>(...)
 TENSOR_METHODS = {
-    "size": _size, "dim": lambda *_: UNKNOWN, **AXIS_OPS, "expand": _expand, "repeat": _expand,
+    "size": _size, "dim": _dim, "unbind": _unbind, **AXIS_OPS, "expand": _expand, "repeat": _expand,
     "expand_as": _expand_as, "view": _view, "reshape": _view, "flatten": _flatten,
     **dict.fromkeys(REDUCTIONS, _reduce),
     **dict.fromkeys(("add", "mul", "sub", "div", "add_", "mul_"), _arithmetic_method),
+    "matmul": _matmul_method, "bmm": _matmul_method,
 }
 # torch.<name>(x, ...) and F.<name>(x, ...)
 TENSOR_FUNCTIONS = {
@@ -388,7 +439,7 @@ TENSOR_FUNCTIONS = {
     **dict.fromkeys(ARITHMETIC, _arithmetic_function), "reshape": _reshape,
     "conv1d": _conv, "conv2d": _conv, "conv3d": _conv, "linear": _linear,
 }
-TORCH_FUNCTIONS = AXIS_OPS  # torch.<name>(x, ...) only
+TORCH_FUNCTIONS = {**AXIS_OPS, "matmul": _matmul_method, "bmm": _matmul_method}  # torch.<name>(x, ...) only
 
 
 def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict, node) -> Any:
@@ -409,6 +460,12 @@ def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict
             and -len(shape) - 1 <= args[0] <= len(shape):
         index = args[0] % (len(shape) + 1)
         return ConstTensor(shape[:index] + (1,) + shape[index:])
+    if name == "expand":
+        sizes = _sizes_argument(args, kwargs)
+        if sizes is not None and is_batch(sizes[0]) and interp.ops is not None:
+            # the class token of a transformer: a parameter grown along a new (or size-1) batch axis
+            return interp.emit("constant", (), node, const=shape, sizes=sizes)
+        return UNKNOWN
     if name == "size" and not kwargs:
         if not args:
             return shape
@@ -427,6 +484,13 @@ def _assert(interp, args, kwargs, node):
     if interp.truth(args[0]) is False:
         raise Raise  # torch._assert(False, ...) raises: this path is not taken
     return None
+
+
+def _matmul(interp, args, kwargs, node, call):  # torch.matmul(a, b), torch.bmm(a, b)
+    given = {**dict(zip(("input", "other" if call == "matmul" else "mat2"), args)), **kwargs}
+    if len(args) > 2 or set(given) != {"input", "other" if call == "matmul" else "mat2"}:
+        return interp.unknown_result([*args, *kwargs.values()], {}, node)
+    return interp.matmul(call, given["input"], given["other" if call == "matmul" else "mat2"], node)
 
 
 def _cat(interp, args, kwargs, node):
@@ -459,6 +523,8 @@ def _const(interp, args, kwargs, node, full=False):
 QUAL_CALLS = {**dict.fromkeys(EAGER_FALSE, lambda *_: False), "torch._assert": _assert}
 QUAL_FALLBACKS = {
     **dict.fromkeys(("torch.cat", "torch.concat", "torch.concatenate"), _cat), "torch.stack": _stack,
+    **{f"torch.{call}": (lambda interp, args, kwargs, node, call=call: _matmul(interp, args, kwargs, node, call))
+       for call in ("matmul", "bmm")},
     **{f"torch.{name}": (lambda interp, args, kwargs, node, op=op: _arithmetic(interp, args, kwargs, node, op))
        for name, op in ARITHMETIC.items()},
     **{f"torch.{name}": (lambda interp, args, kwargs, node, full=name == "full": _const(interp, args, kwargs, node, full))

@@ -242,6 +242,7 @@ class ConstTensor:
 
     shape: tuple
     parameter: Any = field(default=None, compare=False)  # the nn.Parameter(...) call that made it one (None: a plain tensor)
+    owner: Any = field(default=None, compare=False)  # the torch layer whose weight it is (`self.fc.weight`)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from ..sizes import UNKNOWN
 from .base import REQUIRED, LayerSpec, LazyRule, Rule, ShapeError, Window, at_least
 from .shapes import (
-    GLU, ChannelShuffle, Dense, Elementwise, Flatten, GroupNorm, LayerNorm, Norm, Pad, PixelShuffle, Unflatten,
+    GLU, Attention, ChannelShuffle, Dense, Elementwise, Flatten, GroupNorm, LayerNorm, Norm, Pad, PixelShuffle, Unflatten,
     Squeeze, Unsqueeze, Upsample,
 )
 from .windows import AdaptivePool, Conv, Pool, dropped
@@ -30,6 +30,7 @@ __all__ = [
     "bind",
     "output_shape",
     "config_errors",
+    "check_operands",
     "windows",
     "parameter_count",
     "FUNCTIONAL",
@@ -115,6 +116,9 @@ _add(Elementwise("Identity", (), accepts_anything=True))
 _add(GLU("GLU", (("dim", -1),)))
 _add(Flatten("Flatten", (("start_dim", 1), ("end_dim", -1))))
 _add(Unflatten("Unflatten", (("dim", R), ("unflattened_size", R))))
+_add(Attention("MultiheadAttention", (("embed_dim", R), ("num_heads", R), ("dropout", 0.0), ("bias", True),
+                                       ("add_bias_kv", False), ("add_zero_attn", False), ("kdim", None),
+                                       ("vdim", None), ("batch_first", False), *_DEVICE)))
 _add(Dense("Linear", (("in_features", R), ("out_features", R), ("bias", True), *_DEVICE),
             ("in_features", "out_features"), channels_param="in_features", macs="features"))
 _add(Dense("Bilinear", (("in1_features", R), ("in2_features", R), ("out_features", R), ("bias", True), *_DEVICE),
@@ -237,6 +241,14 @@ def output_shape(name: str, params: dict, shape):
     if rule.errors(p):
         return None
     return rule.output(p, shape)
+
+
+def check_operands(name: str, params: dict, shapes: list) -> None:
+    """For a layer called on several tensors (nn.MultiheadAttention's query, key, value): raise
+    ShapeError when torch would reject the others next to the first."""
+    rule = _RULES[name]
+    if hasattr(rule, "check_operands") and shapes[0] is not None and not rule.errors(_resolved(rule, params)):
+        rule.check_operands(_resolved(rule, params), *shapes)
 
 
 def config_errors(name: str, params: dict) -> list:

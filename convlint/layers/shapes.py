@@ -309,6 +309,50 @@ class Dense(Rule):
         return math.prod(sizes), sizes[-1] if bias else 0
 
 
+class Attention(Rule):
+    """nn.MultiheadAttention(query, key, value): the output has the query's shape (its last dim
+    embed_dim); per sample a (L, E) query (batch_first) or an (N, E) row of a (L, N, E) one, or an
+    unbatched (E,) row; key and value of the same rank, their last dims kdim and vdim."""
+    rank = (1, 2)
+    defines_channels = True
+
+    def errors(self, p):
+        embed, heads = p["embed_dim"], p["num_heads"]
+        errs = [f"{key} must be a positive int, got {show(p[key])}" for key in ("embed_dim", "num_heads")
+                if not int_or_unknown(p[key]) or isinstance(p[key], int) and p[key] <= 0]
+        if not errs and isinstance(embed, int) and isinstance(heads, int) and embed % heads:
+            errs.append(f"embed_dim must be divisible by num_heads, got {embed} and {heads}")
+        return errs
+
+    def output(self, p, shape):
+        self.check_rank(shape)
+        self.check_last(shape, p["embed_dim"], "query")
+        return shape
+
+    def check_operands(self, p, query, key, value) -> None:
+        """Raise as torch does for a key or value that cannot meet the query."""
+        for name, shape, size in (("key", key, p["kdim"]), ("value", value, p["vdim"])):
+            if shape is None:
+                continue
+            if len(shape) != len(query):
+                raise ShapeError(f"{self.name} expects a {name} of the query's rank ({len(query) + 1}-d), "
+                                 f"got {len(shape) + 1}-d")
+            self.check_last(shape, p["embed_dim"] if size is None else size, name)
+
+    def check_last(self, shape, size, name) -> None:
+        if isinstance(size, int) and isinstance(shape[-1], int) and shape[-1] != size:
+            raise ShapeError(f"{self.name} expects {name} embeddings of {size} features but receives {shape[-1]}")
+
+    def count(self, p):
+        embed, kdim, vdim = (int_or_none(p[k]) for k in ("embed_dim", "kdim", "vdim"))
+        if embed is None or UNKNOWN in (p["bias"], p["add_bias_kv"]) or None in (
+                kdim if p["kdim"] is not None else 0, vdim if p["vdim"] is not None else 0):
+            return None
+        inputs = embed + (embed if kdim is None else kdim) + (embed if vdim is None else vdim)
+        bias = 4 * embed if p["bias"] else 0
+        return embed * inputs + embed * embed, bias + (2 * embed if p["add_bias_kv"] else 0)
+
+
 # ---- resampling
 
 

@@ -1,0 +1,74 @@
+"""torch.matmul / torch.bmm / `@` over batched tensors, exactly as torch computes them.
+
+Shapes exclude the batch, as everywhere in propagation; a parameter of known full shape (an
+`nn.Parameter(torch.randn(k, m))`) is given as `const`. Where the batch takes part in the
+product itself (a 2-d (N, k) operand is a matrix whose rows are the batch) or meets a non-batch
+dim of the other operand (operands of different ranks), the result depends on the batch size:
+unknown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Shape = tuple
+
+
+def _fmt(shape: Shape, batched: bool = True) -> str:
+    sizes = ", ".join("?" if d is None else str(d) for d in shape)
+    return f"(N, {sizes})" if batched else f"({sizes})"
+
+
+def _inner_error(call: str, a: str, b: str, k: Any, rows: Any) -> str | None:
+    if isinstance(k, int) and isinstance(rows, int) and k != rows:
+        return f"{call} of {a} and {b}: the last size of the first ({k}) must equal the second-to-last size of the second ({rows})"
+    return None
+
+
+def _batch_dims(call: str, a: Shape, b: Shape, shown: tuple[str, str]) -> tuple[list | None, str | None]:
+    out = []
+    for x, y in zip(a, b):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        elif isinstance(x, int) and isinstance(y, int):
+            return None, f"{call} of {shown[0]} and {shown[1]}: the batch sizes {x} and {y} cannot be broadcast"
+        else:
+            out.append(None)
+    return out, None
+
+
+def matmul_shape(call: str, a: Shape | None, b: Shape | None, const: Shape | None = None,
+                 const_first: bool = False) -> tuple[Shape | None, str | None]:
+    """The result of `a @ b` for batched a and b (no batch in the shapes), or of the batched tensor
+    a and a parameter `const` (`const @ a` when `const_first`), and torch's rejection, if any."""
+    if const is not None:
+        return _with_const(call, a, const, const_first)
+    if a is None or b is None or len(a) != len(b) or len(a) < 2:
+        return None, None  # a 2-d operand multiplies along the batch; different ranks mix batch and sizes
+    if call == "bmm" and len(a) != 2:
+        return None, None
+    shown = (_fmt(a), _fmt(b))
+    batch, error = _batch_dims(call, a[:-2], b[:-2], shown)
+    if error:
+        return None, error
+    error = _inner_error(call, *shown, a[-1], b[-2])
+    if error:
+        return None, error
+    return (*batch, a[-2], b[-1]), None
+
+
+def _with_const(call: str, x: Shape | None, const: Shape, const_first: bool) -> tuple[Shape | None, str | None]:
+    if x is None or not 1 <= len(const) <= 2 or call == "bmm":
+        return None, None  # a parameter with batch dims of its own would meet the batch
+    shown = (_fmt(const, False), _fmt(x)) if const_first else (_fmt(x), _fmt(const, False))
+    if not const_first:  # x @ W: the last size of x meets W's rows (or its one axis)
+        if not x:
+            return None, None
+        error = _inner_error(call, *shown, x[-1], const[0])
+        return (None, error) if error else ((*x[:-1], *const[1:]), None)
+    if len(x) < 2:
+        return None, None  # W @ (N, k): the batch would be the rows of the matrix
+    error = _inner_error(call, *shown, const[-1], x[-2])
+    return (None, error) if error else ((*x[:-2], *const[:-1], x[-1]), None)
