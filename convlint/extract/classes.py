@@ -11,10 +11,9 @@ from ..graph import Layer
 from ..imports import find_module
 from ..sizes import UNKNOWN
 from ..syntax import dotted_name
-from .nn import inherits_forward, layer_attribute, layer_class, torch_class
+from .nn import ABSENT, inherits_forward, layer_attribute, layer_class, torch_class
 from .siblings import modelled
 from .state import MAX_CALL_DEPTH
-from .nn import LAYER_TENSORS, layer_attribute
 from .values import (
     MISSING, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, Lazy,
     ListVal, MethodRef, ModuleRef, Partial, Qual, Raise, ShapeOf, Super, Tensor, is_enum, known,
@@ -82,7 +81,7 @@ class Classes:
                 return value
             if owner.base is not None:
                 value = layer_attribute(owner.base, name)
-                if value is not None:
+                if value is not ABSENT:
                     return value
             if name == "training" and self.mode is not None and owner.cls.torch_base() is not None:
                 self.mode_read = True  # the model's forward depends on its mode: it is built in both
@@ -129,8 +128,8 @@ class Classes:
             return owner.shape if name == "shape" else MethodRef(owner, name)
         if isinstance(owner, Layer) and name in owner.attrs:
             return owner.attrs[name]
-        if isinstance(owner, Layer) and owner.params is not None and (name in owner.params or name in LAYER_TENSORS):
-            return layer_attribute(owner, name)
+        if isinstance(owner, Layer) and (value := layer_attribute(owner, name)) is not ABSENT:
+            return value
         if isinstance(owner, (ListVal, DictVal, Container, Super, ArrayVal, str)):
             return MethodRef(owner, name)
         return UNKNOWN

@@ -65,35 +65,19 @@ TORCH_CLASSES = (
 
 # the attributes a torch layer's constructor sets from its arguments, by layer: "given" (the argument
 # as it is) or "tuple" (an int made a tuple of the layer's rank, as torch's _ntuple does; a padding
-# string kept); any other attribute of a subclass's base layer (its weight, its bias) is not known
+# string kept); any other argument is kept as given
 _CONV_ATTRIBUTES = {"in_channels": "given", "out_channels": "given", "groups": "given", "padding_mode": "given",
                     **dict.fromkeys(("kernel_size", "stride", "dilation", "padding", "output_padding"), "tuple")}
 _NORM_ATTRIBUTES = dict.fromkeys(("num_features", "eps", "momentum", "affine", "track_running_stats"), "given")
 LAYER_ATTRIBUTES = {
-    **{f"{conv}{n}d": _CONV_ATTRIBUTES for conv in ("Conv", "ConvTranspose") for n in (1, 2, 3)},
+    **{f"{lazy}{conv}{n}d": _CONV_ATTRIBUTES for lazy in ("", "Lazy") for conv in ("Conv", "ConvTranspose")
+       for n in (1, 2, 3)},
     **{f"{norm}{n}d": _NORM_ATTRIBUTES for norm in ("BatchNorm", "InstanceNorm") for n in (1, 2, 3)},
     "GroupNorm": dict.fromkeys(("num_groups", "num_channels", "eps", "affine"), "given"),
     "LayerNorm": {"normalized_shape": "tuple", "eps": "given", "elementwise_affine": "given"},
     "RMSNorm": {"normalized_shape": "tuple", "eps": "given", "elementwise_affine": "given"},
     "Linear": dict.fromkeys(("in_features", "out_features"), "given"),
 }
-
-
-def layer_attribute(layer: Layer, name: str) -> Any:
-    """`self.<name>` read in a subclass of the torch layer `layer`: the value torch's constructor
-    stored, or None when it is not one we know."""
-    how = LAYER_ATTRIBUTES.get(layer.kind, {}).get(name)
-    if how is None or layer.params is None or name not in layer.params:
-        return None
-    value = layer.params[name]
-    if how == "given" or isinstance(value, str):
-        return value
-    rank = L.LAYERS[layer.kind].spatial or 1  # LayerNorm: normalized_shape=96 is (96,)
-    if int_value(value):
-        return (value,) * rank
-    if isinstance(value, (tuple, list)) and all(int_value(v) for v in value):
-        return tuple(value)
-    return UNKNOWN
 
 
 def layer_class(kind: str | None) -> bool:
@@ -201,20 +185,31 @@ def _tensor_attribute(layer: Layer, name: str) -> Any:
 
 # attributes torch computes from a layer's arguments: its parameters (for Linear and convolutions)
 LAYER_TENSORS = {"weight": _tensor_attribute, "bias": _tensor_attribute}
-# convolution arguments torch keeps as one size per spatial dim (`Conv2d(3, 8, 3).kernel_size` is (3, 3))
-PER_DIM = {"kernel_size", "stride", "padding", "dilation", "output_padding"}
+
+
+ABSENT = object()  # layer_attribute: not an attribute we know the layer to have
 
 
 def layer_attribute(layer: Layer, name: str) -> Any:
-    """`self.conv.stride`, `self.fc.weight`: what torch's layer holds, as its arguments give it."""
+    """`self.conv.stride`, `self.fc.weight`, or `self.<name>` read in a subclass of the torch layer:
+    what torch's layer holds, as its arguments give it (a convolution's kernel_size one per spatial
+    dim, a LayerNorm's normalized_shape a tuple, weight and bias tensors of known shape, None
+    without a bias); ABSENT when it is not one of them."""
+    if layer.params is None:
+        return ABSENT
     if name in LAYER_TENSORS:
         return LAYER_TENSORS[name](layer, name)
-    value, n = layer.params[name], _conv_rank(layer)
-    if name in PER_DIM and n is not None and int_value(value):
-        return (value,) * n
-    if name in PER_DIM and n is not None and isinstance(value, list):
+    if name not in layer.params:
+        return ABSENT
+    value = layer.params[name]
+    if LAYER_ATTRIBUTES.get(layer.kind, {}).get(name) != "tuple" or isinstance(value, str):
+        return value
+    rank = L.LAYERS[layer.kind].spatial or 1  # LayerNorm: normalized_shape=96 is (96,)
+    if int_value(value):
+        return (value,) * rank
+    if isinstance(value, (tuple, list)) and all(int_value(v) for v in value):
         return tuple(value)
-    return value
+    return UNKNOWN
 
 
 def surely_absent(owner: Any, name: str) -> bool:

@@ -16,8 +16,8 @@ from .kinds import TORCH_NAMESPACES, isinstance_of, torch_has
 from .nn import surely_absent
 from .state import MAX_UNROLL
 from .values import (
-    BUILTINS, MUTATORS, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Env, Instance, ListVal,
-    MethodRef, NamesOf, Partial, Qual, Raise, SetVal, SizesOf, Super, Tensor, int_value, is_tensor, known, next_serial,
+    BUILTINS, MUTATORS, ArrayVal, ClassInfo, Container, DictVal, EnumMember, Env, Instance, ListVal,
+    MethodRef, NamesOf, Partial, Qual, Raise, SetVal, SizesOf, Super, int_value, is_tensor, known, next_serial,
     numeric,
 )
 

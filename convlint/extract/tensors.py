@@ -11,7 +11,7 @@ from math import prod
 from typing import Any
 
 from .. import layers as L
-from ..graph import MODEL_INPUT, DimOf, Layer, Model, batch_of, is_batch, is_read_size
+from ..graph import DimOf, Layer, batch_of, is_batch, is_read_size
 from ..sizes import UNKNOWN
 from .pointwise import POINTWISE
 from .values import (

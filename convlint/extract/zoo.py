@@ -70,8 +70,9 @@ def timm_build_model_with_cfg(interp, args: list, kwargs: dict, node) -> Any:
         return interp.unknown_result(args, kwargs, node)
     for name in names:
         model_kwargs.pop(name, None)
-    given = bound.get("pretrained_cfg") is not None or bound.get("pretrained_cfg_overlay") is not None
-    cfg = dict.fromkeys(_MODEL_FIELDS, UNKNOWN) if given else variant_cfg(interp, bound.get("variant"))
+    tag = bound.get("pretrained_cfg")  # a str: that tag's configuration ("resnet50.a1_in1k" -> "a1_in1k")
+    given = tag is not None and not isinstance(tag, str) or bound.get("pretrained_cfg_overlay") is not None
+    cfg = dict.fromkeys(_MODEL_FIELDS, UNKNOWN) if given else variant_cfg(interp, bound.get("variant"), tag)
     num_classes, fixed = cfg["num_classes"], cfg["fixed_input_size"]
     if not (int_value(num_classes) and num_classes < 0):  # a negative count is not passed on
         model_kwargs.setdefault("num_classes", num_classes)
@@ -86,8 +87,9 @@ def timm_build_model_with_cfg(interp, args: list, kwargs: dict, node) -> Any:
     return interp.invoke(model_cls, [], model_kwargs, node)
 
 
-def variant_cfg(interp, variant: Any) -> dict:
-    """The _MODEL_FIELDS of the pretrained configuration timm's registry holds for `variant`:
+def variant_cfg(interp, variant: Any, tag: str | None = None) -> dict:
+    """The _MODEL_FIELDS of the pretrained configuration timm's registry holds for `variant` (`tag`:
+    for that one of its configurations):
     read from the `default_cfgs` of the file whose code calls the builder (`{'resnet18.a1_in1k':
     _rcfg(...), ...}`, as a literal given to generate_default_cfgs or assigned first). Which of a
     variant's tags is its default depends on where weights are hosted, so a field is known only when
@@ -98,7 +100,7 @@ def variant_cfg(interp, variant: Any) -> dict:
         return unknown
     local = interp.code_file is None
     tree = interp.module if local else _tree(file)
-    entries = [] if tree is None else cfg_entries(tree, variant)
+    entries = [] if tree is None else cfg_entries(tree, variant, tag)
     if not entries:
         return unknown
     if local:
@@ -146,9 +148,10 @@ def _tree(path: str) -> ast.Module | None:
         return None
 
 
-def cfg_entries(tree: ast.Module, variant: str) -> list[ast.expr]:
-    """The values of the keys `variant` and `variant.<tag>` of the dict literal a module-level
-    `default_cfgs = ...` assigns (directly, or as generate_default_cfgs' argument)."""
+def cfg_entries(tree: ast.Module, variant: str, tag: str | None = None) -> list[ast.expr]:
+    """The values of the keys `variant` and `variant.<tag>` (only `variant.<tag>` with `tag`) of the
+    dict literal a module-level `default_cfgs = ...` assigns (directly, or as generate_default_cfgs'
+    argument)."""
     for stmt in tree.body:
         if type(stmt) is not ast.Assign or not any(type(t) is ast.Name and t.id == "default_cfgs" for t in stmt.targets):
             continue
@@ -164,7 +167,7 @@ def cfg_entries(tree: ast.Module, variant: str) -> list[ast.expr]:
             name = key.value if type(key) is ast.Constant and isinstance(key.value, str) else None
             if name is None:
                 return []
-            if name.split(".", 1)[0] == variant:
+            if (name == f"{variant}.{tag}") if tag else name.split(".", 1)[0] == variant:
                 entries.append(entry)
         return entries
     return []
