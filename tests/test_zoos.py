@@ -95,41 +95,20 @@ def test_layers_replaced_after_construction():
     assert models["subclass_item_wrong"][0] == 1010
 
 
-REAL_HEADS = '''import timm
-import torch.nn as nn
-import torchvision
-
-
-# convlint: input=3x224x224
-class Classifier(nn.Module):
-    def __init__(self, num_classes=10):
-        super().__init__()
-        self.backbone = torchvision.models.resnet18(weights=None)
-        self.backbone.fc = nn.Linear(2048, num_classes)
-
-    def forward(self, x):
-        return self.backbone(x)
-
-
-def mobile():
-    # convlint: input=3x224x224
-    model = torchvision.models.get_model("mobilenet_v2", weights=None)
-    model.classifier[1] = nn.Linear(1280, 10)
-    return model
-'''
-
-
 @pytest.mark.skipif(not (CORPUS / "torchvision-0.29.1").is_dir(), reason="the corpus is not fetched (tools/corpus.py)")
-def test_real_torchvision_backbones(tmp_path):
-    (tmp_path / "heads.py").write_text(REAL_HEADS)
-    vision = str(CORPUS / "torchvision-0.29.1")
-    done = convlint("check", "heads.py", "--extra-path", vision, cwd=tmp_path)
-    assert done.stdout.splitlines()[0].startswith(
-        "heads.py:11:28: CL001 [channel-mismatch] Linear expects 2048 input features but receives 512 (512·1·1 flattened"
-    ), done.stdout + done.stderr
-    summary = convlint("summary", "heads.py", "--extra-path", vision, "--format", "json", cwd=tmp_path)
+def test_real_torchvision_backbones():
+    """fixtures/zoo/real/heads.py with torchvision's source (timm's not on the path: its models stay unknown)."""
+    vision = ["--extra-path", str(CORPUS / "torchvision-0.29.1")]
+    done = convlint("check", "fixtures/zoo/real/heads.py", *vision)
+    assert done.stdout.splitlines() == [
+        "fixtures/zoo/real/heads.py:15:28: CL001 [channel-mismatch] Linear expects 2048 input features but receives "
+        "512 (512·1·1 flattened by the flatten on line 279 of torchvision/models/resnet.py)",
+        "Found 1 finding (1 error; 1 file checked).",
+    ], done.stderr
+    summary = convlint("summary", "fixtures/zoo/real/heads.py", *vision, "--format", "json")
     models = {m["name"]: (m["params"], m["output_shape"]) for m in json.loads(summary.stdout)}
-    assert models["mobile"] == (2236682, [10])  # mobilenet_v2 with a 10-way classifier, as torch counts it
+    assert models["mobilenet_head"] == (2236682, [10])  # get_model("mobilenet_v2") with a 10-way classifier
+    assert models["efficientnet_grayscale"] == (4012096, [4])  # features[0][0] replaced: 1 input channel
 
 
 def test_what_convlint_models_is_never_read_from_the_search_path(tmp_path):
