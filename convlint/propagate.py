@@ -413,6 +413,8 @@ def _numel(shape: Shape | None):
 
 
 def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
+    if not op.args["sizes"]:
+        return Step(op, inputs, UNKNOWN_TENSOR)  # view(*sizes) of sizes we do not know
     frames, first = inputs[0].frames, op.args["sizes"][0]
     rows = _rows(first, values)
     if rows is None:

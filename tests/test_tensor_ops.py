@@ -229,3 +229,12 @@ def test_after_a_fold_the_batch_read_from_a_tensor_is_that_tensors():
     wrong = FOLDED.format(out=32, tail="b = y.size(0)\n        return self.out(x.view(b, -1))")
     assert [f.message for f in lint_source(wrong, "folded.py")] == [
         "Linear expects 32 input features but receives 16 (the output of the view on line 15)"]
+
+
+def test_a_view_of_no_sizes_is_unknown_never_a_crash():
+    source = (
+        "import torch.nn as nn\n\n\nclass View(nn.Module):\n    def __init__(self, *size):\n"
+        "        super().__init__()\n        self.size = size\n\n    def forward(self, x):\n"
+        "        return x.view(self.size)\n\n\n# convlint: input=3x8x8\nmodel = nn.Sequential(nn.Conv2d(3, 4, 3), View())\n"
+    )
+    assert lint_source(source, "view_nothing.py") == []
