@@ -425,3 +425,17 @@ def test_one_line_bodies_are_run():
         ("block", [("Conv2d", 4, None), ("ReLU", 4, None)]),  # a builder: run too, on an unknown input
         ("Net", [("Conv2d", 4, (16, 32, 32)), ("ReLU", 4, (16, 32, 32)), ("Conv2d", 12, (10, 32, 32))]),
     ]
+
+
+def test_in_a_string_is_a_substring_test():
+    """timm's `if 'small' in variant:` chose MobileNetV3-Large's stages for mobilenetv3_small_100."""
+    source = (
+        "import torch.nn as nn\n\n\ndef build(variant='mobilenetv3_small_100'):\n"
+        "    # convlint: input=3x8x8\n"
+        "    width = 16 if 'small' in variant else 64\n"
+        "    width = width if 'v3_s' in variant and 'large' not in variant and 's' in 'ms' else 0\n"
+        "    return nn.Sequential(nn.Conv2d(3, width, 3), nn.Conv2d(32, 8, 1))\n"
+    )
+    assert [(f.line, f.message) for f in lint_source(source, "variants.py")] == [
+        (8, "Conv2d expects 32 input channels but receives 16 (out_channels of the Conv2d on line 8)"),
+    ]

@@ -147,7 +147,7 @@ def _lint_and_list_parsed(paths: list[Path]) -> list[str]:
     parsed = recording_parses(syntax)
     selection = frozenset(rules.DEFAULT_SELECTION)
     for path in paths:
-        runner.lint_one((path.read_bytes(), str(path), None, selection, None, None, None, None))
+        runner.lint_one((path.read_bytes(), str(path), None, selection, None, None, None))
     return sorted(parsed)
 
 

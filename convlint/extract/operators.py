@@ -189,7 +189,11 @@ class Operators:
                 items = list(right.items) if isinstance(right, SetVal) and not right.lost else self.iterate(right)
                 if items is None:
                     return UNKNOWN
-                if known(left) and all(known(i) for i in items):
+                if isinstance(right, str):  # a substring, not one of its characters ('small' in variant)
+                    if not isinstance(left, str):
+                        return UNKNOWN
+                    result = left in right
+                elif known(left) and all(known(i) for i in items):
                     result = left in items
                 elif is_class_or_function(left) and all(is_class_or_function(i) or known(i) for i in items):
                     result = any(same_class(left, i) for i in items)  # timm's `norm_layer in _NORM_ACT_TYPES`
