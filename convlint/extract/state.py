@@ -13,7 +13,7 @@ from ..sizes import UNKNOWN
 from .values import SERIAL, ClassInfo, Env, Instance, OutOfBudget, Tensor, is_tensor, lose
 
 STEP_BUDGET = 60_000  # evaluation steps per model (and per module body): bounds pathological inputs
-FILE_BUDGET_BASE, FILE_BUDGET = 20_000, 100  # steps per file, and per line of it: the cost stays linear
+FILE_BUDGET_BASE, FILE_BUDGET = 20_000, 30  # steps per file, and per line of it: the cost stays linear
 MAX_CALL_DEPTH = 24
 MAX_RECURSION = 4  # the same function active this many times: a recursion we stop following
 MAX_SPECULATION = 2  # nested uncertain branches followed both ways before we just forget
