@@ -303,6 +303,8 @@ def stride_period(model: Model, channels: int, rank: int, start: int) -> int | N
         for value in op.inputs:
             jump = lcm(jump, jumps.get(value, 1))
         layer = op.layer
+        if op.kind == "layer" and layer is not None and layer.kind in RESAMPLERS and not _integral_scale(layer.params):
+            return None  # a fractional scale (or a fixed size) floors: which real pixels survive has no period here
         if op.kind == "layer" and layer is not None and layer.kind in L.LAYERS and layer.params:
             strides = [w.stride for w in L.windows(layer.kind, layer.params, step.in_shape)]
             if strides:
@@ -312,6 +314,19 @@ def stride_period(model: Model, channels: int, rank: int, start: int) -> int | N
                     return None
         jumps[op.output] = jump
     return period
+
+
+RESAMPLERS = {"Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"}  # F.interpolate is an Upsample row
+
+
+def _integral_scale(params: dict | None) -> bool:
+    """An upsampling by whole factors (`scale_factor=2`, `(2, 2)`, `2.0`), no fixed `size`."""
+    if not params or params.get("size") is not None:
+        return False
+    scale = params.get("scale_factor")
+    factors = scale if isinstance(scale, (tuple, list)) else (scale,)
+    return all(isinstance(f, (int, float)) and not isinstance(f, bool) and f >= 1 and float(f).is_integer()
+               for f in factors)
 
 
 def drops(step: Step) -> set[int]:

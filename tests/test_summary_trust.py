@@ -413,3 +413,18 @@ class Lost(nn.Module):
     lost = one(source, "Lost")
     assert lost.params is None and lost.params_at_least == 16
     assert [(u["path"], u["line"]) for u in lost.unknown_layers] == [("w", 23)]
+
+
+def test_no_drop_free_claim_past_a_fractional_upsampling():
+    """torch: after Upsample(scale_factor=1.5), Conv2d(1, 1, 3, stride=2) drops the last row at
+    H = 3, 4, 7, 8, 11, 12, 15, 16... (a period of 4 the strides alone do not give; 16 drops one);
+    the claim was "H ≡ 0 (mod 2) (16 drops none)". A whole factor keeps its claim."""
+    source = (
+        "import torch.nn as nn\n\n# convlint: input=1x16x16\n"
+        "model = nn.Sequential(nn.Upsample(scale_factor=1.5), nn.Conv2d(1, 1, 3, stride=2))\n\n"
+        "# convlint: input=1x16x16\n"
+        "double = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(1, 1, 3, stride=2))\n"
+    )
+    fractional, whole = summarize_source(source.encode(), "up.py")
+    assert "drop no real pixels" not in render_text([fractional], colour=False)
+    assert "sizes that drop no real pixels: every H; every W" in render_text([whole], colour=False)
