@@ -15,6 +15,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 # Every number in these messages was checked once against torch 2.13 running the fixture
 # (tests/test_torch_agreement.py repeats that check whenever torch is installed).
 EXPECTED = [
+    ("attention_pieces.py", 78, 21, "channel-mismatch", 'Conv3d expects 16 input channels but receives 8 (out_channels of the Conv2d on line 77)'),
     ("builders.py", 82, 13, "channel-mismatch", 'Conv2d expects 96 input channels but receives 128 (out_channels of the Conv2d on line 33)'),
     ("builders.py", 117, 23, "channel-mismatch", 'Conv2d expects 128 input channels but receives 64 (out_channels of the Conv2d on line 116)'),
     ("channel_mismatch.py", 15, 5, "channel-mismatch", 'Conv2d expects 32 input channels but receives 16 (out_channels of the Conv2d on line 12)'),

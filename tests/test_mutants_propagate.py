@@ -2,6 +2,9 @@
 message below was checked once against torch 2.13 (CPU) running the same model."""
 
 import textwrap
+from pathlib import Path
+
+import pytest
 
 from convlint.engine import analyze_source, lint_source
 from convlint.summary import summarize_source
@@ -526,3 +529,34 @@ def test_a_crop_of_the_spatial_axes_keeps_the_channels_source():
     assert findings(CROP) == [
         (9, "channel-mismatch", "Conv2d expects 4 input channels but receives 8 (out_channels of the Conv2d on line 8)"),
     ]
+
+
+@pytest.mark.parametrize("model, shape, output", [
+    ("ClassToken", (8, 4, 4), [17, 2]),  # cls.expand(x.size(0), -1, -1) joined to 16 tokens
+    ("Broadcast", (8, 4, 4), [16, 2]),  # pos.expand(x.size(0), 16, -1): a size-1 dim expanded to 16
+    ("Unbound", (3, 4, 5), [6, 5]),  # x.unbind(1): pieces of (N, 4, 5)
+    ("FusedPiece", (8, 4, 4), [2, 16, 5]),  # qkv[0] after permute(2, 0, 3, 1, 4): (N, heads, tokens, dim)
+])
+def test_attention_pieces_are_the_shapes_torch_gives(model, shape, output):
+    """Each output checked once with torch 2.13 on fixtures/attention_pieces.py."""
+    from convlint.summary import summarize_source, to_json
+
+    source = (Path(__file__).resolve().parent.parent / "fixtures" / "attention_pieces.py").read_bytes()
+    assert to_json(summarize_source(source, "attention_pieces.py", shape, model))[0]["output_shape"] == output
+
+
+def test_attention_pieces_parameters_unknowns_and_origins():
+    """torch 2.13: MultiheadAttention(16, 4, kdim=8, vdim=12) has 896 parameters; a Conv2d after
+    torch.fft.ifft2(x).real (not followed: unknown) is no finding; Conv3d(16, ...) after the
+    Conv2d's 8 channels unsqueezed at dim 4 raises 'expected input[2, 8, 6, 6, 1] to have 16 channels'."""
+    from convlint.summary import to_json
+
+    source = (Path(__file__).resolve().parent.parent / "fixtures" / "attention_pieces.py").read_bytes()
+    assert to_json(summarize_source(source, "attention_pieces.py", (3, 8, 8), "Attend"))[0]["params"] == 896
+    unknown = to_json(summarize_source(source, "attention_pieces.py", (3, 8, 8), "AfterUnknown"))[0]
+    assert (unknown["params"], unknown["output_shape"]) == (224, None)
+    lines = source.decode().splitlines()
+    deep = lines.index("        self.deep = nn.Conv3d(16, 4, 1)") + 1  # Volume's, its Conv2d on the line above
+    conv = deep - 1
+    found = [(f.line, f.message) for f in lint_source(source, "attention_pieces.py", (3, 8, 8)) if f.line == deep]
+    assert found == [(deep, f"Conv3d expects 16 input channels but receives 8 (out_channels of the Conv2d on line {conv})")]
