@@ -560,3 +560,25 @@ def test_attention_pieces_parameters_unknowns_and_origins():
     conv = deep - 1
     found = [(f.line, f.message) for f in lint_source(source, "attention_pieces.py", (3, 8, 8)) if f.line == deep]
     assert found == [(deep, f"Conv3d expects 16 input channels but receives 8 (out_channels of the Conv2d on line {conv})")]
+
+
+def test_a_view_with_one_free_size_beside_sizes_read_off_the_tensor():
+    """y.view(y.size(0), -1, y.size(3)) of a symbolic (8, H, W): the -1 is 8·H, exactly (torch 2.13
+    at 3×5×6: (2, 40, 6))."""
+    source = textwrap.dedent("""\
+        import torch.nn as nn
+
+
+        class Rows(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+            def forward(self, x):
+                y = self.conv(x)
+                return y.view(y.size(0), -1, y.size(3))
+        """).encode()
+    from convlint.summary import to_json
+
+    assert to_json(summarize_source(source, "rows.py", None, "Rows"))[0]["output_shape"] == ["8·H", "W"]
+    assert to_json(summarize_source(source, "rows.py", (3, 5, 6), "Rows"))[0]["output_shape"] == [40, 6]
