@@ -53,6 +53,15 @@ class Plan:
         self.units = units
         self.modules = modules  # names bound by imports only: reading them changes nothing
         self.taken: set[int] = set()
+        # name -> the units that bind it, and the plain units that read it (a module name aside)
+        self.binders: dict[str, list[int]] = {}
+        self.readers: dict[str, list[int]] = {}
+        for index, unit in enumerate(units):
+            for name in unit.binds:
+                self.binders.setdefault(name, []).append(index)
+            if unit.plain:
+                for name in unit.reads - modules:
+                    self.readers.setdefault(name, []).append(index)
 
     def take(self, name: str | None) -> tuple[list[ast.stmt], dict]:
         """(the statements `name` needs (None: all of them) not taken before, in file order;
@@ -71,20 +80,20 @@ class Plan:
         return stmts, literals
 
     def _needed(self, name: str) -> set[int]:
-        needed = {name, STAR}  # what a star import binds is not listed here: it is always taken
+        """The units not taken yet that bind a needed name or, plain, read one; what they read is
+        needed in turn. What a star import binds is not listed here: it is always needed."""
+        needed = {name, STAR}
+        pending = [name, STAR]
         chosen: set[int] = set()
-        changed = True
-        while changed:
-            changed = False
-            for index, unit in enumerate(self.units):
+        while pending:
+            wanted = pending.pop()
+            for index in (*self.binders.get(wanted, ()), *self.readers.get(wanted, ())):
                 if index in chosen or index in self.taken:
                     continue
-                if unit.binds & needed or (unit.plain and (unit.reads & needed) - self.modules):
-                    chosen.add(index)
-                    fresh = unit.reads - needed
-                    if fresh:
-                        needed |= fresh
-                        changed = True
+                chosen.add(index)
+                fresh = self.units[index].reads - needed
+                needed |= fresh
+                pending.extend(fresh)
         return chosen
 
 

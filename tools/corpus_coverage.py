@@ -116,14 +116,27 @@ def received(kind: str, in_shape) -> object:
     return in_shape[-1] if kind in FEATURE_KINDS else in_shape[0]
 
 
+def pinned_sites(analysis, path: str | None) -> set[tuple[str | None, int, str]]:
+    """(file, line, kind) of the steps that know, as an int, the count they receive from something
+    other than their own declaration (not a first layer whose input shape it sets itself). A layer
+    another file's code built (a block of a sibling this file's model uses) counts at that file's
+    line: that site is resolved by this file's call."""
+    sites = set()
+    for step in iter_steps(analysis):
+        if step.kind not in SITE_KINDS or not is_int(received(step.kind, step.in_shape)):
+            continue
+        run = getattr(step, "step", None)
+        if getattr(run, "seeded", False):
+            continue
+        layer = getattr(getattr(run, "op", None), "layer", None)
+        built_by = getattr(layer, "file", None)
+        sites.add((os.path.realpath(built_by), layer.node.lineno, step.kind) if built_by else (path, step.line, step.kind))
+    return sites
+
+
 def pinned_lines(analysis, kind: str) -> set[int]:
-    """Lines of steps of `kind` that know, as an int, the count they receive from something
-    other than their own declaration (not a first layer whose input shape it sets itself)."""
-    return {
-        step.line for step in iter_steps(analysis)
-        if step.kind == kind and is_int(received(kind, step.in_shape))
-        and not getattr(getattr(step, "step", None), "seeded", False)
-    }
+    """The lines of this file's own steps of `kind` that pin what they receive (see pinned_sites)."""
+    return {line for file, line, k in pinned_sites(analysis, None) if file is None and k == kind}
 
 
 def followed_models(source: bytes, path: str) -> tuple[int, int]:
@@ -150,11 +163,13 @@ def followed_models(source: bytes, path: str) -> tuple[int, int]:
 
 @dataclass
 class Coverage:
-    """A package's channel sites (resolved of all) and models (followed to a known output of all)."""
+    """A file's channel sites, the sites its models resolve (its own and other files'), its models
+    (followed to a known output of all)."""
 
     path: str
+    real_path: str
     sites: list[tuple[int, str]] = field(default_factory=list)
-    resolved: list[tuple[int, str]] = field(default_factory=list)
+    pinned: set[tuple[str, int, str]] = field(default_factory=set)
     models: int = 0
     followed: int = 0
     error: str | None = None
@@ -163,15 +178,13 @@ class Coverage:
 def cover_channels(task: tuple[str, str]) -> Coverage:
     from convlint.engine import analyze_source
 
-    real_path, shown_path = task
+    real_path, shown_path = os.path.realpath(task[0]), task[1]
     source = Path(real_path).read_bytes()
-    result = Coverage(shown_path, channel_sites(source))
+    result = Coverage(shown_path, real_path, channel_sites(source))
     try:
-        if result.sites:
-            analysis = analyze_source(source, real_path, details=True)
-            pinned = {kind: pinned_lines(analysis, kind) for kind in {k for _, k in result.sites}}
-            result.resolved = [(line, kind) for line, kind in result.sites if line in pinned[kind]]
         if b"torch" in source:
+            analysis = analyze_source(source, real_path, details=True)
+            result.pinned = pinned_sites(analysis, real_path)
             result.models, result.followed = followed_models(source, real_path)
     except Exception:  # noqa: BLE001 - report it, keep measuring the rest
         result.error = traceback.format_exc()
@@ -184,28 +197,36 @@ def package_files(name: str) -> list[Path]:
 
 
 def channel_report(jobs: int, verbose: bool, packages: list[str]) -> None:
+    """Per package: sites, those resolved by the analysis of the file they are in ("own file"),
+    those resolved by the analysis of any file of the package (a block of one file built by
+    another file's model: `convlint check` of the package checks it), and the models."""
     tasks = {name: [(str(p), corpus.display_path(p)) for p in package_files(name)] for name in packages}
     with Pool(jobs) as pool:
         results = {name: pool.map(cover_channels, files) for name, files in tasks.items()}
-    totals = [0, 0, 0, 0]
-    print(f"{'package':<30} {'sites':>6} {'resolved':>9} {'share':>6}   {'models':>6} {'followed':>8}")
+    totals = [0, 0, 0, 0, 0]
+    print(f"{'package':<30} {'sites':>6} {'own file':>9} {'resolved':>9} {'share':>6}   {'models':>6} {'followed':>8}")
     for name, found in results.items():
+        pinned = set().union(*(r.pinned for r in found))
+        own = resolved = 0
         for r in found:
             if r.error:
                 print(f"--- analysis raised on {r.path}\n{r.error.rstrip()}")
-            if verbose and len(r.resolved) < len(r.sites):
-                missing = sorted(set(r.sites) - set(r.resolved))
+            mine = [(line, kind) for line, kind in r.sites if (r.real_path, line, kind) in r.pinned]
+            anyone = [(line, kind) for line, kind in r.sites if (r.real_path, line, kind) in pinned]
+            own, resolved = own + len(mine), resolved + len(anyone)
+            if verbose and len(anyone) < len(r.sites):
+                missing = sorted(set(r.sites) - set(anyone))
                 print(f"{r.path}: unresolved " + ", ".join(f"{line} {kind}" for line, kind in missing))
-        row = [sum(len(r.sites) for r in found), sum(len(r.resolved) for r in found),
+        row = [sum(len(r.sites) for r in found), own, resolved,
                sum(r.models for r in found), sum(r.followed for r in found)]
         totals = [a + b for a, b in zip(totals, row)]
         print(_row(name, *row))
     print(_row("all", *totals))
 
 
-def _row(name: str, sites: int, resolved: int, models: int, followed: int) -> str:
+def _row(name: str, sites: int, own: int, resolved: int, models: int, followed: int) -> str:
     share = f"{100 * resolved / sites:.0f}%" if sites else "-"
-    return f"{name:<30} {sites:>6} {resolved:>9} {share:>6}   {models:>6} {followed:>8}"
+    return f"{name:<30} {sites:>6} {own:>9} {resolved:>9} {share:>6}   {models:>6} {followed:>8}"
 
 
 @dataclass

@@ -16,7 +16,6 @@ import ast
 from pathlib import Path
 
 from ..graph import Layer, Model
-from ..imports import package_root
 from .assignment import Assignment
 from .calls import Calls
 from .classes import Classes
@@ -24,7 +23,7 @@ from .discovery import Discovery
 from .expressions import Expressions
 from .nn import Modules
 from .operators import Operators
-from .siblings import LOADED, PARTIAL, Siblings, forget_changed
+from .siblings import LOADED, PARTIAL, Siblings, _package_of, forget_changed
 from .state import FILE_BUDGET, FILE_BUDGET_BASE, State
 from .statements import Statements
 from .tensors import Tensors
@@ -48,7 +47,7 @@ def extract(module: ast.Module, path: str | None = None, lines: int | None = Non
     forget_changed()
     extractor = Extractor(module, path, source=source)
     extractor.extra_paths = extra_paths
-    extractor.home = package_root(Path(path)) if path is not None else None
+    extractor.home = _package_of(str(Path(path))) if path is not None else None
     if lines is not None:
         extractor.file_budget = FILE_BUDGET_BASE + FILE_BUDGET * lines
     try:

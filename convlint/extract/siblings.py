@@ -22,7 +22,25 @@ MAX_IMPORT_DEPTH = 3
 LINES: dict[str, int] = {}  # path -> its number of lines, for the budget of the files that read it
 STAMPS: dict[str, list | None] = {}  # path -> its size and mtime when LOADED read it
 PARTIAL: dict[str, tuple] = {}  # sliced siblings: path -> (slices.Plan, their Extractor), beside LOADED
+STARRED: dict[tuple, tuple] = {}  # (star files, name) -> (their globals then, the value, the files read)
+RECORDING: list[_Lookup] = []  # the lookups through star imports in progress, innermost last
 NO_NAME = ""  # load(path, NO_NAME): the module's globals, running none of its statements before a name is asked
+
+
+class _Lookup:
+    """A lookup through star imports: the files it loads, and whether its answer is final (no
+    module it needed was mid-load or beyond the import depth)."""
+
+    __slots__ = ("complete", "files")
+
+    def __init__(self) -> None:
+        self.files: set[str] = set()
+        self.complete = True
+
+
+def _incomplete() -> None:
+    for lookup in RECORDING:
+        lookup.complete = False
 
 
 class Siblings:
@@ -67,6 +85,7 @@ class Siblings:
         if type(lazy.path) is tuple:  # a name the module's code reads that its star imports may bind
             return self.from_stars(lazy.path, lazy.name)
         if lazy in self.resolving:
+            _incomplete()
             return UNKNOWN  # modules that import a name from each other: it is bound in neither
         self.resolving.add(lazy)
         try:
@@ -92,9 +111,27 @@ class Siblings:
 
     def from_stars(self, stars: tuple, name: str) -> Any:
         """`name` as a module's `from X import *` (the files `stars`) bind it: the last of them
-        that defines it."""
+        that defines it. What was found is kept while the star modules stay loaded (fastai's
+        modules read most names through chains of star imports)."""
         if not stars or name.startswith("_"):
             return UNKNOWN
+        kept = STARRED.get((stars, name))
+        if kept is not None and all(LOADED.get(str(f)) is env for f, env in zip(stars, kept[0])):
+            READ.update(kept[2])
+            for key in kept[2]:
+                self.count_lines(key)
+            return kept[1]
+        lookup = _Lookup()
+        RECORDING.append(lookup)
+        try:
+            value = self._from_stars(stars, name)
+        finally:
+            RECORDING.pop()
+        if value is not UNKNOWN or lookup.complete:  # not "unknown because a module was mid-load"
+            STARRED[(stars, name)] = (tuple(LOADED.get(str(f)) for f in stars), value, tuple(lookup.files))
+        return value
+
+    def _from_stars(self, stars: tuple, name: str) -> Any:
         for module_file in reversed(stars):
             if not _mentions(module_file, name):
                 continue
@@ -102,8 +139,11 @@ class Siblings:
             if star_globals is None:
                 continue
             value = star_globals.vars.get(name, _ABSENT)
-            if value is _ABSENT and len(self.loading) < MAX_IMPORT_DEPTH:
-                value = self.from_stars(star_globals.vars.get(STARS, ()), name)
+            if value is _ABSENT and star_globals.vars.get(STARS):
+                if len(self.loading) < MAX_IMPORT_DEPTH:
+                    value = self.from_stars(star_globals.vars[STARS], name)
+                else:
+                    _incomplete()
             if type(value) is Lazy:
                 value = self.resolve(value)  # (`from . import X` back into the package: the earlier star's X)
             if value is not UNKNOWN and value is not _ABSENT:
@@ -117,17 +157,22 @@ class Siblings:
         them as more names are asked for."""
         key = str(path)
         READ.add(key)  # what a cached result depends on
+        for lookup in RECORDING:
+            lookup.files.add(key)
         if key in LOADED:
             self.count_lines(path)
             LOADED[key] = LOADED.pop(key)
             if key in PARTIAL and key not in self.loading:
                 self.grow(key, name)
+            elif key in PARTIAL or LOADED[key] is None:
+                _incomplete()  # mid-load: what it binds later is not bound yet
             return LOADED[key]
         if len(LOADED) >= MAX_LOADED:
             evicted = next(iter(LOADED))
             del LOADED[evicted]
             PARTIAL.pop(evicted, None)
         if key in self.loading or len(self.loading) >= MAX_IMPORT_DEPTH:
+            _incomplete()
             return None
         LOADED[key] = None
         try:
@@ -153,7 +198,7 @@ class Siblings:
     def count_lines(self, path) -> None:
         """Another package's file read (a zoo's): its lines add to the file budget (State.budget)."""
         key = str(path)
-        if key not in self.read_lines and package_root(path) != self.home:
+        if key not in self.read_lines and _package_of(key) != self.home:
             self.read_lines[key] = LINES.get(key, 0)
 
     def grow(self, key: str, name: str | None) -> None:
@@ -175,6 +220,13 @@ def forget_changed() -> None:
 
 
 _ABSENT = object()
+
+
+@lru_cache(maxsize=4096)
+def _package_of(path: str) -> str | None:
+    """The file's top-level package folder (imports.package_root), as a string: compared often."""
+    root = package_root(Path(path))
+    return None if root is None else str(root)
 
 
 def modelled(dotted: str) -> bool:

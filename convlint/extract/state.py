@@ -55,7 +55,7 @@ class State:
         self.active: dict[tuple, int] = {}  # (function node id, id of its instance) -> calls in progress
         self.file_budget = float("inf")  # steps for all the models of the file
         self.read_lines: dict[str, int] = {}  # other packages' files it read (shared with their readers): their lines
-        self.home = None  # the file's top-level package (imports.package_root), whose files are its own code
+        self.home: str | None = None  # the file's top-level package folder, whose files are its own code
         self.touched: list = []  # per open speculation: (serial at entry, instance merged by exec_arms, changes)
         self.mode: bool | None = None  # nn.Module.training while a model runs (None: while it is built)
         self.mode_read = False  # whether the model's forward read it
