@@ -338,8 +338,16 @@ def _slice_length(size, start, stop, step):
 
 
 def _run_join(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """The tensor of one arm or the other: an axis keeps a size both arms agree on (efficientnet's
+    `if pad_h > 0: x = F.pad(x, ...)` keeps the channels whatever the padding)."""
     a, b = inputs
-    return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)
+    if a.shape == b.shape and a.shape is not None:
+        return Step(op, inputs, a)
+    if a.shape is None or b.shape is None or len(a.shape) != len(b.shape) or a.pair_from or b.pair_from \
+            or (a.flat_from, a.frames, a.batch_at) != (b.flat_from, b.frames, b.batch_at):
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    shape = tuple(x if x == y and type(x) is type(y) else None for x, y in zip(a.shape, b.shape))
+    return Step(op, inputs, replace(a, shape=shape, origin=a.origin if a.origin is b.origin else None))
 
 
 def _run_layer(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo] | None = None,
@@ -514,9 +522,25 @@ def _symbolic_rest(rest: tuple, shape: Shape | None) -> Shape | None:
         if size in (-1, 1):
             continue
         if size not in remaining:
-            return None
+            return _unflattened_rest(rest, shape)
         remaining.remove(size)
     return tuple(prod(remaining, start=1) if s == -1 else s for s in rest)
+
+
+def _unflattened_rest(rest: tuple, shape: Shape) -> Shape | None:
+    """view(n, -1, h, w) of a (C, h·w) tensor (a flattened map unflattened, segformer's blocks):
+    when the explicit sizes multiply to the product of some of the input's sizes, the -1 is the
+    product of the others."""
+    explicit = prod((s for s in rest if s not in (-1, 1)), start=1)
+    sizes = [d for d in shape if d != 1]
+    if len(sizes) > 6:
+        return None
+    for mask in range(1 << len(sizes)):
+        chosen = prod((d for i, d in enumerate(sizes) if mask >> i & 1), start=1)
+        if chosen == explicit:
+            others = prod((d for i, d in enumerate(sizes) if not mask >> i & 1), start=1)
+            return tuple(others if s == -1 else s for s in rest)
+    return None
 
 
 def fmt_product(shape: Shape) -> str:
