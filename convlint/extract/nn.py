@@ -453,13 +453,15 @@ _CONTAINER_QUERIES = ("parameters", "named_parameters", "modules", "named_module
                       "train", "eval")
 
 
-MAX_APPLIED = 512  # module.apply(fn) over more modules than this is not followed
+MAX_APPLIED = 256  # container.apply(fn) over more modules than this is not followed
 
 
 def apply_to_modules(interp, module: Any, fn: Any, node) -> bool:
-    """`module.apply(fn)`: fn called on every sub-module, children first, then on the module
-    itself, as torch does (kornia's and smp's weight initialisers); False, having called nothing,
-    when the sub-modules are not all known."""
+    """`container.apply(fn)`: fn called on every sub-module, children first, then on the container
+    itself, as torch does (kornia's `self.features.apply(self.weights_init)`); False, having called
+    nothing, when the sub-modules are not all known. (An instance's own `self.apply(...)`, in the
+    __init__ of every block of a model, is not run: applied at each level of a deep model it would
+    cost the steps of the model many times over.)"""
     order: list = []
 
     def walk(value: Any) -> bool:
@@ -551,9 +553,6 @@ def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict
         return UNKNOWN
     if name in MODULE_QUERIES and not isinstance(owner.cls.lookup(name), Function):
         return interp.unknown_result(args, kwargs, node)
-    if name == "apply" and len(args) == 1 and not kwargs and not isinstance(owner.cls.lookup(name), Function) \
-            and apply_to_modules(interp, owner, args[0], node):
-        return owner
     if name in ("register_buffer", "register_parameter") and args and isinstance(args[0], str):
         interp.touch(owner, args[0])
         owner.attrs[args[0]] = _registered_buffer(args[1:], kwargs) if name == "register_buffer" \
