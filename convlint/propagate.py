@@ -9,7 +9,7 @@ from typing import Any
 
 from . import layers as L
 from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op, SizeOf, is_batch
-from .products import matmul_shape
+from .products import einsum_shape, matmul_shape
 from .sizes import UNKNOWN, Sym, var
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
@@ -28,6 +28,7 @@ class TensorInfo:
 
 
 UNKNOWN_TENSOR = TensorInfo(None)
+FREE_KEEPING = ("join", "elementwise")  # ops of free inputs (and what is read off them) whose result is as free
 FOLDED = "folded"  # a key of propagation's values: some view folded frames into a batch
 
 
@@ -79,6 +80,7 @@ class Propagation:
     def __init__(self, declared: tuple[int, ...] | None) -> None:
         self.values: dict[int, TensorInfo] = {MODEL_INPUT: TensorInfo(tuple(declared)) if declared else UNKNOWN_TENSOR}
         self.free = set() if declared else {MODEL_INPUT}  # inputs whose shape the first layer to read them sets
+        self.one_channel: set[int] = set()  # free values that are a channel mean (`x.mean(dim=1, keepdim=True)`)
 
     def step(self, op: Op) -> Step:
         values, free = self.values, self.free
@@ -86,14 +88,22 @@ class Propagation:
         seeded = None
         if op.kind == "layer" and len(op.inputs) == 1 and op.inputs[0] in free and inputs[0].shape is None:
             seeded = symbolic_input(op.layer.kind, op.layer.params or {})
+            if seeded is not None and op.inputs[0] in self.one_channel and seeded[0] != 1:
+                seeded = None  # a layer of other channels than the one a channel mean has: torch raises
             if seeded is not None:
                 inputs[0] = values[op.inputs[0]] = TensorInfo(seeded)
                 free.discard(op.inputs[0])
-        if op.kind == "input" or op.kind == "join" and any(i in free for i in op.inputs) \
+        if op.kind == "input" or op.kind in FREE_KEEPING and any(i in free for i in op.inputs) \
                 and all(i.shape is None for i in inputs):
-            # an undecided fix-up of a free input (`if x.dim() == 4: x = x.unsqueeze(2)`) is as
-            # free: its shape is whatever the first layer to read it takes
+            # an undecided fix-up of a free input (`if x.dim() == 4: x = x.unsqueeze(2)`), or the
+            # input standardised by statistics of its own (`(x - x.mean(...)) / x.std(...)`, kornia's
+            # descriptors), is as free: its shape is whatever the first layer to read it takes
             free.add(op.output)
+        elif op.kind == "reduce" and op.args.get("keepdim") is True and tuple(op.args.get("dims", ())) == (1,) \
+                and op.inputs[0] in free and inputs[0].shape is None:
+            # the free input made grayscale (xfeat): free as well, of one channel
+            free.add(op.output)
+            self.one_channel.add(op.output)
         if any(i.batch_at for i in inputs) and op.kind not in BATCH_MOVERS:
             step = Step(op, inputs, UNKNOWN_TENSOR)  # only a permute, an index or an unbind brings the batch back
         else:
@@ -238,6 +248,13 @@ def _run_matmul(op: Op, inputs: list[TensorInfo], values) -> Step:
     return Step(op, inputs, TensorInfo(shape, op if shape is not None else None), error=error)
 
 
+def _run_einsum(op: Op, inputs: list[TensorInfo], values) -> Step:
+    if any(i.frames != 1 or i.batch_at or i.pair_from for i in inputs):
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    shape = einsum_shape(op.args["equation"], [i.shape for i in inputs])
+    return Step(op, inputs, TensorInfo(shape, op if shape is not None else None))
+
+
 def _run_repeat(op: Op, inputs: list[TensorInfo], values) -> Step:
     """x.repeat(1, r1, r2, ...): each axis times its count; a first count other than 1 grows the
     batch, and more counts than axes add leading ones: unknown."""
@@ -338,8 +355,16 @@ def _slice_length(size, start, stop, step):
 
 
 def _run_join(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """The tensor of one arm or the other: an axis keeps a size both arms agree on (efficientnet's
+    `if pad_h > 0: x = F.pad(x, ...)` keeps the channels whatever the padding)."""
     a, b = inputs
-    return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)
+    if a.shape == b.shape and a.shape is not None:
+        return Step(op, inputs, a)
+    if a.shape is None or b.shape is None or len(a.shape) != len(b.shape) or a.pair_from or b.pair_from \
+            or (a.flat_from, a.frames, a.batch_at) != (b.flat_from, b.frames, b.batch_at):
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    shape = tuple(x if x == y and type(x) is type(y) else None for x, y in zip(a.shape, b.shape))
+    return Step(op, inputs, replace(a, shape=shape, origin=a.origin if a.origin is b.origin else None))
 
 
 def _run_layer(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo] | None = None,
@@ -514,9 +539,25 @@ def _symbolic_rest(rest: tuple, shape: Shape | None) -> Shape | None:
         if size in (-1, 1):
             continue
         if size not in remaining:
-            return None
+            return _unflattened_rest(rest, shape)
         remaining.remove(size)
     return tuple(prod(remaining, start=1) if s == -1 else s for s in rest)
+
+
+def _unflattened_rest(rest: tuple, shape: Shape) -> Shape | None:
+    """view(n, -1, h, w) of a (C, h·w) tensor (a flattened map unflattened, segformer's blocks):
+    when the explicit sizes multiply to the product of some of the input's sizes, the -1 is the
+    product of the others."""
+    explicit = prod((s for s in rest if s not in (-1, 1)), start=1)
+    sizes = [d for d in shape if d != 1]
+    if len(sizes) > 6:
+        return None
+    for mask in range(1 << len(sizes)):
+        chosen = prod((d for i, d in enumerate(sizes) if mask >> i & 1), start=1)
+        if chosen == explicit:
+            others = prod((d for i, d in enumerate(sizes) if not mask >> i & 1), start=1)
+            return tuple(others if s == -1 else s for s in rest)
+    return None
 
 
 def fmt_product(shape: Shape) -> str:
@@ -714,6 +755,10 @@ def broadcast(a: Shape | None, b: Shape | None) -> tuple[Shape | None, str | Non
             out.append(x)
         elif isinstance(x, int) and isinstance(y, int):
             return None, f"shapes {_fmt(a)} and {_fmt(b)} cannot be broadcast (dimension {x} against {y})"
+        elif isinstance(x, int) or isinstance(y, int):
+            # a symbolic size against a fixed one other than 1 (a position embedding of 197 tokens):
+            # torch runs only when the symbolic one is 1 or the same, so the result is the fixed one
+            out.append(x if isinstance(x, int) else y)
         else:
             out.append(None)
     return tuple(reversed(out)), None
@@ -781,6 +826,7 @@ OPS = {
     "repeat": OpKind(_run_repeat, _named("repeat")),
     "constant": OpKind(_run_constant, _named("expand")),
     "matmul": OpKind(_run_matmul, _called),
+    "einsum": OpKind(_run_einsum, _named("torch.einsum")),
     "stack": OpKind(_run_stack, _named("torch.stack")),
     "index": OpKind(_run_index, _named("indexing")),
 }

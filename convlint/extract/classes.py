@@ -123,6 +123,9 @@ class Classes:
         if isinstance(owner, Tensor):
             if name == "shape":
                 return ShapeOf(owner)
+            if name == "ndim":  # x.dim() as an attribute (smp's channels-first LayerNorm branches on it)
+                rank = self.rank_of(owner)
+                return UNKNOWN if rank is None else rank
             return MethodRef(owner, name)
         if isinstance(owner, ConstTensor):  # a parameter of known shape
             return owner.shape if name == "shape" else MethodRef(owner, name)

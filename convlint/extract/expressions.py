@@ -14,7 +14,7 @@ from . import zoo
 from .state import MAX_UNROLL, STEP_BUDGET
 from .values import (
     ArrayVal, Builtin, ClassInfo, Container, DictVal, Env, Function, Instance, Lazy, ListVal, OutOfBudget, Partial,
-    Pieces, Qual, SetVal, ShapeOf, SizesOf, int_value, is_lost, is_tensor, known,
+    Pieces, Qual, SetVal, ShapeOf, SizesOf, ValuedTensor, int_value, is_lost, is_tensor, known,
 )
 
 
@@ -170,6 +170,8 @@ class Expressions:
             return list(value.children)
         if isinstance(value, str):
             return list(value)
+        if isinstance(value, ValuedTensor) and len(value.shape) == 1:  # its 0-dim elements
+            return [ValuedTensor((), values=(v,), dtype=value.dtype) for v in value.values]
         return None
 
     def truth(self, value: Any) -> bool | None:

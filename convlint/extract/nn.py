@@ -453,7 +453,37 @@ _CONTAINER_QUERIES = ("parameters", "named_parameters", "modules", "named_module
                       "train", "eval")
 
 
+MAX_APPLIED = 256  # container.apply(fn) over more modules than this is not followed
+
+
+def apply_to_modules(interp, module: Any, fn: Any, node) -> bool:
+    """`container.apply(fn)`: fn called on every sub-module, children first, then on the container
+    itself, as torch does (kornia's `self.features.apply(self.weights_init)`); False, having called
+    nothing, when the sub-modules are not all known. (An instance's own `self.apply(...)`, in the
+    __init__ of every block of a model, is not run: applied at each level of a deep model it would
+    cost the steps of the model many times over.)"""
+    order: list = []
+
+    def walk(value: Any) -> bool:
+        if isinstance(value, (Container, Instance)):
+            pairs = interp.named_children(value)
+            if pairs is None or not all(walk(child) for _, child in pairs):
+                return False
+        elif not isinstance(value, Layer) or value.kind in NOT_MODULES:
+            return False
+        order.append(value)
+        return len(order) <= MAX_APPLIED
+
+    if not walk(module):
+        return False
+    for value in order:
+        interp.invoke(fn, [value], {}, node)
+    return True
+
+
 def container_method(interp, owner: Container, name: str, args: list, kwargs: dict, node) -> Any:
+    if name == "apply" and len(args) == 1 and not kwargs and apply_to_modules(interp, owner, args[0], node):
+        return owner
     if name in ("named_children", "children") and not args and not kwargs and owner.kind in CONTAINER_KINDS:
         pairs = interp.named_children(owner)
         return pairs if name == "named_children" else [child for _, child in pairs]
@@ -480,6 +510,13 @@ def container_method(interp, owner: Container, name: str, args: list, kwargs: di
     if name not in _CONTAINER_QUERIES:
         owner.kind = "Unknown"  # an unknown method may have changed what it contains
     return UNKNOWN
+
+
+def _registered_buffer(args: list, kwargs: dict) -> Any:
+    """What `register_buffer(name, tensor)` keeps: a plain tensor of known shape (kornia's
+    `torch.tensor([eps])`), else a buffer of unknown shape."""
+    tensor = args[0] if args else kwargs.get("tensor")
+    return tensor if isinstance(tensor, ConstTensor) and tensor.parameter is None else BUFFER
 
 
 def _registered_parameter(args: list, kwargs: dict, node) -> Any:
@@ -518,7 +555,8 @@ def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict
         return interp.unknown_result(args, kwargs, node)
     if name in ("register_buffer", "register_parameter") and args and isinstance(args[0], str):
         interp.touch(owner, args[0])
-        owner.attrs[args[0]] = BUFFER if name == "register_buffer" else _registered_parameter(args[1:], kwargs, node)
+        owner.attrs[args[0]] = _registered_buffer(args[1:], kwargs) if name == "register_buffer" \
+            else _registered_parameter(args[1:], kwargs, node)
         return None
     owner.loose = True  # an unknown method may have set attributes
     if owner.children is not None and not isinstance(owner.cls.lookup(name), Function):

@@ -129,6 +129,8 @@ class Operators:
             return value
         if isinstance(value, ValuedTensor) and kind is ast.USub:
             return valued.negate(value)
+        if isinstance(value, ConstTensor) and kind in (ast.USub, ast.UAdd, ast.Invert):
+            return ConstTensor(value.shape)  # `-torch.ones(1, c, 1, 1)`: the values change, the shape does not
         return UNKNOWN
 
     def boolean(self, node: ast.BoolOp, env: Env) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..sizes import UNKNOWN
 from .tensors import ARITHMETIC, const_method
-from .values import ConstTensor, ListVal, Qual, ValuedTensor, numeric
+from .values import ConstTensor, ListVal, Qual, ValuedTensor, int_value, numeric
 
 MAX_VALUES = 4096  # a longer tensor keeps its shape, not its values
 ORDER = ("bool", "int32", "int64", "float32", "float64")  # torch's promotion among these, lowest first
@@ -358,6 +358,25 @@ def _arange(interp, args, kwargs, node):  # torch.arange(end), (start, end), (st
         return ConstTensor((count,))
 
 
+def _linspace(interp, args, kwargs, node):  # torch.linspace(start, end, steps), float32 by default
+    if len(args) + len(kwargs) != 3 or len(args) > 3 or set(kwargs) - {"start", "end", "steps"}:
+        return UNKNOWN
+    start, end, steps = (*args, *(kwargs[k] for k in ("start", "end", "steps")[len(args):] if k in kwargs))
+    if not all(numeric(v) and abs(v) < 2**53 for v in (start, end)) or not int_value(steps) or steps < 0:
+        return UNKNOWN
+    if steps > MAX_VALUES:
+        return ConstTensor((steps,))
+    try:
+        # torch computes start + step·i up to halfway, end - step·(steps - 1 - i) after: the ends are
+        # exact, as is every element of a range of one value (timm's drop-path rates at rate 0)
+        values = [start if i == 0 or start == end else end if i == steps - 1 else
+                  _widen(as_interval(start + (end - start) * i / (steps - 1), "float32"), "float32")
+                  for i in range(steps)]
+        return make(values, "float32")
+    except Unknown:
+        return ConstTensor((steps,))
+
+
 def _diff(tensor: ValuedTensor) -> Any:
     if len(tensor.shape) != 1 or not tensor.values:
         return ConstTensor((max(0, tensor.shape[0] - 1),)) if len(tensor.shape) == 1 else UNKNOWN
@@ -409,5 +428,5 @@ def fallbacks(prior: dict) -> dict:
     function that is there already keeps its hook for other arguments)."""
     names = ("log", "log2", "log10", "exp", "sqrt", "round", "floor", "ceil", "trunc", "abs", "diff", "pow",
              "add", "sub", "mul", "div", "divide", "multiply", "subtract", "true_divide", "floor_divide", "remainder")
-    return {"torch.tensor": _tensor, "torch.as_tensor": _tensor, "torch.arange": _arange,
+    return {"torch.tensor": _tensor, "torch.as_tensor": _tensor, "torch.arange": _arange, "torch.linspace": _linspace,
             **{f"torch.{n}": _function(n, prior.get(f"torch.{n}")) for n in names}}

@@ -17,7 +17,7 @@ from ..sizes import UNKNOWN
 from .base import REQUIRED, LayerSpec, LazyRule, Rule, ShapeError, Window, at_least
 from .shapes import (
     GLU, Attention, ChannelShuffle, Dense, Elementwise, Flatten, GroupNorm, LayerNorm, Norm, Pad, PixelShuffle, Unflatten,
-    Squeeze, Unsqueeze, Upsample,
+    Squeeze, Unfold, Unsqueeze, Upsample,
 )
 from .windows import AdaptivePool, Conv, Pool, dropped
 
@@ -135,6 +135,7 @@ _add(PixelShuffle("PixelUnshuffle", (("downscale_factor", R),), "downscale_facto
 _add(ChannelShuffle("ChannelShuffle", (("groups", R),), rank=at_least(2)))
 _add(Unsqueeze("unsqueeze", (("dim", R),)))
 _add(Squeeze("squeeze", (("dim", None),)))
+_add(Unfold("unfold", (("dimension", R), ("size", R), ("step", R))))
 for _n in (1, 2, 3):
     for _base, _inferred in ((f"Conv{_n}d", "in_channels"), (f"ConvTranspose{_n}d", "in_channels"),
                              (f"BatchNorm{_n}d", "num_features"), (f"InstanceNorm{_n}d", "num_features")):

@@ -180,6 +180,26 @@ class Unsqueeze(Rule):
         return (*shape[:index - 1], 1, *shape[index - 1:])
 
 
+class Unfold(Rule):
+    """x.unfold(dimension, size, step): the windows of `size` every `step` along `dimension`, the
+    window a new last axis ((S - size) // step + 1 of them); along the batch it is unknown here."""
+
+    def output(self, p, shape):
+        dim, size, step, ndim = p["dimension"], p["size"], p["step"], len(shape) + 1
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (dim, size, step)) or not -ndim <= dim < ndim:
+            return None
+        if step <= 0:
+            raise ShapeError(f"step is {step} but must be > 0")
+        axis = dim % ndim
+        if axis == 0 or size < 0:
+            return None
+        length = shape[axis - 1]
+        if isinstance(length, int) and length < size:
+            raise ShapeError(f"maximum size for tensor at dimension {axis} is {length} but size is {size}")
+        windows = None if length is None else (length - size) // step + 1
+        return (*shape[:axis - 1], windows, *shape[axis:], size)
+
+
 class Squeeze(Rule):
     """x.squeeze(dim) / x.squeeze((d0, d1)): drops each named axis of size 1 (any other stays);
     x.squeeze(): every axis of size 1. The batch is never dropped here: an axis that may be it, or
