@@ -43,6 +43,11 @@ def plain(value: Any) -> bool:
     return kind in _PLAIN or kind is tuple and all(map(plain, value))
 
 
+def typed(value: Any) -> Any:
+    """A plain value as a key that tells 0, 0.0 and False apart (equal, and equally hashed)."""
+    return tuple(map(typed, value)) if type(value) is tuple else (type(value), value)
+
+
 class Calls:
     """Calling things (a mixin of the Extractor)."""
 
@@ -104,7 +109,7 @@ class Calls:
         so what the budget lets a file build stays the same."""
         if not (all(map(plain, args)) and all(map(plain, kwargs.values()))) or self.depth >= MAX_CALL_DEPTH:
             return self.call_function(func, args, kwargs, node)
-        key = (func.node, func.foreign, id(func.env), tuple(args), tuple(sorted(kwargs.items())))
+        key = (func.node, func.foreign, id(func.env), typed(tuple(args)), typed(tuple(sorted(kwargs.items()))))
         kept = PURE_RESULTS.get(key)
         if kept is not None and kept[0] is func.env and self.steps + kept[2] <= STEP_BUDGET:
             self.steps += kept[2]
