@@ -11,11 +11,12 @@ from typing import Any
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import DEFINITIONS
-from . import arrays, nn, pythonlib, tensors, valued, zoo
+from . import arrays, nn, pythonlib, sized, tensors, valued, zoo
 from .state import MAX_CALL_DEPTH, MAX_RECURSION
 from .values import (
     MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, ConstTensor, Container, Continue, DictVal, Env, Function,
-    Instance, ListVal, MethodRef, Partial, Qual, Raise, Return, SetVal, Super, Tensor, ValuedTensor, is_lost, is_tensor,
+    Instance, ListVal, MethodRef, Partial, Qual, Raise, Return, SetVal, SizedTensor, Super, Tensor, ValuedTensor, is_lost,
+    is_tensor,
     positional_params,
 )
 
@@ -28,7 +29,7 @@ QUAL_FALLBACKS.update(valued.fallbacks(QUAL_FALLBACKS))  # tensors of known valu
 METHODS_OF = {
     ListVal: pythonlib.list_method, ArrayVal: pythonlib.array_method, DictVal: pythonlib.dict_method,
     Container: nn.container_method, Instance: nn.instance_method, ConstTensor: tensors.const_method,
-    ValuedTensor: valued.method,
+    ValuedTensor: valued.method, SizedTensor: sized.method,
     str: pythonlib.str_method,
 }
 TENSOR_MODULES = {"torch": False, "torch.nn.functional": True}  # module -> functional

@@ -14,7 +14,7 @@ from ..sizes import UNKNOWN
 from .state import catches
 from .values import (
     BUFFER, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, Lazy,
-    ListVal, MethodRef, Qual, Raise, Tensor, as_param, binds, int_value, is_tensor, known,
+    ListVal, MethodRef, Qual, Raise, Tensor, ValuedTensor, as_param, binds, int_value, is_tensor, known,
 )
 
 # every private attribute name torch.nn.Module and the torch.nn layers define (collected from torch
@@ -482,6 +482,12 @@ def container_method(interp, owner: Container, name: str, args: list, kwargs: di
     return UNKNOWN
 
 
+def _buffer(args: list) -> Any:
+    """A registered buffer: a tensor of known values (swin's relative position index, computed from
+    aranges) stays one, anything else is a tensor of unknown shape."""
+    return args[0] if args and isinstance(args[0], ValuedTensor) else BUFFER
+
+
 def _registered_parameter(args: list, kwargs: dict, node) -> Any:
     """What `register_parameter(name, param)` registers: an nn.Parameter we know (of a known
     shape or not), None, or else a parameter of unknown size, which torch's parameters() counts."""
@@ -518,7 +524,7 @@ def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict
         return interp.unknown_result(args, kwargs, node)
     if name in ("register_buffer", "register_parameter") and args and isinstance(args[0], str):
         interp.touch(owner, args[0])
-        owner.attrs[args[0]] = BUFFER if name == "register_buffer" else _registered_parameter(args[1:], kwargs, node)
+        owner.attrs[args[0]] = _buffer(args[1:]) if name == "register_buffer" else _registered_parameter(args[1:], kwargs, node)
         return None
     owner.loose = True  # an unknown method may have set attributes
     if owner.children is not None and not isinstance(owner.cls.lookup(name), Function):

@@ -13,6 +13,7 @@ from typing import Any
 from .. import layers as L
 from ..graph import DimOf, Layer, batch_of, is_batch, is_read_size
 from ..sizes import UNKNOWN
+from . import sized
 from .pointwise import POINTWISE
 from .values import (
     ConstTensor, ListVal, Pieces, Raise, ShapeOf, SizesOf, Tensor, as_param, int_value, is_tensor, numeric,
@@ -23,7 +24,7 @@ from .values import (
 SHAPE_KEEPING = {
     "contiguous", "detach", "float", "half", "double", "bfloat16", "to", "cuda", "cpu", "type_as",
     "requires_grad_", "zero_", "fill_", "gelu", "silu", "elu", "leaky_relu", "hardswish", "mish",
-    "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax", "batch_norm",
+    "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax", "batch_norm", "roll",
     # in-place samplers, as initialisers use them (`torch.empty(1, n, d).normal_(std=0.02)`)
     "normal_", "uniform_", "bernoulli_", "exponential_", "geometric_", "cauchy_", "log_normal_", "random_",
 }
@@ -431,7 +432,7 @@ TENSOR_METHODS = {
     "expand_as": _expand_as, "view": _view, "reshape": _view, "flatten": _flatten,
     **dict.fromkeys(REDUCTIONS, _reduce),
     **dict.fromkeys(("add", "mul", "sub", "div", "add_", "mul_"), _arithmetic_method),
-    "matmul": _matmul_method, "bmm": _matmul_method,
+    "matmul": _matmul_method, "bmm": _matmul_method, **dict.fromkeys(sized.MAKERS, sized.new_tensor),
 }
 # torch.<name>(x, ...) and F.<name>(x, ...)
 TENSOR_FUNCTIONS = {
@@ -517,6 +518,8 @@ def _const(interp, args, kwargs, node, full=False):
     sizes = tuple(sizes.items) if isinstance(sizes, ListVal) else sizes
     if isinstance(sizes, tuple) and sizes and all(int_value(d) and d >= 0 for d in sizes) and set(kwargs) <= _CONST_KEYWORDS:
         return ConstTensor(sizes)
+    if isinstance(sizes, tuple) and sizes and all(sized.is_size(d) for d in sizes) and set(kwargs) <= _CONST_KEYWORDS:
+        return sized.made(sizes)  # `torch.zeros((1, hp, wp, 1))` of sizes read off a tensor
     return UNKNOWN
 
 

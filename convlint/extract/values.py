@@ -230,6 +230,18 @@ class _Buffer:
 BUFFER = _Buffer()
 
 
+class _SomeNumber:
+    """A Python number computed from sizes read off tensors in a way propagation does not follow
+    (attention's scale `(C // heads) ** -0.5`): its value is unknown, but it is a number, so a
+    tensor combined with it keeps its shape."""
+
+    def __repr__(self) -> str:
+        return "SOME_NUMBER"
+
+
+SOME_NUMBER = _SomeNumber()
+
+
 @dataclass(eq=False)
 class FeatureList:
     """The list of tensors a head is given (`forward(self, x: list[Tensor])`) when it is run on
@@ -243,6 +255,14 @@ class ConstTensor:
     shape: tuple
     parameter: Any = field(default=None, compare=False)  # the nn.Parameter(...) call that made it one (None: a plain tensor)
     owner: Any = field(default=None, compare=False)  # the torch layer whose weight it is (`self.fc.weight`)
+
+
+@dataclass(frozen=True)
+class SizedTensor:
+    """A tensor without a batch made with sizes read off the model's tensors (`x.new_zeros((hp, wp))`):
+    its full shape, ints and read sizes (see `sized`)."""
+
+    shape: tuple
 
 
 @dataclass(frozen=True)
