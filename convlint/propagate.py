@@ -504,6 +504,11 @@ def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
     (any other count is misplaced-flatten's view(-1, N), or unknown)."""
     sizes = [_resolve(s, values) for s in op.args["sizes"]]
     shape, features = incoming.shape, _numel(incoming.shape)
+    if shape is not None and len(sizes) >= 2 and sizes[0] == -1 and all(_is_size(s) for s in sizes[1:]):
+        for j in range(1, len(shape)):
+            if tuple(sizes[1:]) == shape[j:]:
+                # the leading axes, symbolic ones too (swin's windows), go into the batch whole
+                return tuple(sizes[1:]), incoming.frames * prod(shape[:j])
     if features is None or not isinstance(incoming.frames, int) or len(sizes) < 2 or sizes[0] != -1 or not all(isinstance(s, int) and s > 0 for s in sizes[1:]):
         return None, 1
     total, row = incoming.frames * features, prod(sizes[1:])

@@ -32,7 +32,7 @@ EXPECTED = [
     ("sizes_read.py", 65, "shape-mismatch", "torch.cat along dim 1 needs equal sizes elsewhere, but gets (N, 32, 16, 16) and (N, 8, 32, 32)"),
     ("sizes_read.py", 74, "channel-mismatch", "Linear expects 400 input features but receives 256 (the output of the view on line 80); only inputs of 1×32×32 to 1×35×35 fit the Linear's in_features"),
     ("sizes_read.py", 89, "channel-mismatch", "Linear expects 100 input features but receives 144 (the output of the reshape on line 94)"),
-    ("window_attention.py", 91, "channel-mismatch", "Linear expects 32 input features but receives 16 (the output of the reshape on line 38); no square input up to 4096 fits the Linear's in_features"),
+    ("window_attention.py", 113, "channel-mismatch", "Linear expects 32 input features but receives 16 (the output of the reshape on line 40)"),
 ]
 # (fixture, model) -> the output shape convlint follows it to (batch excluded)
 OUTPUTS = {

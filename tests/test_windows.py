@@ -1,8 +1,10 @@
 """Windows folded into the batch (issue 14): swin's partition `reshape(B * windows, ws * ws, C)` with
 the number of windows read off the padded map (a symbolic count of rows per sample), its reverse,
-the mask of shifted windows (a tensor without a batch whose sizes are read off the map), the crop
-back to the unpadded size. Numbers checked once with torch 2.13 (fixtures/window_attention.py: the
-padded size 4·⌊(H + 12)/16⌋ for H in 4..79; swin_t's 7·⌊(H + 24)/28⌋ and (49, 96) rows for H in 4..399)."""
+the mask of shifted windows (a tensor without a batch whose sizes are read off the map), the
+relative-position bias (a table indexed by a buffer built from aranges), the crop back to the
+unpadded size. Numbers checked once with torch 2.13 (fixtures/window_attention.py: the padded
+size 4·⌊(H + 12)/16⌋ and the output for H in 4..79, 7,838 parameters, the index's 256 int64
+elements; swin_t's 7·⌊(H + 24)/28⌋ and (49, 96) rows for H in 4..399, its 28,288,354 parameters)."""
 
 import re
 from pathlib import Path
@@ -31,28 +33,86 @@ def test_windows_of_a_symbolic_map_are_followed_to_the_output():
     shapes = {(s.line, s.kind): s for s in steps}
     padded = shapes[(16, "pad")].out_shape
     assert [str(d) for d in padded] == ["4·⌊(H + 12)/16⌋", "4·⌊(W + 12)/16⌋", "16"]
-    assert shapes[(51, "Linear")].in_shape == (16, 16)  # rows of one window: 4·4 positions, 16 features
-    assert shapes[(51, "Linear")].step.inputs[0].frames == (padded[0] // 4) * (padded[1] // 4)
-    assert [str(d) for d in shapes[(43, "index")].out_shape] == ["⌊H/4⌋", "⌊W/4⌋", "16"]  # the crop
-    assert shapes[(36, "broadcast")].out_shape is not None  # the mask of the shifted windows met
+    assert shapes[(67, "Linear")].in_shape == (16, 16)  # rows of one window: 4·4 positions, 16 features
+    assert shapes[(67, "Linear")].step.inputs[0].frames == (padded[0] // 4) * (padded[1] // 4)
+    assert shapes[(68, "Linear")].in_shape == (16, 16)  # after attention, the shift undecided: both arms agree
+    assert [str(d) for d in shapes[(45, "index")].out_shape] == ["⌊H/4⌋", "⌊W/4⌋", "16"]  # the crop
+    assert shapes[(38, "broadcast")].out_shape is not None  # the mask of the shifted windows met
     assert steps[-1].out_shape == (10,)
-    assert all(s.step.output.frames == 1 for s in steps if s.line in (40, 57, 58))  # windows put back
+    assert all(s.step.output.frames == 1 for s in steps if s.line in (42, 79, 80))  # windows put back
 
 
 def test_a_batch_of_windows_is_no_longer_folded_after_the_reverse():
     path = ROOT / "fixtures" / "window_attention.py"
     steps = _steps(path.read_bytes(), str(path), "WindowNet")
-    reverse = [s for s in steps if s.line == 40][-1]
+    reverse = [s for s in steps if s.line == 42][-1]
     assert reverse.out_shape == (12, 12, 16) and reverse.step.output.frames == 1
-    partition = [s for s in steps if s.line == 22][0]
+    partition = [s for s in steps if s.line == 24][0]
     assert partition.out_shape == (16, 16) and partition.step.output.frames == 9
 
 
+def test_the_windowed_model_has_torchs_parameters():
+    from convlint.summary import summarize_source, to_json
+
+    path = ROOT / "fixtures" / "window_attention.py"
+    assert to_json(summarize_source(path.read_bytes(), str(path), (3, 40, 40), "WindowNet"))[0]["params"] == 7838
+
+
 @pytest.mark.skipif(not SWIN.is_file(), reason="the corpus is not fetched (tools/corpus.py)")
-def test_swin_t_windows_reach_the_qkv_projection():
+def test_swin_t_is_followed_through_its_windows():
     steps = _steps(SWIN.read_bytes(), str(SWIN), "swin_t")
     padded = next(s for s in steps if s.line == 155).out_shape
     assert [str(d) for d in padded] == ["7·⌊(H + 24)/28⌋", "7·⌊(W + 24)/28⌋", "96"]
     qkv = next(s for s in steps if s.line == 259 and s.kind == "Linear")
     assert qkv.in_shape == (49, 96)
     assert str(qkv.step.inputs[0].frames) == "⌊(H + 24)/28⌋·⌊(W + 24)/28⌋"
+    assert next(s for s in steps if s.line == 260 and s.kind == "Linear").in_shape == (49, 96)
+    merges = [s.in_shape[-1] for s in steps if s.line == 73 and s.kind == "Linear"]
+    assert merges == [384, 768, 1536]  # 4·C of each stage's patch merge
+    assert steps[-1].out_shape == (1000,)
+
+
+@pytest.mark.skipif(not SWIN.is_file(), reason="the corpus is not fetched (tools/corpus.py)")
+def test_swin_t_parameters_are_torchs():
+    from convlint.summary import summarize_source, to_json
+
+    assert to_json(summarize_source(SWIN.read_bytes(), str(SWIN), (3, 224, 224), "swin_t"))[0]["params"] == 28288354
+
+
+# (source of a module-level tensor of known shape, the shape torch 2.13 gives it, whether it is of
+# an integer dtype); None: unknown to convlint (torch raises, or the rule is not followed)
+KNOWN_SHAPES = [
+    ("torch.meshgrid(torch.arange(3), torch.arange(5), indexing='ij')[1]", (3, 5), True),
+    ("torch.meshgrid(torch.arange(3), torch.arange(5), indexing='xy')[0]", (5, 3), True),
+    ("torch.stack(torch.meshgrid(torch.arange(3), torch.arange(5), indexing='ij'), 2)", (3, 5, 2), True),
+    ("torch.stack(torch.meshgrid(torch.arange(3), torch.arange(5), indexing='ij')).flatten(1)", (2, 15), True),
+    ("torch.flatten(torch.zeros(2, 3, 4), 0, 1)", (6, 4), False),
+    ("torch.zeros(2, 3, 4).permute(2, 0, 1)", (4, 2, 3), False),
+    ("torch.zeros(2, 3, 4).sum(-1)", (2, 3), False),
+    ("torch.zeros(2, 3, 4).sum((0, 2), True)", (1, 3, 1), False),
+    ("torch.zeros(2, 3)[:, None, :]", (2, 1, 3), False),
+    ("torch.zeros(2, 3, 4)[:, 1]", (2, 4), False),
+    ("torch.zeros(2, 1, 4) - torch.zeros(3, 1)", (2, 3, 4), False),
+    ("torch.arange(4)[:, None] - torch.arange(4)[None, :]", (4, 4), True),
+    ("torch.zeros(9, 2)[torch.arange(4)[:, None] + torch.arange(4)[None, :]]", (4, 4, 2), False),
+    ("torch.zeros(2, 3) + torch.zeros(4, 1, 2)", None, None),  # torch raises: 3 against 2
+    ("torch.zeros(9, 2)[torch.zeros(4)]", None, None),  # a float index: torch raises
+    ("torch.zeros(2, 3, 4).permute(0, 1)", None, None),  # torch raises
+]
+
+
+@pytest.mark.parametrize("source, shape, integral", KNOWN_SHAPES)
+def test_shapes_of_tensors_not_the_models(source, shape, integral):
+    import ast
+
+    from convlint.extract import Extractor, fixed
+    from convlint.extract.values import ConstTensor
+
+    module = ast.parse(f"import torch\nT = {source}\n")
+    extractor = Extractor(module, None)
+    extractor.exec_block(module.body, extractor.globals)
+    value = extractor.globals.vars["T"]
+    if shape is None:
+        assert not isinstance(value, ConstTensor)
+    else:
+        assert isinstance(value, ConstTensor) and value.shape == shape and fixed.integral(value) == integral

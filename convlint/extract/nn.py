@@ -14,7 +14,7 @@ from ..sizes import UNKNOWN
 from .state import catches
 from .values import (
     BUFFER, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, Lazy,
-    ListVal, MethodRef, Qual, Raise, Tensor, ValuedTensor, as_param, binds, int_value, is_tensor, known,
+    ListVal, MethodRef, Qual, Raise, Tensor, as_param, binds, int_value, is_tensor, known, owner_items,
 )
 
 # every private attribute name torch.nn.Module and the torch.nn layers define (collected from torch
@@ -482,10 +482,28 @@ def container_method(interp, owner: Container, name: str, args: list, kwargs: di
     return UNKNOWN
 
 
+def _modules_of(module: Any, depth: int = 0) -> list | None:
+    """torch's `modules()` of a module whose contents are all known (a Sequential or a subclass of
+    it, of layers and such modules): itself, then each descendant in order; None otherwise."""
+    if isinstance(module, Layer):
+        return [module]
+    children = module.children if isinstance(module, (Instance, Container)) else None
+    if children is None or depth > 8 or isinstance(module, Container) and module.kind == "Unknown" \
+            or isinstance(module, Instance) and (module.opaque or module.loose or owner_items(module.attrs)):
+        return None
+    found = [module]
+    for child in children:
+        below = _modules_of(child, depth + 1)
+        if below is None:
+            return None
+        found.extend(m for m in below if all(m is not seen for seen in found))  # each module once, as torch
+    return found
+
+
 def _buffer(args: list) -> Any:
-    """A registered buffer: a tensor of known values (swin's relative position index, computed from
+    """A registered buffer: a tensor of known shape (swin's relative position index, computed from
     aranges) stays one, anything else is a tensor of unknown shape."""
-    return args[0] if args and isinstance(args[0], ValuedTensor) else BUFFER
+    return args[0] if args and isinstance(args[0], ConstTensor) and args[0].parameter is None else BUFFER
 
 
 def _registered_parameter(args: list, kwargs: dict, node) -> Any:
@@ -520,6 +538,10 @@ def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict
         if pairs is not None:
             return pairs if name == "named_children" else [child for _, child in pairs]
         return UNKNOWN
+    if name == "modules" and not args and not kwargs and not isinstance(owner.cls.lookup(name), Function):
+        found = _modules_of(owner)
+        if found is not None:
+            return found  # an init loop over a Sequential subclass (torchvision's MLP): it, then its layers
     if name in MODULE_QUERIES and not isinstance(owner.cls.lookup(name), Function):
         return interp.unknown_result(args, kwargs, node)
     if name in ("register_buffer", "register_parameter") and args and isinstance(args[0], str):

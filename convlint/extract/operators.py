@@ -8,7 +8,7 @@ from typing import Any
 
 from ..graph import SizeOf, is_batch, is_read_size
 from ..sizes import UNKNOWN
-from . import arrays, sized, valued
+from . import arrays, fixed, sized, valued
 from .kinds import is_class_or_function, same_class, torch_has
 from .state import MAX_UNROLL
 from .values import (
@@ -81,6 +81,9 @@ class Operators:
             return self.emit("unknown", (tensor.value,), node)
         if isinstance(left, SizedTensor) or isinstance(right, SizedTensor):
             return sized.combine(left, right) if op in ("Add", "Subtract", "Multiply", "Divide") else UNKNOWN
+        if isinstance(left, ConstTensor) and isinstance(right, ConstTensor) and left.shape and right.shape \
+                and left.shape != right.shape and op in ("Add", "Subtract", "Multiply", "Divide"):
+            return fixed.broadcast(op, left, right)  # `c[:, :, None] - c[:, None, :]`: shapes only
         if isinstance(left, ValuedTensor) or isinstance(right, ValuedTensor):
             if op == "Divide" and isinstance(right, ValuedTensor) and numeric(left):
                 return valued.reflected_divide(left, right)

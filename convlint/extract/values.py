@@ -255,6 +255,7 @@ class ConstTensor:
     shape: tuple
     parameter: Any = field(default=None, compare=False)  # the nn.Parameter(...) call that made it one (None: a plain tensor)
     owner: Any = field(default=None, compare=False)  # the torch layer whose weight it is (`self.fc.weight`)
+    integral: bool = field(default=False, compare=False)  # of an integer dtype (it can index another tensor)
 
 
 @dataclass(frozen=True)
