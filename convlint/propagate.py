@@ -494,7 +494,19 @@ def _reframe(sizes: tuple, incoming: TensorInfo, rows: int, values) -> Shape | N
     ratio = _exact_quotient(incoming.frames, rows)
     if ratio is None:
         return None
-    return _symbolic_rest(rest, (*incoming.shape, *((ratio,) if ratio != 1 else ())))
+    return _symbolic_rest(rest, (*incoming.shape, *_factors(ratio)))
+
+
+def _factors(count: int | Sym) -> tuple:
+    """A count of rows as the sizes it multiplies (the windows ⌊H/7⌋·⌊W/7⌋ as ⌊H/7⌋ and ⌊W/7⌋), to
+    be matched against a view's sizes; one: none."""
+    if count == 1:
+        return ()
+    if isinstance(count, Sym):
+        factors = count.factors()
+        if factors is not None:
+            return factors
+    return (count,)
 
 
 def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
@@ -509,6 +521,13 @@ def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
             if tuple(sizes[1:]) == shape[j:]:
                 # the leading axes, symbolic ones too (swin's windows), go into the batch whole
                 return tuple(sizes[1:]), incoming.frames * prod(shape[:j])
+        if (not isinstance(incoming.frames, int) or features is None) and None not in shape:
+            # `windows.view(-1, h // ws, w // ws, ws, ws, c)`: a symbolic count of windows back into
+            # their samples (`view(-1, h, w, c)` of symbolic sizes: the batch kept), when the rows it
+            # leaves per sample are known exactly
+            rows = _exact_quotient(incoming.frames * prod(shape), prod(sizes[1:]))
+            if rows is not None:
+                return tuple(sizes[1:]), rows
     if features is None or not isinstance(incoming.frames, int) or len(sizes) < 2 or sizes[0] != -1 or not all(isinstance(s, int) and s > 0 for s in sizes[1:]):
         return None, 1
     total, row = incoming.frames * features, prod(sizes[1:])

@@ -431,6 +431,15 @@ class Sym:
                 period = math.lcm(period, atom.dens())
         return period
 
+    def factors(self) -> tuple | None:
+        """A product c·a·b·... of atoms (one term, no constant) as its factors (c only if not 1);
+        None for a sum."""
+        if len(self._terms) != 1 or self._const:
+            return None
+        mono, coef = self._terms[0]
+        atoms = tuple(_build({(atom,): 1}, 0) if not isinstance(atom, _Group) else atom.sym for atom in mono)
+        return ((coef,) if coef != 1 else ()) + atoms
+
     # ---- printing
     def __str__(self) -> str:
         terms, const = self._terms, self._const

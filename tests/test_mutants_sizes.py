@@ -171,3 +171,10 @@ def test_a_product_prints_floors_before_grouped_sums_whatever_their_variables():
     assert str((W // 3) * (H - 1)) == "⌊W/3⌋·(H − 1)"
     assert str((H // 2) * (W - 1)) == "⌊H/2⌋·(W − 1)"
     agrees((H - 1) * (W // 3), lambda h, w: (h - 1) * (w // 3), ("H", "W"), 12)
+
+
+def test_factors_of_a_product():
+    assert (H // 7 * (W // 7)).factors() == (H // 7, W // 7)
+    assert (3 * H * W).factors() == (3, H, W)
+    assert (H + 1).factors() is None and (2 * H + 2 * W).factors() is None
+    assert [str(f) for f in (H * (W // 2 - 1)).factors()] == ["H", "⌊(W − 4)/2⌋ + 1"]

@@ -58,6 +58,26 @@ def test_the_windowed_model_has_torchs_parameters():
     assert to_json(summarize_source(path.read_bytes(), str(path), (3, 40, 40), "WindowNet"))[0]["params"] == 7838
 
 
+def test_windows_cut_and_put_back_with_views_of_minus_one():
+    path = ROOT / "fixtures" / "window_attention.py"
+    steps = _steps(_undeclared(path.read_text()), str(path), "PartitionNet")
+    cut = next(s for s in steps if s.line == 119 and s.kind == "view")
+    assert cut.out_shape == (4, 4, 16) and str(cut.step.output.frames) == "⌊H/16⌋·⌊W/16⌋"
+    back = next(s for s in steps if s.line == 124)
+    assert [str(d) for d in back.out_shape] == ["⌊H/16⌋", "⌊W/16⌋", "4", "4", "16"] and back.step.output.frames == 1
+    # view(-1, h, w, c) with h = ⌊H/4⌋: torch raises unless 4 divides it (H = 20), so unknown here
+    assert next(s for s in steps if s.line == 125 and s.kind == "view").out_shape is None
+    declared = _steps(path.read_bytes(), str(path), "PartitionNet")  # 3×32×32: 8 divides by 4
+    assert next(s for s in declared if s.line == 125 and s.kind == "view").out_shape == (8, 8, 16)
+
+
+def test_the_windows_of_minus_one_have_torchs_parameters():
+    from convlint.summary import summarize_source, to_json
+
+    path = ROOT / "fixtures" / "window_attention.py"
+    assert to_json(summarize_source(path.read_bytes(), str(path), (3, 32, 32), "PartitionNet"))[0]["params"] == 1226
+
+
 @pytest.mark.skipif(not SWIN.is_file(), reason="the corpus is not fetched (tools/corpus.py)")
 def test_swin_t_is_followed_through_its_windows():
     steps = _steps(SWIN.read_bytes(), str(SWIN), "swin_t")
