@@ -136,3 +136,41 @@ def test_shapes_of_tensors_not_the_models(source, shape, integral):
         assert not isinstance(value, ConstTensor)
     else:
         assert isinstance(value, ConstTensor) and value.shape == shape and fixed.integral(value) == integral
+
+
+# tensors of known shape through layers (swin v2's position MLP on its coordinate table); torch
+# 2.13 gives each shape, and raises for the mismatched Linear
+KNOWN_SHAPES_THROUGH_LAYERS = [
+    ("nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3))(torch.zeros(1, 5, 5, 2))", (1, 5, 5, 3)),
+    ("nn.Linear(2, 8)(torch.zeros(4, 2))", (4, 8)),
+    ("nn.Sequential(nn.Linear(3, 8))(torch.zeros(1, 5, 2))", None),  # torch raises: 2 features, not 3
+    ("nn.Sequential(nn.Conv2d(2, 8, 1))(torch.zeros(1, 2, 5, 5))", None),  # not followed: unknown
+    ("16 * torch.sigmoid(torch.zeros(3, 4))", (3, 4)),
+    ("torch.clamp(torch.zeros(2, 1, 1), max=4.6).exp()", (2, 1, 1)),
+    ("torch.sign(torch.zeros(2, 3)) * torch.log2(torch.abs(torch.zeros(2, 3)) + 1.0)", (2, 3)),
+]
+
+
+@pytest.mark.parametrize("source, shape", KNOWN_SHAPES_THROUGH_LAYERS)
+def test_shapes_of_tensors_not_the_models_through_layers(source, shape):
+    import ast
+
+    from convlint.extract import Extractor
+    from convlint.extract.values import ConstTensor
+
+    module = ast.parse(f"import torch\nimport torch.nn as nn\nT = {source}\n")
+    extractor = Extractor(module, None)
+    extractor.ops = []  # as inside a model's build
+    extractor.exec_block(module.body, extractor.globals)
+    value = extractor.globals.vars["T"]
+    assert (value.shape if isinstance(value, ConstTensor) else None) == shape
+
+
+@pytest.mark.skipif(not SWIN.is_file(), reason="the corpus is not fetched (tools/corpus.py)")
+def test_swin_v2_t_is_followed_and_has_torchs_parameters():
+    from convlint.summary import summarize_source, to_json
+
+    steps = _steps(SWIN.read_bytes(), str(SWIN), "swin_v2_t")
+    assert [s.in_shape[-1] for s in steps if s.line == 100 and s.kind == "Linear"] == [384, 768, 1536]
+    assert steps[-1].out_shape == (1000,)
+    assert to_json(summarize_source(SWIN.read_bytes(), str(SWIN), (3, 256, 256), "swin_v2_t"))[0]["params"] == 28351570

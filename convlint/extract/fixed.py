@@ -144,4 +144,15 @@ def _flatten(interp, args, kwargs, node):
     return flattened(args[0], *args[1:], **kwargs)
 
 
-QUAL_FALLBACKS = {"torch.meshgrid": _meshgrid, "torch.flatten": _flatten}
+def _elementwise(interp, args, kwargs, node):
+    """torch.log(t), torch.clamp(t, max=m), ... of a tensor of known shape (numbers beside it): its
+    shape, its values not followed (a tensor of known values is valued.py's)."""
+    if not args or not isinstance(args[0], ConstTensor) \
+            or not all(isinstance(v, (int, float)) or v is None for v in [*args[1:], *kwargs.values()]):
+        return interp.unknown_result(args, kwargs, node)
+    return ConstTensor(args[0].shape)
+
+
+ELEMENTWISE = ("log", "log2", "log10", "exp", "sqrt", "sigmoid", "tanh", "abs", "sign", "clamp", "clip")
+QUAL_FALLBACKS = {"torch.meshgrid": _meshgrid, "torch.flatten": _flatten,
+                  **{f"torch.{name}": _elementwise for name in ELEMENTWISE}}

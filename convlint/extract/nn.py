@@ -305,6 +305,8 @@ class Modules:
                 return LAYER_CALLS[module.kind](self, module, args, kwargs, node)
             if len(args) == 1 and is_tensor(args[0]) and not kwargs:
                 return self.emit("layer", (args[0].value,), node, module)
+            if len(args) == 1 and isinstance(args[0], ConstTensor) and not kwargs:
+                return _on_constant(module, args[0])
             return self.unknown_result(args, kwargs, node)
         if isinstance(module, Container):
             if module.kind != "Sequential" or len(args) != 1 or kwargs:
@@ -368,6 +370,11 @@ class Modules:
 
     def fold(self, children: list, value: Any, node: ast.AST) -> Any:
         for child in children:
+            if isinstance(value, ConstTensor):
+                # not the model's tensor (swin v2's table of coordinates): shapes through layers only
+                value = _on_constant(child, value) if isinstance(child, Layer) else \
+                    self.apply(child, [value], {}, node) if isinstance(child, Container) else UNKNOWN
+                continue
             if not is_tensor(value):
                 return value
             if isinstance(child, (Layer, Container, Instance)):
@@ -480,6 +487,32 @@ def container_method(interp, owner: Container, name: str, args: list, kwargs: di
     if name not in _CONTAINER_QUERIES:
         owner.kind = "Unknown"  # an unknown method may have changed what it contains
     return UNKNOWN
+
+
+# layers whose rule reads only the last axis, so a tensor of any leading axes goes through them as
+# through a batch (swin v2's position MLP on its table of coordinates)
+LAST_AXIS_LAYERS = {"Linear", "LayerNorm", "ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Identity", "Dropout"}
+
+
+def _on_constant(layer: Layer, const: ConstTensor) -> Any:
+    """A layer applied to a tensor of known shape that is not the model's: the shape its rule
+    gives (its values are not followed)."""
+    if layer.kind not in LAST_AXIS_LAYERS or layer.params is None or len(const.shape) < 2:
+        return UNKNOWN
+    wanted = layer.params.get("in_features") if layer.kind == "Linear" else layer.params.get("normalized_shape")
+    wanted = (wanted,) if int_value(wanted) else wanted
+    if layer.kind in ("Linear", "LayerNorm") and not (isinstance(wanted, tuple) and wanted
+                                                       and all(int_value(w) for w in wanted)):
+        return UNKNOWN
+    if wanted is not None and tuple(const.shape[-len(wanted):]) != wanted:
+        return UNKNOWN  # torch raises (the channel checks read the model's tensors, not this one)
+    try:
+        shape = L.output_shape(layer.kind, layer.params, const.shape[1:])
+    except Exception:  # noqa: BLE001 - torch would raise, or a rule we do not follow: unknown, never a finding
+        return UNKNOWN
+    if shape is None or not all(isinstance(d, int) and d > 0 for d in shape):
+        return UNKNOWN
+    return ConstTensor((const.shape[0], *shape))
 
 
 def _modules_of(module: Any, depth: int = 0) -> list | None:

@@ -82,7 +82,8 @@ class Operators:
         if isinstance(left, SizedTensor) or isinstance(right, SizedTensor):
             return sized.combine(left, right) if op in ("Add", "Subtract", "Multiply", "Divide") else UNKNOWN
         if isinstance(left, ConstTensor) and isinstance(right, ConstTensor) and left.shape and right.shape \
-                and left.shape != right.shape and op in ("Add", "Subtract", "Multiply", "Divide"):
+                and (left.shape != right.shape or not isinstance(left, ValuedTensor) and not isinstance(right, ValuedTensor)) \
+                and op in ("Add", "Subtract", "Multiply", "Divide"):
             return fixed.broadcast(op, left, right)  # `c[:, :, None] - c[:, None, :]`: shapes only
         if isinstance(left, ValuedTensor) or isinstance(right, ValuedTensor):
             if op == "Divide" and isinstance(right, ValuedTensor) and numeric(left):
