@@ -95,8 +95,8 @@ def method(interp, owner: SizedTensor, name: str, args: list, kwargs: dict, node
                 and sorted(d % len(shape) for d in dims) == list(range(len(shape))):
             return made(tuple(shape[d] for d in dims))
         return UNKNOWN
-    if name == "transpose" and len(args) == 2 and not kwargs and all(int_value(d) and -len(shape) <= d < len(shape)
-                                                                      for d in args):
+    if name == "transpose" and len(args) == 2 and not kwargs \
+            and all(int_value(d) and -len(shape) <= d < len(shape) for d in args):
         order = list(shape)
         a, b = (d % len(shape) for d in args)
         order[a], order[b] = order[b], order[a]
