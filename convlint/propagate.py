@@ -10,7 +10,7 @@ from typing import Any
 from . import layers as L
 from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op, SizeOf, is_batch
 from .products import einsum_shape, matmul_shape
-from .sizes import UNKNOWN, Sym, var
+from .sizes import UNKNOWN, Sym, never_negative, var
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
 
@@ -23,7 +23,8 @@ class TensorInfo:
     origin: Op | None = None  # the op that set the channel (or feature) count
     flat_from: tuple[Shape, Op] | None = None  # (shape before, the flatten) for a flattened tensor
     pair_from: Op | None = None  # not a tensor: the (values, indices) pair of a pool with return_indices
-    frames: int = 1  # rows of this tensor's batch per sample of the model input (a view folding frames into it)
+    frames: int | Sym = 1  # rows of this tensor's batch per sample of the model input (a view folding frames or
+    # windows into it: swin's `reshape(B * num_windows, ...)` with num_windows read off the input, a Sym)
     batch_at: int = 0  # where the batch is (`qkv.permute(2, 0, 3, 1, 4)` moves it): shape is the other axes in order
 
 
@@ -151,12 +152,15 @@ def _run_cat(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 
 def _run_broadcast(op: Op, inputs: list[TensorInfo], values) -> Step:
-    shape, error = _broadcast_const(inputs[0].shape, op.args["const"])
+    const = resolve_all(op.args["const"], values)  # a mask's sizes read off tensors (extract/sized.py)
+    if not all(_is_size(d) for d in const):
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    shape, error = _broadcast_const(inputs[0].shape, const)
     keeps = shape is not None and inputs[0].shape is not None and shape[:1] == inputs[0].shape[:1]
     if error:
         name = {"Add": "sum", "Subtract": "difference", "Multiply": "product", "Divide": "quotient"}.get(
             op.args.get("op"), f"torch.{op.args.get('op')}")
-        error = f"{name} of a tensor {_fmt(inputs[0].shape)} and a parameter {tuple(op.args['const'])} whose {error}"
+        error = f"{name} of a tensor {_fmt(inputs[0].shape)} and a parameter {tuple(const)} whose {error}"
     return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)),
                 error=error)
 
@@ -341,16 +345,25 @@ def _index_shape(spec: tuple, shape: Shape | None, values) -> Shape | None:
 
 
 def _slice_length(size, start, stop, step):
-    """len(range(size)[start:stop:step]) for a positive step; a symbolic size only for [:], [::s], [1::s]."""
-    if any(b is not None and not isinstance(b, int) for b in (start, stop, step)) or size is None:
+    """len(range(size)[start:stop:step]) for a positive step; a symbolic size only for [:], [::s], [1::s],
+    a symbolic stop only for [:stop] (that one or the size, when that is decided)."""
+    if any(b is not None and not isinstance(b, int) for b in (start, step)) or size is None \
+            or stop is not None and not isinstance(stop, (int, Sym)):
         return None
     step = 1 if step is None else step
-    if isinstance(size, int):
+    if isinstance(size, int) and not isinstance(stop, Sym):
         return len(range(*slice(start, stop, step).indices(size)))
     if stop is None and start in (None, 0, 1) and isinstance(size, Sym):
         return (size - (start or 0) + step - 1) // step  # sizes are >= 1: never negative
     if start in (None, 0) and stop == 1 and isinstance(size, Sym):
         return 1  # x[:, :1]: the first, which every size >= 1 has
+    if start in (None, 0) and step == 1 and never_negative(stop):
+        # x[:, :h] of a map padded from h (swin's crop after its windows): the shorter of the two,
+        # when which one that is holds at every size
+        if never_negative(size - stop):
+            return stop
+        if never_negative(stop - size):
+            return size
     return None
 
 
@@ -462,10 +475,29 @@ def _rows(size: Any, values) -> int | bool | None:
             return 1
         source = values.get(size.source) if size.source is not None else None
         return None if source is None or source.shape is None else source.frames
-    if isinstance(size, SizeOf) and size.op == "*" and is_batch(size.left):
+    if isinstance(size, SizeOf) and size.op in ("*", "//") and is_batch(size.left):
         rows, n = _rows(size.left, values), _resolve(size.right, values)
-        return rows * n if isinstance(rows, int) and isinstance(n, int) and n > 0 else None
+        if not (_is_count(rows) and _is_size(n)):
+            return None
+        return rows * n if size.op == "*" else _exact_quotient(rows, n)
     return False
+
+
+def _is_count(rows: Any) -> bool:
+    return isinstance(rows, Sym) or isinstance(rows, int) and not isinstance(rows, bool) and rows > 0
+
+
+def _exact_quotient(a: int | Sym, b: int | Sym) -> int | Sym | None:
+    """a / b when it is known to divide exactly (`x.size(0) // num_windows` of a batch of
+    num_windows rows per sample: one); None when that is not known."""
+    if a == b:
+        return 1
+    if isinstance(b, int) and b > 0:
+        if isinstance(a, int):
+            return a // b if a % b == 0 else None
+        quotient = a // b
+        return quotient if quotient * b == a else None
+    return None
 
 
 def _reframe(sizes: tuple, incoming: TensorInfo, rows: int, values) -> Shape | None:
@@ -477,17 +509,29 @@ def _reframe(sizes: tuple, incoming: TensorInfo, rows: int, values) -> Shape | N
         return None
     features = _numel(incoming.shape)
     if features is not None and all(isinstance(s, int) for s in rest):
-        total = incoming.frames * features
+        per_row = _exact_quotient(incoming.frames * features, rows)
         known = prod(s for s in rest if s != -1)
-        if total % rows or (total // rows) % known or -1 not in rest and total // rows != known:
+        if not isinstance(per_row, int) or per_row % known or -1 not in rest and per_row != known:
             return None
-        return tuple(total // rows // known if s == -1 else s for s in rest)
+        return tuple(per_row // known if s == -1 else s for s in rest)
     if -1 not in rest:
         return rest  # every size explicit: these, or torch raises
-    if incoming.frames % rows:
+    ratio = _exact_quotient(incoming.frames, rows)
+    if ratio is None:
         return None
-    ratio = incoming.frames // rows
-    return _symbolic_rest(rest, (*incoming.shape, *((ratio,) if ratio > 1 else ())))
+    return _symbolic_rest(rest, (*incoming.shape, *_factors(ratio)))
+
+
+def _factors(count: int | Sym) -> tuple:
+    """A count of rows as the sizes it multiplies (the windows ⌊H/7⌋·⌊W/7⌋ as ⌊H/7⌋ and ⌊W/7⌋), to
+    be matched against a view's sizes; one: none."""
+    if count == 1:
+        return ()
+    if isinstance(count, Sym):
+        factors = count.factors()
+        if factors is not None:
+            return factors
+    return (count,)
 
 
 def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
@@ -497,7 +541,19 @@ def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
     (any other count is misplaced-flatten's view(-1, N), or unknown)."""
     sizes = [_resolve(s, values) for s in op.args["sizes"]]
     shape, features = incoming.shape, _numel(incoming.shape)
-    if features is None or len(sizes) < 2 or sizes[0] != -1 or not all(isinstance(s, int) and s > 0 for s in sizes[1:]):
+    if shape is not None and len(sizes) >= 2 and sizes[0] == -1 and all(_is_size(s) for s in sizes[1:]):
+        for j in range(1, len(shape)):
+            if tuple(sizes[1:]) == shape[j:]:
+                # the leading axes, symbolic ones too (swin's windows), go into the batch whole
+                return tuple(sizes[1:]), incoming.frames * prod(shape[:j])
+        if (not isinstance(incoming.frames, int) or features is None) and None not in shape:
+            # `windows.view(-1, h // ws, w // ws, ws, ws, c)`: a symbolic count of windows back into
+            # their samples (`view(-1, h, w, c)` of symbolic sizes: the batch kept), when the rows it
+            # leaves per sample are known exactly
+            rows = _exact_quotient(incoming.frames * prod(shape), prod(sizes[1:]))
+            if rows is not None:
+                return tuple(sizes[1:]), rows
+    if features is None or not isinstance(incoming.frames, int) or len(sizes) < 2 or sizes[0] != -1 or not all(isinstance(s, int) and s > 0 for s in sizes[1:]):
         return None, 1
     total, row = incoming.frames * features, prod(sizes[1:])
     folds = any(prod(shape[j:]) == row for j in range(1, len(shape)))
@@ -600,8 +656,8 @@ def _resolve(size: Any, values: dict[int, TensorInfo]) -> Any:
         if size.op in ("//", "%"):
             if not isinstance(right, int) or right <= 0:
                 return UNKNOWN  # a symbolic or non-positive divisor: not computed here
-            if size.op == "%":
-                return left % right if isinstance(left, int) else UNKNOWN
+            if size.op == "%":  # Python's, for a positive divisor: x − d·⌊x/d⌋, exact on a Sym
+                return left % right if isinstance(left, int) else left - right * (left // right)
             return left // right
         return left + right if size.op == "+" else left - right if size.op == "-" else left * right
     return size

@@ -11,24 +11,25 @@ from typing import Any
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import DEFINITIONS
-from . import arrays, nn, pythonlib, tensors, valued, zoo
+from . import arrays, fixed, nn, pythonlib, sized, tensors, valued, zoo
 from .state import MAX_CALL_DEPTH, MAX_RECURSION, STEP_BUDGET
 from .values import (
     MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, ConstTensor, Container, Continue, DictVal, Env, Function,
-    Instance, ListVal, MethodRef, Partial, Qual, Raise, Return, SetVal, Super, Tensor, ValuedTensor, is_lost, is_tensor,
+    Instance, ListVal, MethodRef, Partial, Qual, Raise, Return, SetVal, SizedTensor, Super, Tensor, ValuedTensor, is_lost,
+    is_tensor,
     positional_params,
 )
 
 # qualified name -> hook(interp, args, kwargs, node): taken before anything else is tried
 QUAL_CALLS = {**pythonlib.QUAL_CALLS, **tensors.QUAL_CALLS, **zoo.QUAL_CALLS}
 # qualified name -> hook, for the functions of torch that are not called on a tensor
-QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS, **arrays.QUAL_FALLBACKS}
+QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS, **arrays.QUAL_FALLBACKS, **fixed.QUAL_FALLBACKS}
 QUAL_FALLBACKS.update(valued.fallbacks(QUAL_FALLBACKS))  # tensors of known values, and the rest as before
 # the type of the owner -> handler(interp, owner, name, args, kwargs, node) of its methods
 METHODS_OF = {
     ListVal: pythonlib.list_method, ArrayVal: pythonlib.array_method, DictVal: pythonlib.dict_method,
     Container: nn.container_method, Instance: nn.instance_method, ConstTensor: tensors.const_method,
-    ValuedTensor: valued.method,
+    ValuedTensor: valued.method, SizedTensor: sized.method,
     str: pythonlib.str_method,
 }
 TENSOR_MODULES = {"torch": False, "torch.nn.functional": True}  # module -> functional

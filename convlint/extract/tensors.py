@@ -13,6 +13,7 @@ from typing import Any
 from .. import layers as L
 from ..graph import MODEL_INPUT, DimOf, Layer, batch_of, is_batch, is_read_size
 from ..sizes import UNKNOWN
+from . import fixed, sized
 from .pointwise import POINTWISE
 from .values import (
     ConstTensor, ListVal, Pieces, Raise, ShapeOf, SizesOf, Tensor, as_param, int_value, is_tensor, numeric,
@@ -23,7 +24,7 @@ from .values import (
 SHAPE_KEEPING = {
     "contiguous", "detach", "float", "half", "double", "bfloat16", "to", "cuda", "cpu", "type_as",
     "requires_grad_", "zero_", "fill_", "gelu", "silu", "elu", "leaky_relu", "hardswish", "mish",
-    "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax", "batch_norm",
+    "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax", "batch_norm", "roll", "normalize",
     # in-place samplers, as initialisers use them (`torch.empty(1, n, d).normal_(std=0.02)`)
     "normal_", "uniform_", "bernoulli_", "exponential_", "geometric_", "cauchy_", "log_normal_", "random_",
 }
@@ -457,6 +458,9 @@ def _expand_as(interp, name, tensor, args, kwargs, node):  # x.expand_as(y)
 def _stack(interp, args, kwargs, node):  # torch.stack([a, b], dim)
     items = interp.iterate(args[0]) if args else None
     dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    known_shapes = fixed.stacked(items, dim) if items is not None and len(args) <= 2 and not set(kwargs) - {"dim"} else None
+    if known_shapes is not None:
+        return known_shapes  # tensors of known shape, not the model's
     if items is None or not items or not all(is_tensor(t) for t in items) or not int_value(dim) or len(args) > 2 \
             or set(kwargs) - {"dim"}:
         return interp.unknown_result([t for t in (items or []) if is_tensor(t)], {}, node)
@@ -472,7 +476,7 @@ TENSOR_METHODS = {
     **dict.fromkeys(REDUCTIONS, _reduce),
     **dict.fromkeys(("add", "mul", "sub", "div", "add_", "mul_"), _arithmetic_method),
     "matmul": _matmul_method, "bmm": _matmul_method, **dict.fromkeys(("max", "min"), _elementwise_extreme("other_method")),
-    "unfold": _unfold,
+    "unfold": _unfold, **dict.fromkeys(sized.MAKERS, sized.new_tensor),
 }
 # torch.<name>(x, ...) and F.<name>(x, ...)
 TENSOR_FUNCTIONS = {
@@ -488,6 +492,8 @@ TORCH_FUNCTIONS = {**AXIS_OPS, "matmul": _matmul_method, "bmm": _matmul_method, 
 def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict, node) -> Any:
     """A method of a tensor of known shape (a parameter): reshaping it keeps it known."""
     shape = const.shape
+    if name in fixed.METHODS:
+        return fixed.METHODS[name](const, args, kwargs)
     if name in ("view", "reshape") and not kwargs:
         sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal)) else tuple(args)
         sizes = tuple(sizes.items) if isinstance(sizes, ListVal) else sizes
@@ -498,11 +504,11 @@ def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict
             if known == 0 or numel % known:
                 return UNKNOWN
             sizes = tuple(numel // known if s == -1 else s for s in sizes)
-        return ConstTensor(sizes) if prod(sizes) == numel else UNKNOWN
+        return ConstTensor(sizes, integral=fixed.integral(const)) if prod(sizes) == numel else UNKNOWN
     if name == "unsqueeze" and len(args) == 1 and not kwargs and int_value(args[0]) \
             and -len(shape) - 1 <= args[0] <= len(shape):
         index = args[0] % (len(shape) + 1)
-        return ConstTensor(shape[:index] + (1,) + shape[index:])
+        return ConstTensor(shape[:index] + (1,) + shape[index:], integral=fixed.integral(const))
     if name == "expand":
         sizes = _sizes_argument(args, kwargs)
         if sizes is not None and is_batch(sizes[0]) and interp.ops is not None:
@@ -571,6 +577,8 @@ def _const(interp, args, kwargs, node, full=False):
     sizes = tuple(sizes.items) if isinstance(sizes, ListVal) else sizes
     if isinstance(sizes, tuple) and sizes and all(int_value(d) and d >= 0 for d in sizes) and set(kwargs) <= _CONST_KEYWORDS:
         return ConstTensor(sizes)
+    if isinstance(sizes, tuple) and sizes and all(sized.is_size(d) for d in sizes) and set(kwargs) <= _CONST_KEYWORDS:
+        return sized.made(sizes)  # `torch.zeros((1, hp, wp, 1))` of sizes read off a tensor
     return UNKNOWN
 
 

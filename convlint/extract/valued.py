@@ -191,7 +191,7 @@ def _element(op: str, a: Any, b: Any, dtype: str) -> Any:
 def make(values: list, dtype: str, shape: tuple | None = None) -> Any:
     shape = (len(values),) if shape is None else shape
     if len(values) > MAX_VALUES:
-        return ConstTensor(shape)
+        return ConstTensor(shape, integral=dtype in INT_RANGE)
     return ValuedTensor(shape, values=tuple(convert(v, dtype) for v in values), dtype=dtype)
 
 
@@ -348,7 +348,7 @@ def _arange(interp, args, kwargs, node):  # torch.arange(end), (start, end), (st
     if dtype is None or count > 10**9:
         return UNKNOWN
     if count > MAX_VALUES:
-        return ConstTensor((count,))
+        return ConstTensor((count,), integral=dtype in INT_RANGE)
     try:
         if not floats:
             return make([start + i * step for i in range(count)], dtype)
@@ -409,7 +409,7 @@ def method(interp, tensor: ValuedTensor, name: str, args: list, kwargs: dict, no
                  "true_divide": "Divide", "floor_divide": "FloorDivide", "remainder": "Modulo"}
     if name in operators and len(args) == 1 and not kwargs:
         return binary(operators[name], tensor, args[0])
-    return const_method(interp, ConstTensor(tensor.shape), name, args, kwargs, node)
+    return const_method(interp, ConstTensor(tensor.shape, integral=tensor.dtype in INT_RANGE), name, args, kwargs, node)
 
 
 def _function(name: str, prior=None):

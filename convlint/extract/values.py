@@ -236,6 +236,18 @@ class _Buffer:
 BUFFER = _Buffer()
 
 
+class _SomeNumber:
+    """A Python number computed from sizes read off tensors in a way propagation does not follow
+    (attention's scale `(C // heads) ** -0.5`): its value is unknown, but it is a number, so a
+    tensor combined with it keeps its shape."""
+
+    def __repr__(self) -> str:
+        return "SOME_NUMBER"
+
+
+SOME_NUMBER = _SomeNumber()
+
+
 @dataclass(eq=False)
 class FeatureList:
     """The list of tensors a head is given (`forward(self, x: list[Tensor])`) when it is run on
@@ -249,6 +261,15 @@ class ConstTensor:
     shape: tuple
     parameter: Any = field(default=None, compare=False)  # the nn.Parameter(...) call that made it one (None: a plain tensor)
     owner: Any = field(default=None, compare=False)  # the torch layer whose weight it is (`self.fc.weight`)
+    integral: bool = field(default=False, compare=False)  # of an integer dtype (it can index another tensor)
+
+
+@dataclass(frozen=True)
+class SizedTensor:
+    """A tensor without a batch made with sizes read off the model's tensors (`x.new_zeros((hp, wp))`):
+    its full shape, ints and read sizes (see `sized`)."""
+
+    shape: tuple
 
 
 @dataclass(frozen=True)

@@ -539,7 +539,8 @@ class Pad(Rule):
             return None
         if isinstance(value, int):
             return (value,) * (2 * self.n)
-        if isinstance(value, (tuple, list)) and all(int_or_unknown(v) for v in value):
+        if isinstance(value, (tuple, list)) and all(int_or_unknown(v) or isinstance(v, Sym) for v in value):
+            # a symbolic amount: read off the input (swin's pad to a multiple of the window)
             return tuple(None if v is UNKNOWN else v for v in value)
         return False
 
@@ -578,6 +579,11 @@ class Pad(Rule):
             size = shape[axis]
             if None in (before, after, size):
                 out[axis] = None
+                continue
+            if not (isinstance(before, int) and isinstance(after, int)):
+                # symbolic amounts come from the sizes they pad (read off the input): torch's
+                # own checks of them are not decided here, only the sum
+                out[axis] = size + before + after if mode == "constant" else None
                 continue
             if isinstance(size, int) and mode == "reflect" and max(before, after) >= size:
                 raise ShapeError(f"reflection padding {max(before, after)} must be smaller than "
