@@ -208,20 +208,27 @@ def _holds_no_base_parameters(base: str | None) -> bool:
     return params is not None and L.parameter_count(base, params) == (0, 0)
 
 
+def each_once(root: Any, visit) -> None:
+    """`visit(value)` for `root` and, depth first in their order, for what each visit returns it
+    holds: each object once."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        value = stack.pop()
+        if id(value) not in seen:
+            seen.add(id(value))
+            stack.extend(reversed(visit(value) or ()))
+
+
 def state_digest(module: Any) -> tuple:
     """What a forward run could have changed in a module tree, as identities and sizes: each
     object's attributes, children, parameters and flags. Equal before and after: the run changed
     nothing the interpreter keeps (forward methods rarely assign to self)."""
     digest: list = []
-    seen: set[int] = set()
-    stack = [module]
-    while stack:
-        value = stack.pop()
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
+
+    def visit(value: Any) -> list | None:
         if isinstance(value, Instance):
-            held = [*value.attrs.values(), *(value.children or ())]
+            held = [*value.attrs.values(), *(value.children or ()), value.base]
             digest.append((id(value), value.loose, value.opaque, value.children is None, tuple(map(id, held)),
                            tuple(value.attrs)))
         elif isinstance(value, Container):
@@ -238,8 +245,10 @@ def state_digest(module: Any) -> tuple:
             held = list(value.values)
             digest.append((id(value), value.lost, tuple(map(id, value.keys)), tuple(map(id, held)), len(value.maybe)))
         else:
-            continue
-        stack.extend(held)
+            return None
+        return held
+
+    each_once(module, visit)
     return tuple(digest)
 
 
@@ -250,14 +259,10 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
     those). And whether that is all of them: False when something we could not follow may
     hold more (an opaque instance, a container changed by an unknown method)."""
     found: dict[int, Layer] = {}
-    seen: set[int] = set()
     complete = True
-    stack = [module]
-    while stack:
-        value = stack.pop()
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
+
+    def visit(value: Any) -> list | None:
+        nonlocal complete
         if isinstance(value, Layer):
             found.setdefault(id(value), value)
         elif isinstance(value, ConstTensor) and value.parameter is not None:
@@ -267,12 +272,12 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
         elif isinstance(value, Container):
             complete = complete and value.kind in ("Sequential", "ModuleList", "ModuleDict")
             complete = complete and all(module_kind(v) is not None for v in value.children)  # lost: may be a module
-            stack.extend(reversed(value.children))
+            return value.children
         elif isinstance(value, Instance):
             held = [*value.attrs.values(), *(value.children or ())]
             if value.cls.torch_base() is None:  # not known to be a module: torch may or may not register what it holds
                 if not any(isinstance(v, (Layer, Container, Instance)) for v in held):
-                    continue
+                    return None
                 complete = False
             if value.base is not None:  # a subclass of a torch layer: the base's parameters, unless replaced
                 replaced = {"weight", "bias"} & set(value.attrs)
@@ -284,7 +289,10 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
             complete = complete and not value.opaque and not value.loose
             # an attribute whose value we lost (UNKNOWN: a constructor we could not follow) may be a module
             complete = complete and all(module_kind(v) is not None for v in value.attrs.values())
-            stack.extend(reversed(held))
+            return held
+        return None
+
+    each_once(module, visit)
     return list(found.values()), complete
 
 
