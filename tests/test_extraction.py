@@ -439,3 +439,38 @@ def test_in_a_string_is_a_substring_test():
     assert [(f.line, f.message) for f in lint_source(source, "variants.py")] == [
         (8, "Conv2d expects 32 input channels but receives 16 (out_channels of the Conv2d on line 8)"),
     ]
+
+
+def test_an_or_decided_by_a_later_bool_with_the_first_operand_unknown():
+    """`rate == 0. or not training` is True in evaluation mode whatever the rate (torch 2.13: the
+    Linear(4, 6) runs on (N, 4)); an `or` whose undecided operand is not a bool (`rate or True`:
+    the rate itself, or True) stays unknown, so its branch is taken both ways."""
+    source = """
+        import torch
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self, rate):
+                super().__init__()
+                self.rate = rate
+                self.fc = nn.Linear(4, 6)
+                self.wide = nn.Linear(4, 8)
+
+            def forward(self, x):
+                if self.rate == 0. or not self.training:
+                    x = self.fc(x)
+                else:
+                    x = self.wide(x)
+                if self.rate or True:
+                    x = x * 2
+                else:
+                    x = x[:, :3]
+                return x
+
+        # convlint: input=4
+        def build():
+            return Net([r.item() for r in torch.linspace(0, 0.1, 3)][1])
+    """
+    # the first branch: self.fc alone; the second: both arms (x * 2 keeps the tensor), joined unknown
+    assert steps_of(source, "build") == [("Linear", 10, (6,)), ("index", 21, (3,)), ("join", 18, None)]

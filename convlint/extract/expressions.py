@@ -13,7 +13,7 @@ from .operators import operator_name
 from . import zoo
 from .state import MAX_UNROLL, STEP_BUDGET
 from .values import (
-    ArrayVal, Builtin, ClassInfo, Container, DictVal, Env, Function, Instance, Lazy, ListVal, OutOfBudget, Partial,
+    ArrayVal, Builtin, ClassInfo, Container, DictVal, Env, Function, Instance, Lazy, ListVal, OneOf, OutOfBudget, Partial,
     Pieces, Qual, SetVal, ShapeOf, SizesOf, int_value, is_lost, is_tensor, known,
 )
 
@@ -181,7 +181,7 @@ class Expressions:
             if isinstance(value, DictVal) and value.maybe:
                 return True if set(value.keys) - value.maybe else None
             return bool(value.items if isinstance(value, ListVal) else value.keys)
-        if isinstance(value, (Layer, Container, Instance, Function, ClassInfo, Qual, Partial, Builtin)):
+        if isinstance(value, (Layer, Container, Instance, Function, ClassInfo, Qual, Partial, Builtin, OneOf)):
             return True
         return None
 

@@ -164,6 +164,15 @@ class Instance:
 
 
 @dataclass(eq=False)
+class OneOf:
+    """One of the modules the arms of a branch we could not decide built (timm's `DropPath(p) if
+    p > 0. else nn.Identity()`, p from a schedule of tensors): calling it runs each, as an arm,
+    and keeps what their results agree on."""
+
+    options: tuple
+
+
+@dataclass(eq=False)
 class BoundMethod:
     self_value: Any
     func: Function
