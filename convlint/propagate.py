@@ -714,9 +714,20 @@ def broadcast(a: Shape | None, b: Shape | None) -> tuple[Shape | None, str | Non
             out.append(x)
         elif isinstance(x, int) and isinstance(y, int):
             return None, f"shapes {_fmt(a)} and {_fmt(b)} cannot be broadcast (dimension {x} against {y})"
-        else:
-            out.append(None)
+        else:  # a size of the input's against a number other than 1: torch raises unless it is 1 or that number
+            out.append(_pinned(x, y))
     return tuple(reversed(out)), None
+
+
+def _pinned(x: Any, y: Any) -> Any:
+    """The size two sizes that torch requires to be equal (or, broadcasting, one of them 1) give
+    when torch does not raise: a number against a symbolic size (the patch grid of an unknown input
+    against a positional embedding of 196 tokens: 196); unknown otherwise."""
+    if isinstance(x, int) and isinstance(y, Sym):
+        return x
+    if isinstance(y, int) and isinstance(x, Sym):
+        return y
+    return None
 
 
 def _cat_shape(dim: int, shapes: list[Shape | None]) -> tuple[Shape | None, str | None]:
@@ -737,7 +748,7 @@ def _cat_shape(dim: int, shapes: list[Shape | None]) -> tuple[Shape | None, str 
                     f"but gets {' and '.join(_fmt(s) for s in shapes)}"
                 )
             if x != y:
-                out[i] = None
+                out[i] = _pinned(x, y)
         total = out[axis]
         out[axis] = None if total is None or shape[axis] is None else total + shape[axis]
     return tuple(out), None

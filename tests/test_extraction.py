@@ -474,3 +474,32 @@ def test_an_or_decided_by_a_later_bool_with_the_first_operand_unknown():
     """
     # the first branch: self.fc alone; the second: both arms (x * 2 keeps the tensor), joined unknown
     assert steps_of(source, "build") == [("Linear", 10, (6,)), ("index", 21, (3,)), ("join", 18, None)]
+
+
+def test_a_size_of_the_input_against_a_positional_embedding_is_the_embedding_s():
+    """Without an input size the patch grid is ⌊H/16⌋·⌊W/16⌋; adding a (1, 196, 64) embedding
+    runs only when that is 196 (or 1), so the sum has 196 tokens (torch 2.13 at 3×224×224:
+    (N, 196, 64), then the qkv reshape (N, 196, 3, 4, 16)); a cat along the channels needs the
+    same tokens: 196 too."""
+    source = """
+        import torch
+        import torch.nn as nn
+
+
+        class Embed(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.proj = nn.Conv2d(3, 64, 16, stride=16)
+                self.pos = nn.Parameter(torch.zeros(1, 196, 64))
+                self.extra = nn.Parameter(torch.zeros(1, 196, 8))
+                self.qkv = nn.Linear(64, 192)
+
+            def forward(self, x):
+                x = self.proj(x).flatten(2).transpose(1, 2) + self.pos
+                B, N, C = x.shape
+                qkv = self.qkv(x).reshape(B, N, 3, 4, C // 4)
+                return qkv, torch.cat([x, self.extra.expand(B, -1, -1)], dim=2)
+    """
+    steps = steps_of(source, "Embed")
+    assert [shape for kind, _, shape in steps if kind in ("broadcast", "view", "cat")] == \
+        [(196, 64), (196, 3, 4, 16), (196, 72)]
