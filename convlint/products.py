@@ -72,3 +72,18 @@ def _with_const(call: str, x: Shape | None, const: Shape, const_first: bool) -> 
         return None, None  # W @ (N, k): the batch would be the rows of the matrix
     error = _inner_error(call, *shown, const[-1], x[-2])
     return (None, error) if error else ((*x[:-2], *const[:-1], x[-1]), None)
+
+
+def attention_shape(query: Shape | None, key: Shape | None, value: Shape | None) -> Shape | None:
+    """F.scaled_dot_product_attention of batched (..., L, E) queries, (..., S, E) keys and (..., S, Ev)
+    values: (..., L, Ev). Leading sizes that differ (grouped heads, broadcasting) and sizes that do
+    not pair (torch raises) are not followed: unknown."""
+    if query is None or key is None or value is None or not len(query) == len(key) == len(value) >= 1:
+        return None
+    if not query[:-2] == key[:-2] == value[:-2]:
+        return None
+    if len(query) >= 2 and isinstance(key[-2], int) and isinstance(value[-2], int) and key[-2] != value[-2]:
+        return None
+    if isinstance(query[-1], int) and isinstance(key[-1], int) and query[-1] != key[-1]:
+        return None
+    return (*query[:-1], value[-1])

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import layers as L
 from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op, SizeOf, is_batch
-from .products import matmul_shape
+from .products import attention_shape, matmul_shape
 from .sizes import UNKNOWN, Sym, var
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
@@ -236,6 +236,11 @@ def _run_matmul(op: Op, inputs: list[TensorInfo], values) -> Step:
     shapes = [i.shape for i in inputs] if const is None else [inputs[0].shape, None]
     shape, error = matmul_shape(op.args["call"], *shapes, const=const, const_first=op.args.get("const_first", False))
     return Step(op, inputs, TensorInfo(shape, op if shape is not None else None), error=error)
+
+
+def _run_attention(op: Op, inputs: list[TensorInfo], values) -> Step:
+    shape = attention_shape(*(i.shape for i in inputs))
+    return Step(op, inputs, TensorInfo(shape, inputs[2].origin if shape is not None else None))
 
 
 def _run_repeat(op: Op, inputs: list[TensorInfo], values) -> Step:
@@ -792,6 +797,7 @@ OPS = {
     "repeat": OpKind(_run_repeat, _named("repeat")),
     "constant": OpKind(_run_constant, _named("expand")),
     "matmul": OpKind(_run_matmul, _called),
+    "attention": OpKind(_run_attention, _named("scaled_dot_product_attention")),
     "stack": OpKind(_run_stack, _named("torch.stack")),
     "index": OpKind(_run_index, _named("indexing")),
 }

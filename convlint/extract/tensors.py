@@ -63,7 +63,7 @@ class Tensors:
         """A function or method that a row of `layers` describes, as a layer op (`sized`: the
         arguments that are sizes read from tensors, which propagation resolves)."""
         kind, params = bound
-        layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, file=self.code_file)
+        layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, file=self.code_file, functional=True)
         return self.emit("layer", (tensor.value,), node, layer, **({"sized": sized} if sized else {}))
 
     def tensor_method(self, tensor: Tensor, name: str, args: list, kwargs: dict, node) -> Any:
@@ -353,6 +353,18 @@ def _matmul_method(interp, name, tensor, args, kwargs, node):  # x.matmul(y), x.
     return interp.matmul(name, tensor, other, node)
 
 
+_ATTENTION_ARGS = ("key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+
+
+def _attention(interp, name, tensor, args, kwargs, node):  # F.scaled_dot_product_attention(query, key, value, ...)
+    given = {**dict(zip(_ATTENTION_ARGS, args)), **kwargs}
+    key, value = given.get("key"), given.get("value")
+    if len(args) > len(_ATTENTION_ARGS) or set(kwargs) - set(_ATTENTION_ARGS) or not (is_tensor(key) and is_tensor(value)) \
+            or given.get("enable_gqa", False) is not False:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.emit("attention", (tensor.value, key.value, value.value), node)
+
+
 def _unknown_cat(interp, name, tensor, args, kwargs, node):  # torch.cat(x): not a sequence of tensors
     return interp.unknown_result([tensor], kwargs, node)
 
@@ -438,6 +450,7 @@ TENSOR_FUNCTIONS = {
     "flatten": _flatten, "cat": _unknown_cat, "concat": _unknown_cat, **dict.fromkeys(REDUCTIONS, _reduce),
     **dict.fromkeys(ARITHMETIC, _arithmetic_function), "reshape": _reshape,
     "conv1d": _conv, "conv2d": _conv, "conv3d": _conv, "linear": _linear,
+    "scaled_dot_product_attention": _attention,
 }
 TORCH_FUNCTIONS = {**AXIS_OPS, "matmul": _matmul_method, "bmm": _matmul_method}  # torch.<name>(x, ...) only
 

@@ -362,7 +362,7 @@ BUILTINS = {
     name: Builtin(name)
     for name in (
         "len range enumerate zip int float min max list tuple super reversed sum abs "
-        "round isinstance bool dict getattr setattr hasattr str sorted any all print object type dir bytes set frozenset"
+        "round isinstance issubclass bool dict getattr setattr hasattr str sorted any all print object type dir bytes set frozenset"
     ).split()
 }
 

@@ -349,6 +349,8 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
     def tally(layer, row: Row) -> None:
         """Add a layer's parameters to the totals, once per layer, and give its row the figures."""
         nonlocal weights, biases
+        if layer.functional:
+            return  # the weights F.linear or F.layer_norm is handed are a module's: counted there
         count = count_of(layer)
         if count is None:
             row.params_unknown = True
