@@ -511,17 +511,36 @@ def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> 
 
 def _symbolic_rest(rest: tuple, shape: Shape | None) -> Shape | None:
     """view(n, -1, c) of a tensor of symbolic sizes: when the explicit sizes are some of the
-    input's own, the -1 is the product of the others (numel / known, exactly); else unknown."""
+    input's own, the -1 is the product of the others (numel / known, exactly); symbolic sizes
+    that are not the input's own one by one may be together (tokens H·W viewed as (-1, H, W));
+    explicit numbers that are not the input's own split what is left of it when that is a number
+    (a qkv of (N, 2304) viewed as (N, 3, 12, -1): 64); else unknown."""
     if shape is None or any(d is None for d in shape):
         return None
     remaining = [d for d in shape if d != 1]
+    numbers, symbols = [], []
     for size in rest:
         if size in (-1, 1):
             continue
-        if size not in remaining:
+        if size in remaining:
+            remaining.remove(size)
+        elif isinstance(size, int) and size > 0:
+            numbers.append(size)
+        elif isinstance(size, Sym):
+            symbols.append(size)
+        else:
             return None
-        remaining.remove(size)
-    return tuple(prod(remaining, start=1) if s == -1 else s for s in rest)
+    if symbols:
+        together = prod(symbols)
+        if together not in remaining:
+            return None
+        remaining.remove(together)
+    left = prod(remaining, start=1)
+    if numbers:
+        if not isinstance(left, int) or left % prod(numbers) or -1 not in rest and left != prod(numbers):
+            return None
+        left //= prod(numbers)
+    return tuple(left if s == -1 else s for s in rest)
 
 
 def fmt_product(shape: Shape) -> str:

@@ -503,3 +503,36 @@ def test_a_size_of_the_input_against_a_positional_embedding_is_the_embedding_s()
     steps = steps_of(source, "Embed")
     assert [shape for kind, _, shape in steps if kind in ("broadcast", "view", "cat")] == \
         [(196, 64), (196, 3, 4, 16), (196, 72)]
+
+
+def test_a_fused_qkv_viewed_with_a_free_size_over_a_symbolic_token_count():
+    """(N, ⌊H/16⌋·⌊W/16⌋, 144) viewed as (B, N, 3, 4, -1): the -1 is 144 / 12 = 12 whatever the
+    tokens (torch 2.13 at 3×64×64: (2, 16, 3, 4, 12)); normalising and a group norm keep the shape
+    ((2, 16, 48) and (2, 48, 4, 4)); the tokens viewed back as (B, -1, H, W) with H and W read off
+    the image: (2, 48, 4, 4)."""
+    source = """
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+
+        class Tokens(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.proj = nn.Conv2d(3, 48, 16, stride=16)
+                self.qkv = nn.Linear(48, 144)
+                self.out = nn.Linear(48, 8)
+
+            def forward(self, x):
+                x = F.group_norm(self.proj(x), 4)
+                t = F.normalize(x.flatten(2).transpose(1, 2), dim=-1)
+                B, N, C = t.shape
+                qkv = self.qkv(t).reshape(B, N, 3, 4, -1)
+                _, _, H, W = x.shape
+                return self.out(t), qkv, t.transpose(1, 2).reshape(B, -1, H, W)
+    """
+    shown = [(kind, line, tuple(map(str, shape))) for kind, line, shape in steps_of(source, "Tokens")]
+    tokens = "⌊H/16⌋·⌊W/16⌋"
+    assert shown == [("Conv2d", 9, ("48", "⌊H/16⌋", "⌊W/16⌋")), ("flatten", 15, ("48", tokens)),
+                     ("permute", 15, (tokens, "48")), ("Linear", 10, (tokens, "144")),
+                     ("view", 17, (tokens, "3", "4", "12")), ("Linear", 11, (tokens, "8")),
+                     ("permute", 19, ("48", tokens)), ("view", 19, ("48", "⌊H/16⌋", "⌊W/16⌋"))]

@@ -24,6 +24,7 @@ SHAPE_KEEPING = {
     "contiguous", "detach", "float", "half", "double", "bfloat16", "to", "cuda", "cpu", "type_as",
     "requires_grad_", "zero_", "fill_", "gelu", "silu", "elu", "leaky_relu", "hardswish", "mish",
     "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax", "batch_norm",
+    "normalize", "group_norm", "instance_norm", "rms_norm", "local_response_norm",  # F.*, the weights given
     # in-place samplers, as initialisers use them (`torch.empty(1, n, d).normal_(std=0.02)`)
     "normal_", "uniform_", "bernoulli_", "exponential_", "geometric_", "cauchy_", "log_normal_", "random_",
 }
