@@ -536,3 +536,28 @@ def test_a_fused_qkv_viewed_with_a_free_size_over_a_symbolic_token_count():
                      ("permute", 15, (tokens, "48")), ("Linear", 10, (tokens, "144")),
                      ("view", 17, (tokens, "3", "4", "12")), ("Linear", 11, (tokens, "8")),
                      ("permute", 19, ("48", tokens)), ("view", 19, ("48", "⌊H/16⌋", "⌊W/16⌋"))]
+
+
+def test_a_list_annotated_for_torchscript_is_the_list():
+    """`torch.jit.annotate(List[torch.Tensor], [])` is `[]` when the model runs as Python (torch
+    2.13: the cat of the two heads' (N, 4) outputs is (N, 8))."""
+    source = """
+        from typing import List
+
+        import torch
+        import torch.nn as nn
+
+
+        # convlint: input=6
+        class Heads(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.heads = nn.ModuleList([nn.Linear(6, 4), nn.Linear(6, 4)])
+
+            def forward(self, x):
+                outs = torch.jit.annotate(List[torch.Tensor], [])
+                for head in self.heads:
+                    outs.append(head(x))
+                return torch.cat(outs, dim=1)
+    """
+    assert steps_of(source, "Heads") == [("Linear", 12, (4,)), ("Linear", 12, (4,)), ("cat", 18, (8,))]

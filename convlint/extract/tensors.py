@@ -500,6 +500,10 @@ def _assert(interp, args, kwargs, node):
     return None
 
 
+def _annotate(interp, args, kwargs, node):  # torch.jit.annotate(List[Tensor], []): the value, for TorchScript's types
+    return args[1] if len(args) == 2 and not kwargs else interp.unknown_result(args, kwargs, node)
+
+
 def _matmul(interp, args, kwargs, node, call):  # torch.matmul(a, b), torch.bmm(a, b)
     given = {**dict(zip(("input", "other" if call == "matmul" else "mat2"), args)), **kwargs}
     if len(args) > 2 or set(given) != {"input", "other" if call == "matmul" else "mat2"}:
@@ -534,7 +538,7 @@ def _const(interp, args, kwargs, node, full=False):
     return UNKNOWN
 
 
-QUAL_CALLS = {**dict.fromkeys(EAGER_FALSE, lambda *_: False), "torch._assert": _assert}
+QUAL_CALLS = {**dict.fromkeys(EAGER_FALSE, lambda *_: False), "torch._assert": _assert, "torch.jit.annotate": _annotate}
 QUAL_FALLBACKS = {
     **dict.fromkeys(("torch.cat", "torch.concat", "torch.concatenate"), _cat), "torch.stack": _stack,
     **{f"torch.{call}": (lambda interp, args, kwargs, node, call=call: _matmul(interp, args, kwargs, node, call))
