@@ -233,10 +233,47 @@ def resolve(module: ast.Module, models: list[Model], config_inputs: dict[str, tu
 
 
 MENTIONS = re.compile(rb"\b(?:randn|rand|zeros|ones|empty|full|summary|input_size|input_data)\b")
+# functions that check a tensor's shape against a list of str sizes, a digit string a fixed size,
+# any other a name (kornia.core.check's): the first statement of a forward checking its input this
+# way states the input it takes, unless the batch leads with "*"
+SHAPE_CHECKS = {"KORNIA_CHECK_SHAPE"}
+
+
+def from_shape_checks(models: list[Model]) -> dict[str, Evidence]:
+    """`KORNIA_CHECK_SHAPE(input, ["B", "1", "32", "32"])` opening a model class's forward: its
+    input is 1×32×32 (every size but the batch a digit string)."""
+    out = {}
+    for model in models:
+        forward = next((f for f in getattr(model.node, "body", ()) if type(f) is ast.FunctionDef and f.name == "forward"),
+                       None)
+        params = forward.args.args if forward is not None else []
+        if len(params) < 2:
+            continue
+        for stmt in forward.body:
+            if type(stmt) is ast.Expr and type(stmt.value) is ast.Constant:
+                continue  # the docstring
+            call = stmt.value if type(stmt) is ast.Expr and type(stmt.value) is ast.Call else None
+            name = dotted_name(call.func) if call is not None else None
+            if name is None or name.rpartition(".")[2] not in SHAPE_CHECKS or len(call.args) != 2 or call.keywords:
+                break
+            tensor, sizes = call.args
+            if type(tensor) is not ast.Name or tensor.id != params[1].arg or type(sizes) not in (ast.List, ast.Tuple):
+                break
+            labels = [e.value if type(e) is ast.Constant and isinstance(e.value, str) else None for e in sizes.elts]
+            if len(labels) < 2 or labels[0] in (None, "*") or not all(v is not None and v.isdigit() for v in labels[1:]):
+                break
+            shape = _fit(model, (1, *(int(v) for v in labels[1:])), batched=True)
+            if shape is not None:
+                out[model.name] = Evidence(shape, f"the shape check on line {call.lineno}")
+            break
+    return out
 
 
 def input_evidence(module: ast.Module, models: list[Model], config_inputs: dict[str, tuple[int, ...]],
                    source: bytes | None = None) -> dict[str, Evidence]:
     """Model name -> the evidence of its input size, for the models without an annotation.
     A file whose text names no tensor constructor or summary call has no evidence to walk for."""
-    return resolve(module, models, config_inputs, source is None or MENTIONS.search(source) is not None)
+    out = resolve(module, models, config_inputs, source is None or MENTIONS.search(source) is not None)
+    if source is None or any(name.encode() in source for name in SHAPE_CHECKS):
+        out.update(from_shape_checks([m for m in models if m.declared_input is None and m.name not in out]))
+    return out

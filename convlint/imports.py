@@ -34,8 +34,13 @@ def package_root(path: Path) -> Path | None:
     return root
 
 
-@lru_cache(maxsize=1024)
 def _resolved(path: str) -> Path:
+    """The real path (a relative one is resolved against the current folder, which may change)."""
+    return _resolved_absolute(os.path.abspath(path))
+
+
+@lru_cache(maxsize=1024)
+def _resolved_absolute(path: str) -> Path:
     return Path(path).resolve()
 
 
@@ -76,11 +81,15 @@ def _search_path(importer_folder: Path | None, extra: tuple[Path, ...]) -> tuple
     return tuple(dict.fromkeys((*first, *extra, *installed)))
 
 
-@lru_cache(maxsize=4096)
 def find_module(dotted: str, importer: str | None = None, extra: tuple[Path, ...] = ()) -> Path | None:
     """The source file of the module `dotted` (`torchvision.models`), as an absolute import in
     `importer` finds it (`extra`: --extra-path and the configuration's extra-paths); None when it is not found or
     not read (torch, the standard library)."""
+    return _find_module(dotted, None if importer is None else os.path.abspath(importer), extra)
+
+
+@lru_cache(maxsize=4096)
+def _find_module(dotted: str, importer: str | None, extra: tuple[Path, ...]) -> Path | None:
     parts = dotted.split(".")
     if not all(parts) or parts[0] in NEVER_READ:
         return None

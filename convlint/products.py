@@ -87,3 +87,26 @@ def attention_shape(query: Shape | None, key: Shape | None, value: Shape | None)
     if isinstance(query[-1], int) and isinstance(key[-1], int) and query[-1] != key[-1]:
         return None
     return (*query[:-1], value[-1])
+
+
+def einsum_shape(equation: str, shapes: list) -> Shape | None:
+    """torch.einsum of batched tensors (shapes without the batch): every operand's first label is
+    the batch, which the output keeps first; each other output label takes the size its operands
+    agree on. Ellipses, broadcast size-1 dims and sizes that disagree are not followed."""
+    terms, arrow, output = equation.replace(" ", "").partition("->")
+    inputs = terms.split(",")
+    if not arrow or "." in equation or len(inputs) != len(shapes) or any(s is None for s in shapes):
+        return None
+    batch = output[:1]
+    if not batch or any(labels[:1] != batch or len(labels) != len(shape) + 1 for labels, shape in zip(inputs, shapes)):
+        return None
+    sizes: dict = {}
+    for labels, shape in zip(inputs, shapes):
+        for label, size in zip(labels[1:], shape):
+            if label == batch or not label.isalpha():
+                return None  # the batch inside an operand: its size is the batch's
+            if sizes.setdefault(label, size) != size or size is None:
+                return None
+    if batch in output[1:] or len(set(output)) != len(output) or any(label not in sizes for label in output[1:]):
+        return None
+    return tuple(sizes[label] for label in output[1:])

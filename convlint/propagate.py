@@ -9,8 +9,8 @@ from typing import Any
 
 from . import layers as L
 from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op, SizeOf, is_batch
-from .products import attention_shape, matmul_shape
-from .sizes import UNKNOWN, Sym, var
+from .products import attention_shape, einsum_shape, matmul_shape
+from .sizes import UNKNOWN, Sym, never_negative, var
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
 
@@ -23,11 +23,13 @@ class TensorInfo:
     origin: Op | None = None  # the op that set the channel (or feature) count
     flat_from: tuple[Shape, Op] | None = None  # (shape before, the flatten) for a flattened tensor
     pair_from: Op | None = None  # not a tensor: the (values, indices) pair of a pool with return_indices
-    frames: int = 1  # rows of this tensor's batch per sample of the model input (a view folding frames into it)
+    frames: int | Sym = 1  # rows of this tensor's batch per sample of the model input (a view folding frames or
+    # windows into it: swin's `reshape(B * num_windows, ...)` with num_windows read off the input, a Sym)
     batch_at: int = 0  # where the batch is (`qkv.permute(2, 0, 3, 1, 4)` moves it): shape is the other axes in order
 
 
 UNKNOWN_TENSOR = TensorInfo(None)
+FREE_KEEPING = ("join", "elementwise")  # ops of free inputs (and what is read off them) whose result is as free
 FOLDED = "folded"  # a key of propagation's values: some view folded frames into a batch
 
 
@@ -79,6 +81,7 @@ class Propagation:
     def __init__(self, declared: tuple[int, ...] | None) -> None:
         self.values: dict[int, TensorInfo] = {MODEL_INPUT: TensorInfo(tuple(declared)) if declared else UNKNOWN_TENSOR}
         self.free = set() if declared else {MODEL_INPUT}  # inputs whose shape the first layer to read them sets
+        self.one_channel: set[int] = set()  # free values that are a channel mean (`x.mean(dim=1, keepdim=True)`)
 
     def step(self, op: Op) -> Step:
         values, free = self.values, self.free
@@ -86,14 +89,22 @@ class Propagation:
         seeded = None
         if op.kind == "layer" and len(op.inputs) == 1 and op.inputs[0] in free and inputs[0].shape is None:
             seeded = symbolic_input(op.layer.kind, op.layer.params or {})
+            if seeded is not None and op.inputs[0] in self.one_channel and seeded[0] != 1:
+                seeded = None  # a layer of other channels than the one a channel mean has: torch raises
             if seeded is not None:
                 inputs[0] = values[op.inputs[0]] = TensorInfo(seeded)
                 free.discard(op.inputs[0])
-        if op.kind == "input" or op.kind == "join" and any(i in free for i in op.inputs) \
+        if op.kind == "input" or op.kind in FREE_KEEPING and any(i in free for i in op.inputs) \
                 and all(i.shape is None for i in inputs):
-            # an undecided fix-up of a free input (`if x.dim() == 4: x = x.unsqueeze(2)`) is as
-            # free: its shape is whatever the first layer to read it takes
+            # an undecided fix-up of a free input (`if x.dim() == 4: x = x.unsqueeze(2)`), or the
+            # input standardised by statistics of its own (`(x - x.mean(...)) / x.std(...)`, kornia's
+            # descriptors), is as free: its shape is whatever the first layer to read it takes
             free.add(op.output)
+        elif op.kind == "reduce" and op.args.get("keepdim") is True and tuple(op.args.get("dims", ())) == (1,) \
+                and op.inputs[0] in free and inputs[0].shape is None:
+            # the free input made grayscale (xfeat): free as well, of one channel
+            free.add(op.output)
+            self.one_channel.add(op.output)
         if any(i.batch_at for i in inputs) and op.kind not in BATCH_MOVERS:
             step = Step(op, inputs, UNKNOWN_TENSOR)  # only a permute, an index or an unbind brings the batch back
         else:
@@ -141,12 +152,15 @@ def _run_cat(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 
 def _run_broadcast(op: Op, inputs: list[TensorInfo], values) -> Step:
-    shape, error = _broadcast_const(inputs[0].shape, op.args["const"])
+    const = resolve_all(op.args["const"], values)  # a mask's sizes read off tensors (extract/sized.py)
+    if not all(_is_size(d) for d in const):
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    shape, error = _broadcast_const(inputs[0].shape, const)
     keeps = shape is not None and inputs[0].shape is not None and shape[:1] == inputs[0].shape[:1]
     if error:
         name = {"Add": "sum", "Subtract": "difference", "Multiply": "product", "Divide": "quotient"}.get(
             op.args.get("op"), f"torch.{op.args.get('op')}")
-        error = f"{name} of a tensor {_fmt(inputs[0].shape)} and a parameter {tuple(op.args['const'])} whose {error}"
+        error = f"{name} of a tensor {_fmt(inputs[0].shape)} and a parameter {tuple(const)} whose {error}"
     return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)),
                 error=error)
 
@@ -243,6 +257,13 @@ def _run_attention(op: Op, inputs: list[TensorInfo], values) -> Step:
     return Step(op, inputs, TensorInfo(shape, inputs[2].origin if shape is not None else None))
 
 
+def _run_einsum(op: Op, inputs: list[TensorInfo], values) -> Step:
+    if any(i.frames != 1 or i.batch_at or i.pair_from for i in inputs):
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    shape = einsum_shape(op.args["equation"], [i.shape for i in inputs])
+    return Step(op, inputs, TensorInfo(shape, op if shape is not None else None))
+
+
 def _run_repeat(op: Op, inputs: list[TensorInfo], values) -> Step:
     """x.repeat(1, r1, r2, ...): each axis times its count; a first count other than 1 grows the
     batch, and more counts than axes add leading ones: unknown."""
@@ -329,22 +350,39 @@ def _index_shape(spec: tuple, shape: Shape | None, values) -> Shape | None:
 
 
 def _slice_length(size, start, stop, step):
-    """len(range(size)[start:stop:step]) for a positive step; a symbolic size only for [:], [::s], [1::s]."""
-    if any(b is not None and not isinstance(b, int) for b in (start, stop, step)) or size is None:
+    """len(range(size)[start:stop:step]) for a positive step; a symbolic size only for [:], [::s], [1::s],
+    a symbolic stop only for [:stop] (that one or the size, when that is decided)."""
+    if any(b is not None and not isinstance(b, int) for b in (start, step)) or size is None \
+            or stop is not None and not isinstance(stop, (int, Sym)):
         return None
     step = 1 if step is None else step
-    if isinstance(size, int):
+    if isinstance(size, int) and not isinstance(stop, Sym):
         return len(range(*slice(start, stop, step).indices(size)))
     if stop is None and start in (None, 0, 1) and isinstance(size, Sym):
         return (size - (start or 0) + step - 1) // step  # sizes are >= 1: never negative
     if start in (None, 0) and stop == 1 and isinstance(size, Sym):
         return 1  # x[:, :1]: the first, which every size >= 1 has
+    if start in (None, 0) and step == 1 and never_negative(stop):
+        # x[:, :h] of a map padded from h (swin's crop after its windows): the shorter of the two,
+        # when which one that is holds at every size
+        if never_negative(size - stop):
+            return stop
+        if never_negative(stop - size):
+            return size
     return None
 
 
 def _run_join(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """The tensor of one arm or the other: an axis keeps a size both arms agree on (efficientnet's
+    `if pad_h > 0: x = F.pad(x, ...)` keeps the channels whatever the padding)."""
     a, b = inputs
-    return Step(op, inputs, a if a.shape == b.shape and a.shape is not None else UNKNOWN_TENSOR)
+    if a.shape == b.shape and a.shape is not None:
+        return Step(op, inputs, a)
+    if a.shape is None or b.shape is None or len(a.shape) != len(b.shape) or a.pair_from or b.pair_from \
+            or (a.flat_from, a.frames, a.batch_at) != (b.flat_from, b.frames, b.batch_at):
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    shape = tuple(x if x == y and type(x) is type(y) else None for x, y in zip(a.shape, b.shape))
+    return Step(op, inputs, replace(a, shape=shape, origin=a.origin if a.origin is b.origin else None))
 
 
 def _run_layer(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo] | None = None,
@@ -442,10 +480,29 @@ def _rows(size: Any, values) -> int | bool | None:
             return 1
         source = values.get(size.source) if size.source is not None else None
         return None if source is None or source.shape is None else source.frames
-    if isinstance(size, SizeOf) and size.op == "*" and is_batch(size.left):
+    if isinstance(size, SizeOf) and size.op in ("*", "//") and is_batch(size.left):
         rows, n = _rows(size.left, values), _resolve(size.right, values)
-        return rows * n if isinstance(rows, int) and isinstance(n, int) and n > 0 else None
+        if not (_is_count(rows) and _is_size(n)):
+            return None
+        return rows * n if size.op == "*" else _exact_quotient(rows, n)
     return False
+
+
+def _is_count(rows: Any) -> bool:
+    return isinstance(rows, Sym) or isinstance(rows, int) and not isinstance(rows, bool) and rows > 0
+
+
+def _exact_quotient(a: int | Sym, b: int | Sym) -> int | Sym | None:
+    """a / b when it is known to divide exactly (`x.size(0) // num_windows` of a batch of
+    num_windows rows per sample: one); None when that is not known."""
+    if a == b:
+        return 1
+    if isinstance(b, int) and b > 0:
+        if isinstance(a, int):
+            return a // b if a % b == 0 else None
+        quotient = a // b
+        return quotient if quotient * b == a else None
+    return None
 
 
 def _reframe(sizes: tuple, incoming: TensorInfo, rows: int, values) -> Shape | None:
@@ -457,17 +514,29 @@ def _reframe(sizes: tuple, incoming: TensorInfo, rows: int, values) -> Shape | N
         return None
     features = _numel(incoming.shape)
     if features is not None and all(isinstance(s, int) for s in rest):
-        total = incoming.frames * features
+        per_row = _exact_quotient(incoming.frames * features, rows)
         known = prod(s for s in rest if s != -1)
-        if total % rows or (total // rows) % known or -1 not in rest and total // rows != known:
+        if not isinstance(per_row, int) or per_row % known or -1 not in rest and per_row != known:
             return None
-        return tuple(total // rows // known if s == -1 else s for s in rest)
+        return tuple(per_row // known if s == -1 else s for s in rest)
     if -1 not in rest:
         return rest  # every size explicit: these, or torch raises
-    if incoming.frames % rows:
+    ratio = _exact_quotient(incoming.frames, rows)
+    if ratio is None:
         return None
-    ratio = incoming.frames // rows
-    return _symbolic_rest(rest, (*incoming.shape, *((ratio,) if ratio > 1 else ())))
+    return _symbolic_rest(rest, (*incoming.shape, *_factors(ratio)))
+
+
+def _factors(count: int | Sym) -> tuple:
+    """A count of rows as the sizes it multiplies (the windows ⌊H/7⌋·⌊W/7⌋ as ⌊H/7⌋ and ⌊W/7⌋), to
+    be matched against a view's sizes; one: none."""
+    if count == 1:
+        return ()
+    if isinstance(count, Sym):
+        factors = count.factors()
+        if factors is not None:
+            return factors
+    return (count,)
 
 
 def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
@@ -477,7 +546,19 @@ def _fold(op: Op, incoming: TensorInfo, values) -> tuple[Shape | None, int]:
     (any other count is misplaced-flatten's view(-1, N), or unknown)."""
     sizes = [_resolve(s, values) for s in op.args["sizes"]]
     shape, features = incoming.shape, _numel(incoming.shape)
-    if features is None or len(sizes) < 2 or sizes[0] != -1 or not all(isinstance(s, int) and s > 0 for s in sizes[1:]):
+    if shape is not None and len(sizes) >= 2 and sizes[0] == -1 and all(_is_size(s) for s in sizes[1:]):
+        for j in range(1, len(shape)):
+            if tuple(sizes[1:]) == shape[j:]:
+                # the leading axes, symbolic ones too (swin's windows), go into the batch whole
+                return tuple(sizes[1:]), incoming.frames * prod(shape[:j])
+        if (not isinstance(incoming.frames, int) or features is None) and None not in shape:
+            # `windows.view(-1, h // ws, w // ws, ws, ws, c)`: a symbolic count of windows back into
+            # their samples (`view(-1, h, w, c)` of symbolic sizes: the batch kept), when the rows it
+            # leaves per sample are known exactly
+            rows = _exact_quotient(incoming.frames * prod(shape), prod(sizes[1:]))
+            if rows is not None:
+                return tuple(sizes[1:]), rows
+    if features is None or not isinstance(incoming.frames, int) or len(sizes) < 2 or sizes[0] != -1 or not all(isinstance(s, int) and s > 0 for s in sizes[1:]):
         return None, 1
     total, row = incoming.frames * features, prod(sizes[1:])
     folds = any(prod(shape[j:]) == row for j in range(1, len(shape)))
@@ -514,7 +595,7 @@ def _symbolic_rest(rest: tuple, shape: Shape | None) -> Shape | None:
     input's own, the -1 is the product of the others (numel / known, exactly); symbolic sizes
     that are not the input's own one by one may be together (tokens H·W viewed as (-1, H, W));
     explicit numbers that are not the input's own split what is left of it when that is a number
-    (a qkv of (N, 2304) viewed as (N, 3, 12, -1): 64); else unknown."""
+    (a qkv of (N, 2304) viewed as (N, 3, 12, -1): 64); else what _unflattened_rest finds."""
     if shape is None or any(d is None for d in shape):
         return None
     remaining = [d for d in shape if d != 1]
@@ -529,18 +610,34 @@ def _symbolic_rest(rest: tuple, shape: Shape | None) -> Shape | None:
         elif isinstance(size, Sym):
             symbols.append(size)
         else:
-            return None
+            return _unflattened_rest(rest, shape)
     if symbols:
         together = prod(symbols)
         if together not in remaining:
-            return None
+            return _unflattened_rest(rest, shape)
         remaining.remove(together)
     left = prod(remaining, start=1)
     if numbers:
         if not isinstance(left, int) or left % prod(numbers) or -1 not in rest and left != prod(numbers):
-            return None
+            return _unflattened_rest(rest, shape)
         left //= prod(numbers)
     return tuple(left if s == -1 else s for s in rest)
+
+
+def _unflattened_rest(rest: tuple, shape: Shape) -> Shape | None:
+    """view(n, -1, h, w) of a (C, h·w) tensor (a flattened map unflattened, segformer's blocks):
+    when the explicit sizes multiply to the product of some of the input's sizes, the -1 is the
+    product of the others."""
+    explicit = prod((s for s in rest if s not in (-1, 1)), start=1)
+    sizes = [d for d in shape if d != 1]
+    if len(sizes) > 6:
+        return None
+    for mask in range(1 << len(sizes)):
+        chosen = prod((d for i, d in enumerate(sizes) if mask >> i & 1), start=1)
+        if chosen == explicit:
+            others = prod((d for i, d in enumerate(sizes) if not mask >> i & 1), start=1)
+            return tuple(others if s == -1 else s for s in rest)
+    return None
 
 
 def fmt_product(shape: Shape) -> str:
@@ -583,8 +680,8 @@ def _resolve(size: Any, values: dict[int, TensorInfo]) -> Any:
         if size.op in ("//", "%"):
             if not isinstance(right, int) or right <= 0:
                 return UNKNOWN  # a symbolic or non-positive divisor: not computed here
-            if size.op == "%":
-                return left % right if isinstance(left, int) else UNKNOWN
+            if size.op == "%":  # Python's, for a positive divisor: x − d·⌊x/d⌋, exact on a Sym
+                return left % right if isinstance(left, int) else left - right * (left // right)
             return left // right
         return left + right if size.op == "+" else left - right if size.op == "-" else left * right
     return size
@@ -738,15 +835,18 @@ def broadcast(a: Shape | None, b: Shape | None) -> tuple[Shape | None, str | Non
             out.append(x)
         elif isinstance(x, int) and isinstance(y, int):
             return None, f"shapes {_fmt(a)} and {_fmt(b)} cannot be broadcast (dimension {x} against {y})"
-        else:  # a size of the input's against a number other than 1: torch raises unless it is 1 or that number
-            out.append(_pinned(x, y))
+        elif isinstance(x, int) or isinstance(y, int):
+            # a symbolic size against a fixed one other than 1 (a position embedding of 197 tokens):
+            # torch runs only when the symbolic one is 1 or the same, so the result is the fixed one
+            out.append(x if isinstance(x, int) else y)
+        else:
+            out.append(None)
     return tuple(reversed(out)), None
 
 
 def _pinned(x: Any, y: Any) -> Any:
-    """The size two sizes that torch requires to be equal (or, broadcasting, one of them 1) give
-    when torch does not raise: a number against a symbolic size (the patch grid of an unknown input
-    against a positional embedding of 196 tokens: 196); unknown otherwise."""
+    """The size two sizes torch requires to be equal (a cat's other axes) have when torch does not
+    raise: a number against a symbolic size (the tokens of an unknown input against 196: 196)."""
     if isinstance(x, int) and isinstance(y, Sym):
         return x
     if isinstance(y, int) and isinstance(x, Sym):
@@ -817,6 +917,7 @@ OPS = {
     "constant": OpKind(_run_constant, _named("expand")),
     "matmul": OpKind(_run_matmul, _called),
     "attention": OpKind(_run_attention, _named("scaled_dot_product_attention")),
+    "einsum": OpKind(_run_einsum, _named("torch.einsum")),
     "stack": OpKind(_run_stack, _named("torch.stack")),
     "index": OpKind(_run_index, _named("indexing")),
 }

@@ -32,6 +32,7 @@ __all__ = [
     "floordiv",
     "ceildiv",
     "residues",
+    "never_negative",
     "first_true",
 ]
 
@@ -111,8 +112,8 @@ class _Floor:
         return self.num.variables
 
     def dens(self):
-        # Product of all denominators below (and including) this atom: the
-        # atom's value mod m is periodic in each variable with period m·dens().
+        # This denominator times a common period of the numerator's atoms (the lcm of
+        # theirs): the atom's value mod m is periodic in each variable with period m·dens().
         return self.den * self.num._dens()
 
     def __str__(self):
@@ -423,11 +424,21 @@ class Sym:
         return found
 
     def _dens(self) -> int:
-        product = 1
+        # a common period of the atoms' periodic parts: their lcm (a product would do, only longer)
+        period = 1
         for mono, _ in self._terms:
             for atom in mono:
-                product *= atom.dens()
-        return product
+                period = math.lcm(period, atom.dens())
+        return period
+
+    def factors(self) -> tuple | None:
+        """A product c·a·b·... of atoms (one term, no constant) as its factors (c only if not 1);
+        None for a sum."""
+        if len(self._terms) != 1 or self._const:
+            return None
+        mono, coef = self._terms[0]
+        atoms = tuple(_build({(atom,): 1}, 0) if not isinstance(atom, _Group) else atom.sym for atom in mono)
+        return ((coef,) if coef != 1 else ()) + atoms
 
     # ---- printing
     def __str__(self) -> str:
@@ -532,6 +543,24 @@ def residues(x, m: int):
         if len(found) == m:
             break
     return frozenset(found)
+
+
+def never_negative(x) -> bool | None:
+    """Whether x >= 0 for every value of its variables (each >= 1). Exact for an int and for an
+    expression in one variable without products: that is a linear part plus a periodic one whose
+    period divides its denominators' lcm, so the slope and one period decide. None otherwise."""
+    if isinstance(x, int):
+        return x >= 0
+    if not isinstance(x, Sym) or len(x.variables) != 1 or not _quasi_linear(x):
+        return None
+    period = x._dens()
+    if period > _RESIDUE_BUDGET:
+        return None
+    (name,) = x.variables
+    first = [x.evaluate({name: v}) for v in range(1, period + 1)]
+    if x.evaluate({name: period + 1}) < first[0]:
+        return False  # a falling slope: negative for large values
+    return min(first) >= 0
 
 
 def first_true(ok, low: int, high: int) -> int:

@@ -6,6 +6,7 @@ The bottom of the house: every other module may import it, and it imports nothin
 from __future__ import annotations
 
 import ast
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,8 +30,25 @@ class Unparsable:
     column: int = 1
 
 
+_TREES: dict[str, tuple[bytes, ast.Module | Unparsable]] = {}  # path -> (source, tree), the latest last
+KEPT_TREES = 64
+
+
 def parse(source: bytes, path: str) -> ast.Module | Unparsable:
-    """The file's tree, or why there is none."""
+    """The file's tree, or why there is none. The latest trees are kept by path and source: a
+    file linted is often also read as another file's import, in the same process (nothing
+    changes a tree)."""
+    key = os.path.realpath(path)
+    kept = _TREES.pop(key, None)
+    if kept is None or kept[0] != source:
+        kept = (source, _parse(source, path))
+        if len(_TREES) >= KEPT_TREES:
+            del _TREES[next(iter(_TREES))]
+    _TREES[key] = kept
+    return kept[1]
+
+
+def _parse(source: bytes, path: str) -> ast.Module | Unparsable:
     if len(source) > MAX_SOURCE_BYTES:
         size = len(source) / (1024 * 1024)
         return Unparsable(

@@ -6,6 +6,7 @@ Nothing here downloads or needs convlint.engine: linting is a stub passed in.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import zipfile
 from multiprocessing import Pool
@@ -197,6 +198,23 @@ def test_pinned_lines_know_what_the_layer_receives_from_elsewhere():
     ])])
     assert corpus_coverage.pinned_lines(analysis, "Conv2d") == {10}
     assert corpus_coverage.pinned_lines(analysis, "Linear") == {15}
+    assert corpus_coverage.pinned_lines(analysis, "BatchNorm2d") == set()
+
+
+def test_a_layer_another_file_built_is_credited_to_that_file_and_line():
+    def built(kind, line, in_shape, file=None, built_at=None):
+        layer = SimpleNamespace(file=file, node=SimpleNamespace(lineno=built_at))
+        return SimpleNamespace(kind=kind, line=line, in_shape=in_shape,
+                               step=SimpleNamespace(seeded=False, op=SimpleNamespace(layer=layer)))
+
+    analysis = SimpleNamespace(models=[SimpleNamespace(steps=[
+        built("Conv2d", 12, (8, 32, 32)),  # this file's own layer
+        built("BatchNorm2d", 12, (16, 32, 32), file="/pkg/ops/misc.py", built_at=40),  # made by misc.py's code
+        built("Linear", 13, (None,), file="/pkg/ops/misc.py", built_at=41),  # receives no known count
+    ])])
+    assert corpus_coverage.pinned_sites(analysis, "/pkg/models/net.py") == {
+        ("/pkg/models/net.py", 12, "Conv2d"), (os.path.realpath("/pkg/ops/misc.py"), 40, "BatchNorm2d")}
+    assert corpus_coverage.pinned_lines(analysis, "Conv2d") == {12}
     assert corpus_coverage.pinned_lines(analysis, "BatchNorm2d") == set()
 
 

@@ -215,6 +215,53 @@ def test_a_model_that_reads_self_training_is_run_in_both_modes():
     ]
 
 
+def test_the_training_run_reuses_the_construction_only_when_the_evaluation_run_changed_nothing(monkeypatch):
+    # torch: in evaluation Net()(zeros(1, 3, 8, 8)) is (1, 8, 6, 6); in training mode (1, 4, 6, 6).
+    # Lazy builds its head in forward (self.head is None the first time): its training run needs a
+    # module built anew, in which the head is made again by that run
+    from convlint.extract import classes
+
+    source = """
+        import torch.nn as nn
+
+        # convlint: input=3x8x8
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Conv2d(3, 8, 3)
+                self.b = nn.Conv2d(8, 4, 1)
+
+            def forward(self, x):
+                x = self.a(x)
+                return self.b(x) if self.training else x
+
+        # convlint: input=3x8x8
+        class Lazy(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Conv2d(3, 8, 3)
+                self.head = None
+
+            def forward(self, x):
+                if self.head is None:
+                    self.head = nn.Conv2d(8, 2 if self.training else 5, 1)
+                return self.head(self.a(x))
+    """
+    made = []
+    instantiate = classes.Classes.instantiate
+
+    def counted(self, cls, *args, **kwargs):
+        made.append(cls.name)
+        return instantiate(self, cls, *args, **kwargs)
+
+    monkeypatch.setattr(classes.Classes, "instantiate", counted)
+    analysis = analyze_source(textwrap.dedent(source), "m.py", details=True)
+    assert [(m.name, m.training, m.steps[-1].out_shape) for m in analysis.models] == [
+        ("Net", False, (8, 6, 6)), ("Net", True, (4, 6, 6)), ("Lazy", False, (5, 6, 6)), ("Lazy", True, (2, 6, 6)),
+    ]
+    assert made == ["Net", "Lazy", "Lazy"]
+
+
 # ------------------------------------------------------------------ classes, builders, parts
 
 
@@ -470,10 +517,10 @@ def test_an_or_decided_by_a_later_bool_with_the_first_operand_unknown():
 
         # convlint: input=4
         def build():
-            return Net([r.item() for r in torch.linspace(0, 0.1, 3)][1])
+            return Net(torch.rand(1).item() * 0.1)
     """
-    # the first branch: self.fc alone; the second: both arms (x * 2 keeps the tensor), joined unknown
-    assert steps_of(source, "build") == [("Linear", 10, (6,)), ("index", 21, (3,)), ("join", 18, None)]
+    # the first branch: self.fc alone; the second: both arms (x * 2 keeps the tensor), joined: 6 or 3 features
+    assert steps_of(source, "build") == [("Linear", 10, (6,)), ("index", 21, (3,)), ("join", 18, (None,))]
 
 
 def test_a_size_of_the_input_against_a_positional_embedding_is_the_embedding_s():

@@ -357,9 +357,10 @@ class Views(nn.Module):
 
 
 def test_joins_broadcast_origins_collapses_and_views():
-    # torch: both arms of the first `if` give (N, 8, 16, 16); the second's arms disagree (16 against 14)
+    # torch: both arms of the first `if` give (N, 8, 16, 16); the second's arms disagree on the size
+    # (16 against 14) and agree on the 8 channels
     assert [shape for _, _, shape in steps_of(JOINS, "Joins")] == [
-        (8, 16, 16), (8, 16, 16), (8, 16, 16), (8, 16, 16), (8, 14, 14), None]
+        (8, 16, 16), (8, 16, 16), (8, 16, 16), (8, 16, 16), (8, 14, 14), (8, None, None)]
     # a (1, 14, 14) tensor times an (8, 1, 1) parameter: 8 channels that the broadcast made
     assert [shape for _, _, shape in steps_of(JOINS, "Scaled")] == [(1, 14, 14), (8, 14, 14), (8, 12, 12)]
     # torch: Conv2d(1, 4, 5) on 3×3 (output -1×-1) and Conv2d(1, 4, 3) on 2×2 (output 0×0) both raise

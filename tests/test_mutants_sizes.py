@@ -124,13 +124,38 @@ def test_residues_of_products_with_a_grouped_sum():
 
 
 def test_the_canonical_search_reaches_a_period_of_exactly_128():
-    # ⌊H/16⌋ + ⌊(H + 8)/16⌋ = ⌊H/8⌋ (Hermite), so ⌊H/8⌋ − ⌊(H + 8)/16⌋ = ⌊H/16⌋: denominators 8·16 = 128
+    # ⌊H/16⌋ + ⌊(H + 8)/16⌋ = ⌊H/8⌋ (Hermite), so ⌊H/8⌋ − ⌊(H + 8)/16⌋ = ⌊H/16⌋
     x = H // 8 - (H + 8) // 16
     assert x == H // 16 and str(x) == "⌊H/16⌋"
     agrees(x, lambda h: h // 8 - (h + 8) // 16, top=300)
-    y = H // 16 + (H + 8) // 16  # 16·16 = 256: beyond the search, kept as two floors
-    assert str(y) == "⌊H/16⌋ + ⌊(H + 8)/16⌋"
-    agrees(y, lambda h: h // 8, top=300)
+    y = H // 16 + (H + 8) // 16  # the period is the lcm of the denominators (16), not their product
+    assert y == H // 8 and str(y) == "⌊H/8⌋"
+    z = H // 128 + (H + 64) // 128  # a period of exactly 128: searched
+    assert z == H // 64 and str(z) == "⌊H/64⌋"
+    agrees(z, lambda h: h // 64, top=600)
+    w = H // 256 + (H + 128) // 256  # 256: beyond the search, kept as two floors
+    assert str(w) == "⌊H/256⌋ + ⌊(H + 128)/256⌋"
+    agrees(w, lambda h: h // 128, top=600)
+
+
+def test_a_padded_size_has_one_floor():
+    # swin pads ⌊H/4⌋ to a multiple of 7: (7 − w % 7) % 7 added to w (periods 4 and 28, lcm 28)
+    w = H // 4
+    pad = (7 - (w - 7 * (w // 7)))
+    pad = pad - 7 * (pad // 7)
+    assert str(w + pad) == "7·⌊(H + 24)/28⌋"
+    agrees(w + pad, lambda h: h // 4 + (7 - h // 4 % 7) % 7, top=300)
+
+
+def test_never_negative_decides_one_variable_without_products():
+    from convlint.sizes import never_negative
+
+    assert never_negative(7 * ((H + 24) // 28) - H // 4) is True  # the padded size is never below the size
+    assert never_negative(H // 4 - 7 * ((H + 24) // 28)) is False  # below it for H = 4
+    assert never_negative(H - 3) is False and never_negative(H - 1) is True
+    assert never_negative(5 - H // 2) is False  # a falling slope
+    assert never_negative(H * W) is None and never_negative(H - W) is None
+    assert never_negative(-2) is False and never_negative(0) is True
 
 
 def test_the_none_propagating_helpers_compute():
@@ -146,3 +171,10 @@ def test_a_product_prints_floors_before_grouped_sums_whatever_their_variables():
     assert str((W // 3) * (H - 1)) == "⌊W/3⌋·(H − 1)"
     assert str((H // 2) * (W - 1)) == "⌊H/2⌋·(W − 1)"
     agrees((H - 1) * (W // 3), lambda h, w: (h - 1) * (w // 3), ("H", "W"), 12)
+
+
+def test_factors_of_a_product():
+    assert (H // 7 * (W // 7)).factors() == (H // 7, W // 7)
+    assert (3 * H * W).factors() == (3, H, W)
+    assert (H + 1).factors() is None and (2 * H + 2 * W).factors() is None
+    assert [str(f) for f in (H * (W // 2 - 1)).factors()] == ["H", "⌊(W − 4)/2⌋ + 1"]

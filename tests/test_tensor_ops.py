@@ -32,6 +32,8 @@ EXPECTED = [
     ("sizes_read.py", 65, "shape-mismatch", "torch.cat along dim 1 needs equal sizes elsewhere, but gets (N, 32, 16, 16) and (N, 8, 32, 32)"),
     ("sizes_read.py", 74, "channel-mismatch", "Linear expects 400 input features but receives 256 (the output of the view on line 80); only inputs of 1×32×32 to 1×35×35 fit the Linear's in_features"),
     ("sizes_read.py", 89, "channel-mismatch", "Linear expects 100 input features but receives 144 (the output of the reshape on line 94)"),
+    ("window_attention.py", 113, "channel-mismatch", "Linear expects 32 input features but receives 16 (the output of the reshape on line 40)"),
+    ("window_attention.py", 160, "channel-mismatch", "Linear expects 32 input features but receives 16 (the output of the view on line 138)"),
 ]
 # (fixture, model) -> the output shape convlint follows it to (batch excluded)
 OUTPUTS = {
@@ -46,6 +48,8 @@ OUTPUTS = {
     ("tensor_indexing.py", "HalfChannels"): (4,),
     ("video_frames.py", "FrameEncoderFlat"): (2,),
     ("parameter_weights.py", "FunctionalNet"): (10,),
+    ("window_attention.py", "WindowNet"): (10,),
+    ("window_attention.py", "PartitionNet"): (10,),
 }
 FILES = sorted({row[0] for row in EXPECTED} | {key[0] for key in OUTPUTS})
 

@@ -400,3 +400,86 @@ def test_an_init_walk_asks_hasattr_and_a_factory_asks_issubclass():
     narrow = MODULE_WALK.replace("nn.Linear(16, 4)", "nn.Linear(8, 4)")
     assert [(f.span.line, f.code, f.message) for f in lint_source(narrow, "walk.py")] == [
         (32, "CL001", "Linear expects 8 input features but receives 16 (out_features of the Linear on line 7)")]
+
+
+def test_a_name_read_through_a_star_import_is_found_again_and_stays_a_dependency(tmp_path):
+    # the second analysis finds STEM in the lookups kept from the first: same finding, and widths.py
+    # is still among the files the result depends on (the findings cache's dependencies)
+    from convlint import rules, runner
+    from convlint.extract import siblings
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "widths.py").write_text("import torch.nn as nn\n\nSTEM = 16\n")
+    (tmp_path / "pkg" / "more.py").write_text("from .widths import *\n")
+    net = tmp_path / "pkg" / "net.py"
+    net.write_text("import torch\nfrom .more import *\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+                   "        super().__init__()\n        self.stem = nn.Conv2d(3, STEM, 3)\n"
+                   "        self.body = nn.Conv2d(32, 8, 3)\n\n    def forward(self, x):\n"
+                   "        return self.body(self.stem(x))\n")
+    task = (net.read_bytes(), str(net), None, frozenset(rules.DEFAULT_SELECTION), None, None, None)
+    runs = [runner.lint_one(task) for _ in range(2)]
+    assert any(name == "STEM" for _, name in siblings.STARRED)
+    assert [[(f.span.line, f.code) for f in kept] for kept, _, _ in runs] == [[(9, "CL001")]] * 2
+    assert [sorted(Path(p).name for p in read) for _, _, read in runs] == [["more.py", "widths.py"]] * 2
+
+
+ZOO_HELPERS = {
+    "torchvision/utils.py": "def _log_api_usage_once(obj):\n    raise RuntimeError('telemetry')\n",
+    "timm/models/_manipulate.py": "def named_apply(fn, module, name=''):\n    raise RuntimeError('init')\n",
+    "timm/layers/weight_init.py": "def trunc_normal_(tensor, std=1.0):\n    raise RuntimeError('init')\n",
+    "timm/layers/padding.py": "def get_padding(kernel_size, stride=1, dilation=1, **_):\n"
+                              "    return ((stride - 1) + dilation * (kernel_size - 1)) // 2\n",
+}
+HELPED_NET = """\
+import torch
+import torch.nn as nn
+from timm.layers.padding import get_padding
+from timm.layers.weight_init import trunc_normal_
+from timm.models._manipulate import named_apply
+from torchvision.utils import _log_api_usage_once
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        _log_api_usage_once(self)
+        self.a = nn.Conv2d(3, 8, 3, padding=get_padding(3))
+        self.b = nn.Conv2d(8, 8, 3, padding=get_padding(3))
+        self.c = nn.Conv2d(8, 8, 5, padding=get_padding(5))
+        self.pos = trunc_normal_(nn.Parameter(torch.zeros(1, 8, 1, 1)), std=0.02)
+        named_apply(print, self)
+
+    def forward(self, x):
+        return self.c(self.b(self.a(x))) + self.pos
+"""
+
+
+def test_zoo_helpers_that_change_no_shape_are_not_run_and_pure_ones_run_once(tmp_path, monkeypatch):
+    # torch, with the same padding: Net's convolutions keep 3x32x32 -> 8x32x32. Telemetry and weight
+    # initialisation would raise if they were run; get_padding runs once per distinct arguments
+    from convlint.extract import calls
+
+    for name, text in ZOO_HELPERS.items():
+        file = tmp_path / name
+        file.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (file.parent, file.parent.parent):
+            if folder != tmp_path:
+                (folder / "__init__.py").touch()
+        file.write_text(text)
+    net = tmp_path / "net.py"
+    net.write_text(HELPED_NET)
+    interpreted = []
+    call_function = calls.Calls.call_function
+
+    def counted(self, func, args, kwargs, node, defaults_only=False):
+        interpreted.append(getattr(func.node, "name", None))
+        return call_function(self, func, args, kwargs, node, defaults_only)
+
+    monkeypatch.setattr(calls.Calls, "call_function", counted)
+    monkeypatch.setattr(calls, "PURE_RESULTS", {})
+    for _ in range(2):
+        model = summarize_source(net.read_bytes(), str(net), input_shape=(3, 32, 32), model_name="Net")[0]
+        assert model.output_shape == (8, 32, 32)
+    assert sorted(n for n in interpreted if n in ("get_padding", "_log_api_usage_once", "named_apply",
+                                                 "trunc_normal_")) == ["get_padding", "get_padding"]

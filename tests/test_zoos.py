@@ -136,3 +136,29 @@ def test_following_a_zoo_imports_neither_torch_nor_the_zoo():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ZOO / "project")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "Found 3 findings (3 errors; 1 file checked)."
+
+
+def test_a_file_linted_by_a_relative_path_counts_its_own_package_as_its_own_code(tmp_path, monkeypatch):
+    # the budget grows with the lines of *other* packages' files read (a zoo's); the linted file's
+    # siblings are read by real path, and were counted as another package when the file was given
+    # relative (the pre-commit case): twice the work on the corpus
+    from convlint.engine import analyze_source
+    from convlint.extract import discovery
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "blocks.py").write_text("import torch.nn as nn\n\n\ndef block(c):\n    return nn.Conv2d(c, c, 3)\n")
+    (tmp_path / "pkg" / "net.py").write_text("import torch.nn as nn\nfrom .blocks import block\n\nnet = nn.Sequential(block(3))\n")
+    seen = []
+    models = discovery.Discovery.models
+
+    def recorded(self, *args, **kwargs):
+        found = models(self, *args, **kwargs)
+        seen.append(dict(self.read_lines))
+        return found
+
+    monkeypatch.setattr(discovery.Discovery, "models", recorded)
+    monkeypatch.chdir(tmp_path)
+    for path in ("pkg/net.py", str(tmp_path / "pkg" / "net.py")):
+        analyze_source((tmp_path / "pkg" / "net.py").read_bytes(), path)
+    assert seen == [{}, {}]

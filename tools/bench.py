@@ -10,7 +10,8 @@ files, with the same number of jobs, and the table shows the median of `--runs` 
 
 * convlint cold:   `convlint check --no-cache --jobs N FILES...`
 * convlint warm:   `convlint check --cache-dir D --jobs N FILES...` after a run has filled D
-* flake8:          `flake8 --jobs N FILES...` (its default checks: pycodestyle + pyflakes + mccabe)
+* flake8:          `flake8 --jobs N FILES...` with its own checks only (pycodestyle + pyflakes + mccabe; not
+                   convlint's CL plugin, which is installed beside it: see flake8_alone)
 * parse floor:     libcst `parse_module` of exactly the files convlint parses (those that pass
                    its textual pre-filter and the files of the same package they import), each
                    once, in N processes: what any libcst-based linter pays
@@ -243,6 +244,32 @@ def bench_single(args) -> tuple[str, bool]:
     return "\n".join(out), all(ok for *_, ok in targets)
 
 
+FLAKE8_DISTRIBUTIONS = ("flake8", "pycodestyle", "pyflakes", "mccabe")
+
+
+def flake8_alone(work: Path) -> list[str]:
+    """A command that runs flake8 with its own checks only: convlint, installed beside it, is
+    also a flake8 plugin (CL), which flake8 would run too. A folder holds flake8 and its three
+    dependencies (their modules and metadata, linked), and Python runs isolated, without site-packages."""
+    import importlib.metadata
+
+    alone = work / "flake8-alone"
+    alone.mkdir()
+    for name in FLAKE8_DISTRIBUTIONS:
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            raise SystemExit("flake8 is not installed: pip install -e '.[bench]'") from None
+        top = {Path(str(f)).parts[0] for f in dist.files or () if not str(f).startswith("..")}
+        for entry in top:
+            source = Path(dist.locate_file(entry))
+            if source.exists() and not (alone / entry).exists() and entry != "__pycache__" and \
+                    (source.suffix == ".py" or source.is_dir()):
+                (alone / entry).symlink_to(source)
+    run_flake8 = f"import sys; sys.path.insert(0, {str(alone)!r}); from flake8.main.cli import main; sys.exit(main())"
+    return [sys.executable, "-I", "-S", "-c", run_flake8]  # -I: not even the current folder
+
+
 def bench(args) -> tuple[str, bool]:
     files = corpus_files(args.packages)
     root = corpus.CACHE / "src"
@@ -257,14 +284,12 @@ def bench(args) -> tuple[str, bool]:
     cache_dir = work / "cache"
     convlint = [sys.executable, "-m", "convlint", "check"]
     jobs = str(args.jobs)
-    flake8 = shutil.which("flake8", path=str(Path(sys.executable).parent)) or shutil.which("flake8")
-    if flake8 is None:
-        raise SystemExit("flake8 is not installed: pip install -e '.[bench]'")
+    flake8 = flake8_alone(work)
 
     commands = {
         "convlint cold": [*convlint, "--no-cache", "--jobs", jobs, *rel],
         "convlint warm": [*convlint, "--cache-dir", str(cache_dir), "--jobs", jobs, *rel],
-        "flake8": [flake8, "--jobs", jobs, "--exit-zero", *rel],
+        "flake8": [*flake8, "--jobs", jobs, "--exit-zero", *rel],
         "libcst parse floor": [sys.executable, str(floor_script), jobs, str(listing), "libcst"],
         "ast parse floor": [sys.executable, str(floor_script), jobs, str(listing), "ast"],
         "python -c 'import torch'": [sys.executable, "-c", "import torch"],

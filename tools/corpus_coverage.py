@@ -8,7 +8,10 @@ LayerNorm or InstanceNorm2d (by callee name, found with libcst, so strings and c
 count; the line is the one the call starts on) in a `.py` file whose name does not contain
 "test". It is *resolved* when some model step of that kind at that line receives an int channel
 count (features for Linear and LayerNorm: the last axis) that does not come from the layer's own
-declaration (a first layer that seeds an undeclared input does not count). A model is *followed*
+declaration (a first layer that seeds an undeclared input does not count), in the analysis of any
+file of the package: a block of `ops/misc.py` that `models/mobilenetv2.py` builds is resolved by
+that file's models, as `convlint check` of the package checks it there (the "own file" column
+counts only the analysis of the site's own file, the measure before 2026-12-04). A model is *followed*
 when its output shape is fully known at its declared input (3x224x224 when it declares none);
 sub-modules run on their own and second runs in training mode are not counted. The packages of
 the corpus are on convlint's search path, as if installed side by side (corpus.install_side_by_side).

@@ -13,7 +13,7 @@ models). Library knowledge is tables keyed by name in `nn`, `tensors` and `pytho
 from __future__ import annotations
 
 import ast
-from pathlib import Path
+import os
 
 from ..graph import Layer, Model
 from .assignment import Assignment
@@ -47,7 +47,7 @@ def extract(module: ast.Module, path: str | None = None, lines: int | None = Non
     forget_changed()
     extractor = Extractor(module, path, source=source)
     extractor.extra_paths = extra_paths
-    extractor.home = _package_of(str(Path(path))) if path is not None else None
+    extractor.home = _package_of(os.path.realpath(path)) if path is not None else None  # siblings are read by real path
     if lines is not None:
         extractor.file_budget = FILE_BUDGET_BASE + FILE_BUDGET * lines
     try:

@@ -9,9 +9,11 @@ from typing import Any
 from .. import layers as L
 from ..graph import DimOf, Layer, batch_of
 from ..sizes import UNKNOWN
+from . import fixed
 from .nn import module_kind
 from .values import (
-    Container, DictVal, Env, Instance, ListVal, Pieces, ShapeOf, as_param, int_value, is_lost, known, lose,
+    ConstTensor, Container, DictVal, Env, Instance, ListVal, Pieces, ShapeOf, ValuedTensor, as_param, int_value, is_lost,
+    known, lose,
 )
 
 
@@ -54,6 +56,9 @@ class Assignment:
                 self.set_instance_item(owner, key, value)
             elif isinstance(owner, (ListVal, DictVal)):
                 self.havoc_target(target.value, env)
+            elif isinstance(owner, ValuedTensor) and type(target.value) is ast.Name:
+                # `t[:, 0] += 6` writes into t: its values are no longer these (torch keeps its dtype)
+                self.assign(target.value, ConstTensor(owner.shape, integral=fixed.integral(owner)), env)
 
     def set_item(self, owner: Container, key: Any, value: Any) -> None:
         """`model.classifier[1] = nn.Linear(1280, 10)`, `blocks["head"] = ...`: torch replaces that

@@ -11,27 +11,42 @@ from typing import Any
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import DEFINITIONS
-from . import arrays, nn, pythonlib, tensors, valued, zoo
-from .state import MAX_CALL_DEPTH, MAX_RECURSION
+from . import arrays, fixed, nn, pythonlib, sized, tensors, valued, zoo
+from .state import MAX_CALL_DEPTH, MAX_RECURSION, STEP_BUDGET
 from .values import (
     MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, ConstTensor, Container, Continue, DictVal, Env, Function,
-    Instance, ListVal, MethodRef, OneOf, Partial, Qual, Raise, Return, SetVal, Super, Tensor, ValuedTensor, is_lost, is_tensor,
+    Instance, ListVal, MethodRef, OneOf, Partial, Qual, Raise, Return, SetVal, SizedTensor, Super, Tensor, ValuedTensor,
+    is_lost, is_tensor,
     positional_params,
 )
 
 # qualified name -> hook(interp, args, kwargs, node): taken before anything else is tried
 QUAL_CALLS = {**pythonlib.QUAL_CALLS, **tensors.QUAL_CALLS, **zoo.QUAL_CALLS}
 # qualified name -> hook, for the functions of torch that are not called on a tensor
-QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS, **arrays.QUAL_FALLBACKS}
+QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS, **arrays.QUAL_FALLBACKS, **fixed.QUAL_FALLBACKS}
 QUAL_FALLBACKS.update(valued.fallbacks(QUAL_FALLBACKS))  # tensors of known values, and the rest as before
 # the type of the owner -> handler(interp, owner, name, args, kwargs, node) of its methods
 METHODS_OF = {
     ListVal: pythonlib.list_method, ArrayVal: pythonlib.array_method, DictVal: pythonlib.dict_method,
     Container: nn.container_method, Instance: nn.instance_method, ConstTensor: tensors.const_method,
-    ValuedTensor: valued.method,
+    ValuedTensor: valued.method, SizedTensor: sized.method,
     str: pythonlib.str_method,
 }
 TENSOR_MODULES = {"torch": False, "torch.nn.functional": True}  # module -> functional
+PURE_RESULTS: dict[tuple, tuple] = {}  # (function, closure, arguments) -> (closure, result, steps it took)
+MAX_PURE_RESULTS = 8192
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def plain(value: Any) -> bool:
+    """An immutable value of Python's own: a number, string, None, or a tuple of them."""
+    kind = type(value)
+    return kind in _PLAIN or kind is tuple and all(map(plain, value))
+
+
+def typed(value: Any) -> Any:
+    """A plain value as a key that tells 0, 0.0 and False apart (equal, and equally hashed)."""
+    return tuple(map(typed, value)) if type(value) is tuple else (type(value), value)
 
 
 class Calls:
@@ -70,7 +85,11 @@ class Calls:
             return self.call_builtin(func.name, args, kwargs, node)
         if isinstance(func, Function):
             hook = zoo.hook_of(func)
-            return self.call_function(func, args, kwargs, node) if hook is None else hook(self, args, kwargs, node)
+            if hook is not None:
+                return hook(self, args, kwargs, node)
+            if zoo.is_pure(func):
+                return self.call_pure(func, args, kwargs, node)
+            return self.call_function(func, args, kwargs, node)
         if isinstance(func, BoundMethod):
             return self.call_function(func.func, [func.self_value, *args], kwargs, node)
         if isinstance(func, ClassInfo):
@@ -84,6 +103,25 @@ class Calls:
         if isinstance(func, (Layer, Container, Instance, OneOf)):
             return self.apply(func, args, kwargs, node)
         return self.unknown_result(args, kwargs, node)
+
+    def call_pure(self, func: Function, args: list, kwargs: dict, node: ast.AST) -> Any:
+        """A zoo helper whose result depends only on its arguments (zoo.PURE), run once per
+        arguments of plain values in a process; a repeated call costs the steps the first took,
+        so what the budget lets a file build stays the same."""
+        if not (all(map(plain, args)) and all(map(plain, kwargs.values()))) or self.depth >= MAX_CALL_DEPTH:
+            return self.call_function(func, args, kwargs, node)
+        key = (func.node, func.foreign, id(func.env), typed(tuple(args)), typed(tuple(sorted(kwargs.items()))))
+        kept = PURE_RESULTS.get(key)
+        if kept is not None and kept[0] is func.env and self.steps + kept[2] <= STEP_BUDGET:
+            self.steps += kept[2]
+            return kept[1]
+        steps, built, ops = self.steps, len(self.layer_log), self.counter
+        result = self.call_function(func, args, kwargs, node)
+        if plain(result) and len(self.layer_log) == built and self.counter == ops:
+            if len(PURE_RESULTS) >= MAX_PURE_RESULTS:
+                PURE_RESULTS.clear()
+            PURE_RESULTS[key] = (func.env, result, self.steps - steps)
+        return result
 
     def call_qual(self, name: str, args: list, kwargs: dict, node: ast.AST) -> Any:
         hook = QUAL_CALLS.get(name)

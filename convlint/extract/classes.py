@@ -16,7 +16,7 @@ from .siblings import modelled
 from .state import MAX_CALL_DEPTH
 from .values import (
     MISSING, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, Lazy,
-    ListVal, MethodRef, ModuleRef, Partial, Qual, Raise, ShapeOf, Super, Tensor, is_enum, known,
+    ListVal, MethodRef, ModuleRef, Partial, Qual, Raise, ShapeOf, SizedTensor, Super, Tensor, is_enum, known,
 )
 
 METHOD_DECORATORS = {
@@ -123,8 +123,11 @@ class Classes:
         if isinstance(owner, Tensor):
             if name == "shape":
                 return ShapeOf(owner)
+            if name == "ndim":  # x.dim() as an attribute (smp's channels-first LayerNorm branches on it)
+                rank = self.rank_of(owner)
+                return UNKNOWN if rank is None else rank
             return MethodRef(owner, name)
-        if isinstance(owner, ConstTensor):  # a parameter of known shape
+        if isinstance(owner, (ConstTensor, SizedTensor)):  # a parameter of known shape, a mask of read sizes
             return owner.shape if name == "shape" else MethodRef(owner, name)
         if isinstance(owner, Layer) and name in owner.attrs:
             return owner.attrs[name]

@@ -15,7 +15,8 @@ from ..syntax import DEFS, dotted_name, walk
 from .nn import module_kind
 from .state import MAX_PARTS
 from .values import (
-    JUMPS, ClassInfo, ConstTensor, Container, FeatureList, Function, Instance, OneOf, Tensor, owner_items,
+    JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
+    owner_items,
 )
 
 
@@ -55,7 +56,7 @@ class Discovery:
                 root = self.root
                 built.append((model, root))
                 if self.mode_read and spent <= self.budget():  # its forward reads self.training: that mode too
-                    model = self.build(name, stmt, make, declared, training=True)
+                    model = self.build(name, stmt, make, declared, training=True, made=self.made)
                     spent += self.steps
                     if model is not None:
                         found.append(model)
@@ -103,21 +104,29 @@ class Discovery:
                     if isinstance(value, (Layer, Container, Instance)) and module_kind(value) is not False:
                         yield target.id, (lambda v=value: v)
 
-    def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None) -> Model | None:
+    def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None,
+              made: tuple | None = None) -> Model | None:
         """The model `make()` constructs, run in evaluation mode (or training mode) on `argument`
-        (by default, a tensor: the model input)."""
+        (by default, a tensor: the model input). `made`: what the evaluation run's construction
+        left (self.made), used again for the training run when that run changed none of it."""
         self.ops, self.counter, self.steps = [], MODEL_INPUT + 1, 0
         self.declared = declared
         self.mode_read = False
+        self.made = None
         output = None
         registered: tuple[list[Layer], bool] = ([], False)
         paths: tuple[dict, dict, dict] = ({}, {}, {})
         try:
-            module = make()
+            if made is not None and state_digest(made[0]) == made[3]:
+                module, self.ops, self.counter, self.steps = made[0], list(made[1]), made[2], made[4]
+            else:
+                module = make()
             if not isinstance(module, (Layer, Container, Instance)):
                 return None
             registered = registered_layers(module)  # as constructed, before forward runs
             paths = self.module_paths(module)
+            if not training:
+                self.made = (module, list(self.ops), self.counter, state_digest(module), self.steps)
             self.root, self.mode, self.scope = module, training, []
             result = self.apply(module, [Tensor(MODEL_INPUT) if argument is None else argument], {}, stmt)
             output = result.value if isinstance(result, Tensor) else None
@@ -198,6 +207,41 @@ def _holds_no_base_parameters(base: str | None) -> bool:
         return False
     params = L.bind(base, [], {})
     return params is not None and L.parameter_count(base, params) == (0, 0)
+
+
+def state_digest(module: Any) -> tuple:
+    """What a forward run could have changed in a module tree, as identities and sizes: each
+    object's attributes, children, parameters and flags. Equal before and after: the run changed
+    nothing the interpreter keeps (forward methods rarely assign to self)."""
+    digest: list = []
+    seen: set[int] = set()
+    stack = [module]
+    while stack:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, Instance):
+            held = [*value.attrs.values(), *(value.children or ())]
+            digest.append((id(value), value.loose, value.opaque, value.children is None, tuple(map(id, held)),
+                           tuple(value.attrs)))
+        elif isinstance(value, Container):
+            held = list(value.children)
+            digest.append((id(value), tuple(map(id, held))))
+        elif isinstance(value, Layer):
+            held = list(value.attrs.values())
+            digest.append((id(value), tuple(map(id, held)), None if value.params is None else
+                           tuple((k, id(v)) for k, v in value.params.items())))
+        elif isinstance(value, ListVal):
+            held = list(value.items)
+            digest.append((id(value), value.lost, tuple(map(id, held))))
+        elif isinstance(value, DictVal):
+            held = list(value.values)
+            digest.append((id(value), value.lost, tuple(map(id, value.keys)), tuple(map(id, held)), len(value.maybe)))
+        else:
+            continue
+        stack.extend(held)
+    return tuple(digest)
 
 
 def registered_layers(module: Any) -> tuple[list[Layer], bool]:

@@ -10,11 +10,11 @@ from .. import slices
 from ..graph import DimOf, Layer, batch_of
 from ..sizes import UNKNOWN
 from .operators import operator_name
-from . import zoo
+from . import fixed, zoo
 from .state import MAX_UNROLL, STEP_BUDGET
 from .values import (
-    ArrayVal, Builtin, ClassInfo, Container, DictVal, Env, Function, Instance, Lazy, ListVal, OneOf, OutOfBudget, Partial,
-    Pieces, Qual, SetVal, ShapeOf, SizesOf, int_value, is_lost, is_tensor, known,
+    ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, Env, Function, Instance, Lazy, ListVal, OneOf,
+    OutOfBudget, Partial, Pieces, Qual, SetVal, ShapeOf, SizesOf, ValuedTensor, int_value, is_lost, is_tensor, known,
 )
 
 
@@ -170,6 +170,8 @@ class Expressions:
             return list(value.children)
         if isinstance(value, str):
             return list(value)
+        if isinstance(value, ValuedTensor) and len(value.shape) == 1:  # its 0-dim elements
+            return [ValuedTensor((), values=(v,), dtype=value.dtype) for v in value.values]
         return None
 
     def truth(self, value: Any) -> bool | None:
@@ -185,6 +187,20 @@ class Expressions:
             return True
         return None
 
+    def index_const(self, const: ConstTensor, node: ast.Subscript, env: Env) -> Any:
+        """A tensor of known shape indexed: `c[:, :, None]`, `table[index]` (extract/fixed.py)."""
+        elements = node.slice.elts if type(node.slice) is ast.Tuple else [node.slice]
+        spec = []
+        for element in elements:
+            if type(element) is ast.Slice:
+                if element.lower is not None or element.upper is not None or element.step is not None:
+                    return UNKNOWN
+                spec.append("all")
+                continue
+            value = self.ev(element, env)
+            spec.append("new" if value is None else value)
+        return fixed.index(const, spec)
+
     def subscript_key(self, node: ast.Subscript, env: Env) -> Any:
         return UNKNOWN if type(node.slice) is ast.Slice else self.ev(node.slice, env)
 
@@ -192,6 +208,8 @@ class Expressions:
         value = self.ev(node.value, env)
         if is_tensor(value):
             return self.index_tensor(value, node, env)
+        if isinstance(value, ConstTensor):
+            return self.index_const(value, node, env)
         if type(node.slice) is ast.Slice:
             part = node.slice
             bounds = [None if b is None else self.ev(b, env) for b in (part.lower, part.upper, part.step)]

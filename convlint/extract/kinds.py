@@ -10,7 +10,8 @@ from typing import Any
 from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
-from .nn import TORCH_CLASSES, resolved_bases, torch_class, torch_isinstance, torch_mro
+from ..imports import NEVER_READ
+from .nn import CONTAINER_KINDS, NOT_MODULES, TORCH_CLASSES, resolved_bases, torch_class, torch_isinstance, torch_mro
 from .values import (
     ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, ListVal, Partial, Qual, SetVal,
     Tensor, is_enum, is_tensor, known,
@@ -68,6 +69,10 @@ def isinstance_of(value: Any, kinds: Any) -> Any:
             answers.add(True)
         elif isinstance(kind, Qual) and kind.name in ABSTRACT_KINDS:
             answers.add(ABSTRACT_KINDS[kind.name](value))
+        elif isinstance(kind, Qual) and outside_torch(kind.name) and torch_module(value):
+            # a class of a package we cannot read (smp's optional `from inplace_abn import
+            # InPlaceABN`) is no base of a torch layer: torch's classes derive from torch's alone
+            answers.add(False)
         else:
             return UNKNOWN
     if True in answers:
@@ -116,6 +121,20 @@ def module_has(value: Any, name: str) -> Any:
             return UNKNOWN
         return name in CONTAINER_NAMES.get(base, ())
     return UNKNOWN
+
+
+def outside_torch(name: str) -> bool:
+    """A qualified name of neither torch nor Python's standard library, that names no torch class
+    either (a re-export keeps its name: `from compat import Conv2d` may be torch's own)."""
+    top = name.partition(".")[0]
+    return top not in NEVER_READ and name.rpartition(".")[2] not in TORCH_CLASSES
+
+
+def torch_module(value: Any) -> bool:
+    """An instance of a torch.nn class itself: a layer (not a Parameter) or a torch container."""
+    if isinstance(value, Layer):
+        return value.kind not in NOT_MODULES and value.kind in TORCH_CLASSES
+    return isinstance(value, Container) and value.kind in CONTAINER_KINDS
 
 
 def _scalar_or_data(value: Any) -> bool:

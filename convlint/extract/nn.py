@@ -14,7 +14,7 @@ from ..sizes import UNKNOWN
 from .state import MAX_SPECULATION, catches
 from .values import (
     BUFFER, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, Lazy,
-    ListVal, MethodRef, OneOf, Qual, Raise, Tensor, as_param, binds, int_value, is_tensor, known,
+    ListVal, MethodRef, OneOf, Qual, Raise, Tensor, as_param, binds, int_value, is_tensor, known, owner_items,
 )
 
 # every private attribute name torch.nn.Module and the torch.nn layers define (collected from torch
@@ -311,6 +311,8 @@ class Modules:
                 return LAYER_CALLS[module.kind](self, module, args, kwargs, node)
             if len(args) == 1 and is_tensor(args[0]) and not kwargs:
                 return self.emit("layer", (args[0].value,), node, module)
+            if len(args) == 1 and isinstance(args[0], ConstTensor) and not kwargs:
+                return _on_constant(module, args[0])
             return self.unknown_result(args, kwargs, node)
         if isinstance(module, Container):
             if module.kind != "Sequential" or len(args) != 1 or kwargs:
@@ -403,6 +405,11 @@ class Modules:
 
     def fold(self, children: list, value: Any, node: ast.AST) -> Any:
         for child in children:
+            if isinstance(value, ConstTensor):
+                # not the model's tensor (swin v2's table of coordinates): shapes through layers only
+                value = _on_constant(child, value) if isinstance(child, Layer) else \
+                    self.apply(child, [value], {}, node) if isinstance(child, Container) else UNKNOWN
+                continue
             if not is_tensor(value):
                 return value
             if isinstance(child, (Layer, Container, Instance, OneOf)):
@@ -490,7 +497,37 @@ _CONTAINER_QUERIES = ("parameters", "named_parameters", "modules", "named_module
                       "train", "eval")
 
 
+MAX_APPLIED = 256  # container.apply(fn) over more modules than this is not followed
+
+
+def apply_to_modules(interp, module: Any, fn: Any, node) -> bool:
+    """`container.apply(fn)`: fn called on every sub-module, children first, then on the container
+    itself, as torch does (kornia's `self.features.apply(self.weights_init)`); False, having called
+    nothing, when the sub-modules are not all known. (An instance's own `self.apply(...)`, in the
+    __init__ of every block of a model, is not run: applied at each level of a deep model it would
+    cost the steps of the model many times over.)"""
+    order: list = []
+
+    def walk(value: Any) -> bool:
+        if isinstance(value, (Container, Instance)):
+            pairs = interp.named_children(value)
+            if pairs is None or not all(walk(child) for _, child in pairs):
+                return False
+        elif not isinstance(value, Layer) or value.kind in NOT_MODULES:
+            return False
+        order.append(value)
+        return len(order) <= MAX_APPLIED
+
+    if not walk(module):
+        return False
+    for value in order:
+        interp.invoke(fn, [value], {}, node)
+    return True
+
+
 def container_method(interp, owner: Container, name: str, args: list, kwargs: dict, node) -> Any:
+    if name == "apply" and len(args) == 1 and not kwargs and apply_to_modules(interp, owner, args[0], node):
+        return owner
     if name in ("named_children", "children") and not args and not kwargs and owner.kind in CONTAINER_KINDS:
         pairs = interp.named_children(owner)
         return pairs if name == "named_children" else [child for _, child in pairs]
@@ -517,6 +554,57 @@ def container_method(interp, owner: Container, name: str, args: list, kwargs: di
     if name not in _CONTAINER_QUERIES:
         owner.kind = "Unknown"  # an unknown method may have changed what it contains
     return UNKNOWN
+
+
+def _registered_buffer(args: list, kwargs: dict) -> Any:
+    """What `register_buffer(name, tensor)` keeps: a plain tensor of known shape (kornia's
+    `torch.tensor([eps])`), else a buffer of unknown shape."""
+    tensor = args[0] if args else kwargs.get("tensor")
+    return tensor if isinstance(tensor, ConstTensor) and tensor.parameter is None else BUFFER
+
+
+# layers whose rule reads only the last axis, so a tensor of any leading axes goes through them as
+# through a batch (swin v2's position MLP on its table of coordinates)
+LAST_AXIS_LAYERS = {"Linear", "LayerNorm", "ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Identity", "Dropout"}
+
+
+def _on_constant(layer: Layer, const: ConstTensor) -> Any:
+    """A layer applied to a tensor of known shape that is not the model's: the shape its rule
+    gives (its values are not followed)."""
+    if layer.kind not in LAST_AXIS_LAYERS or layer.params is None or len(const.shape) < 2:
+        return UNKNOWN
+    wanted = layer.params.get("in_features") if layer.kind == "Linear" else layer.params.get("normalized_shape")
+    wanted = (wanted,) if int_value(wanted) else wanted
+    if layer.kind in ("Linear", "LayerNorm") and not (isinstance(wanted, tuple) and wanted
+                                                       and all(int_value(w) for w in wanted)):
+        return UNKNOWN
+    if wanted is not None and tuple(const.shape[-len(wanted):]) != wanted:
+        return UNKNOWN  # torch raises (the channel checks read the model's tensors, not this one)
+    try:
+        shape = L.output_shape(layer.kind, layer.params, const.shape[1:])
+    except Exception:  # noqa: BLE001 - torch would raise, or a rule we do not follow: unknown, never a finding
+        return UNKNOWN
+    if shape is None or not all(isinstance(d, int) and d > 0 for d in shape):
+        return UNKNOWN
+    return ConstTensor((const.shape[0], *shape))
+
+
+def _modules_of(module: Any, depth: int = 0) -> list | None:
+    """torch's `modules()` of a module whose contents are all known (a Sequential or a subclass of
+    it, of layers and such modules): itself, then each descendant in order; None otherwise."""
+    if isinstance(module, Layer):
+        return [module]
+    children = module.children if isinstance(module, (Instance, Container)) else None
+    if children is None or depth > 8 or isinstance(module, Container) and module.kind == "Unknown" \
+            or isinstance(module, Instance) and (module.opaque or module.loose or owner_items(module.attrs)):
+        return None
+    found = [module]
+    for child in children:
+        below = _modules_of(child, depth + 1)
+        if below is None:
+            return None
+        found.extend(m for m in below if all(m is not seen for seen in found))  # each module once, as torch
+    return found
 
 
 def _registered_parameter(args: list, kwargs: dict, node) -> Any:
@@ -551,11 +639,16 @@ def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict
         if pairs is not None:
             return pairs if name == "named_children" else [child for _, child in pairs]
         return UNKNOWN
+    if name == "modules" and not args and not kwargs and not isinstance(owner.cls.lookup(name), Function):
+        found = _modules_of(owner)
+        if found is not None:
+            return found  # an init loop over a Sequential subclass (torchvision's MLP): it, then its layers
     if name in MODULE_QUERIES and not isinstance(owner.cls.lookup(name), Function):
         return interp.unknown_result(args, kwargs, node)
     if name in ("register_buffer", "register_parameter") and args and isinstance(args[0], str):
         interp.touch(owner, args[0])
-        owner.attrs[args[0]] = BUFFER if name == "register_buffer" else _registered_parameter(args[1:], kwargs, node)
+        owner.attrs[args[0]] = _registered_buffer(args[1:], kwargs) if name == "register_buffer" \
+            else _registered_parameter(args[1:], kwargs, node)
         return None
     owner.loose = True  # an unknown method may have set attributes
     if owner.children is not None and not isinstance(owner.cls.lookup(name), Function):

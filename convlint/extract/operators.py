@@ -8,12 +8,12 @@ from typing import Any
 
 from ..graph import SizeOf, is_batch, is_read_size
 from ..sizes import UNKNOWN
-from . import arrays, valued
+from . import arrays, fixed, sized, valued
 from .kinds import is_class_or_function, same_class, torch_has
 from .state import MAX_UNROLL
 from .values import (
-    ArrayVal, Builtin, ClassInfo, ConstTensor, DictVal, EnumMember, Env, Function, ListVal, NamesOf, Qual, SetVal,
-    ValuedTensor, int_value, is_tensor, known, numeric,
+    SOME_NUMBER, ArrayVal, Builtin, ClassInfo, ConstTensor, DictVal, EnumMember, Env, Function, ListVal, NamesOf, Qual,
+    SetVal, SizedTensor, ValuedTensor, int_value, is_tensor, known, numeric,
 )
 
 COMPARISONS = {
@@ -34,6 +34,14 @@ OPERATORS = {
 }
 
 
+NUMBER_ARITHMETIC = {"Add", "Subtract", "Multiply", "Divide", "FloorDivide", "Power"}
+
+
+def _number(value: Any) -> bool:
+    """A Python number, known or not (a size read off a tensor, arithmetic over one)."""
+    return numeric(value) or value is SOME_NUMBER or is_read_size(value)
+
+
 def operator_name(op: ast.operator) -> str:
     """The operator's name in findings and ops: "Add", "Subtract", ... ("" for the rest)."""
     return OPERATORS.get(type(op), "")
@@ -52,11 +60,18 @@ class Operators:
             # `b * n` with b = x.size(0): a reshape to it folds n rows per sample into the batch
             batch, other = (left, right) if is_batch(left) else (right, left)
             return SizeOf("*", batch, other) if int_value(other) and other > 0 or is_read_size(other) else UNKNOWN
-        if (is_read_size(left) or is_read_size(right)) and op in SIZE_ARITHMETIC:
+        if op == "FloorDivide" and is_batch(left) and (int_value(right) and right > 0 or is_read_size(right)):
+            # `b // windows` with b the batch of a tensor holding that many windows per sample: its samples
+            return SizeOf("//", left, right)
+        if (is_read_size(left) or is_read_size(right)) and op in SIZE_ARITHMETIC \
+                and not (is_tensor(left) or is_tensor(right)):
             # `c * h * w`, `h // 2` over sizes read from tensors: resolved with them in propagation
             if all(is_read_size(v) or int_value(v) for v in (left, right)):
                 return SizeOf(SIZE_ARITHMETIC[op], left, right)
-            return UNKNOWN
+            return SOME_NUMBER if all(_number(v) for v in (left, right)) else UNKNOWN
+        if (left is SOME_NUMBER or right is SOME_NUMBER or is_read_size(left) or is_read_size(right)) \
+                and op in NUMBER_ARITHMETIC and all(_number(v) for v in (left, right)):
+            return SOME_NUMBER  # `(c // heads) ** -0.5`: a number, its value not followed
         if op == "MatMul" and (is_tensor(left) or is_tensor(right)):
             return self.matmul("@", left, right, node)
         if is_tensor(left) or is_tensor(right):
@@ -64,11 +79,17 @@ class Operators:
                 return self.emit("elementwise", (left.value, right.value), node, op=op)
             other = right if is_tensor(left) else left
             tensor = left if is_tensor(left) else right
-            if isinstance(other, (int, float)) and not isinstance(other, bool):
+            if _number(other):
                 return tensor  # a scalar broadcasts: the shape is kept
-            if isinstance(other, ConstTensor) and op in ("Add", "Subtract", "Multiply", "Divide"):
+            if isinstance(other, (ConstTensor, SizedTensor)) and op in ("Add", "Subtract", "Multiply", "Divide"):
                 return self.emit("broadcast", (tensor.value,), node, const=other.shape, op=op)
             return self.emit("unknown", (tensor.value,), node)
+        if isinstance(left, SizedTensor) or isinstance(right, SizedTensor):
+            return sized.combine(left, right) if op in ("Add", "Subtract", "Multiply", "Divide") else UNKNOWN
+        if isinstance(left, ConstTensor) and isinstance(right, ConstTensor) and left.shape and right.shape \
+                and (left.shape != right.shape or not isinstance(left, ValuedTensor) and not isinstance(right, ValuedTensor)) \
+                and op in ("Add", "Subtract", "Multiply", "Divide"):
+            return fixed.broadcast(op, left, right)  # `c[:, :, None] - c[:, None, :]`: shapes only
         if isinstance(left, ValuedTensor) or isinstance(right, ValuedTensor):
             if op == "Divide" and isinstance(right, ValuedTensor) and numeric(left):
                 return valued.reflected_divide(left, right)
@@ -134,6 +155,8 @@ class Operators:
             return value
         if isinstance(value, ValuedTensor) and kind is ast.USub:
             return valued.negate(value)
+        if isinstance(value, ConstTensor) and kind in (ast.USub, ast.UAdd, ast.Invert):
+            return ConstTensor(value.shape)  # `-torch.ones(1, c, 1, 1)`: the values change, the shape does not
         return UNKNOWN
 
     def boolean(self, node: ast.BoolOp, env: Env) -> Any:
@@ -176,6 +199,9 @@ class Operators:
                 if is_tensor(left) and is_tensor(right):
                     return self.emit("elementwise", (left.value, right.value), node, op=_COMPARED[kind])
                 return left if is_tensor(left) else right
+            if (isinstance(left, SizedTensor) or isinstance(right, SizedTensor)) and kind in COMPARISONS \
+                    and len(node.ops) == 1 and not (is_tensor(left) or is_tensor(right)):
+                return sized.combine(left, right)  # `mask != 0`: elementwise, a mask of the broadcast shape
             if (isinstance(left, ArrayVal) or isinstance(right, ArrayVal)) and kind in COMPARISONS and len(node.ops) == 1:
                 return arrays.elementwise(COMPARISONS[kind], left, right)  # numpy compares elementwise
             if kind is ast.Is or kind is ast.IsNot:

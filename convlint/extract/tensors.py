@@ -11,8 +11,9 @@ from math import prod
 from typing import Any
 
 from .. import layers as L
-from ..graph import DimOf, Layer, batch_of, is_batch, is_read_size
+from ..graph import MODEL_INPUT, DimOf, Layer, batch_of, is_batch, is_read_size
 from ..sizes import UNKNOWN
+from . import fixed, sized
 from .pointwise import POINTWISE
 from .values import (
     ConstTensor, ListVal, Pieces, Raise, ShapeOf, SizesOf, Tensor, as_param, int_value, is_tensor, numeric,
@@ -23,8 +24,8 @@ from .values import (
 SHAPE_KEEPING = {
     "contiguous", "detach", "float", "half", "double", "bfloat16", "to", "cuda", "cpu", "type_as",
     "requires_grad_", "zero_", "fill_", "gelu", "silu", "elu", "leaky_relu", "hardswish", "mish",
-    "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax", "batch_norm",
-    "normalize", "group_norm", "instance_norm", "rms_norm", "local_response_norm",  # F.*, the weights given
+    "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax", "batch_norm", "roll", "normalize",
+    "group_norm", "instance_norm", "rms_norm", "local_response_norm",  # F.*, the weights given
     # in-place samplers, as initialisers use them (`torch.empty(1, n, d).normal_(std=0.02)`)
     "normal_", "uniform_", "bernoulli_", "exponential_", "geometric_", "cauchy_", "log_normal_", "random_",
 }
@@ -68,6 +69,8 @@ class Tensors:
         return self.emit("layer", (tensor.value,), node, layer, **({"sized": sized} if sized else {}))
 
     def tensor_method(self, tensor: Tensor, name: str, args: list, kwargs: dict, node) -> Any:
+        if name == "get" and tensor.value == MODEL_INPUT:
+            return UNKNOWN  # `data.get("features0")` of a dict of tensors: one, or None
         handler = TENSOR_METHODS.get(name)
         if handler is not None:
             return handler(self, name, tensor, args, kwargs, node)
@@ -133,6 +136,8 @@ class Tensors:
                 spec.append(("ellipsis",))
                 continue
             value = self.ev(element, env)
+            if isinstance(value, str) and tensor.value == MODEL_INPUT and len(elements) == 1:
+                return self.input_item(value, node)
             if value is None:
                 spec.append(("new",))
             elif int_value(value) or is_read_size(value):
@@ -140,6 +145,16 @@ class Tensors:
             else:
                 return self.emit("unknown", (tensor.value,), node)
         return self.emit("index", (tensor.value,), node, spec=tuple(spec))
+
+    def input_item(self, key: str, node) -> Any:
+        """`data["image0"]` of a model called with a dict of tensors (kornia's matchers): a tensor
+        of unknown shape, one per key, whose shape the first layer to read it sets."""
+        items = self.__dict__.setdefault("input_items", {})
+        ops, tensor = items.get(key, (None, None))
+        if ops is not self.ops or self.ops is None:
+            tensor = self.emit("input", (), node)
+            items[key] = (self.ops, tensor)
+        return tensor
 
     def shape_slice(self, tensor: Tensor, start, stop, step) -> Any:
         """`x.shape[-2:]` (the last sizes, whatever the rank), `x.size()[1:]` (at the rank the ops so
@@ -335,6 +350,32 @@ def _reduce(interp, name, tensor, args, kwargs, node):
     return interp.emit("reduce", (tensor.value,), node, dims=dims, keepdim=keepdim)
 
 
+def _reduce_pair(interp, name, tensor, args, kwargs, node):
+    """torch.std_mean(x, dim, *, correction, keepdim) and var_mean: the two reductions, as a tuple
+    (kornia's descriptors standardise their patches with it)."""
+    if len(args) > 1 or set(kwargs) - {"dim", "correction", "unbiased", "keepdim"}:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    first = name.partition("_")[0]
+    return tuple(_reduce(interp, kind, tensor, args, kwargs, node) for kind in (first, "mean"))
+
+
+def _elementwise_extreme(fallback: str):
+    """torch.max(x, other) / x.min(other) of two tensors: torch.maximum / minimum (kornia's TLU takes
+    the max with a parameter); with a dim they are reductions with indices, as before."""
+    def handler(interp, name, tensor, args, kwargs, node):
+        if len(args) == 1 and not kwargs and (is_tensor(args[0]) or isinstance(args[0], ConstTensor)):
+            return interp.pointwise(f"{name}imum", tensor, args, {}, node)
+        return getattr(interp, fallback)(name, tensor, args, kwargs, node)
+    return handler
+
+
+def _unfold(interp, name, tensor, args, kwargs, node):  # x.unfold(dimension, size, step): sliding windows
+    bound = dict(zip(("dimension", "size", "step"), args), **kwargs)
+    if len(args) > 3 or set(bound) != {"dimension", "size", "step"} or len(bound) != len(args) + len(kwargs):
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.apply_rule(("unfold", bound), tensor, node)
+
+
 def _arithmetic_method(interp, name, tensor, args, kwargs, node):  # x.add(y), x.mul_(y)
     if len(args) != 1:
         return interp.other_method(name, tensor, args, kwargs, node)
@@ -430,6 +471,9 @@ def _expand_as(interp, name, tensor, args, kwargs, node):  # x.expand_as(y)
 def _stack(interp, args, kwargs, node):  # torch.stack([a, b], dim)
     items = interp.iterate(args[0]) if args else None
     dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    known_shapes = fixed.stacked(items, dim) if items is not None and len(args) <= 2 and not set(kwargs) - {"dim"} else None
+    if known_shapes is not None:
+        return known_shapes  # tensors of known shape, not the model's
     if items is None or not items or not all(is_tensor(t) for t in items) or not int_value(dim) or len(args) > 2 \
             or set(kwargs) - {"dim"}:
         return interp.unknown_result([t for t in (items or []) if is_tensor(t)], {}, node)
@@ -444,7 +488,8 @@ TENSOR_METHODS = {
     "expand_as": _expand_as, "view": _view, "reshape": _view, "flatten": _flatten,
     **dict.fromkeys(REDUCTIONS, _reduce),
     **dict.fromkeys(("add", "mul", "sub", "div", "add_", "mul_"), _arithmetic_method),
-    "matmul": _matmul_method, "bmm": _matmul_method,
+    "matmul": _matmul_method, "bmm": _matmul_method, **dict.fromkeys(("max", "min"), _elementwise_extreme("other_method")),
+    "unfold": _unfold, **dict.fromkeys(sized.MAKERS, sized.new_tensor),
 }
 # torch.<name>(x, ...) and F.<name>(x, ...)
 TENSOR_FUNCTIONS = {
@@ -453,12 +498,16 @@ TENSOR_FUNCTIONS = {
     "conv1d": _conv, "conv2d": _conv, "conv3d": _conv, "linear": _linear,
     "scaled_dot_product_attention": _attention,
 }
-TORCH_FUNCTIONS = {**AXIS_OPS, "matmul": _matmul_method, "bmm": _matmul_method}  # torch.<name>(x, ...) only
+TORCH_FUNCTIONS = {**AXIS_OPS, "matmul": _matmul_method, "bmm": _matmul_method,  # torch.<name>(x, ...) only
+                   "std_mean": _reduce_pair, "var_mean": _reduce_pair,
+                   **dict.fromkeys(("max", "min"), _elementwise_extreme("other_function"))}
 
 
 def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict, node) -> Any:
     """A method of a tensor of known shape (a parameter): reshaping it keeps it known."""
     shape = const.shape
+    if name in fixed.METHODS:
+        return fixed.METHODS[name](const, args, kwargs)
     if name in ("view", "reshape") and not kwargs:
         sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, ListVal)) else tuple(args)
         sizes = tuple(sizes.items) if isinstance(sizes, ListVal) else sizes
@@ -469,17 +518,28 @@ def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict
             if known == 0 or numel % known:
                 return UNKNOWN
             sizes = tuple(numel // known if s == -1 else s for s in sizes)
-        return ConstTensor(sizes) if prod(sizes) == numel else UNKNOWN
+        return ConstTensor(sizes, integral=fixed.integral(const)) if prod(sizes) == numel else UNKNOWN
     if name == "unsqueeze" and len(args) == 1 and not kwargs and int_value(args[0]) \
             and -len(shape) - 1 <= args[0] <= len(shape):
         index = args[0] % (len(shape) + 1)
-        return ConstTensor(shape[:index] + (1,) + shape[index:])
+        return ConstTensor(shape[:index] + (1,) + shape[index:], integral=fixed.integral(const))
     if name == "expand":
         sizes = _sizes_argument(args, kwargs)
         if sizes is not None and is_batch(sizes[0]) and interp.ops is not None:
             # the class token of a transformer: a parameter grown along a new (or size-1) batch axis
             return interp.emit("constant", (), node, const=shape, sizes=sizes)
         return UNKNOWN
+    if name == "repeat":
+        repeats = _sizes_argument(args, kwargs, "repeats")
+        if repeats is None or not is_batch(repeats[0]) or len(repeats) < len(shape) or interp.ops is None \
+                or not all(int_value(r) and r >= 0 for r in repeats[1:]):
+            return UNKNOWN
+        padded = (1,) * (len(repeats) - len(shape)) + tuple(shape)  # torch aligns the repeats from the right
+        if padded[0] != 1:
+            return UNKNOWN
+        # `token.repeat(B, 1, 1)`: the token tiled, then grown along its size-1 first axis to the batch
+        grown = (1, *(size * r for size, r in zip(padded[1:], repeats[1:])))
+        return interp.emit("constant", (), node, const=grown, sizes=(repeats[0], *(-1,) * (len(grown) - 1)))
     if name == "size" and not kwargs:
         if not args:
             return shape
@@ -535,12 +595,24 @@ def _const(interp, args, kwargs, node, full=False):
     sizes = tuple(sizes.items) if isinstance(sizes, ListVal) else sizes
     if isinstance(sizes, tuple) and sizes and all(int_value(d) and d >= 0 for d in sizes) and set(kwargs) <= _CONST_KEYWORDS:
         return ConstTensor(sizes)
+    if isinstance(sizes, tuple) and sizes and all(sized.is_size(d) for d in sizes) and set(kwargs) <= _CONST_KEYWORDS:
+        return sized.made(sizes)  # `torch.zeros((1, hp, wp, 1))` of sizes read off a tensor
     return UNKNOWN
 
 
 QUAL_CALLS = {**dict.fromkeys(EAGER_FALSE, lambda *_: False), "torch._assert": _assert, "torch.jit.annotate": _annotate}
+def _einsum(interp, args, kwargs, node):  # torch.einsum("bhqd,bhkd->bhqk", q, k), or its operands as a list
+    operands = args[1:]
+    if len(operands) == 1 and isinstance(operands[0], (tuple, ListVal)):
+        operands = tuple(operands[0].items) if isinstance(operands[0], ListVal) else operands[0]
+    if kwargs or not args or not isinstance(args[0], str) or not operands or not all(is_tensor(o) for o in operands):
+        return interp.unknown_result([*args[1:], *kwargs.values()], {}, node)
+    return interp.emit("einsum", tuple(o.value for o in operands), node, equation=args[0])
+
+
 QUAL_FALLBACKS = {
     **dict.fromkeys(("torch.cat", "torch.concat", "torch.concatenate"), _cat), "torch.stack": _stack,
+    "torch.einsum": _einsum,
     **{f"torch.{call}": (lambda interp, args, kwargs, node, call=call: _matmul(interp, args, kwargs, node, call))
        for call in ("matmul", "bmm")},
     **{f"torch.{name}": (lambda interp, args, kwargs, node, op=op: _arithmetic(interp, args, kwargs, node, op))

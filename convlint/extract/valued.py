@@ -16,7 +16,7 @@ from typing import Any
 
 from ..sizes import UNKNOWN
 from .tensors import ARITHMETIC, const_method
-from .values import ConstTensor, ListVal, Qual, ValuedTensor, numeric
+from .values import ConstTensor, ListVal, Qual, ValuedTensor, int_value, numeric
 
 MAX_VALUES = 4096  # a longer tensor keeps its shape, not its values
 ORDER = ("bool", "int32", "int64", "float32", "float64")  # torch's promotion among these, lowest first
@@ -191,7 +191,7 @@ def _element(op: str, a: Any, b: Any, dtype: str) -> Any:
 def make(values: list, dtype: str, shape: tuple | None = None) -> Any:
     shape = (len(values),) if shape is None else shape
     if len(values) > MAX_VALUES:
-        return ConstTensor(shape)
+        return ConstTensor(shape, integral=dtype in INT_RANGE)
     return ValuedTensor(shape, values=tuple(convert(v, dtype) for v in values), dtype=dtype)
 
 
@@ -348,7 +348,7 @@ def _arange(interp, args, kwargs, node):  # torch.arange(end), (start, end), (st
     if dtype is None or count > 10**9:
         return UNKNOWN
     if count > MAX_VALUES:
-        return ConstTensor((count,))
+        return ConstTensor((count,), integral=dtype in INT_RANGE)
     try:
         if not floats:
             return make([start + i * step for i in range(count)], dtype)
@@ -356,6 +356,25 @@ def _arange(interp, args, kwargs, node):  # torch.arange(end), (start, end), (st
         return make(values, dtype) if _float(dtype) else ConstTensor((count,))
     except Unknown:
         return ConstTensor((count,))
+
+
+def _linspace(interp, args, kwargs, node):  # torch.linspace(start, end, steps), float32 by default
+    if len(args) + len(kwargs) != 3 or len(args) > 3 or set(kwargs) - {"start", "end", "steps"}:
+        return UNKNOWN
+    start, end, steps = (*args, *(kwargs[k] for k in ("start", "end", "steps")[len(args):] if k in kwargs))
+    if not all(numeric(v) and abs(v) < 2**53 for v in (start, end)) or not int_value(steps) or steps < 0:
+        return UNKNOWN
+    if steps > MAX_VALUES:
+        return ConstTensor((steps,))
+    try:
+        # torch computes start + step·i up to halfway, end - step·(steps - 1 - i) after: the ends are
+        # exact, as is every element of a range of one value (timm's drop-path rates at rate 0)
+        values = [start if i == 0 or start == end else end if i == steps - 1 else
+                  _widen(as_interval(start + (end - start) * i / (steps - 1), "float32"), "float32")
+                  for i in range(steps)]
+        return make(values, "float32")
+    except Unknown:
+        return ConstTensor((steps,))
 
 
 def _diff(tensor: ValuedTensor) -> Any:
@@ -390,7 +409,7 @@ def method(interp, tensor: ValuedTensor, name: str, args: list, kwargs: dict, no
                  "true_divide": "Divide", "floor_divide": "FloorDivide", "remainder": "Modulo"}
     if name in operators and len(args) == 1 and not kwargs:
         return binary(operators[name], tensor, args[0])
-    return const_method(interp, ConstTensor(tensor.shape), name, args, kwargs, node)
+    return const_method(interp, ConstTensor(tensor.shape, integral=tensor.dtype in INT_RANGE), name, args, kwargs, node)
 
 
 def _function(name: str, prior=None):
@@ -409,5 +428,5 @@ def fallbacks(prior: dict) -> dict:
     function that is there already keeps its hook for other arguments)."""
     names = ("log", "log2", "log10", "exp", "sqrt", "round", "floor", "ceil", "trunc", "abs", "diff", "pow",
              "add", "sub", "mul", "div", "divide", "multiply", "subtract", "true_divide", "floor_divide", "remainder")
-    return {"torch.tensor": _tensor, "torch.as_tensor": _tensor, "torch.arange": _arange,
+    return {"torch.tensor": _tensor, "torch.as_tensor": _tensor, "torch.arange": _arange, "torch.linspace": _linspace,
             **{f"torch.{n}": _function(n, prior.get(f"torch.{n}")) for n in names}}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +86,9 @@ class Function:
     foreign: str | None = None  # the other file that defines it
 
 
+ABSENT_BASE = object()
+
+
 @dataclass(eq=False)
 class ClassInfo:
     node: ast.ClassDef
@@ -107,24 +109,28 @@ class ClassInfo:
                 return cls.attrs[name]
         return None
 
-    def mro(self) -> Iterator[ClassInfo]:
-        seen = set()
-        stack = [self]
-        while stack:
-            cls = stack.pop(0)
-            if id(cls) in seen:
-                continue
-            seen.add(id(cls))
-            yield cls
-            stack.extend(b for b in cls.bases if isinstance(b, ClassInfo))
+    def mro(self) -> tuple[ClassInfo, ...]:
+        """The class and its bases, breadth first (computed once: a class's bases never change)."""
+        found = self.__dict__.get("_mro")
+        if found is None:
+            order: list[ClassInfo] = []
+            stack = [self]
+            while stack:
+                cls = stack.pop(0)
+                if any(cls is seen for seen in order):
+                    continue
+                order.append(cls)
+                stack.extend(b for b in cls.bases if isinstance(b, ClassInfo))
+            found = self._mro = tuple(order)
+        return found
 
     def torch_base(self) -> str | None:
         """The torch.nn container or Module this class ultimately derives from, if any."""
-        for cls in self.mro():
-            for base in cls.bases:
-                if isinstance(base, Qual) and base.name.startswith("torch.nn."):
-                    return base.name.rsplit(".", 1)[1]
-        return None
+        found = self.__dict__.get("_torch_base", ABSENT_BASE)
+        if found is ABSENT_BASE:
+            found = self._torch_base = next((base.name.rsplit(".", 1)[1] for cls in self.mro() for base in cls.bases
+                                             if isinstance(base, Qual) and base.name.startswith("torch.nn.")), None)
+        return found
 
 
 @dataclass(frozen=True)
@@ -239,6 +245,18 @@ class _Buffer:
 BUFFER = _Buffer()
 
 
+class _SomeNumber:
+    """A Python number computed from sizes read off tensors in a way propagation does not follow
+    (attention's scale `(C // heads) ** -0.5`): its value is unknown, but it is a number, so a
+    tensor combined with it keeps its shape."""
+
+    def __repr__(self) -> str:
+        return "SOME_NUMBER"
+
+
+SOME_NUMBER = _SomeNumber()
+
+
 @dataclass(eq=False)
 class FeatureList:
     """The list of tensors a head is given (`forward(self, x: list[Tensor])`) when it is run on
@@ -252,6 +270,15 @@ class ConstTensor:
     shape: tuple
     parameter: Any = field(default=None, compare=False)  # the nn.Parameter(...) call that made it one (None: a plain tensor)
     owner: Any = field(default=None, compare=False)  # the torch layer whose weight it is (`self.fc.weight`)
+    integral: bool = field(default=False, compare=False)  # of an integer dtype (it can index another tensor)
+
+
+@dataclass(frozen=True)
+class SizedTensor:
+    """A tensor without a batch made with sizes read off the model's tensors (`x.new_zeros((hp, wp))`):
+    its full shape, ints and read sizes (see `sized`)."""
+
+    shape: tuple
 
 
 @dataclass(frozen=True)

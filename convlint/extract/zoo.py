@@ -380,7 +380,28 @@ def torchvision_get_model_builder(interp, args, kwargs, node):
     return registered(interp, "torchvision.models", name.lower()) if isinstance(name, str) else UNKNOWN
 
 
+def no_shape_effect(interp, args, kwargs, node):
+    """Telemetry and the table of pretrained configurations (variant_cfg reads its literal): not run."""
+    return None
+
+
+def initialised_module(interp, args, kwargs, node):
+    """timm's `named_apply(init_fn, module)`: weight initialisation fills tensors and changes no
+    shape: the module, as it was."""
+    return kwargs["module"] if "module" in kwargs else args[1] if len(args) > 1 else UNKNOWN
+
+
+def initialised_tensor(interp, args, kwargs, node):
+    """timm's `trunc_normal_(tensor, std=.02)` and its kin: the tensor, as it was."""
+    return kwargs["tensor"] if "tensor" in kwargs else args[0] if args else UNKNOWN
+
+
 QUAL_CALLS = {
+    **dict.fromkeys(("torchvision.utils._log_api_usage_once", "timm.models._registry.generate_default_cfgs"),
+                    no_shape_effect),
+    "timm.models._manipulate.named_apply": initialised_module,
+    **dict.fromkeys((f"timm.layers.weight_init.{name}" for name in (
+        "trunc_normal_", "trunc_normal_tf_", "variance_scaling_", "lecun_normal_")), initialised_tensor),
     "timm.models._builder.build_model_with_cfg": timm_build_model_with_cfg,
     **dict.fromkeys(("timm.create_model", "timm.models.create_model", "timm.models._factory.create_model"),
                     timm_create_model),
@@ -395,7 +416,21 @@ QUAL_CALLS = {
 CLASS_ITEMS = {
     "monai.networks.layers.factories.LayerFactory": monai_layer_factory_item,
 }
+# helpers of the zoos whose result depends only on their arguments: they read no state that
+# changes and change none (padding and rounding arithmetic, `to_2tuple`'s inner `parse`)
+PURE = frozenset({
+    *(f"timm.layers.padding.{name}" for name in ("get_padding", "get_same_padding", "is_static_pad",
+                                                 "get_padding_value")),
+    "timm.layers.helpers.parse", "timm.layers.helpers.make_divisible",
+    "timm.layers.adaptive_avgmax_pool.adaptive_pool_feat_mult",
+    "timm.models._efficientnet_builder.round_channels", "timm.models._efficientnet_builder._parse_ksize",
+    "timm.models._efficientnet_blocks.num_groups", "timm.models.cspnet._pad_arg",
+    "timm.models.efficientvit_mit.val2tuple", "kornia.models.efficient_vit.utils.list.val2tuple",
+    "torchvision.models._utils._make_divisible", "torchvision.models.efficientnet.adjust_channels",
+    "torchvision.models.mobilenetv3.adjust_channels", "monai.utils.misc.ensure_tuple_rep",
+})
 NAMES = {qualified.rpartition(".")[2] for qualified in QUAL_CALLS}  # a cheap test before the qualified name
+_PURE_NAMES = {qualified.rpartition(".")[2] for qualified in PURE}
 _ITEM_CLASSES = {qualified.rpartition(".")[2] for qualified in CLASS_ITEMS}
 
 
@@ -417,6 +452,14 @@ def item_hook(interp, instance: Instance) -> Any:
         return None
     module = module_name(cls.foreign or interp.path) if (cls.foreign or interp.path) else None
     return None if module is None else CLASS_ITEMS.get(f"{module}.{cls.name}")
+
+
+def is_pure(func: Function) -> bool:
+    """Whether the function is one of the zoos' helpers in PURE."""
+    if func.foreign is None or func.node.name not in _PURE_NAMES:
+        return False
+    module = module_name(func.foreign)
+    return module is not None and f"{module}.{func.node.name}" in PURE
 
 
 def hook_of(func: Function) -> Any:

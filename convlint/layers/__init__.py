@@ -17,9 +17,9 @@ from ..sizes import UNKNOWN
 from .base import REQUIRED, LayerSpec, LazyRule, Rule, ShapeError, Window, at_least
 from .shapes import (
     GLU, Attention, ChannelShuffle, Dense, Elementwise, Flatten, GroupNorm, LayerNorm, Norm, Pad, PixelShuffle, Unflatten,
-    Squeeze, Unsqueeze, Upsample,
+    Squeeze, Unfold, Unsqueeze, Upsample,
 )
-from .windows import AdaptivePool, Conv, Fold, Pool, Unfold, dropped
+from .windows import AdaptivePool, ColumnFold, ColumnUnfold, Conv, Pool, dropped
 
 __all__ = [
     "REQUIRED",
@@ -134,10 +134,11 @@ _add(PixelShuffle("PixelShuffle", (("upscale_factor", R),), "upscale_factor", up
 _add(PixelShuffle("PixelUnshuffle", (("downscale_factor", R),), "downscale_factor", up=False))
 _add(ChannelShuffle("ChannelShuffle", (("groups", R),), rank=at_least(2)))
 _BLOCKS = (("kernel_size", R), ("dilation", 1), ("padding", 0), ("stride", 1))
-_add(Unfold("Unfold", _BLOCKS))
-_add(Fold("Fold", (("output_size", R), *_BLOCKS)))
+_add(ColumnUnfold("Unfold", _BLOCKS))
+_add(ColumnFold("Fold", (("output_size", R), *_BLOCKS)))
 _add(Unsqueeze("unsqueeze", (("dim", R),)))
 _add(Squeeze("squeeze", (("dim", None),)))
+_add(Unfold("unfold", (("dimension", R), ("size", R), ("step", R))))
 for _n in (1, 2, 3):
     for _base, _inferred in ((f"Conv{_n}d", "in_channels"), (f"ConvTranspose{_n}d", "in_channels"),
                              (f"BatchNorm{_n}d", "num_features"), (f"InstanceNorm{_n}d", "num_features")):

@@ -180,6 +180,26 @@ class Unsqueeze(Rule):
         return (*shape[:index - 1], 1, *shape[index - 1:])
 
 
+class Unfold(Rule):
+    """x.unfold(dimension, size, step): the windows of `size` every `step` along `dimension`, the
+    window a new last axis ((S - size) // step + 1 of them); along the batch it is unknown here."""
+
+    def output(self, p, shape):
+        dim, size, step, ndim = p["dimension"], p["size"], p["step"], len(shape) + 1
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (dim, size, step)) or not -ndim <= dim < ndim:
+            return None
+        if step <= 0:
+            raise ShapeError(f"step is {step} but must be > 0")
+        axis = dim % ndim
+        if axis == 0 or size < 0:
+            return None
+        length = shape[axis - 1]
+        if isinstance(length, int) and length < size:
+            raise ShapeError(f"maximum size for tensor at dimension {axis} is {length} but size is {size}")
+        windows = None if length is None else (length - size) // step + 1
+        return (*shape[:axis - 1], windows, *shape[axis:], size)
+
+
 class Squeeze(Rule):
     """x.squeeze(dim) / x.squeeze((d0, d1)): drops each named axis of size 1 (any other stays);
     x.squeeze(): every axis of size 1. The batch is never dropped here: an axis that may be it, or
@@ -519,7 +539,8 @@ class Pad(Rule):
             return None
         if isinstance(value, int):
             return (value,) * (2 * self.n)
-        if isinstance(value, (tuple, list)) and all(int_or_unknown(v) for v in value):
+        if isinstance(value, (tuple, list)) and all(int_or_unknown(v) or isinstance(v, Sym) for v in value):
+            # a symbolic amount: read off the input (swin's pad to a multiple of the window)
             return tuple(None if v is UNKNOWN else v for v in value)
         return False
 
@@ -558,6 +579,11 @@ class Pad(Rule):
             size = shape[axis]
             if None in (before, after, size):
                 out[axis] = None
+                continue
+            if not (isinstance(before, int) and isinstance(after, int)):
+                # symbolic amounts come from the sizes they pad (read off the input): torch's
+                # own checks of them are not decided here, only the sum
+                out[axis] = size + before + after if mode == "constant" else None
                 continue
             if isinstance(size, int) and mode == "reflect" and max(before, after) >= size:
                 raise ShapeError(f"reflection padding {max(before, after)} must be smaller than "

@@ -325,7 +325,7 @@ def dropped(window: Window, outputs: int) -> int:
 
 def _block_geometry(p) -> tuple | None:
     """(kernel, dilation, padding, stride), two ints or Nones each, as torch's unfold takes them."""
-    found = tuple(axes(p[key], 2, (2,)) for key in ("kernel_size", "dilation", "padding", "stride"))
+    found = tuple(axes(p.get(key, UNKNOWN), 2, (2,)) for key in ("kernel_size", "dilation", "padding", "stride"))
     return None if False in found else found
 
 
@@ -337,7 +337,7 @@ def _blocks(sizes, geometry) -> list:
     return out
 
 
-class Unfold(Rule):
+class ColumnUnfold(Rule):
     """(C, H, W) -> (C·kh·kw, L): every block a kernel-sized window reads, as one column."""
 
     rank = (3,)
@@ -356,7 +356,7 @@ class Unfold(Rule):
         return (channels, None if None in blocks else blocks[0] * blocks[1])
 
 
-class Fold(Rule):
+class ColumnFold(Rule):
     """(C·kh·kw, L) -> (C, *output_size): columns summed back into an image; L must be the
     number of blocks of output_size."""
 
@@ -364,7 +364,7 @@ class Fold(Rule):
 
     def output(self, p, shape):
         self.check_rank(shape)
-        geometry, size = _block_geometry(p), axes(p["output_size"], 2, (2,))
+        geometry, size = _block_geometry(p), axes(p.get("output_size", UNKNOWN), 2, (2,))
         if geometry is None or size is False:
             return (None, None, None)
         kh, kw = geometry[0]
