@@ -31,6 +31,7 @@ class Layer:
     via: ast.AST | None = None  # the innermost call of this file's code that led to this construction
     entry: ast.AST | None = None  # the call that made the config object of the loop iteration that built it
     guessed: bool = False  # built for a model made from its defaults alone, some argument (or **kwargs) made up
+    functional: bool = False  # a function's call (F.layer_norm(x, shape, self.weight)): weights it is given are a module's
 
 
 @dataclass(eq=False)

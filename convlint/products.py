@@ -74,6 +74,21 @@ def _with_const(call: str, x: Shape | None, const: Shape, const_first: bool) -> 
     return (None, error) if error else ((*x[:-2], *const[:-1], x[-1]), None)
 
 
+def attention_shape(query: Shape | None, key: Shape | None, value: Shape | None) -> Shape | None:
+    """F.scaled_dot_product_attention of batched (..., L, E) queries, (..., S, E) keys and (..., S, Ev)
+    values: (..., L, Ev). Leading sizes that differ (grouped heads, broadcasting) and sizes that do
+    not pair (torch raises) are not followed: unknown."""
+    if query is None or key is None or value is None or not len(query) == len(key) == len(value) >= 1:
+        return None
+    if not query[:-2] == key[:-2] == value[:-2]:
+        return None
+    if len(query) >= 2 and isinstance(key[-2], int) and isinstance(value[-2], int) and key[-2] != value[-2]:
+        return None
+    if isinstance(query[-1], int) and isinstance(key[-1], int) and query[-1] != key[-1]:
+        return None
+    return (*query[:-1], value[-1])
+
+
 def einsum_shape(equation: str, shapes: list) -> Shape | None:
     """torch.einsum of batched tensors (shapes without the batch): every operand's first label is
     the batch, which the output keeps first; each other output label takes the size its operands

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import layers as L
 from .graph import BATCH, MODEL_INPUT, DimOf, Model, Op, SizeOf, is_batch
-from .products import einsum_shape, matmul_shape
+from .products import attention_shape, einsum_shape, matmul_shape
 from .sizes import UNKNOWN, Sym, never_negative, var
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
@@ -250,6 +250,11 @@ def _run_matmul(op: Op, inputs: list[TensorInfo], values) -> Step:
     shapes = [i.shape for i in inputs] if const is None else [inputs[0].shape, None]
     shape, error = matmul_shape(op.args["call"], *shapes, const=const, const_first=op.args.get("const_first", False))
     return Step(op, inputs, TensorInfo(shape, op if shape is not None else None), error=error)
+
+
+def _run_attention(op: Op, inputs: list[TensorInfo], values) -> Step:
+    shape = attention_shape(*(i.shape for i in inputs))
+    return Step(op, inputs, TensorInfo(shape, inputs[2].origin if shape is not None else None))
 
 
 def _run_einsum(op: Op, inputs: list[TensorInfo], values) -> Step:
@@ -587,17 +592,36 @@ def _view_shape(op: Op, incoming: TensorInfo, values: dict[int, TensorInfo]) -> 
 
 def _symbolic_rest(rest: tuple, shape: Shape | None) -> Shape | None:
     """view(n, -1, c) of a tensor of symbolic sizes: when the explicit sizes are some of the
-    input's own, the -1 is the product of the others (numel / known, exactly); else unknown."""
+    input's own, the -1 is the product of the others (numel / known, exactly); symbolic sizes
+    that are not the input's own one by one may be together (tokens H·W viewed as (-1, H, W));
+    explicit numbers that are not the input's own split what is left of it when that is a number
+    (a qkv of (N, 2304) viewed as (N, 3, 12, -1): 64); else what _unflattened_rest finds."""
     if shape is None or any(d is None for d in shape):
         return None
     remaining = [d for d in shape if d != 1]
+    numbers, symbols = [], []
     for size in rest:
         if size in (-1, 1):
             continue
-        if size not in remaining:
+        if size in remaining:
+            remaining.remove(size)
+        elif isinstance(size, int) and size > 0:
+            numbers.append(size)
+        elif isinstance(size, Sym):
+            symbols.append(size)
+        else:
             return _unflattened_rest(rest, shape)
-        remaining.remove(size)
-    return tuple(prod(remaining, start=1) if s == -1 else s for s in rest)
+    if symbols:
+        together = prod(symbols)
+        if together not in remaining:
+            return _unflattened_rest(rest, shape)
+        remaining.remove(together)
+    left = prod(remaining, start=1)
+    if numbers:
+        if not isinstance(left, int) or left % prod(numbers) or -1 not in rest and left != prod(numbers):
+            return _unflattened_rest(rest, shape)
+        left //= prod(numbers)
+    return tuple(left if s == -1 else s for s in rest)
 
 
 def _unflattened_rest(rest: tuple, shape: Shape) -> Shape | None:
@@ -820,6 +844,16 @@ def broadcast(a: Shape | None, b: Shape | None) -> tuple[Shape | None, str | Non
     return tuple(reversed(out)), None
 
 
+def _pinned(x: Any, y: Any) -> Any:
+    """The size two sizes torch requires to be equal (a cat's other axes) have when torch does not
+    raise: a number against a symbolic size (the tokens of an unknown input against 196: 196)."""
+    if isinstance(x, int) and isinstance(y, Sym):
+        return x
+    if isinstance(y, int) and isinstance(x, Sym):
+        return y
+    return None
+
+
 def _cat_shape(dim: int, shapes: list[Shape | None]) -> tuple[Shape | None, str | None]:
     if any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1:
         return None, None
@@ -838,7 +872,7 @@ def _cat_shape(dim: int, shapes: list[Shape | None]) -> tuple[Shape | None, str 
                     f"but gets {' and '.join(_fmt(s) for s in shapes)}"
                 )
             if x != y:
-                out[i] = None
+                out[i] = _pinned(x, y)
         total = out[axis]
         out[axis] = None if total is None or shape[axis] is None else total + shape[axis]
     return tuple(out), None
@@ -882,6 +916,7 @@ OPS = {
     "repeat": OpKind(_run_repeat, _named("repeat")),
     "constant": OpKind(_run_constant, _named("expand")),
     "matmul": OpKind(_run_matmul, _called),
+    "attention": OpKind(_run_attention, _named("scaled_dot_product_attention")),
     "einsum": OpKind(_run_einsum, _named("torch.einsum")),
     "stack": OpKind(_run_stack, _named("torch.stack")),
     "index": OpKind(_run_index, _named("indexing")),

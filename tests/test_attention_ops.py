@@ -30,6 +30,7 @@ EXPECTED = [
     (282, "channel-mismatch", "Linear expects 8 input features but receives 48 (the output of the view on line 287)"),
     (309, "shape-mismatch", "@ of (N, 4, 17, 16) and (N, 4, 17, 16): the last size of the first (16) must equal the "
                             "second-to-last size of the second (17)"),
+    (342, "channel-mismatch", "Linear expects 48 input features but receives 96 (the output of the reshape on line 352)"),
 ]
 # model -> (the input torch runs it on, what convlint follows it to: an output shape, None (unknown) or
 # "raises": a finding above is the error torch raises)
@@ -54,6 +55,8 @@ MODELS = {
     "ClipClassifierPerFrameHead": ((6, 3, 16, 16), "raises"),
     "FusedTokens": ((17, 64), (10,)),  # the batch moved second by permute(2, 0, 3, 1, 4), first again by unbind(0)
     "FusedTokensUntransposedKeys": ((17, 64), "raises"),
+    "KernelTokens": ((10, 48), (4,)),  # F.scaled_dot_product_attention or the product spelled out: both (N, 3, 10, 16)
+    "KernelTokensWideValues": ((10, 48), "raises"),
 }
 
 
@@ -257,3 +260,32 @@ def test_layer_attribute(kind, args, kwargs, name, expected):
 def test_layer_attribute_is_torchs(kind, args, kwargs, name, expected):
     torch = pytest.importorskip("torch")
     assert _shown(getattr(getattr(torch.nn, kind)(*args, **kwargs), name)) == expected
+
+
+@pytest.mark.parametrize("query, key, value, expected", [
+    ((3, 10, 16), (3, 7, 16), (3, 7, 8), (3, 10, 8)),
+    ((10, 16), (7, 16), (7, 8), (10, 8)),
+    ((3, 10, 16), (3, 7, 12), (3, 7, 8), None),  # torch raises: queries and keys of different widths
+    ((3, 10, 16), (3, 7, 16), (3, 6, 8), None),  # torch raises: 7 keys, 6 values
+    ((4, 10, 16), (2, 7, 16), (2, 7, 8), None),  # grouped heads (enable_gqa): not followed
+])
+def test_scaled_dot_product_attention_rule(query, key, value, expected):
+    from convlint.products import attention_shape
+
+    assert attention_shape(query, key, value) == expected
+
+
+@pytest.mark.parametrize("query, key, value, expected", [
+    ((3, 10, 16), (3, 7, 16), (3, 7, 8), (3, 10, 8)),
+    ((10, 16), (7, 16), (7, 8), (10, 8)),
+    ((3, 10, 16), (3, 7, 12), (3, 7, 8), None),
+    ((3, 10, 16), (3, 7, 16), (3, 6, 8), None),
+])
+def test_scaled_dot_product_attention_rule_is_torchs(query, key, value, expected):
+    torch = pytest.importorskip("torch")
+    try:
+        out = torch.nn.functional.scaled_dot_product_attention(*(torch.zeros(2, *s) for s in (query, key, value)))
+        result = tuple(out.shape[1:])
+    except RuntimeError:
+        result = None
+    assert result == expected

@@ -52,6 +52,7 @@ EXPECTED = [
     ("spatial_collapse.py", 11, 5, "spatial-collapse", 'Conv2d output would be empty: its input is only 4×4 (its window spans 5×5) for the 1×28×28 input; the smallest input that works is 1×32×32'),
     ("training_modes.py", 13, 21, "channel-mismatch", 'Conv2d expects 48 input channels but receives 32 (out_channels of the Conv2d on line 25)'),
     ("training_modes.py", 59, 21, "channel-mismatch", 'Conv2d expects 32 input channels but receives 16 (out_channels of the Conv2d on line 56)'),
+    ("undecided_modules.py", 53, 21, "channel-mismatch", 'Linear expects 32 input features but receives 24 (out_channels of the Conv2d on line 51)'),
     ("vgg_like.py", 31, 27, "channel-mismatch", 'Conv2d expects 3 input channels but receives 32 (out_channels of the Conv2d this line built in the previous iteration of the loop on line 27)'),
 ]
 SILENT = ["mnist_ok.py", "import_styles.py", "shadowed_names.py", "unknown_layers.py", "unused_layers.py"]

@@ -486,3 +486,125 @@ def test_in_a_string_is_a_substring_test():
     assert [(f.line, f.message) for f in lint_source(source, "variants.py")] == [
         (8, "Conv2d expects 32 input channels but receives 16 (out_channels of the Conv2d on line 8)"),
     ]
+
+
+def test_an_or_decided_by_a_later_bool_with_the_first_operand_unknown():
+    """`rate == 0. or not training` is True in evaluation mode whatever the rate (torch 2.13: the
+    Linear(4, 6) runs on (N, 4)); an `or` whose undecided operand is not a bool (`rate or True`:
+    the rate itself, or True) stays unknown, so its branch is taken both ways."""
+    source = """
+        import torch
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self, rate):
+                super().__init__()
+                self.rate = rate
+                self.fc = nn.Linear(4, 6)
+                self.wide = nn.Linear(4, 8)
+
+            def forward(self, x):
+                if self.rate == 0. or not self.training:
+                    x = self.fc(x)
+                else:
+                    x = self.wide(x)
+                if self.rate or True:
+                    x = x * 2
+                else:
+                    x = x[:, :3]
+                return x
+
+        # convlint: input=4
+        def build():
+            return Net(torch.rand(1).item() * 0.1)
+    """
+    # the first branch: self.fc alone; the second: both arms (x * 2 keeps the tensor), joined: 6 or 3 features
+    assert steps_of(source, "build") == [("Linear", 10, (6,)), ("index", 21, (3,)), ("join", 18, (None,))]
+
+
+def test_a_size_of_the_input_against_a_positional_embedding_is_the_embedding_s():
+    """Without an input size the patch grid is ⌊H/16⌋·⌊W/16⌋; adding a (1, 196, 64) embedding
+    runs only when that is 196 (or 1), so the sum has 196 tokens (torch 2.13 at 3×224×224:
+    (N, 196, 64), then the qkv reshape (N, 196, 3, 4, 16)); a cat along the channels needs the
+    same tokens: 196 too."""
+    source = """
+        import torch
+        import torch.nn as nn
+
+
+        class Embed(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.proj = nn.Conv2d(3, 64, 16, stride=16)
+                self.pos = nn.Parameter(torch.zeros(1, 196, 64))
+                self.extra = nn.Parameter(torch.zeros(1, 196, 8))
+                self.qkv = nn.Linear(64, 192)
+
+            def forward(self, x):
+                x = self.proj(x).flatten(2).transpose(1, 2) + self.pos
+                B, N, C = x.shape
+                qkv = self.qkv(x).reshape(B, N, 3, 4, C // 4)
+                return qkv, torch.cat([x, self.extra.expand(B, -1, -1)], dim=2)
+    """
+    steps = steps_of(source, "Embed")
+    assert [shape for kind, _, shape in steps if kind in ("broadcast", "view", "cat")] == \
+        [(196, 64), (196, 3, 4, 16), (196, 72)]
+
+
+def test_a_fused_qkv_viewed_with_a_free_size_over_a_symbolic_token_count():
+    """(N, ⌊H/16⌋·⌊W/16⌋, 144) viewed as (B, N, 3, 4, -1): the -1 is 144 / 12 = 12 whatever the
+    tokens (torch 2.13 at 3×64×64: (2, 16, 3, 4, 12)); normalising and a group norm keep the shape
+    ((2, 16, 48) and (2, 48, 4, 4)); the tokens viewed back as (B, -1, H, W) with H and W read off
+    the image: (2, 48, 4, 4)."""
+    source = """
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+
+        class Tokens(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.proj = nn.Conv2d(3, 48, 16, stride=16)
+                self.qkv = nn.Linear(48, 144)
+                self.out = nn.Linear(48, 8)
+
+            def forward(self, x):
+                x = F.group_norm(self.proj(x), 4)
+                t = F.normalize(x.flatten(2).transpose(1, 2), dim=-1)
+                B, N, C = t.shape
+                qkv = self.qkv(t).reshape(B, N, 3, 4, -1)
+                _, _, H, W = x.shape
+                return self.out(t), qkv, t.transpose(1, 2).reshape(B, -1, H, W)
+    """
+    shown = [(kind, line, tuple(map(str, shape))) for kind, line, shape in steps_of(source, "Tokens")]
+    tokens = "⌊H/16⌋·⌊W/16⌋"
+    assert shown == [("Conv2d", 9, ("48", "⌊H/16⌋", "⌊W/16⌋")), ("flatten", 15, ("48", tokens)),
+                     ("permute", 15, (tokens, "48")), ("Linear", 10, (tokens, "144")),
+                     ("view", 17, (tokens, "3", "4", "12")), ("Linear", 11, (tokens, "8")),
+                     ("permute", 19, ("48", tokens)), ("view", 19, ("48", "⌊H/16⌋", "⌊W/16⌋"))]
+
+
+def test_a_list_annotated_for_torchscript_is_the_list():
+    """`torch.jit.annotate(List[torch.Tensor], [])` is `[]` when the model runs as Python (torch
+    2.13: the cat of the two heads' (N, 4) outputs is (N, 8))."""
+    source = """
+        from typing import List
+
+        import torch
+        import torch.nn as nn
+
+
+        # convlint: input=6
+        class Heads(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.heads = nn.ModuleList([nn.Linear(6, 4), nn.Linear(6, 4)])
+
+            def forward(self, x):
+                outs = torch.jit.annotate(List[torch.Tensor], [])
+                for head in self.heads:
+                    outs.append(head(x))
+                return torch.cat(outs, dim=1)
+    """
+    assert steps_of(source, "Heads") == [("Linear", 12, (4,)), ("Linear", 12, (4,)), ("cat", 18, (8,))]

@@ -33,6 +33,7 @@ RUNS = {
         "FiveWayClassifier": (5,),
     },
     "layer_subclasses.py": {"SubclassNet": (10,), "WrongNormWidth": "raises"},
+    "undecided_modules.py": {"stochastic_net": (10,), "stochastic_net_wrong_head": "raises"},
 }
 
 
@@ -91,3 +92,23 @@ def test_construction_findings_are_what_torch_does(fixture, model):
     reported = [f for f in lint_source((FIXTURES / fixture).read_bytes(), str(FIXTURES / fixture))
                 if f.name == "invalid-layer-config" and (f.span.line in own or any(f"line {n}" in f.message for n in own))]
     assert bool(reported) == (expected != "builds"), model
+
+
+def test_modules_an_undecided_branch_chose_are_followed_both_ways():
+    """`StochasticDepth(rate) if rate > 0. else nn.Identity()` with the rate read off a tensor
+    schedule: both keep the shape, so what follows is known (torch 2.13: output (N, 10), 2,314
+    parameters; 115,440 MACs: 24·8·8·48 + 3·24·8·8·9 + 240). A choice between a widening conv and
+    an Identity leaves the width unknown (the head's 10 outputs are what it gives if it runs): torch
+    raises there (mat1 and mat2 shapes cannot be multiplied (2x8 and 16x10): the rate is 0.0),
+    convlint says nothing, and the conv that may not exist is in neither total (torch: 170 parameters)."""
+    from convlint.summary import summarize_source, to_json
+
+    source = (FIXTURES / "undecided_modules.py").read_bytes()
+    table = to_json(summarize_source(source, "undecided_modules.py", None, "stochastic_net"))[0]
+    assert (table["output_shape"], table["params"], table["params_at_least"], table["macs"]) == ([10], None, 2314, 115440)
+    assert [(r["path"], r["kind"]) for r in table["layers"]][3:7] == \
+        [("blocks.0.scale", "Identity"), ("blocks.0.drop", "Identity"), ("blocks.0", "join"), ("blocks.0", "elementwise")]
+    widen = to_json(summarize_source(source, "undecided_modules.py", None, "widen"))[0]
+    assert (widen["output_shape"], widen["params_at_least"], widen["macs"]) == ([10], 170, None)
+    assert [r["path"] for r in widen["macs_unknown_layers"]] == ["body"]
+    assert [f for f in lint_source(source, "undecided_modules.py") if f.line >= 70] == []

@@ -214,6 +214,13 @@ TABLE = [
     ("ZeroPad1d", ((-4, 2),), {}, (3, 4), (3, 2)),  # torch crops all 4, then pads 2
     ("ZeroPad1d", ((-5, 2),), {}, (3, 4), "shape"),
     ("ZeroPad1d", ((-2, -2),), {}, (3, 4), "collapse"),
+    ("Unfold", (3,), {"padding": 1, "stride": 2}, (5, 7, 9), (45, 20)),
+    ("Unfold", ((2, 3),), {"dilation": (1, 2)}, (4, 6, 8), (24, 20)),
+    ("Unfold", (5,), {}, (3, 4, 4), "shape"),  # no block fits
+    ("Unfold", (3,), {}, (3, 4), "rank"),
+    ("Fold", ((7, 9), 3), {"padding": 1, "stride": 2}, (45, 20), (5, 7, 9)),
+    ("Fold", ((7, 9), 3), {"padding": 1, "stride": 2}, (45, 21), "shape"),  # 4·5 blocks
+    ("Fold", ((7, 9), 3), {"padding": 1, "stride": 2}, (44, 20), "shape"),  # not a multiple of 9
 ]
 
 

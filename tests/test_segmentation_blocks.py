@@ -56,9 +56,11 @@ def test_rank_branches_token_views_and_drop_path_rates():
     assert s.output_shape == (2, None, None)
 
 
-def test_an_inexact_drop_path_rate_leaves_its_block_unknown():
+def test_an_inexact_drop_path_rate_builds_either_module_and_both_keep_the_shape():
     s = summary("SegNet(drop_path_rate=0.2)")
-    assert [r.layer for r in s.rows if r.path.endswith("drop_path")] == ["nn.Identity()"]
+    assert [(r.path, r.kind, r.output_shape) for r in s.rows if r.path.endswith("drop_path") or r.kind == "join"][:3] == [
+        ("blocks.0.drop_path", "Identity", (1024, 16)), ("blocks.1.drop_path", "Identity", (1024, 16)),
+        ("blocks.1", "join", (1024, 16))]
     assert s.params is None
 
 

@@ -271,6 +271,16 @@ def test_subclasses_of_torch_layers_carry_the_base_layer_s_parameters():
     assert not norm[-1].called and norm[-1].params["total"] == 48
 
 
+def test_the_weights_a_function_is_handed_are_counted_once():
+    # torch 2.13: 1,848 parameters (the conv's 1,800, ChannelNorm's 48); the activation is looked
+    # up by a name convlint does not follow, so the total is a lower bound, and F.layer_norm's row
+    # counts nothing of its own
+    s = summary_of("layer_subclasses.py", "NormBeforeUnfollowed")
+    assert (s.params, s.params_at_least) == (None, 1_848)
+    assert [(r.kind, r.params) for r in s.rows if r.path == "norm"] == [
+        ("permute", None), ("LayerNorm", None), ("permute", None), ("LayerNorm", {"weights": 24, "biases": 24, "total": 48})]
+
+
 def test_a_torch_layer_subclass_s_attributes_are_torch_s():
     s = summary_of("layer_subclasses.py", "WrongNormWidth")  # torch: 496 parameters; the forward raises
     assert s.params == 496

@@ -341,6 +341,67 @@ def test_numpy_arithmetic_on_short_vectors_gives_the_padding():
     assert lint_source(NUMPY_PADDING, "pad.py") == []
 
 
+MODULE_WALK = """\
+import torch.nn as nn
+
+
+class Mixer(nn.Module):
+    def __init__(self, dim, gate=False):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        self.gate = nn.Linear(dim, dim) if gate else nn.Identity()
+
+    def init_weights(self):
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, x):
+        return self.gate(self.fc(x))
+
+
+class GatedMixer(Mixer):
+    pass
+
+
+def make_mixer(layer, dim, **kwargs):
+    if issubclass(layer, GatedMixer):
+        kwargs['gate'] = True
+    return layer(dim, **kwargs)
+
+
+# convlint: input=16
+class Net(nn.Module):
+    def __init__(self, dim=16, layer=Mixer):
+        super().__init__()
+        self.blocks = nn.Sequential(*[make_mixer(layer, dim) for _ in range(2)])
+        self.head = nn.Linear(16, 4)
+        for m in [self.blocks, *self.blocks, self.head]:
+            if hasattr(m, 'init_weights'):
+                m.init_weights()
+
+    def forward(self, x):
+        return self.head(self.blocks(x))
+"""
+
+
+def test_an_init_walk_asks_hasattr_and_a_factory_asks_issubclass():
+    """timm's ViT: `issubclass(attn_layer, DiffAttention)` before building the attention, and an
+    init walk asking each module `hasattr(m, 'init_weights')`: a Sequential has no such method,
+    so it keeps its contents (torch 2.13: Net()(torch.zeros(2, 16)) is (2, 4); with a head of 8
+    features it raises: mat1 and mat2 shapes cannot be multiplied (2x16 and 8x4))."""
+    from convlint.engine import analyze_source
+
+    analysis = analyze_source(MODULE_WALK, "walk.py")
+    steps = next(m for m in analysis.models if m.name == "Net").steps
+    assert [(s.kind, s.out_shape) for s in steps] == [("Linear", (16,)), ("Identity", (16,)), ("Linear", (16,)),
+                                                      ("Identity", (16,)), ("Linear", (4,))]
+    gated = MODULE_WALK.replace("layer=Mixer)", "layer=GatedMixer)")
+    steps = next(m for m in analyze_source(gated, "walk.py").models if m.name == "Net").steps
+    assert [s.kind for s in steps] == ["Linear", "Linear", "Linear", "Linear", "Linear"]
+    narrow = MODULE_WALK.replace("nn.Linear(16, 4)", "nn.Linear(8, 4)")
+    assert [(f.span.line, f.code, f.message) for f in lint_source(narrow, "walk.py")] == [
+        (32, "CL001", "Linear expects 8 input features but receives 16 (out_features of the Linear on line 7)")]
+
+
 def test_a_name_read_through_a_star_import_is_found_again_and_stays_a_dependency(tmp_path):
     # the second analysis finds STEM in the lookups kept from the first: same finding, and widths.py
     # is still among the files the result depends on (the findings cache's dependencies)

@@ -15,8 +15,8 @@ from . import arrays, fixed, nn, pythonlib, sized, tensors, valued, zoo
 from .state import MAX_CALL_DEPTH, MAX_RECURSION, STEP_BUDGET
 from .values import (
     MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, ConstTensor, Container, Continue, DictVal, Env, Function,
-    Instance, ListVal, MethodRef, Partial, Qual, Raise, Return, SetVal, SizedTensor, Super, Tensor, ValuedTensor, is_lost,
-    is_tensor,
+    Instance, ListVal, MethodRef, OneOf, Partial, Qual, Raise, Return, SetVal, SizedTensor, Super, Tensor, ValuedTensor,
+    is_lost, is_tensor,
     positional_params,
 )
 
@@ -100,7 +100,7 @@ class Calls:
             method = func.cls.lookup("__call__")  # a callable object (timm's EfficientNetBuilder)
             if isinstance(method, Function):
                 return self.call_function(method, [func, *args], kwargs, node)
-        if isinstance(func, (Layer, Container, Instance)):
+        if isinstance(func, (Layer, Container, Instance, OneOf)):
             return self.apply(func, args, kwargs, node)
         return self.unknown_result(args, kwargs, node)
 

@@ -15,7 +15,8 @@ from ..syntax import DEFS, dotted_name, walk
 from .nn import module_kind
 from .state import MAX_PARTS
 from .values import (
-    JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, Tensor, owner_items,
+    JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
+    owner_items,
 )
 
 
@@ -269,6 +270,8 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
             # an nn.Parameter of known shape (a layer scale, a class token): counted as a layer of its own
             found.setdefault(id(value), Layer("Parameter", {"shape": value.shape}, value.parameter, value.parameter,
                                                    attrs={"tensor": value}))
+        elif isinstance(value, OneOf):
+            complete = False  # which option's parameters torch holds is not known
         elif isinstance(value, Container):
             complete = complete and value.kind in ("Sequential", "ModuleList", "ModuleDict")
             complete = complete and all(module_kind(v) is not None for v in value.children)  # lost: may be a module

@@ -13,8 +13,8 @@ from .operators import operator_name
 from . import fixed, zoo
 from .state import MAX_UNROLL, STEP_BUDGET
 from .values import (
-    ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, Env, Function, Instance, Lazy, ListVal, OutOfBudget,
-    Partial, Pieces, Qual, SetVal, ShapeOf, SizesOf, ValuedTensor, int_value, is_lost, is_tensor, known,
+    ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, Env, Function, Instance, Lazy, ListVal, OneOf,
+    OutOfBudget, Partial, Pieces, Qual, SetVal, ShapeOf, SizesOf, ValuedTensor, int_value, is_lost, is_tensor, known,
 )
 
 
@@ -183,7 +183,7 @@ class Expressions:
             if isinstance(value, DictVal) and value.maybe:
                 return True if set(value.keys) - value.maybe else None
             return bool(value.items if isinstance(value, ListVal) else value.keys)
-        if isinstance(value, (Layer, Container, Instance, Function, ClassInfo, Qual, Partial, Builtin)):
+        if isinstance(value, (Layer, Container, Instance, Function, ClassInfo, Qual, Partial, Builtin, OneOf)):
             return True
         return None
 

@@ -11,7 +11,7 @@ from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..imports import NEVER_READ
-from .nn import CONTAINER_KINDS, NOT_MODULES, TORCH_CLASSES, torch_class, torch_isinstance
+from .nn import CONTAINER_KINDS, NOT_MODULES, TORCH_CLASSES, resolved_bases, torch_class, torch_isinstance, torch_mro
 from .values import (
     ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, ListVal, Partial, Qual, SetVal,
     Tensor, is_enum, is_tensor, known,
@@ -19,6 +19,28 @@ from .values import (
 
 
 TORCH_NAMESPACES = ("torch.nn", "torch.nn.functional")  # whose names torch_has knows
+# dir(nn.Module()) in torch 2.13, without the dunder names: what any module has
+MODULE_NAMES = frozenset("""
+T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl _compiled_call_impl
+_forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs _forward_pre_hooks
+_forward_pre_hooks_with_kwargs _get_backward_hooks _get_backward_pre_hooks _get_name _is_full_backward_hook
+_load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks
+_maybe_warn_non_full_backward_hook _modules _named_members _non_persistent_buffers_set _parameters
+_register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data_parallel _save_to_state_dict
+_slow_forward _state_dict_hooks _state_dict_pre_hooks _version _wrapped_call_impl add_module apply bfloat16
+buffers call_super_init children compile cpu cuda double dump_patches eval extra_repr float forward get_buffer
+get_extra_state get_parameter get_submodule half ipu load_state_dict modules mtia named_buffers named_children
+named_modules named_parameters parameters register_backward_hook register_buffer register_forward_hook
+register_forward_pre_hook register_full_backward_hook register_full_backward_pre_hook
+register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module register_parameter
+register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule
+share_memory state_dict to to_empty train training type xpu zero_grad""".split())
+# what torch 2.13's containers add to it (dunder names aside)
+CONTAINER_NAMES = {
+    "Sequential": frozenset("_get_item_by_idx append extend insert pop".split()),
+    "ModuleList": frozenset("_get_abs_string_index append extend insert pop".split()),
+    "ModuleDict": frozenset("clear items keys pop update values".split()),
+}
 
 
 def torch_has(module: str, name: Any) -> Any:
@@ -56,6 +78,49 @@ def isinstance_of(value: Any, kinds: Any) -> Any:
     if True in answers:
         return True
     return False if answers == {False} else UNKNOWN
+
+
+def subclass_of(cls: Any, kinds: Any) -> Any:
+    """issubclass where the answer is sure: a class of the code read whose every base is read (or
+    torch's), and torch's own classes (which derive from no class of the code read)."""
+    answers = set()
+    for kind in kinds if isinstance(kinds, tuple) else (kinds,):
+        if isinstance(cls, ClassInfo) and isinstance(kind, ClassInfo):
+            if any(same_class(klass, kind) for klass in cls.mro()):
+                answers.add(True)
+            else:
+                answers.add(False if resolved_bases(cls, torch_ok=True) else UNKNOWN)
+        elif isinstance(cls, Qual) and torch_class(cls.name) is not None and isinstance(kind, ClassInfo):
+            answers.add(False)
+        elif isinstance(cls, Qual) and isinstance(kind, Qual) and None not in (torch_class(cls.name), torch_class(kind.name)):
+            mro = torch_mro(torch_class(cls.name))
+            answers.add(UNKNOWN if mro is None else torch_class(kind.name) in mro)
+        else:
+            return UNKNOWN
+    if True in answers:
+        return True
+    return False if answers == {False} else UNKNOWN
+
+
+def module_has(value: Any, name: str) -> Any:
+    """hasattr of a module, where sure: a container has torch's names and its children's; an
+    instance of a class read (its every base read, or torch's Module or a container) has what its
+    class defines, what was set on it, and torch's names (timm's `hasattr(m, 'init_weights')`
+    when it walks a model's modules). A torch layer, or a dunder name: unknown."""
+    if name.startswith("__"):
+        return UNKNOWN
+    if isinstance(value, Container) and value.kind in CONTAINER_NAMES:
+        keys = value.keys if value.keys is not None else [str(i) for i in range(len(value.children))]
+        return name in MODULE_NAMES or name in CONTAINER_NAMES[value.kind] or name in keys
+    if isinstance(value, Instance) and not value.opaque:
+        if name in value.attrs or value.cls.lookup(name) is not None or name in MODULE_NAMES:
+            return True
+        base = value.cls.torch_base()
+        if value.loose or value.children is not None or base not in ("Module", *CONTAINER_NAMES) \
+                or not resolved_bases(value.cls, torch_ok=True):
+            return UNKNOWN
+        return name in CONTAINER_NAMES.get(base, ())
+    return UNKNOWN
 
 
 def outside_torch(name: str) -> bool:

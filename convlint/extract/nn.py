@@ -11,10 +11,10 @@ from typing import Any
 from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
-from .state import catches
+from .state import MAX_SPECULATION, catches
 from .values import (
     BUFFER, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, Lazy,
-    ListVal, MethodRef, Qual, Raise, Tensor, as_param, binds, int_value, is_tensor, known, owner_items,
+    ListVal, MethodRef, OneOf, Qual, Raise, Tensor, as_param, binds, int_value, is_tensor, known, owner_items,
 )
 
 # every private attribute name torch.nn.Module and the torch.nn layers define (collected from torch
@@ -125,6 +125,9 @@ def torch_isinstance(value: Any, name: str) -> Any:
                 if found is None:
                     return UNKNOWN
                 mro |= found
+    elif isinstance(value, OneOf):
+        answers = {torch_isinstance(option, name) for option in value.options}
+        return answers.pop() if len(answers) == 1 else UNKNOWN
     elif known(value) or isinstance(value, (Tensor, ListVal, DictVal, ConstTensor, ArrayVal)):
         return False
     else:
@@ -145,6 +148,9 @@ def module_kind(value: Any) -> bool | None:
         if value.cls.torch_base() is not None:
             return True
         return False if resolved_bases(value.cls) else None
+    if isinstance(value, OneOf):
+        kinds = {module_kind(option) for option in value.options}
+        return kinds.pop() if len(kinds) == 1 else None
     if value is UNKNOWN or isinstance(value, (MethodRef, Lazy)):
         return None
     return False
@@ -315,6 +321,8 @@ class Modules:
                 self.applied[id(module)] = module
             with self.inside(module):
                 return self.fold(module.children, args[0], node)
+        if isinstance(module, OneOf):
+            return self.apply_either(module, args, kwargs, node)
         if isinstance(module, Instance) and not module.opaque:
             forward = module.cls.lookup("forward")
             if isinstance(forward, Function):
@@ -331,6 +339,27 @@ class Modules:
                 with self.inside(module):
                     return self.apply(module.base, args, kwargs, node)
         return self.unknown_result(args, kwargs, node)
+
+    def apply_either(self, module: OneOf, args: list, kwargs: dict, node: ast.AST) -> Any:
+        """Each option called as an arm of a branch (what one builds or emits may never happen);
+        an option that raises is not the one built, as exec_arms drops an arm that raises. An
+        option's forward reading `self.training` (DropPath's) does not make the model run again in
+        training mode: what the options do is joined, so that run would seldom know more, and it
+        would double the cost of every timm model (the file's budget then builds fewer variants)."""
+        if self.speculative >= MAX_SPECULATION:
+            return self.unknown_result(args, kwargs, node)
+        results = []
+        mode_read = self.mode_read
+        with self.speculation():
+            for option in module.options:
+                try:
+                    results.append({"v": self.apply(option, args, kwargs, node)})
+                except Raise:
+                    pass
+        self.mode_read = mode_read
+        if not results:
+            raise Raise
+        return self.merge(results, node)["v"]
 
     @contextmanager
     def inside(self, module: Any):
@@ -355,6 +384,12 @@ class Modules:
             path, owner = stack.pop()
             below = []
             for name, child in _named(owner):
+                if isinstance(child, OneOf):  # each option is the module of that name, if it is the one built
+                    name = f"{path}.{name}" if path else str(name)
+                    kinds[name] = module_class(child)
+                    for option in child.options:
+                        paths.setdefault(id(option), name)
+                    continue
                 if id(child) in paths or not isinstance(child, (Layer, Container, Instance, ConstTensor)):
                     continue
                 name = f"{path}.{name}" if path else str(name)
@@ -377,7 +412,7 @@ class Modules:
                 continue
             if not is_tensor(value):
                 return value
-            if isinstance(child, (Layer, Container, Instance)):
+            if isinstance(child, (Layer, Container, Instance, OneOf)):
                 value = self.apply(child, [value], {}, child.node if isinstance(child, (Layer, Container)) else node)
             else:
                 value = self.emit("unknown", (value.value,), node)
@@ -450,6 +485,8 @@ def module_class(value: Any) -> str:
         return value.kind
     if isinstance(value, ConstTensor):
         return "Parameter"
+    if isinstance(value, OneOf):
+        return " or ".join(dict.fromkeys(module_class(option) for option in value.options))
     return value.cls.name if isinstance(value, Instance) else type(value).__name__
 
 

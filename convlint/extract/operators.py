@@ -47,6 +47,11 @@ def operator_name(op: ast.operator) -> str:
     return OPERATORS.get(type(op), "")
 
 
+def _boolean_node(node: ast.AST) -> bool:
+    """An expression whose value is a bool (or a tensor that torch makes one of in a test)."""
+    return type(node) is ast.Compare or type(node) is ast.UnaryOp and type(node.op) is ast.Not
+
+
 class Operators:
     """Operators (a mixin of the Extractor)."""
 
@@ -157,14 +162,31 @@ class Operators:
     def boolean(self, node: ast.BoolOp, env: Env) -> Any:
         is_and = type(node.op) is ast.And
         value = self.ev(node.values[0], env)
-        for operand in node.values[1:]:
+        for index, operand in enumerate(node.values[1:], 1):
             truth = self.truth(value)
             if truth is None:
-                return UNKNOWN
+                return self.undecided_boolean(node, index, env)
             if truth != is_and:  # `False and ...` / `True or ...`
                 return value
             value = self.ev(operand, env)
         return value
+
+    def undecided_boolean(self, node: ast.BoolOp, index: int, env: Env) -> Any:
+        """`drop_prob == 0. or not training` with the rate unknown and `training` False: True. The
+        operands before `index` are undecided, those from it on run only if they are falsy (for
+        `or`), so they may never run; when they are all comparisons or `not`s (each a bool) and a
+        later one is the bool that decides (`True` for `or`, `False` for `and`), that is the value."""
+        decisive = type(node.op) is ast.Or
+        if not all(_boolean_node(operand) for operand in node.values[:index]):
+            return UNKNOWN
+        with self.speculation():
+            for operand in node.values[index:]:
+                if not _boolean_node(operand):
+                    return UNKNOWN
+                value = self.ev(operand, env)
+                if value is decisive:
+                    return value
+        return UNKNOWN
 
     def compare(self, node: ast.Compare, env: Env) -> Any:
         left = self.ev(node.left, env)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..graph import Layer, batch_of, is_batch, is_read_size
 from ..sizes import UNKNOWN
-from .kinds import TORCH_NAMESPACES, isinstance_of, torch_has
+from .kinds import TORCH_NAMESPACES, isinstance_of, module_has, subclass_of, torch_has
 from .nn import surely_absent
 from .state import MAX_UNROLL
 from .values import (
@@ -148,7 +148,7 @@ def _hasattr(interp, args, kwargs, node):
         return hasattr(set() if isinstance(value, SetVal) else [] if isinstance(value, ListVal) else {}, name)
     if known(value):
         return hasattr(value, name)
-    return UNKNOWN
+    return module_has(value, name)
 
 
 def _dir(interp, args, kwargs, node):
@@ -179,6 +179,12 @@ def _isinstance(interp, args, kwargs, node):
     return isinstance_of(args[0], args[1])
 
 
+def _issubclass(interp, args, kwargs, node):
+    if len(args) != 2 or kwargs:
+        return interp.unknown_result(args, kwargs, node)
+    return subclass_of(args[0], args[1])
+
+
 def _dict(interp, args, kwargs, node):
     """dict(**kw), and dict(mapping, **kw) of a dict we know (timm's `dict(model_args, **kwargs)`)."""
     if not args:
@@ -199,7 +205,7 @@ BUILTIN_CALLS = {
     **{name: _conversion(function) for name, function in
        {"int": int, "float": float, "abs": abs, "round": round, "bool": bool, "str": str}.items()},
     **{function.__name__: _aggregate(function) for function in (min, max, sum, any, all)},
-    "setattr": _setattr, "getattr": _getattr, "type": _type, "isinstance": _isinstance, "dict": _dict,
+    "setattr": _setattr, "getattr": _getattr, "type": _type, "isinstance": _isinstance, "issubclass": _issubclass, "dict": _dict,
     "hasattr": _hasattr, "dir": _dir,
 }
 

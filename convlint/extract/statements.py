@@ -8,11 +8,12 @@ import ast
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import DEFS, dotted_name, walk
+from .nn import module_kind
 from .operators import operator_name
 from .state import MAX_SPECULATION, MAX_UNROLL, catches
 from .values import (
     MISSING, Break, Builtin, ClassInfo, Container, Continue, DataField, DictVal, Env, FeatureList, Function, Instance,
-    ListVal, ModuleRef, Qual, Raise, Return, Tensor, is_tensor, known, lose,
+    ListVal, ModuleRef, OneOf, Qual, Raise, Return, Tensor, is_tensor, known, lose,
 )
 
 
@@ -200,6 +201,9 @@ class Statements:
                 merged[name] = a
             elif is_tensor(a) and is_tensor(b) and self.ops is not None:
                 merged[name] = self.emit("join", (a.value, b.value), node)
+            elif module_kind(a) and module_kind(b):
+                options = [o for v in (a, b) for o in (v.options if isinstance(v, OneOf) else (v,))]
+                merged[name] = OneOf(tuple({id(o): o for o in options}.values()))
             else:
                 merged[name] = UNKNOWN
         return merged

@@ -25,6 +25,7 @@ SHAPE_KEEPING = {
     "contiguous", "detach", "float", "half", "double", "bfloat16", "to", "cuda", "cpu", "type_as",
     "requires_grad_", "zero_", "fill_", "gelu", "silu", "elu", "leaky_relu", "hardswish", "mish",
     "hardsigmoid", "relu6", "dropout", "softmax", "log_softmax", "batch_norm", "roll", "normalize",
+    "group_norm", "instance_norm", "rms_norm", "local_response_norm",  # F.*, the weights given
     # in-place samplers, as initialisers use them (`torch.empty(1, n, d).normal_(std=0.02)`)
     "normal_", "uniform_", "bernoulli_", "exponential_", "geometric_", "cauchy_", "log_normal_", "random_",
 }
@@ -64,7 +65,7 @@ class Tensors:
         """A function or method that a row of `layers` describes, as a layer op (`sized`: the
         arguments that are sizes read from tensors, which propagation resolves)."""
         kind, params = bound
-        layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, file=self.code_file)
+        layer = Layer(kind, params, node, self.foreign_site or self.helper_site or node, file=self.code_file, functional=True)
         return self.emit("layer", (tensor.value,), node, layer, **({"sized": sized} if sized else {}))
 
     def tensor_method(self, tensor: Tensor, name: str, args: list, kwargs: dict, node) -> Any:
@@ -394,6 +395,18 @@ def _matmul_method(interp, name, tensor, args, kwargs, node):  # x.matmul(y), x.
     return interp.matmul(name, tensor, other, node)
 
 
+_ATTENTION_ARGS = ("key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+
+
+def _attention(interp, name, tensor, args, kwargs, node):  # F.scaled_dot_product_attention(query, key, value, ...)
+    given = {**dict(zip(_ATTENTION_ARGS, args)), **kwargs}
+    key, value = given.get("key"), given.get("value")
+    if len(args) > len(_ATTENTION_ARGS) or set(kwargs) - set(_ATTENTION_ARGS) or not (is_tensor(key) and is_tensor(value)) \
+            or given.get("enable_gqa", False) is not False:
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.emit("attention", (tensor.value, key.value, value.value), node)
+
+
 def _unknown_cat(interp, name, tensor, args, kwargs, node):  # torch.cat(x): not a sequence of tensors
     return interp.unknown_result([tensor], kwargs, node)
 
@@ -483,6 +496,7 @@ TENSOR_FUNCTIONS = {
     "flatten": _flatten, "cat": _unknown_cat, "concat": _unknown_cat, **dict.fromkeys(REDUCTIONS, _reduce),
     **dict.fromkeys(ARITHMETIC, _arithmetic_function), "reshape": _reshape,
     "conv1d": _conv, "conv2d": _conv, "conv3d": _conv, "linear": _linear,
+    "scaled_dot_product_attention": _attention,
 }
 TORCH_FUNCTIONS = {**AXIS_OPS, "matmul": _matmul_method, "bmm": _matmul_method,  # torch.<name>(x, ...) only
                    "std_mean": _reduce_pair, "var_mean": _reduce_pair,
@@ -546,6 +560,10 @@ def _assert(interp, args, kwargs, node):
     return None
 
 
+def _annotate(interp, args, kwargs, node):  # torch.jit.annotate(List[Tensor], []): the value, for TorchScript's types
+    return args[1] if len(args) == 2 and not kwargs else interp.unknown_result(args, kwargs, node)
+
+
 def _matmul(interp, args, kwargs, node, call):  # torch.matmul(a, b), torch.bmm(a, b)
     given = {**dict(zip(("input", "other" if call == "matmul" else "mat2"), args)), **kwargs}
     if len(args) > 2 or set(given) != {"input", "other" if call == "matmul" else "mat2"}:
@@ -582,7 +600,7 @@ def _const(interp, args, kwargs, node, full=False):
     return UNKNOWN
 
 
-QUAL_CALLS = {**dict.fromkeys(EAGER_FALSE, lambda *_: False), "torch._assert": _assert}
+QUAL_CALLS = {**dict.fromkeys(EAGER_FALSE, lambda *_: False), "torch._assert": _assert, "torch.jit.annotate": _annotate}
 def _einsum(interp, args, kwargs, node):  # torch.einsum("bhqd,bhkd->bhqk", q, k), or its operands as a list
     operands = args[1:]
     if len(operands) == 1 and isinstance(operands[0], (tuple, ListVal)):

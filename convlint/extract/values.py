@@ -170,6 +170,15 @@ class Instance:
 
 
 @dataclass(eq=False)
+class OneOf:
+    """One of the modules the arms of a branch we could not decide built (timm's `DropPath(p) if
+    p > 0. else nn.Identity()`, p from a schedule of tensors): calling it runs each, as an arm,
+    and keeps what their results agree on."""
+
+    options: tuple
+
+
+@dataclass(eq=False)
 class BoundMethod:
     self_value: Any
     func: Function
@@ -380,7 +389,7 @@ BUILTINS = {
     name: Builtin(name)
     for name in (
         "len range enumerate zip int float min max list tuple super reversed sum abs "
-        "round isinstance bool dict getattr setattr hasattr str sorted any all print object type dir bytes set frozenset"
+        "round isinstance issubclass bool dict getattr setattr hasattr str sorted any all print object type dir bytes set frozenset"
     ).split()
 }
 

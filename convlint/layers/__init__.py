@@ -19,7 +19,7 @@ from .shapes import (
     GLU, Attention, ChannelShuffle, Dense, Elementwise, Flatten, GroupNorm, LayerNorm, Norm, Pad, PixelShuffle, Unflatten,
     Squeeze, Unfold, Unsqueeze, Upsample,
 )
-from .windows import AdaptivePool, Conv, Pool, dropped
+from .windows import AdaptivePool, ColumnFold, ColumnUnfold, Conv, Pool, dropped
 
 __all__ = [
     "REQUIRED",
@@ -133,6 +133,9 @@ _add(Upsample("UpsamplingBilinear2d", (("size", None), ("scale_factor", None)), 
 _add(PixelShuffle("PixelShuffle", (("upscale_factor", R),), "upscale_factor", up=True))
 _add(PixelShuffle("PixelUnshuffle", (("downscale_factor", R),), "downscale_factor", up=False))
 _add(ChannelShuffle("ChannelShuffle", (("groups", R),), rank=at_least(2)))
+_BLOCKS = (("kernel_size", R), ("dilation", 1), ("padding", 0), ("stride", 1))
+_add(ColumnUnfold("Unfold", _BLOCKS))
+_add(ColumnFold("Fold", (("output_size", R), *_BLOCKS)))
 _add(Unsqueeze("unsqueeze", (("dim", R),)))
 _add(Squeeze("squeeze", (("dim", None),)))
 _add(Unfold("unfold", (("dimension", R), ("size", R), ("step", R))))
@@ -316,6 +319,8 @@ FUNCTIONAL: dict = {
     "unflatten": ("Unflatten", (("dim", REQUIRED), ("sizes", REQUIRED))),
     "pixel_shuffle": ("PixelShuffle", (("upscale_factor", REQUIRED),)),
     "pixel_unshuffle": ("PixelUnshuffle", (("downscale_factor", REQUIRED),)),
+    "unfold": ("Unfold", (("kernel_size", REQUIRED), ("dilation", 1), ("padding", 0), ("stride", 1))),
+    "fold": ("Fold", (("output_size", REQUIRED), ("kernel_size", REQUIRED), ("dilation", 1), ("padding", 0), ("stride", 1))),
 }
 _MAX_POOL_ARGS = _POOL_ARGS + (("dilation", 1), ("ceil_mode", False), ("return_indices", False))
 _AVG_POOL_ARGS = _POOL_ARGS + (("ceil_mode", False), ("count_include_pad", True), ("divisor_override", None))

@@ -318,3 +318,64 @@ def dropped(window: Window, outputs: int) -> int:
         if latest >= 0:
             last_read = max(last_read, latest * window.stride + offset)
     return max(0, window.size - 1 - last_read)
+
+
+# ---- sliding blocks as columns (Unfold) and back (Fold)
+
+
+def _block_geometry(p) -> tuple | None:
+    """(kernel, dilation, padding, stride), two ints or Nones each, as torch's unfold takes them."""
+    found = tuple(axes(p.get(key, UNKNOWN), 2, (2,)) for key in ("kernel_size", "dilation", "padding", "stride"))
+    return None if False in found else found
+
+
+def _blocks(sizes, geometry) -> list:
+    """The number of sliding blocks along each spatial axis (None: unknown)."""
+    out = []
+    for size, k, d, pad, s in zip(sizes, *geometry):
+        out.append(None if None in (size, k, d, pad, s) else (size + 2 * pad - d * (k - 1) - 1) // s + 1)
+    return out
+
+
+class ColumnUnfold(Rule):
+    """(C, H, W) -> (C·kh·kw, L): every block a kernel-sized window reads, as one column."""
+
+    rank = (3,)
+
+    def output(self, p, shape):
+        self.check_rank(shape)
+        geometry = _block_geometry(p)
+        if geometry is None:
+            return (None, None)
+        blocks = _blocks(shape[1:], geometry)
+        if all(isinstance(b, int) for b in blocks) and min(blocks) < 1:
+            raise ShapeError(f"Unfold of a {fmt_shape(shape[1:])} input with kernel_size {show(p['kernel_size'])} "
+                             f"makes {blocks[0]}×{blocks[1]} blocks: torch needs at least one along each axis")
+        kh, kw = geometry[0]
+        channels = None if None in (shape[0], kh, kw) else shape[0] * kh * kw
+        return (channels, None if None in blocks else blocks[0] * blocks[1])
+
+
+class ColumnFold(Rule):
+    """(C·kh·kw, L) -> (C, *output_size): columns summed back into an image; L must be the
+    number of blocks of output_size."""
+
+    rank = (2,)
+
+    def output(self, p, shape):
+        self.check_rank(shape)
+        geometry, size = _block_geometry(p), axes(p.get("output_size", UNKNOWN), 2, (2,))
+        if geometry is None or size is False:
+            return (None, None, None)
+        kh, kw = geometry[0]
+        columns, length = shape
+        channels = None
+        if None not in (kh, kw) and isinstance(columns, int):
+            if columns % (kh * kw):
+                raise ShapeError(f"Fold's input has {columns} rows, not a multiple of the kernel's {kh}·{kw} = {kh * kw}")
+            channels = columns // (kh * kw)
+        blocks = _blocks(size, geometry)
+        if None not in blocks and isinstance(length, int) and length != blocks[0] * blocks[1]:
+            raise ShapeError(f"Fold to {show(p['output_size'])} takes {blocks[0]}·{blocks[1]} = {blocks[0] * blocks[1]} "
+                             f"blocks, but its input has {length}")
+        return (channels, *size)

@@ -59,6 +59,7 @@ class Row:
     path: str = ""  # its module's name in torch's named_modules() (`layer1.0.conv1`); an op of a forward: that module's
     depth: int = 1  # components of its own path; an op of a module's forward: one below that module
     params_unknown: bool = False  # a layer whose parameter count convlint does not know
+    maybe: bool = False  # a step in an arm of a branch convlint could not decide: it may never run
 
 
 def unknown_entry(row: Row) -> dict:
@@ -237,8 +238,9 @@ def _summarize(positions, path, model: Model, forced, found):
     known = not unknown and model.registered_complete
     memory = _memory(shape, rows, weights + biases) if known else None
     called = [r for r in rows if r.called]
-    macs_unknown = [unknown_entry(r) for r in called if r.macs is None]
-    macs = sum((r.macs for r in called if r.macs is not None), 0)
+    # a step that may never run adds nothing sure: the total is a lower bound unless it costs none
+    macs_unknown = [unknown_entry(r) for r in called if r.macs is None or r.maybe and r.macs != 0]
+    macs = sum((r.macs for r in called if r.macs is not None and not r.maybe), 0)
     summary = ModelSummary(path, model.name, positions.line(model.node), shape, source, min_input, rows,
                            weights, biases, unknown, memory, no_drop, notes, modules_followed=model.registered_complete,
                            output_shape=_output_shape(steps, model), macs_at_least=macs, macs_unknown=macs_unknown,
@@ -347,13 +349,19 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
     def tally(layer, row: Row) -> None:
         """Add a layer's parameters to the totals, once per layer, and give its row the figures."""
         nonlocal weights, biases
+        if layer.functional:
+            return  # the weights F.linear or F.layer_norm is handed are a module's: counted there
         count = count_of(layer)
         if count is None:
             row.params_unknown = True
             unknown.append(unknown_entry(row))
             return
-        weights, biases = weights + count[0], biases + count[1]
         row.params = {"weights": count[0], "biases": count[1], "total": count[0] + count[1]}
+        if layer.speculative:  # built in an arm of a branch not decided: it may not exist
+            if count != (0, 0):
+                unknown.append(unknown_entry(row))
+            return
+        weights, biases = weights + count[0], biases + count[1]
 
     for index, step in enumerate(steps):
         op = step.op
@@ -366,6 +374,7 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
         row = Row(line, _layer_text(positions, node, layer), layer.kind if layer is not None else op.kind,
                   step.out_shape, None, _field_view(fields[op.output]), _macs(step), _numel(step.out_shape))
         row.path, row.depth = _place(paths, layer, op.scope)
+        row.maybe = op.speculative
         rows.append(row)
         if layer is None:
             continue
