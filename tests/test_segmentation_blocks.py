@@ -19,7 +19,8 @@ from convlint.extract.kinds import isinstance_of
 from convlint.extract.valued import _linspace
 from convlint.extract.values import Qual, ValuedTensor
 from convlint.graph import Layer, Op
-from convlint.propagate import TensorInfo, _run_join, _symbolic_rest
+from convlint.propagate import TensorInfo, _run_join
+from convlint.views import _symbolic_rest
 from convlint.sizes import UNKNOWN, var
 from convlint.summary.tables import summarize_source
 

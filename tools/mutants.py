@@ -75,6 +75,7 @@ DEFAULT_FILES = [
     "convlint/layers/*.py",
     "convlint/propagate.py",
     "convlint/propagate/*.py",
+    "convlint/views.py",
     "convlint/sizing.py",
     "convlint/checks/dropped_pixels.py",
     "convlint/checks/channel_mismatch.py",
