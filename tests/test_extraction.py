@@ -193,8 +193,7 @@ def test_a_failing_torch_assert_ends_the_path(mode, expected):
     assert len(findings(source)) == expected
 
 
-def test_a_model_that_reads_self_training_is_run_in_both_modes():
-    source = """
+MODE_NET = """
         import torch.nn as nn
 
         # convlint: input=3x8x8
@@ -207,8 +206,11 @@ def test_a_model_that_reads_self_training_is_run_in_both_modes():
             def forward(self, x):
                 x = self.a(x)
                 return self.b(x) if self.training else x
-    """
-    analysis = analyze_source(textwrap.dedent(source), "m.py")
+"""
+
+
+def test_a_model_that_reads_self_training_is_run_in_both_modes():
+    analysis = analyze_source(textwrap.dedent(MODE_NET), "m.py")
     assert [(m.name, m.training, [s.kind for s in m.steps]) for m in analysis.models] == [
         ("Net", False, ["Conv2d"]),
         ("Net", True, ["Conv2d", "Conv2d"]),
@@ -221,20 +223,7 @@ def test_the_training_run_reuses_the_construction_only_when_the_evaluation_run_c
     # module built anew, in which the head is made again by that run
     from convlint.extract import classes
 
-    source = """
-        import torch.nn as nn
-
-        # convlint: input=3x8x8
-        class Net(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.a = nn.Conv2d(3, 8, 3)
-                self.b = nn.Conv2d(8, 4, 1)
-
-            def forward(self, x):
-                x = self.a(x)
-                return self.b(x) if self.training else x
-
+    source = MODE_NET + """
         # convlint: input=3x8x8
         class Lazy(nn.Module):
             def __init__(self):
