@@ -23,7 +23,7 @@ from .discovery import Discovery
 from .expressions import Expressions
 from .nn import Modules
 from .operators import Operators
-from .siblings import LOADED, PARTIAL, Siblings, _package_of, forget_changed
+from .siblings import LOADED, PARTIAL, Siblings, forget_changed, package_folder
 from .state import FILE_BUDGET, FILE_BUDGET_BASE, State
 from .statements import Statements
 from .tensors import Tensors
@@ -47,7 +47,7 @@ def extract(module: ast.Module, path: str | None = None, lines: int | None = Non
     forget_changed()
     extractor = Extractor(module, path, source=source)
     extractor.extra_paths = extra_paths
-    extractor.home = _package_of(os.path.realpath(path)) if path is not None else None  # siblings are read by real path
+    extractor.home = package_folder(os.path.realpath(path)) if path is not None else None  # siblings are read by real path
     if lines is not None:
         extractor.file_budget = FILE_BUDGET_BASE + FILE_BUDGET * lines
     try:

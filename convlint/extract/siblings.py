@@ -198,7 +198,7 @@ class Siblings:
     def count_lines(self, path) -> None:
         """Another package's file read (a zoo's): its lines add to the file budget (State.budget)."""
         key = str(path)
-        if key not in self.read_lines and _package_of(key) != self.home:
+        if key not in self.read_lines and package_folder(key) != self.home:
             self.read_lines[key] = LINES.get(key, 0)
 
     def grow(self, key: str, name: str | None) -> None:
@@ -223,7 +223,7 @@ _ABSENT = object()
 
 
 @lru_cache(maxsize=4096)
-def _package_of(path: str) -> str | None:
+def package_folder(path: str) -> str | None:
     """The file's top-level package folder (imports.package_root), as a string: compared often."""
     root = package_root(Path(path))
     return None if root is None else str(root)
