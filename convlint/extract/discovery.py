@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import layers as L
 from .. import syntax
@@ -18,6 +18,17 @@ from .values import (
     JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
     owner_items,
 )
+
+
+class Construction(NamedTuple):
+    """What building a model left before its forward ran: the module, the ops its construction
+    emitted, the next tensor id, a digest of the module tree (state_digest) and the steps spent."""
+
+    module: Any
+    ops: list
+    counter: int
+    digest: tuple
+    steps: int
 
 
 class Discovery:
@@ -105,7 +116,7 @@ class Discovery:
                         yield target.id, (lambda v=value: v)
 
     def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None,
-              made: tuple | None = None) -> Model | None:
+              made: Construction | None = None) -> Model | None:
         """The model `make()` constructs, run in evaluation mode (or training mode) on `argument`
         (by default, a tensor: the model input). `made`: what the evaluation run's construction
         left (self.made), used again for the training run when that run changed none of it."""
@@ -117,8 +128,8 @@ class Discovery:
         registered: tuple[list[Layer], bool] = ([], False)
         paths: tuple[dict, dict, dict] = ({}, {}, {})
         try:
-            if made is not None and state_digest(made[0]) == made[3]:
-                module, self.ops, self.counter, self.steps = made[0], list(made[1]), made[2], made[4]
+            if made is not None and state_digest(made.module) == made.digest:
+                module, self.ops, self.counter, self.steps = made.module, list(made.ops), made.counter, made.steps
             else:
                 module = make()
             if not isinstance(module, (Layer, Container, Instance)):
@@ -126,7 +137,7 @@ class Discovery:
             registered = registered_layers(module)  # as constructed, before forward runs
             paths = self.module_paths(module)
             if not training:
-                self.made = (module, list(self.ops), self.counter, state_digest(module), self.steps)
+                self.made = Construction(module, list(self.ops), self.counter, state_digest(module), self.steps)
             self.root, self.mode, self.scope = module, training, []
             result = self.apply(module, [Tensor(MODEL_INPUT) if argument is None else argument], {}, stmt)
             output = result.value if isinstance(result, Tensor) else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..sizes import UNKNOWN
+from . import sized
 from .values import ConstTensor, ListVal, ValuedTensor, int_value
 
 _INTEGER_DTYPES = ("int32", "int64")
@@ -96,17 +97,13 @@ def index(const: ConstTensor, spec: list) -> Any:
 
 
 def broadcast(op: str, left: Any, right: Any) -> Any:
-    """Two tensors of known shape combined elementwise: torch's broadcast of their full shapes."""
-    a, b = left.shape, right.shape
-    out = []
-    for i in range(1, max(len(a), len(b)) + 1):
-        x = a[-i] if i <= len(a) else 1
-        y = b[-i] if i <= len(b) else 1
-        if x != y and 1 not in (x, y):
-            return UNKNOWN  # torch raises
-        out.append(y if x == 1 else x)
+    """Two tensors of known shape combined elementwise: torch's broadcast of their full shapes
+    (UNKNOWN where torch raises)."""
+    shape = sized.broadcast(left.shape, right.shape)
+    if shape is None:
+        return UNKNOWN
     whole = op in ("Add", "Subtract", "Multiply") and integral(left) and integral(right)
-    return ConstTensor(tuple(reversed(out)), integral=whole)
+    return ConstTensor(shape, integral=whole)
 
 
 # ---- torch functions of such tensors, each hook(interp, args, kwargs, node)

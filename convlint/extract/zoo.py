@@ -454,17 +454,21 @@ def item_hook(interp, instance: Instance) -> Any:
     return None if module is None else CLASS_ITEMS.get(f"{module}.{cls.name}")
 
 
+def _qualified(func: Function, short_names: set[str]) -> str | None:
+    """`timm.layers.padding.get_padding` for a function read from another file of a zoo, when its
+    name is one of `short_names` (a cheap test before the qualified name)."""
+    if func.foreign is None or func.node.name not in short_names:
+        return None
+    module = module_name(func.foreign)
+    return None if module is None else f"{module}.{func.node.name}"
+
+
 def is_pure(func: Function) -> bool:
     """Whether the function is one of the zoos' helpers in PURE."""
-    if func.foreign is None or func.node.name not in _PURE_NAMES:
-        return False
-    module = module_name(func.foreign)
-    return module is not None and f"{module}.{func.node.name}" in PURE
+    return _qualified(func, _PURE_NAMES) in PURE
 
 
 def hook_of(func: Function) -> Any:
     """The entry of QUAL_CALLS for a function read from another file of a zoo, if it has one."""
-    if func.foreign is None or func.node.name not in NAMES:
-        return None
-    module = module_name(func.foreign)
-    return None if module is None else QUAL_CALLS.get(f"{module}.{func.node.name}")
+    qualified = _qualified(func, NAMES)
+    return None if qualified is None else QUAL_CALLS.get(qualified)
