@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import layers as L
+from .. import syntax
 from ..imports import find_module, package_root
 from ..sizes import UNKNOWN
 from .nn import torch_class
@@ -142,10 +143,12 @@ def model_fields(cfg: DictVal) -> dict:
 
 @lru_cache(maxsize=64)
 def _tree(path: str) -> ast.Module | None:
+    """The file's tree, the one reading it as an import parsed (syntax.parse keeps it)."""
     try:
-        return ast.parse(Path(path).read_bytes())
-    except (OSError, SyntaxError, ValueError):
+        tree = syntax.parse(Path(path).read_bytes(), path)
+    except OSError:
         return None
+    return tree if isinstance(tree, ast.Module) else None
 
 
 def cfg_entries(tree: ast.Module, variant: str, tag: str | None = None) -> list[ast.expr]:
