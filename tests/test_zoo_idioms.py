@@ -177,17 +177,24 @@ def test_python_facts_the_zoos_decide_branches_with():
     assert [(f.span.line, f.code) for f in lint_source(broken, "facts.py")] == [(23, "CL001")]
 
 
-def test_a_star_import_binds_the_names_of_the_module(tmp_path):
-    # torch: Net()(torch.zeros(1, 3, 8, 8)) raises in the Conv2d of line 9: "expected input[1, 16, 6, 6]
-    # to have 32 channels, but got 16 channels instead"
-    (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "__init__.py").write_text("")
-    (tmp_path / "pkg" / "widths.py").write_text("import torch.nn as nn\n\nSTEM = 16\n_PRIVATE = 99\n")
-    net = tmp_path / "pkg" / "net.py"
-    net.write_text("import torch\nfrom .widths import *  # nn and STEM\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
-                   "        super().__init__()\n        self.stem = nn.Conv2d(3, STEM, 3)\n"
+def star_package(root: Path, modules: dict[str, str], star_from: str) -> Path:
+    """root/pkg: an __init__, `modules` (name -> text), and net.py, whose Net reads nn and STEM
+    through `from .<star_from> import *`; torch: Net()(torch.zeros(1, 3, 8, 8)) raises in the
+    Conv2d of line 9: "expected input[1, 16, 6, 6] to have 32 channels, but got 16 channels instead"."""
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("")
+    for name, text in modules.items():
+        (root / "pkg" / name).write_text(text)
+    net = root / "pkg" / "net.py"
+    net.write_text(f"import torch\nfrom .{star_from} import *  # nn and STEM\n\n\nclass Net(nn.Module):\n"
+                   "    def __init__(self):\n        super().__init__()\n        self.stem = nn.Conv2d(3, STEM, 3)\n"
                    "        self.body = nn.Conv2d(32, 8, 3)\n\n    def forward(self, x):\n"
                    "        return self.body(self.stem(x))\n")
+    return net
+
+
+def test_a_star_import_binds_the_names_of_the_module(tmp_path):
+    net = star_package(tmp_path, {"widths.py": "import torch.nn as nn\n\nSTEM = 16\n_PRIVATE = 99\n"}, "widths")
     assert [(f.span.line, f.code) for f in lint_source(net.read_bytes(), str(net))] == [(9, "CL001")]
 
 
@@ -408,15 +415,8 @@ def test_a_name_read_through_a_star_import_is_found_again_and_stays_a_dependency
     from convlint import rules, runner
     from convlint.extract import siblings
 
-    (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "__init__.py").write_text("")
-    (tmp_path / "pkg" / "widths.py").write_text("import torch.nn as nn\n\nSTEM = 16\n")
-    (tmp_path / "pkg" / "more.py").write_text("from .widths import *\n")
-    net = tmp_path / "pkg" / "net.py"
-    net.write_text("import torch\nfrom .more import *\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
-                   "        super().__init__()\n        self.stem = nn.Conv2d(3, STEM, 3)\n"
-                   "        self.body = nn.Conv2d(32, 8, 3)\n\n    def forward(self, x):\n"
-                   "        return self.body(self.stem(x))\n")
+    net = star_package(tmp_path, {"widths.py": "import torch.nn as nn\n\nSTEM = 16\n",
+                                  "more.py": "from .widths import *\n"}, "more")
     task = (net.read_bytes(), str(net), None, frozenset(rules.DEFAULT_SELECTION), None, None, None)
     runs = [runner.lint_one(task) for _ in range(2)]
     assert any(name == "STEM" for _, name in siblings.STARRED)
