@@ -17,7 +17,6 @@ Executes user code: only ever run as a child, and only when `--verify` asks (see
 from __future__ import annotations
 
 import contextlib
-import copy
 import importlib
 import importlib.util
 import inspect
@@ -27,8 +26,9 @@ import sys
 import weakref
 from pathlib import Path
 
+from .verify_build import NETWORK_SKIP, Network, build_on
+
 NO_TORCH = 3
-FACTORY_HINT = "name a factory in [tool.convlint.factories]"
 
 
 def _first_line(error: BaseException) -> str:
@@ -36,154 +36,8 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _required(func) -> list[str]:
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
-        return []
-    return [
-        p.name for p in signature.parameters.values()
-        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-
-
-class _Undefined(Exception):
-    pass
-
-
-def _value(module, argument):
-    """A factory argument: a literal as it is, a name looked up in the user's file."""
-    from .config import FactoryName
-
-    if not isinstance(argument, FactoryName):
-        return argument
-    value = module
-    for part in argument.split("."):
-        if not hasattr(value, part):
-            raise _Undefined(f"`{argument}` is not defined in the file")
-        value = getattr(value, part)
-    return value
-
-
-def _var_args(func) -> bool:
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
-        return False
-    return any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in signature.parameters.values())
-
-
-def _own_init(cls) -> bool:
-    """Whether the class's __init__ is the user's, not torch's (`nn.Module.__init__(*args, **kwargs)`)."""
-    module = getattr(getattr(cls, "__init__", None), "__module__", "") or ""
-    return not (module == "torch" or module.startswith("torch."))
-
-
-def _build(module, name: str, factory: str | None, nn):
-    """(model, None) or (None, reason it is skipped) or raises (a runtime error while building)."""
-    if factory is not None:
-        from .config import parse_factory
-
-        func, args, kwargs = parse_factory(factory)
-        try:
-            func, args = _value(module, func), [_value(module, a) for a in args]
-            kwargs = {key: _value(module, a) for key, a in kwargs.items()}
-        except _Undefined as error:
-            return None, f"factory `{factory}`: {error}"
-        built = func(*args, **kwargs)
-        if not isinstance(built, nn.Module):
-            return None, f"factory `{factory}` returned {type(built).__name__}, not an nn.Module"
-        return built, None
-    if not hasattr(module, name):
-        return None, "not found at module level after import"
-    obj = getattr(module, name)
-    if isinstance(obj, nn.Module):
-        return obj, None
-    if isinstance(obj, type) and issubclass(obj, nn.Module):
-        needed = _required(obj.__init__)[1:]
-        if needed:
-            return None, f"constructor needs arguments ({', '.join(needed)}): {FACTORY_HINT}"
-        if _own_init(obj) and _var_args(obj.__init__):
-            return None, f"constructor takes *args/**kwargs, so calling it with none proves nothing: {FACTORY_HINT}"
-        return obj(), None
-    if callable(obj):
-        needed = _required(obj)
-        if needed:
-            return None, f"function needs arguments ({', '.join(needed)}): {FACTORY_HINT}"
-        built = obj()
-        if not isinstance(built, nn.Module):
-            return None, f"returned {type(built).__name__}, not an nn.Module"
-        return built, None
-    return None, f"is a {type(obj).__name__}, not an nn.Module"
-
-
-class _NetworkBlocked(OSError):
-    pass
-
-
 class _NeedsIndices(Exception):
     """The model's input goes to an embedding: it takes token ids, which verify does not make up."""
-
-
-class _Network:
-    """Sockets refuse to connect in the child: a model that downloads its weights is skipped, never
-    a download or a hang. `used` says whether something tried."""
-
-    used = False
-
-    @classmethod
-    def block(cls) -> None:
-        import socket
-
-        def refuse(*_args, **_kwargs):
-            cls.used = True
-            raise _NetworkBlocked("convlint verify blocks network access")
-
-        socket.socket.connect = refuse
-        socket.socket.connect_ex = refuse
-        socket.create_connection = refuse
-        socket.getaddrinfo = refuse
-
-
-NETWORK_SKIP = "needs network access (a weight download?): verify runs offline"
-
-
-@contextlib.contextmanager
-def _no_init(torch):
-    """Weight initialisation skipped while a model is built on the CPU: its values do not matter."""
-    init = torch.nn.init
-    names = [n for n in dir(init) if n.endswith("_") and not n.startswith("_") and callable(getattr(init, n))]
-    saved = {n: getattr(init, n) for n in names}
-    for n in names:
-        setattr(init, n, lambda tensor, *_a, **_k: tensor)
-    try:
-        yield
-    finally:
-        for n, f in saved.items():
-            setattr(init, n, f)
-
-
-def _build_on(device: str, module, name: str, factory: str | None, torch):
-    """As _build, with parameters on `device`: on meta no memory and no initialisation (a
-    constructor that needs real data, `.item()`, is built again on the CPU), on the CPU fresh,
-    without initialisation."""
-    if device == "meta":
-        try:
-            with torch.device("meta"):
-                model, reason = _build(module, name, factory, torch.nn)
-        except Exception:  # noqa: BLE001 - the CPU build below says what is wrong, if anything
-            pass
-        else:
-            if model is not None and _existing(module, model):
-                model = copy.deepcopy(model)  # built by the import: the CPU run gets it as it is
-            return model, reason
-    with _no_init(torch):
-        return _build(module, name, factory, torch.nn)
-
-
-def _existing(module, model) -> bool:
-    """Whether the model is an object of the file (a module-level `model = nn.Sequential(...)`)."""
-    return any(value is model for value in vars(module).values())
 
 
 class _Frames:
@@ -401,11 +255,11 @@ def _suspect(model, torch) -> str | None:
 
 def _build_model(device: str, module, wanted: dict, torch, frames: _Frames, result: dict):
     """The model built on `device`, or None with the skip or the error put in `result`."""
-    _Network.used = False
+    Network.used = False
     try:
-        model, reason = _build_on(device, module, wanted["name"], wanted.get("factory"), torch)
+        model, reason = build_on(device, module, wanted["name"], wanted.get("factory"), torch)
     except Exception as error:  # noqa: BLE001
-        if _Network.used:
+        if Network.used:
             result["skipped"] = NETWORK_SKIP
         else:
             result["error"] = {"message": _first_line(error), "module": None, "lines": frames.user_lines(error),
@@ -525,11 +379,11 @@ def verify_file(entry: dict, torch, send) -> None:
     path = Path(entry["path"]).resolve()
     frames = _Frames(torch, str(path))
     send(file=entry["path"])
-    _Network.used = False
+    Network.used = False
     try:
         module = _import(path)
     except BaseException as error:  # noqa: BLE001 - SystemExit too: the user's file is not ours
-        if _Network.used:
+        if Network.used:
             send(import_skip=NETWORK_SKIP)
         elif isinstance(error, ImportError):  # a module this machine lacks, or a relative import outside a package
             send(import_skip=f"importing it raised {_first_line(error)}")
@@ -609,7 +463,7 @@ def main() -> int:
     if "torch._dynamo" not in sys.modules:
         _skip_dynamo_import(torch)
     _warm_up(torch)
-    _Network.block()
+    Network.block()
     for entry in json.load(sys.stdin):
         verify_file(entry, torch, send)
     send(end=True)  # the parent need not wait for torch's slow exit
