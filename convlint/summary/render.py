@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..sizes import Sym
-from .tables import GLOBAL, ModelSummary, shape_text
+from .measures import GLOBAL
+from .tables import ModelSummary, shape_text
 
 
 def _count(value) -> str:

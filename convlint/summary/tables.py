@@ -40,9 +40,9 @@ from ..graph import MODEL_INPUT, Layer, Model
 from ..propagate import OPS, SPATIAL_NAMES, Step
 from ..sizes import Sym
 from ..sizing import propagate  # memoised: the size searches ask for the same runs
+from .measures import field_view, identity_field, macs, memory_estimate, numel, receptive_field
 
 MAX_LAYER_TEXT = 44
-GLOBAL = "all"
 
 
 @dataclass
@@ -236,7 +236,7 @@ def _summarize(positions, path, model: Model, forced, found):
         if _every_step_known(steps):  # a claim about every layer needs every layer
             no_drop = _no_drop(model, channels, rank, shape, smallest)
     known = not unknown and model.registered_complete
-    memory = _memory(shape, rows, weights + biases) if known else None
+    memory = memory_estimate(shape, rows, weights + biases) if known else None
     called = [r for r in rows if r.called]
     # a step that may never run adds nothing sure: the total is a lower bound unless it costs none
     macs_unknown = [unknown_entry(r) for r in called if r.macs is None or r.maybe and r.macs != 0]
@@ -342,7 +342,7 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
     def count_of(layer):
         if layer.kind == "Parameter":  # nn.Parameter of a known shape (registered_layers), else unknown
             shape = (layer.params or {}).get("shape")
-            return (_numel(shape), 0) if shape is not None and _numel(shape) is not None else None
+            return (numel(shape), 0) if shape is not None and numel(shape) is not None else None
         known = layer.kind in L.LAYERS and layer.params is not None
         return L.parameter_count(layer.kind, layer.params) if known else None
 
@@ -369,10 +369,10 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
         node = layer.node if layer is not None else op.node
         line = _line(positions, node, layer)
         if index == 0 or MODEL_INPUT in op.inputs:
-            fields.setdefault(MODEL_INPUT, _identity_field(step.in_shape))
-        fields[op.output] = _field(step, [fields.get(v) for v in op.inputs])
+            fields.setdefault(MODEL_INPUT, identity_field(step.in_shape))
+        fields[op.output] = receptive_field(step, [fields.get(v) for v in op.inputs])
         row = Row(line, _layer_text(positions, node, layer), layer.kind if layer is not None else op.kind,
-                  step.out_shape, None, _field_view(fields[op.output]), _macs(step), _numel(step.out_shape))
+                  step.out_shape, None, field_view(fields[op.output]), macs(step), numel(step.out_shape))
         row.path, row.depth = _place(paths, layer, op.scope)
         row.maybe = op.speculative
         rows.append(row)
@@ -465,130 +465,6 @@ def fold(summary: ModelSummary, depth: int) -> ModelSummary:
             into.params = {k: mine[k] + row.params[k] for k in ("weights", "biases", "total")}
         into.params_unknown = into.params_unknown or row.params_unknown
     return replace(summary, rows=kept, depth=depth)
-
-
-# ---- receptive field: per spatial axis (size, jump, start), GLOBAL, or None (unknown)
-
-
-def _identity_field(shape):
-    if shape is None or len(shape) < 2:
-        return None
-    return tuple((1, 1, 0.0) for _ in shape[1:])
-
-
-def _field(step: Step, incoming: list):
-    op, shape, out = step.op, step.in_shape, step.out_shape
-    if not incoming or any(f is None for f in incoming):
-        return None
-    if any(f == GLOBAL for f in incoming):
-        return GLOBAL
-    if len(incoming) > 1:
-        return incoming[0] if all(f == incoming[0] for f in incoming) else _merge(incoming)
-    rf = incoming[0]
-    if op.kind in ("flatten", "reduce") or (op.kind == "view" and (out is None or len(out) < len(shape or ()))):
-        return GLOBAL
-    if op.kind != "layer" or op.layer is None or op.layer.kind not in L.LAYERS or op.layer.params is None:
-        return None
-    kind = op.layer.kind
-    if kind in ("Flatten", "Linear"):
-        return GLOBAL if shape is not None else None
-    windows = L.windows(kind, op.layer.params, shape)
-    if windows:
-        result = list(rf)
-        for w in windows:
-            i = w.axis - 1
-            if not 0 <= i < len(result):
-                return None
-            size, jump, start = result[i]
-            span = w.dilation * (w.kernel - 1)
-            result[i] = (size + span * jump, jump * w.stride, start + (span / 2 - w.pad_before) * jump)
-        return tuple(result)
-    if kind.startswith("Adaptive") and out is not None and shape is not None:
-        if all(d == 1 for d in out[1:]):
-            return GLOBAL
-        return rf if tuple(out[1:]) == tuple(shape[1:]) else None
-    if shape is not None and out is not None and len(shape) == len(out) and tuple(shape[1:]) == tuple(out[1:]):
-        return rf  # elementwise, norms, 1-to-1 layers
-    return None
-
-
-def _merge(fields):
-    if not all(isinstance(f, tuple) and len(f) == len(fields[0]) for f in fields):
-        return None
-    merged = []
-    for axis in zip(*fields):
-        if len({a[1] for a in axis}) != 1:
-            return None
-        merged.append(max(axis, key=lambda a: a[0]))
-    return tuple(merged)
-
-
-def _field_view(rf):
-    if rf is None:
-        return None
-    if rf == GLOBAL:
-        return {"size": GLOBAL}
-    return {"size": [a[0] for a in rf], "jump": [a[1] for a in rf], "start": [_num(a[2]) for a in rf]}
-
-
-def _num(value: float):
-    return int(value) if float(value).is_integer() else value
-
-
-# ---- counts
-
-
-def _numel(shape):
-    if shape is None or any(d is None for d in shape):
-        return None
-    total = 1
-    for d in shape:
-        total = total * d
-    return total
-
-
-def _macs(step: Step):
-    """Multiply-accumulates as forward hooks on Conv*/Linear count them: output.numel() ×
-    in_channels/groups × prod(kernel) for a convolution (weights × output positions), output.numel() ×
-    in_features for a Linear, weights × input positions for a transposed convolution (its real
-    count); 0 for every other layer and operation (norms, pools, activations, additions, cat);
-    None when unknown: an operation convlint does not follow, or a layer it has no rule for."""
-    op, layer = step.op, step.op.layer
-    if op.kind != "layer":
-        return 0 if op.kind in OPS else None
-    spec = L.LAYERS.get(layer.kind) if layer is not None else None
-    if spec is None:
-        return None
-    if spec.macs is None:
-        return 0
-    count = L.parameter_count(layer.kind, layer.params) if layer.params else None
-    if count is None:
-        return None
-    weights = count[0]
-    if spec.macs == "features":
-        leading = step.in_shape[:-1] if step.in_shape is not None else None
-        positions = _numel(leading) if leading is not None else None
-    elif spec.macs == "input":
-        positions = _numel(step.in_shape[1:]) if step.in_shape is not None else None
-    else:
-        positions = _numel(step.out_shape[1:]) if step.out_shape is not None else None
-    return None if positions is None else weights * positions
-
-
-def _memory(shape, rows: list[Row], params: int) -> dict | None:
-    if shape is None:
-        return None
-    acts = [_numel(shape)] + [r.activations for r in rows if r.called]
-    if any(not isinstance(a, int) for a in acts):
-        return None
-    peak = max((a + b for a, b in zip(acts, acts[1:])), default=acts[0])
-    return {
-        "bytes_per_number": 4,
-        "inference_bytes": 4 * (params + peak),
-        "training_bytes": 4 * (3 * params + 2 * sum(acts[1:])),
-        "inference_formula": "4 B × (parameters + the largest two consecutive activations)",
-        "training_formula": "4 B × (3 × parameters [weights, gradients, optimizer state] + 2 × the sum of activations)",
-    }
 
 
 def _no_drop(model, channels, rank, shape, smallest) -> dict | None:
