@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .sizes import CONFLICT, broadcast_size
+
 Shape = tuple
 
 
@@ -28,14 +30,10 @@ def _inner_error(call: str, a: str, b: str, k: Any, rows: Any) -> str | None:
 def _batch_dims(call: str, a: Shape, b: Shape, shown: tuple[str, str]) -> tuple[list | None, str | None]:
     out = []
     for x, y in zip(a, b):
-        if x == y or y == 1:
-            out.append(x)
-        elif x == 1:
-            out.append(y)
-        elif isinstance(x, int) and isinstance(y, int):
+        size = broadcast_size(x, y)
+        if size is CONFLICT:
             return None, f"{call} of {shown[0]} and {shown[1]}: the batch sizes {x} and {y} cannot be broadcast"
-        else:
-            out.append(None)
+        out.append(size)
     return out, None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from . import layers as L
 from .graph import BATCH, MODEL_INPUT, Model, Op, is_batch
 from .products import attention_shape, einsum_shape, matmul_shape
-from .sizes import Sym, never_negative, var
+from .sizes import CONFLICT, Sym, broadcast_size, never_negative, var
 from .views import FOLDED, _fmt, _fold, _is_size, _reframe, _resolve, _rows, _view_shape, resolve_all
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
@@ -584,20 +584,10 @@ def broadcast(a: Shape | None, b: Shape | None) -> tuple[Shape | None, str | Non
     for i in range(1, max(len(a), len(b)) + 1):
         x = a[-i] if i <= len(a) else 1
         y = b[-i] if i <= len(b) else 1
-        if x == y:
-            out.append(x)
-        elif x == 1:
-            out.append(y)
-        elif y == 1:
-            out.append(x)
-        elif isinstance(x, int) and isinstance(y, int):
+        size = broadcast_size(x, y)
+        if size is CONFLICT:
             return None, f"shapes {_fmt(a)} and {_fmt(b)} cannot be broadcast (dimension {x} against {y})"
-        elif isinstance(x, int) or isinstance(y, int):
-            # a symbolic size against a fixed one other than 1 (a position embedding of 197 tokens):
-            # torch runs only when the symbolic one is 1 or the same, so the result is the fixed one
-            out.append(x if isinstance(x, int) else y)
-        else:
-            out.append(None)
+        out.append(size)
     return tuple(reversed(out)), None
 
 

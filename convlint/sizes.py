@@ -573,3 +573,21 @@ def first_true(ok, low: int, high: int) -> int:
         else:
             low = middle + 1
     return low
+
+
+CONFLICT = object()  # two sizes torch cannot broadcast
+
+
+def broadcast_size(x, y):
+    """torch's broadcast of one pair of sizes: the size, CONFLICT when torch raises, None when
+    unknown. A symbolic size against a fixed one other than 1 (a position embedding of 197
+    tokens) is the fixed one: torch runs only when the symbolic one is 1 or the same."""
+    if x == y or y == 1:
+        return x
+    if x == 1:
+        return y
+    if isinstance(x, int) and isinstance(y, int):
+        return CONFLICT
+    if isinstance(x, int) or isinstance(y, int):
+        return x if isinstance(x, int) else y
+    return None

@@ -11,6 +11,7 @@ import pytest
 
 from convlint.engine import analyze_source, lint_source
 from convlint.products import matmul_shape
+from convlint.sizes import var
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "attention_blocks.py"
 
@@ -195,6 +196,16 @@ def test_bmm_takes_3d_operands_only():
     assert matmul_shape("bmm", (3, 8), (8, 5)) == ((3, 5), None)
     assert matmul_shape("bmm", (4, 3, 8), (4, 8, 5)) == (None, None)
 
+
+
+def test_matmul_batch_dims_of_symbolic_sizes():
+    h, w = var("H"), var("W")
+    # torch runs (H, 3, 8) @ (4, 8, 5) only for H of 1 or 4, and both give a batch dim of 4
+    assert matmul_shape("matmul", (h, 3, 8), (4, 8, 5)) == ((4, 3, 5), None)
+    assert matmul_shape("matmul", (4, 3, 8), (h, 8, 5)) == ((4, 3, 5), None)
+    assert matmul_shape("matmul", (h, 3, 8), (w, 8, 5)) == ((None, 3, 5), None)
+    assert matmul_shape("matmul", (h, 3, 8), (h, 8, 5)) == ((h, 3, 5), None)
+    assert matmul_shape("matmul", (1, 3, 8), (h, 8, 5)) == ((h, 3, 5), None)
 
 ATTRIBUTES = Path(__file__).resolve().parent.parent / "fixtures" / "layer_attributes.py"
 
