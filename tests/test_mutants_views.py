@@ -1,0 +1,77 @@
+"""View behaviours the mutation run of tools/mutants.py over views.py found unpinned. Every shape
+below was checked once against torch 2.13 (CPU) running the same model."""
+
+import textwrap
+
+from convlint.engine import analyze_source
+from convlint.summary import summarize_source, to_json
+
+
+def steps_of(source, model):
+    analysis = analyze_source(textwrap.dedent(source), "m.py")
+    view = next(m for m in analysis.models if m.name == model and not m.training)
+    return [(s.kind, s.line, s.out_shape, s.step.output.frames) for s in view.steps]
+
+
+HEADS = """\
+import torch.nn as nn
+
+
+class Heads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 64, 1)
+
+    def forward(self, x):
+        y = self.conv(x).flatten(2)
+        return y.view(y.size(0), 2, 32, -1)
+"""
+
+
+def test_explicit_sizes_that_split_one_symbolic_size_of_the_input_leave_the_other_to_the_free_one():
+    """(N, 64, H·W).view(N, 2, 32, -1): 2·32 is the 64, so the -1 is H·W (torch 2.13 at 3×5×6:
+    (2, 2, 32, 30))."""
+    source = HEADS.encode()
+    assert to_json(summarize_source(source, "heads.py", None, "Heads"))[0]["output_shape"] == [2, 32, "H·W"]
+    assert to_json(summarize_source(source, "heads.py", (3, 5, 6), "Heads"))[0]["output_shape"] == [2, 32, 30]
+
+
+FRAMES = """\
+import torch.nn as nn
+
+
+# convlint: input=4x3x8x8
+class Frames(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(192, 10)
+
+    def forward(self, x):
+        return self.fc(x.view(-1, 192))
+"""
+
+
+def test_a_view_to_the_count_of_every_axis_but_the_first_folds_that_axis_into_the_batch():
+    """(N, 4, 3, 8, 8).view(-1, 192): 4 rows of 3·8·8 per sample (torch 2.13 at N = 2: (8, 192))."""
+    assert steps_of(FRAMES, "Frames") == [("view", 11, (192,), 4), ("Linear", 8, (10,), 4)]
+
+
+TWO_FREE = """\
+import torch.nn as nn
+
+
+# convlint: input=8x4x4
+class TwoFree(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y.reshape(y.size(0) * 2, -1, -1)
+"""
+
+
+def test_a_fold_into_the_batch_with_two_free_sizes_is_unknown():
+    """torch 2.13: RuntimeError "only one dimension can be inferred"; convlint does not make one up."""
+    assert steps_of(TWO_FREE, "TwoFree") == [("Conv2d", 8, (8, 4, 4), 1), ("view", 12, None, 1)]
