@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import layers as L
+from .detection import rcnn_transform_shape, roi_pool_shape
 from .graph import BATCH, MODEL_INPUT, Model, Op, is_batch
 from .products import attention_shape, einsum_shape, matmul_shape
 from .sizes import CONFLICT, Sym, broadcast_size, never_negative, var
@@ -625,6 +626,27 @@ def _cat_shape(dim: int, shapes: list[Shape | None]) -> tuple[Shape | None, str 
     return tuple(out), None
 
 
+BOXES = var("boxes")  # the rows per image of RoI pooling's result: one per box, a count of data
+
+
+def _run_rcnn_transform(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """torchvision's GeneralizedRCNNTransform: the images normalized, resized and padded into a batch."""
+    incoming = inputs[0]
+    shape = rcnn_transform_shape(op.args, incoming.shape)
+    if shape is False or shape is None:  # torch raises (or we cannot tell): unknown, as for any rejection we do not name
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    kept = incoming.shape is not None and incoming.shape[0] == shape[0]
+    return Step(op, inputs, TensorInfo(shape, incoming.origin if kept else op))
+
+
+def _run_roi_pool(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """torchvision's MultiScaleRoIAlign: per box, a map of output_size from the levels' features."""
+    shape = roi_pool_shape(op.args["output_size"], [i.shape for i in inputs])
+    if shape is None:
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    return Step(op, inputs, TensorInfo(shape, inputs[0].origin, frames=BOXES))
+
+
 @dataclass(frozen=True)
 class OpKind:
     """How propagation runs one kind of op, and what findings call it ("the torch.cat on line 9")."""
@@ -663,6 +685,8 @@ OPS = {
     "einsum": OpKind(_run_einsum, _named("torch.einsum")),
     "stack": OpKind(_run_stack, _named("torch.stack")),
     "index": OpKind(_run_index, _named("indexing")),
+    "rcnn_transform": OpKind(_run_rcnn_transform, _named("GeneralizedRCNNTransform")),
+    "roi_pool": OpKind(_run_roi_pool, _named("MultiScaleRoIAlign")),
 }
 
 

@@ -40,6 +40,11 @@ class Assignment:
                 self.set_layer_attr(owner, target.attr, value)
             elif isinstance(owner, Container) and not is_lost(owner) and module_kind(value):
                 self.set_child(owner, target.attr, value)  # `model.features.conv0 = nn.Conv2d(1, 64, 7)`
+            elif isinstance(owner, Container) and not is_lost(owner) and module_kind(value) is False:
+                self.touch(owner, target.attr)
+                owner.attrs[target.attr] = value  # torchvision's detection recipes: `backbone.out_channels = 1280`
+            elif isinstance(owner, Container):
+                owner.attrs.pop(target.attr, None)  # a value we do not know replaces the one we did
         elif kind is ast.Subscript:
             owner = self.ev(target.value, env)
             key = self.subscript_key(target, env)

@@ -104,6 +104,10 @@ class Calls:
             return self.apply(func, args, kwargs, node)
         return self.unknown_result(args, kwargs, node)
 
+    def forward_hook(self, module: Any) -> Any:
+        """What replaces the forward of a zoo's module (zoo.FORWARDS), if anything."""
+        return zoo.forward_hook(self, module)
+
     def call_pure(self, func: Function, args: list, kwargs: dict, node: ast.AST) -> Any:
         """A zoo helper whose result depends only on its arguments (zoo.PURE), run once per
         arguments of plain values in a process; a repeated call costs the steps the first took,
@@ -175,6 +179,8 @@ class Calls:
         self.guessing = self.guessing or guessed
         if func.foreign and self.foreign_site is None and type(node) not in DEFINITIONS:
             self.foreign_site = node  # what another file's code builds is reported at the local call
+        elif not func.foreign:
+            self.foreign_site = None  # this file's code called back by another's (a head a detector runs): its own lines
         local_call = self.code_file is None and type(node) not in DEFINITIONS
         if local_call:
             self.call_stack.append(node)

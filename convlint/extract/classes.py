@@ -133,6 +133,8 @@ class Classes:
             return owner.attrs[name]
         if isinstance(owner, Layer) and (value := layer_attribute(owner, name)) is not ABSENT:
             return value
+        if isinstance(owner, Container) and name in owner.attrs:
+            return owner.attrs[name]
         if isinstance(owner, (ListVal, DictVal, Container, Super, ArrayVal, str)):
             return MethodRef(owner, name)
         return UNKNOWN

@@ -111,7 +111,7 @@ def module_has(value: Any, name: str) -> Any:
         return UNKNOWN
     if isinstance(value, Container) and value.kind in CONTAINER_NAMES:
         keys = value.keys if value.keys is not None else [str(i) for i in range(len(value.children))]
-        return name in MODULE_NAMES or name in CONTAINER_NAMES[value.kind] or name in keys
+        return name in MODULE_NAMES or name in CONTAINER_NAMES[value.kind] or name in keys or name in value.attrs
     if isinstance(value, Instance) and not value.opaque:
         if name in value.attrs or value.cls.lookup(name) is not None or name in MODULE_NAMES:
             return True

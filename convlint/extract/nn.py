@@ -325,6 +325,11 @@ class Modules:
             return self.apply_either(module, args, kwargs, node)
         if isinstance(module, Instance) and not module.opaque:
             forward = module.cls.lookup("forward")
+            hook = self.forward_hook(module) if isinstance(forward, Function) else None
+            if hook is not None:
+                self.applied[id(module)] = module
+                with self.inside(module):
+                    return hook(self, module, args, kwargs, node)
             if isinstance(forward, Function):
                 if binds(forward.node.args, 1 + len(args), kwargs) and any(is_tensor(a) or isinstance(a, FeatureList) for a in args):
                     self.applied[id(module)] = module

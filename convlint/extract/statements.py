@@ -8,7 +8,7 @@ import ast
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import DEFS, dotted_name, walk
-from .nn import module_kind
+from .nn import MODULE_QUERIES, module_kind
 from .operators import operator_name
 from .state import MAX_SPECULATION, MAX_UNROLL, catches
 from .values import (
@@ -291,15 +291,17 @@ class Statements:
                 elif kind in (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor):
                     targets.append(node.target)
                 elif kind is ast.Call and type(node.func) is ast.Attribute:
-                    targets.append(Receiver(node.func.value))
+                    targets.append(Receiver(node.func.value, node.func.attr))
             self.mutations[key] = targets
         return self.mutations[key]
 
     def havoc_target(self, target: ast.AST, env: Env) -> None:
         if type(target) is Receiver:  # `owner.method(...)`: a module, class or function is not changed by it
-            target = target.node
+            method, target = target.method, target.node
             if type(target) is ast.Name and isinstance(env.get(target.id), IMMUTABLE):
                 return
+            if method in UNCHANGING and type(target) is ast.Name and unchanged_by(env.get(target.id), method):
+                return  # `for name, p in backbone.named_parameters()`: torch's queries change no module
         kind = type(target)
         if kind is ast.Name:
             old = env.vars.get(target.id)
@@ -337,12 +339,25 @@ def makes_dataclass_init(stmt: ast.ClassDef) -> bool:
 
 
 class Receiver:
-    """The owner of a method call in a statement we cannot follow (`layers` in `layers.append(x)`)."""
+    """The owner of a method call in a statement we cannot follow (`layers` in `layers.append(x)`),
+    and the method's name."""
 
-    __slots__ = ("node",)
+    __slots__ = ("node", "method")
 
-    def __init__(self, node: ast.AST) -> None:
+    def __init__(self, node: ast.AST, method: str) -> None:
         self.node = node
+        self.method = method
+
+
+UNCHANGING = MODULE_QUERIES | {"children", "named_children"}  # torch.nn.Module's methods that leave a module as it is
+
+
+def unchanged_by(value, method: str) -> bool:
+    """Whether calling `method` on `value` is torch.nn.Module's own (a layer, a container, an
+    instance of a module class that does not define it), which changes no module."""
+    if isinstance(value, Instance):
+        return value.cls.torch_base() is not None and not isinstance(value.cls.lookup(method), Function)
+    return isinstance(value, (Layer, Container))
 
 
 IMMUTABLE = (Qual, ModuleRef, ClassInfo, Function, Builtin)  # what a method call cannot change

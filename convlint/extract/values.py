@@ -47,6 +47,7 @@ class Container:
     node: ast.AST
     keys: list | None = None
     born: int = field(default_factory=next_serial)
+    attrs: dict = field(default_factory=dict)  # what the code set on it that is not a module (`backbone.out_channels = 512`)
 
 
 @dataclass(eq=False)

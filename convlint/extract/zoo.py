@@ -20,6 +20,7 @@ from .. import layers as L
 from .. import syntax
 from ..imports import find_module, package_root
 from ..sizes import UNKNOWN
+from .detection import FORWARDS
 from .nn import torch_class
 from .values import (
     JUMPS, ClassInfo, DictVal, EnumMember, Function, Instance, Lazy, ListVal, MethodRef, Qual, Raise, SetVal, int_value,
@@ -435,6 +436,7 @@ PURE = frozenset({
 NAMES = {qualified.rpartition(".")[2] for qualified in QUAL_CALLS}  # a cheap test before the qualified name
 _PURE_NAMES = {qualified.rpartition(".")[2] for qualified in PURE}
 _ITEM_CLASSES = {qualified.rpartition(".")[2] for qualified in CLASS_ITEMS}
+_FORWARD_CLASSES = {qualified.rpartition(".")[2] for qualified in FORWARDS}
 
 
 @lru_cache(maxsize=1024)
@@ -455,6 +457,17 @@ def item_hook(interp, instance: Instance) -> Any:
         return None
     module = module_name(cls.foreign or interp.path) if (cls.foreign or interp.path) else None
     return None if module is None else CLASS_ITEMS.get(f"{module}.{cls.name}")
+
+
+def forward_hook(interp, instance: Instance) -> Any:
+    """The entry of FORWARDS for the class whose forward `instance` runs (a subclass that overrides
+    forward runs its own), if it has one."""
+    owner = next((cls for cls in instance.cls.mro() if "forward" in cls.attrs), None)
+    if owner is None or owner.name not in _FORWARD_CLASSES:
+        return None
+    file = owner.foreign or interp.path
+    module = module_name(file) if file else None
+    return None if module is None else FORWARDS.get(f"{module}.{owner.name}")
 
 
 def _qualified(func: Function, short_names: set[str]) -> str | None:
