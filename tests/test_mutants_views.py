@@ -75,3 +75,59 @@ class TwoFree(nn.Module):
 def test_a_fold_into_the_batch_with_two_free_sizes_is_unknown():
     """torch 2.13: RuntimeError "only one dimension can be inferred"; convlint does not make one up."""
     assert steps_of(TWO_FREE, "TwoFree") == [("Conv2d", 8, (8, 4, 4), 1), ("view", 12, None, 1)]
+
+
+PIECES = """\
+import torch.nn as nn
+
+
+# convlint: input=10x32
+class Pieces(nn.Module):
+    def __init__(self, index):
+        super().__init__()
+        self.index = index
+        self.qkv = nn.Linear(32, 96)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, 4, 8).permute(2, 0, 3, 1, 4)
+        return qkv[self.index]
+
+
+# convlint: input=10x32
+last = Pieces(2)
+# convlint: input=10x32
+beyond = Pieces(3)
+"""
+
+
+def test_a_piece_of_a_tensor_whose_batch_is_second_is_taken_within_the_first_axis_only():
+    """qkv of (3, N, 4, 10, 8): qkv[2] is (N, 4, 10, 8); qkv[3] raises in torch 2.13 ("index 3 is out
+    of bounds for dimension 0 with size 3"): unknown."""
+    assert steps_of(PIECES, "last")[-1] == ("index", 14, (4, 10, 8), 1)
+    assert steps_of(PIECES, "beyond")[-1] == ("index", 14, None, 1)
+
+
+GROW = """\
+import torch.nn as nn
+
+
+# convlint: input=3x16x16
+class Grow(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate = nn.Conv2d(3, 1, 1)
+        self.conv = nn.Conv2d(4, 8, 3)
+
+    def forward(self, x):
+        g = self.gate(x).expand(-1, 8, -1, -1)
+        return self.conv(g)
+"""
+
+
+def test_an_expand_that_grows_the_channels_is_their_origin():
+    # torch 2.13: "expected input[2, 8, 16, 16] to have 4 channels, but got 8 channels instead"
+    from convlint.engine import lint_source
+
+    assert [(f.line, f.message) for f in lint_source(GROW, "grow.py")] == [
+        (9, "Conv2d expects 4 input channels but receives 8 (the output of the expand on line 12)")]
