@@ -58,3 +58,22 @@ def test_a_head_of_the_wrong_width_on_a_feature_map_is_reported(timm_on_path, tm
     source = USER.format(name="resnet18", channels=[64, 64, 128, 256, 256])
     findings = lint_source(source.encode(), str(tmp_path / "user.py"))
     assert [(f.span.line, f.code) for f in findings] == [(9, "CL001")]
+
+
+def test_str_join_of_a_list_is_known():
+    # timm's _module_list names a flattened child '.'.join([name, child_name]); torch 2.13:
+    # Net()(torch.zeros(1, 3, 8, 8)) raises "expected input[1, 4, 8, 8] to have 5 channels, but got 4 channels instead"
+    source = b"""\
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, len('.'.join(['ab', 'c'])), 1)
+        self.b = nn.Conv2d(5, 2, 1)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+"""
+    assert [(f.span.line, f.code) for f in lint_source(source, "join.py")] == [(8, "CL001")]

@@ -490,13 +490,11 @@ STR_METHODS = {
 
 
 def str_method(interp, owner: str, name: str, args: list, kwargs: dict, node) -> Any:
+    if name == "join":  # of a list too (timm's `'.'.join([name, child_name])`), not only of a tuple
+        items = interp.iterate(args[0]) if len(args) == 1 and not kwargs else None
+        return owner.join(items) if items is not None and all(isinstance(i, str) for i in items) else UNKNOWN
     if name not in STR_METHODS or not all(known(a) for a in [*args, *kwargs.values()]):
         return UNKNOWN
-    if name == "join":
-        items = interp.iterate(args[0]) if len(args) == 1 else None
-        if items is None or not all(isinstance(i, str) for i in items):
-            return UNKNOWN
-        args = [items]
     try:
         result = getattr(owner, name)(*args, **kwargs)
     except (TypeError, ValueError, IndexError, KeyError):
