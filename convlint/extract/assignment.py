@@ -117,11 +117,14 @@ class Assignment:
     def set_attr(self, owner: Instance, name: str, value: Any) -> None:
         """torch registers a module assigned to an attribute as a child, in assignment order."""
         self.touch(owner, name)
-        if owner.children is not None and isinstance(value, (Layer, Container, Instance)):
+        # (an instance of a class that is no module, timm's FeatureInfo, is a plain attribute)
+        child = owner.children is not None and isinstance(value, (Layer, Container, Instance)) \
+            and module_kind(value) is not False
+        if child:
             self.touch(owner)
         if module_kind(value) and name not in owner.order:
             owner.order.append(name)
-        if owner.children is not None and isinstance(value, (Layer, Container, Instance)):
+        if child:
             if name in owner.child_names:
                 owner.children[owner.child_names.index(name)] = value
             else:

@@ -29,7 +29,7 @@ QUAL_FALLBACKS.update(valued.fallbacks(QUAL_FALLBACKS))  # tensors of known valu
 METHODS_OF = {
     ListVal: pythonlib.list_method, ArrayVal: pythonlib.array_method, DictVal: pythonlib.dict_method,
     Container: nn.container_method, Instance: nn.instance_method, ConstTensor: tensors.const_method,
-    ValuedTensor: valued.method, SizedTensor: sized.method,
+    ValuedTensor: valued.method, SizedTensor: sized.method, SetVal: pythonlib.set_method,
     str: pythonlib.str_method,
 }
 TENSOR_MODULES = {"torch": False, "torch.nn.functional": True}  # module -> functional
@@ -146,9 +146,6 @@ class Calls:
             return self.tensor_method(owner, name, args, kwargs, node)
         if isinstance(owner, Super):
             return self.call_super(owner, name, args, kwargs, node)
-        if isinstance(owner, SetVal):  # its methods are not modelled: whatever they change is lost
-            owner.lost = True
-            return UNKNOWN
         if is_lost(owner) or isinstance(owner, DictVal) and owner.maybe and name != "get":
             if isinstance(owner, (ListVal, DictVal)) and name in MUTATORS:
                 owner.lost = True

@@ -67,6 +67,11 @@ def isinstance_of(value: Any, kinds: Any) -> Any:
             answers.add(False if is_class_or_function(value) else torch_isinstance(value, torch_class(kind.name)))
         elif isinstance(kind, ClassInfo) and isinstance(value, (Instance, EnumMember)) and kind in value.cls.mro():
             answers.add(True)
+        elif isinstance(kind, ClassInfo) and _scalar_or_data(value) and not is_tensor(value) \
+                and resolved_bases(kind, torch_ok=True):
+            # a list, dict or number is no instance of a class whose every base we read (timm's
+            # `isinstance(feature_info, FeatureInfo)`): none of them derives from list or dict
+            answers.add(False)
         elif isinstance(kind, Qual) and kind.name in ABSTRACT_KINDS:
             answers.add(ABSTRACT_KINDS[kind.name](value))
         elif isinstance(kind, Qual) and outside_torch(kind.name) and torch_module(value):

@@ -622,6 +622,20 @@ def _registered_parameter(args: list, kwargs: dict, node) -> Any:
     return Layer("Parameter", None, node, node)
 
 
+def _named_pairs(interp, mapping: Any) -> list | None:
+    """ModuleDict.update's argument as (name, module) pairs: a dict of str keys, or pairs of them."""
+    if isinstance(mapping, DictVal):
+        if mapping.lost or mapping.maybe:
+            return None
+        pairs = list(zip(mapping.keys, mapping.values))
+    else:
+        items = interp.iterate(mapping)
+        pairs = [tuple(p) if isinstance(p, tuple) else interp.iterate(p) for p in items] if items is not None else None
+        if pairs is None or any(p is None or len(p) != 2 for p in pairs):
+            return None
+    return pairs if all(isinstance(k, str) and module_kind(v) for k, v in pairs) else None
+
+
 def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict, node) -> Any:
     """A method of an instance that its class does not define: torch.nn.Module's."""
     if name in ("add_module", "register_module") and len(args) == 2:
@@ -635,6 +649,14 @@ def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict
     if name in ("items", "values", "keys") and owner.children is not None and not isinstance(owner.cls.lookup(name), Function):
         pairs = list(zip(owner.child_names, owner.children))
         return {"items": pairs, "values": [c for _, c in pairs], "keys": [n for n, _ in pairs]}[name]
+    if name == "update" and owner.children is not None and len(args) == 1 and not kwargs \
+            and owner.cls.torch_base() == "ModuleDict" and not isinstance(owner.cls.lookup(name), Function):
+        pairs = _named_pairs(interp, args[0])
+        if pairs is not None:  # timm's FeatureDictNet: `self.update(layers)`, an OrderedDict of its model's children
+            interp.touch(owner)
+            for key, module in pairs:
+                interp.set_attr(owner, key, module)
+            return None
     if name == "append" and owner.children is not None and len(args) == 1:
         interp.touch(owner)
         owner.children.append(args[0])

@@ -37,17 +37,25 @@ def _len(interp, args, kwargs, node):
         return UNKNOWN
     if args and isinstance(args[0], frozenset):
         return len(args[0])
+    if args and isinstance(args[0], SetVal):
+        return UNKNOWN if args[0].lost else len(args[0].items)
     items = interp.iterate(args[0]) if args else None
     return UNKNOWN if items is None else len(items)
 
 
-def _set(interp, args, kwargs, node):
-    """set(items) of known numbers and strings, as a frozenset: its size and sorted() are sure, not
-    the order it iterates in (a string's hash changes from run to run)."""
+def _frozenset(interp, args, kwargs, node):
+    """frozenset(items) of known numbers and strings, as a frozenset: its size and sorted() are
+    sure, not the order it iterates in (a string's hash changes from run to run)."""
     items = interp.iterate(args[0]) if len(args) == 1 and not kwargs else [] if not args and not kwargs else None
     if items is None or not all(known(i) for i in items):
         return UNKNOWN
     return frozenset(items)
+
+
+def _set(interp, args, kwargs, node):
+    """set(items): as frozenset(items), but a SetVal of them, each once, that set_method changes."""
+    items = _frozenset(interp, args, kwargs, node)
+    return SetVal(sorted(items, key=repr)) if isinstance(items, frozenset) else items
 
 
 def _range(interp, args, kwargs, node):
@@ -63,7 +71,10 @@ def _sequence(name):
     def make(interp, args, kwargs, node):
         if not args:
             return ListVal([]) if name == "list" else ()
-        items = list(args[0]) if name == "sorted" and isinstance(args[0], frozenset) else interp.iterate(args[0])
+        if name == "sorted" and isinstance(args[0], SetVal) and not args[0].lost:
+            items = list(args[0].items)  # its order is no matter once sorted
+        else:
+            items = list(args[0]) if name == "sorted" and isinstance(args[0], frozenset) else interp.iterate(args[0])
         if items is None:
             return UNKNOWN
         if name == "reversed":
@@ -200,7 +211,7 @@ def _dict(interp, args, kwargs, node):
 
 # builtin name -> handler(interp, args, kwargs, node); any other builtin's result is unknown
 BUILTIN_CALLS = {
-    "super": _super, "len": _len, "set": _set, "frozenset": _set, "range": _range, "enumerate": _enumerate, "zip": _zip,
+    "super": _super, "len": _len, "set": _set, "frozenset": _frozenset, "range": _range, "enumerate": _enumerate, "zip": _zip,
     **{name: _sequence(name) for name in ("list", "tuple", "reversed", "sorted")},
     **{name: _conversion(function) for name, function in
        {"int": int, "float": float, "abs": abs, "round": round, "bool": bool, "str": str}.items()},
@@ -403,6 +414,24 @@ def list_method(interp, owner: ListVal, name: str, args: list, kwargs: dict, nod
     return UNKNOWN
 
 
+def set_method(interp, owner: SetVal, name: str, args: list, kwargs: dict, node) -> Any:
+    """add, discard and remove of a known item (remove of one it lacks raises KeyError); any other
+    method loses what it holds."""
+    item = args[0] if len(args) == 1 and not kwargs else UNKNOWN
+    if owner.lost or name not in ("add", "discard", "remove") or not known(item) \
+            or not all(known(i) for i in owner.items):
+        owner.lost = True
+        return UNKNOWN
+    interp.touch(owner)
+    if name == "add" and item not in owner.items:
+        owner.items.append(item)
+    elif name != "add" and item in owner.items:
+        owner.items.remove(item)
+    elif name == "remove":
+        raise Raise
+    return None
+
+
 def array_method(interp, owner: ArrayVal, name: str, args: list, kwargs: dict, node) -> Any:
     if name == "tolist" and not args and not kwargs:
         return ListVal(list(owner.items))
@@ -461,13 +490,11 @@ STR_METHODS = {
 
 
 def str_method(interp, owner: str, name: str, args: list, kwargs: dict, node) -> Any:
+    if name == "join":  # of a list too (timm's `'.'.join([name, child_name])`), not only of a tuple
+        items = interp.iterate(args[0]) if len(args) == 1 and not kwargs else None
+        return owner.join(items) if items is not None and all(isinstance(i, str) for i in items) else UNKNOWN
     if name not in STR_METHODS or not all(known(a) for a in [*args, *kwargs.values()]):
         return UNKNOWN
-    if name == "join":
-        items = interp.iterate(args[0]) if len(args) == 1 else None
-        if items is None or not all(isinstance(i, str) for i in items):
-            return UNKNOWN
-        args = [items]
     try:
         result = getattr(owner, name)(*args, **kwargs)
     except (TypeError, ValueError, IndexError, KeyError):

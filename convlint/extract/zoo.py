@@ -64,9 +64,10 @@ def timm_build_model_with_cfg(interp, args: list, kwargs: dict, node) -> Any:
     model_cls = bound.get("model_cls", UNKNOWN)
     if interp.truth(model_kwargs.pop("pruned", False)) is not False:
         return interp.unknown_result(args, kwargs, node)  # adapted from a file of pruned widths
-    if interp.truth(model_kwargs.get("features_only", False)) is not False:
-        return interp.unknown_result(args, kwargs, node)  # a feature-extraction wrapper: not followed
-    model_kwargs.pop("features_only", None)
+    features = interp.truth(model_kwargs.pop("features_only", False))
+    feature_cfg = _feature_cfg(bound.get("feature_cfg"), model_kwargs) if features else {}
+    if features is None or feature_cfg is None:
+        return interp.unknown_result(args, kwargs, node)
     names = interp.iterate(bound.get("kwargs_filter")) if bound.get("kwargs_filter") is not None else []
     if names is None or not all(isinstance(n, str) for n in names):
         return interp.unknown_result(args, kwargs, node)
@@ -86,7 +87,46 @@ def timm_build_model_with_cfg(interp, args: list, kwargs: dict, node) -> Any:
         if "cfg" in model_kwargs:
             return interp.unknown_result(args, kwargs, node)
         model_kwargs["cfg"] = model_cfg
-    return interp.invoke(model_cls, [], model_kwargs, node)
+    model = interp.invoke(model_cls, [], model_kwargs, node)
+    return _feature_net(interp, model, feature_cfg, node) if features else model
+
+
+def _feature_cfg(given: Any, model_kwargs: dict) -> dict | None:
+    """The arguments of the feature wrapper, as the builder gathers them: the entry point's
+    feature_cfg, out_indices (0, 1, 2, 3, 4) unless it or the caller names others, the caller's
+    feature_cls (None: a feature_cfg we cannot read)."""
+    if given is not None and not (isinstance(given, DictVal) and not given.lost and not given.maybe
+                                  and all(isinstance(k, str) for k in given.keys)):
+        return None
+    cfg = dict(zip(given.keys, given.values)) if given is not None else {}
+    cfg.setdefault("out_indices", (0, 1, 2, 3, 4))
+    for name in ("out_indices", "feature_cls"):
+        if name in model_kwargs:
+            cfg[name] = model_kwargs.pop(name)
+    return cfg
+
+
+# the feature wrappers of timm.models._features that feature_cls names (a str, lowercased); the
+# hook and fx wrappers trace the model's forward by other means: not followed
+_FEATURE_CLASSES = {"list": "FeatureListNet", "dict": "FeatureDictNet", "getter": "FeatureGetterNet"}
+
+
+def _feature_net(interp, model: Any, cfg: dict, node) -> Any:
+    """`feature_cls(model, **feature_cfg)`, the wrapper around the model that features_only builds
+    (FeatureListNet unless feature_cls names another), read from timm's source; the builder drops
+    flatten_sequential for the getter, no_rewrite for all but the hook wrapper, and gives the
+    model's output_fmt to all but the getter."""
+    kind = cfg.pop("feature_cls", "list")
+    name = _FEATURE_CLASSES.get(kind.lower()) if isinstance(kind, str) else None
+    path = find_module("timm.models._features", interp.path, interp.extra_paths)
+    if name is None or path is None or not isinstance(model, Instance):
+        return UNKNOWN
+    cfg.pop("no_rewrite", None)
+    if name == "FeatureGetterNet":
+        cfg.pop("flatten_sequential", None)
+    elif "output_fmt" in model.attrs:
+        cfg.setdefault("output_fmt", model.attrs["output_fmt"])
+    return interp.invoke(interp.resolve(Lazy(path, name)), [model], cfg, node)
 
 
 def variant_cfg(interp, variant: Any, tag: str | None = None) -> dict:
