@@ -11,14 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .sizes import CONFLICT, broadcast_size
+from .sizes import CONFLICT, broadcast_size, format_shape
 
 Shape = tuple
-
-
-def _fmt(shape: Shape, batched: bool = True) -> str:
-    sizes = ", ".join("?" if d is None else str(d) for d in shape)
-    return f"(N, {sizes})" if batched else f"({sizes})"
 
 
 def _inner_error(call: str, a: str, b: str, k: Any, rows: Any) -> str | None:
@@ -47,7 +42,7 @@ def matmul_shape(call: str, a: Shape | None, b: Shape | None, const: Shape | Non
         return None, None  # a 2-d operand multiplies along the batch; different ranks mix batch and sizes
     if call == "bmm" and len(a) != 2:
         return None, None
-    shown = (_fmt(a), _fmt(b))
+    shown = (format_shape(a), format_shape(b))
     batch, error = _batch_dims(call, a[:-2], b[:-2], shown)
     if error:
         return None, error
@@ -60,7 +55,7 @@ def matmul_shape(call: str, a: Shape | None, b: Shape | None, const: Shape | Non
 def _with_const(call: str, x: Shape | None, const: Shape, const_first: bool) -> tuple[Shape | None, str | None]:
     if x is None or not 1 <= len(const) <= 2 or call == "bmm":
         return None, None  # a parameter with batch dims of its own would meet the batch
-    shown = (_fmt(const, False), _fmt(x)) if const_first else (_fmt(x), _fmt(const, False))
+    shown = (format_shape(const, False), format_shape(x)) if const_first else (format_shape(x), format_shape(const, False))
     if not const_first:  # x @ W: the last size of x meets W's rows (or its one axis)
         if not x:
             return None, None

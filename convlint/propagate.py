@@ -10,8 +10,8 @@ from . import layers as L
 from .detection import rcnn_transform_shape, roi_pool_shape
 from .graph import BATCH, MODEL_INPUT, Model, Op, is_batch
 from .products import attention_shape, einsum_shape, matmul_shape
-from .sizes import CONFLICT, Sym, broadcast_size, never_negative, var
-from .views import FOLDED, _fmt, _fold, _is_size, _reframe, _resolve, _rows, _view_shape, resolve_all
+from .sizes import CONFLICT, Sym, broadcast_size, format_shape, never_negative, var
+from .views import FOLDED, batch_rows, fold_frames, is_size, reframe, resolve_all, resolve_size, view_shape
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
 
@@ -153,14 +153,14 @@ def _run_cat(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 def _run_broadcast(op: Op, inputs: list[TensorInfo], values) -> Step:
     const = resolve_all(op.args["const"], values)  # a mask's sizes read off tensors (extract/sized.py)
-    if not all(_is_size(d) for d in const):
+    if not all(is_size(d) for d in const):
         return Step(op, inputs, UNKNOWN_TENSOR)
     shape, error = _broadcast_const(inputs[0].shape, const)
     keeps = shape is not None and inputs[0].shape is not None and shape[:1] == inputs[0].shape[:1]
     if error:
         name = {"Add": "sum", "Subtract": "difference", "Multiply": "product", "Divide": "quotient"}.get(
             op.args.get("op"), f"torch.{op.args.get('op')}")
-        error = f"{name} of a tensor {_fmt(inputs[0].shape)} and a parameter {tuple(const)} whose {error}"
+        error = f"{name} of a tensor {format_shape(inputs[0].shape)} and a parameter {tuple(const)} whose {error}"
     return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)),
                 error=error)
 
@@ -206,19 +206,19 @@ def _run_expand(op: Op, inputs: list[TensorInfo], values) -> Step:
         target = inputs[1].shape
         sizes = None if target is None else [BATCH, *target]
     else:
-        sizes = [_resolve(s, values) for s in op.args["sizes"]]
+        sizes = [resolve_size(s, values) for s in op.args["sizes"]]
     if shape is None or sizes is None or len(sizes) != len(shape) + 1 or not (sizes[0] == -1 or is_batch(sizes[0])):
         return Step(op, inputs, UNKNOWN_TENSOR)
     out = []
     for axis, (size, want) in enumerate(zip(shape, sizes[1:]), start=1):
         if want == -1 or want == size:
             out.append(size)
-        elif size == 1 and _is_size(want):
+        elif size == 1 and is_size(want):
             out.append(want)
         elif isinstance(size, int) and isinstance(want, int) and want > 0:
             return Step(op, inputs, UNKNOWN_TENSOR, error=(
                 f"expand: the expanded size {want} must match the existing size {size} at non-singleton "
-                f"dimension {axis} of {_fmt(shape)}"))
+                f"dimension {axis} of {format_shape(shape)}"))
         else:
             out.append(None)
     out = tuple(out)
@@ -229,8 +229,8 @@ def _run_constant(op: Op, inputs: list[TensorInfo], values) -> Step:
     """`token.expand(x.size(0), -1, -1)` of a parameter of known shape: a batched tensor, the
     batch on a new leading axis or on a size-1 first one (as torch aligns sizes from the right),
     with as many rows per sample as the tensor x.size(0) was read from."""
-    const, sizes = op.args["const"], [_resolve(s, values) for s in op.args["sizes"]]
-    new, rows = len(sizes) - len(const), _rows(sizes[0], values)
+    const, sizes = op.args["const"], [resolve_size(s, values) for s in op.args["sizes"]]
+    new, rows = len(sizes) - len(const), batch_rows(sizes[0], values)
     if not isinstance(rows, int) or rows is False or new < 0 or new == 0 and const[0] != 1:
         return Step(op, inputs, UNKNOWN_TENSOR)
     out = []
@@ -238,7 +238,7 @@ def _run_constant(op: Op, inputs: list[TensorInfo], values) -> Step:
         size = const[axis - new] if axis >= new else None
         if want == -1 and size is not None or want == size:
             out.append(size)
-        elif (size is None or size == 1) and _is_size(want):
+        elif (size is None or size == 1) and is_size(want):
             out.append(want)
         else:
             return Step(op, inputs, UNKNOWN_TENSOR)
@@ -268,7 +268,7 @@ def _run_repeat(op: Op, inputs: list[TensorInfo], values) -> Step:
     """x.repeat(1, r1, r2, ...): each axis times its count; a first count other than 1 grows the
     batch, and more counts than axes add leading ones: unknown."""
     shape = inputs[0].shape
-    sizes = [_resolve(s, values) for s in op.args["sizes"]]
+    sizes = [resolve_size(s, values) for s in op.args["sizes"]]
     if shape is None or len(sizes) != len(shape) + 1 or sizes[0] != 1:
         return Step(op, inputs, UNKNOWN_TENSOR)
     out = tuple(None if size is None or not (isinstance(r, int) and r >= 0 or isinstance(r, Sym)) else size * r
@@ -290,7 +290,7 @@ def _run_stack(op: Op, inputs: list[TensorInfo], values) -> Step:
             if isinstance(x, int) and isinstance(y, int) and x != y:
                 return Step(op, inputs, UNKNOWN_TENSOR, error=(
                     f"torch.stack expects each tensor to be equal size, but gets "
-                    f"{' and '.join(_fmt(s) for s in shapes)}"))
+                    f"{' and '.join(format_shape(s) for s in shapes)}"))
             if x != y:
                 out[i] = None
     index = dim % rank - 1
@@ -302,7 +302,7 @@ def _run_index(op: Op, inputs: list[TensorInfo], values) -> Step:
     if inputs[0].batch_at:
         spec = op.args["spec"]
         whole = all(item == ("slice", None, None, None) for item in spec[1:])
-        index = _resolve(spec[0][1], values) if spec and spec[0][0] == "index" else None
+        index = resolve_size(spec[0][1], values) if spec and spec[0][0] == "index" else None
         return _leading_piece(op, inputs[0], whole, index)
     shape = _index_shape(op.args["spec"], inputs[0].shape, values)
     keeps = shape is not None and op.args["spec"][:2] in ((("slice", None, None, None),) * 2,) \
@@ -340,11 +340,11 @@ def _index_shape(spec: tuple, shape: Shape | None, values) -> Shape | None:
             axis += 1
             continue
         if item[0] == "index":
-            index = _resolve(item[1], values)
+            index = resolve_size(item[1], values)
             if not isinstance(index, int) or isinstance(size, int) and not -size <= index < size:
                 return None
         else:
-            out.append(_slice_length(size, *(None if b is None else _resolve(b, values) for b in item[1:])))
+            out.append(_slice_length(size, *(None if b is None else resolve_size(b, values) for b in item[1:])))
         axis += 1
     return tuple(out)
 
@@ -453,15 +453,15 @@ def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
     if not op.args["sizes"]:
         return Step(op, inputs, UNKNOWN_TENSOR)  # view(*sizes) of sizes we do not know
     frames, first = inputs[0].frames, op.args["sizes"][0]
-    rows = _rows(first, values)
+    rows = batch_rows(first, values)
     if rows is None:
         return Step(op, inputs, UNKNOWN_TENSOR)  # the batch of a tensor folded we know not how
     if rows is not False and (rows != frames or not is_batch(first)):
-        shape = _reframe(op.args["sizes"][1:], inputs[0], rows, values)
+        shape = reframe(op.args["sizes"][1:], inputs[0], rows, values)
         return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=rows if shape else 1))
-    shape, error = _view_shape(op, inputs[0], values)
+    shape, error = view_shape(op, inputs[0], values)
     if shape is None and error is None:
-        shape, frames = _fold(op, inputs[0], values)
+        shape, frames = fold_frames(op, inputs[0], values)
     return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=frames), error=error)
 
 
@@ -519,7 +519,7 @@ def _split_shape(op: Op, shape: Shape | None) -> tuple[Shape | None, str | None]
             return None, None
         if isinstance(n, int) and all(isinstance(v, int) for v in param) and sum(param) != n:
             error = (f"{op.args['call']} sizes {list(param)} sum to {sum(param)}, but dimension {op.args['dim']} "
-                     f"of {_fmt(shape)} has size {n}")
+                     f"of {format_shape(shape)} has size {n}")
             return None, error if index == 0 else None
         size = param[index] if index < len(param) else None
         if size is None or size < 0:
@@ -587,7 +587,7 @@ def broadcast(a: Shape | None, b: Shape | None) -> tuple[Shape | None, str | Non
         y = b[-i] if i <= len(b) else 1
         size = broadcast_size(x, y)
         if size is CONFLICT:
-            return None, f"shapes {_fmt(a)} and {_fmt(b)} cannot be broadcast (dimension {x} against {y})"
+            return None, f"shapes {format_shape(a)} and {format_shape(b)} cannot be broadcast (dimension {x} against {y})"
         out.append(size)
     return tuple(reversed(out)), None
 
@@ -617,7 +617,7 @@ def _cat_shape(dim: int, shapes: list[Shape | None]) -> tuple[Shape | None, str 
             if isinstance(x, int) and isinstance(y, int) and x != y:
                 return None, (
                     f"torch.cat along dim {dim} needs equal sizes elsewhere, "
-                    f"but gets {' and '.join(_fmt(s) for s in shapes)}"
+                    f"but gets {' and '.join(format_shape(s) for s in shapes)}"
                 )
             if x != y:
                 out[i] = _pinned(x, y)

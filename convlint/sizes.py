@@ -591,3 +591,9 @@ def broadcast_size(x, y):
     if isinstance(x, int) or isinstance(y, int):
         return x if isinstance(x, int) else y
     return None
+
+
+def format_shape(shape: tuple, batched: bool = True) -> str:
+    """A shape as messages show it: `(N, 64, 7, 7)` with the batch first, `?` for an unknown size."""
+    sizes = ", ".join("?" if d is None else str(d) for d in shape)
+    return f"(N, {sizes})" if batched else f"({sizes})"

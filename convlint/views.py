@@ -8,7 +8,7 @@ from math import prod
 from typing import Any, Protocol
 
 from .graph import DimOf, Op, SizeOf, is_batch
-from .sizes import UNKNOWN, Sym
+from .sizes import UNKNOWN, Sym, format_shape
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
 FOLDED = "folded"  # a key of propagation's values: some view folded frames into a batch
@@ -28,11 +28,7 @@ def _numel(shape: Shape | None):
     return prod(shape)
 
 
-def _fmt(shape: Shape) -> str:
-    return "(N, " + ", ".join("?" if d is None else str(d) for d in shape) + ")"
-
-
-def _rows(size: Any, values) -> int | bool | None:
+def batch_rows(size: Any, values) -> int | bool | None:
     """Rows per model sample of the batch a first view size names: `b` (b = x.size(0): x's own
     rows; 1 while nothing is folded) or `b * n`; False: not a batch; None: a batch whose rows are
     not known (read off a tensor we do not follow, or before provenance was kept)."""
@@ -42,8 +38,8 @@ def _rows(size: Any, values) -> int | bool | None:
         source = values.get(size.source) if size.source is not None else None
         return None if source is None or source.shape is None else source.frames
     if isinstance(size, SizeOf) and size.op in ("*", "//") and is_batch(size.left):
-        rows, n = _rows(size.left, values), _resolve(size.right, values)
-        if not (_is_count(rows) and _is_size(n)):
+        rows, n = batch_rows(size.left, values), resolve_size(size.right, values)
+        if not (_is_count(rows) and is_size(n)):
             return None
         return rows * n if size.op == "*" else _exact_quotient(rows, n)
     return False
@@ -66,12 +62,12 @@ def _exact_quotient(a: int | Sym, b: int | Sym) -> int | Sym | None:
     return None
 
 
-def _reframe(sizes: tuple, incoming: Shaped, rows: int, values) -> Shape | None:
+def reframe(sizes: tuple, incoming: Shaped, rows: int, values) -> Shape | None:
     """`x.reshape(b * n, c, h, w)` folds n rows per row into the batch, `y.view(b, t, -1)` with b
     read before the fold unfolds them: the elements of a sample, incoming.frames rows of the input
     shape, become `rows` rows of the sizes given (or torch raises)."""
-    rest = tuple(_resolve(s, values) for s in sizes)
-    if incoming.shape is None or not all(_is_size(s) or s == -1 for s in rest) or rest.count(-1) > 1:
+    rest = tuple(resolve_size(s, values) for s in sizes)
+    if incoming.shape is None or not all(is_size(s) or s == -1 for s in rest) or rest.count(-1) > 1:
         return None
     features = _numel(incoming.shape)
     if features is not None and all(isinstance(s, int) for s in rest):
@@ -100,14 +96,14 @@ def _factors(count: int | Sym) -> tuple:
     return (count,)
 
 
-def _fold(op: Op, incoming: Shaped, values) -> tuple[Shape | None, int]:
+def fold_frames(op: Op, incoming: Shaped, values) -> tuple[Shape | None, int]:
     """`x.view(-1, c, h, w)` of a (N, T, C, H, W) video: T frames folded into the batch, which
     becomes N·T; `y.view(-1, t, d)` unfolds them again. Only along whole axes: a fold keeps the
     last axes of the input (the leading ones go into the batch), an unfold takes whole rows back
     (any other count is misplaced-flatten's view(-1, N), or unknown)."""
-    sizes = [_resolve(s, values) for s in op.args["sizes"]]
+    sizes = [resolve_size(s, values) for s in op.args["sizes"]]
     shape, features = incoming.shape, _numel(incoming.shape)
-    if shape is not None and len(sizes) >= 2 and sizes[0] == -1 and all(_is_size(s) for s in sizes[1:]):
+    if shape is not None and len(sizes) >= 2 and sizes[0] == -1 and all(is_size(s) for s in sizes[1:]):
         for j in range(1, len(shape)):
             if tuple(sizes[1:]) == shape[j:]:
                 # the leading axes, symbolic ones too (swin's windows), go into the batch whole
@@ -129,19 +125,19 @@ def _fold(op: Op, incoming: Shaped, values) -> tuple[Shape | None, int]:
     return tuple(sizes[1:]), total // row
 
 
-def _view_shape(op: Op, incoming: Shaped, values: dict[int, Shaped]) -> tuple[Shape | None, str | None]:
+def view_shape(op: Op, incoming: Shaped, values: dict[int, Shaped]) -> tuple[Shape | None, str | None]:
     """x.view(...) keeping the batch: `view(x.size(0), ...)` or `view(-1, N)` with N the per-sample
     count; an explicit per-sample count that is not the input's is torch's error."""
-    sizes = [_resolve(s, values) for s in op.args["sizes"]]
+    sizes = [resolve_size(s, values) for s in op.args["sizes"]]
     features = _numel(incoming.shape)
-    if sizes and is_batch(sizes[0]) and all(_is_size(s) or s == -1 for s in sizes[1:]) and sizes.count(-1) <= 1:
+    if sizes and is_batch(sizes[0]) and all(is_size(s) or s == -1 for s in sizes[1:]) and sizes.count(-1) <= 1:
         rest = tuple(sizes[1:])
         concrete = _numel(tuple(s for s in rest if s != -1))
         if features is not None and concrete is not None and (concrete != features if -1 not in rest else features % concrete):
             call = op.args.get("call", "view")
             return None, (f"{call}({', '.join(['N', *map(str, rest)])}) needs "
                           f"{'a multiple of ' if -1 in rest else ''}{concrete} element{'s' * (concrete != 1)} per sample, "
-                          f"but its input {_fmt(incoming.shape)} has {fmt_product(incoming.shape)}")
+                          f"but its input {format_shape(incoming.shape)} has {fmt_product(incoming.shape)}")
         if -1 not in rest:
             # every size explicit (x.view(n, c, h, w) with c, h, w read off a tensor): the result
             # has exactly these sizes, or torch raises
@@ -226,7 +222,7 @@ def _view_rest(sizes: list, features) -> Shape | None:
     return tuple(rest) if prod(rest) == features else None
 
 
-def _resolve(size: Any, values: dict[int, Shaped]) -> Any:
+def resolve_size(size: Any, values: dict[int, Shaped]) -> Any:
     """A view size: an int, BATCH, a Sym read off a tensor's shape, or UNKNOWN."""
     if isinstance(size, DimOf):
         info = values.get(size.value)
@@ -234,9 +230,9 @@ def _resolve(size: Any, values: dict[int, Shaped]) -> Any:
         if shape is None or size.rank is not None and size.rank != len(shape) + 1:
             return UNKNOWN
         axis = size.axis if size.axis >= 0 else size.axis + len(shape) + 1
-        return shape[axis - 1] if 1 <= axis <= len(shape) and _is_size(shape[axis - 1]) else UNKNOWN
+        return shape[axis - 1] if 1 <= axis <= len(shape) and is_size(shape[axis - 1]) else UNKNOWN
     if isinstance(size, SizeOf):
-        left, right = _resolve(size.left, values), _resolve(size.right, values)
+        left, right = resolve_size(size.left, values), resolve_size(size.right, values)
         if not (_is_number(left) and _is_number(right)):
             return UNKNOWN
         if size.op in ("//", "%"):
@@ -255,7 +251,7 @@ def resolve_all(value: Any, values: dict[int, Shaped]) -> Any:
     if isinstance(value, tuple):
         return tuple(resolve_all(v, values) for v in value)
     if isinstance(value, (DimOf, SizeOf)):
-        resolved = _resolve(value, values)
+        resolved = resolve_size(value, values)
         return resolved if _is_number(resolved) else UNKNOWN
     return value
 
@@ -264,6 +260,6 @@ def _is_number(size: Any) -> bool:
     return isinstance(size, Sym) or (isinstance(size, int) and not isinstance(size, bool))
 
 
-def _is_size(size: Any) -> bool:
+def is_size(size: Any) -> bool:
     """A positive int or a symbolic size (not -1, not BATCH, not unknown)."""
     return isinstance(size, Sym) or (isinstance(size, int) and not isinstance(size, bool) and size > 0)
