@@ -511,7 +511,9 @@ def _split_shape(op: Op, shape: Shape | None) -> tuple[Shape | None, str | None]
     n, mode, param = shape[axis], op.args["mode"], op.args["param"]
     index, expected = op.args["index"], op.args["expected"]
     if mode == "unbind":  # x.unbind(dim): n slices, each without that axis
-        if isinstance(n, int) and (index >= n or expected not in (None, n)):
+        if index < 0 and not isinstance(n, int):
+            return None, None
+        if isinstance(n, int) and (not -n <= index < n or expected not in (None, n)):
             return None, None
         return shape[:axis] + shape[axis + 1:], None
     if mode == "sections":
@@ -529,7 +531,8 @@ def _split_shape(op: Op, shape: Shape | None) -> tuple[Shape | None, str | None]
             return None, None
         each = -(-n // param) if mode == "chunk" else param
         count = -(-n // each)
-        if index >= count or (expected is not None and expected != count):
+        index = index + count if index < 0 else index
+        if not 0 <= index < count or (expected is not None and expected != count):
             return None, None
         size = each if index < count - 1 else n - each * (count - 1)
     return shape[:axis] + (size,) + shape[axis + 1:], None

@@ -229,7 +229,9 @@ class Expressions:
             count = value.count
             if key >= 0 and (count is None or key < count):
                 return self.piece(value, key, count)
-            return self.piece(value, count + key, count) if count is not None and -count <= key < 0 else UNKNOWN
+            if count is None:  # `spx[-1]` of a split whose length only propagation knows
+                return self.piece(value, key, None)
+            return self.piece(value, count + key, count) if -count <= key < 0 else UNKNOWN
         if isinstance(value, ShapeOf):
             if key == 0:
                 return batch_of(value.tensor.value)
