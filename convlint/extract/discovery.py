@@ -16,7 +16,7 @@ from .nn import module_kind
 from .state import MAX_PARTS
 from .values import (
     JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
-    owner_items,
+    forward_of, owner_items,
 )
 
 
@@ -154,7 +154,7 @@ class Discovery:
         called alone (a plain nn.Sequential may serve as a list of per-level heads: not run)."""
         if not isinstance(module, Instance) or module.opaque:
             return False
-        if isinstance(module.cls.lookup("forward"), Function):
+        if isinstance(forward_of(module), Function):
             return True
         return module.children is not None and module.cls.torch_base() == "Sequential" and \
             not any(id(child) in self.applied for child in module.children)
@@ -181,7 +181,7 @@ class Discovery:
 def takes_list(module: Any, depth: int = 0) -> bool:
     """A module whose forward takes a list of tensors: annotated so (`x: list[Tensor]`), or,
     unannotated, iterating over it or handing it to a sub-module that takes one."""
-    forward = module.cls.lookup("forward") if isinstance(module, Instance) else None
+    forward = forward_of(module) if isinstance(module, Instance) else None
     if not isinstance(forward, Function) or depth > 2:
         return False
     params = forward.node.args.posonlyargs + forward.node.args.args

@@ -14,7 +14,7 @@ from ..sizes import UNKNOWN
 from .state import MAX_SPECULATION, catches
 from .values import (
     BUFFER, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, Lazy,
-    ListVal, MethodRef, OneOf, Qual, Raise, Tensor, as_param, binds, int_value, is_tensor, known, owner_items,
+    ListVal, MethodRef, OneOf, Qual, Raise, Tensor, as_param, binds, forward_of, int_value, is_tensor, known, owner_items,
 )
 
 # every private attribute name torch.nn.Module and the torch.nn layers define (collected from torch
@@ -324,7 +324,7 @@ class Modules:
         if isinstance(module, OneOf):
             return self.apply_either(module, args, kwargs, node)
         if isinstance(module, Instance) and not module.opaque:
-            forward = module.cls.lookup("forward")
+            forward = forward_of(module)
             hook = self.forward_hook(module) if isinstance(forward, Function) else None
             if hook is not None:
                 self.applied[id(module)] = module

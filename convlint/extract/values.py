@@ -185,6 +185,15 @@ class BoundMethod:
     func: Function
 
 
+def forward_of(instance: Instance) -> Any:
+    """The forward a call of the instance runs: `self.forward = self.forward_split_cat` in its
+    __init__ (timm's fasternet) overrides the class's."""
+    bound = instance.attrs.get("forward")
+    if isinstance(bound, BoundMethod) and bound.self_value is instance:
+        return bound.func
+    return instance.cls.lookup("forward")
+
+
 @dataclass(eq=False)
 class Super:
     instance: Instance
