@@ -73,8 +73,10 @@ def _sequence(name):
             return ListVal([]) if name == "list" else ()
         if name == "sorted" and isinstance(args[0], SetVal) and not args[0].lost:
             items = list(args[0].items)  # its order is no matter once sorted
+        elif name == "sorted" and isinstance(args[0], frozenset):
+            items = list(args[0])
         else:
-            items = list(args[0]) if name == "sorted" and isinstance(args[0], frozenset) else interp.iterate(args[0])
+            items = interp.iterate(args[0])
         if items is None:
             return UNKNOWN
         if name == "reversed":

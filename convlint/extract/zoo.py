@@ -24,7 +24,7 @@ from .detection import FORWARDS
 from .nn import torch_class
 from .values import (
     JUMPS, ClassInfo, DictVal, EnumMember, Function, Instance, Lazy, ListVal, MethodRef, Qual, Raise, SetVal, int_value,
-    is_enum, known, positional_params,
+    forward_of, is_enum, known, positional_params,
 )
 
 # timm.models._builder.build_model_with_cfg's parameters before its **kwargs (the model's arguments)
@@ -501,7 +501,9 @@ def item_hook(interp, instance: Instance) -> Any:
 
 def forward_hook(interp, instance: Instance) -> Any:
     """The entry of FORWARDS for the class whose forward `instance` runs (a subclass that overrides
-    forward runs its own), if it has one."""
+    forward runs its own; one its __init__ assigned is no class's), if it has one."""
+    if forward_of(instance) is not instance.cls.lookup("forward"):
+        return None
     owner = next((cls for cls in instance.cls.mro() if "forward" in cls.attrs), None)
     if owner is None or owner.name not in _FORWARD_CLASSES:
         return None
