@@ -31,21 +31,25 @@ class Context:
         self.positions = positions  # engine.Positions of the file
         self.line_of: Callable[[ast.AST], int] = positions.line
         self.reporting = reporting  # the other file whose findings are being written (None: this file's)
+        self._steps: list[tuple] | None = None
+        self._layer_steps: list[tuple] | None = None
 
     def seen_from(self, path: str) -> Context:
         """This context, writing the findings of the other file `path`: lines are named from there."""
         return Context(self.runs, self.layers, self.positions, path)
 
-    def steps(self):
+    def steps(self) -> list[tuple]:
         """(run, index, step) for every step that surely runs: not in an arm of an undecided branch."""
-        for run in self.runs:
-            for index, step in enumerate(run.steps):
-                if not step.op.speculative:
-                    yield run, index, step
+        if self._steps is None:  # every check walks them: listed once
+            self._steps = [(run, index, step) for run in self.runs for index, step in enumerate(run.steps)
+                           if not step.op.speculative]
+        return self._steps
 
-    def layer_steps(self):
+    def layer_steps(self) -> list[tuple]:
         """(run, index, step) for every application of a torch layer that surely runs."""
-        return ((run, index, step) for run, index, step in self.steps() if step.op.kind == "layer")
+        if self._layer_steps is None:
+            self._layer_steps = [entry for entry in self.steps() if entry[2].op.kind == "layer"]
+        return self._layer_steps
 
     def describe(self, op: Op | None) -> str:
         """'the Conv2d on line 7' ('on line 7 of blocks.py' for a layer another file's code built)."""

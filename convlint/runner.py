@@ -34,7 +34,7 @@ def lint_paths(
 
     # Trees are millions of small objects that live as long as their file is analysed: with
     # CPython's default thresholds the collector rescans them over and over (a quarter of the time).
-    gc.set_threshold(20_000, 20, 20)
+    gc.set_threshold(100_000, 20, 20)
     from . import imports
     from .config import DEFAULT_FAIL_ON, severity_rank
     from .engine import might_define_models, read_source
@@ -196,10 +196,7 @@ def _run_all(tasks: list[tuple], jobs: int | None) -> list[tuple]:
         return lint_chunk(tasks)
     import multiprocessing
 
-    # contiguous runs of files (sorted by path) per worker: siblings that import each other
-    # meet in the same process, which interprets each one's module body once (extract.LOADED)
-    size = -(-len(tasks) // (jobs * 6))
-    chunks = [tasks[start : start + size] for start in range(0, len(tasks), size)]
+    chunks = guided_chunks(tasks, jobs)
     try:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform == "linux" else None)
@@ -207,6 +204,19 @@ def _run_all(tasks: list[tuple], jobs: int | None) -> list[tuple]:
             return [outcome for chunk in pool.map(lint_chunk, chunks, chunksize=1) for outcome in chunk]
     except (OSError, ImportError):  # no processes to be had (a sandbox): do it here
         return lint_chunk(tasks)
+
+
+def guided_chunks(tasks: list, jobs: int) -> list[list]:
+    """Contiguous runs of files (sorted by path), each a third of what is left per worker: siblings
+    that import each other meet in the same process, which interprets each one's module body once
+    (extract.LOADED), and the runs shrink towards the end, so no worker is left with a long one
+    while the others wait (guided self-scheduling)."""
+    chunks, start = [], 0
+    while start < len(tasks):
+        size = -(-(len(tasks) - start) // (jobs * 3))
+        chunks.append(tasks[start : start + size])
+        start += size
+    return chunks
 
 
 def lint_chunk(tasks: list[tuple]) -> list[tuple]:

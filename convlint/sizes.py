@@ -163,6 +163,10 @@ def _mono_key(mono):
     return tuple(atom.key for atom in mono)
 
 
+def _first(item: tuple):
+    return item[0]
+
+
 def _add_into(terms: dict, mono, coef: int) -> None:
     total = terms.get(mono, 0) + coef
     if total:
@@ -192,9 +196,10 @@ def _build(terms: dict, const: int) -> "Size":
     if not terms:
         return const
     sym = object.__new__(Sym)
-    sym._terms = tuple(sorted(terms.items(), key=lambda mc: _mono_key(mc[0])))
+    keyed = sorted(((_mono_key(m), m, c) for m, c in terms.items()), key=_first)  # each key made once
+    sym._terms = tuple((m, c) for _, m, c in keyed)
     sym._const = const
-    sym._key = (tuple((_mono_key(m), c) for m, c in sym._terms), const)
+    sym._key = (tuple((k, c) for k, _, c in keyed), const)
     sym._hash = hash(sym._key)
     if _several_or_nested_floors(sym):
         return _as_single_floor(sym)
@@ -335,6 +340,30 @@ def _mul(x: "Sym", y: "Sym") -> "Size":
 
 # --------------------------------------------------------------------------- Sym
 
+_RESULTS: dict = {}  # (operation, x, y) -> its result: a model's blocks ask the same sums again and again
+MAX_RESULTS = 1 << 17
+
+
+def _remembered(operation):
+    """`operation(x, y)` worked out once per process for a Sym `x` and an int or Sym `y` (both
+    immutable, compared by value; a bool, float or other type is not kept: it may be refused)."""
+
+    def remembered(x, y):
+        kind = type(y)
+        if kind is not int and kind is not Sym:
+            return operation(x, y)
+        key = (operation, x, y)
+        found = _RESULTS.get(key)
+        if found is None:
+            if len(_RESULTS) >= MAX_RESULTS:
+                _RESULTS.clear()
+            found = _RESULTS[key] = operation(x, y)
+        return found
+
+    remembered.__doc__ = operation.__doc__
+    return remembered
+
+
 
 class Sym:
     """An exact integer expression over size variables; immutable and hashable."""
@@ -345,6 +374,7 @@ class Sym:
         raise TypeError("create symbolic sizes with var(name) and arithmetic")
 
     # ---- arithmetic
+    @_remembered
     def __add__(self, other):
         if not isinstance(other, (int, Sym)):
             return NotImplemented
@@ -362,6 +392,7 @@ class Sym:
     def __pos__(self):
         return self
 
+    @_remembered
     def __sub__(self, other):
         if not isinstance(other, (int, Sym)):
             return NotImplemented
@@ -372,11 +403,13 @@ class Sym:
             _add_into(terms, m, -c)
         return _build(terms, const - other_const)
 
+    @_remembered
     def __rsub__(self, other):
         if not isinstance(other, int):
             return NotImplemented
         return _build(*_poly_scale(_poly(self), -1, other))
 
+    @_remembered
     def __mul__(self, other):
         if not isinstance(other, (int, Sym)):
             return NotImplemented
@@ -386,6 +419,7 @@ class Sym:
 
     __rmul__ = __mul__
 
+    @_remembered
     def __floordiv__(self, other):
         if isinstance(other, bool) or not isinstance(other, int):
             return NotImplemented

@@ -191,3 +191,13 @@ def test_statistics_and_quiet_into_an_output_file_never_coloured(tmp_path, monke
     assert main(["check", "--output-file", str(report), "fixtures/nin_stem.py"]) == 1
     assert report.read_text().startswith("fixtures/nin_stem.py:7:5: CL002 [dropped-pixels] (224")
     assert capsys.readouterr().out == ""
+
+
+def test_jobs_split_the_files_into_shrinking_contiguous_runs():
+    from convlint.runner import guided_chunks
+
+    chunks = guided_chunks(list(range(100)), 2)
+    assert [len(c) for c in chunks] == [17, 14, 12, 10, 8, 7, 6, 5, 4, 3, 3, 2, 2, 2, 1, 1, 1, 1, 1]
+    assert [task for chunk in chunks for task in chunk] == list(range(100))  # in order, each once
+    assert guided_chunks(list(range(3)), 4) == [[0], [1], [2]]
+    assert guided_chunks([], 2) == []

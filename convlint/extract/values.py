@@ -479,10 +479,20 @@ def owner_items(attrs: dict) -> list:
     return [(key, value) for key, value in attrs.items() if isinstance(value, (Container, Instance))]
 
 
-def positional_params(params: ast.arguments) -> list[tuple[ast.arg, ast.expr | None]]:
-    """The positional parameters with their defaults (None: none)."""
-    positional = params.posonlyargs + params.args
-    return list(zip(positional, [None] * (len(positional) - len(params.defaults)) + params.defaults))
+_POSITIONAL: dict[int, tuple] = {}  # id(arguments node) -> (the node, its positional_params)
+
+
+def positional_params(params: ast.arguments) -> tuple[tuple[ast.arg, ast.expr | None], ...]:
+    """The positional parameters with their defaults (None: none), worked out once per signature
+    (every call binds one; the entry holds its node, so the id stays that node's)."""
+    kept = _POSITIONAL.get(id(params))
+    if kept is None:
+        if len(_POSITIONAL) >= 1 << 16:
+            _POSITIONAL.clear()
+        positional = params.posonlyargs + params.args
+        kept = _POSITIONAL[id(params)] = (
+            params, tuple(zip(positional, [None] * (len(positional) - len(params.defaults)) + params.defaults)))
+    return kept[1]
 
 
 def binds(params: ast.arguments, count: int, kwargs: dict) -> bool:
@@ -490,7 +500,7 @@ def binds(params: ast.arguments, count: int, kwargs: dict) -> bool:
     positional = positional_params(params)
     if count > len(positional) and params.vararg is None:
         return False
-    kwonly = list(zip(params.kwonlyargs, params.kw_defaults))
+    kwonly = tuple(zip(params.kwonlyargs, params.kw_defaults))
     names = {p.arg for p, _ in positional[count:]} | {p.arg for p, _ in kwonly}
     if any(k not in names for k in kwargs) and params.kwarg is None:
         return False

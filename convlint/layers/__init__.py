@@ -194,12 +194,25 @@ FORWARD_READ = {
 # --------------------------------------------------------------------------- binding
 
 
+_SIGNATURES: dict[tuple[int, int], tuple] = {}  # (id(params), id(keyword_only)) -> (params, keyword_only, positional, names)
+
+
+def _signature(params: tuple, keyword_only: tuple) -> tuple[tuple, frozenset]:
+    """(positional names, all names) of a signature, worked out once per signature (every layer
+    construction binds one; the tuples live in the tables, and the entry holding them keeps their ids theirs)."""
+    kept = _SIGNATURES.get((id(params), id(keyword_only)))
+    if kept is None:
+        positional = tuple(name for name, _ in params if name not in keyword_only)
+        kept = _SIGNATURES[id(params), id(keyword_only)] = (params, keyword_only, positional,
+                                                              frozenset(name for name, _ in params))
+    return kept[2], kept[3]
+
+
 def _bind(params: tuple, keyword_only: tuple, args: list, kwargs: dict):
-    positional = [name for name, _ in params if name not in keyword_only]
+    positional, names = _signature(params, keyword_only)
     if len(args) > len(positional):
         return None
     bound = dict(zip(positional, args))
-    names = {name for name, _ in params}
     for key, value in kwargs.items():
         if key not in names or key in bound:
             return None
@@ -218,7 +231,7 @@ def bind(name: str, args: list, kwargs: dict) -> dict | None:
     rule = _RULES[name]
     if rule.accepts_anything:
         return {}
-    return _bind(rule.params, rule.keyword_only, list(args), dict(kwargs))
+    return _bind(rule.params, rule.keyword_only, args, kwargs)
 
 
 def _resolved(rule: Rule, params: dict) -> dict:
