@@ -42,15 +42,17 @@ class _Unit:
 
     __slots__ = ("binds", "end", "literal", "plain", "reads", "start", "stmts")
 
-    def __init__(self, stmt: ast.stmt, start: int, end: int, binds: set[str], reads: set[str], plain: bool) -> None:
+    def __init__(self, stmt: ast.stmt, start: int, end: int, binds: set[str], plain: bool) -> None:
         self.stmts = [stmt]
-        self.start, self.end, self.binds, self.reads, self.plain = start, end, binds, reads, plain
+        self.start, self.end, self.binds, self.plain = start, end, binds, plain
+        self.reads: set[str] | None = None  # read from its lines when first needed (Plan.reads)
         self.literal: tuple[str, ast.expr] | None = None  # (name, value) of a large `NAME = <literal>`
 
 
 class Plan:
-    def __init__(self, units: list[_Unit], modules: set[str]) -> None:
+    def __init__(self, units: list[_Unit], modules: set[str], lines: list[bytes]) -> None:
         self.units = units
+        self.lines = lines
         self.modules = modules  # names bound by imports only: reading them changes nothing
         self.taken: set[int] = set()
         # name -> the units that bind it, and the plain units that read it (a module name aside)
@@ -60,7 +62,7 @@ class Plan:
             for name in unit.binds:
                 self.binders.setdefault(name, []).append(index)
             if unit.plain:
-                for name in unit.reads - modules:
+                for name in self.reads(unit) - modules:
                     self.readers.setdefault(name, []).append(index)
 
     def take(self, name: str | None) -> tuple[list[ast.stmt], dict]:
@@ -79,6 +81,13 @@ class Plan:
                 stmts.extend(unit.stmts)
         return stmts, literals
 
+    def reads(self, unit: _Unit) -> set[str]:
+        """The names a unit's text may read; a def's or class's only once a needed name leads to it
+        (most of a large sibling's are never asked for)."""
+        if unit.reads is None:
+            unit.reads = _reads(b"".join(self.lines[unit.start - 1 : unit.end]))
+        return unit.reads
+
     def _needed(self, name: str) -> set[int]:
         """The units not taken yet that bind a needed name or, plain, read one; what they read is
         needed in turn. What a star import binds is not listed here: it is always needed."""
@@ -91,7 +100,7 @@ class Plan:
                 if index in chosen or index in self.taken:
                     continue
                 chosen.add(index)
-                fresh = self.units[index].reads - needed
+                fresh = self.reads(self.units[index]) - needed
                 needed |= fresh
                 pending.extend(fresh)
         return chosen
@@ -112,7 +121,6 @@ def plan(tree: ast.Module, source: bytes) -> Plan | None:
         binds = statement_binds(stmt)
         if isinstance(stmt, ast.ImportFrom) and stmt.names[0].name == "*":
             binds = {STAR}
-        reads = _reads(b"".join(lines[start - 1 : end]))
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             modules |= binds
         else:
@@ -122,17 +130,16 @@ def plan(tree: ast.Module, source: bytes) -> Plan | None:
             last = units[-1]
             last.end, last.plain = max(last.end, end), last.plain or plain
             last.binds |= binds
-            last.reads |= reads
             last.stmts.append(stmt)
             last.literal = None
         else:
-            units.append(_Unit(stmt, start, end, binds, reads, plain))
+            units.append(_Unit(stmt, start, end, binds, plain))
             target = stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
             if (isinstance(target, ast.Name) and target.id not in bound
                     and sum(map(len, lines[start - 1 : end])) >= LITERAL_BYTES):
                 units[-1].literal = (target.id, stmt.value)  # bound here first: it may be bound before the rest runs
         bound |= binds
-    return Plan(units, modules - others)
+    return Plan(units, modules - others, lines)
 
 
 _NOT_LITERAL = object()

@@ -26,6 +26,7 @@ COMPARISONS = {
 }
 
 SIZE_ARITHMETIC = {"Add": "+", "Subtract": "-", "Multiply": "*", "FloorDivide": "//", "Modulo": "%"}
+_INTS_AND_STRS = (int, str)  # exact types: a bool or an int subclass goes the long way
 _COMPARED = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
 
 OPERATORS = {
@@ -193,6 +194,11 @@ class Operators:
         for op, comparator in zip(node.ops, node.comparators):
             right = self.ev(comparator, env)
             kind = type(op)
+            if type(left) is type(right) and type(left) in _INTS_AND_STRS and kind in COMPARISONS:
+                if not COMPARISONS[kind](left, right):  # `stride != 1`, `mode == "add"`: Python's own answer
+                    return False
+                left = right
+                continue
             if (is_tensor(left) or is_tensor(right)) and kind in COMPARISONS and len(node.ops) == 1 \
                     and all(is_tensor(v) or numeric(v) for v in (left, right)):
                 # `x > 0`, `a == b`: elementwise (torch's gt, eq...), a mask of the broadcast shape
