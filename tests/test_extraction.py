@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from convlint.engine import analyze_source, lint_source
+from convlint.sizes import var
 
 
 def steps_of(source, model):
@@ -458,7 +459,8 @@ def test_one_line_bodies_are_run():
                                     "(out_channels of the Conv2d on line 11)"),  # where the helper is called
     ]
     assert [(m.name, [(s.kind, s.line, s.out_shape) for s in m.steps]) for m in analysis.models] == [
-        ("block", [("Conv2d", 4, None), ("ReLU", 4, None)]),  # a builder: run too, on an unknown input
+        # a builder: run too, on an unknown input, which its first layer makes a map of unknown channels
+        ("block", [("Conv2d", 4, (None, var("H"), var("W"))), ("ReLU", 4, (None, var("H"), var("W")))]),
         ("Net", [("Conv2d", 4, (16, 32, 32)), ("ReLU", 4, (16, 32, 32)), ("Conv2d", 12, (10, 32, 32))]),
     ]
 

@@ -15,9 +15,11 @@ from ..syntax import DEFS, dotted_name, walk
 from .nn import module_kind
 from .state import MAX_PARTS
 from .values import (
-    JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
+    JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, OneOf, Tensor, binds,
     forward_of, owner_items,
 )
+
+MAX_EXAMPLES = 3  # the calls of a class its documentation shows that are built, each a model
 
 
 class Construction(NamedTuple):
@@ -103,7 +105,15 @@ class Discovery:
         if kind is ast.ClassDef:
             cls = self.globals.vars.get(stmt.name)
             if isinstance(cls, ClassInfo) and cls.torch_base() is not None:
-                yield cls.name, lambda: self.instantiate(cls, [], {}, stmt, defaults_only=True)
+                init = cls.lookup("__init__")
+                examples = [c for c in syntax.documented_calls(stmt) if
+                            binds(init.node.args, 1 + len(c.args), {k.arg: None for k in c.keywords})][:MAX_EXAMPLES] \
+                    if isinstance(init, Function) and requires_arguments(init.node.args) else []
+                used: list[ast.Call] = []
+                yield cls.name, lambda: self.documented_or_default(cls, stmt, examples, used)
+                for call in examples:
+                    if call not in used:  # each other example, a model of its own named by its line
+                        yield f"{cls.name}@{call.lineno}", lambda call=call: self.ev(call, self.globals)
         elif kind in DEFS:
             func = self.globals.vars.get(stmt.name)
             if isinstance(func, Function):
@@ -114,6 +124,17 @@ class Discovery:
                     value = self.globals.vars.get(target.id)
                     if isinstance(value, (Layer, Container, Instance)) and module_kind(value) is not False:
                         yield target.id, (lambda v=value: v)
+
+    def documented_or_default(self, cls: ClassInfo, stmt: ast.ClassDef, examples: list, used: list) -> Any:
+        """The class built as the first of its documentation's examples (the authors' own values for
+        the parameters without a default, which defaults_only would leave unknown; those that bind
+        to its __init__) that builds a module, noted in `used`; else from its defaults alone."""
+        for call in examples:
+            module = self.ev(call, self.globals)
+            if isinstance(module, (Layer, Container, Instance)):
+                used.append(call)
+                return module
+        return self.instantiate(cls, [], {}, stmt, defaults_only=True)
 
     def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None,
               made: Construction | None = None) -> Model | None:
@@ -176,6 +197,12 @@ class Discovery:
                 if isinstance(child, (Container, Instance)) and id(child) not in seen:
                     seen.add(id(child))
                     queue.append((f"{path}.{key}" if path else str(key), child))
+
+
+def requires_arguments(params: ast.arguments) -> bool:
+    """Whether a method has a parameter besides `self` that no default fills."""
+    positional = [*params.posonlyargs, *params.args][1:]
+    return len(positional) > len(params.defaults) or any(d is None for d in params.kw_defaults)
 
 
 def takes_list(module: Any, depth: int = 0) -> bool:
