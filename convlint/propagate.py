@@ -10,7 +10,7 @@ from . import layers as L
 from .detection import rcnn_transform_shape, roi_pool_shape
 from .graph import BATCH, MODEL_INPUT, Model, Op, is_batch
 from .products import attention_shape, einsum_shape, matmul_shape
-from .sizes import CONFLICT, Sym, broadcast_size, format_shape, never_negative, var
+from .sizes import CONFLICT, UNKNOWN, Sym, broadcast_size, format_shape, never_negative, var
 from .views import FOLDED, batch_rows, fold_frames, is_size, reframe, resolve_all, resolve_size, view_shape
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
@@ -57,12 +57,16 @@ class Step:
 
 
 def symbolic_input(kind: str, params: dict) -> Shape | None:
-    """The input a layer expects when nothing is declared: its channels, then symbolic sizes."""
+    """The input a layer expects when nothing is declared: its channels, then symbolic sizes; the
+    channels unknown (None) when its own count is (a class built from its defaults alone, whose
+    `in_channels` no code gives: what it outputs does not depend on them)."""
     spec = L.LAYERS.get(kind)
     if spec is None or spec.channels_param is None or spec.rank is None:
         return None
     channels = params.get(spec.channels_param)
-    if not isinstance(channels, int) or isinstance(channels, bool) or channels <= 0:
+    if channels is UNKNOWN or channels is None:
+        channels = None
+    elif not isinstance(channels, int) or isinstance(channels, bool) or channels <= 0:
         return None
     names = SPATIAL_NAMES.get(spec.rank[-1] - 1)  # every such layer takes (C, spatial...), C alone never
     return (channels, *(var(n) for n in names)) if names else None
@@ -89,8 +93,9 @@ class Propagation:
         seeded = None
         if op.kind == "layer" and len(op.inputs) == 1 and op.inputs[0] in free and inputs[0].shape is None:
             seeded = symbolic_input(op.layer.kind, op.layer.params or {})
-            if seeded is not None and op.inputs[0] in self.one_channel and seeded[0] != 1:
-                seeded = None  # a layer of other channels than the one a channel mean has: torch raises
+            if seeded is not None and op.inputs[0] in self.one_channel:
+                # a layer of other channels than the one a channel mean has: torch raises
+                seeded = (1, *seeded[1:]) if seeded[0] in (1, None) else None
             if seeded is not None:
                 inputs[0] = values[op.inputs[0]] = TensorInfo(seeded)
                 free.discard(op.inputs[0])

@@ -120,6 +120,75 @@ def declared_input(stmt: ast.stmt, comments: dict[int, tuple[int, ...] | None]) 
     return found
 
 
+MAX_EXAMPLE_LINES = 20  # the longest documented call followed
+_PROMPT = re.compile(r"^\s*(?:>>>|\.\.\.)(?: |$)")
+
+
+def documented_calls(cls: ast.ClassDef) -> list[ast.Call]:
+    """The calls of the class that its own documentation shows (its docstring's or its __init__'s:
+    `>>> net = ViT(in_channels=1, img_size=(96, 96, 96))`, an `Examples::` block), each of literal
+    arguments only, with the lines and columns of the file (the docstring's text is the file's
+    there), the class called by its bare name; in the order written, each once."""
+    found, seen = [], set()
+    init = next((s for s in cls.body if isinstance(s, DEFS) and s.name == "__init__"), None)
+    for owner in (cls, init):
+        doc = owner.body[0] if owner is not None and owner.body else None
+        if not (isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)):
+            continue
+        text = doc.value.value
+        if cls.name not in text or doc.value.end_lineno - doc.value.lineno != text.count("\n"):
+            continue  # a docstring whose lines are not the file's (escaped line ends): not read
+        lines = text.split("\n")
+        call_at = re.compile(r"(?<![\w.])(?:\w+\.)*" + re.escape(cls.name) + r"\(")
+        for number, line in enumerate(lines):
+            for match in call_at.finditer(line):
+                call = _call_from(lines, number, match.start())
+                if call is None or not _literal_arguments(call):
+                    continue
+                key = ast.dump(call)
+                if key in seen:
+                    continue
+                seen.add(key)
+                column = match.start() + (doc.value.col_offset + 3 if number == 0 else 0)
+                for node in ast.walk(call):
+                    if hasattr(node, "lineno"):
+                        if node.lineno == 1:
+                            node.col_offset += column
+                            if getattr(node, "end_lineno", None) == 1:
+                                node.end_col_offset += column
+                        node.lineno += doc.value.lineno + number - 1
+                        node.end_lineno = (node.end_lineno or 1) + doc.value.lineno + number - 1
+                call.func = ast.copy_location(ast.Name(cls.name, ast.Load()), call.func)
+                found.append(call)
+    return found
+
+
+def _call_from(lines: list[str], number: int, start: int) -> ast.Call | None:
+    """The call that begins at `start` of line `number`, its continuation lines without their
+    doctest prompts; None when no expression ends within MAX_EXAMPLE_LINES lines."""
+    text = lines[number][start:]
+    for following in range(number + 1, min(len(lines), number + MAX_EXAMPLE_LINES) + 1):
+        try:
+            expression = ast.parse(text, mode="eval").body
+        except (SyntaxError, ValueError):
+            if following == len(lines):
+                return None
+            text += "\n" + _PROMPT.sub("", lines[following])
+            continue
+        return expression if type(expression) is ast.Call else None
+    return None
+
+
+def _literal_arguments(call: ast.Call) -> bool:
+    """Every argument a literal (`(96, 96, 96)`, `'conv'`, `-1`, `{"num_groups": 4}`), none unpacked."""
+    try:
+        for value in [*call.args, *(k.value for k in call.keywords)]:
+            ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return all(type(a) is not ast.Starred for a in call.args) and all(k.arg is not None for k in call.keywords)
+
+
 def first_line(stmt: ast.stmt) -> int:
     """Where a statement starts, its decorators included."""
     return min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])

@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from convlint.engine import analyze_source, lint_source
+from convlint.sizes import var
 
 
 def steps_of(source, model):
@@ -458,7 +459,8 @@ def test_one_line_bodies_are_run():
                                     "(out_channels of the Conv2d on line 11)"),  # where the helper is called
     ]
     assert [(m.name, [(s.kind, s.line, s.out_shape) for s in m.steps]) for m in analysis.models] == [
-        ("block", [("Conv2d", 4, None), ("ReLU", 4, None)]),  # a builder: run too, on an unknown input
+        # a builder: run too, on an unknown input, which its first layer makes a map of unknown channels
+        ("block", [("Conv2d", 4, (None, var("H"), var("W"))), ("ReLU", 4, (None, var("H"), var("W")))]),
         ("Net", [("Conv2d", 4, (16, 32, 32)), ("ReLU", 4, (16, 32, 32)), ("Conv2d", 12, (10, 32, 32))]),
     ]
 
@@ -597,3 +599,41 @@ def test_a_list_annotated_for_torchscript_is_the_list():
                 return torch.cat(outs, dim=1)
     """
     assert steps_of(source, "Heads") == [("Linear", 12, (4,)), ("Linear", 12, (4,)), ("cat", 18, (8,))]
+
+
+TWO_INPUT_HEAD = '''
+import torch.nn as nn
+
+
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.reduce = nn.Conv2d(8, 16, 1)
+        self.out = nn.Conv2d(WIDTH, 4, 1)
+
+    def forward(self, features, mask):
+        return self.out(self.reduce(features)) * mask
+
+
+class Detector(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Conv2d(3, 8, 3)
+        self.head = Head()
+
+    def forward(self, x):
+        return self.backbone(x)
+'''
+
+
+def test_a_sub_module_nothing_called_is_run_with_a_tensor_for_each_parameter():
+    """Detector's forward never calls its head, whose forward takes two tensors: run on its own, it
+    is given an unknown tensor for each (torch, for any features and mask of matching sizes: the
+    broken head raises "expected input[1, 16, 5, 5] to have 32 channels, but got 16 channels instead")."""
+    analysis = analyze_source(TWO_INPUT_HEAD.replace("WIDTH", "16"), "detector.py")
+    head = next(m for m in analysis.models if m.name == "Detector.head")
+    assert [(s.kind, s.out_shape) for s in head.steps if s.kind == "Conv2d"] == [
+        ("Conv2d", (16, var("H"), var("W"))), ("Conv2d", (4, var("H"), var("W")))]
+    assert analysis.findings == []
+    findings = [(f.line, f.message) for f in analyze_source(TWO_INPUT_HEAD.replace("WIDTH", "32"), "detector.py").findings]
+    assert findings == [(9, "Conv2d expects 32 input channels but receives 16 (out_channels of the Conv2d on line 8)")]

@@ -125,6 +125,9 @@ TINYSEG = ZOO.parent / "monai" / "networks" / "nets" / "tinyseg.py"
     ("TinySeg", (2, 32, 32), 1_348),
     # torch: tinyseg_3d()(torch.zeros(1, 1, 16, 16, 16)) is (1, 2, 16, 16, 16), 1,036 parameters
     ("tinyseg_3d", (2, 16, 16, 16), 1_036),
+    # torch: prelu_unit()(torch.zeros(1, 1, 32, 32)) is (1, 8, 32, 32), 97 parameters: the activation
+    # named as Act.PRELU, which LayerFactory.__getattr__ gives as the string "PRELU"
+    ("prelu_unit", (8, 32, 32), 97),
 ])
 def test_monai_style_factories_build_the_layers_of_the_spatial_dims(name, output, params):
     s = summarize_source(TINYSEG.read_bytes(), str(TINYSEG), model_name=name)[0]

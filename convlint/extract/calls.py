@@ -11,7 +11,7 @@ from typing import Any
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import DEFINITIONS
-from . import arrays, fixed, nn, pythonlib, sized, tensors, valued, zoo
+from . import arrays, einops, fixed, nn, pythonlib, sized, tensors, valued, zoo
 from .state import MAX_CALL_DEPTH, MAX_RECURSION, STEP_BUDGET
 from .values import (
     MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, ConstTensor, Container, Continue, DictVal, Env, Function,
@@ -21,7 +21,7 @@ from .values import (
 )
 
 # qualified name -> hook(interp, args, kwargs, node): taken before anything else is tried
-QUAL_CALLS = {**pythonlib.QUAL_CALLS, **tensors.QUAL_CALLS, **zoo.QUAL_CALLS}
+QUAL_CALLS = {**pythonlib.QUAL_CALLS, **tensors.QUAL_CALLS, **zoo.QUAL_CALLS, **einops.QUAL_CALLS}
 # qualified name -> hook, for the functions of torch that are not called on a tensor
 QUAL_FALLBACKS = {**pythonlib.QUAL_FALLBACKS, **tensors.QUAL_FALLBACKS, **arrays.QUAL_FALLBACKS, **fixed.QUAL_FALLBACKS}
 QUAL_FALLBACKS.update(valued.fallbacks(QUAL_FALLBACKS))  # tensors of known values, and the rest as before

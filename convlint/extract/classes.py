@@ -11,6 +11,7 @@ from ..graph import Layer
 from ..imports import find_module
 from ..sizes import UNKNOWN
 from ..syntax import dotted_name
+from . import zoo
 from .nn import ABSENT, inherits_forward, layer_attribute, layer_class, torch_class
 from .siblings import modelled
 from .state import MAX_CALL_DEPTH
@@ -86,7 +87,9 @@ class Classes:
             if name == "training" and self.mode is not None and owner.cls.torch_base() is not None:
                 self.mode_read = True  # the model's forward depends on its mode: it is built in both
                 return self.mode
-            return MethodRef(owner, name)
+            hook = zoo.item_hook(self, owner, zoo.CLASS_ATTRIBUTES)  # a zoo class's __getattr__
+            value = None if hook is None else hook(self, owner, name)
+            return MethodRef(owner, name) if value is None else value
         if isinstance(owner, EnumMember):
             if name in ("value", "_value_"):
                 return owner.value

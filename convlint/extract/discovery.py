@@ -15,9 +15,11 @@ from ..syntax import DEFS, dotted_name, walk
 from .nn import module_kind
 from .state import MAX_PARTS
 from .values import (
-    JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
+    JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, OneOf, Tensor, binds,
     forward_of, owner_items,
 )
+
+MAX_EXAMPLES = 3  # the calls of a class its documentation shows that are built, each a model
 
 
 class Construction(NamedTuple):
@@ -91,7 +93,8 @@ class Discovery:
             if id(module) in self.applied:
                 continue  # called by a part run before it
             argument = FeatureList() if takes_list(module) else None
-            model = self.build(f"{name}.{path}", stmt, lambda module=module: module, None, argument=argument)
+            model = self.build(f"{name}.{path}", stmt, lambda module=module: module, None, argument=argument,
+                               others=tensor_params(module) - 1 if argument is None else 0)
             if model is not None and any(op.kind == "layer" for op in model.ops):
                 model.part_of = name
                 count += 1
@@ -103,7 +106,15 @@ class Discovery:
         if kind is ast.ClassDef:
             cls = self.globals.vars.get(stmt.name)
             if isinstance(cls, ClassInfo) and cls.torch_base() is not None:
-                yield cls.name, lambda: self.instantiate(cls, [], {}, stmt, defaults_only=True)
+                init = cls.lookup("__init__")
+                examples = [c for c in syntax.documented_calls(stmt) if
+                            binds(init.node.args, 1 + len(c.args), {k.arg: None for k in c.keywords})][:MAX_EXAMPLES] \
+                    if isinstance(init, Function) and requires_arguments(init.node.args) else []
+                used: list[ast.Call] = []
+                yield cls.name, lambda: self.documented_or_default(cls, stmt, examples, used)
+                for call in examples:
+                    if call not in used:  # each other example, a model of its own named by its line
+                        yield f"{cls.name}@{call.lineno}", lambda call=call: self.ev(call, self.globals)
         elif kind in DEFS:
             func = self.globals.vars.get(stmt.name)
             if isinstance(func, Function):
@@ -115,8 +126,19 @@ class Discovery:
                     if isinstance(value, (Layer, Container, Instance)) and module_kind(value) is not False:
                         yield target.id, (lambda v=value: v)
 
+    def documented_or_default(self, cls: ClassInfo, stmt: ast.ClassDef, examples: list, used: list) -> Any:
+        """The class built as the first of its documentation's examples (the authors' own values for
+        the parameters without a default, which defaults_only would leave unknown; those that bind
+        to its __init__) that builds a module, noted in `used`; else from its defaults alone."""
+        for call in examples:
+            module = self.ev(call, self.globals)
+            if isinstance(module, (Layer, Container, Instance)):
+                used.append(call)
+                return module
+        return self.instantiate(cls, [], {}, stmt, defaults_only=True)
+
     def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None,
-              made: Construction | None = None) -> Model | None:
+              made: Construction | None = None, others: int = 0) -> Model | None:
         """The model `make()` constructs, run in evaluation mode (or training mode) on `argument`
         (by default, a tensor: the model input). `made`: what the evaluation run's construction
         left (self.made), used again for the training run when that run changed none of it."""
@@ -139,7 +161,10 @@ class Discovery:
             if not training:
                 self.made = Construction(module, list(self.ops), self.counter, state_digest(module), self.steps)
             self.root, self.mode, self.scope = module, training, []
-            result = self.apply(module, [Tensor(MODEL_INPUT) if argument is None else argument], {}, stmt)
+            # `others`: tensors of unknown shape for a forward's further parameters without a default
+            # (a head's `forward(self, features, coords)`), each as free as the model input
+            extra = [self.emit("input", (), stmt) for _ in range(others)]
+            result = self.apply(module, [Tensor(MODEL_INPUT) if argument is None else argument, *extra], {}, stmt)
             output = result.value if isinstance(result, Tensor) else None
         except JUMPS:
             pass
@@ -176,6 +201,28 @@ class Discovery:
                 if isinstance(child, (Container, Instance)) and id(child) not in seen:
                     seen.add(id(child))
                     queue.append((f"{path}.{key}" if path else str(key), child))
+
+
+def requires_arguments(params: ast.arguments) -> bool:
+    """Whether a method has a parameter besides `self` that no default fills."""
+    positional = [*params.posonlyargs, *params.args][1:]
+    return len(positional) > len(params.defaults) or any(d is None for d in params.kw_defaults)
+
+
+def tensor_params(module: Any) -> int:
+    """How many parameters of a module's forward besides self have no default and are tensors as
+    far as their annotation tells (none, or Tensor): what a part run alone is called with (at least one)."""
+    forward = forward_of(module) if isinstance(module, Instance) else None
+    if not isinstance(forward, Function):
+        return 1
+    params = forward.node.args
+    positional = [*params.posonlyargs, *params.args][1:]
+    required = positional[:len(positional) - len(params.defaults)]
+    if params.kwonlyargs and any(d is None for d in params.kw_defaults) or \
+            any(p.annotation is not None and (dotted_name(p.annotation) or "").rsplit(".", 1)[-1] != "Tensor"
+                for p in required[1:]):
+        return 1  # a required keyword, or a parameter that is no tensor: not called (as before)
+    return max(1, len(required))
 
 
 def takes_list(module: Any, depth: int = 0) -> bool:

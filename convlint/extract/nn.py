@@ -11,6 +11,7 @@ from typing import Any
 from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
+from . import einops
 from .state import MAX_SPECULATION, catches
 from .values import (
     BUFFER, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, Lazy,
@@ -58,7 +59,8 @@ CONTAINER_KINDS = {"Sequential", "ModuleList", "ModuleDict"}
 NOT_MODULES = {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"}
 
 TORCH_CLASSES = (
-    {k for k in L.LAYERS if k[:1].isupper()} | {b for spec in L.LAYERS.values() for b in spec.torch_bases}
+    {k for k in L.LAYERS if k[:1].isupper() and k not in L.FOREIGN_LAYERS}
+    | {b for spec in L.LAYERS.values() for b in spec.torch_bases}
     | {"Module"} | CONTAINER_KINDS
 )
 
@@ -464,7 +466,7 @@ def _attention_call(interp, layer: Layer, args: list, kwargs: dict, node) -> Any
 
 
 # torch layers called on more than one tensor, or returning more than one: how a call is followed
-LAYER_CALLS = {"MultiheadAttention": _attention_call}
+LAYER_CALLS = {"MultiheadAttention": _attention_call, "Rearrange": einops.rearrange_call}
 
 
 def _named(owner: Any) -> list:

@@ -258,6 +258,13 @@ def monai_layer_factory_item(interp, factory: Instance, key: Any, node) -> Any:
     return Qual(f"torch.nn.{kind}")
 
 
+def monai_layer_factory_attribute(interp, factory: Instance, name: str) -> Any:
+    """`Act.PRELU`, `Norm.BATCH`: LayerFactory.__getattr__ gives a registered factory name itself
+    (None: not one of the names convlint knows the factory by; the attribute stays unread)."""
+    table = _MONAI_FACTORIES.get(factory.attrs.get("name"))
+    return name if table is not None and name in table else None
+
+
 def monai_has_option(interp, args: list, kwargs: dict, node) -> Any:
     """monai.utils.has_option(obj, keywords): whether each keyword is a parameter of obj's signature
     (a torch.nn layer's, or the __init__ of a class we read; **kwargs does not count)."""
@@ -306,6 +313,30 @@ def _ints(value: Any) -> tuple | None:
     if not isinstance(items, tuple) or not items or not all(int_value(i) for i in items):
         return None
     return items
+
+
+_OPTIONAL_IMPORT = ("module", "version", "version_checker", "name", "descriptor", "version_args",
+                    "allow_namespace_pkg", "as_type")
+
+
+def monai_optional_import(interp, args: list, kwargs: dict, node) -> Any:
+    """monai.utils.optional_import(module, version="", ..., name=""): (what `import module` or
+    `from module import name` binds, whether that import succeeds), as an import statement reads
+    it: einops' rearrange as modelled (extract.einops), a module of the search path read from its
+    source, what neither has an unknown qualified name. Whether the import succeeds is known only
+    for what convlint models or finds, without a version to check."""
+    if len(args) > len(_OPTIONAL_IMPORT) or set(kwargs) - set(_OPTIONAL_IMPORT):
+        return UNKNOWN
+    bound = {**dict(zip(_OPTIONAL_IMPORT, args)), **kwargs}
+    module, name, version = bound.get("module"), bound.get("name", ""), bound.get("version", "")
+    if not isinstance(module, str) or not isinstance(name, str) or bound.get("as_type", "default") != "default":
+        return UNKNOWN
+    from .siblings import modelled  # (siblings imports the call tables this module is one of)
+
+    dotted = f"{module}.{name}" if name else module
+    value = interp.imported(dotted)
+    found = modelled(dotted) or find_module(module, interp.path, interp.extra_paths) is not None
+    return (value, True if found and version == "" else UNKNOWN)
 
 
 def monai_look_up_option(interp, args: list, kwargs: dict, node) -> Any:
@@ -453,12 +484,17 @@ QUAL_CALLS = {
     **dict.fromkeys(("torchvision.models.get_model_builder", "torchvision.models._api.get_model_builder"),
                     torchvision_get_model_builder),
     "monai.utils.module.look_up_option": monai_look_up_option,
+    "monai.utils.module.optional_import": monai_optional_import,
     "monai.utils.misc.has_option": monai_has_option,
     "monai.networks.layers.convutils.same_padding": monai_same_padding,
 }
 # the qualified name of a class of a zoo -> what subscripting one of its instances gives
 CLASS_ITEMS = {
     "monai.networks.layers.factories.LayerFactory": monai_layer_factory_item,
+}
+# the qualified name of a class of a zoo -> the attribute its __getattr__ gives (None: none known)
+CLASS_ATTRIBUTES = {
+    "monai.networks.layers.factories.LayerFactory": monai_layer_factory_attribute,
 }
 # helpers of the zoos whose result depends only on their arguments: they read no state that
 # changes and change none (padding and rounding arithmetic, `to_2tuple`'s inner `parse`)
@@ -475,7 +511,7 @@ PURE = frozenset({
 })
 NAMES = {qualified.rpartition(".")[2] for qualified in QUAL_CALLS}  # a cheap test before the qualified name
 _PURE_NAMES = {qualified.rpartition(".")[2] for qualified in PURE}
-_ITEM_CLASSES = {qualified.rpartition(".")[2] for qualified in CLASS_ITEMS}
+_ITEM_CLASSES = {qualified.rpartition(".")[2] for qualified in (*CLASS_ITEMS, *CLASS_ATTRIBUTES)}
 _FORWARD_CLASSES = {qualified.rpartition(".")[2] for qualified in FORWARDS}
 
 
@@ -490,13 +526,14 @@ def module_name(path: str) -> str | None:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def item_hook(interp, instance: Instance) -> Any:
-    """The entry of CLASS_ITEMS for the class of `instance`, if it has one."""
+def item_hook(interp, instance: Instance, table: dict = CLASS_ITEMS) -> Any:
+    """The entry of CLASS_ITEMS (or of another table keyed by class) for the class of `instance`,
+    if it has one."""
     cls = instance.cls
     if cls.name not in _ITEM_CLASSES:
         return None
     module = module_name(cls.foreign or interp.path) if (cls.foreign or interp.path) else None
-    return None if module is None else CLASS_ITEMS.get(f"{module}.{cls.name}")
+    return None if module is None else table.get(f"{module}.{cls.name}")
 
 
 def forward_hook(interp, instance: Instance) -> Any:

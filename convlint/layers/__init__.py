@@ -25,6 +25,7 @@ __all__ = [
     "REQUIRED",
     "LayerSpec",
     "LAYERS",
+    "FOREIGN_LAYERS",
     "ShapeError",
     "Window",
     "bind",
@@ -147,6 +148,19 @@ for _n in (1, 2, 3):
 _add(LazyRule("LazyLinear", _RULES["Linear"], "in_features", -1))
 # F.pad has no module of its own; its rule goes by this functional-only name.
 _add(Pad("pad", (("pad", R), ("mode", "constant"), ("value", None)), 0, None, key="pad"))
+
+
+class _CalledOnly(Rule):
+    """A module without parameters whose call the interpreter follows as other ops (einops'
+    Rearrange: extract.einops); applied as one layer, its output is unknown."""
+
+    def output(self, p, shape):
+        return None
+
+
+# rows for modules of other packages than torch, by the module that defines them (not torch.nn classes)
+FOREIGN_LAYERS = {"Rearrange": "einops.layers.torch"}
+_add(_CalledOnly("Rearrange", (), accepts_anything=True))
 del R
 
 # torch.nn base classes of layers besides the layer's own class and nn.Module, from torch 2.13's class
