@@ -44,10 +44,11 @@ class Discovery:
             self.exec_block(body, self.globals)
         except JUMPS:
             pass
-        found: list[Model] = []
         spent = self.steps
         comments = syntax.input_comments(self.source)
         built: list[tuple[Model, Any]] = []  # each candidate's model and the module it built
+        groups: list[list[Model]] = []  # per candidate built: its models, in the order they are reported
+        later: list[tuple] = []  # per candidate built: what its training run and its parts need
         for stmt in body:
             declared = syntax.declared_input(stmt, comments)
             for name, make in self.candidates(stmt):
@@ -56,26 +57,34 @@ class Discovery:
                 if calls and name in calls:
                     make = lambda call=calls[name]: self.ev(call, self.globals)  # noqa: E731
                 if spent > self.budget():  # the rest of a file of many variants stays unknown
-                    mark_inside(built, found)
-                    return found
+                    break
                 self.root, self.applied = None, {}
                 model = self.build(name, stmt, make, declared)
                 spent += self.steps
                 if model is None:
                     continue
-                found.append(model)
-                root = self.root
-                built.append((model, root))
-                if self.mode_read and spent <= self.budget():  # its forward reads self.training: that mode too
-                    model = self.build(name, stmt, make, declared, training=True, made=self.made)
-                    spent += self.steps
-                    if model is not None:
-                        found.append(model)
-                for part in self.parts(name, stmt, root) if only != name else ():
-                    if spent > self.budget():
-                        break
-                    spent += self.steps
-                    found.append(part)
+                groups.append([model])
+                built.append((model, self.root))
+                later.append((name, stmt, make, declared, self.root, self.applied, self.made, self.mode_read))
+            if spent > self.budget():
+                break
+        # every model once before any twice: a file of many variants spends its budget on building
+        # each of them rather than on the training runs and parts of the first few
+        for group, (name, stmt, make, declared, root, applied, made, mode_read) in zip(groups, later):
+            if spent > self.budget():
+                break
+            self.root, self.applied = root, applied
+            if mode_read:  # its forward reads self.training: that mode too
+                model = self.build(name, stmt, make, declared, training=True, made=made)
+                spent += self.steps
+                if model is not None:
+                    group.append(model)
+            for part in self.parts(name, stmt, root) if only != name else ():
+                if spent > self.budget():
+                    break
+                spent += self.steps
+                group.append(part)
+        found = [model for group in groups for model in group]
         mark_inside(built, found)
         return found
 
