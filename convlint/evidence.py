@@ -229,6 +229,19 @@ def resolve(module: ast.Module, models: list[Model], config_inputs: dict[str, tu
     rest = [m for m in missing if m.name not in out]
     if rest and read_file:
         out.update(from_file(module, rest))
+    out.update(from_configuration([m for m in rest if m.name not in out]))
+    return out
+
+
+def from_configuration(models: list[Model]) -> dict[str, Evidence]:
+    """The input the zoo that built a model configures it for (Model.configured_input: timm's
+    pretrained input_size, or its img_size argument), when it fits the model's first layer: the
+    last evidence, as the file's own use of the model says more about how it is used."""
+    out = {}
+    for model in models:
+        fitted = _fit(model, model.configured_input, batched=False) if model.configured_input else None
+        if fitted is not None and model.name not in out:
+            out[model.name] = Evidence(fitted, "the input size its zoo configures (timm's pretrained input_size)")
     return out
 
 

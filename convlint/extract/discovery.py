@@ -22,13 +22,15 @@ from .values import (
 
 class Construction(NamedTuple):
     """What building a model left before its forward ran: the module, the ops its construction
-    emitted, the next tensor id, a digest of the module tree (state_digest) and the steps spent."""
+    emitted, the next tensor id, a digest of the module tree (state_digest), the steps spent and
+    the input a zoo's configuration gives the module (State.configured)."""
 
     module: Any
     ops: list
     counter: int
     digest: tuple
     steps: int
+    configured: tuple | None
 
 
 class Discovery:
@@ -136,17 +138,22 @@ class Discovery:
         output = None
         registered: tuple[list[Layer], bool] = ([], False)
         paths: tuple[dict, dict, dict] = ({}, {}, {})
+        configured = None
         try:
             if made is not None and state_digest(made.module) == made.digest:
                 module, self.ops, self.counter, self.steps = made.module, list(made.ops), made.counter, made.steps
+                configured = made.configured
             else:
+                self.configured = (None, None)
                 module = make()
+                configured = self.configured[1] if self.configured[0] is module else None
             if not isinstance(module, (Layer, Container, Instance)):
                 return None
             registered = registered_layers(module)  # as constructed, before forward runs
             paths = self.module_paths(module)
             if not training:
-                self.made = Construction(module, list(self.ops), self.counter, state_digest(module), self.steps)
+                self.made = Construction(module, list(self.ops), self.counter, state_digest(module), self.steps,
+                                         configured)
             self.root, self.mode, self.scope = module, training, []
             result = self.apply(module, [Tensor(MODEL_INPUT) if argument is None else argument], {}, stmt)
             output = result.value if isinstance(result, Tensor) else None
@@ -155,7 +162,7 @@ class Discovery:
         finally:
             ops, self.ops, self.mode = self.ops, None, None
         return Model(name, stmt, declared, ops, output, registered=registered[0], registered_complete=registered[1],
-                     training=training, paths=paths[0], kinds=paths[1], sites=paths[2])
+                     training=training, paths=paths[0], kinds=paths[1], sites=paths[2], configured_input=configured)
 
     def callable_part(self, module: Any) -> bool:
         """Whether a sub-module nothing called is surely meant to be called on a tensor: an instance of
