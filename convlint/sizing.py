@@ -339,7 +339,7 @@ def drops(step: Step) -> set[int]:
         outputs = step.raw_shape[window.axis]
         if not isinstance(window.size, int) or not isinstance(outputs, int) or outputs < 1:
             continue
-        if L.skips_by_design(window):
+        if L.skips_by_design(window, outputs):
             continue
         if L.dropped(window, outputs):
             lost.add(window.axis)

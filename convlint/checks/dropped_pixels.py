@@ -45,7 +45,7 @@ def check(ctx):
             outputs = step.raw_shape[window.axis]
             if not _ints(window.size, outputs) or outputs < 1:
                 continue
-            if L.skips_by_design(window):
+            if L.skips_by_design(window, outputs):
                 continue  # skips pixels between windows by design; the edge is no different
             lost = L.dropped(window, outputs)
             if lost:
