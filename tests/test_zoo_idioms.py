@@ -107,7 +107,7 @@ class Block(nn.Module):
 
 
 TINYVIT = ZOO / "models" / "tinyvit.py"
-CONFIGURED = "the input size its zoo configures (timm's pretrained input_size)"
+CONFIGURED = "the input size timm configures for it (a pretrained input_size, or img_size and in_chans)"
 
 
 def test_an_entry_point_runs_on_the_input_its_configuration_fixes():
@@ -118,6 +118,21 @@ def test_an_entry_point_runs_on_the_input_its_configuration_fixes():
     assert [(r.line, r.output_shape) for r in s.rows[2:6]] == [(22, (48, 16)), (23, (48, 16)), (18, (48, 16)),
                                                              (24, (16,))]
     assert s.rows[-2].output_shape == (10,) and s.params == 4_058
+
+
+def test_a_timm_class_built_on_its_defaults_runs_on_the_input_they_size_it_for():
+    # torch: TinyViT() (img_size=224, in_chans=3) has 64,328 parameters: 784 positions for the 28×28
+    # patches of (1, 3, 224, 224), output (1, 1000)
+    s = summarize_source(TINYVIT.read_bytes(), str(TINYVIT), model_name="TinyViT")[0]
+    assert (s.input, s.input_source) == ((3, 224, 224), CONFIGURED)
+    assert [(r.line, r.output_shape) for r in s.rows[2:6]] == [(22, (784, 32)), (23, (784, 32)), (18, (784, 32)),
+                                                             (24, (32,))]
+    assert s.params == 64_328
+
+
+def test_the_same_class_outside_timm_configures_no_input():
+    s = summarize_source(TINYVIT.read_bytes(), "tinyvit.py", model_name="TinyViT")[0]
+    assert (s.input, s.input_source) == (None, None)
 
 
 def test_tags_that_disagree_on_the_input_size_configure_none():

@@ -14,6 +14,7 @@ from ..graph import MODEL_INPUT, Layer, Model
 from ..syntax import DEFS, dotted_name, walk
 from .nn import module_kind
 from .state import MAX_PARTS
+from .zoo import default_input
 from .values import (
     JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
     forward_of, owner_items,
@@ -114,7 +115,7 @@ class Discovery:
         if kind is ast.ClassDef:
             cls = self.globals.vars.get(stmt.name)
             if isinstance(cls, ClassInfo) and cls.torch_base() is not None:
-                yield cls.name, lambda: self.instantiate(cls, [], {}, stmt, defaults_only=True)
+                yield cls.name, lambda: self.alone(cls, stmt)
         elif kind in DEFS:
             func = self.globals.vars.get(stmt.name)
             if isinstance(func, Function):
@@ -125,6 +126,14 @@ class Discovery:
                     value = self.globals.vars.get(target.id)
                     if isinstance(value, (Layer, Container, Instance)) and module_kind(value) is not False:
                         yield target.id, (lambda v=value: v)
+
+    def alone(self, cls: ClassInfo, stmt: ast.ClassDef) -> Any:
+        """An instance of the class built on its defaults, with the input they size it for."""
+        module = self.instantiate(cls, [], {}, stmt, defaults_only=True)
+        shape = default_input(cls, self.path)
+        if shape is not None:
+            self.configured = (module, shape)
+        return module
 
     def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None,
               made: Construction | None = None) -> Model | None:

@@ -103,6 +103,24 @@ def configured_input(in_chans: Any, img_size: Any) -> tuple | None:
     return (in_chans, *size)
 
 
+def default_input(cls: ClassInfo, path: str | None) -> tuple | None:
+    """The input a timm class built on its defaults is sized for: `in_chans` channels of
+    `img_size`, the literal defaults of its __init__ (`img_size=224, in_chans=3`: a position
+    embedding of 14×14 patches of 16), when the class is timm's own."""
+    init = cls.lookup("__init__")
+    module = module_name(cls.foreign or path) if (cls.foreign or path) else None
+    if not isinstance(init, Function) or module is None or not module.startswith("timm."):
+        return None
+    defaults = {param.arg: default for param, default in positional_params(init.node.args) if default is not None}
+    defaults.update((p.arg, d) for p, d in zip(init.node.args.kwonlyargs, init.node.args.kw_defaults) if d is not None)
+    try:
+        values = [ast.literal_eval(defaults[name]) for name in ("in_chans", "img_size")]
+    except (KeyError, ValueError, TypeError, SyntaxError, RecursionError):
+        return None
+    size = values[1]
+    return configured_input(values[0], tuple(size) if isinstance(size, list) else size)
+
+
 def _feature_cfg(given: Any, model_kwargs: dict) -> dict | None:
     """The arguments of the feature wrapper, as the builder gathers them: the entry point's
     feature_cfg, out_indices (0, 1, 2, 3, 4) unless it or the caller names others, the caller's
