@@ -229,6 +229,19 @@ def resolve(module: ast.Module, models: list[Model], config_inputs: dict[str, tu
     rest = [m for m in missing if m.name not in out]
     if rest and read_file:
         out.update(from_file(module, rest))
+    out.update(from_configuration([m for m in rest if m.name not in out]))
+    return out
+
+
+def from_configuration(models: list[Model]) -> dict[str, Evidence]:
+    """The input timm configures a model for (Model.configured_input: the pretrained input_size or
+    img_size its builder used, or the img_size and in_chans defaults of a class built alone), when
+    it fits the model's first layer: the last evidence, as the file's own use says more."""
+    out = {}
+    for model in models:
+        fitted = _fit(model, model.configured_input, batched=False) if model.configured_input else None
+        if fitted is not None and model.name not in out:
+            out[model.name] = Evidence(fitted, "the input size timm configures for it (a pretrained input_size, or img_size and in_chans)")
     return out
 
 

@@ -339,7 +339,7 @@ def drops(step: Step) -> set[int]:
         outputs = step.raw_shape[window.axis]
         if not isinstance(window.size, int) or not isinstance(outputs, int) or outputs < 1:
             continue
-        if window.dilation * (window.kernel - 1) + 1 < window.stride:
+        if L.skips_by_design(window, outputs):
             continue
         if L.dropped(window, outputs):
             lost.add(window.axis)
@@ -399,7 +399,7 @@ def _symbolic_drop_table(model: Model, channels: int, rank: int, start: int, per
             return None
         axes = []
         for w, r in zip(sym_windows, real_windows):
-            if w.dilation * (w.kernel - 1) + 1 < w.stride:
+            if L.skips_by_design(w):
                 continue  # skips pixels by design (drops() does not report it)
             size, outputs = w.size, sym.raw_shape[w.axis]
             if size is None or outputs is None:

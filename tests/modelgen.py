@@ -1127,8 +1127,11 @@ def expected_dropped(module, in_shape) -> tuple[int, int]:
     """Trailing unread (rows, cols) that convlint should report (0 where by design)."""
     rows, cols = unread_trailing(module, in_shape)
     window, stride = window_and_stride(module)
-    if window[0] < stride[0]:
-        rows = 0
-    if window[1] < stride[1]:
-        cols = 0
-    return rows, cols
+    kernel, dilation = _pair(module.kernel_size), _pair(getattr(module, "dilation", 1))
+    # a window smaller than its stride, or taps spaced by a multiple of a factor of the stride
+    # (dilation 2, stride 2: even positions only) that read some real position, skips positions
+    # between windows by design
+    unread, sizes = (rows, cols), in_shape[1:]
+    by_design = [window[i] < stride[i] or kernel[i] > 1 and math.gcd(dilation[i], stride[i]) > 1
+                 and unread[i] < sizes[i] for i in (0, 1)]
+    return 0 if by_design[0] else rows, 0 if by_design[1] else cols

@@ -308,6 +308,10 @@ def test_dropped_pixel_measurement():
     # a 1x1 stride-2 window skips pixels by design: measured, but not expected to be reported
     assert mg.unread_trailing(torch.nn.Conv2d(1, 1, 1, stride=2), (1, 6, 6)) == (1, 1)
     assert mg.expected_dropped(torch.nn.Conv2d(1, 1, 1, stride=2), (1, 6, 6)) == (0, 0)
+    # so does a 3x3 window of dilation 2 and stride 2 (selective-kernel's dilated path): it reads even rows only
+    dilated = torch.nn.Conv2d(1, 1, 3, stride=2, padding=2, dilation=2)
+    assert mg.unread_trailing(dilated, (1, 56, 56)) == (1, 1)
+    assert mg.expected_dropped(dilated, (1, 56, 56)) == (0, 0)
     # each axis is measured on its own: here no row is read at all, yet every column is
     dilated = torch.nn.Conv2d(1, 1, (2, 1), padding="same", dilation=(2, 1))
     assert mg.unread_trailing(dilated, (1, 1, 1)) == (1, 0)
@@ -393,6 +397,13 @@ REGRESSIONS = {
         [(1, 3, 3)],
     ),
     "dropped_pixels_dilated_maxpool": ((1, 3, 3), ["nn.MaxPool2d(2, 2, 1, 2)"], [(1, 2, 2)]),
+    # taps of dilation 2 at stride 2 read even rows only (selective-kernel's dilated 3x3 path, timm's
+    # sknet at 224): the last row unread with all the odd ones is no edge loss; convlint reports nothing
+    "dropped_pixels_dilation_sharing_the_stride": (
+        (1, 56, 56),
+        ["nn.Conv2d(1, 1, 3, stride=2, padding=2, dilation=2)"],
+        [(1, 28, 28)],
+    ),
     # return_indices=True makes the pool return a tuple: the next layer in the Sequential raises
     "maxpool_return_indices_in_sequential": (
         (3, 5, 5),

@@ -252,6 +252,55 @@ def test_the_training_run_reuses_the_construction_only_when_the_evaluation_run_c
     assert made == ["Net", "Lazy", "Lazy"]
 
 
+VARIANTS = """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, width=8):
+                super().__init__()
+                self.a = nn.Conv2d(3, width, 3)
+                self.b = nn.Conv2d(width, 4, 1)
+
+            def forward(self, x):
+                x = self.a(x)
+                return self.b(x) if self.training else x
+
+
+        # convlint: input=3x8x8
+        def net_small():
+            return Net(8)
+
+
+        # convlint: input=3x8x8
+        def net_large():
+            return Net(16)
+"""
+
+
+def test_a_file_of_variants_builds_each_once_before_any_in_training_mode(monkeypatch):
+    # torch: in evaluation Net(8) and Net(16) on zeros(1, 3, 8, 8) give (1, 8, 6, 6) and (1, 16, 6, 6);
+    # in training mode (1, 4, 6, 6). A budget spent after three runs: the three models, once each
+    from convlint.extract import discovery, state
+
+    runs = []
+    build = discovery.Discovery.build
+
+    def counted(self, *args, **kwargs):
+        runs.append(args[0])
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(discovery.Discovery, "build", counted)
+    analysis = analyze_source(textwrap.dedent(VARIANTS), "m.py", details=True)
+    assert [(m.name, m.training, m.steps[-1].out_shape) for m in analysis.models[2:]] == [
+        ("net_small", False, (8, 6, 6)), ("net_small", True, (4, 6, 6)),
+        ("net_large", False, (16, 6, 6)), ("net_large", True, (4, 6, 6)),
+    ]  # with the budget to spare, each model's training run follows it
+    monkeypatch.setattr(state.State, "budget", lambda self: float("inf") if len(runs) < 3 else -1)
+    runs.clear()
+    analysis = analyze_source(textwrap.dedent(VARIANTS), "m.py", details=True)
+    assert [(m.name, m.training) for m in analysis.models] == [("Net", False), ("net_small", False), ("net_large", False)]
+
+
 # ------------------------------------------------------------------ classes, builders, parts
 
 

@@ -44,16 +44,26 @@ def test_good_sizes_counted_from_a_smallest_input_that_is_not_a_multiple_of_the_
 
 
 def test_a_dilated_window_with_one_output_position():
-    # torch: on 10×10 the last row is never read; padding=1 or 11×11 read every row
-    source = sequential("nn.Conv2d(1, 1, 3, dilation=4, stride=2)", "1x10x10")
+    # torch: on 8×8 (one output) rows 0, 3, 6 are read and the last is not; on 9×9 the last is read
+    source = sequential("nn.Conv2d(1, 1, 3, dilation=3, stride=2)", "1x8x8")
     assert findings(source) == [(4, "dropped-pixels",
-        "(10 + 2·0 − 9)/2 + 1 = 1.5, floored to 1: the last 1 row and 1 column of the 10×10 input are never read "
-        "(PyTorch drops them at the bottom and right edges, not at random); padding=1 or an input of 11×11 "
+        "(8 + 2·0 − 7)/2 + 1 = 1.5, floored to 1: the last 1 row and 1 column of the 8×8 input are never read "
+        "(PyTorch drops them at the bottom and right edges, not at random); padding=1 or an input of 9×9 "
         "reads every pixel")]
     s = summarize_source(source, "m.py")[0]
-    assert s.min_input == (9, 9)  # torch: 9×9 gives one output, 8×8 none
+    assert s.min_input == (7, 7)  # torch: 7×7 gives one output, 6×6 none
     assert [a["congruence"] for a in s.no_drop["axes"]] == ["H ≡ 1 (mod 2)", "W ≡ 1 (mod 2)"]
-    assert s.no_drop["axes"][0]["nearest"] == [9, 11]
+    assert s.no_drop["axes"][0]["nearest"] == [7, 9]
+
+
+def test_a_dilation_that_shares_a_factor_with_the_stride_skips_rows_by_design():
+    # torch: dilation 4 at stride 2 reads even rows only, on 10×10 (rows 0, 4, 8) as on 11×11
+    # (0, 2, ..., 10): no size reads every row, so the last one unread is not reported
+    source = sequential("nn.Conv2d(1, 1, 3, dilation=4, stride=2)", "1x10x10")
+    assert findings(source) == []
+    s = summarize_source(source, "m.py")[0]
+    assert s.min_input == (9, 9)  # torch: 9×9 gives one output, 8×8 none
+    assert [a["congruence"] for a in s.no_drop["axes"]] == ["every H", "every W"]
 
 
 VIEWS = """\

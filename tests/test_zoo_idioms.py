@@ -106,6 +106,60 @@ class Block(nn.Module):
     assert [(f.span.line, f.code) for f in lint_source(broken, "block.py")] == [(17, "CL001")]
 
 
+TINYVIT = ZOO / "models" / "tinyvit.py"
+CONFIGURED = "the input size timm configures for it (a pretrained input_size, or img_size and in_chans)"
+
+
+def test_an_entry_point_runs_on_the_input_its_configuration_fixes():
+    # torch: tinyvit_64() (img_size (64, 48) from fixed_input_size) has 4,058 parameters, its 48
+    # positions met by the 8×6 patches of (1, 3, 64, 48), output (1, 10); at 64×64 it raises
+    s = summarize_source(TINYVIT.read_bytes(), str(TINYVIT), model_name="tinyvit_64")[0]
+    assert (s.input, s.input_source) == ((3, 64, 48), CONFIGURED)
+    assert [(r.line, r.output_shape) for r in s.rows[2:6]] == [(22, (48, 16)), (23, (48, 16)), (18, (48, 16)),
+                                                             (24, (16,))]
+    assert s.rows[-2].output_shape == (10,) and s.params == 4_058
+
+
+def test_a_timm_class_built_on_its_defaults_runs_on_the_input_they_size_it_for():
+    # torch: TinyViT() (img_size=224, in_chans=3) has 64,328 parameters: 784 positions for the 28×28
+    # patches of (1, 3, 224, 224), output (1, 1000)
+    s = summarize_source(TINYVIT.read_bytes(), str(TINYVIT), model_name="TinyViT")[0]
+    assert (s.input, s.input_source) == ((3, 224, 224), CONFIGURED)
+    assert [(r.line, r.output_shape) for r in s.rows[2:6]] == [(22, (784, 32)), (23, (784, 32)), (18, (784, 32)),
+                                                             (24, (32,))]
+    assert s.params == 64_328
+
+
+def test_the_same_class_outside_timm_configures_no_input():
+    s = summarize_source(TINYVIT.read_bytes(), "tinyvit.py", model_name="TinyViT")[0]
+    assert (s.input, s.input_source) == (None, None)
+
+
+def test_tags_that_disagree_on_the_input_size_configure_none():
+    # torch builds the first tag's 64 positions in this miniature's registry (41,288 parameters):
+    # timm's default tag depends on hosted weights, so img_size is unknown and so is the input
+    s = summarize_source(TINYVIT.read_bytes(), str(TINYVIT), model_name="tinyvit_mixed")[0]
+    assert (s.input, s.input_source) == (None, None)
+    assert s.rows[3].output_shape is None
+
+
+def test_a_position_embedding_too_short_for_the_configured_input_is_reported():
+    # torch: tinyvit_bad()(torch.zeros(1, 3, 64, 64)) raises "The size of tensor a (64) must match
+    # the size of tensor b (16) at non-singleton dimension 1" at line 23
+    findings = [(f.span.line, f.code, f.message) for f in lint_source(TINYVIT.read_bytes(), str(TINYVIT))]
+    assert findings == [(23, "CL006", "sum of a tensor (N, 64, 32) and a parameter (1, 16, 32) whose sizes 64 "
+                                      "and 16 cannot be broadcast")]
+
+
+def test_the_file_s_own_use_of_a_model_outweighs_its_configuration():
+    # torch: tinyvit_64()(torch.randn(2, 3, 32, 32)) raises "The size of tensor a (16) must match
+    # the size of tensor b (48)": 4×4 patches against the 48 positions of its configured 64×48
+    source = TINYVIT.read_bytes() + b"\n\nlogits = tinyvit_64()(torch.randn(2, 3, 32, 32))\n"
+    s = summarize_source(source, str(TINYVIT), model_name="tinyvit_64")[0]
+    assert (s.input, s.input_source) == ((3, 32, 32), "a tensor of shape 2×3×32×32 passed to it on line 57")
+    assert s.rows[3].output_shape is None
+
+
 @pytest.mark.skipif(not CORPUS_TIMM.is_dir(), reason="the unpacked corpus (tools/corpus.py) is not here")
 def test_timm_resnet18_is_followed_through_its_builder():
     path = CORPUS_TIMM / "models" / "resnet.py"

@@ -4,7 +4,8 @@ For a window of size d·(k−1)+1 sliding with stride s over n + 2p inputs, PyTo
 ⌊(n + 2p − d·(k−1) − 1)/s⌋ + 1 outputs. When the division leaves a remainder r, the last r
 positions are never read: PyTorch silently drops them at the bottom and right edges of every
 image. Only real pixels count: a remainder that falls on the far-side padding loses nothing.
-A window smaller than its stride (a 1×1 stride-2 shortcut) skips pixels by design and is not
+A window smaller than its stride (a 1×1 stride-2 shortcut), or dilated by a multiple of a factor
+of its stride (3×3, dilation 2, stride 2: only even positions), skips pixels by design and is not
 reported.
 
 Bad:
@@ -44,7 +45,7 @@ def check(ctx):
             outputs = step.raw_shape[window.axis]
             if not _ints(window.size, outputs) or outputs < 1:
                 continue
-            if window.dilation * (window.kernel - 1) + 1 < window.stride:
+            if L.skips_by_design(window, outputs):
                 continue  # skips pixels between windows by design; the edge is no different
             lost = L.dropped(window, outputs)
             if lost:

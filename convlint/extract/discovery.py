@@ -14,6 +14,7 @@ from ..graph import MODEL_INPUT, Layer, Model
 from ..syntax import DEFS, dotted_name, walk
 from .nn import module_kind
 from .state import MAX_PARTS
+from .zoo import default_input
 from .values import (
     JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, OneOf, Tensor, binds,
     forward_of, owner_items,
@@ -24,13 +25,15 @@ MAX_EXAMPLES = 3  # the calls of a class its documentation shows that are built,
 
 class Construction(NamedTuple):
     """What building a model left before its forward ran: the module, the ops its construction
-    emitted, the next tensor id, a digest of the module tree (state_digest) and the steps spent."""
+    emitted, the next tensor id, a digest of the module tree (state_digest), the steps spent and
+    the input a zoo's configuration gives the module (State.configured)."""
 
     module: Any
     ops: list
     counter: int
     digest: tuple
     steps: int
+    configured: tuple | None
 
 
 class Discovery:
@@ -46,10 +49,11 @@ class Discovery:
             self.exec_block(body, self.globals)
         except JUMPS:
             pass
-        found: list[Model] = []
         spent = self.steps
         comments = syntax.input_comments(self.source)
         built: list[tuple[Model, Any]] = []  # each candidate's model and the module it built
+        groups: list[list[Model]] = []  # per candidate built: its models, in the order they are reported
+        later: list[tuple] = []  # per candidate built: what its training run and its parts need
         for stmt in body:
             declared = syntax.declared_input(stmt, comments)
             for name, make in self.candidates(stmt):
@@ -58,26 +62,34 @@ class Discovery:
                 if calls and name in calls:
                     make = lambda call=calls[name]: self.ev(call, self.globals)  # noqa: E731
                 if spent > self.budget():  # the rest of a file of many variants stays unknown
-                    mark_inside(built, found)
-                    return found
+                    break
                 self.root, self.applied = None, {}
                 model = self.build(name, stmt, make, declared)
                 spent += self.steps
                 if model is None:
                     continue
-                found.append(model)
-                root = self.root
-                built.append((model, root))
-                if self.mode_read and spent <= self.budget():  # its forward reads self.training: that mode too
-                    model = self.build(name, stmt, make, declared, training=True, made=self.made)
-                    spent += self.steps
-                    if model is not None:
-                        found.append(model)
-                for part in self.parts(name, stmt, root) if only != name else ():
-                    if spent > self.budget():
-                        break
-                    spent += self.steps
-                    found.append(part)
+                groups.append([model])
+                built.append((model, self.root))
+                later.append((name, stmt, make, declared, self.root, self.applied, self.made, self.mode_read))
+            if spent > self.budget():
+                break
+        # every model once before any twice: a file of many variants spends its budget on building
+        # each of them rather than on the training runs and parts of the first few
+        for group, (name, stmt, make, declared, root, applied, made, mode_read) in zip(groups, later):
+            if spent > self.budget():
+                break
+            self.root, self.applied = root, applied
+            if mode_read:  # its forward reads self.training: that mode too
+                model = self.build(name, stmt, make, declared, training=True, made=made)
+                spent += self.steps
+                if model is not None:
+                    group.append(model)
+            for part in self.parts(name, stmt, root) if only != name else ():
+                if spent > self.budget():
+                    break
+                spent += self.steps
+                group.append(part)
+        found = [model for group in groups for model in group]
         mark_inside(built, found)
         return found
 
@@ -135,7 +147,15 @@ class Discovery:
             if isinstance(module, (Layer, Container, Instance)):
                 used.append(call)
                 return module
-        return self.instantiate(cls, [], {}, stmt, defaults_only=True)
+        return self.alone(cls, stmt)
+
+    def alone(self, cls: ClassInfo, stmt: ast.ClassDef) -> Any:
+        """An instance of the class built on its defaults, with the input they size it for."""
+        module = self.instantiate(cls, [], {}, stmt, defaults_only=True)
+        shape = default_input(cls, self.path)
+        if shape is not None:
+            self.configured = (module, shape)
+        return module
 
     def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None,
               made: Construction | None = None, others: int = 0) -> Model | None:
@@ -149,17 +169,22 @@ class Discovery:
         output = None
         registered: tuple[list[Layer], bool] = ([], False)
         paths: tuple[dict, dict, dict] = ({}, {}, {})
+        configured = None
         try:
             if made is not None and state_digest(made.module) == made.digest:
                 module, self.ops, self.counter, self.steps = made.module, list(made.ops), made.counter, made.steps
+                configured = made.configured
             else:
+                self.configured = (None, None)
                 module = make()
+                configured = self.configured[1] if self.configured[0] is module else None
             if not isinstance(module, (Layer, Container, Instance)):
                 return None
             registered = registered_layers(module)  # as constructed, before forward runs
             paths = self.module_paths(module)
             if not training:
-                self.made = Construction(module, list(self.ops), self.counter, state_digest(module), self.steps)
+                self.made = Construction(module, list(self.ops), self.counter, state_digest(module), self.steps,
+                                         configured)
             self.root, self.mode, self.scope = module, training, []
             # `others`: tensors of unknown shape for a forward's further parameters without a default
             # (a head's `forward(self, features, coords)`), each as free as the model input
@@ -171,7 +196,7 @@ class Discovery:
         finally:
             ops, self.ops, self.mode = self.ops, None, None
         return Model(name, stmt, declared, ops, output, registered=registered[0], registered_complete=registered[1],
-                     training=training, paths=paths[0], kinds=paths[1], sites=paths[2])
+                     training=training, paths=paths[0], kinds=paths[1], sites=paths[2], configured_input=configured)
 
     def callable_part(self, module: Any) -> bool:
         """Whether a sub-module nothing called is surely meant to be called on a tensor: an instance of

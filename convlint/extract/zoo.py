@@ -88,7 +88,37 @@ def timm_build_model_with_cfg(interp, args: list, kwargs: dict, node) -> Any:
             return interp.unknown_result(args, kwargs, node)
         model_kwargs["cfg"] = model_cfg
     model = interp.invoke(model_cls, [], model_kwargs, node)
-    return _feature_net(interp, model, feature_cfg, node) if features else model
+    model = _feature_net(interp, model, feature_cfg, node) if features else model
+    interp.configured = (model, configured_input(model_kwargs["in_chans"], model_kwargs.get("img_size", cfg["img_size"])))
+    return model
+
+
+def configured_input(in_chans: Any, img_size: Any) -> tuple | None:
+    """The input a timm model is built for: `in_chans` channels of `img_size` (an int: a square;
+    the model's argument if given, else the pretrained configuration's input_size), when known."""
+    size = (img_size, img_size) if int_value(img_size) else tuple(img_size.items) if isinstance(img_size, ListVal) \
+        else img_size
+    if not isinstance(size, tuple) or len(size) != 2 or not all(int_value(n) and n > 0 for n in (in_chans, *size)):
+        return None
+    return (in_chans, *size)
+
+
+def default_input(cls: ClassInfo, path: str | None) -> tuple | None:
+    """The input a timm class built on its defaults is sized for: `in_chans` channels of
+    `img_size`, the literal defaults of its __init__ (`img_size=224, in_chans=3`: a position
+    embedding of 14×14 patches of 16), when the class is timm's own."""
+    init = cls.lookup("__init__")
+    module = module_name(cls.foreign or path) if (cls.foreign or path) else None
+    if not isinstance(init, Function) or module is None or not module.startswith("timm."):
+        return None
+    defaults = {param.arg: default for param, default in positional_params(init.node.args) if default is not None}
+    defaults.update((p.arg, d) for p, d in zip(init.node.args.kwonlyargs, init.node.args.kw_defaults) if d is not None)
+    try:
+        values = [ast.literal_eval(defaults[name]) for name in ("in_chans", "img_size")]
+    except (KeyError, ValueError, TypeError, SyntaxError, RecursionError):
+        return None
+    size = values[1]
+    return configured_input(values[0], tuple(size) if isinstance(size, list) else size)
 
 
 def _feature_cfg(given: Any, model_kwargs: dict) -> dict | None:

@@ -19,7 +19,7 @@ from .shapes import (
     GLU, Attention, ChannelShuffle, Dense, Elementwise, Flatten, GroupNorm, LayerNorm, Norm, Pad, PixelShuffle, Unflatten,
     Squeeze, Unfold, Unsqueeze, Upsample,
 )
-from .windows import AdaptivePool, ColumnFold, ColumnUnfold, Conv, Pool, dropped
+from .windows import AdaptivePool, ColumnFold, ColumnUnfold, Conv, Pool, dropped, skips_by_design
 
 __all__ = [
     "REQUIRED",
@@ -39,6 +39,7 @@ __all__ = [
     "METHODS",
     "bind_method",
     "dropped",
+    "skips_by_design",
     "FORWARD_READ",
     "is_convolution",
 ]

@@ -308,6 +308,17 @@ class AdaptivePool(Rule):
         return tuple(out)
 
 
+def skips_by_design(window: Window, outputs: int | None = None) -> bool:
+    """Whether the windows leave positions between them unread whatever the size: a window smaller
+    than its stride (a 1×1 stride-2 shortcut), or a dilation that shares a factor with the stride
+    (every tap of a 3×3, dilation-2, stride-2 window lands on even positions) while some real
+    position is read (`outputs` given): that the last ones go unread is no different."""
+    if window.dilation * (window.kernel - 1) + 1 < window.stride:
+        return True
+    return window.kernel > 1 and math.gcd(window.dilation, window.stride) > 1 and \
+        (outputs is None or dropped(window, outputs) < window.size)
+
+
 def dropped(window: Window, outputs: int) -> int:
     """Real input positions past the last one any tap of any window reads (a dilated window's
     last taps may land in the padding, with real positions between them)."""
