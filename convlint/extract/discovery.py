@@ -12,6 +12,7 @@ from .. import layers as L
 from .. import syntax
 from ..graph import MODEL_INPUT, Layer, Model
 from ..syntax import DEFS, dotted_name, walk
+from . import zoo
 from .nn import module_kind
 from .state import MAX_PARTS
 from .values import (
@@ -114,6 +115,8 @@ class Discovery:
                     value = self.globals.vars.get(target.id)
                     if isinstance(value, (Layer, Container, Instance)) and module_kind(value) is not False:
                         yield target.id, (lambda v=value: v)
+                    elif isinstance(value, DictVal):
+                        yield from zoo.table_models(self, value, stmt)
 
     def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None,
               made: Construction | None = None) -> Model | None:
