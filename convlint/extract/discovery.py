@@ -16,8 +16,8 @@ from . import zoo
 from .nn import module_kind
 from .state import MAX_PARTS
 from .values import (
-    JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
-    forward_of, owner_items,
+    JUMPS, ClassInfo, ConstTensor, Container, DictVal, Env, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
+    forward_of, owner_items, positional_params,
 )
 
 
@@ -104,7 +104,9 @@ class Discovery:
         if kind is ast.ClassDef:
             cls = self.globals.vars.get(stmt.name)
             if isinstance(cls, ClassInfo) and cls.torch_base() is not None:
-                yield cls.name, lambda: self.instantiate(cls, [], {}, stmt, defaults_only=True)
+                example = example_code(stmt) if needs_arguments(cls) else None
+                yield cls.name, lambda: self.from_example(cls, example, stmt) if example else \
+                    self.instantiate(cls, [], {}, stmt, defaults_only=True)
         elif kind in DEFS:
             func = self.globals.vars.get(stmt.name)
             if isinstance(func, Function):
@@ -117,6 +119,24 @@ class Discovery:
                         yield target.id, (lambda v=value: v)
                     elif isinstance(value, DictVal):
                         yield from zoo.table_models(self, value, stmt)
+
+    def from_example(self, cls: ClassInfo, example: list[ast.stmt], stmt: ast.ClassDef) -> Any:
+        """The instance of `cls` the class's docstring example builds (`>>> model = RRDBNet(num_in_ch=3,
+        ...)`), its imports and assignments run in order in a scope of the file's own until one binds
+        an instance of it; else the class at its defaults, as for any other class."""
+        env = Env(self.globals)
+        for line in example:
+            if type(line) not in (ast.Import, ast.ImportFrom, ast.Assign):
+                continue
+            self.exec_stmt(line, env)
+            if type(line) is not ast.Assign:  # the file's own names win over their import from its package
+                for name in [n for n in env.vars if n in self.globals.vars]:
+                    del env.vars[name]
+            value = env.vars.get(line.targets[0].id) if type(line) is ast.Assign and \
+                type(line.targets[0]) is ast.Name else None
+            if isinstance(value, Instance) and value.cls is cls:
+                return value
+        return self.instantiate(cls, [], {}, stmt, defaults_only=True)
 
     def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None,
               made: Construction | None = None) -> Model | None:
@@ -179,6 +199,34 @@ class Discovery:
                 if isinstance(child, (Container, Instance)) and id(child) not in seen:
                     seen.add(id(child))
                     queue.append((f"{path}.{key}" if path else str(key), child))
+
+
+def needs_arguments(cls: ClassInfo) -> bool:
+    """Whether constructing the class needs an argument its __init__ gives no default."""
+    init = cls.lookup("__init__")
+    if not isinstance(init, Function):
+        return False
+    params = init.node.args
+    return any(default is None for _, default in positional_params(params)[1:]) or None in params.kw_defaults
+
+
+def example_code(stmt: ast.ClassDef) -> list[ast.stmt] | None:
+    """The statements of the class docstring's doctest example (`>>>` and `...` lines), each at
+    its line of the file (the other lines of the docstring blank); None: none, or not Python."""
+    first = stmt.body[0] if stmt.body else None
+    if not (type(first) is ast.Expr and type(first.value) is ast.Constant and isinstance(first.value.value, str)
+            and ">>>" in first.value.value):
+        return None
+    lines = []
+    for line in first.value.value.splitlines():
+        text = line.lstrip()
+        lines.append(text[4:] if text.startswith((">>> ", "... ")) else "")
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+    ast.increment_lineno(tree, first.value.lineno - 1)
+    return tree.body
 
 
 def takes_list(module: Any, depth: int = 0) -> bool:

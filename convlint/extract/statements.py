@@ -116,7 +116,9 @@ class Statements:
         for name, value in attrs.items():
             if isinstance(value, Function):  # methods see module globals, not the class body
                 attrs[name] = Function(value.node, env, self.code_file)
-        fields = self.dataclass_fields(stmt, class_env) if makes_dataclass_init(stmt) else None
+        # a typing.NamedTuple makes the same __init__ of its annotated fields (kornia's HourglassConfig)
+        named_tuple = any(type(base) is Qual and base.name == "typing.NamedTuple" for base in bases)
+        fields = self.dataclass_fields(stmt, class_env) if named_tuple or makes_dataclass_init(stmt) else None
         env.vars[stmt.name] = ClassInfo(stmt, bases, attrs, env, foreign=self.code_file, fields=fields)
 
     def dataclass_fields(self, stmt: ast.ClassDef, class_env: Env) -> list[DataField] | None:
