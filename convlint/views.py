@@ -125,6 +125,33 @@ def fold_frames(op: Op, incoming: Shaped, values) -> tuple[Shape | None, int]:
     return tuple(sizes[1:]), total // row
 
 
+def moved_batch_view(op: Op, incoming: Shaped, at: int, values) -> tuple[Shape, Any] | None:
+    """(shape, rows) of a view of a tensor whose batch is axis `at` (sam's `qkv.permute(2, 0, 3, 1,
+    4).reshape(3, B * heads, H * W, -1)`): the axes before it kept as they are, the batch given
+    as `b * n` taking the n rows of the axes right after it, the rest a view of the others; None
+    for any other view of such a tensor."""
+    sizes = [resolve_size(s, values) for s in op.args["sizes"]]
+    shape = incoming.shape
+    if shape is None or len(sizes) <= at or tuple(sizes[:at]) != tuple(shape[:at]):
+        return None
+    rows = batch_rows(op.args["sizes"][at], values)
+    if not _is_count(rows):
+        return None
+    taken = _exact_quotient(rows, incoming.frames)
+    after = list(shape[at:])
+    while taken != 1 and after and _exact_quotient(taken, after[0]) is not None:
+        taken = _exact_quotient(taken, after.pop(0))
+    rest = sizes[at + 1:]
+    features = _numel(tuple(after))
+    if taken != 1 or features is None or not all(isinstance(s, int) and (s > 0 or s == -1) for s in rest) \
+            or rest.count(-1) > 1:
+        return None
+    known = prod(s for s in rest if s != -1)
+    if features % known or -1 not in rest and known != features:
+        return None
+    return (*shape[:at], *(features // known if s == -1 else s for s in rest)), rows
+
+
 def view_shape(op: Op, incoming: Shaped, values: dict[int, Shaped]) -> tuple[Shape | None, str | None]:
     """x.view(...) keeping the batch: `view(x.size(0), ...)` or `view(-1, N)` with N the per-sample
     count; an explicit per-sample count that is not the input's is torch's error."""

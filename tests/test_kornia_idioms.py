@@ -147,3 +147,41 @@ def test_a_tensor_s_unflatten_method_splits_one_axis():
     findings = [(f.span.line, f.code, f.message) for f in lint_source(UNFLATTENED, "x.py", input_shape=(3, 32, 32))]
     assert findings == [(23, "CL006", "Unflatten: sizes (4, 4) don't multiply up to the size of dim 2 (64)")]
 
+
+HEADS_IN_THE_BATCH = '''import torch
+import torch.nn as nn
+
+
+class WindowAttention(nn.Module):
+    def __init__(self, dim: int = 32, heads: int = 4):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, _ = x.shape
+        qkv = self.qkv(x).reshape(B, H * W, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.reshape(3, B * self.heads, H * W, -1).unbind(0)
+        attn = (q * 0.125) @ k.transpose(-2, -1)
+        x = (attn.softmax(dim=-1) @ v).view(B, self.heads, H, W, -1).permute(0, 2, 3, 1, 4).reshape(B, H, W, -1)
+        return self.proj(x)
+
+
+class WrongWidth(WindowAttention):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 16)
+'''
+
+
+def test_a_view_of_a_tensor_whose_batch_moved_folds_the_heads_into_it():
+    # sam's attention: torch maps (2, 7, 7, 32) to (2, 7, 7, 16) with 3,696 parameters; q, k and v
+    # are (8, 49, 8): the 4 heads folded into the batch of 2. WrongWidth's proj raises "mat1 and
+    # mat2 shapes cannot be multiplied (98x32 and 8x16)"
+    model = summarize_source(HEADS_IN_THE_BATCH, "x.py", input_shape=(7, 7, 32), model_name="WindowAttention")[0]
+    assert (model.params, model.output_shape) == (3_696, (7, 7, 16))
+    assert [r.output_shape for r in model.rows if r.layer.startswith("(q * 0.125) @")] == [(49, 49)]
+    findings = [(f.span.line, f.code, f.message) for f in lint_source(HEADS_IN_THE_BATCH, "x.py", input_shape=(7, 7, 32))]
+    assert findings == [(24, "CL001", "Linear expects 8 input features but receives 32 (the output of the reshape "
+                                      "on line 17); no square input up to 4096 fits the Linear's in_features")]
