@@ -30,19 +30,24 @@ def _numel(shape: Shape | None):
 
 def batch_rows(size: Any, values) -> int | bool | None:
     """Rows per model sample of the batch a first view size names: `b` (b = x.size(0): x's own
-    rows; 1 while nothing is folded) or `b * n`; False: not a batch; None: a batch whose rows are
+    rows; 1 while nothing is folded) or `b * n` (`b * d * nh`: one count after the other); False: not a batch; None: a batch whose rows are
     not known (read off a tensor we do not follow, or before provenance was kept)."""
     if is_batch(size):
         if not values.get(FOLDED):
             return 1
         source = values.get(size.source) if size.source is not None else None
         return None if source is None or source.shape is None else source.frames
-    if isinstance(size, SizeOf) and size.op in ("*", "//") and is_batch(size.left):
+    if isinstance(size, SizeOf) and size.op in ("*", "//") and _holds_batch(size.left):
         rows, n = batch_rows(size.left, values), resolve_size(size.right, values)
         if not (_is_count(rows) and is_size(n)):
             return None
         return rows * n if size.op == "*" else _exact_quotient(rows, n)
     return False
+
+
+def _holds_batch(size: Any) -> bool:
+    """`b`, or `b * n` and `b * d * nh` (mobilevit's patches): a product that starts with the batch."""
+    return is_batch(size) or isinstance(size, SizeOf) and size.op in ("*", "//") and _holds_batch(size.left)
 
 
 def _is_count(rows: Any) -> bool:

@@ -185,3 +185,95 @@ def test_a_view_of_a_tensor_whose_batch_moved_folds_the_heads_into_it():
     findings = [(f.span.line, f.code, f.message) for f in lint_source(HEADS_IN_THE_BATCH, "x.py", input_shape=(7, 7, 32))]
     assert findings == [(24, "CL001", "Linear expects 8 input features but receives 32 (the output of the reshape "
                                       "on line 17); no square input up to 4096 fits the Linear's in_features")]
+
+
+EARLY_RETURN = '''import torch
+import torch.nn as nn
+
+
+class ChannelNorm(nn.Module):
+    def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_channels))
+        self.bias = nn.Parameter(torch.zeros(num_channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype in (torch.float16, torch.bfloat16):
+            return self._normalize(x.float(), self.weight.float(), self.bias.float()).to(x.dtype)
+        return self._normalize(x, self.weight, self.bias)
+
+    def _normalize(self, x, weight, bias):
+        u = x.mean(1, keepdim=True)
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        return weight[:, None, None] * (x - u) / (s + self.eps).sqrt() + bias[:, None, None]
+
+
+class Neck(nn.Module):
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.neck = nn.Sequential(nn.Conv2d(3, 8, 1), ChannelNorm(8), nn.Conv2d(width, 4, 3, padding=1))
+
+    def forward(self, x):
+        return self.neck(x)
+
+
+def wide_neck():
+    return Neck(width=16)
+'''
+
+
+def test_an_early_return_under_an_uncertain_branch_keeps_both_returns():
+    # kornia's LayerNorm2d: `if x.dtype in (torch.float16, ...): return ...` before the common return.
+    # torch: Neck() holds 340 parameters and maps (1, 3, 8, 8) to (1, 4, 8, 8); wide_neck() raises
+    # "weight of size [4, 16, 3, 3], expected input[1, 8, 8, 8] to have 16 channels, but got 8"
+    model = summarize_source(EARLY_RETURN, "x.py", input_shape=(3, 8, 8), model_name="Neck")[0]
+    assert (model.params, model.output_shape) == (340, (4, 8, 8))
+    findings = [(f.span.line, f.code, f.message) for f in lint_source(EARLY_RETURN, "x.py", input_shape=(3, 8, 8))]
+    assert findings == [(26, "CL001", "Conv2d expects 16 input channels but receives 8 "
+                                      "(out_channels of the Conv2d on line 26)")]
+
+
+PATCHES = '''import torch
+import torch.nn as nn
+
+
+class PatchAttention(nn.Module):
+    def __init__(self, dim: int = 16, heads: int = 2, out: int = 16) -> None:
+        super().__init__()
+        self.heads = heads
+        self.ph = self.pw = 2
+        self.to_qkv = nn.Linear(dim, dim * 3, bias=False)
+        self.to_out = nn.Linear(dim, dim)
+        self.fuse = nn.Conv2d(out, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, d, h, w = x.shape
+        nh, nw = h // self.ph, w // self.pw
+        x = x.reshape(b * d * nh, self.ph, nw, self.pw).transpose(1, 2)
+        x = x.reshape(b, d, nh * nw, self.ph * self.pw).transpose(1, 3)
+        qkv = self.to_qkv(x).chunk(3, dim=-1)
+        _, p, n, hd = qkv[0].shape
+        q, k, v = (t.reshape(b, p, n, self.heads, hd // self.heads).transpose(2, 3) for t in qkv)
+        out = torch.matmul(torch.matmul(q, k.transpose(-1, -2)).softmax(dim=-1), v)
+        x = self.to_out(out.transpose(2, 3).reshape(b, p, n, hd))
+        x = x.transpose(1, 3).reshape(b * d * nh, nw, self.ph, self.pw).transpose(1, 2)
+        return self.fuse(x.reshape(b, d, h, w))
+
+
+def wide_patches():
+    return PatchAttention(out=32)
+'''
+
+
+def test_patches_folded_into_the_batch_by_a_product_and_a_chunk_unpacked_from_a_generator():
+    # mobilevit's block: `reshape(b * d * nh, ph, nw, pw)` folds d·nh rows per sample into the batch,
+    # `q, k, v = (t.reshape(...) for t in qkv)` unpacks the chunks. torch: PatchAttention() holds
+    # 1,176 parameters and maps (1, 16, 8, 8) to (1, 8, 8, 8); wide_patches() raises "weight of size
+    # [8, 32, 1, 1], expected input[1, 16, 8, 8] to have 32 channels, but got 16 channels instead"
+    model = summarize_source(PATCHES, "x.py", input_shape=(16, 8, 8), model_name="PatchAttention")[0]
+    assert (model.params, model.output_shape) == (1_176, (8, 8, 8))
+    assert model.rows[0].output_shape == (2, 4, 2)  # 16·4 rows of each sample
+    findings = [(f.span.line, f.code, f.message) for f in lint_source(PATCHES, "x.py", input_shape=(16, 8, 8))]
+    assert findings == [(12, "CL001", "Conv2d expects 32 input channels but receives 16 "
+                                      "(the output of the reshape on line 25)")]
