@@ -11,7 +11,9 @@ from .detection import rcnn_transform_shape, roi_pool_shape
 from .graph import BATCH, MODEL_INPUT, Model, Op, is_batch
 from .products import attention_shape, einsum_shape, matmul_shape
 from .sizes import CONFLICT, UNKNOWN, Sym, broadcast_size, format_shape, never_negative, var
-from .views import FOLDED, batch_rows, fold_frames, is_size, reframe, resolve_all, resolve_size, view_shape
+from .views import (
+    FOLDED, batch_rows, fold_frames, is_size, moved_batch_view, reframe, resolve_all, resolve_size, view_shape,
+)
 
 Shape = tuple  # sizes without the batch dimension: int, Sym or None (unknown) each
 
@@ -457,6 +459,10 @@ def _run_flatten(op: Op, incoming: TensorInfo) -> Step:
 def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
     if not op.args["sizes"]:
         return Step(op, inputs, UNKNOWN_TENSOR)  # view(*sizes) of sizes we do not know
+    if inputs[0].batch_at:
+        moved = moved_batch_view(op, inputs[0], inputs[0].batch_at, values)
+        return Step(op, inputs, UNKNOWN_TENSOR if moved is None else
+                    TensorInfo(moved[0], op, frames=moved[1], batch_at=inputs[0].batch_at))
     frames, first = inputs[0].frames, op.args["sizes"][0]
     rows = batch_rows(first, values)
     if rows is None:
@@ -671,7 +677,7 @@ def _called(op: Op) -> str:
     return op.args["call"]  # the method as written: chunk, split, permute, transpose...
 
 
-BATCH_MOVERS = {"permute", "index", "split"}  # the ops that follow a tensor whose batch is not first
+BATCH_MOVERS = {"permute", "index", "split", "view"}  # the ops that follow a tensor whose batch is not first
 # Op.kind -> its rule; an op of any other kind ("unknown", "input") has an unknown result
 OPS = {
     "layer": OpKind(lambda op, inputs, values: _run_layer(op, inputs[0], values, inputs[1:]), lambda op: op.layer.kind),

@@ -30,19 +30,24 @@ def _numel(shape: Shape | None):
 
 def batch_rows(size: Any, values) -> int | bool | None:
     """Rows per model sample of the batch a first view size names: `b` (b = x.size(0): x's own
-    rows; 1 while nothing is folded) or `b * n`; False: not a batch; None: a batch whose rows are
+    rows; 1 while nothing is folded) or `b * n` (`b * d * nh`: one count after the other); False: not a batch; None: a batch whose rows are
     not known (read off a tensor we do not follow, or before provenance was kept)."""
     if is_batch(size):
         if not values.get(FOLDED):
             return 1
         source = values.get(size.source) if size.source is not None else None
         return None if source is None or source.shape is None else source.frames
-    if isinstance(size, SizeOf) and size.op in ("*", "//") and is_batch(size.left):
+    if isinstance(size, SizeOf) and size.op in ("*", "//") and _holds_batch(size.left):
         rows, n = batch_rows(size.left, values), resolve_size(size.right, values)
         if not (_is_count(rows) and is_size(n)):
             return None
         return rows * n if size.op == "*" else _exact_quotient(rows, n)
     return False
+
+
+def _holds_batch(size: Any) -> bool:
+    """`b`, or `b * n` and `b * d * nh` (mobilevit's patches): a product that starts with the batch."""
+    return is_batch(size) or isinstance(size, SizeOf) and size.op in ("*", "//") and _holds_batch(size.left)
 
 
 def _is_count(rows: Any) -> bool:
@@ -123,6 +128,33 @@ def fold_frames(op: Op, incoming: Shaped, values) -> tuple[Shape | None, int]:
     if total % row or not (folds or unfolds):
         return None, 1
     return tuple(sizes[1:]), total // row
+
+
+def moved_batch_view(op: Op, incoming: Shaped, at: int, values) -> tuple[Shape, Any] | None:
+    """(shape, rows) of a view of a tensor whose batch is axis `at` (sam's `qkv.permute(2, 0, 3, 1,
+    4).reshape(3, B * heads, H * W, -1)`): the axes before it kept as they are, the batch given
+    as `b * n` taking the n rows of the axes right after it, the rest a view of the others; None
+    for any other view of such a tensor."""
+    sizes = [resolve_size(s, values) for s in op.args["sizes"]]
+    shape = incoming.shape
+    if shape is None or len(sizes) <= at or tuple(sizes[:at]) != tuple(shape[:at]):
+        return None
+    rows = batch_rows(op.args["sizes"][at], values)
+    if not _is_count(rows):
+        return None
+    taken = _exact_quotient(rows, incoming.frames)
+    after = list(shape[at:])
+    while taken != 1 and after and _exact_quotient(taken, after[0]) is not None:
+        taken = _exact_quotient(taken, after.pop(0))
+    rest = sizes[at + 1:]
+    features = _numel(tuple(after))
+    if taken != 1 or features is None or not all(isinstance(s, int) and (s > 0 or s == -1) for s in rest) \
+            or rest.count(-1) > 1:
+        return None
+    known = prod(s for s in rest if s != -1)
+    if features % known or -1 not in rest and known != features:
+        return None
+    return (*shape[:at], *(features // known if s == -1 else s for s in rest)), rows
 
 
 def view_shape(op: Op, incoming: Shaped, values: dict[int, Shaped]) -> tuple[Shape | None, str | None]:

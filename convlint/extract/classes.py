@@ -12,12 +12,13 @@ from ..imports import find_module
 from ..sizes import UNKNOWN
 from ..syntax import dotted_name
 from . import zoo
-from .nn import ABSENT, inherits_forward, layer_attribute, layer_class, torch_class
+from .nn import ABSENT, CONTAINER_METHODS, inherits_forward, layer_attribute, layer_class, torch_class
 from .siblings import modelled
 from .state import MAX_CALL_DEPTH
 from .values import (
     MISSING, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, Lazy,
-    ListVal, MethodRef, ModuleRef, Partial, Qual, Raise, ShapeOf, SizedTensor, Super, Tensor, is_enum, known,
+    ListVal, MethodRef, ModuleRef, Partial, Qual, Raise, ShapeOf, SizedTensor, Super, Tensor, is_enum, is_lost,
+    known,
 )
 
 METHOD_DECORATORS = {
@@ -138,6 +139,9 @@ class Classes:
             return value
         if isinstance(owner, Container) and name in owner.attrs:
             return owner.attrs[name]
+        if isinstance(owner, Container) and owner.keys is not None and name in owner.keys and not is_lost(owner) \
+                and name not in CONTAINER_METHODS:
+            return owner.children[owner.keys.index(name)]  # a named child (`self.layer0.pool`), as torch's __getattr__
         if isinstance(owner, (ListVal, DictVal, Container, Super, ArrayVal, str)):
             return MethodRef(owner, name)
         return UNKNOWN

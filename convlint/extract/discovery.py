@@ -12,12 +12,13 @@ from .. import layers as L
 from .. import syntax
 from ..graph import MODEL_INPUT, Layer, Model
 from ..syntax import DEFS, dotted_name, walk
+from . import zoo
 from .nn import module_kind
 from .state import MAX_PARTS
 from .zoo import default_input
 from .values import (
-    JUMPS, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, ListVal, OneOf, Tensor, binds,
-    forward_of, owner_items,
+    JUMPS, ClassInfo, ConstTensor, Container, DictVal, Env, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
+    binds, forward_of, owner_items,
 )
 
 MAX_EXAMPLES = 3  # the calls of a class its documentation shows that are built, each a model
@@ -119,11 +120,13 @@ class Discovery:
             cls = self.globals.vars.get(stmt.name)
             if isinstance(cls, ClassInfo) and cls.torch_base() is not None:
                 init = cls.lookup("__init__")
+                documented = isinstance(init, Function) and requires_arguments(init.node.args)
                 examples = [c for c in syntax.documented_calls(stmt) if
                             binds(init.node.args, 1 + len(c.args), {k.arg: None for k in c.keywords})][:MAX_EXAMPLES] \
-                    if isinstance(init, Function) and requires_arguments(init.node.args) else []
+                    if documented else []
+                example = example_code(stmt) if documented else None
                 used: list[ast.Call] = []
-                yield cls.name, lambda: self.documented_or_default(cls, stmt, examples, used)
+                yield cls.name, lambda: self.documented_or_default(cls, stmt, examples, used, example)
                 for call in examples:
                     if call not in used:  # each other example, a model of its own named by its line
                         yield f"{cls.name}@{call.lineno}", lambda call=call: self.ev(call, self.globals)
@@ -137,17 +140,40 @@ class Discovery:
                     value = self.globals.vars.get(target.id)
                     if isinstance(value, (Layer, Container, Instance)) and module_kind(value) is not False:
                         yield target.id, (lambda v=value: v)
+                    elif isinstance(value, DictVal):
+                        yield from zoo.table_models(self, value, stmt)
 
-    def documented_or_default(self, cls: ClassInfo, stmt: ast.ClassDef, examples: list, used: list) -> Any:
+    def from_example(self, cls: ClassInfo, example: list[ast.stmt], stmt: ast.ClassDef) -> Any:
+        """The instance of `cls` the class's docstring example builds (`>>> model = RRDBNet(num_in_ch=3,
+        ...)`), its imports and assignments run in order in a scope of the file's own until one binds
+        an instance of it; None when none does."""
+        env = Env(self.globals)
+        for line in example:
+            if type(line) not in (ast.Import, ast.ImportFrom, ast.Assign):
+                continue
+            self.exec_stmt(line, env)
+            if type(line) is not ast.Assign:  # the file's own names win over their import from its package
+                for name in [n for n in env.vars if n in self.globals.vars]:
+                    del env.vars[name]
+            value = env.vars.get(line.targets[0].id) if type(line) is ast.Assign and \
+                type(line.targets[0]) is ast.Name else None
+            if isinstance(value, Instance) and value.cls is cls:
+                return value
+        return None
+
+    def documented_or_default(self, cls: ClassInfo, stmt: ast.ClassDef, examples: list, used: list,
+                              example: list[ast.stmt] | None) -> Any:
         """The class built as the first of its documentation's examples (the authors' own values for
         the parameters without a default, which defaults_only would leave unknown; those that bind
-        to its __init__) that builds a module, noted in `used`; else from its defaults alone."""
+        to its __init__) that builds a module, noted in `used`; else as its doctest example builds it
+        (a config object made first); else from its defaults alone."""
         for call in examples:
             module = self.ev(call, self.globals)
             if isinstance(module, (Layer, Container, Instance)):
                 used.append(call)
                 return module
-        return self.alone(cls, stmt)
+        module = self.from_example(cls, example, stmt) if example else None
+        return module if module is not None else self.alone(cls, stmt)
 
     def alone(self, cls: ClassInfo, stmt: ast.ClassDef) -> Any:
         """An instance of the class built on its defaults, with the input they size it for."""
@@ -248,6 +274,25 @@ def tensor_params(module: Any) -> int:
                 for p in required[1:]):
         return 1  # a required keyword, or a parameter that is no tensor: not called (as before)
     return max(1, len(required))
+
+
+def example_code(stmt: ast.ClassDef) -> list[ast.stmt] | None:
+    """The statements of the class docstring's doctest example (`>>>` and `...` lines), each at
+    its line of the file (the other lines of the docstring blank); None: none, or not Python."""
+    first = stmt.body[0] if stmt.body else None
+    if not (type(first) is ast.Expr and type(first.value) is ast.Constant and isinstance(first.value.value, str)
+            and ">>>" in first.value.value):
+        return None
+    lines = []
+    for line in first.value.value.splitlines():
+        text = line.lstrip()
+        lines.append(text[4:] if text.startswith((">>> ", "... ")) else "")
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+    ast.increment_lineno(tree, first.value.lineno - 1)
+    return tree.body
 
 
 def takes_list(module: Any, depth: int = 0) -> bool:

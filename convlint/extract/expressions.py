@@ -112,7 +112,8 @@ class Expressions:
 
     def comprehension(self, node, env: Env) -> Any:
         results: list = []
-        if not self.comprehend(node, 0, Env(env), results):
+        unpacked, self.unpacking = self.unpacking, None
+        if not self.comprehend(node, 0, Env(env), results, unpacked):
             return UNKNOWN
         if type(node) is ast.SetComp:
             return SetVal(results)
@@ -125,8 +126,10 @@ class Expressions:
             return merged
         return ListVal(results)
 
-    def comprehend(self, node, index: int, scope: Env, results: list) -> bool:
-        """Unroll the `for` clause `index` of a comprehension (and the ones after it) into `results`."""
+    def comprehend(self, node, index: int, scope: Env, results: list, unpacked: int | None = None) -> bool:
+        """Unroll the `for` clause `index` of a comprehension (and the ones after it) into `results`.
+        `unpacked`: the count of the targets the comprehension is unpacked into (Python raises unless
+        a single clause without conditions yields that many): the pieces of a chunk it iterates."""
         if index == len(node.generators):
             if type(node) is ast.DictComp:
                 results.append((self.ev(node.key, scope), self.ev(node.value, scope)))
@@ -134,7 +137,11 @@ class Expressions:
                 results.append(self.ev(node.elt, scope))
             return True
         fors = node.generators[index]
-        items = self.iterate(self.ev(fors.iter, scope))
+        iterable = self.ev(fors.iter, scope)
+        items = self.iterate(iterable)
+        if items is None and isinstance(iterable, Pieces) and unpacked is not None and len(node.generators) == 1 \
+                and not fors.ifs:
+            items = [self.piece(iterable, i, unpacked) for i in range(unpacked)]
         if items is None or len(items) > MAX_UNROLL:
             return False
         for item in items:

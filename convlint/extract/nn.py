@@ -54,6 +54,18 @@ MODULE_QUERIES = {
     "extra_repr", "zero_grad", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
     "requires_grad_", "load_state_dict", "to", "cuda", "cpu", "float", "half", "double", "share_memory",
 }
+# the public names of nn.Sequential, nn.ModuleList and nn.ModuleDict and their instances (torch 2.13):
+# Python finds these before torch's __getattr__ looks for a child of that name
+CONTAINER_METHODS = frozenset("""
+    T_destination add_module append apply bfloat16 buffers call_super_init children clear compile cpu cuda double
+    dump_patches eval extend extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half
+    insert ipu items keys load_state_dict modules mtia named_buffers named_children named_modules named_parameters
+    parameters pop register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+    register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
+    register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to to_empty
+    train training type update values xpu zero_grad
+""".split())
 TORCH_BASES = {"torch.nn.Module", "torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict"}
 CONTAINER_KINDS = {"Sequential", "ModuleList", "ModuleDict"}
 NOT_MODULES = {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"}

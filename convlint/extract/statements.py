@@ -21,8 +21,29 @@ class Statements:
     """Running statements (a mixin of the Extractor)."""
 
     def exec_block(self, stmts, env: Env) -> None:
-        for stmt in stmts:
-            self.exec_stmt(stmt, env)
+        last = len(stmts) - 1
+        for i, stmt in enumerate(stmts):
+            if i < last and type(stmt) is ast.If and not stmt.orelse and type(stmt.body[-1]) is ast.Return:
+                self.tick()
+                if self.exec_early_return(stmt, stmts[i + 1:], env):
+                    return
+            else:
+                self.exec_stmt(stmt, env)
+
+    def exec_early_return(self, stmt: ast.If, rest: list, env: Env) -> bool:
+        """`if cond: ...; return a` then the rest of the block: an uncertain cond runs the rest as
+        its else arm (kornia's `if x.dtype in (torch.float16, ...): return ...` before the common
+        return), so that both returns are kept. True: the rest has been run."""
+        test = self.truth(self.ev(stmt.test, env))
+        if test is True:
+            self.exec_block(stmt.body, env)
+        if test is False:
+            return False
+        if self.speculative >= MAX_SPECULATION:
+            self.exec_both(stmt.body, [], env, stmt)
+            return False
+        self.exec_both(stmt.body, rest, env, stmt)
+        return True
 
     def exec_stmt(self, stmt: ast.AST, env: Env) -> None:
         self.tick()
@@ -31,6 +52,10 @@ class Statements:
             if type(stmt.value) is not ast.Constant:  # docstrings
                 self.ev(stmt.value, env)
         elif kind is ast.Assign:
+            if type(stmt.value) in (ast.GeneratorExp, ast.ListComp) and len(stmt.targets) == 1 and \
+                    type(stmt.targets[0]) in (ast.Tuple, ast.List) and \
+                    not any(type(e) is ast.Starred for e in stmt.targets[0].elts):
+                self.unpacking = len(stmt.targets[0].elts)
             value = self.ev(stmt.value, env)
             for target in stmt.targets:
                 self.assign(target, value, env)
@@ -116,7 +141,9 @@ class Statements:
         for name, value in attrs.items():
             if isinstance(value, Function):  # methods see module globals, not the class body
                 attrs[name] = Function(value.node, env, self.code_file)
-        fields = self.dataclass_fields(stmt, class_env) if makes_dataclass_init(stmt) else None
+        # a typing.NamedTuple makes the same __init__ of its annotated fields (kornia's HourglassConfig)
+        named_tuple = any(type(base) is Qual and base.name == "typing.NamedTuple" for base in bases)
+        fields = self.dataclass_fields(stmt, class_env) if named_tuple or makes_dataclass_init(stmt) else None
         env.vars[stmt.name] = ClassInfo(stmt, bases, attrs, env, foreign=self.code_file, fields=fields)
 
     def dataclass_fields(self, stmt: ast.ClassDef, class_env: Env) -> list[DataField] | None:
@@ -166,7 +193,7 @@ class Statements:
             self.exec_arms(then_body, else_body, env, node)
 
     def exec_arms(self, then_body, else_body, env: Env, node: ast.AST) -> None:
-        outcomes = []
+        outcomes, returned = [], []
         for body in (then_body, else_body):
             arm_env = Env(env.parent, dict(env.vars))
             arm_self = None
@@ -178,13 +205,22 @@ class Statements:
                 outcomes.append((arm_env.vars, arm_self))
             except Raise:
                 pass
-            except (Return, Break, Continue) as jump:
+            except Return as jump:
+                returned.append(({"": jump.value}, arm_self))
+            except (Break, Continue):
                 if self.self_instance is not None:
                     self.self_instance.attrs = saved_attrs
                 self.havoc_block(list(then_body) + list(else_body), env)
-                raise Break if isinstance(jump, (Break, Continue)) else Return(UNKNOWN)
+                raise Break
             if self.self_instance is not None:
                 self.self_instance.attrs = saved_attrs
+        if returned and outcomes:  # one arm returns, the other goes on: what follows is not followed
+            self.havoc_block(list(then_body) + list(else_body), env)
+            raise Return(UNKNOWN)
+        if returned:  # each arm that does not raise returns: the function returns what they agree on
+            if self.self_instance is not None:
+                self.self_instance.attrs = self.merge([r[1] for r in returned], node)
+            raise Return(self.merge([r[0] for r in returned], node)[""])
         if not outcomes:
             raise Raise
         env.vars = self.merge([o[0] for o in outcomes], node)

@@ -14,6 +14,7 @@ import ast
 import re
 from functools import lru_cache
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from .. import layers as L
@@ -22,6 +23,7 @@ from ..imports import find_module, package_root
 from ..sizes import UNKNOWN
 from .detection import FORWARDS
 from .nn import torch_class
+from .pythonlib import clone
 from .values import (
     JUMPS, ClassInfo, DictVal, EnumMember, Function, Instance, Lazy, ListVal, MethodRef, Qual, Raise, SetVal, int_value,
     forward_of, is_enum, known, positional_params,
@@ -445,6 +447,36 @@ def registered(interp, package: str, name: str) -> Any:
         return UNKNOWN
     entry = _registered(init.parent, name)
     return UNKNOWN if entry is None else interp.resolve(Lazy(*entry))
+
+
+# segmentation_models_pytorch's encoder tables, one per encoder file (`senet_encoders = {"se_resnet50":
+# {"encoder": SENetEncoder, "params": {...}, ...}}`): most of its encoders are reached only by a name
+# given to get_encoder, which builds `encoder(**deepcopy(params), depth=5, output_stride=32)` at its
+# defaults (the merged table of the package's __init__ is not read again)
+_ENCODER_TABLES = "segmentation_models_pytorch.encoders."
+_GET_ENCODER = {"depth": 5, "output_stride": 32}
+
+
+def table_models(interp, table: DictVal, node) -> Iterator[tuple[str, Any]]:
+    """(name, thunk building it) for each entry of an encoder table of a file of smp's encoders:
+    the first entry of each family (its encoder class, parameter names and the classes they pass)
+    before the other sizes of a family, which run the same lines, so that the file's step budget
+    reaches every family."""
+    if table.lost or table.maybe or interp.path is None or \
+            not (module_name(interp.path) or "").startswith(_ENCODER_TABLES):
+        return
+    firsts, sizes, families = [], [], set()
+    for name, entry in zip(table.keys, table.values):
+        fields = dict(zip(entry.keys, entry.values)) if isinstance(entry, DictVal) and not entry.lost else {}
+        cls, params = fields.get("encoder"), fields.get("params")
+        if isinstance(name, str) and isinstance(cls, ClassInfo) and isinstance(params, DictVal) and \
+                not params.lost and not params.maybe and all(isinstance(k, str) for k in params.keys):
+            family = (id(cls), tuple(params.keys), tuple(id(v) for v in params.values if isinstance(v, ClassInfo)))
+            (sizes if family in families else firsts).append((name, cls, params))
+            families.add(family)
+    for name, cls, params in firsts + sizes:
+        yield name, lambda cls=cls, params=params: interp.instantiate(
+            cls, [], {**dict(zip(params.keys, clone(params, True, {}).values)), **_GET_ENCODER}, node)
 
 
 TIMM_CREATE = ("model_name", "pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "checkpoint_path", "cache_dir",

@@ -372,6 +372,7 @@ _FUNCTIONAL_RENAMES = {
 METHODS: dict = {
     "unsqueeze": ("unsqueeze", (("dim", REQUIRED),)),
     "squeeze": ("squeeze", (("dim", None),)),
+    "unflatten": ("Unflatten", (("dim", REQUIRED), ("sizes", REQUIRED))),  # as torch.unflatten
 }
 
 
