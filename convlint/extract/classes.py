@@ -8,12 +8,10 @@ from typing import Any
 
 from .. import layers as L
 from ..graph import Layer
-from ..imports import find_module
 from ..sizes import UNKNOWN
 from ..syntax import dotted_name
 from . import zoo
 from .nn import ABSENT, CONTAINER_METHODS, inherits_forward, layer_attribute, layer_class, torch_class
-from .siblings import modelled
 from .state import MAX_CALL_DEPTH
 from .values import (
     MISSING, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, Lazy,
@@ -49,7 +47,7 @@ class Classes:
         if isinstance(owner, ModuleRef):
             if owner.name is not None:
                 dotted = f"{owner.name}.{name}"
-                if modelled(dotted) or find_module(dotted, self.path, self.extra_paths):
+                if self.importable(dotted):
                     value = self.imported(dotted)  # a submodule (`torchvision.models.detection`) or a hook
                     return self.resolve(value) if type(value) is Lazy else value
             return self.module_attr(owner.globals, name, owner.path)

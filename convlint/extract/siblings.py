@@ -69,6 +69,11 @@ class Siblings:
             else:
                 self.bind_name(alias, Lazy(sibling, name), env)
 
+    def importable(self, module: str, dotted: str | None = None) -> bool:
+        """Whether `import module` (`from module import name`: `dotted` is module.name) succeeds as
+        far as convlint knows: its tables model it, or the search path has its source."""
+        return modelled(dotted or module) or find_module(module, self.path, self.extra_paths) is not None
+
     def imported(self, dotted: str) -> Any:
         """What an absolute import of `dotted` binds: the module or the name of a module that the
         search path has (read when used), else its qualified name (torch, what is not found)."""

@@ -363,12 +363,9 @@ def monai_optional_import(interp, args: list, kwargs: dict, node) -> Any:
     module, name, version = bound.get("module"), bound.get("name", ""), bound.get("version", "")
     if not isinstance(module, str) or not isinstance(name, str) or bound.get("as_type", "default") != "default":
         return UNKNOWN
-    from .siblings import modelled  # (siblings imports the call tables this module is one of)
-
     dotted = f"{module}.{name}" if name else module
-    value = interp.imported(dotted)
-    found = modelled(dotted) or find_module(module, interp.path, interp.extra_paths) is not None
-    return (value, True if found and version == "" else UNKNOWN)
+    found = interp.importable(module, dotted)
+    return (interp.imported(dotted), True if found and version == "" else UNKNOWN)
 
 
 def monai_look_up_option(interp, args: list, kwargs: dict, node) -> Any:
