@@ -15,10 +15,9 @@ from ..syntax import DEFS, dotted_name, walk
 from . import zoo
 from .nn import module_kind
 from .state import MAX_PARTS
-from .zoo import default_input
 from .values import (
     JUMPS, ClassInfo, ConstTensor, Container, DictVal, Env, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
-    binds, forward_of, owner_items,
+    binds, forward_of, owner_items, positional_params,
 )
 
 MAX_EXAMPLES = 3  # the calls of a class its documentation shows that are built, each a model
@@ -178,7 +177,7 @@ class Discovery:
     def alone(self, cls: ClassInfo, stmt: ast.ClassDef) -> Any:
         """An instance of the class built on its defaults, with the input they size it for."""
         module = self.instantiate(cls, [], {}, stmt, defaults_only=True)
-        shape = default_input(cls, self.path)
+        shape = zoo.default_input(cls, self.path)
         if shape is not None:
             self.configured = (module, shape)
         return module
@@ -256,8 +255,7 @@ class Discovery:
 
 def requires_arguments(params: ast.arguments) -> bool:
     """Whether a method has a parameter besides `self` that no default fills."""
-    positional = [*params.posonlyargs, *params.args][1:]
-    return len(positional) > len(params.defaults) or any(d is None for d in params.kw_defaults)
+    return any(default is None for _, default in positional_params(params)[1:]) or None in params.kw_defaults
 
 
 def tensor_params(module: Any) -> int:
@@ -267,8 +265,7 @@ def tensor_params(module: Any) -> int:
     if not isinstance(forward, Function):
         return 1
     params = forward.node.args
-    positional = [*params.posonlyargs, *params.args][1:]
-    required = positional[:len(positional) - len(params.defaults)]
+    required = [param for param, default in positional_params(params)[1:] if default is None]
     if params.kwonlyargs and any(d is None for d in params.kw_defaults) or \
             any(p.annotation is not None and (dotted_name(p.annotation) or "").rsplit(".", 1)[-1] != "Tensor"
                 for p in required[1:]):

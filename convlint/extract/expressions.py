@@ -110,9 +110,9 @@ class Expressions:
                 items.append(self.ev(element, env))
         return make(items)
 
-    def comprehension(self, node, env: Env) -> Any:
+    def comprehension(self, node, env: Env, unpacked: int | None = None) -> Any:
+        """`unpacked`: the count of the targets it is assigned to (`a, b, c = (f(t) for t in pieces)`)."""
         results: list = []
-        unpacked, self.unpacking = self.unpacking, None
         if not self.comprehend(node, 0, Env(env), results, unpacked):
             return UNKNOWN
         if type(node) is ast.SetComp:

@@ -33,7 +33,6 @@ class State:
         self.extra_paths: tuple = ()  # searched for imported packages (imports.find_module)
         self.resolving: set = set()  # the imported names being looked up (siblings.resolve)
         self.loop_items: list = []  # the items of the loops being run, innermost last (a config entry per iteration)
-        self.unpacking: int | None = None  # `a, b, c = (... for t in pieces)`: the count the targets take
         self.foreign_site: ast.AST | None = None  # the local call that led into another file's code
         self.code_file: str | None = None  # the other file whose code is running (None: this file's)
         self.globals = Env()

@@ -23,7 +23,7 @@ class Statements:
     def exec_block(self, stmts, env: Env) -> None:
         last = len(stmts) - 1
         for i, stmt in enumerate(stmts):
-            if i < last and type(stmt) is ast.If and not stmt.orelse and type(stmt.body[-1]) is ast.Return:
+            if type(stmt) is ast.If and i < last and not stmt.orelse and type(stmt.body[-1]) is ast.Return:
                 self.tick()
                 if self.exec_early_return(stmt, stmts[i + 1:], env):
                     return
@@ -55,8 +55,10 @@ class Statements:
             if type(stmt.value) in (ast.GeneratorExp, ast.ListComp) and len(stmt.targets) == 1 and \
                     type(stmt.targets[0]) in (ast.Tuple, ast.List) and \
                     not any(type(e) is ast.Starred for e in stmt.targets[0].elts):
-                self.unpacking = len(stmt.targets[0].elts)
-            value = self.ev(stmt.value, env)
+                self.tick()  # (what ev would count)
+                value = self.comprehension(stmt.value, env, unpacked=len(stmt.targets[0].elts))
+            else:
+                value = self.ev(stmt.value, env)
             for target in stmt.targets:
                 self.assign(target, value, env)
         elif kind is ast.AnnAssign:
