@@ -132,8 +132,8 @@ def documented_calls(cls: ast.ClassDef) -> list[ast.Call]:
     found, seen = [], set()
     init = next((s for s in cls.body if isinstance(s, DEFS) and s.name == "__init__"), None)
     for owner in (cls, init):
-        doc = owner.body[0] if owner is not None and owner.body else None
-        if not (isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)):
+        doc = docstring(owner)
+        if doc is None:
             continue
         text = doc.value.value
         if cls.name not in text or doc.value.end_lineno - doc.value.lineno != text.count("\n"):
@@ -161,6 +161,32 @@ def documented_calls(cls: ast.ClassDef) -> list[ast.Call]:
                 call.func = ast.copy_location(ast.Name(cls.name, ast.Load()), call.func)
                 found.append(call)
     return found
+
+
+def docstring(owner: ast.AST | None) -> ast.Expr | None:
+    """The docstring statement of a class or function (its value a str constant), if it has one."""
+    doc = owner.body[0] if owner is not None and owner.body else None
+    if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str):
+        return doc
+    return None
+
+
+def doctest_statements(cls: ast.ClassDef) -> list[ast.stmt] | None:
+    """The statements of the class docstring's doctest example (`>>>` and `...` lines), each at
+    its line of the file (the other lines of the docstring blank); None: none, or not Python."""
+    doc = docstring(cls)
+    if doc is None or ">>>" not in doc.value.value:
+        return None
+    lines = []
+    for line in doc.value.value.splitlines():
+        text = line.lstrip()
+        lines.append(text[4:] if text.startswith((">>> ", "... ")) else "")
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+    ast.increment_lineno(tree, doc.value.lineno - 1)
+    return tree.body
 
 
 def _call_from(lines: list[str], number: int, start: int) -> ast.Call | None:

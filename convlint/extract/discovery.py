@@ -123,7 +123,7 @@ class Discovery:
                 examples = [c for c in syntax.documented_calls(stmt) if
                             binds(init.node.args, 1 + len(c.args), {k.arg: None for k in c.keywords})][:MAX_EXAMPLES] \
                     if documented else []
-                example = example_code(stmt) if documented else None
+                example = syntax.doctest_statements(stmt) if documented else None
                 used: list[ast.Call] = []
                 yield cls.name, lambda: self.documented_or_default(cls, stmt, examples, used, example)
                 for call in examples:
@@ -271,25 +271,6 @@ def tensor_params(module: Any) -> int:
                 for p in required[1:]):
         return 1  # a required keyword, or a parameter that is no tensor: not called (as before)
     return max(1, len(required))
-
-
-def example_code(stmt: ast.ClassDef) -> list[ast.stmt] | None:
-    """The statements of the class docstring's doctest example (`>>>` and `...` lines), each at
-    its line of the file (the other lines of the docstring blank); None: none, or not Python."""
-    first = stmt.body[0] if stmt.body else None
-    if not (type(first) is ast.Expr and type(first.value) is ast.Constant and isinstance(first.value.value, str)
-            and ">>>" in first.value.value):
-        return None
-    lines = []
-    for line in first.value.value.splitlines():
-        text = line.lstrip()
-        lines.append(text[4:] if text.startswith((">>> ", "... ")) else "")
-    try:
-        tree = ast.parse("\n".join(lines))
-    except SyntaxError:
-        return None
-    ast.increment_lineno(tree, first.value.lineno - 1)
-    return tree.body
 
 
 def takes_list(module: Any, depth: int = 0) -> bool:
