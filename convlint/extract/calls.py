@@ -16,8 +16,8 @@ from .state import MAX_CALL_DEPTH, MAX_RECURSION, STEP_BUDGET
 from .values import (
     MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, ConstTensor, Container, Continue, DictVal, Env, Function,
     Instance, ListVal, MethodRef, OneOf, Partial, Qual, Raise, Return, SetVal, SizedTensor, Super, Tensor, ValuedTensor,
-    is_lost, is_tensor,
-    positional_params,
+    is_lost, is_tensor, plain,
+    positional_params, typed,
 )
 
 # qualified name -> hook(interp, args, kwargs, node): taken before anything else is tried
@@ -35,18 +35,6 @@ METHODS_OF = {
 TENSOR_MODULES = {"torch": False, "torch.nn.functional": True}  # module -> functional
 PURE_RESULTS: dict[tuple, tuple] = {}  # (function, closure, arguments) -> (closure, result, steps it took)
 MAX_PURE_RESULTS = 8192
-_PLAIN = (int, float, str, bool, type(None))
-
-
-def plain(value: Any) -> bool:
-    """An immutable value of Python's own: a number, string, None, or a tuple of them."""
-    kind = type(value)
-    return kind in _PLAIN or kind is tuple and all(map(plain, value))
-
-
-def typed(value: Any) -> Any:
-    """A plain value as a key that tells 0, 0.0 and False apart (equal, and equally hashed)."""
-    return tuple(map(typed, value)) if type(value) is tuple else (type(value), value)
 
 
 class Calls:

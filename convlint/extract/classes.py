@@ -10,13 +10,44 @@ from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import dotted_name
-from . import zoo
-from .nn import ABSENT, CONTAINER_METHODS, inherits_forward, layer_attribute, layer_class, torch_class
-from .state import MAX_CALL_DEPTH
+from . import memo, zoo
+from .nn import (
+    ABSENT,
+    CONTAINER_METHODS,
+    inherits_forward,
+    layer_attribute,
+    layer_class,
+    torch_class,
+)
+from .state import MAX_CALL_DEPTH, STEP_BUDGET
 from .values import (
-    MISSING, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, Lazy,
-    ListVal, MethodRef, ModuleRef, Partial, Qual, Raise, ShapeOf, SizedTensor, Super, Tensor, is_enum, is_lost,
+    MISSING,
+    ArrayVal,
+    BoundMethod,
+    ClassInfo,
+    ConstTensor,
+    Container,
+    DictVal,
+    EnumMember,
+    Function,
+    Instance,
+    Lazy,
+    ListVal,
+    MethodRef,
+    ModuleRef,
+    Partial,
+    Qual,
+    Raise,
+    ShapeOf,
+    SizedTensor,
+    Super,
+    Tensor,
+    is_enum,
+    is_lost,
     known,
+    next_serial,
+    plain,
+    typed,
 )
 
 METHOD_DECORATORS = {
@@ -170,6 +201,47 @@ class Classes:
     def instantiate(self, cls: ClassInfo, args, kwargs, node, defaults_only=False) -> Any:
         if is_enum(cls):
             return self.enum_lookup(cls, args, kwargs)
+        key = self.construction_key(cls, args, kwargs, node, defaults_only)
+        if key is None:
+            return self.build_instance(cls, args, kwargs, node, defaults_only)
+        kept = self.constructions.get(key)
+        if kept is not None and self.steps + kept.steps <= STEP_BUDGET:
+            instance, registered, helper_layers = memo.copy_kept(kept)
+            for layer in registered:
+                self.layers[id(layer)] = layer
+                self.layer_log.append(id(layer))
+            if helper_layers is not None:
+                self.helper_layers = helper_layers
+            self.steps += kept.steps
+            return instance
+        serial, steps, built, ops = next_serial(), self.steps, len(self.layer_log), self.counter
+        helper_layers, configured = self.helper_layers, self.configured
+        instance = self.build_instance(cls, args, kwargs, node, defaults_only)
+        if kept is None and type(instance) is Instance and self.counter == ops and self.configured is configured \
+                and len(self.constructions) < memo.MAX_KEPT:
+            new = set(self.layer_log[built:])
+            registered = [self.layers[i] for i in self.layer_log[built:]]
+            left = None if self.helper_layers is helper_layers else self.helper_layers
+            try:
+                self.constructions[key] = memo.keep(instance, registered, left, self.steps - steps, serial,
+                                                    lambda layer: id(layer) in new or id(layer) not in self.layers)
+            except memo.Unkeepable:
+                pass
+        return instance
+
+    def construction_key(self, cls: ClassInfo, args, kwargs, node, defaults_only) -> tuple | None:
+        """What a construction's result depends on besides the code: its plain arguments, and where
+        and in what context it is built (which decides where its layers report); None when it is not
+        kept (inside an undecided branch, arguments that are not plain values, no __init__ of its own)."""
+        if self.speculative or not isinstance(cls.lookup("__init__"), Function) or dataclass_init(cls) is not None:
+            return None
+        if not (all(map(plain, args)) and all(map(plain, kwargs.values()))):
+            return None
+        return (cls, node, typed(tuple(args)), typed(tuple(sorted(kwargs.items()))), defaults_only, self.guessing,
+                self.foreign_site, self.code_file, self.call_stack[-1] if self.call_stack else None, self.config_entry(),
+                self.depth, tuple(self.catching), self.mode, self.helper_site is None)
+
+    def build_instance(self, cls: ClassInfo, args, kwargs, node, defaults_only=False) -> Any:
         instance = Instance(cls, site=self.foreign_site or node)
         base = cls.torch_base()
         if base in ("Sequential", "ModuleList", "ModuleDict"):

@@ -51,6 +51,7 @@ class State:
         self.current_class: ClassInfo | None = None  # the class whose method runs (for super())
         self.speculative = 0  # depth of uncertain branches we are inside
         self.layer_log: list[int] = []  # ids of self.layers in construction order
+        self.constructions: dict[tuple, Any] = {}  # what each construction of a class built (memo.Kept), by memo key
         self.mutations: dict[int, list[ast.AST]] = {}  # statement id -> what it may change
         self.active: dict[tuple, int] = {}  # (function node id, id of its instance) -> calls in progress
         self.file_budget = float("inf")  # steps for all the models of the file

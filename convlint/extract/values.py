@@ -517,3 +517,17 @@ def interpreted(value: Any) -> Any:
     if isinstance(value, dict):
         return DictVal([interpreted(k) for k in value], [interpreted(v) for v in value.values()])
     return value
+
+
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def plain(value: Any) -> bool:
+    """An immutable value of Python's own: a number, string, None, or a tuple of them."""
+    kind = type(value)
+    return kind in _PLAIN or kind is tuple and all(map(plain, value))
+
+
+def typed(value: Any) -> Any:
+    """A plain value as a key that tells 0, 0.0 and False apart (equal, and equally hashed)."""
+    return tuple(map(typed, value)) if type(value) is tuple else (type(value), value)
