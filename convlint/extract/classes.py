@@ -11,43 +11,12 @@ from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import dotted_name
 from . import memo, zoo
-from .nn import (
-    ABSENT,
-    CONTAINER_METHODS,
-    inherits_forward,
-    layer_attribute,
-    layer_class,
-    torch_class,
-)
+from .nn import ABSENT, CONTAINER_METHODS, inherits_forward, layer_attribute, layer_class, torch_class
 from .state import MAX_CALL_DEPTH, STEP_BUDGET
 from .values import (
-    MISSING,
-    ArrayVal,
-    BoundMethod,
-    ClassInfo,
-    ConstTensor,
-    Container,
-    DictVal,
-    EnumMember,
-    Function,
-    Instance,
-    Lazy,
-    ListVal,
-    MethodRef,
-    ModuleRef,
-    Partial,
-    Qual,
-    Raise,
-    ShapeOf,
-    SizedTensor,
-    Super,
-    Tensor,
-    is_enum,
-    is_lost,
-    known,
-    next_serial,
-    plain,
-    typed,
+    MISSING, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, Lazy,
+    ListVal, MethodRef, ModuleRef, Partial, Qual, Raise, ShapeOf, SizedTensor, Super, Tensor, is_enum, is_lost,
+    known, next_serial, plain, typed,
 )
 
 METHOD_DECORATORS = {

@@ -15,26 +15,8 @@ from typing import Any, NamedTuple
 from ..graph import Layer
 from ..sizes import UNKNOWN, Sym
 from .values import (
-    BUFFER,
-    SOME_NUMBER,
-    ArrayVal,
-    BoundMethod,
-    ClassInfo,
-    ConstTensor,
-    Container,
-    DictVal,
-    EnumMember,
-    Function,
-    Instance,
-    Lazy,
-    ListVal,
-    ModuleRef,
-    OneOf,
-    Partial,
-    Qual,
-    SetVal,
-    ValuedTensor,
-    next_serial,
+    BUFFER, SOME_NUMBER, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function,
+    Instance, Lazy, ListVal, ModuleRef, OneOf, Partial, Qual, SetVal, ValuedTensor, next_serial,
 )
 
 MAX_KEPT = 4096  # constructions kept per file
