@@ -46,7 +46,6 @@ class State:
         self.guessing = False  # inside a model built from its defaults alone, with arguments made up
         self.ops: list[Op] | None = None  # the model being built, when applying
         self.counter = 0
-        self.errors: list[tuple[ast.AST, str, str]] = []
         self.self_instance: Instance | None = None
         self.current_class: ClassInfo | None = None  # the class whose method runs (for super())
         self.speculative = 0  # depth of uncertain branches we are inside
