@@ -26,7 +26,7 @@ MAX_EXAMPLES = 3  # the calls of a class its documentation shows that are built,
 class Construction(NamedTuple):
     """What building a model left before its forward ran: the module, the ops its construction
     emitted, the next tensor id, a digest of the module tree (state_digest), the steps spent and
-    the input a zoo's configuration gives the module (State.configured)."""
+    the input a zoo's configuration gives the module and where it comes from (State.configured)."""
 
     module: Any
     ops: list
@@ -132,7 +132,7 @@ class Discovery:
         elif kind in DEFS:
             func = self.globals.vars.get(stmt.name)
             if isinstance(func, Function):
-                yield stmt.name, lambda: self.call_function(func, [], {}, stmt, defaults_only=True)
+                yield stmt.name, lambda: self.built_by(func, stmt)
         elif (kind is ast.Assign or kind is ast.AnnAssign) and stmt.value is not None:
             for target in stmt.targets if kind is ast.Assign else [stmt.target]:
                 if type(target) is ast.Name:
@@ -179,7 +179,16 @@ class Discovery:
         module = self.instantiate(cls, [], {}, stmt, defaults_only=True)
         shape = zoo.default_input(cls, self.path)
         if shape is not None:
-            self.configured = (module, shape)
+            self.configured = (module, shape, zoo.TIMM_CONFIGURED)
+        return module
+
+    def built_by(self, func: Function, stmt: ast.FunctionDef) -> Any:
+        """What a function returns on its defaults, with the input its pretrained weights are made for
+        (a torchvision builder's: the class it builds has no weights of its own)."""
+        module = self.call_function(func, [], {}, stmt, defaults_only=True)
+        shape = zoo.weights_input(self, stmt)
+        if shape is not None:
+            self.configured = (module, shape, zoo.WEIGHTS_CONFIGURED)
         return module
 
     def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None,
@@ -200,11 +209,15 @@ class Discovery:
                 module, self.ops, self.counter, self.steps = made.module, list(made.ops), made.counter, made.steps
                 configured = made.configured
             else:
-                self.configured = (None, None)
+                self.configured = (None, None, None)
                 module = make()
-                configured = self.configured[1] if self.configured[0] is module else None
+                configured = self.configured[1:] if self.configured[0] is module and self.configured[1] else None
             if not isinstance(module, (Layer, Container, Instance)):
                 return None
+            if declared is None and configured is not None:
+                # its forward runs at the configured input's rank (mvit's `if x.dim() == 4: x =
+                # x.unsqueeze(2)` for a video) as at a declared one
+                self.declared, self.rank_run = configured[0], None
             registered = registered_layers(module)  # as constructed, before forward runs
             paths = self.module_paths(module)
             if not training:
@@ -221,7 +234,7 @@ class Discovery:
         finally:
             ops, self.ops, self.mode = self.ops, None, None
         return Model(name, stmt, declared, ops, output, registered=registered[0], registered_complete=registered[1],
-                     training=training, paths=paths[0], kinds=paths[1], sites=paths[2], configured_input=configured)
+                     training=training, paths=paths[0], kinds=paths[1], sites=paths[2], configured=configured)
 
     def callable_part(self, module: Any) -> bool:
         """Whether a sub-module nothing called is surely meant to be called on a tensor: an instance of
