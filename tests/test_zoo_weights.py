@@ -67,3 +67,46 @@ def test_a_stride_that_drops_pixels_of_the_weights_crop_is_reported():
     assert findings == [(20, "CL002", "(224 + 2·0 − 3)/2 + 1 = 111.5, floored to 111: the last 1 row and 1 column of "
                                       "the 224×224 input are never read (PyTorch drops them at the bottom and right "
                                       "edges, not at random); padding=1 or an input of 225×225 reads every pixel")]
+
+
+FAMILIES = """\
+from enum import Enum
+from typing import Optional
+
+import torch.nn as nn
+
+
+class Small_Weights(Enum):
+    V1 = 1
+
+
+class Large_Weights(Enum):
+    V1 = 2
+
+
+def _net(width, depth, block=nn.ReLU):
+    layers = [nn.Conv2d(3, width, 3, padding=1)]
+    for _ in range(depth):
+        layers += [nn.Conv2d(width, width, 3, padding=1), block()]
+    return nn.Sequential(*layers)
+
+
+def net_small(*, weights: Optional[Small_Weights] = None):
+    return _net(8, 2)
+
+
+def net_large(*, weights: Optional[Large_Weights] = None):
+    return _net(64, 12)
+
+
+def net_gelu(*, weights: Optional[Small_Weights] = None):
+    return _net(8, 2, block=nn.GELU)
+"""
+
+
+def test_a_second_size_of_a_builder_is_built_after_every_other_builder():
+    # net_large differs from net_small only in its numbers and the Enum it names: the same lines
+    # run, so net_gelu (another block) is built before it, while the file's budget lasts
+    from convlint.engine import read
+
+    assert [m.name for m in read(FAMILIES.encode(), "families.py").models] == ["net_small", "net_gelu", "net_large"]

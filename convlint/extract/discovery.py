@@ -17,7 +17,7 @@ from .nn import module_kind
 from .state import MAX_PARTS
 from .values import (
     JUMPS, ClassInfo, ConstTensor, Container, DictVal, Env, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
-    binds, forward_of, owner_items, positional_params,
+    binds, forward_of, is_enum, owner_items, positional_params,
 )
 
 MAX_EXAMPLES = 3  # the calls of a class its documentation shows that are built, each a model
@@ -54,7 +54,7 @@ class Discovery:
         built: list[tuple[Model, Any]] = []  # each candidate's model and the module it built
         groups: list[list[Model]] = []  # per candidate built: its models, in the order they are reported
         later: list[tuple] = []  # per candidate built: what its training run and its parts need
-        for stmt in body:
+        for stmt in self.families_first(body):
             declared = syntax.declared_input(stmt, comments)
             for name, make in self.candidates(stmt):
                 if only is not None and name != only and not only.startswith(name + "."):
@@ -92,6 +92,39 @@ class Discovery:
         found = [model for group in groups for model in group]
         mark_inside(built, found)
         return found
+
+    def families_first(self, body: list[ast.stmt]) -> list[ast.stmt]:
+        """The statements in the order their models are built: a function whose code differs from an
+        earlier one's only in its literals and the Enum classes it names (swin_s after swin_t: other
+        sizes, other weights, the same lines run) after all the others, so that the file's step
+        budget reaches every family of builders (swin_v2_t's blocks) before a second size of one."""
+        firsts, repeats, seen = [], [], set()
+        for stmt in body:
+            if type(stmt) in DEFS:
+                key = self.family(stmt)
+                if key in seen:
+                    repeats.append(stmt)
+                    continue
+                seen.add(key)
+            firsts.append(stmt)
+        return firsts + repeats if repeats else body
+
+    def family(self, func: ast.FunctionDef) -> tuple:
+        """What a function's code is without its name, docstring, literals and the Enum classes it names."""
+        key: list = []
+        for stmt in [*func.decorator_list, func.args, *func.body[syntax.docstring(func) is not None:]]:
+            for node in ast.walk(stmt):
+                kind = type(node)
+                if kind is ast.Name:
+                    value = self.globals.vars.get(node.id)
+                    key.append("enum" if isinstance(value, ClassInfo) and is_enum(value) else node.id)
+                elif kind is ast.Attribute:
+                    key.append(node.attr)
+                elif kind is ast.keyword or kind is ast.arg:
+                    key.append(node.arg)
+                else:
+                    key.append(kind)
+        return tuple(key)
 
     def parts(self, name: str, stmt: ast.AST, root: Any) -> Iterator[Model]:
         """A model's sub-modules that its run never called (a backbone given to a detector whose
