@@ -181,7 +181,8 @@ def _preset_input(interp, transforms: Any) -> tuple | None:
     return (channels, *size)
 
 
-def _module_of(interp, cls: Any) -> str | None:
+def _module_of(interp, cls: ClassInfo) -> str | None:
+    """The qualified name of the module that defines a class (None: outside a package)."""
     file = cls.foreign or interp.path
     return module_name(file) if file else None
 
@@ -654,7 +655,7 @@ def item_hook(interp, instance: Instance, table: dict = CLASS_ITEMS) -> Any:
     cls = instance.cls
     if cls.name not in _ITEM_CLASSES:
         return None
-    module = module_name(cls.foreign or interp.path) if (cls.foreign or interp.path) else None
+    module = _module_of(interp, cls)
     return None if module is None else table.get(f"{module}.{cls.name}")
 
 
@@ -666,8 +667,7 @@ def forward_hook(interp, instance: Instance) -> Any:
     owner = next((cls for cls in instance.cls.mro() if "forward" in cls.attrs), None)
     if owner is None or owner.name not in _FORWARD_CLASSES:
         return None
-    file = owner.foreign or interp.path
-    module = module_name(file) if file else None
+    module = _module_of(interp, owner)
     return None if module is None else FORWARDS.get(f"{module}.{owner.name}")
 
 
