@@ -234,14 +234,15 @@ def resolve(module: ast.Module, models: list[Model], config_inputs: dict[str, tu
 
 
 def from_configuration(models: list[Model]) -> dict[str, Evidence]:
-    """The input timm configures a model for (Model.configured_input: the pretrained input_size or
-    img_size its builder used, or the img_size and in_chans defaults of a class built alone), when
-    it fits the model's first layer: the last evidence, as the file's own use says more."""
+    """The input a zoo configures a model for (Model.configured: timm's pretrained input_size or
+    img_size, or the img_size and in_chans defaults of a class built alone; the crop of a
+    torchvision builder's weights), when it fits the model's first layer: the last evidence, as
+    the file's own use says more."""
     out = {}
     for model in models:
-        fitted = _fit(model, model.configured_input, batched=False) if model.configured_input else None
+        fitted = _fit(model, model.configured[0], batched=False) if model.configured else None
         if fitted is not None and model.name not in out:
-            out[model.name] = Evidence(fitted, "the input size timm configures for it (a pretrained input_size, or img_size and in_chans)")
+            out[model.name] = Evidence(fitted, model.configured[1])
     return out
 
 

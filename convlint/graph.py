@@ -120,7 +120,7 @@ class Model:
     kinds: dict[str, str] = field(default_factory=dict)  # module path -> its class name ("Sequential", "BasicBlock")
     sites: dict[str, Any] = field(default_factory=dict)  # module path -> the call that built it, when known
     inside: str | None = None  # another model of the file has this one among its sub-modules (a block, a helper's)
-    configured_input: tuple[int, ...] | None = None  # the input timm configures it for (zoo.configured_input)
+    configured: tuple[tuple, str] | None = None  # (the input a zoo configures it for, what says so): State.configured
 
     @property
     def root(self) -> bool:

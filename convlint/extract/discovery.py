@@ -17,7 +17,7 @@ from .nn import module_kind
 from .state import MAX_PARTS
 from .values import (
     JUMPS, ClassInfo, ConstTensor, Container, DictVal, Env, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
-    binds, forward_of, owner_items, positional_params,
+    binds, forward_of, is_enum, owner_items, positional_params,
 )
 
 MAX_EXAMPLES = 3  # the calls of a class its documentation shows that are built, each a model
@@ -26,7 +26,7 @@ MAX_EXAMPLES = 3  # the calls of a class its documentation shows that are built,
 class Construction(NamedTuple):
     """What building a model left before its forward ran: the module, the ops its construction
     emitted, the next tensor id, a digest of the module tree (state_digest), the steps spent and
-    the input a zoo's configuration gives the module (State.configured)."""
+    the input a zoo's configuration gives the module and where it comes from (State.configured)."""
 
     module: Any
     ops: list
@@ -54,7 +54,7 @@ class Discovery:
         built: list[tuple[Model, Any]] = []  # each candidate's model and the module it built
         groups: list[list[Model]] = []  # per candidate built: its models, in the order they are reported
         later: list[tuple] = []  # per candidate built: what its training run and its parts need
-        for stmt in body:
+        for stmt in self.families_first(body):
             declared = syntax.declared_input(stmt, comments)
             for name, make in self.candidates(stmt):
                 if only is not None and name != only and not only.startswith(name + "."):
@@ -92,6 +92,39 @@ class Discovery:
         found = [model for group in groups for model in group]
         mark_inside(built, found)
         return found
+
+    def families_first(self, body: list[ast.stmt]) -> list[ast.stmt]:
+        """The statements in the order their models are built: a function whose code differs from an
+        earlier one's only in its literals and the Enum classes it names (swin_s after swin_t: other
+        sizes, other weights, the same lines run) after all the others, so that the file's step
+        budget reaches every family of builders (swin_v2_t's blocks) before a second size of one."""
+        firsts, repeats, seen = [], [], set()
+        for stmt in body:
+            if type(stmt) in DEFS:
+                key = self.family(stmt)
+                if key in seen:
+                    repeats.append(stmt)
+                    continue
+                seen.add(key)
+            firsts.append(stmt)
+        return firsts + repeats if repeats else body
+
+    def family(self, func: ast.FunctionDef) -> tuple:
+        """What a function's code is without its name, docstring, literals and the Enum classes it names."""
+        key: list = []
+        for stmt in [*func.decorator_list, func.args, *func.body[syntax.docstring(func) is not None:]]:
+            for node in ast.walk(stmt):
+                kind = type(node)
+                if kind is ast.Name:
+                    value = self.globals.vars.get(node.id)
+                    key.append("enum" if isinstance(value, ClassInfo) and is_enum(value) else node.id)
+                elif kind is ast.Attribute:
+                    key.append(node.attr)
+                elif kind is ast.keyword or kind is ast.arg:
+                    key.append(node.arg)
+                else:
+                    key.append(kind)
+        return tuple(key)
 
     def parts(self, name: str, stmt: ast.AST, root: Any) -> Iterator[Model]:
         """A model's sub-modules that its run never called (a backbone given to a detector whose
@@ -132,7 +165,7 @@ class Discovery:
         elif kind in DEFS:
             func = self.globals.vars.get(stmt.name)
             if isinstance(func, Function):
-                yield stmt.name, lambda: self.call_function(func, [], {}, stmt, defaults_only=True)
+                yield stmt.name, lambda: self.built_by(func, stmt)
         elif (kind is ast.Assign or kind is ast.AnnAssign) and stmt.value is not None:
             for target in stmt.targets if kind is ast.Assign else [stmt.target]:
                 if type(target) is ast.Name:
@@ -179,7 +212,16 @@ class Discovery:
         module = self.instantiate(cls, [], {}, stmt, defaults_only=True)
         shape = zoo.default_input(cls, self.path)
         if shape is not None:
-            self.configured = (module, shape)
+            self.configured = (module, shape, zoo.TIMM_CONFIGURED)
+        return module
+
+    def built_by(self, func: Function, stmt: ast.FunctionDef) -> Any:
+        """What a function returns on its defaults, with the input its pretrained weights are made for
+        (a torchvision builder's: the class it builds has no weights of its own)."""
+        module = self.call_function(func, [], {}, stmt, defaults_only=True)
+        shape = zoo.weights_input(self, stmt)
+        if shape is not None:
+            self.configured = (module, shape, zoo.WEIGHTS_CONFIGURED)
         return module
 
     def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None,
@@ -200,11 +242,15 @@ class Discovery:
                 module, self.ops, self.counter, self.steps = made.module, list(made.ops), made.counter, made.steps
                 configured = made.configured
             else:
-                self.configured = (None, None)
+                self.configured = (None, None, None)
                 module = make()
-                configured = self.configured[1] if self.configured[0] is module else None
+                configured = self.configured[1:] if self.configured[0] is module and self.configured[1] else None
             if not isinstance(module, (Layer, Container, Instance)):
                 return None
+            if declared is None and configured is not None:
+                # its forward runs at the configured input's rank (mvit's `if x.dim() == 4: x =
+                # x.unsqueeze(2)` for a video) as at a declared one
+                self.declared, self.rank_run = configured[0], None
             registered = registered_layers(module)  # as constructed, before forward runs
             paths = self.module_paths(module)
             if not training:
@@ -221,7 +267,7 @@ class Discovery:
         finally:
             ops, self.ops, self.mode = self.ops, None, None
         return Model(name, stmt, declared, ops, output, registered=registered[0], registered_complete=registered[1],
-                     training=training, paths=paths[0], kinds=paths[1], sites=paths[2], configured_input=configured)
+                     training=training, paths=paths[0], kinds=paths[1], sites=paths[2], configured=configured)
 
     def callable_part(self, module: Any) -> bool:
         """Whether a sub-module nothing called is surely meant to be called on a tensor: an instance of

@@ -63,9 +63,10 @@ class State:
         self.applied: dict[int, Any] = {}  # the modules some run of the current candidate called, by id
         self.root: Any = None  # the module the last build ran
         self.declared: tuple | None = None  # the declared input of the model being built
-        # (module, input): the input timm configures the module its builder made last for (its
-        # pretrained input_size, a class's img_size default); the model's when that module is the model
-        self.configured: tuple = (None, None)
+        # (module, input, source): the input a zoo configures the module its builder made last for
+        # (timm's pretrained input_size, a class's img_size default; torchvision's weights' crop),
+        # what it comes from; the model's when that module is the model
+        self.configured: tuple = (None, None, None)
         self.scope: list = []  # the containers and instances being applied, innermost last (Op.scope)
         self.catching: list[frozenset] = []  # per enclosing `try`, the exception classes its handlers name
 

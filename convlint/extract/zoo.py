@@ -20,13 +20,13 @@ from typing import Any
 from .. import layers as L
 from .. import syntax
 from ..imports import find_module, package_root
-from ..sizes import UNKNOWN
+from ..sizes import UNKNOWN, var
 from .detection import FORWARDS
 from .nn import torch_class
 from .pythonlib import clone
 from .values import (
-    JUMPS, ClassInfo, DictVal, EnumMember, Function, Instance, Lazy, ListVal, MethodRef, Qual, Raise, SetVal, int_value,
-    forward_of, is_enum, known, positional_params,
+    JUMPS, ClassInfo, DictVal, EnumMember, Function, Instance, Lazy, ListVal, MethodRef, Partial, Qual, Raise, SetVal,
+    forward_of, int_value, is_enum, known, positional_params,
 )
 
 # timm.models._builder.build_model_with_cfg's parameters before its **kwargs (the model's arguments)
@@ -91,7 +91,8 @@ def timm_build_model_with_cfg(interp, args: list, kwargs: dict, node) -> Any:
         model_kwargs["cfg"] = model_cfg
     model = interp.invoke(model_cls, [], model_kwargs, node)
     model = _feature_net(interp, model, feature_cfg, node) if features else model
-    interp.configured = (model, configured_input(model_kwargs["in_chans"], model_kwargs.get("img_size", cfg["img_size"])))
+    shape = configured_input(model_kwargs["in_chans"], model_kwargs.get("img_size", cfg["img_size"]))
+    interp.configured = (model, shape, TIMM_CONFIGURED)
     return model
 
 
@@ -121,6 +122,69 @@ def default_input(cls: ClassInfo, path: str | None) -> tuple | None:
         return None
     size = values[1]
     return configured_input(values[0], tuple(size) if isinstance(size, list) else size)
+
+
+TIMM_CONFIGURED = "the input size timm configures for it (a pretrained input_size, or img_size and in_chans)"
+WEIGHTS_CONFIGURED = "the input its pretrained weights are made for (the channels of their transforms' mean, their crop_size)"
+# torchvision.transforms._presets' classes that crop: the spatial rank of what they give; a video's
+# frame count is no preset's (torchvision's builders take any): it stays the size variable D
+_PRESETS = {"torchvision.transforms._presets.ImageClassification": 2,
+            "torchvision.transforms._presets.VideoClassification": 3}
+
+
+def weights_input(interp, builder: ast.FunctionDef) -> tuple | None:
+    """The input a torchvision builder's pretrained weights are made for: each entry of the
+    WeightsEnum classes its `weights` parameter is annotated with (`Optional[AlexNet_Weights]`)
+    gives `transforms=partial(ImageClassification, crop_size=224)`, an image of as many channels
+    as the preset's mean has (its own, else the preset's default) cropped to that size; known when
+    every entry agrees (vit_b_16's SWAG weights are 384 and built so: its defaults are not)."""
+    args = builder.args
+    param = next((p for p in (*args.posonlyargs, *args.args, *args.kwonlyargs) if p.arg == "weights"), None)
+    if param is None or param.annotation is None:
+        return None
+    found = set()
+    for node in ast.walk(param.annotation):
+        enum = interp.globals.get(node.id) if type(node) is ast.Name else None
+        enum = interp.resolve(enum) if isinstance(enum, Lazy) else enum
+        if not isinstance(enum, ClassInfo) or not any(
+                c.name == "WeightsEnum" and _module_of(interp, c) == "torchvision.models._api" for c in enum.mro()):
+            continue
+        for entry in {id(v): v for v in enum.attrs.values() if isinstance(v, Instance)}.values():
+            found.add(_preset_input(interp, entry.attrs.get("transforms")))
+    return found.pop() if len(found) == 1 else None
+
+
+def _preset_input(interp, transforms: Any) -> tuple | None:
+    """The input `partial(ImageClassification, crop_size=224)` (or VideoClassification's
+    `crop_size=(112, 112)`) crops to."""
+    preset = transforms.func if isinstance(transforms, Partial) and not transforms.args else None
+    rank = _PRESETS.get(f"{_module_of(interp, preset)}.{preset.name}") if isinstance(preset, ClassInfo) else None
+    init = preset.lookup("__init__") if rank else None
+    if not isinstance(init, Function):
+        return None
+    mean = transforms.kwargs.get("mean")
+    if mean is None:
+        defaults = dict(zip((p.arg for p in init.node.args.kwonlyargs), init.node.args.kw_defaults))
+        try:
+            mean = ast.literal_eval(defaults.get("mean"))
+        except (ValueError, TypeError, SyntaxError):
+            return None
+    channels = len(mean.items) if isinstance(mean, ListVal) else len(mean) if isinstance(mean, tuple) else None
+    crop = transforms.kwargs.get("crop_size")
+    crop = tuple(crop.items) if isinstance(crop, ListVal) else crop
+    if rank == 2:
+        size = (crop, crop) if int_value(crop) else None  # an int: ImageClassification's crop is square
+    else:
+        size = (var("D"), *crop) if isinstance(crop, tuple) and len(crop) == 2 else None
+    if not channels or size is None or not all(int_value(n) and n > 0 for n in size[-2:]):
+        return None
+    return (channels, *size)
+
+
+def _module_of(interp, cls: ClassInfo) -> str | None:
+    """The qualified name of the module that defines a class (None: outside a package)."""
+    file = cls.foreign or interp.path
+    return module_name(file) if file else None
 
 
 def _feature_cfg(given: Any, model_kwargs: dict) -> dict | None:
@@ -591,7 +655,7 @@ def item_hook(interp, instance: Instance, table: dict = CLASS_ITEMS) -> Any:
     cls = instance.cls
     if cls.name not in _ITEM_CLASSES:
         return None
-    module = module_name(cls.foreign or interp.path) if (cls.foreign or interp.path) else None
+    module = _module_of(interp, cls)
     return None if module is None else table.get(f"{module}.{cls.name}")
 
 
@@ -603,8 +667,7 @@ def forward_hook(interp, instance: Instance) -> Any:
     owner = next((cls for cls in instance.cls.mro() if "forward" in cls.attrs), None)
     if owner is None or owner.name not in _FORWARD_CLASSES:
         return None
-    file = owner.foreign or interp.path
-    module = module_name(file) if file else None
+    module = _module_of(interp, owner)
     return None if module is None else FORWARDS.get(f"{module}.{owner.name}")
 
 
