@@ -301,6 +301,64 @@ def test_a_file_of_variants_builds_each_once_before_any_in_training_mode(monkeyp
     assert [(m.name, m.training) for m in analysis.models] == [("Net", False), ("net_small", False), ("net_large", False)]
 
 
+FAMILIES = """
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, width=8, version="v1"):
+            super().__init__()
+            self.stem = nn.Conv2d(3, width, 3)
+            self.head = nn.Conv2d(width, 4, 1) if version == "v1" else nn.Conv2d(width, 2, 3)
+
+        def forward(self, x):
+            return self.head(self.stem(x))
+
+
+    # convlint: input=3x8x8
+    def net_050(pretrained=False, **kwargs):
+        \"\"\" Net-0.5x \"\"\"
+        return Net(**dict(dict(width=4), **kwargs))
+
+
+    # convlint: input=3x8x8
+    def net_100(pretrained=False, **kwargs):
+        \"\"\" Net-1.0x \"\"\"
+        return Net(**dict(dict(width=8), **kwargs))
+
+
+    # convlint: input=3x8x8
+    def netv2_100(pretrained=False, **kwargs):
+        \"\"\" NetV2-1.0x \"\"\"
+        return Net(**dict(dict(width=8, version="v2"), **kwargs))
+"""
+
+
+def test_a_size_of_a_family_is_built_after_the_first_of_every_other_family(monkeypatch):
+    # torch: on zeros(1, 3, 8, 8) net_050 gives (1, 4, 6, 6), net_100 (1, 4, 6, 6) and netv2_100
+    # (1, 2, 4, 4). net_100 repeats net_050 with other numbers and docstring: netv2_100, whose string
+    # runs the other head, is built before it; the models are still reported in the file's order
+    from convlint.extract import discovery, state
+
+    runs = []
+    build = discovery.Discovery.build
+
+    def counted(self, *args, **kwargs):
+        runs.append(args[0])
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(discovery.Discovery, "build", counted)
+    analysis = analyze_source(textwrap.dedent(FAMILIES), "m.py", details=True)
+    assert runs == ["Net", "net_050", "netv2_100", "net_100"]
+    assert [(m.name, m.steps[-1].out_shape) for m in analysis.models[1:]] == [
+        ("net_050", (4, 6, 6)), ("net_100", (4, 6, 6)), ("netv2_100", (2, 4, 4))]
+    monkeypatch.setattr(state.State, "budget", lambda self: float("inf") if len(runs) < 3 else -1)
+    runs.clear()
+    analysis = analyze_source(textwrap.dedent(FAMILIES), "m.py", details=True)
+    assert [(m.name, m.steps[-1].out_shape) for m in analysis.models[1:]] == [
+        ("net_050", (4, 6, 6)), ("netv2_100", (2, 4, 4))]  # the budget spent after three: net_100 not built
+
+
 # ------------------------------------------------------------------ classes, builders, parts
 
 

@@ -5,6 +5,7 @@ is built and run on a model input, in evaluation mode (and in training mode when
 from __future__ import annotations
 
 import ast
+import copy
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -54,7 +55,7 @@ class Discovery:
         built: list[tuple[Model, Any]] = []  # each candidate's model and the module it built
         groups: list[list[Model]] = []  # per candidate built: its models, in the order they are reported
         later: list[tuple] = []  # per candidate built: what its training run and its parts need
-        for stmt in body:
+        for stmt in variants_last(body):
             declared = syntax.declared_input(stmt, comments)
             for name, make in self.candidates(stmt):
                 if only is not None and name != only and not only.startswith(name + "."):
@@ -89,7 +90,8 @@ class Discovery:
                     break
                 spent += self.steps
                 group.append(part)
-        found = [model for group in groups for model in group]
+        place = {id(stmt): i for i, stmt in enumerate(body)}  # reported in the file's order, as built before
+        found = [model for group in sorted(groups, key=lambda group: place[id(group[0].node)]) for model in group]
         mark_inside(built, found)
         return found
 
@@ -251,6 +253,42 @@ class Discovery:
                 if isinstance(child, (Container, Instance)) and id(child) not in seen:
                     seen.add(id(child))
                     queue.append((f"{path}.{key}" if path else str(key), child))
+
+
+def variants_last(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements in order, except that a function that only repeats an earlier one with other
+    numbers (a zoo's `resnet101` after its `resnet50`, `ghostnet_130` after `ghostnet_050`) comes
+    after all the others: such a size runs the lines its family's first already ran, and a file's
+    step budget is better spent on each family once (`ghostnetv2_100`, a string `version='v2'`
+    apart, runs other blocks)."""
+    firsts: list[ast.stmt] = []
+    sizes: list[ast.stmt] = []
+    families: set[str] = set()
+    for stmt in body:
+        if type(stmt) in DEFS:
+            family = _family(stmt)
+            (sizes if family in families else firsts).append(stmt)
+            families.add(family)
+        else:
+            firsts.append(stmt)
+    return firsts + sizes if sizes else body
+
+
+def _family(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """The function's body without its docstring, its numbers and its own name (the variant's: `'resnet50'`,
+    `'resnet50.a1_in1k'`) left out: equal for the sizes of one family."""
+    own = func.name
+
+    class Mask(ast.NodeTransformer):
+        def visit_Constant(self, node: ast.Constant) -> ast.AST:
+            value = node.value
+            if type(value) in (int, float) or isinstance(value, str) and value.split(".", 1)[0] == own:
+                return ast.Constant(None)
+            return node
+
+    body = func.body[1:] if ast.get_docstring(func, clean=False) is not None else func.body
+    masked = [Mask().visit(copy.deepcopy(stmt)) for stmt in body]
+    return ast.dump(ast.Module(masked, []))
 
 
 def requires_arguments(params: ast.arguments) -> bool:
