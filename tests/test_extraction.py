@@ -315,29 +315,39 @@ FAMILIES = """
             return self.head(self.stem(x))
 
 
+    def _create_net(variant, pretrained=False, **kwargs):
+        return Net(**kwargs)
+
+
     # convlint: input=3x8x8
     def net_050(pretrained=False, **kwargs):
         \"\"\" Net-0.5x \"\"\"
-        return Net(**dict(dict(width=4), **kwargs))
+        model_args = dict(width=4)
+        return _create_net("net_050", pretrained, **dict(model_args, **kwargs))
 
 
     # convlint: input=3x8x8
     def net_100(pretrained=False, **kwargs):
         \"\"\" Net-1.0x \"\"\"
-        return Net(**dict(dict(width=8), **kwargs))
+        model_args = dict(
+            width=8)
+        return _create_net(
+            "net_100", pretrained, **dict(model_args, **kwargs))
 
 
     # convlint: input=3x8x8
     def netv2_100(pretrained=False, **kwargs):
         \"\"\" NetV2-1.0x \"\"\"
-        return Net(**dict(dict(width=8, version="v2"), **kwargs))
+        model_args = dict(width=8, version="v2")
+        return _create_net("netv2_100", pretrained, **dict(model_args, **kwargs))
 """
 
 
 def test_a_size_of_a_family_is_built_after_the_first_of_every_other_family(monkeypatch):
     # torch: on zeros(1, 3, 8, 8) net_050 gives (1, 4, 6, 6), net_100 (1, 4, 6, 6) and netv2_100
-    # (1, 2, 4, 4). net_100 repeats net_050 with other numbers and docstring: netv2_100, whose string
-    # runs the other head, is built before it; the models are still reported in the file's order
+    # (1, 2, 4, 4). net_100 names what net_050 names, with other numbers, docstring and layout:
+    # netv2_100, whose string runs the other head, is built before it, and the helper they all call
+    # after them; the models are still reported in the file's order
     from convlint.extract import discovery, state
 
     runs = []
@@ -349,14 +359,15 @@ def test_a_size_of_a_family_is_built_after_the_first_of_every_other_family(monke
 
     monkeypatch.setattr(discovery.Discovery, "build", counted)
     analysis = analyze_source(textwrap.dedent(FAMILIES), "m.py", details=True)
-    assert runs == ["Net", "net_050", "netv2_100", "net_100"]
-    assert [(m.name, m.steps[-1].out_shape) for m in analysis.models[1:]] == [
+    assert runs == ["Net", "net_050", "netv2_100", "net_100", "_create_net"]
+    assert [m.name for m in analysis.models] == ["Net", "_create_net", "net_050", "net_100", "netv2_100"]
+    assert [(m.name, m.steps[-1].out_shape) for m in analysis.models[2:]] == [
         ("net_050", (4, 6, 6)), ("net_100", (4, 6, 6)), ("netv2_100", (2, 4, 4))]
     monkeypatch.setattr(state.State, "budget", lambda self: float("inf") if len(runs) < 3 else -1)
     runs.clear()
     analysis = analyze_source(textwrap.dedent(FAMILIES), "m.py", details=True)
     assert [(m.name, m.steps[-1].out_shape) for m in analysis.models[1:]] == [
-        ("net_050", (4, 6, 6)), ("netv2_100", (2, 4, 4))]  # the budget spent after three: net_100 not built
+        ("net_050", (4, 6, 6)), ("netv2_100", (2, 4, 4))]  # the budget spent after three: net_100 and the helper not built
 
 
 # ------------------------------------------------------------------ classes, builders, parts

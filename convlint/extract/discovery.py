@@ -5,7 +5,6 @@ is built and run on a model input, in evaluation mode (and in training mode when
 from __future__ import annotations
 
 import ast
-import copy
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -258,37 +257,49 @@ class Discovery:
 def variants_last(body: list[ast.stmt]) -> list[ast.stmt]:
     """The statements in order, except that a function that only repeats an earlier one with other
     numbers (a zoo's `resnet101` after its `resnet50`, `ghostnet_130` after `ghostnet_050`) comes
-    after all the others: such a size runs the lines its family's first already ran, and a file's
-    step budget is better spent on each family once (`ghostnetv2_100`, a string `version='v2'`
-    apart, runs other blocks)."""
+    after all the others, and after those a helper that other functions of the file call (timm's
+    `_create_ghostnet`, which each entry point runs with its own arguments): such a size or helper
+    runs the lines that came before already ran, and a file's step budget is better spent on each
+    family once (`ghostnetv2_100`, a string `version='v2'` apart, runs other blocks)."""
+    called = {node.func.id for stmt in body if type(stmt) in DEFS for node in walk(stmt)
+              if type(node) is ast.Call and type(node.func) is ast.Name}
     firsts: list[ast.stmt] = []
     sizes: list[ast.stmt] = []
-    families: set[str] = set()
+    helpers: list[ast.stmt] = []
+    families: set[frozenset] = set()
     for stmt in body:
-        if type(stmt) in DEFS:
+        if type(stmt) in DEFS and stmt.name in called:
+            helpers.append(stmt)
+        elif type(stmt) in DEFS:
             family = _family(stmt)
             (sizes if family in families else firsts).append(stmt)
             families.add(family)
         else:
             firsts.append(stmt)
-    return firsts + sizes if sizes else body
+    return firsts + sizes + helpers
 
 
-def _family(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-    """The function's body without its docstring, its numbers and its own name (the variant's: `'resnet50'`,
-    `'resnet50.a1_in1k'`) left out: equal for the sizes of one family."""
+def _family(func: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset:
+    """What the function's body names, however laid out: its names, attributes, keywords and
+    constants but for numbers and its own name (the variant's: `'resnet50'`, `'resnet50.a1_in1k'`),
+    its docstring left out. Equal for the sizes of one family; a keyword (`multi_conv=True`, `wss=`
+    of twins' windowed variants), a block class or a string (`version='v2'`) more or other tells
+    another family."""
     own = func.name
-
-    class Mask(ast.NodeTransformer):
-        def visit_Constant(self, node: ast.Constant) -> ast.AST:
-            value = node.value
-            if type(value) in (int, float) or isinstance(value, str) and value.split(".", 1)[0] == own:
-                return ast.Constant(None)
-            return node
-
     body = func.body[1:] if ast.get_docstring(func, clean=False) is not None else func.body
-    masked = [Mask().visit(copy.deepcopy(stmt)) for stmt in body]
-    return ast.dump(ast.Module(masked, []))
+    names = set()
+    for node in (node for stmt in body for node in walk(stmt)):
+        kind = type(node)
+        if kind is ast.Name:
+            names.add(node.id)
+        elif kind is ast.Attribute:
+            names.add("." + node.attr)
+        elif kind is ast.keyword:
+            names.add(f"{node.arg}=")
+        elif kind is ast.Constant and type(node.value) not in (int, float) and \
+                not (isinstance(node.value, str) and node.value.split(".", 1)[0] == own):
+            names.add(repr(node.value))
+    return frozenset(names)
 
 
 def requires_arguments(params: ast.arguments) -> bool:
