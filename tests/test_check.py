@@ -266,6 +266,43 @@ def test_a_collapse_names_the_window_and_the_padding_not_a_negative_size():
         "for the 1×8×8 input; the smallest input that works is 1×12×12"]
 
 
+SIDE_BRANCH = """import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class GatedBlock(nn.Module):
+    def __init__(self, chs=16):
+        super().__init__()
+        self.main = nn.Conv2d(chs, chs, 1)
+        self.gate = nn.Conv2d(chs, chs, 1)
+
+    def forward(self, x):
+        summary = self.gate(F.avg_pool2d(x, kernel_size=2, stride=2))
+        y = self.main(x)
+        return y * F.interpolate(torch.sigmoid(summary), size=y.shape[-2:], mode="nearest")
+
+
+class PooledOnly(nn.Module):
+    def __init__(self, chs=16):
+        super().__init__()
+        self.gate = nn.Conv2d(chs, chs, 1)
+
+    def forward(self, x):
+        return self.gate(F.avg_pool2d(x, kernel_size=2, stride=2))
+"""
+
+
+def test_pixels_a_side_branch_drops_but_the_main_path_reads_are_not_reported():
+    # torch: on a 16×7×7 input avg_pool2d(2, 2) gives 3×3 and never reads row 6 or column 6 (a
+    # tensor of zeros with ones there pools to zeros); GatedBlock's 1×1 main conv reads them and
+    # it returns (1, 16, 7, 7); PooledOnly returns (1, 16, 3, 3) and loses them
+    assert [(f.span.line, f.code, f.message) for f in lint_source(SIDE_BRANCH, "gate.py", input_shape=(16, 7, 7))] == [
+        (24, "CL002", "(7 + 2·0 − 2)/2 + 1 = 3.5, floored to 3: the last 1 row and 1 column of the 7×7 input are "
+                      "never read (PyTorch drops them at the bottom and right edges, not at random); padding=1 or "
+                      "an input of 8×8 reads every pixel")]
+
+
 TWO_BUGS = """import torch.nn as nn
 
 # convlint: input=3x32x32

@@ -277,10 +277,9 @@ VARIANTS = """
 """
 
 
-def test_a_file_of_variants_builds_each_once_before_any_in_training_mode(monkeypatch):
-    # torch: in evaluation Net(8) and Net(16) on zeros(1, 3, 8, 8) give (1, 8, 6, 6) and (1, 16, 6, 6);
-    # in training mode (1, 4, 6, 6). A budget spent after three runs: the three models, once each
-    from convlint.extract import discovery, state
+def counted_builds(monkeypatch) -> list[str]:
+    """The names of the models discovery builds from here on, in the order it builds them."""
+    from convlint.extract import discovery
 
     runs = []
     build = discovery.Discovery.build
@@ -290,6 +289,15 @@ def test_a_file_of_variants_builds_each_once_before_any_in_training_mode(monkeyp
         return build(self, *args, **kwargs)
 
     monkeypatch.setattr(discovery.Discovery, "build", counted)
+    return runs
+
+
+def test_a_file_of_variants_builds_each_once_before_any_in_training_mode(monkeypatch):
+    # torch: in evaluation Net(8) and Net(16) on zeros(1, 3, 8, 8) give (1, 8, 6, 6) and (1, 16, 6, 6);
+    # in training mode (1, 4, 6, 6). A budget spent after three runs: the three models, once each
+    from convlint.extract import state
+
+    runs = counted_builds(monkeypatch)
     analysis = analyze_source(textwrap.dedent(VARIANTS), "m.py", details=True)
     assert [(m.name, m.training, m.steps[-1].out_shape) for m in analysis.models[2:]] == [
         ("net_small", False, (8, 6, 6)), ("net_small", True, (4, 6, 6)),
@@ -299,6 +307,68 @@ def test_a_file_of_variants_builds_each_once_before_any_in_training_mode(monkeyp
     runs.clear()
     analysis = analyze_source(textwrap.dedent(VARIANTS), "m.py", details=True)
     assert [(m.name, m.training) for m in analysis.models] == [("Net", False), ("net_small", False), ("net_large", False)]
+
+
+FAMILIES = """
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, width=8, version="v1"):
+            super().__init__()
+            self.stem = nn.Conv2d(3, width, 3)
+            self.head = nn.Conv2d(width, 4, 1) if version == "v1" else nn.Conv2d(width, 2, 3)
+
+        def forward(self, x):
+            return self.head(self.stem(x))
+
+
+    def _create_net(variant, pretrained=False, **kwargs):
+        return Net(**kwargs)
+
+
+    # convlint: input=3x8x8
+    def net_050(pretrained=False, **kwargs):
+        \"\"\" Net-0.5x \"\"\"
+        model_args = dict(width=4)
+        return _create_net("net_050", pretrained, **dict(model_args, **kwargs))
+
+
+    # convlint: input=3x8x8
+    def net_100(pretrained=False, **kwargs):
+        \"\"\" Net-1.0x \"\"\"
+        model_args = dict(
+            width=8)
+        return _create_net(
+            "net_100", pretrained, **dict(model_args, **kwargs))
+
+
+    # convlint: input=3x8x8
+    def netv2_100(pretrained=False, **kwargs):
+        \"\"\" NetV2-1.0x \"\"\"
+        model_args = dict(width=8, version="v2")
+        return _create_net("netv2_100", pretrained, **dict(model_args, **kwargs))
+"""
+
+
+def test_a_size_of_a_family_is_built_after_the_first_of_every_other_family(monkeypatch):
+    # torch: on zeros(1, 3, 8, 8) net_050 gives (1, 4, 6, 6), net_100 (1, 4, 6, 6) and netv2_100
+    # (1, 2, 4, 4). net_100 names what net_050 names, with other numbers, docstring and layout:
+    # netv2_100, whose string runs the other head, is built before it, and the helper they all call
+    # after them; the models are still reported in the file's order
+    from convlint.extract import state
+
+    runs = counted_builds(monkeypatch)
+    analysis = analyze_source(textwrap.dedent(FAMILIES), "m.py", details=True)
+    assert runs == ["Net", "net_050", "netv2_100", "net_100", "_create_net"]
+    assert [m.name for m in analysis.models] == ["Net", "_create_net", "net_050", "net_100", "netv2_100"]
+    assert [(m.name, m.steps[-1].out_shape) for m in analysis.models[2:]] == [
+        ("net_050", (4, 6, 6)), ("net_100", (4, 6, 6)), ("netv2_100", (2, 4, 4))]
+    monkeypatch.setattr(state.State, "budget", lambda self: float("inf") if len(runs) < 3 else -1)
+    runs.clear()
+    analysis = analyze_source(textwrap.dedent(FAMILIES), "m.py", details=True)
+    assert [(m.name, m.steps[-1].out_shape) for m in analysis.models[1:]] == [
+        ("net_050", (4, 6, 6)), ("netv2_100", (2, 4, 4))]  # the budget spent after three: net_100 and the helper not built
 
 
 # ------------------------------------------------------------------ classes, builders, parts

@@ -540,3 +540,32 @@ def test_zoo_helpers_that_change_no_shape_are_not_run_and_pure_ones_run_once(tmp
         assert model.output_shape == (8, 32, 32)
     assert sorted(n for n in interpreted if n in ("get_padding", "_log_api_usage_once", "named_apply",
                                                  "trunc_normal_")) == ["get_padding", "get_padding"]
+
+
+NO_BIAS = """import torch.nn as nn
+
+
+class LayerNormNoBias(nn.LayerNorm):
+    def __init__(self, num_channels, **kwargs):
+        super().__init__(num_channels, **kwargs)
+        self.eps = kwargs.get('eps', 1e-6)
+        self.bias = None
+
+
+class Mixer(nn.Module):
+    def __init__(self, dim=16):
+        super().__init__()
+        self.norm = LayerNormNoBias(dim)
+        self.fc = nn.Linear(dim, 4)
+
+    def forward(self, x):
+        return self.fc(self.norm(x))
+"""
+
+
+def test_a_torch_layer_subclass_that_drops_its_bias_runs_the_layer_without_one():
+    # torch: Mixer()(zeros(1, 5, 16)) is (1, 5, 4); its norm holds 16 weights and no bias, the
+    # Linear 64 + 4 (84 in all); the total stays unknown (a parameter replaced: not counted)
+    s = summarize_source(NO_BIAS, "mixer.py", input_shape=(5, 16), model_name="Mixer")[0]
+    assert [(r.output_shape, r.params["weights"], r.params["biases"]) for r in s.rows] == [((5, 16), 16, 0), ((5, 4), 64, 4)]
+    assert s.params is None

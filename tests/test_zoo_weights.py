@@ -104,9 +104,15 @@ def net_gelu(*, weights: Optional[Small_Weights] = None):
 """
 
 
-def test_a_second_size_of_a_builder_is_built_after_every_other_builder():
+def test_a_second_size_of_a_builder_is_built_after_every_other_builder(monkeypatch):
     # net_large differs from net_small only in its numbers and the Enum it names: the same lines
-    # run, so net_gelu (another block) is built before it, while the file's budget lasts
+    # run, so net_gelu (another block) is built before it, while the file's budget lasts; the
+    # models are reported in the file's order
     from convlint.engine import read
+    from convlint.extract import discovery
 
-    assert [m.name for m in read(FAMILIES.encode(), "families.py").models] == ["net_small", "net_gelu", "net_large"]
+    built = []
+    build = discovery.Discovery.build
+    monkeypatch.setattr(discovery.Discovery, "build", lambda self, name, *a, **k: built.append(name) or build(self, name, *a, **k))
+    assert [m.name for m in read(FAMILIES.encode(), "families.py").models] == ["net_small", "net_large", "net_gelu"]
+    assert built == ["net_small", "net_gelu", "net_large", "_net"]  # and the helper they call last

@@ -6,7 +6,8 @@ positions are never read: PyTorch silently drops them at the bottom and right ed
 image. Only real pixels count: a remainder that falls on the far-side padding loses nothing.
 A window smaller than its stride (a 1×1 stride-2 shortcut), or dilated by a multiple of a factor
 of its stride (3×3, dilation 2, stride 2: only even positions), skips pixels by design and is not
-reported.
+reported, nor is a window over a tensor that another layer of the model reads whole: a branch
+pooled beside the main path (a gate, an attention summary) then loses nothing the model does not see.
 
 Bad:
     # convlint: input=1x224x224
@@ -31,7 +32,7 @@ EDGES = {1: "at the end", 2: "at the bottom and right edges", 3: "at the back, b
 
 
 def check(ctx):
-    for _run, _index, step in ctx.layer_steps():
+    for run, _index, step in ctx.layer_steps():
         layer = step.op.layer
         shape = step.in_shape
         if layer.params is None or shape is None or step.raw_shape is None:
@@ -50,8 +51,25 @@ def check(ctx):
             lost = L.dropped(window, outputs)
             if lost:
                 losses.append((window, outputs, lost))
-        if losses:
+        if losses and not _read_whole_elsewhere(run, step):
             yield layer, _message(layer, shape, losses, is_model_input(step.op))
+
+
+def _read_whole_elsewhere(run, step) -> bool:
+    """Whether another sliding layer of the run reads the step's input to its far edges (every
+    window lands on the last position: none dropped, none skipped)."""
+    source = step.op.inputs[0]
+    for other in run.steps:
+        if other is step or other.op.kind != "layer" or other.op.speculative or other.op.inputs[:1] != (source,):
+            continue
+        layer = other.op.layer
+        if layer.params is None or other.in_shape is None or other.raw_shape is None:
+            continue
+        windows = L.windows(layer.kind, layer.params, other.in_shape)
+        if windows and all(_ints(w.size, other.raw_shape[w.axis]) and not L.skips_by_design(w, other.raw_shape[w.axis])
+                           and not L.dropped(w, other.raw_shape[w.axis]) for w in windows):
+            return True
+    return False
 
 
 def _message(layer, shape, losses, first: bool) -> str:

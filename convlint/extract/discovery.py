@@ -54,7 +54,7 @@ class Discovery:
         built: list[tuple[Model, Any]] = []  # each candidate's model and the module it built
         groups: list[list[Model]] = []  # per candidate built: its models, in the order they are reported
         later: list[tuple] = []  # per candidate built: what its training run and its parts need
-        for stmt in self.families_first(body):
+        for stmt in variants_last(body, self.enum_names()):
             declared = syntax.declared_input(stmt, comments)
             for name, make in self.candidates(stmt):
                 if only is not None and name != only and not only.startswith(name + "."):
@@ -89,42 +89,14 @@ class Discovery:
                     break
                 spent += self.steps
                 group.append(part)
-        found = [model for group in groups for model in group]
+        place = {id(stmt): i for i, stmt in enumerate(body)}  # reported in the file's order, as built before
+        found = [model for group in sorted(groups, key=lambda group: place[id(group[0].node)]) for model in group]
         mark_inside(built, found)
         return found
 
-    def families_first(self, body: list[ast.stmt]) -> list[ast.stmt]:
-        """The statements in the order their models are built: a function whose code differs from an
-        earlier one's only in its literals and the Enum classes it names (swin_s after swin_t: other
-        sizes, other weights, the same lines run) after all the others, so that the file's step
-        budget reaches every family of builders (swin_v2_t's blocks) before a second size of one."""
-        firsts, repeats, seen = [], [], set()
-        for stmt in body:
-            if type(stmt) in DEFS:
-                key = self.family(stmt)
-                if key in seen:
-                    repeats.append(stmt)
-                    continue
-                seen.add(key)
-            firsts.append(stmt)
-        return firsts + repeats if repeats else body
-
-    def family(self, func: ast.FunctionDef) -> tuple:
-        """What a function's code is without its name, docstring, literals and the Enum classes it names."""
-        key: list = []
-        for stmt in [*func.decorator_list, func.args, *func.body[syntax.docstring(func) is not None:]]:
-            for node in ast.walk(stmt):
-                kind = type(node)
-                if kind is ast.Name:
-                    value = self.globals.vars.get(node.id)
-                    key.append("enum" if isinstance(value, ClassInfo) and is_enum(value) else node.id)
-                elif kind is ast.Attribute:
-                    key.append(node.attr)
-                elif kind is ast.keyword or kind is ast.arg:
-                    key.append(node.arg)
-                else:
-                    key.append(kind)
-        return tuple(key)
+    def enum_names(self) -> frozenset[str]:
+        """The file's global names bound to Enum classes (a torchvision builder's weights)."""
+        return frozenset(name for name, value in self.globals.vars.items() if isinstance(value, ClassInfo) and is_enum(value))
 
     def parts(self, name: str, stmt: ast.AST, root: Any) -> Iterator[Model]:
         """A model's sub-modules that its run never called (a backbone given to a detector whose
@@ -297,6 +269,54 @@ class Discovery:
                 if isinstance(child, (Container, Instance)) and id(child) not in seen:
                     seen.add(id(child))
                     queue.append((f"{path}.{key}" if path else str(key), child))
+
+
+def variants_last(body: list[ast.stmt], enums: frozenset[str] = frozenset()) -> list[ast.stmt]:
+    """The statements in order, except that a function that only repeats an earlier one with other
+    numbers or weights (a zoo's `resnet101` after its `resnet50`, torchvision's `swin_s` after
+    `swin_t`: `enums`, the file's Enum classes, name their weights) comes after all the others, and after those a helper that other functions of the file call (timm's
+    `_create_ghostnet`, which each entry point runs with its own arguments): such a size or helper
+    runs the lines that came before already ran, and a file's step budget is better spent on each
+    family once (`ghostnetv2_100`, a string `version='v2'` apart, runs other blocks)."""
+    called = {node.func.id for stmt in body if type(stmt) in DEFS for node in walk(stmt)
+              if type(node) is ast.Call and type(node.func) is ast.Name}
+    firsts: list[ast.stmt] = []
+    sizes: list[ast.stmt] = []
+    helpers: list[ast.stmt] = []
+    families: set[frozenset] = set()
+    for stmt in body:
+        if type(stmt) in DEFS and stmt.name in called:
+            helpers.append(stmt)
+        elif type(stmt) in DEFS:
+            family = _family(stmt, enums)
+            (sizes if family in families else firsts).append(stmt)
+            families.add(family)
+        else:
+            firsts.append(stmt)
+    return firsts + sizes + helpers
+
+
+def _family(func: ast.FunctionDef | ast.AsyncFunctionDef, enums: frozenset[str]) -> frozenset:
+    """What the function's body names, however laid out: its names (any of `enums` as one),
+    attributes, keywords and constants but for numbers and its own name (the variant's: `'resnet50'`,
+    `'resnet50.a1_in1k'`), its docstring left out. Equal for the sizes of one family; a keyword (`multi_conv=True`, `wss=`
+    of twins' windowed variants), a block class or a string (`version='v2'`) more or other tells
+    another family."""
+    own = func.name
+    body = func.body[1:] if ast.get_docstring(func, clean=False) is not None else func.body
+    names = set()
+    for node in (node for stmt in body for node in walk(stmt)):
+        kind = type(node)
+        if kind is ast.Name:
+            names.add("<enum>" if node.id in enums else node.id)
+        elif kind is ast.Attribute:
+            names.add("." + node.attr)
+        elif kind is ast.keyword:
+            names.add(f"{node.arg}=")
+        elif kind is ast.Constant and type(node.value) not in (int, float) and \
+                not (isinstance(node.value, str) and node.value.split(".", 1)[0] == own):
+            names.add(repr(node.value))
+    return frozenset(names)
 
 
 def requires_arguments(params: ast.arguments) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from .. import layers as L
@@ -102,8 +103,10 @@ def layer_class(kind: str | None) -> bool:
 def inherits_forward(instance: Instance) -> bool:
     """Whether calling `instance` (a subclass of a torch layer that does not define forward) runs
     its base layer's forward as the base was built: no class of ours overrides a private method
-    torch's forward calls (`_conv_forward`), and the weight and bias are the base's own."""
-    if instance.base is None or instance.opaque or "weight" in instance.attrs or "bias" in instance.attrs:
+    torch's forward calls (`_conv_forward`), and the weight and bias are the base's own, or the bias
+    set to None (timm's `LayerNormNoBias`), run as the base built without one."""
+    if instance.base is None or instance.opaque or "weight" in instance.attrs or "bias" in instance.attrs \
+            and not (instance.attrs["bias"] is None and "bias" in (instance.base.params or ())):
         return False
     return not any(name in TORCH_PRIVATE for klass in instance.cls.mro() for name in klass.attrs)
 
@@ -355,8 +358,10 @@ class Modules:
                 with self.inside(module):
                     return self.fold(module.children, args[0], node)
             if forward is None and inherits_forward(module):
+                base = module.base if "bias" not in module.attrs else \
+                    replace(module.base, params={**module.base.params, "bias": False})
                 with self.inside(module):
-                    return self.apply(module.base, args, kwargs, node)
+                    return self.apply(base, args, kwargs, node)
         return self.unknown_result(args, kwargs, node)
 
     def apply_either(self, module: OneOf, args: list, kwargs: dict, node: ast.AST) -> Any:
