@@ -113,6 +113,7 @@ def test_a_second_size_of_a_builder_is_built_after_every_other_builder(monkeypat
 
     built = []
     build = discovery.Discovery.build
-    monkeypatch.setattr(discovery.Discovery, "build", lambda self, name, *a, **k: built.append(name) or build(self, name, *a, **k))
+    monkeypatch.setattr(discovery.Discovery, "build",
+                        lambda self, name, *a, **k: built.append(name) or build(self, name, *a, **k))
     assert [m.name for m in read(FAMILIES.encode(), "families.py").models] == ["net_small", "net_large", "net_gelu"]
     assert built == ["net_small", "net_gelu", "net_large", "_net"]  # and the helper they call last
