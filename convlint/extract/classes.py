@@ -173,8 +173,12 @@ class Classes:
         key = self.construction_key(cls, args, kwargs, node, defaults_only)
         if key is None:
             return self.build_instance(cls, args, kwargs, node, defaults_only)
-        kept = self.constructions.get(key)
-        if kept is not None and self.steps + kept.steps <= STEP_BUDGET:
+        kept = self.constructions.get(key, memo.UNSEEN)
+        if kept is memo.UNSEEN:  # most constructions happen once: only a second one is kept
+            if len(self.constructions) < memo.MAX_KEPT:
+                self.constructions[key] = None
+            return self.build_instance(cls, args, kwargs, node, defaults_only)
+        if type(kept) is memo.Kept and self.steps + kept.steps <= STEP_BUDGET:
             instance, registered, helper_layers = memo.copy_kept(kept)
             for layer in registered:
                 self.layers[id(layer)] = layer
@@ -186,16 +190,17 @@ class Classes:
         serial, steps, built, ops = next_serial(), self.steps, len(self.layer_log), self.counter
         helper_layers, configured = self.helper_layers, self.configured
         instance = self.build_instance(cls, args, kwargs, node, defaults_only)
-        if kept is None and type(instance) is Instance and self.counter == ops and self.configured is configured \
-                and len(self.constructions) < memo.MAX_KEPT:
-            new = set(self.layer_log[built:])
-            registered = [self.layers[i] for i in self.layer_log[built:]]
-            left = None if self.helper_layers is helper_layers else self.helper_layers
-            try:
-                self.constructions[key] = memo.keep(instance, registered, left, self.steps - steps, serial,
-                                                    lambda layer: id(layer) in new or id(layer) not in self.layers)
-            except memo.Unkeepable:
-                pass
+        if kept is None:
+            self.constructions[key] = memo.UNKEEPABLE
+            if type(instance) is Instance and self.counter == ops and self.configured is configured:
+                new = set(self.layer_log[built:])
+                registered = [self.layers[i] for i in self.layer_log[built:]]
+                left = None if self.helper_layers is helper_layers else self.helper_layers
+                try:
+                    self.constructions[key] = memo.keep(instance, registered, left, self.steps - steps, serial,
+                                                        lambda layer: id(layer) in new or id(layer) not in self.layers)
+                except memo.Unkeepable:
+                    pass
         return instance
 
     def construction_key(self, cls: ClassInfo, args, kwargs, node, defaults_only) -> tuple | None:

@@ -1,7 +1,7 @@
-"""Each module built once per file: a class called again with the same plain arguments at the same
-call, in the same context, gets a copy of what the first call built, and is charged the steps the
-first took (as calls.call_pure does for zoo helpers), so what the budget lets a file build stays
-the same. A timm file's fifty variants build the same blocks with the same widths over and over.
+"""Each module built at most twice per file: a class called a third time with the same plain
+arguments at the same call, in the same context, gets a copy of what the second call built (the
+first is not copied: most constructions happen once), and is charged the steps that one took (as
+calls.call_pure does for zoo helpers), so what the budget lets a file build stays the same. A timm file's fifty variants build the same blocks with the same widths over and over.
 
 A construction is kept only when nothing outside the new module tree saw it: no ops emitted, no
 zoo configuration set, no tensors of a run or closures of its own in the tree."""
@@ -20,6 +20,7 @@ from .values import (
 )
 
 MAX_KEPT = 4096  # constructions kept per file
+UNSEEN, UNKEEPABLE = object(), object()  # a construction's key not met yet; met, but its tree cannot be kept
 
 
 class Kept(NamedTuple):
