@@ -29,6 +29,7 @@ class TensorInfo:
     frames: int | Sym = 1  # rows of this tensor's batch per sample of the model input (a view folding frames or
     # windows into it: swin's `reshape(B * num_windows, ...)` with num_windows read off the input, a Sym)
     batch_at: int = 0  # where the batch is (`qkv.permute(2, 0, 3, 1, 4)` moves it): shape is the other axes in order
+    unranked: L.Unranked | None = None  # shape None: what is known all the same (its channels, its last axis)
 
 
 UNKNOWN_TENSOR = TensorInfo(None)
@@ -57,6 +58,17 @@ class Step:
     def kind(self) -> str:
         return self.op.layer.kind if self.op.layer is not None else self.op.kind
 
+    def received(self, last: bool = False) -> Any:
+        """The size of the input's channel axis (`last`: of its last axis) where the batch is first,
+        known even when the rank is not; None: unknown."""
+        incoming = self.inputs[0] if self.inputs else None
+        if incoming is None or incoming.batch_at:
+            return None
+        if incoming.shape is not None:
+            return (incoming.shape[-1] if last else incoming.shape[0]) if incoming.shape else None
+        unranked = incoming.unranked
+        return None if unranked is None else unranked.last if last else unranked.channels
+
 
 def symbolic_input(kind: str, params: dict) -> Shape | None:
     """The input a layer expects when nothing is declared: its channels, then symbolic sizes; the
@@ -72,6 +84,22 @@ def symbolic_input(kind: str, params: dict) -> Shape | None:
         return None
     names = SPATIAL_NAMES.get(spec.rank[-1] - 1)  # every such layer takes (C, spatial...), C alone never
     return (channels, *(var(n) for n in names)) if names else None
+
+
+def unranked_input(kind: str, params: dict, value: int) -> L.Unranked | None:
+    """What a layer that takes any rank (GroupNorm, LayerNorm, Linear, a monai conv of unknown
+    dimensions) declares of the free input it is the first to read: its channels or its last axis,
+    the rank the input's own; None for a layer of a known rank (symbolic_input's) or one that says nothing."""
+    spec = L.LAYERS.get(kind)
+    if spec is None or spec.rank is not None or spec.channels_param is None:
+        return None
+    size = params.get(spec.channels_param)
+    if isinstance(size, (tuple, list)) and size:  # LayerNorm's normalized_shape
+        size = size[-1]
+    size = size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+    if spec.channels_param in ("in_features", "normalized_shape"):
+        return L.Unranked(last=size, rank=value) if size is not None else None
+    return L.Unranked(channels=size, rank=value)
 
 
 def propagate(model: Model, input_shape: tuple[int, ...] | None = None) -> list[Step]:
@@ -101,6 +129,12 @@ class Propagation:
             if seeded is not None:
                 inputs[0] = values[op.inputs[0]] = TensorInfo(seeded)
                 free.discard(op.inputs[0])
+            elif inputs[0].unranked is None and op.inputs[0] not in self.one_channel:
+                # still free: a layer of a known rank that reads it later gives it its shape
+                unranked = unranked_input(op.layer.kind, op.layer.params or {}, op.inputs[0])
+                if unranked is not None:
+                    inputs[0] = values[op.inputs[0]] = TensorInfo(None, unranked=unranked)
+                    seeded = unranked
         if op.kind == "input" or op.kind in FREE_KEEPING and any(i in free for i in op.inputs) \
                 and all(i.shape is None for i in inputs):
             # an undecided fix-up of a free input (`if x.dim() == 4: x = x.unsqueeze(2)`), or the
@@ -116,6 +150,9 @@ class Propagation:
             step = Step(op, inputs, UNKNOWN_TENSOR)  # only a permute, an index or an unbind brings the batch back
         else:
             step = _with_frames(_run(op, inputs, values))
+            if step.output.shape is None and step.output.unranked is None and op.kind in UNRANKED \
+                    and any(i.unranked is not None for i in inputs):
+                step.output = UNRANKED[op.kind](op, inputs) or step.output
         if step.output.frames != 1:
             values[FOLDED] = True
         step.seeded = seeded is not None
@@ -441,8 +478,12 @@ def _collapsed(size: Any) -> bool:
 
 
 def _flat_of_unknown(start: Any, end: Any, incoming: TensorInfo) -> Shape | None:
-    """flatten(1) of a tensor of unknown rank: (N, ?) whatever the rank (at rank 1 torch raises)."""
-    return (None,) if incoming.shape is None and incoming.pair_from is None and (start, end) == (1, -1) else None
+    """flatten(1) of a tensor of unknown rank: (N, ?) whatever the rank (at rank 1 torch raises),
+    (N, C) when every axis after its C channels has size 1."""
+    if incoming.shape is not None or incoming.pair_from is not None or (start, end) != (1, -1):
+        return None
+    unranked = incoming.unranked
+    return (unranked.channels,) if unranked is not None and unranked.ones and unranked.channels else (None,)
 
 
 def _run_flatten(op: Op, incoming: TensorInfo) -> Step:
@@ -659,6 +700,65 @@ def _run_roi_pool(op: Op, inputs: list[TensorInfo], values) -> Step:
     if shape is None:
         return Step(op, inputs, UNKNOWN_TENSOR)
     return Step(op, inputs, TensorInfo(shape, inputs[0].origin, frames=BOXES))
+
+
+# ---- tensors of unknown rank (TensorInfo.unranked): the ops that keep something of them known
+
+
+def _unranked_layer(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
+    layer, incoming = op.layer, inputs[0]
+    if len(inputs) != 1 or incoming.unranked is None or layer.params is None or layer.kind not in L.LAYERS \
+            or layer.params.get("return_indices") is True:
+        return None
+    found = L.unranked_output(layer.kind, layer.params, incoming.unranked)
+    if found is None or found == L.Unranked(rank=found.rank):
+        return None
+    return TensorInfo(None, op if L.LAYERS[layer.kind].defines_channels else incoming.origin, unranked=found)
+
+
+def _same_rank(inputs: list[TensorInfo]) -> list[L.Unranked] | None:
+    """The inputs' Unranked when each has one and all have the same rank (None: not known to)."""
+    found = [i.unranked for i in inputs]
+    if any(u is None or u.rank is None for u in found) or len({u.rank for u in found}) != 1:
+        return None
+    return found
+
+
+def _unranked_elementwise(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
+    found = _same_rank(inputs)
+    if found is None:
+        return None
+    a, b = found
+    sizes = [broadcast_size(x, y) for x, y in ((a.channels, b.channels), (a.last, b.last))]
+    channels, last = (None if size is CONFLICT else size for size in sizes)
+    result = L.Unranked(channels, last, a.ones and b.ones, a.rank)
+    if op.args.get("inplace") and result != a:
+        return None  # an in-place op cannot grow its tensor (torch raises)
+    return TensorInfo(None, inputs[0].origin, unranked=result)
+
+
+def _unranked_join(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
+    found = _same_rank(inputs)
+    if found is None:
+        return None
+    a, b = found
+    agreed = L.Unranked(a.channels if a.channels == b.channels else None, a.last if a.last == b.last else None,
+                        a.ones and b.ones, a.rank)
+    return TensorInfo(None, inputs[0].origin if inputs[0].origin is inputs[1].origin else None, unranked=agreed)
+
+
+def _unranked_cat(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
+    """torch.cat along the channels (dim 1) of tensors of one rank: their channels add up (the
+    last axis is the channel axis at rank 2: not known)."""
+    found = _same_rank(inputs)
+    if found is None or op.args.get("dim") != 1 or not all(isinstance(u.channels, int) for u in found):
+        return None
+    total = sum(u.channels for u in found)
+    return TensorInfo(None, op, unranked=L.Unranked(total, None, all(u.ones for u in found), found[0].rank))
+
+
+UNRANKED = {"layer": _unranked_layer, "elementwise": _unranked_elementwise, "join": _unranked_join,
+            "cat": _unranked_cat}
 
 
 @dataclass(frozen=True)

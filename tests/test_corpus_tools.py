@@ -21,6 +21,8 @@ import corpus  # noqa: E402
 import corpus_coverage  # noqa: E402
 import mutate  # noqa: E402
 from convlint.findings import Finding, Span  # noqa: E402
+from convlint.layers import Unranked  # noqa: E402
+from convlint.propagate import Step, TensorInfo  # noqa: E402
 
 
 def make_wheel(path: Path, members: dict[str, str]) -> Path:
@@ -184,9 +186,15 @@ def test_resolved_lines_need_an_int_channel_count():
 # ------------------------------------------------------------------- mutation
 
 
+def run_of(in_shape, seeded=False, layer=None, unranked=None):
+    """A propagate.Step of a layer whose input has `in_shape` (or, of unknown rank, `unranked`)."""
+    return Step(SimpleNamespace(layer=layer), [TensorInfo(in_shape, unranked=unranked)], TensorInfo(None),
+                seeded=seeded)
+
+
 def test_pinned_lines_know_what_the_layer_receives_from_elsewhere():
-    def pinned(kind, line, in_shape, seeded=False):
-        return SimpleNamespace(kind=kind, line=line, in_shape=in_shape, step=SimpleNamespace(seeded=seeded))
+    def pinned(kind, line, in_shape, seeded=False, unranked=None):
+        return SimpleNamespace(kind=kind, line=line, in_shape=in_shape, step=run_of(in_shape, seeded, unranked=unranked))
 
     analysis = SimpleNamespace(models=[SimpleNamespace(steps=[
         pinned("Conv2d", 9, (3, 32, 32), seeded=True),  # a first layer: its own literal set its input
@@ -195,17 +203,19 @@ def test_pinned_lines_know_what_the_layer_receives_from_elsewhere():
         pinned("Linear", 15, (8, 7)),  # a Linear receives the last axis
         pinned("Linear", 16, (8, None)),
         pinned("BatchNorm2d", 17, None),
+        pinned("GroupNorm", 18, None, unranked=Unranked(channels=16)),  # of unknown rank, its channels known
+        pinned("Linear", 19, None, unranked=Unranked(channels=16)),  # ... but not its last axis
     ])])
     assert corpus_coverage.pinned_lines(analysis, "Conv2d") == {10}
     assert corpus_coverage.pinned_lines(analysis, "Linear") == {15}
     assert corpus_coverage.pinned_lines(analysis, "BatchNorm2d") == set()
+    assert corpus_coverage.pinned_lines(analysis, "GroupNorm") == {18}
 
 
 def test_a_layer_another_file_built_is_credited_to_that_file_and_line():
     def built(kind, line, in_shape, file=None, built_at=None):
         layer = SimpleNamespace(file=file, node=SimpleNamespace(lineno=built_at))
-        return SimpleNamespace(kind=kind, line=line, in_shape=in_shape,
-                               step=SimpleNamespace(seeded=False, op=SimpleNamespace(layer=layer)))
+        return SimpleNamespace(kind=kind, line=line, in_shape=in_shape, step=run_of(in_shape, layer=layer))
 
     analysis = SimpleNamespace(models=[SimpleNamespace(steps=[
         built("Conv2d", 12, (8, 32, 32)),  # this file's own layer

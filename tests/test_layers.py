@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 from convlint.layers import (
-    FOREIGN_LAYERS, FUNCTIONAL, LAYERS, REQUIRED, ShapeError, Window, bind, bind_functional, bind_method, config_errors,
+    ANY_DIMS, FOREIGN_LAYERS, FUNCTIONAL, LAYERS, REQUIRED, ShapeError, Window, bind, bind_functional, bind_method, config_errors,
     output_shape, parameter_count, windows,
 )
 from convlint.sizes import UNKNOWN, evaluate, var
@@ -463,10 +463,13 @@ def test_bind_agrees_with_torch_on_rejections():
 
 def test_layer_signatures_match_torch():
     torch = pytest.importorskip("torch")
+    of_dims = {name: family for family, name in ANY_DIMS.items()}
     for name, spec in LAYERS.items():
         if name[:1].islower() or name in FOREIGN_LAYERS:  # a function's or tensor method's rule (pad,
             continue  # unsqueeze): no module; einops' Rearrange: not torch's
-        signature = inspect.signature(getattr(torch.nn, name).__init__)
+        # a layer of unknown dimensions binds as its family's 2-d class (all three have its signature
+        # but AvgPool1d, which lacks divisor_override)
+        signature = inspect.signature(getattr(torch.nn, f"{of_dims[name]}2d" if name in of_dims else name).__init__)
         theirs = tuple(
             (p.name, REQUIRED if p.default is p.empty else p.default)
             for p in list(signature.parameters.values())[1:]
@@ -687,7 +690,7 @@ def test_functional_binding_rules():
 def test_torch_base_classes_are_torchs():
     torch = pytest.importorskip("torch")
     for name, spec in LAYERS.items():
-        if name[:1].islower() or name in FOREIGN_LAYERS:
+        if name[:1].islower() or name in FOREIGN_LAYERS or name in ANY_DIMS.values():  # no torch class
             continue
         mro = {cls.__name__ for cls in getattr(torch.nn, name).__mro__} - {name, "Module", "object"}
         assert set(spec.torch_bases) == mro, name

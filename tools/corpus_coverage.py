@@ -111,12 +111,10 @@ def resolved_lines(analysis, kind: str, need_channels: bool = True) -> set[int]:
     return lines
 
 
-def received(kind: str, in_shape) -> object:
-    """The count a layer of `kind` receives: the last axis for Linear and LayerNorm, the channel
-    axis for the others."""
-    if not in_shape:
-        return None
-    return in_shape[-1] if kind in FEATURE_KINDS else in_shape[0]
+def received(kind: str, step) -> object:
+    """The count a layer of `kind` receives (`step`: its propagate.Step): the last axis for Linear
+    and LayerNorm, the channel axis for the others, known even at an unknown rank."""
+    return step.received(last=kind in FEATURE_KINDS)
 
 
 def pinned_sites(analysis, path: str | None) -> set[tuple[str | None, int, str]]:
@@ -126,10 +124,8 @@ def pinned_sites(analysis, path: str | None) -> set[tuple[str | None, int, str]]
     line: that site is resolved by this file's call."""
     sites = set()
     for step in iter_steps(analysis):
-        if step.kind not in SITE_KINDS or not is_int(received(step.kind, step.in_shape)):
-            continue
-        run = getattr(step, "step", None)
-        if getattr(run, "seeded", False):
+        run = step.step
+        if step.kind not in SITE_KINDS or run.seeded or not is_int(received(step.kind, run)):
             continue
         layer = getattr(getattr(run, "op", None), "layer", None)
         built_by = getattr(layer, "file", None)

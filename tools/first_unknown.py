@@ -84,11 +84,11 @@ def examine(task):
                 continue
             layer = step.op.layer
             key = (os.path.realpath(layer.file) if layer.file else real, layer.node.lineno, layer.kind)
-            got = cc.received(layer.kind, step.in_shape)
+            got = cc.received(layer.kind, step)
             if cc.is_int(got) and not step.seeded:
                 out.setdefault(key, []).append("OK")
                 continue
-            if step.in_shape is None:
+            if step.in_shape is None and got is None:
                 reason = _culprit(raw, i, real)
             else:
                 origin = step.inputs[0].origin

@@ -20,6 +20,7 @@ Good:
 
 from __future__ import annotations
 
+from .. import layers as L
 from ..context import fmt_shape, spec
 from ..sizes import is_concrete
 from .common import fitting_inputs, flattened_too_early, linear_without_flatten
@@ -35,24 +36,32 @@ def check(ctx):
     for run, index, step in ctx.layer_steps():
         layer_spec = spec(step)
         shape = step.in_shape
-        if layer_spec is None or layer_spec.channels_param is None or shape is None or not step.op.layer.params:
+        if layer_spec is None or layer_spec.channels_param is None or not step.op.layer.params:
             continue
-        if layer_spec.rank is not None and len(shape) not in layer_spec.rank:
+        is_linear = layer_spec.channels_param in ("in_features", "normalized_shape")  # reads the last axis
+        if shape is None and (step.inputs[0].unranked is None or is_linear and _spatial_origin(step)):
+            continue  # of unknown rank: its channels and last axis, unless a window layer made that axis spatial
+        if shape is not None and layer_spec.rank is not None and len(shape) not in layer_spec.rank:
             continue  # a wrong rank is misplaced-flatten's or shape-mismatch's to report
         declared = step.op.layer.params.get(layer_spec.channels_param)
         kind = ctx.subject(step.op.layer)
-        if layer_spec.channels_param == "normalized_shape":
+        if layer_spec.channels_param == "normalized_shape" and shape is not None:
             message = _layer_norm(ctx, step, kind, declared)
             if message:
                 yield step.op.layer, message
             continue
+        if layer_spec.channels_param == "normalized_shape" and isinstance(declared, (tuple, list)) and len(declared) == 1:
+            declared = declared[0]
         if not _is_int(declared):
             continue
-        is_linear = layer_spec.channels_param == "in_features"
-        received = shape[-1] if is_linear else shape[0]
+        received = step.received(last=is_linear)
         if not _is_int(received) or received == declared:
             continue
-        if is_linear and (flattened_too_early(step) or linear_without_flatten(step)):
+        if is_linear and shape is not None and (flattened_too_early(step) or linear_without_flatten(step)):
+            continue
+        if layer_spec.channels_param == "normalized_shape":
+            yield step.op.layer, f"{kind} expects trailing dimensions ({declared},) but receives ({received},) " \
+                f"({_source(ctx, step)})"
             continue
         unit = "input features" if is_linear else "input channels"
         message = f"{kind} expects {declared} {unit} but receives {received} ({_source(ctx, step)})"
@@ -78,6 +87,14 @@ def _fix_hint(run, index, step, layer_spec, declared, received) -> dict | None:
         "model": run.model.name,
         "order": index,
     }
+
+
+def _spatial_origin(step) -> bool:
+    """The input's last axis may be spatial: the layer that set it slides a window (or is of
+    unknown dimensions), and what follows it is misplaced-flatten's to judge."""
+    origin = step.inputs[0].origin
+    origin_spec = None if origin is None or origin.layer is None else L.LAYERS.get(origin.layer.kind)
+    return origin_spec is not None and (origin_spec.spatial >= 1 or origin.layer.kind in L.ANY_DIMS.values())
 
 
 def _source(ctx, step) -> str:

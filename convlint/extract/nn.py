@@ -72,7 +72,7 @@ CONTAINER_KINDS = {"Sequential", "ModuleList", "ModuleDict"}
 NOT_MODULES = {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"}
 
 TORCH_CLASSES = (
-    {k for k in L.LAYERS if k[:1].isupper() and k not in L.FOREIGN_LAYERS}
+    {k for k in L.LAYERS if k[:1].isupper() and k not in L.FOREIGN_LAYERS and k not in L.ANY_DIMS.values()}
     | {b for spec in L.LAYERS.values() for b in spec.torch_bases}
     | {"Module"} | CONTAINER_KINDS
 )
@@ -88,6 +88,8 @@ LAYER_ATTRIBUTES = {
     **{f"{lazy}{conv}{n}d": _CONV_ATTRIBUTES for lazy in ("", "Lazy") for conv in ("Conv", "ConvTranspose")
        for n in (1, 2, 3)},
     **{f"{norm}{n}d": _NORM_ATTRIBUTES for norm in ("BatchNorm", "InstanceNorm") for n in (1, 2, 3)},
+    L.ANY_DIMS["Conv"]: _CONV_ATTRIBUTES, L.ANY_DIMS["ConvTranspose"]: _CONV_ATTRIBUTES,
+    L.ANY_DIMS["BatchNorm"]: _NORM_ATTRIBUTES, L.ANY_DIMS["InstanceNorm"]: _NORM_ATTRIBUTES,
     "GroupNorm": dict.fromkeys(("num_groups", "num_channels", "eps", "affine"), "given"),
     "LayerNorm": {"normalized_shape": "tuple", "eps": "given", "elementwise_affine": "given"},
     "RMSNorm": {"normalized_shape": "tuple", "eps": "given", "elementwise_affine": "given"},
@@ -174,8 +176,8 @@ def module_kind(value: Any) -> bool | None:
 
 
 def _conv_rank(layer: Layer) -> int | None:
-    kind = layer.kind.removeprefix("Lazy")
-    return int(kind[-2]) if kind.startswith("Conv") and kind.endswith("d") else None
+    spec = L.LAYERS.get(layer.kind)
+    return spec.spatial if spec is not None and spec.convolution else None
 
 
 def _weight(layer: Layer):
@@ -227,9 +229,8 @@ def layer_attribute(layer: Layer, name: str) -> Any:
     value = layer.params[name]
     if LAYER_ATTRIBUTES.get(layer.kind, {}).get(name) != "tuple" or isinstance(value, str):
         return value
-    rank = L.LAYERS[layer.kind].spatial or 1  # LayerNorm: normalized_shape=96 is (96,)
-    if int_value(value):
-        return (value,) * rank
+    if int_value(value):  # LayerNorm: normalized_shape=96 is (96,); a conv of unknown dimensions: of unknown length
+        return UNKNOWN if layer.kind in L.ANY_DIMS.values() else (value,) * (L.LAYERS[layer.kind].spatial or 1)
     if isinstance(value, (tuple, list)) and all(int_value(v) for v in value):
         return tuple(value)
     return UNKNOWN
@@ -664,6 +665,8 @@ def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict
         elif owner.children is not None:
             owner.children.append(args[1])
             owner.child_names.append(None)
+        if module_kind(args[1]) is None and owner.children is not None:
+            owner.children = None  # a module we could not follow is among them: the sequence is unknown
         return None
     if name in ("items", "values", "keys") and owner.children is not None and not isinstance(owner.cls.lookup(name), Function):
         pairs = list(zip(owner.child_names, owner.children))

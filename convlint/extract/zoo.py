@@ -348,6 +348,9 @@ def monai_layer_factory_item(interp, factory: Instance, key: Any, node) -> Any:
         return UNKNOWN
     if isinstance(entry, tuple) and len(entry) == 1:  # a class registered as it is: `lambda x=None: cls`
         return Qual(f"torch.nn.{entry[0]}") if len(args) <= 1 else UNKNOWN
+    if len(args) == 1 and args[0] is UNKNOWN:  # a spatial_dims nobody gives: the family's layer of unknown dimensions (layers.AnyDims)
+        kind = L.ANY_DIMS.get(entry if isinstance(entry, str) else entry[-1][:-2])  # ("Dropout", ..., "Dropout3d")
+        return UNKNOWN if kind is None else Qual(f"torch.nn.{kind}")
     if len(args) != 1 or args[0] not in (1, 2, 3) or isinstance(args[0], bool):
         return UNKNOWN
     kind = entry[args[0] - 1] if isinstance(entry, tuple) else _DIMS[args[0] - 1].format(entry)
@@ -370,7 +373,7 @@ def monai_has_option(interp, args: list, kwargs: dict, node) -> Any:
     keywords = (keywords,) if isinstance(keywords, str) else interp.iterate(keywords)
     if keywords is None or not all(isinstance(k, str) for k in keywords):
         return UNKNOWN
-    kind = torch_class(obj.name) if isinstance(obj, Qual) else None
+    kind = torch_class(obj.name) or _any_dims(obj.name) if isinstance(obj, Qual) else None
     if kind is not None and kind in L.LAYERS:
         names = {name for name, _ in L.LAYERS[kind].params}
     elif isinstance(obj, (ClassInfo, Function)):
@@ -384,6 +387,12 @@ def monai_has_option(interp, args: list, kwargs: dict, node) -> Any:
     else:
         return UNKNOWN
     return all(k in names for k in keywords)
+
+
+def _any_dims(name: str) -> str | None:
+    """`torch.nn.ConvNd` -> "ConvNd": the row of a monai factory's layer of unknown dimensions."""
+    kind = name.removeprefix("torch.nn.")
+    return kind if kind in L.ANY_DIMS.values() else None
 
 
 def monai_same_padding(interp, args: list, kwargs: dict, node) -> Any:

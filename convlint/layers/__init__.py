@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..sizes import UNKNOWN
-from .base import REQUIRED, LayerSpec, LazyRule, Rule, ShapeError, Window, at_least
+from .base import REQUIRED, AnyDims, LayerSpec, LazyRule, Rule, ShapeError, Unranked, Window, at_least
 from .shapes import (
     GLU, Attention, ChannelShuffle, Dense, Elementwise, Flatten, GroupNorm, LayerNorm, Norm, Pad, PixelShuffle, Unflatten,
     Squeeze, Unfold, Unsqueeze, Upsample,
@@ -26,6 +26,9 @@ __all__ = [
     "LayerSpec",
     "LAYERS",
     "FOREIGN_LAYERS",
+    "ANY_DIMS",
+    "Unranked",
+    "unranked_output",
     "ShapeError",
     "Window",
     "bind",
@@ -147,6 +150,12 @@ for _n in (1, 2, 3):
         _add(LazyRule(f"Lazy{_base}", _RULES[_base], _inferred, 0,
                       **({"affine": True, "track_running_stats": True} if _base.startswith("Instance") else {})))
 _add(LazyRule("LazyLinear", _RULES["Linear"], "in_features", -1))
+# family -> the row of its layers whose number of spatial dimensions is unknown (AnyDims): no torch class
+ANY_DIMS = {family: f"{family}Nd" for family in (
+    "Conv", "ConvTranspose", "BatchNorm", "InstanceNorm", "MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool",
+    "Dropout")}
+for _family, _name in ANY_DIMS.items():
+    _add(AnyDims(_name, _RULES[f"{_family}2d"]))
 # F.pad has no module of its own; its rule goes by this functional-only name.
 _add(Pad("pad", (("pad", R), ("mode", "constant"), ("value", None)), 0, None, key="pad"))
 
@@ -273,6 +282,13 @@ def output_shape(name: str, params: dict, shape):
     if rule.errors(p):
         return None
     return rule.output(p, shape)
+
+
+def unranked_output(name: str, params: dict, incoming: Unranked) -> Unranked | None:
+    """What the layer makes of a tensor of unknown rank (Rule.unranked); None when nothing is known."""
+    rule = _RULES[name]
+    p = _resolved(rule, params)
+    return None if rule.errors(p) else rule.unranked(p, incoming)
 
 
 def check_operands(name: str, params: dict, shapes: list) -> None:

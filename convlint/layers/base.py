@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from ..sizes import UNKNOWN, residues
 
@@ -46,6 +47,18 @@ class LayerSpec:
     transposed: bool = False
     macs: str | None = None  # multiply-accumulates: weights times positions of its "output", "input" or "features"
     torch_bases: tuple = ()  # its torch.nn base classes besides itself and nn.Module (for isinstance)
+
+
+class Unranked(NamedTuple):
+    """What is known of a batched tensor whose rank is not (a monai block built for a `spatial_dims`
+    nobody gives): the size of its channel axis (axis 1), of its last axis, whether every axis after
+    the channel axis has size 1 (after an adaptive pool to 1), and `rank`: the tensor value whose
+    rank it has (tensors of the same `rank` broadcast axis by axis; None: no other tensor's)."""
+
+    channels: Any = None
+    last: Any = None
+    ones: bool = False
+    rank: int | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +208,11 @@ class Rule:
     def count(self, p: dict):
         return (0, 0)
 
+    def unranked(self, p: dict, u: Unranked) -> Unranked | None:
+        """What the layer makes of a tensor of unknown rank `u` tells of, exactly at every rank it
+        accepts (None: nothing). Rank is kept by every layer that says something."""
+        return None
+
     def check_rank(self, shape) -> None:
         if self.rank is not None and len(shape) not in self.rank:
             raise ShapeError(f"{self.name} {self.rank_text()}, got {len(shape)}-d shape {fmt_shape(shape)}")
@@ -222,6 +240,28 @@ SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
 
 # ---- convolutions
+
+
+class AnyDims(Rule):
+    """A layer of a family whose number of spatial dimensions the code leaves unknown (monai's
+    `Conv[Conv.CONV, spatial_dims]` for a spatial_dims no caller gives): the family's signature and
+    channel argument, no output at a known rank nor weights (both need the number it lacks), and
+    what the family does to a tensor of unknown rank. `base`: the family's 2-d rule."""
+
+    def __init__(self, name: str, base: Rule):
+        self.base = base
+        # its multiply-accumulates are those of its family, which need the weights (unknown here)
+        self.channels_param, self.defines_channels, self.macs = base.channels_param, base.defines_channels, base.macs
+        super().__init__(name, base.params, keyword_only=base.keyword_only)
+
+    def output(self, p, shape):
+        return None
+
+    def count(self, p):
+        return None if self.base.convolution else self.base.count(p)  # a kernel's weights: one per dimension
+
+    def unranked(self, p, u):
+        return self.base.unranked(p, u)
 
 
 class LazyRule(Rule):

@@ -25,6 +25,9 @@ class Norm(Rule):
             return [f"num_features must not be negative, got {value}"]
         return [zero_sized("num_features")] if value == 0 and not isinstance(value, bool) else []
 
+    def unranked(self, p, u):
+        return u  # the shape is kept
+
     def count(self, p):
         c, affine, bias = int_or_none(p["num_features"]), p["affine"], p["bias"]
         if c is None or UNKNOWN in (affine, bias):
@@ -48,6 +51,9 @@ class GroupNorm(Rule):
         elif groups is not None and channels is not None and channels % groups:
             errs.append(f"num_channels ({channels}) must be divisible by num_groups ({groups})")
         return errs
+
+    def unranked(self, p, u):
+        return u  # the shape is kept
 
     def count(self, p):
         c, affine, bias = int_or_none(p["num_channels"]), p["affine"], p["bias"]
@@ -77,6 +83,9 @@ class LayerNorm(Rule):
         if any(isinstance(v, int) and v < 0 for v in dims):
             return [f"normalized_shape must not be negative, got {show(value)}"]
         return []
+
+    def unranked(self, p, u):
+        return u  # the shape is kept
 
     def output(self, p, shape):
         dims = normalized_shape(p["normalized_shape"])
@@ -119,6 +128,9 @@ class Elementwise(Rule):
             if isinstance(low, (int, float)) and isinstance(high, (int, float)) and high <= low:
                 return [f"max_val ({high}) must be greater than min_val ({low})"]
         return []
+
+    def unranked(self, p, u):
+        return u  # the shape is kept
 
     def output(self, p, shape):
         self.check_rank(shape)
@@ -321,6 +333,12 @@ class Dense(Rule):
         out = int_or_none(p[self.size_keys[-1]])
         return (*shape, out) if self.appends else (*shape[:-1], out)
 
+    def unranked(self, p, u):
+        if self.appends or len(self.size_keys) != 2:
+            return None  # Embedding adds an axis, Bilinear takes two tensors
+        # the channel axis is the last one at rank 2, kept at any other: not known
+        return u._replace(channels=None, last=int_or_none(p[self.size_keys[-1]]), ones=False)
+
     def count(self, p):
         sizes = [int_or_none(p[key]) for key in self.size_keys]
         bias = p.get("bias", False)
@@ -417,6 +435,9 @@ class Upsample(Rule):
         if mode == "lanczos" and antialias is False:
             errs.append("mode 'lanczos' requires antialias=True")
         return errs
+
+    def unranked(self, p, u):
+        return u._replace(last=None, ones=False)  # the channels are kept
 
     def output(self, p, shape):
         mode = self._mode(p)

@@ -148,6 +148,15 @@ class Conv(Rule):
                     f"on a dimension of size {size} (it would wrap around more than once)"
                 )
 
+    def unranked(self, p, u):
+        # a 1-wide window at stride 1 without padding keeps every spatial size (an SE block's 1x1 convs)
+        pointwise = all(value == 1 or isinstance(value, (tuple, list)) and set(value) == {1}
+                        for value in (p["kernel_size"], p["stride"])) and \
+            all(value == 0 or isinstance(value, (tuple, list)) and set(value) == {0}
+                for value in (p["padding"], p.get("output_padding", 0)))
+        out = int_or_none(p["out_channels"])
+        return u._replace(channels=out) if pointwise else u._replace(channels=out, last=None, ones=False)
+
     def windows(self, p, shape):
         if self.transposed:
             return []
@@ -266,6 +275,9 @@ class Pool(Rule):
                 out.append(pool_size(size, k, s, pad, d, bool(ceil_mode)))
         return tuple(out)
 
+    def unranked(self, p, u):
+        return u._replace(last=None, ones=False)  # the channels are kept
+
     def windows(self, p, shape):
         kernel, stride, padding, dilation = self._geometry(p)
         if p["ceil_mode"] is UNKNOWN:
@@ -299,6 +311,12 @@ class AdaptivePool(Rule):
         if any(isinstance(v, int) and v < 0 for v in sizes):
             return [f"output_size must not be negative, got {show(p['output_size'])}"]
         return []
+
+    def unranked(self, p, u):
+        value = p["output_size"]
+        sizes = {value} if isinstance(value, int) else set(value) if isinstance(value, (tuple, list)) else {None}
+        size = int_or_none(sizes.pop()) if len(sizes) == 1 and not isinstance(value, bool) else None
+        return u._replace(last=size, ones=size == 1)  # every spatial axis the same size, the channels kept
 
     def output(self, p, shape):
         self.check_rank(shape)
