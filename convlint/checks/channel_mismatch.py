@@ -94,7 +94,7 @@ def _spatial_origin(step) -> bool:
     unknown dimensions), and what follows it is misplaced-flatten's to judge."""
     origin = step.inputs[0].origin
     origin_spec = None if origin is None or origin.layer is None else L.LAYERS.get(origin.layer.kind)
-    return origin_spec is not None and (origin_spec.spatial >= 1 or origin.layer.kind in L.ANY_DIMS.values())
+    return origin_spec is not None and (origin_spec.spatial >= 1 or origin.layer.kind in L.ANY_DIMS_KINDS)
 
 
 def _source(ctx, step) -> str:

@@ -274,10 +274,11 @@ class Discovery:
 def variants_last(body: list[ast.stmt], enums: frozenset[str] = frozenset()) -> list[ast.stmt]:
     """The statements in order, except that a function that only repeats an earlier one with other
     numbers or weights (a zoo's `resnet101` after its `resnet50`, torchvision's `swin_s` after
-    `swin_t`: `enums`, the file's Enum classes, name their weights) comes after all the others, and after those a helper that other functions of the file call (timm's
-    `_create_ghostnet`, which each entry point runs with its own arguments): such a size or helper
-    runs the lines that came before already ran, and a file's step budget is better spent on each
-    family once (`ghostnetv2_100`, a string `version='v2'` apart, runs other blocks)."""
+    `swin_t`: `enums`, the file's Enum classes, name their weights) comes after all the others,
+    and after those a helper that other functions of the file call (timm's `_create_ghostnet`,
+    which each entry point runs with its own arguments): such a size or helper runs the lines that
+    came before already ran, and a file's step budget is better spent on each family once
+    (`ghostnetv2_100`, a string `version='v2'` apart, runs other blocks)."""
     called = {node.func.id for stmt in body if type(stmt) in DEFS for node in walk(stmt)
               if type(node) is ast.Call and type(node.func) is ast.Name}
     firsts: list[ast.stmt] = []
@@ -298,12 +299,12 @@ def variants_last(body: list[ast.stmt], enums: frozenset[str] = frozenset()) -> 
 
 def _family(func: ast.FunctionDef | ast.AsyncFunctionDef, enums: frozenset[str]) -> frozenset:
     """What the function's body names, however laid out: its names (any of `enums` as one),
-    attributes, keywords and constants but for numbers and its own name (the variant's: `'resnet50'`,
-    `'resnet50.a1_in1k'`), its docstring left out. Equal for the sizes of one family; a keyword (`multi_conv=True`, `wss=`
-    of twins' windowed variants), a block class or a string (`version='v2'`) more or other tells
-    another family."""
+    attributes, keywords and constants but for numbers and its own name (the variant's:
+    `'resnet50'`, `'resnet50.a1_in1k'`), its docstring left out. Equal for the sizes of one family;
+    a keyword (`multi_conv=True`, `wss=` of twins' windowed variants), a block class or a string
+    (`version='v2'`) more or other tells another family."""
     own = func.name
-    body = func.body[1:] if ast.get_docstring(func, clean=False) is not None else func.body
+    body = func.body[syntax.docstring(func) is not None:]
     names = set()
     for node in (node for stmt in body for node in walk(stmt)):
         kind = type(node)

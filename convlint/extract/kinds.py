@@ -138,7 +138,7 @@ def outside_torch(name: str) -> bool:
 def torch_module(value: Any) -> bool:
     """An instance of a torch.nn class itself: a layer (not a Parameter) or a torch container."""
     if isinstance(value, Layer):
-        return value.kind not in NOT_MODULES and (value.kind in TORCH_CLASSES or value.kind in L.ANY_DIMS.values())
+        return value.kind not in NOT_MODULES and (value.kind in TORCH_CLASSES or value.kind in L.ANY_DIMS_KINDS)
     return isinstance(value, Container) and value.kind in CONTAINER_KINDS
 
 

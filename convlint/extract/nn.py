@@ -72,7 +72,7 @@ CONTAINER_KINDS = {"Sequential", "ModuleList", "ModuleDict"}
 NOT_MODULES = {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"}
 
 TORCH_CLASSES = (
-    {k for k in L.LAYERS if k[:1].isupper() and k not in L.FOREIGN_LAYERS and k not in L.ANY_DIMS.values()}
+    {k for k in L.LAYERS if k[:1].isupper() and k not in L.FOREIGN_LAYERS and k not in L.ANY_DIMS_KINDS}
     | {b for spec in L.LAYERS.values() for b in spec.torch_bases}
     | {"Module"} | CONTAINER_KINDS
 )
@@ -230,7 +230,7 @@ def layer_attribute(layer: Layer, name: str) -> Any:
     if LAYER_ATTRIBUTES.get(layer.kind, {}).get(name) != "tuple" or isinstance(value, str):
         return value
     if int_value(value):  # LayerNorm: normalized_shape=96 is (96,); a conv of unknown dimensions: of unknown length
-        return UNKNOWN if layer.kind in L.ANY_DIMS.values() else (value,) * (L.LAYERS[layer.kind].spatial or 1)
+        return UNKNOWN if layer.kind in L.ANY_DIMS_KINDS else (value,) * (L.LAYERS[layer.kind].spatial or 1)
     if isinstance(value, (tuple, list)) and all(int_value(v) for v in value):
         return tuple(value)
     return UNKNOWN

@@ -392,7 +392,7 @@ def monai_has_option(interp, args: list, kwargs: dict, node) -> Any:
 def _any_dims(name: str) -> str | None:
     """`torch.nn.ConvNd` -> "ConvNd": the row of a monai factory's layer of unknown dimensions."""
     kind = name.removeprefix("torch.nn.")
-    return kind if kind in L.ANY_DIMS.values() else None
+    return kind if kind in L.ANY_DIMS_KINDS else None
 
 
 def monai_same_padding(interp, args: list, kwargs: dict, node) -> Any:

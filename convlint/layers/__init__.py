@@ -27,6 +27,7 @@ __all__ = [
     "LAYERS",
     "FOREIGN_LAYERS",
     "ANY_DIMS",
+    "ANY_DIMS_KINDS",
     "Unranked",
     "unranked_output",
     "ShapeError",
@@ -156,6 +157,7 @@ ANY_DIMS = {family: f"{family}Nd" for family in (
     "Dropout")}
 for _family, _name in ANY_DIMS.items():
     _add(AnyDims(_name, _RULES[f"{_family}2d"]))
+ANY_DIMS_KINDS = frozenset(ANY_DIMS.values())
 # F.pad has no module of its own; its rule goes by this functional-only name.
 _add(Pad("pad", (("pad", R), ("mode", "constant"), ("value", None)), 0, None, key="pad"))
 

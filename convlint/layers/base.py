@@ -208,10 +208,12 @@ class Rule:
     def count(self, p: dict):
         return (0, 0)
 
+    keeps_unranked = False  # a layer that keeps its input's shape: a tensor of unknown rank stays as it is
+
     def unranked(self, p: dict, u: Unranked) -> Unranked | None:
         """What the layer makes of a tensor of unknown rank `u` tells of, exactly at every rank it
         accepts (None: nothing). Rank is kept by every layer that says something."""
-        return None
+        return u if self.keeps_unranked else None
 
     def check_rank(self, shape) -> None:
         if self.rank is not None and len(shape) not in self.rank:

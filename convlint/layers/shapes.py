@@ -16,6 +16,7 @@ class Norm(Rule):
     """BatchNorm / InstanceNorm: per-channel statistics, shape unchanged."""
 
     channels_param = "num_features"
+    keeps_unranked = True
 
     def errors(self, p):
         value = p["num_features"]
@@ -24,9 +25,6 @@ class Norm(Rule):
         if isinstance(value, int) and value < 0:
             return [f"num_features must not be negative, got {value}"]
         return [zero_sized("num_features")] if value == 0 and not isinstance(value, bool) else []
-
-    def unranked(self, p, u):
-        return u  # the shape is kept
 
     def count(self, p):
         c, affine, bias = int_or_none(p["num_features"]), p["affine"], p["bias"]
@@ -37,6 +35,7 @@ class Norm(Rule):
 
 class GroupNorm(Rule):
     channels_param = "num_channels"
+    keeps_unranked = True
 
     def needs_a_dim(self):
         return True
@@ -51,9 +50,6 @@ class GroupNorm(Rule):
         elif groups is not None and channels is not None and channels % groups:
             errs.append(f"num_channels ({channels}) must be divisible by num_groups ({groups})")
         return errs
-
-    def unranked(self, p, u):
-        return u  # the shape is kept
 
     def count(self, p):
         c, affine, bias = int_or_none(p["num_channels"]), p["affine"], p["bias"]
@@ -72,6 +68,7 @@ def normalized_shape(value):
 
 class LayerNorm(Rule):
     channels_param = "normalized_shape"
+    keeps_unranked = True
 
     def errors(self, p):
         value = p["normalized_shape"]
@@ -83,9 +80,6 @@ class LayerNorm(Rule):
         if any(isinstance(v, int) and v < 0 for v in dims):
             return [f"normalized_shape must not be negative, got {show(value)}"]
         return []
-
-    def unranked(self, p, u):
-        return u  # the shape is kept
 
     def output(self, p, shape):
         dims = normalized_shape(p["normalized_shape"])
@@ -111,6 +105,8 @@ class LayerNorm(Rule):
 class Elementwise(Rule):
     """Activations, dropouts, Identity: the output has the input's shape."""
 
+    keeps_unranked = True
+
     def __init__(self, name, params, rank=None, min_rank=0, **options):
         self.min_rank = min_rank
         super().__init__(name, params, rank=rank, **options)
@@ -128,9 +124,6 @@ class Elementwise(Rule):
             if isinstance(low, (int, float)) and isinstance(high, (int, float)) and high <= low:
                 return [f"max_val ({high}) must be greater than min_val ({low})"]
         return []
-
-    def unranked(self, p, u):
-        return u  # the shape is kept
 
     def output(self, p, shape):
         self.check_rank(shape)
