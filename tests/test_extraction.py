@@ -371,6 +371,42 @@ def test_a_size_of_a_family_is_built_after_the_first_of_every_other_family(monke
         ("net_050", (4, 6, 6)), ("netv2_100", (2, 4, 4))]  # the budget spent after three: net_100 and the helper not built
 
 
+ANNOTATED = """
+    from typing import Optional, Tuple
+
+    import torch
+    import torch.nn as nn
+    from torch import Tensor
+
+
+    def rotate(image: Tensor, angle: Optional[Tensor] = None) -> torch.Tensor:
+        return image.flip(-1)
+
+
+    def corners(image: Tensor) -> Optional[Tuple[Tensor, Tensor]] | None:
+        return image, image
+
+
+    def stem(width: int = 8) -> nn.Module:
+        return nn.Conv2d(3, width, 3)
+
+
+    def head(width: int = 8) -> "nn.Module":
+        return nn.Linear(width, 2)
+
+
+    def block(width=8):
+        return nn.Conv2d(width, width, 1)
+"""
+
+
+def test_a_function_annotated_to_return_no_module_is_not_built(monkeypatch):
+    runs = counted_builds(monkeypatch)
+    analysis = analyze_source(textwrap.dedent(ANNOTATED), "m.py", input_shape=(3, 8, 8), details=True)
+    assert runs == ["stem", "head", "block"]
+    assert [m.name for m in analysis.models] == ["stem", "head", "block"]
+
+
 # ------------------------------------------------------------------ classes, builders, parts
 
 

@@ -21,6 +21,12 @@ from .values import (
 )
 
 MAX_EXAMPLES = 3  # the calls of a class its documentation shows that are built, each a model
+# what a return annotation may name when the function surely returns no module (kornia's `-> Tensor`
+# functions, run on their defaults, only spend the file's budget)
+NOT_MODULES = frozenset({
+    "Tensor", "None", "bool", "int", "float", "str", "bytes", "dict", "list", "tuple", "set", "frozenset",
+    "Dict", "List", "Tuple", "Set", "FrozenSet", "Optional", "Union", "Sequence", "Mapping", "Iterable", "Iterator",
+})
 
 
 class Construction(NamedTuple):
@@ -136,7 +142,7 @@ class Discovery:
                         yield f"{cls.name}@{call.lineno}", lambda call=call: self.ev(call, self.globals)
         elif kind in DEFS:
             func = self.globals.vars.get(stmt.name)
-            if isinstance(func, Function):
+            if isinstance(func, Function) and not returns_no_module(stmt.returns):
                 yield stmt.name, lambda: self.built_by(func, stmt)
         elif (kind is ast.Assign or kind is ast.AnnAssign) and stmt.value is not None:
             for target in stmt.targets if kind is ast.Assign else [stmt.target]:
@@ -318,6 +324,29 @@ def _family(func: ast.FunctionDef | ast.AsyncFunctionDef, enums: frozenset[str])
                 not (isinstance(node.value, str) and node.value.split(".", 1)[0] == own):
             names.add(repr(node.value))
     return frozenset(names)
+
+
+def returns_no_module(annotation: ast.expr | None) -> bool:
+    """Whether a return annotation says the function returns no module: it names only NOT_MODULES
+    (`Tensor`, `torch.Tensor`, `Optional[Tuple[Tensor, Tensor]]`, `dict[str, int] | None`)."""
+    if annotation is None:
+        return False
+    stack = [annotation]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is ast.Name or kind is ast.Attribute:
+            if (node.id if kind is ast.Name else node.attr) not in NOT_MODULES:
+                return False
+        elif kind is ast.Subscript:
+            stack += [node.value, node.slice]
+        elif kind is ast.Tuple:
+            stack += node.elts
+        elif kind is ast.BinOp and type(node.op) is ast.BitOr:
+            stack += [node.left, node.right]
+        elif not (kind is ast.Constant and node.value is None):
+            return False  # a string annotation, `Any`, a call: it may be a module
+    return True
 
 
 def requires_arguments(params: ast.arguments) -> bool:
