@@ -158,8 +158,6 @@ class _Plan:
 
 def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, resolver=None, progress=None) -> VerifyResult:
     """`progress`: a stream (stderr) for the progress line, shown if it is a terminal."""
-    from .config import Resolver
-    from .engine import analyze_source, read_source
     from .files import discover
 
     files = list(discover([str(p) for p in paths]))
@@ -169,9 +167,12 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
     result.skipped += [f"{path}: skipped: notebooks are not run (the static check reads them)" for path in notebooks]
     if not files:
         return result
-    resolver = resolver or Resolver()
-    child = _Child()  # torch imports while the static pass below runs
+    child = _Child()  # torch imports while the static pass below runs, and while its modules import
     try:
+        from .config import Resolver
+        from .engine import analyze_source, read_source
+
+        resolver = resolver or Resolver()
         analyses = {}
         planned: dict[str, dict] = {}  # path -> model name -> _Plan
         request = []

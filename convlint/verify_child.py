@@ -439,6 +439,20 @@ def _skip_dynamo_import(torch) -> None:
                 continue
 
 
+def _remember_numpy_absent(torch) -> None:
+    """torch's `sym_max` asks for numpy's number types at each call (thousands per model on meta),
+    and without numpy each ask searches every folder of sys.path again. Without numpy in
+    sys.modules no numpy number exists to be asked about, so the answer without it is exact."""
+    types = getattr(torch, "__all_and_float_types", None)
+    if types is None or "numpy" in sys.modules:
+        return
+    try:
+        without_numpy = types()
+    except Exception:  # noqa: BLE001 - only ever a shortcut
+        return
+    setattr(torch, "__all_and_float_types", lambda: types() if "numpy" in sys.modules else without_numpy)
+
+
 def _warm_up(torch) -> None:
     """Run a few layers on meta once: torch imports what its meta kernels need (sympy: half a
     second) on first use, and that belongs to the start, not to the time of the user's first model."""
@@ -460,8 +474,10 @@ def main() -> int:
         import torch
     except Exception:  # noqa: BLE001 - any failure to import is "no torch"
         return NO_TORCH
+    torch.set_num_threads(1)  # the values computed are never read: a thread pool only waits on the parent's core
     if "torch._dynamo" not in sys.modules:
         _skip_dynamo_import(torch)
+    _remember_numpy_absent(torch)
     _warm_up(torch)
     Network.block()
     for entry in json.load(sys.stdin):
