@@ -16,7 +16,6 @@ Executes user code: only ever run as a child, and only when `--verify` asks (see
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -27,6 +26,7 @@ import weakref
 from pathlib import Path
 
 from .verify_build import NETWORK_SKIP, Network, build_on
+from .verify_start import prepare
 
 NO_TORCH = 3
 
@@ -416,52 +416,6 @@ def verify_file(entry: dict, torch, send) -> None:
         send(outcome=outcomes[wanted["name"]])
 
 
-def _skip_dynamo_import(torch) -> None:
-    """Many of torch's Python meta kernels are wrapped by `torch._compile._disable_dynamo`, whose
-    first call imports torch._dynamo (over a second, more than the rest of the pass) only to run
-    the kernel with torch.compile switched off. Nothing compiles here, so give each wrapper its own
-    function as the switched-off one, which it caches in `fn.__dynamo_disable`. Should torch change
-    this, nothing is found and the import just costs its time again."""
-    import gc
-    import types
-
-    try:
-        code = torch._compile._disable_dynamo(lambda: None).__code__
-        slot = code.co_freevars.index("fn")
-    except (AttributeError, TypeError, ValueError):
-        return
-    for obj in gc.get_objects():
-        if type(obj) is types.FunctionType and obj.__code__ is code:
-            fn = obj.__closure__[slot].cell_contents
-            try:
-                setattr(fn, "__dynamo_disable", fn)
-            except (AttributeError, TypeError):
-                continue
-
-
-def _remember_numpy_absent(torch) -> None:
-    """torch's `sym_max` asks for numpy's number types at each call (thousands per model on meta),
-    and without numpy each ask searches every folder of sys.path again. Without numpy in
-    sys.modules no numpy number exists to be asked about, so the answer without it is exact."""
-    types = getattr(torch, "__all_and_float_types", None)
-    if types is None or "numpy" in sys.modules:
-        return
-    try:
-        without_numpy = types()
-    except Exception:  # noqa: BLE001 - only ever a shortcut
-        return
-    setattr(torch, "__all_and_float_types", lambda: types() if "numpy" in sys.modules else without_numpy)
-
-
-def _warm_up(torch) -> None:
-    """Run a few layers on meta once: torch imports what its meta kernels need (sympy: half a
-    second) on first use, and that belongs to the start, not to the time of the user's first model."""
-    nn = torch.nn
-    with contextlib.suppress(Exception), torch.device("meta"), torch.no_grad():  # only ever a head start
-        layers = nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1), nn.Flatten(), nn.Linear(1, 1))
-        layers.eval()(torch.zeros(1, 1, 1, 1))
-
-
 def main() -> int:
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # the user's output, even from C code, stays out of the progress lines
@@ -474,11 +428,7 @@ def main() -> int:
         import torch
     except Exception:  # noqa: BLE001 - any failure to import is "no torch"
         return NO_TORCH
-    torch.set_num_threads(1)  # the values computed are never read: a thread pool only waits on the parent's core
-    if "torch._dynamo" not in sys.modules:
-        _skip_dynamo_import(torch)
-    _remember_numpy_absent(torch)
-    _warm_up(torch)
+    prepare(torch)
     Network.block()
     for entry in json.load(sys.stdin):
         verify_file(entry, torch, send)
