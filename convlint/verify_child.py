@@ -43,10 +43,11 @@ class _NeedsIndices(Exception):
 class _Frames:
     """Which code a frame belongs to: torch's own, or the user's file being verified."""
 
+    known: dict[str, bool] = {}  # file name -> torch's: the same for every file verified
+
     def __init__(self, torch, path: str) -> None:
         self.torch_dir = os.path.dirname(os.path.realpath(torch.__file__)) + os.sep
         self.path = os.path.realpath(path)
-        self.known: dict[str, bool] = {}
         self.mine: dict[str, bool] = {}
 
     def is_torch(self, filename: str) -> bool:
