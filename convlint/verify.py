@@ -156,10 +156,16 @@ class _Plan:
         return line, chain, f"module `{key[1]}`"
 
 
+def start_child(workers: int | None = None) -> _Child:
+    """The child process verify_paths will use; it imports torch while the caller goes on."""
+    return _Child(workers or worker_count())
+
+
 def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, resolver=None, progress=None,
-                 workers: int | None = None) -> VerifyResult:
+                 workers: int | None = None, child: _Child | None = None) -> VerifyResult:
     """`progress`: a stream (stderr) for the progress line, shown if it is a terminal; `workers`:
-    run the models in that many processes (default: one a core, for requests large enough)."""
+    run the models in that many processes (default: one a core, for requests large enough);
+    `child`: one start_child started earlier (verify_paths ends it)."""
     from .files import discover
 
     files = list(discover([str(p) for p in paths]))
@@ -168,8 +174,10 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
     files = [path for path in files if path not in notebooks]
     result.skipped += [f"{path}: skipped: notebooks are not run (the static check reads them)" for path in notebooks]
     if not files:
+        if child is not None:
+            child.kill()
         return result
-    child = _Child(workers or worker_count())  # torch imports while the static pass below runs, and its modules import
+    child = child or start_child(workers)  # torch imports while the static pass below runs, and its modules import
     try:
         from .config import Resolver
         from .engine import analyze_source, read_source
