@@ -205,6 +205,16 @@ def time_in_turn(commands: dict[str, list[str]], runs: int, cwd: Path) -> tuple[
     return {k: statistics.median(v) for k, v in times.items()}, rss
 
 
+def load_average() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def targets_table(targets: list[tuple]) -> list[str]:
+    """The lines of the table of (target, measured, wanted, met)."""
+    return ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |",
+            *(f"| {name} | {got} | {want} | {'yes' if ok else '**no**'} |" for name, got, want, ok in targets)]
+
+
 def verify_target(extra: float) -> tuple:
     return ("verify fixtures/ beyond import torch", f"{extra:.2f} s", "≤ 1 s", extra <= 1.0)
 
@@ -217,17 +227,14 @@ def bench_verify(args) -> tuple[str, bool]:
         run(cmd, cwd=REPO_ROOT)  # once untimed: the file system's cache is warm
     med, rss = time_in_turn(commands, args.runs, REPO_ROOT)
     target = verify_target(med[VERIFY] - med[IMPORT_TORCH])
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     out = [
         f"Benchmark of {datetime.date.today().isoformat()} on {os.cpu_count()} cores (load average {load:.1f} at the end), "
         f"`python tools/bench.py --only verify --runs {args.runs}`: median of {args.runs} runs, each a fresh process.",
         "", "| what | wall time | peak memory (one process) |", "| --- | ---: | ---: |",
     ]
     out += [f"| {name} | {med[name]:.2f} s | {rss[name] / 1024:.0f} MB |" for name in commands]
-    out += ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |"]
-    name, got, want, ok = target
-    out.append(f"| {name} | {got} | {want} | {'yes' if ok else '**no**'} |")
-    return "\n".join(out), ok
+    return "\n".join(out + targets_table([target])), target[-1]
 
 
 def compile_convlint() -> None:
@@ -261,7 +268,7 @@ def bench_single(args) -> tuple[str, bool]:
         ("convlint summary, one file", f"{summary:.2f} s", "≤ 0.4 s", summary <= 0.4),
         lsp_target(lsp),
     ]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     out = [
         f"Benchmark of {datetime.date.today().isoformat()} on {os.cpu_count()} cores ({platform.python_implementation()} "
         f"{platform.python_version()}, load average {load:.1f} at the end), `python tools/bench.py --only single "
@@ -272,9 +279,7 @@ def bench_single(args) -> tuple[str, bool]:
     ]
     out += [f"| {name} | {med[name]:.2f} s | {rss[name] / 1024:.0f} MB |" for name in commands]
     out.append(lsp_row(lsp))
-    out += ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |"]
-    out += [f"| {name} | {got} | {want} | {'yes' if ok else '**no**'} |" for name, got, want, ok in targets]
-    return "\n".join(out), all(ok for *_, ok in targets)
+    return "\n".join(out + targets_table(targets)), all(ok for *_, ok in targets)
 
 
 FLAKE8_DISTRIBUTIONS = ("flake8", "pycodestyle", "pyflakes", "mccabe")
@@ -359,7 +364,7 @@ def bench(args) -> tuple[str, bool]:
     ]
     when = datetime.date.today().isoformat()
     cores = os.cpu_count()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     out = [
         f"Benchmark of {when} on {cores} cores ({platform.python_implementation()} {platform.python_version()}, "
         f"load average {load:.1f} at the end), `python tools/bench.py --runs {args.runs} --jobs {args.jobs}`: "
@@ -374,9 +379,7 @@ def bench(args) -> tuple[str, bool]:
         if name in med:
             out.append(f"| {name} | {med[name]:.2f} s | {rss[name] / 1024:.0f} MB |")
     out.append(lsp_row(lsp))
-    out += ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |"]
-    out += [f"| {name} | {got} | {want} | {'yes' if ok else '**no**'} |" for name, got, want, ok in targets]
-    return "\n".join(out), all(ok for *_, ok in targets)
+    return "\n".join(out + targets_table(targets)), all(ok for *_, ok in targets)
 
 
 # torchvision's classifiers, one per family, as issue 16 times them: (model, file, input side)
@@ -414,16 +417,14 @@ def bench_summary(args) -> tuple[str, bool]:
         (f"one classifier, the slowest ({slowest})", f"{med[slowest]:.2f} s", "≤ 0.5 s", med[slowest] <= 0.5),
         ("resnet.py's models in one call", f"{every:.2f} s", "≤ 1.5 s", every <= 1.5),
     ]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     out = [
         f"Benchmark of {datetime.date.today().isoformat()} on {os.cpu_count()} cores (load average {load:.1f} at the end), "
         f"`python tools/bench.py --only summary --runs {args.runs}`: median of {args.runs} runs, each a fresh process.",
         "", "| convlint summary of | wall time |", "| --- | ---: |",
     ]
     out += [f"| {name} | {med[name]:.2f} s |" for name in commands]
-    out += ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |"]
-    out += [f"| {name} | {got} | {want} | {'yes' if ok else '**no**'} |" for name, got, want, ok in targets]
-    return "\n".join(out), all(ok for *_, ok in targets)
+    return "\n".join(out + targets_table(targets)), all(ok for *_, ok in targets)
 
 
 def main(argv: list[str] | None = None) -> int:
