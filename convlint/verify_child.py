@@ -28,6 +28,7 @@ import sys
 import traceback
 import weakref
 from pathlib import Path
+from typing import ClassVar
 
 from .verify_build import NETWORK_SKIP, Network, build_on
 from .verify_start import prepare
@@ -47,7 +48,7 @@ class _NeedsIndices(Exception):
 class _Frames:
     """Which code a frame belongs to: torch's own, or the user's file being verified."""
 
-    known: dict[str, bool] = {}  # file name -> torch's: the same for every file verified
+    known: ClassVar[dict[str, bool]] = {}  # file name -> torch's: the same for every file verified
 
     def __init__(self, torch, path: str) -> None:
         self.torch_dir = os.path.dirname(os.path.realpath(torch.__file__)) + os.sep
