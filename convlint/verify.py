@@ -156,10 +156,16 @@ class _Plan:
         return line, chain, f"module `{key[1]}`"
 
 
-def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, resolver=None, progress=None) -> VerifyResult:
-    """`progress`: a stream (stderr) for the progress line, shown if it is a terminal."""
-    from .config import Resolver
-    from .engine import analyze_source, read_source
+def start_child(workers: int | None = None) -> _Child:
+    """The child process verify_paths will use; it imports torch while the caller goes on."""
+    return _Child(workers or worker_count())
+
+
+def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, resolver=None, progress=None,
+                 workers: int | None = None, child: _Child | None = None) -> VerifyResult:
+    """`progress`: a stream (stderr) for the progress line, shown if it is a terminal; `workers`:
+    run the models in that many processes (default: one a core, for requests large enough);
+    `child`: one start_child started earlier (verify_paths ends it)."""
     from .files import discover
 
     files = list(discover([str(p) for p in paths]))
@@ -168,10 +174,15 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
     files = [path for path in files if path not in notebooks]
     result.skipped += [f"{path}: skipped: notebooks are not run (the static check reads them)" for path in notebooks]
     if not files:
+        if child is not None:
+            child.kill()
         return result
-    resolver = resolver or Resolver()
-    child = _Child()  # torch imports while the static pass below runs
+    child = child or start_child(workers)  # torch imports while the static pass below runs, and its modules import
     try:
+        from .config import Resolver
+        from .engine import analyze_source, read_source
+
+        resolver = resolver or Resolver()
         analyses = {}
         planned: dict[str, dict] = {}  # path -> model name -> _Plan
         request = []
@@ -201,7 +212,7 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
             ]})
         shown = Progress(progress, request)
         try:
-            answers = _answers(request, timeout, child, shown) if request else []
+            answers = _answers(request, timeout, child, shown, workers) if request else []
         finally:
             shown.end()
     finally:
@@ -212,31 +223,69 @@ def verify_paths(paths, input_shape=None, timeout: float = DEFAULT_TIMEOUT, reso
     return result
 
 
-class _Child:
-    """One child process. A thread reads its progress lines, so that the parent can wait for the
-    next one with a time limit."""
+MODELS_A_WORKER = 8  # a request of fewer models a worker is not split: a worker's own start would cost more
 
-    def __init__(self) -> None:
+
+def worker_count() -> int:
+    """How many workers a child may fork: one a core, at most 4 (each may run a model on the CPU)."""
+    if not hasattr(os, "fork"):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def split(request: list[dict], parts: int, by_size: bool = True) -> list[list[dict]]:
+    """The request in `parts` parts of about the same work (a file stays whole: its models are
+    judged together), each in the request's order; with `by_size`, fewer parts when there are
+    not MODELS_A_WORKER models a part (the rest are empty)."""
+    if by_size:
+        parts = min(parts, max(1, sum(len(entry["models"]) for entry in request) // MODELS_A_WORKER))
+
+    def work(entry: dict) -> int:
+        return sum(1 + len(model["expect"]) for model in entry["models"])
+
+    shares: list[list[int]] = [[] for _ in range(parts)]
+    loads = [0] * parts
+    for index in sorted(range(len(request)), key=lambda i: -work(request[i])):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(index)
+        loads[lightest] += work(request[index])
+    return [[request[i] for i in sorted(share)] for share in shares]
+
+
+class _Child:
+    """One child process, which forks a worker for each of its streams (stdout and the pipes
+    given to it). A thread a stream reads its progress lines, so that the parent can wait for
+    the next one of any with a time limit."""
+
+    def __init__(self, streams: int = 1) -> None:
         # a file, not a pipe: a child that prints a lot never blocks on it
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by kill()
+        pipes = [os.pipe() for _ in range(streams - 1)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "convlint.verify_child"],
+            [sys.executable, "-m", "convlint.verify_child", *(str(w) for _, w in pipes)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, start_new_session=True,
+            pass_fds=[w for _, w in pipes],
         )
+        for _, w in pipes:
+            os.close(w)
+        self.streams = [self.process.stdout, *(os.fdopen(r, "rb") for r, _ in pipes)]
         self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        for index, stream in enumerate(self.streams):
+            threading.Thread(target=self._read, args=(index, stream), daemon=True).start()
 
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            try:
-                self.lines.put(json.loads(line))
-            except ValueError:
-                continue
-        self.lines.put(None)
+    def _read(self, index: int, stream) -> None:
+        with stream:
+            for line in stream:
+                try:
+                    self.lines.put((index, json.loads(line)))
+                except ValueError:
+                    continue
+        self.lines.put((index, None))
 
-    def send(self, request: list[dict]) -> None:
-        """In a thread: the child reads only once torch is imported, and a large request must
-        not block the parent past its time limits."""
+    def send(self, parts: list[list[dict]]) -> None:
+        """A part for each stream's worker. In a thread: the child reads only once torch is
+        imported, and a large request must not block the parent past its time limits."""
 
         def write(data: bytes) -> None:
             try:
@@ -245,102 +294,147 @@ class _Child:
             except OSError:
                 pass  # it has ended already: the end of its output says why
 
-        threading.Thread(target=write, args=(json.dumps(request).encode(),), daemon=True).start()
+        threading.Thread(target=write, args=(json.dumps(parts).encode(),), daemon=True).start()
 
-    def next(self, deadline: float) -> dict | None:
-        """The next progress line; None: the child has ended; raises queue.Empty at the deadline."""
+    def next(self, deadline: float) -> tuple[int, dict | None]:
+        """(stream, its next progress line); None: the stream has ended; raises queue.Empty at the deadline."""
         return self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
 
+    @staticmethod
+    def kill_worker(pid: int | None) -> None:
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def kill(self, grace: float = 0.0) -> int:
-        """Its exit status, once it has ended: after `grace` s it is killed, with the processes it started."""
+        """Its exit status, once it has ended: after `grace` s it is killed, and the processes it
+        started (its workers, and theirs) are, whether it has ended or not."""
         if not self.log.closed:
             try:
                 self.process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError, AttributeError):
-                    self.process.kill()
-                self.process.wait()
+                pass
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            except AttributeError:  # no process groups: no workers either
+                self.process.kill()
+            self.process.wait()
             self.log.seek(0)
             self.last_words = (self.log.read().decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
             self.log.close()
         return self.process.returncode
 
 
-def _answers(request: list[dict], timeout: float, child: _Child, progress: Progress | None = None) -> list[dict]:
-    """Each file's outcome. A file or model that hangs, or ends the child, is reported as such,
-    and a new child goes on with the rest."""
+def _answers(request: list[dict], timeout: float, child: _Child, progress: Progress | None = None,
+             workers: int | None = None) -> list[dict]:
+    """Each file's outcome. A file or model that hangs, or ends its worker, is reported as such,
+    and once the other workers are done a new child goes on with the rest. `workers`: split the
+    request in that many parts whatever its size (else by size, into as many as the child has)."""
     answers = {entry["path"]: {"path": entry["path"], "models": []} for entry in request}
     pending = request
     while pending:
-        child = child or _Child()
+        child = child or _Child(workers or worker_count())
         try:
-            step, layer, stopped = _follow(child, pending, timeout, answers, progress)
+            parts = split(pending, len(child.streams), by_size=workers is None)
+            stops = _follow(child, parts + [[]] * (len(child.streams) - len(parts)), timeout, answers, progress)
         finally:
             child.kill()
-        if step is None:
+        if not stops:
             break
-        path, name = step
-        if name is None:
-            answers[path]["import_error"] = stopped
-        else:
-            answers[path]["models"].append({"name": name, "error": {"message": stopped, "module": layer, "lines": [],
-                                                                      "stopped": True}})
+        for (path, name), layer, stopped in stops:
+            if name is None:
+                answers[path]["import_error"] = stopped
+            else:
+                answers[path]["models"].append({"name": name, "error": {"message": stopped, "module": layer,
+                                                                          "lines": [], "stopped": True}})
         pending, child = _rest(request, answers), None
     return list(answers.values())
 
 
-def _follow(child: _Child, request: list[dict], timeout: float, answers: dict, progress: Progress | None = None):
-    """Follow one child through `request`, filling `answers`. (None, None, None) when it got to the
-    end; else the step it stopped in, (path, None) importing the file or (path, name) running that
-    model, the layer it was in, and why it stopped."""
+@dataclass
+class _Worker:
+    """What the parent knows of one worker: the step it is in, (path, None) importing the file or
+    (path, name) running that model, the layer it is in, and when that step must be done by."""
+
+    deadline: float
+    pid: int | None = None
+    path: str | None = None
+    step: tuple | None = None
+    layer: str | None = None
+    done: bool = False
+
+
+def _follow(child: _Child, parts: list[list[dict]], timeout: float, answers: dict, progress: Progress | None = None):
+    """Follow one child's workers through their parts, filling `answers`, until each has got to
+    its end or stopped: the steps they stopped in, each with the layer and why."""
     from .verify_child import NO_TORCH
 
-    child.send(request)
-    path = step = layer = None
+    child.send(parts)
     startup = max(timeout, STARTUP_TIMEOUT)
-    deadline = time.monotonic() + startup
-    while True:
+    workers = [_Worker(time.monotonic() + startup) for _ in parts]
+    stops = []
+
+    def stop(worker: _Worker, why: str) -> None:
+        stops.append((worker.step, worker.layer, why))
+        worker.done = True
+        child.kill_worker(worker.pid)
+
+    while not all(w.done for w in workers):
         try:
-            message = child.next(deadline)
+            index, message = child.next(min(w.deadline for w in workers if not w.done))
         except queue.Empty:
-            if path is None:
-                raise VerifyError(f"--verify: torch did not start within {startup:g} s") from None
-            if step is None:
-                raise VerifyError("--verify: the child process stopped answering") from None
-            what = "a file" if step[1] is None else "a model"
-            return step, layer, f"did not finish within {timeout:g} s ({what} that hangs? raise --verify-timeout)"
-        if message is None:
-            code = child.kill(grace=5.0)
-            if path is None and code == NO_TORCH:
+            for worker in workers:
+                if worker.done or worker.deadline > time.monotonic():
+                    continue
+                if worker.path is None:
+                    raise VerifyError(f"--verify: torch did not start within {startup:g} s") from None
+                if worker.step is None:
+                    raise VerifyError("--verify: the child process stopped answering") from None
+                what = "a file" if worker.step[1] is None else "a model"
+                stop(worker, f"did not finish within {timeout:g} s ({what} that hangs? raise --verify-timeout)")
+            continue
+        worker = workers[index]
+        if worker.done:
+            continue
+        if message is None or "exited" in message:  # the child has ended, or this worker without its end
+            code = child.kill(grace=5.0) if message is None else message["exited"]
+            if worker.path is None and code == NO_TORCH:
                 raise VerifyError(NO_TORCH_MESSAGE)
-            if step is None:
+            if worker.step is None:
+                child.kill()
                 raise VerifyError(f"--verify: the child process failed (exit {code}): {child.last_words}")
-            return step, layer, f"ended the verify process ({f'exit {code}' if code >= 0 else f'signal {-code}'})"
-        if "end" in message:
-            return None, None, None
-        if "file" in message:
-            path = message["file"]
-            step, deadline = (path, None), time.monotonic() + timeout
+            stop(worker, f"ended the verify process ({f'exit {code}' if code >= 0 else f'signal {-code}'})")
+        elif "end" in message:
+            worker.done = True
+        elif "worker" in message:
+            worker.pid = message["worker"]
+        elif "file" in message:
+            worker.path = path = message["file"]
+            worker.step, worker.deadline = (path, None), time.monotonic() + timeout
             if progress is not None:
                 progress.started_file(path)
         elif "import_error" in message:
-            answers[path]["import_error"] = f"raised {message['import_error']}"
-            answers[path]["import_lines"] = message.get("lines") or []
-            step, deadline = None, time.monotonic() + timeout
+            answers[worker.path]["import_error"] = f"raised {message['import_error']}"
+            answers[worker.path]["import_lines"] = message.get("lines") or []
+            worker.step, worker.deadline = None, time.monotonic() + timeout
         elif "import_skip" in message:
-            answers[path]["import_skip"] = message["import_skip"]
-            step, deadline = None, time.monotonic() + timeout
+            answers[worker.path]["import_skip"] = message["import_skip"]
+            worker.step, worker.deadline = None, time.monotonic() + timeout
         elif "model" in message:
-            step, layer, deadline = (path, message["model"]), None, time.monotonic() + timeout
+            worker.step, worker.layer = (worker.path, message["model"]), None
+            worker.deadline = time.monotonic() + timeout
             if progress is not None:
                 progress.started_model(message["model"])
         elif "layer" in message:
-            layer = message["layer"]
+            worker.layer = message["layer"]
         elif "outcome" in message:
-            answers[path]["models"].append(message["outcome"])
-            step, deadline = None, time.monotonic() + timeout
+            answers[worker.path]["models"].append(message["outcome"])
+            worker.step, worker.deadline = None, time.monotonic() + timeout
+    return stops
 
 
 def _rest(request: list[dict], answers: dict) -> list[dict]:

@@ -121,7 +121,7 @@ NETWORK_SKIP = "needs network access (a weight download?): verify runs offline"
 
 @contextlib.contextmanager
 def _no_init(torch):
-    """Weight initialisation skipped while a model is built on the CPU: its values do not matter."""
+    """Weight initialisation skipped while a model is built: its values do not matter."""
     init = torch.nn.init
     names = [n for n in dir(init) if n.endswith("_") and not n.startswith("_") and callable(getattr(init, n))]
     saved = {n: getattr(init, n) for n in names}
@@ -135,12 +135,12 @@ def _no_init(torch):
 
 
 def build_on(device: str, module, name: str, factory: str | None, torch):
-    """As _build, with parameters on `device`: on meta no memory and no initialisation (a
-    constructor that needs real data, `.item()`, is built again on the CPU), on the CPU fresh,
-    without initialisation."""
+    """As _build, with parameters on `device`, without initialisation (an initialiser that raised
+    on meta would be skipped by the CPU build anyway): on meta no memory (a constructor that needs
+    real data, `.item()`, is built again on the CPU), on the CPU fresh."""
     if device == "meta":
         try:
-            with torch.device("meta"):
+            with torch.device("meta"), _no_init(torch):
                 model, reason = _build(module, name, factory, torch.nn)
         except Exception:  # noqa: BLE001 - the CPU build below says what is wrong, if anything
             pass

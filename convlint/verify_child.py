@@ -1,11 +1,13 @@
 """The child process of `--verify`: imports the user's files, builds their models, runs them.
 
 Imports torch first, then reads the JSON request on stdin (so that the parent's static pass runs
-meanwhile), and reports on stdout, one JSON object a line, as it goes: `{"file": path}` before
-importing a file, `{"import_error": message, "lines": [...]}` (the file's lines in the traceback)
-or `{"import_skip": reason}`, `{"model": name}` before building one, `{"layer": path}` as each
-module starts and `{"layer": null}` as it ends, `{"outcome": {...}}` when a model is done, and
-`{"end": true}`. The parent times each file and model by these lines.
+meanwhile): a part of the files for each stream (stdout, and the pipes named in its arguments).
+It forks a worker a part, and each reports on its stream, one JSON object a line, as it goes:
+`{"worker": pid}`, `{"file": path}` before importing a file, `{"import_error": message, "lines":
+[...]}` (the file's lines in the traceback) or `{"import_skip": reason}`, `{"model": name}` before
+building one, `{"layer": path}` as each module starts and `{"layer": null}` as it ends,
+`{"outcome": {...}}` when a model is done, and `{"end": true}`; should a worker end before its
+end, this process adds `{"exited": status}`. The parent times each file and model by these lines.
 
 Each model runs on meta first; where meta may be wrong (ops it does not check) or its run
 disagrees with the static pass (the request's `expect`, see convlint.verify_match), it is built
@@ -23,10 +25,13 @@ import inspect
 import json
 import os
 import sys
+import traceback
 import weakref
 from pathlib import Path
+from typing import ClassVar
 
 from .verify_build import NETWORK_SKIP, Network, build_on
+from .verify_start import prepare
 
 NO_TORCH = 3
 
@@ -43,10 +48,11 @@ class _NeedsIndices(Exception):
 class _Frames:
     """Which code a frame belongs to: torch's own, or the user's file being verified."""
 
+    known: ClassVar[dict[str, bool]] = {}  # file name -> torch's: the same for every file verified
+
     def __init__(self, torch, path: str) -> None:
         self.torch_dir = os.path.dirname(os.path.realpath(torch.__file__)) + os.sep
         self.path = os.path.realpath(path)
-        self.known: dict[str, bool] = {}
         self.mine: dict[str, bool] = {}
 
     def is_torch(self, filename: str) -> bool:
@@ -416,57 +422,72 @@ def verify_file(entry: dict, torch, send) -> None:
         send(outcome=outcomes[wanted["name"]])
 
 
-def _skip_dynamo_import(torch) -> None:
-    """Many of torch's Python meta kernels are wrapped by `torch._compile._disable_dynamo`, whose
-    first call imports torch._dynamo (over a second, more than the rest of the pass) only to run
-    the kernel with torch.compile switched off. Nothing compiles here, so give each wrapper its own
-    function as the switched-off one, which it caches in `fn.__dynamo_disable`. Should torch change
-    this, nothing is found and the import just costs its time again."""
-    import gc
-    import types
+def _sender(stream):
+    def send(**message) -> None:
+        stream.write(json.dumps(message) + "\n")
+        stream.flush()
 
+    return send
+
+
+def _work(part: list[dict], torch, stream) -> None:
+    send = _sender(stream)
+    send(worker=os.getpid())
+    for entry in part:
+        verify_file(entry, torch, send)
+    send(end=True)  # the parent need not wait for torch's slow exit
+
+
+def _worker_status(part: list[dict], torch, stream) -> int:
+    """A forked worker's exit status, as Python's would be: it ends by os._exit, as the parent
+    need not wait for torch's slow exit (nor the user's atexit handlers: their models were run)."""
+    status = 0
     try:
-        code = torch._compile._disable_dynamo(lambda: None).__code__
-        slot = code.co_freevars.index("fn")
-    except (AttributeError, TypeError, ValueError):
-        return
-    for obj in gc.get_objects():
-        if type(obj) is types.FunctionType and obj.__code__ is code:
-            fn = obj.__closure__[slot].cell_contents
-            try:
-                setattr(fn, "__dynamo_disable", fn)
-            except (AttributeError, TypeError):
-                continue
+        _work(part, torch, stream)
+    except SystemExit as error:  # the user's code called sys.exit
+        status = error.code if isinstance(error.code, int) else 0 if error.code is None else 1
+    except BaseException:  # noqa: BLE001 - printed to the log, whose last line the parent shows
+        traceback.print_exc()
+        status = 1
+    for std in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            std.flush()
+    return status
 
 
-def _warm_up(torch) -> None:
-    """Run a few layers on meta once: torch imports what its meta kernels need (sympy: half a
-    second) on first use, and that belongs to the start, not to the time of the user's first model."""
-    nn = torch.nn
-    with contextlib.suppress(Exception), torch.device("meta"), torch.no_grad():  # only ever a head start
-        layers = nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1), nn.Flatten(), nn.Linear(1, 1))
-        layers.eval()(torch.zeros(1, 1, 1, 1))
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """The arguments: the file descriptors of the streams of the workers after the first (whose
+    is stdout). Each worker is forked once torch is ready, runs its part of the request, and
+    reports on its stream; this process only waits for them, and says how each one ended."""
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # the user's output, even from C code, stays out of the progress lines
-
-    def send(**message) -> None:
-        out.write(json.dumps(message) + "\n")
-        out.flush()
-
+    streams = [out, *(os.fdopen(int(fd), "w", encoding="utf-8") for fd in (sys.argv[1:] if argv is None else argv))]
     try:
         import torch
     except Exception:  # noqa: BLE001 - any failure to import is "no torch"
         return NO_TORCH
-    if "torch._dynamo" not in sys.modules:
-        _skip_dynamo_import(torch)
-    _warm_up(torch)
+    prepare(torch)
     Network.block()
-    for entry in json.load(sys.stdin):
-        verify_file(entry, torch, send)
-    send(end=True)  # the parent need not wait for torch's slow exit
+    parts = json.load(sys.stdin)
+    if not hasattr(os, "fork"):
+        for part, stream in zip(parts, streams):
+            _work(part, torch, stream)
+        return 0
+    workers = {}
+    for part, stream in zip(parts, streams):
+        pid = os.fork()
+        if pid == 0:
+            for other in streams:
+                if other is not stream:
+                    other.close()
+            os._exit(_worker_status(part, torch, stream))
+        workers[pid] = stream
+    while workers:
+        pid, status = os.wait()
+        stream = workers.pop(pid, None)
+        if stream is not None:  # what the parent reads if the worker ended without its end
+            _sender(stream)(exited=os.waitstatus_to_exitcode(status))
+            stream.close()
     return 0
 
 

@@ -202,8 +202,9 @@ def test_an_op_without_meta_support_runs_on_the_cpu(tmp_path):
     ]
 
 
-def test_a_model_or_file_that_hangs_or_exits_is_reported_and_the_others_still_run(tmp_path):
-    write(tmp_path / "a_hangs.py", """\
+def hanging_project(folder: Path) -> None:
+    """A model that hangs, a file whose import hangs, a model that ends the process, and a correct model."""
+    write(folder / "a_hangs.py", """\
         import time
         import torch.nn as nn
 
@@ -214,7 +215,7 @@ def test_a_model_or_file_that_hangs_or_exits_is_reported_and_the_others_still_ru
         )
         model[1].register_forward_hook(lambda *_: time.sleep(600))
     """)
-    write(tmp_path / "b_import_hangs.py", """\
+    write(folder / "b_import_hangs.py", """\
         import time
         import torch.nn as nn
 
@@ -223,7 +224,7 @@ def test_a_model_or_file_that_hangs_or_exits_is_reported_and_the_others_still_ru
         # convlint: input=1x8x8
         model = nn.Sequential(nn.Conv2d(1, 2, 3))
     """)
-    write(tmp_path / "c_exits.py", """\
+    write(folder / "c_exits.py", """\
         import os
         import torch.nn as nn
 
@@ -236,18 +237,50 @@ def test_a_model_or_file_that_hangs_or_exits_is_reported_and_the_others_still_ru
         # convlint: input=1x8x8
         model = nn.Sequential(nn.Conv2d(1, 2, 3), Quit())
     """)
-    shutil.copy(FIXTURES / "mnist_ok.py", tmp_path / "d_ok.py")
+    shutil.copy(FIXTURES / "mnist_ok.py", folder / "d_ok.py")
+
+
+HANGING_PROJECT_FINDINGS = [
+    ("a_hangs.py", 7, "CL802", f"`model` {TIMED_OUT}"),  # the second Conv2d, whose hook hangs
+    ("b_import_hangs.py", 1, "CL802",
+     "importing the file did not finish within 2 s (a file that hangs? raise --verify-timeout)"),
+    ("c_exits.py", 11, "CL802", "`model` ended the verify process (exit 7)"),
+]
+
+
+def test_a_model_or_file_that_hangs_or_exits_is_reported_and_the_others_still_run(tmp_path):
+    hanging_project(tmp_path)
     done = run("verify", tmp_path, "--verify-timeout", "2", "--format", "json", timeout=120)
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
-    assert findings(report) == [
-        ("a_hangs.py", 7, "CL802", f"`model` {TIMED_OUT}"),  # the second Conv2d, whose hook hangs
-        ("b_import_hangs.py", 1, "CL802",
-         "importing the file did not finish within 2 s (a file that hangs? raise --verify-timeout)"),
-        ("c_exits.py", 11, "CL802", "`model` ended the verify process (exit 7)"),
-    ]
+    assert findings(report) == HANGING_PROJECT_FINDINGS
     assert report["notes"] == [f"{tmp_path / 'd_ok.py'}: model: 11 of 11 steps agree with torch"]
     assert "Traceback" not in done.stderr
+
+
+def test_with_two_workers_a_hang_or_an_exit_stops_only_its_own_worker(tmp_path):
+    """d_ok.py's eleven steps are one worker's part, the three others the second's, in turn: it
+    hangs in a_hangs.py, and b_import_hangs.py and c_exits.py go to a new child's two workers."""
+    from convlint.verify import verify_paths
+
+    hanging_project(tmp_path)
+    result = verify_paths([tmp_path], timeout=2, workers=2)
+    assert [(Path(f.path).name, f.line, f.code, f.message) for f in result.findings] == HANGING_PROJECT_FINDINGS
+    assert result.notes == [f"{tmp_path / 'd_ok.py'}: model: 11 of 11 steps agree with torch"]
+
+
+def test_the_files_are_split_by_their_work_and_a_small_request_is_not():
+    from convlint.verify import split
+
+    def entry(name: str, *steps: int) -> dict:
+        return {"path": name, "models": [{"name": f"m{i}", "expect": [{}] * n} for i, n in enumerate(steps)]}
+
+    request = [entry("a", 3), entry("b", 20, 5), entry("c", 9), entry("d", 4, 4), entry("e", 1)]
+    assert split(request, 2, by_size=False) == [[request[1]], [request[0], request[2], request[3], request[4]]]
+    assert split(request, 3, by_size=False) == [[request[1]], [request[0], request[2]], [request[3], request[4]]]
+    assert split(request, 2) == [request]  # 7 models: fewer than 8 a worker
+    even = [entry(f"f{i}", 1, 1) for i in range(8)]
+    assert split(even, 4) == [even[0::2], even[1::2]]  # 16 models: two workers of the four there are
 
 
 def test_verify_takes_the_input_size_from_the_configuration_the_run_uses(tmp_path):
@@ -407,3 +440,21 @@ def test_a_constructor_of_a_library_named_like_torch_is_the_users():
     vision = type("Quantizable", (torch_nn.Module,), {"__init__": lambda self, *args, **kwargs: None})
     vision.__init__.__module__ = "torchvision.models.quantization.googlenet"
     assert own_init(vision)
+
+
+def test_without_numpy_the_child_asks_torch_for_its_number_types_once(monkeypatch):
+    """torch's sym_max looks for numpy at each call: the child keeps the answer while numpy is not imported."""
+    import importlib.util
+
+    import torch
+
+    from convlint.verify_start import _remember_numpy_absent
+
+    if "numpy" in sys.modules or importlib.util.find_spec("numpy") is not None:
+        pytest.skip("numpy is installed: torch finds it at once")
+    original = getattr(torch, "__all_and_float_types")
+    monkeypatch.setattr(torch, "__all_and_float_types", original)  # put back after the test
+    _remember_numpy_absent(torch)
+    remembered = getattr(torch, "__all_and_float_types")
+    assert remembered is not original and remembered() == original() == ((int, float), (float,))
+    assert torch.sym_max(2, 3) == 3 and type(torch.sym_max(2, 3)) is int and type(torch.sym_max(2, 3.0)) is float

@@ -40,6 +40,7 @@ untimed first, as a pre-commit hook has run before (the file system's cache is w
 `--only single` times just the one-file rows (one file, summary, lsp): no corpus run, a minute.
 `--only summary` times `convlint summary` of torchvision's 16 classifiers, one per family, and of
 resnet.py's models in one call (targets: each <= 0.5 s, resnet.py <= 1.5 s).
+`--only verify` times just `convlint verify fixtures/` and `import torch`, in turn.
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ def parsed_by_convlint(files: list[Path], jobs: int) -> list[Path]:
 
 SINGLE = ("convlint, one file", "convlint, one file with a torchvision backbone",
           "convlint summary, one file")  # the rows --only single times
+IMPORT_TORCH, VERIFY = "python -c 'import torch'", "convlint verify fixtures/"
 LSP_NAME = f"convlint lsp: change to diagnostics, {len(lsp_bench.MODEL_FILE.splitlines())}-line file"
 
 
@@ -187,6 +189,52 @@ def time_lsp(runs: int) -> float:
         print(f"run {i + 1}/{runs}: {LSP_NAME}: {1000 * result['median']:.0f} ms "
               f"({len(result['samples'])} changes, {result['diagnostics']} diagnostics)", file=sys.stderr)
     return statistics.median(medians)
+
+
+def time_in_turn(commands: dict[str, list[str]], runs: int, cwd: Path) -> tuple[dict[str, float], dict[str, int]]:
+    """Each command's median wall time and largest peak RSS (kB) over `runs` rounds, the commands
+    in turn within a round, so that a drift of the machine's speed reaches them all alike."""
+    times: dict[str, list[float]] = {k: [] for k in commands}
+    rss: dict[str, int] = {k: 0 for k in commands}
+    for i in range(runs):
+        for name, cmd in commands.items():
+            t = run(cmd, cwd=cwd)
+            times[name].append(t.seconds)
+            rss[name] = max(rss[name], t.maxrss_kb)
+            print(f"run {i + 1}/{runs}: {name}: {t.seconds:.2f} s, {t.maxrss_kb / 1024:.0f} MB", file=sys.stderr)
+    return {k: statistics.median(v) for k, v in times.items()}, rss
+
+
+def load_average() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def targets_table(targets: list[tuple]) -> list[str]:
+    """The lines of the table of (target, measured, wanted, met)."""
+    return ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |",
+            *(f"| {name} | {got} | {want} | {'yes' if ok else '**no**'} |" for name, got, want, ok in targets)]
+
+
+def verify_target(extra: float) -> tuple:
+    return ("verify fixtures/ beyond import torch", f"{extra:.2f} s", "≤ 1 s", extra <= 1.0)
+
+
+def bench_verify(args) -> tuple[str, bool]:
+    """`--only verify`: `convlint verify` of the fixtures and `import torch`, in turn, no corpus needed."""
+    commands = {IMPORT_TORCH: [sys.executable, "-c", "import torch"],
+                VERIFY: [sys.executable, "-m", "convlint", "verify", *VERIFIED]}
+    for cmd in commands.values():
+        run(cmd, cwd=REPO_ROOT)  # once untimed: the file system's cache is warm
+    med, rss = time_in_turn(commands, args.runs, REPO_ROOT)
+    target = verify_target(med[VERIFY] - med[IMPORT_TORCH])
+    load = load_average()
+    out = [
+        f"Benchmark of {datetime.date.today().isoformat()} on {os.cpu_count()} cores (load average {load:.1f} at the end), "
+        f"`python tools/bench.py --only verify --runs {args.runs}`: median of {args.runs} runs, each a fresh process.",
+        "", "| what | wall time | peak memory (one process) |", "| --- | ---: | ---: |",
+    ]
+    out += [f"| {name} | {med[name]:.2f} s | {rss[name] / 1024:.0f} MB |" for name in commands]
+    return "\n".join(out + targets_table([target])), target[-1]
 
 
 def compile_convlint() -> None:
@@ -210,15 +258,7 @@ def bench_single(args) -> tuple[str, bool]:
     }
     for cmd in commands.values():
         run(cmd, cwd=root)  # once untimed, as after a previous commit
-    times: dict[str, list[float]] = {k: [] for k in commands}
-    rss: dict[str, int] = {k: 0 for k in commands}
-    for i in range(args.runs):
-        for name, cmd in commands.items():
-            t = run(cmd, cwd=root)
-            times[name].append(t.seconds)
-            rss[name] = max(rss[name], t.maxrss_kb)
-            print(f"run {i + 1}/{args.runs}: {name}: {t.seconds:.2f} s, {t.maxrss_kb / 1024:.0f} MB", file=sys.stderr)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med, rss = time_in_turn(commands, args.runs, root)
     lsp = time_lsp(args.runs)
     one, summary = med["convlint, one file"], med["convlint summary, one file"]
     backbone = med["convlint, one file with a torchvision backbone"]
@@ -228,7 +268,7 @@ def bench_single(args) -> tuple[str, bool]:
         ("convlint summary, one file", f"{summary:.2f} s", "≤ 0.4 s", summary <= 0.4),
         lsp_target(lsp),
     ]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     out = [
         f"Benchmark of {datetime.date.today().isoformat()} on {os.cpu_count()} cores ({platform.python_implementation()} "
         f"{platform.python_version()}, load average {load:.1f} at the end), `python tools/bench.py --only single "
@@ -239,9 +279,7 @@ def bench_single(args) -> tuple[str, bool]:
     ]
     out += [f"| {name} | {med[name]:.2f} s | {rss[name] / 1024:.0f} MB |" for name in commands]
     out.append(lsp_row(lsp))
-    out += ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |"]
-    out += [f"| {name} | {got} | {want} | {'yes' if ok else '**no**'} |" for name, got, want, ok in targets]
-    return "\n".join(out), all(ok for *_, ok in targets)
+    return "\n".join(out + targets_table(targets)), all(ok for *_, ok in targets)
 
 
 FLAKE8_DISTRIBUTIONS = ("flake8", "pycodestyle", "pyflakes", "mccabe")
@@ -292,34 +330,25 @@ def bench(args) -> tuple[str, bool]:
         "flake8": [*flake8, "--jobs", jobs, "--exit-zero", *rel],
         "libcst parse floor": [sys.executable, str(floor_script), jobs, str(listing), "libcst"],
         "ast parse floor": [sys.executable, str(floor_script), jobs, str(listing), "ast"],
-        "python -c 'import torch'": [sys.executable, "-c", "import torch"],
+        IMPORT_TORCH: [sys.executable, "-c", "import torch"],
         "convlint, one file": [*convlint, "--no-cache", ONE_FILE],
         "convlint, one file with a torchvision backbone": [*convlint, "--no-cache", *BACKBONE, str(BACKBONE_FILE)],
         "convlint summary, one file": [sys.executable, "-m", "convlint", "summary", str(SUMMARY_FILE)],
-        "convlint verify fixtures/": [sys.executable, "-m", "convlint", "verify", *VERIFIED],
+        VERIFY: [sys.executable, "-m", "convlint", "verify", *VERIFIED],
     }
     # fill the warm cache once before timing it, and run the one-file commands once
     run(commands["convlint warm"], cwd=root)
     for name in SINGLE:
         run(commands[name], cwd=root)
-    times: dict[str, list[float]] = {k: [] for k in commands}
-    rss: dict[str, int] = {k: 0 for k in commands}
-    for i in range(args.runs):
-        for name, cmd in commands.items():
-            if name == "python -c 'import torch'" and args.skip_torch:
-                continue
-            t = run(cmd, cwd=root)
-            times[name].append(t.seconds)
-            rss[name] = max(rss[name], t.maxrss_kb)
-            print(f"run {i + 1}/{args.runs}: {name}: {t.seconds:.2f} s, {t.maxrss_kb / 1024:.0f} MB", file=sys.stderr)
+    timed = {k: v for k, v in commands.items() if not (k == IMPORT_TORCH and args.skip_torch)}
+    med, rss = time_in_turn(timed, args.runs, root)
     shutil.rmtree(work, ignore_errors=True)
-    med = {k: statistics.median(v) for k, v in times.items() if v}
     lsp = time_lsp(args.runs)
 
     cold, warm, one = med["convlint cold"], med["convlint warm"], med["convlint, one file"]
     backbone = med["convlint, one file with a torchvision backbone"]
     summary = med["convlint summary, one file"]
-    verify_extra = med["convlint verify fixtures/"] - med.get("python -c 'import torch'", 0.0)
+    verify_extra = med[VERIFY] - med.get(IMPORT_TORCH, 0.0)
     flake, floor = med["flake8"], med["libcst parse floor"]
     peak = max(rss["convlint cold"], rss["convlint warm"], rss["convlint, one file"]) / 1024
     targets = [
@@ -330,12 +359,12 @@ def bench(args) -> tuple[str, bool]:
         ("convlint, one file with a torchvision backbone", f"{backbone:.2f} s", "≤ 0.35 s", backbone <= 0.35),
         ("convlint peak memory (one process)", f"{peak:.0f} MB", "≤ 300 MB", peak <= 300),
         ("convlint summary, one file", f"{summary:.2f} s", "≤ 0.4 s", summary <= 0.4),
-        ("verify fixtures/ beyond import torch", f"{verify_extra:.2f} s", "≤ 1 s", verify_extra <= 1.0),
+        verify_target(verify_extra),
         lsp_target(lsp),
     ]
     when = datetime.date.today().isoformat()
     cores = os.cpu_count()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     out = [
         f"Benchmark of {when} on {cores} cores ({platform.python_implementation()} {platform.python_version()}, "
         f"load average {load:.1f} at the end), `python tools/bench.py --runs {args.runs} --jobs {args.jobs}`: "
@@ -350,9 +379,7 @@ def bench(args) -> tuple[str, bool]:
         if name in med:
             out.append(f"| {name} | {med[name]:.2f} s | {rss[name] / 1024:.0f} MB |")
     out.append(lsp_row(lsp))
-    out += ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |"]
-    out += [f"| {name} | {got} | {want} | {'yes' if ok else '**no**'} |" for name, got, want, ok in targets]
-    return "\n".join(out), all(ok for *_, ok in targets)
+    return "\n".join(out + targets_table(targets)), all(ok for *_, ok in targets)
 
 
 # torchvision's classifiers, one per family, as issue 16 times them: (model, file, input side)
@@ -390,16 +417,14 @@ def bench_summary(args) -> tuple[str, bool]:
         (f"one classifier, the slowest ({slowest})", f"{med[slowest]:.2f} s", "≤ 0.5 s", med[slowest] <= 0.5),
         ("resnet.py's models in one call", f"{every:.2f} s", "≤ 1.5 s", every <= 1.5),
     ]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     out = [
         f"Benchmark of {datetime.date.today().isoformat()} on {os.cpu_count()} cores (load average {load:.1f} at the end), "
         f"`python tools/bench.py --only summary --runs {args.runs}`: median of {args.runs} runs, each a fresh process.",
         "", "| convlint summary of | wall time |", "| --- | ---: |",
     ]
     out += [f"| {name} | {med[name]:.2f} s |" for name in commands]
-    out += ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |"]
-    out += [f"| {name} | {got} | {want} | {'yes' if ok else '**no**'} |" for name, got, want, ok in targets]
-    return "\n".join(out), all(ok for *_, ok in targets)
+    return "\n".join(out + targets_table(targets)), all(ok for *_, ok in targets)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -409,12 +434,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packages", nargs="+", choices=list(corpus.PACKAGES), default=list(corpus.PACKAGES))
     ap.add_argument("--skip-torch", action="store_true", help="do not time `import torch`")
     ap.add_argument("--out", metavar="FILE", help="also write the table to FILE")
-    ap.add_argument("--only", choices=("all", "single", "summary"), default="all",
+    ap.add_argument("--only", choices=("all", "single", "summary", "verify"), default="all",
                     help="single: only the one-file rows (one file, summary, lsp), without the corpus run; "
-                         "summary: convlint summary of torchvision's classifiers")
+                         "summary: convlint summary of torchvision's classifiers; verify: convlint verify of "
+                         "the fixtures beside import torch")
     args = ap.parse_args(argv)
     compile_convlint()
-    table, met = {"single": bench_single, "summary": bench_summary}.get(args.only, bench)(args)
+    table, met = {"single": bench_single, "summary": bench_summary, "verify": bench_verify}.get(args.only, bench)(args)
     print(table)
     if args.out:
         Path(args.out).write_text(table + "\n", encoding="utf-8")
