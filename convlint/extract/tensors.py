@@ -191,7 +191,8 @@ class Tensors:
         if key not in pieces.made:
             pieces.made[key] = self.emit(
                 "split", (pieces.tensor.value,), pieces.node, call=pieces.call, mode=pieces.mode,
-                param=tuple(v if int_value(v) else None for v in pieces.param) if pieces.mode == "sections" else pieces.param,
+                param=tuple(v if int_value(v) or is_read_size(v) else None for v in pieces.param)
+                if pieces.mode == "sections" else pieces.param,
                 dim=pieces.dim, index=index, expected=expected,
             )
         return pieces.made[key]
@@ -266,7 +267,7 @@ def _chunk_or_split(interp, name, tensor, args, kwargs, node):
         return interp.unknown_result([tensor, *args], kwargs, node)
     if isinstance(param, (ListVal, tuple)):
         sizes = tuple(param.items if isinstance(param, ListVal) else param)
-        if name == "chunk" or not sizes or not all(int_value(v) or v is UNKNOWN for v in sizes):
+        if name == "chunk" or not sizes or not all(int_value(v) or is_read_size(v) or v is UNKNOWN for v in sizes):
             return interp.unknown_result([tensor, *args], kwargs, node)
         return Pieces(tensor, name, "sections", sizes, dim, node)
     if not int_value(param) or param <= 0:

@@ -40,7 +40,7 @@ from ..graph import MODEL_INPUT, Layer, Model
 from ..propagate import OPS, SPATIAL_NAMES, Step
 from ..sizes import Sym
 from ..sizing import propagate  # memoised: the size searches ask for the same runs
-from .measures import field_view, identity_field, macs, memory_estimate, numel, receptive_field
+from .measures import activations, field_view, identity_field, macs, memory_estimate, numel, receptive_field
 
 MAX_LAYER_TEXT = 44
 
@@ -365,6 +365,8 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
 
     for index, step in enumerate(steps):
         op = step.op
+        if op.kind == "input":
+            continue  # a further input of the forward (raft's image2): no operation, as torchinfo shows none
         layer = op.layer
         node = layer.node if layer is not None else op.node
         line = _line(positions, node, layer)
@@ -372,7 +374,7 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
             fields.setdefault(MODEL_INPUT, identity_field(step.in_shape))
         fields[op.output] = receptive_field(step, [fields.get(v) for v in op.inputs])
         row = Row(line, _layer_text(positions, node, layer), layer.kind if layer is not None else op.kind,
-                  step.out_shape, None, field_view(fields[op.output]), macs(step), numel(step.out_shape))
+                  step.out_shape, None, field_view(fields[op.output]), macs(step), activations(step))
         row.path, row.depth = _place(paths, layer, op.scope)
         row.maybe = op.speculative
         rows.append(row)
