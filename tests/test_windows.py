@@ -188,3 +188,14 @@ def test_swin_v2_t_is_followed_and_has_torchs_parameters():
     assert [s.in_shape[-1] for s in steps if s.line == 100 and s.kind == "Linear"] == [384, 768, 1536]
     assert steps[-1].out_shape == (1000,)
     assert to_json(summarize_source(SWIN.read_bytes(), str(SWIN), (3, 256, 256), "swin_v2_t"))[0]["params"] == 28351570
+
+
+def test_macs_count_every_window_of_a_sample():
+    """A Linear on a batch of windows runs once per window: forward hooks on torch 2.13's run of
+    WindowNet at 3x40x40 count 628,032 multiply-accumulates (out.numel() x in_features, and
+    out.numel() x in_channels x kernel for the convolutions); one window per sample would be 365,888."""
+    from convlint.summary import summarize_source
+
+    path = ROOT / "fixtures" / "window_attention.py"
+    summary = next(s for s in summarize_source(path.read_bytes(), str(path), (3, 40, 40)) if s.name == "WindowNet")
+    assert summary.macs == 628_032
