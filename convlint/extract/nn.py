@@ -13,6 +13,7 @@ from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from . import einops
+from .probe import probe
 from .state import MAX_SPECULATION, catches
 from .values import (
     BUFFER, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, Lazy,
@@ -53,7 +54,7 @@ TORCH_PRIVATE = frozenset("""
 MODULE_QUERIES = {
     "parameters", "named_parameters", "buffers", "named_buffers", "modules", "named_modules", "state_dict",
     "extra_repr", "zero_grad", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
-    "requires_grad_", "load_state_dict", "to", "cuda", "cpu", "float", "half", "double", "share_memory",
+    "requires_grad_", "load_state_dict", "to", "cuda", "cpu", "float", "half", "double", "share_memory", "train", "eval",
 }
 # the public names of nn.Sequential, nn.ModuleList and nn.ModuleDict and their instances (torch 2.13):
 # Python finds these before torch's __getattr__ looks for a child of that name
@@ -322,6 +323,9 @@ class Modules:
 
     def apply(self, module: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
         """Call a module on tensors: leaf layers become ops, containers and instances are followed."""
+        if self.mode is None and len(args) == 1 and not kwargs and isinstance(args[0], ConstTensor) \
+                and args[0].parameter is None and isinstance(module, (Container, Instance)):
+            return probe(self, module, args[0], node)  # while a model is built (torchvision's retrieve_out_channels)
         if self.ops is None:
             return UNKNOWN
         if isinstance(module, Layer):
