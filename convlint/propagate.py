@@ -30,6 +30,7 @@ class TensorInfo:
     # windows into it: swin's `reshape(B * num_windows, ...)` with num_windows read off the input, a Sym)
     batch_at: int = 0  # where the batch is (`qkv.permute(2, 0, 3, 1, 4)` moves it): shape is the other axes in order
     unranked: L.Unranked | None = None  # shape None: what is known all the same (its channels, its last axis)
+    lead: int | None = None  # not the model's tensor: the size of its leading axis, which is no batch
 
 
 UNKNOWN_TENSOR = TensorInfo(None)
@@ -173,6 +174,8 @@ class Propagation:
             self.one_channel.add(op.output)
         if any(i.batch_at for i in inputs) and op.kind not in BATCH_MOVERS:
             step = Step(op, inputs, UNKNOWN_TENSOR)  # only a permute, an index or an unbind brings the batch back
+        elif any(i.lead for i in inputs):
+            step = _on_fixed(op, inputs, values)
         else:
             step = _with_frames(_run(op, inputs, values))
             if step.output.shape is None and step.output.unranked is None and op.kind in UNRANKED \
@@ -185,6 +188,23 @@ class Propagation:
             free.discard(op.output)  # changed in place (x.unsqueeze_(1)): no longer the free input
         values[op.output] = step.output
         return step
+
+
+def _run_fixed(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """A tensor of known shape that is not the model's (see Modules.on_constant): its leading
+    axis is read as a batch is, its size kept."""
+    shape = op.args["shape"]
+    return Step(op, inputs, TensorInfo(tuple(shape[1:]), op, lead=shape[0]))
+
+
+def _on_fixed(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """A layer on such a tensor: its rule, the leading axis kept; nothing else reads one."""
+    if op.kind != "layer" or len(inputs) != 1:
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    step = _run(op, inputs, values)
+    if step.output.shape is not None:
+        step.output = replace(step.output, lead=inputs[0].lead)
+    return step
 
 
 def _with_frames(step: Step) -> Step:
@@ -850,6 +870,7 @@ OPS = {
     "expand": OpKind(_run_expand, lambda op: "expand" if op.args["sizes"] is not None else "expand_as"),
     "repeat": OpKind(_run_repeat, _named("repeat")),
     "constant": OpKind(_run_constant, _named("expand")),
+    "fixed": OpKind(_run_fixed, _named("tensor")),
     "matmul": OpKind(_run_matmul, _called),
     "attention": OpKind(_run_attention, _named("scaled_dot_product_attention")),
     "einsum": OpKind(_run_einsum, _named("torch.einsum")),

@@ -334,7 +334,7 @@ class Modules:
             if len(args) == 1 and is_tensor(args[0]) and not kwargs:
                 return self.emit("layer", (args[0].value,), node, module)
             if len(args) == 1 and isinstance(args[0], ConstTensor) and not kwargs:
-                return _on_constant(module, args[0])
+                return self.on_constant(module, args[0], node, node)
             return self.unknown_result(args, kwargs, node)
         if isinstance(module, Container):
             if module.kind != "Sequential" or len(args) != 1 or kwargs:
@@ -368,6 +368,14 @@ class Modules:
                 with self.inside(module):
                     return self.apply(base, args, kwargs, node)
         return self.unknown_result(args, kwargs, node)
+
+    def on_constant(self, layer: Layer, const: ConstTensor, node: ast.AST, source: ast.AST) -> Any:
+        """A layer applied to a tensor of known shape that is not the model's (swin v2's table of
+        coordinates through its MLP, `source` the call): the shape its rule gives, and a step of
+        the model that reads that tensor (a "fixed" op: the checks see what the layer receives)."""
+        if _reads_last_axis(layer, const):
+            self.emit("layer", (self.emit("fixed", (), source, shape=const.shape).value,), node, layer)
+        return _on_constant(layer, const)
 
     def apply_either(self, module: OneOf, args: list, kwargs: dict, node: ast.AST) -> Any:
         """Each option called as an arm of a branch (what one builds or emits may never happen);
@@ -436,7 +444,7 @@ class Modules:
         for child in children:
             if isinstance(value, ConstTensor):
                 # not the model's tensor (swin v2's table of coordinates): shapes through layers only
-                value = _on_constant(child, value) if isinstance(child, Layer) else \
+                value = self.on_constant(child, value, child.node, node) if isinstance(child, Layer) else \
                     self.apply(child, [value], {}, node) if isinstance(child, Container) else UNKNOWN
                 continue
             if not is_tensor(value):
@@ -600,7 +608,7 @@ LAST_AXIS_LAYERS = {"Linear", "LayerNorm", "ReLU", "GELU", "SiLU", "Sigmoid", "T
 def _on_constant(layer: Layer, const: ConstTensor) -> Any:
     """A layer applied to a tensor of known shape that is not the model's: the shape its rule
     gives (its values are not followed)."""
-    if layer.kind not in LAST_AXIS_LAYERS or layer.params is None or len(const.shape) < 2:
+    if not _reads_last_axis(layer, const):
         return UNKNOWN
     wanted = layer.params.get("in_features") if layer.kind == "Linear" else layer.params.get("normalized_shape")
     wanted = (wanted,) if int_value(wanted) else wanted
@@ -616,6 +624,11 @@ def _on_constant(layer: Layer, const: ConstTensor) -> Any:
     if shape is None or not all(isinstance(d, int) and d > 0 for d in shape):
         return UNKNOWN
     return ConstTensor((const.shape[0], *shape))
+
+
+def _reads_last_axis(layer: Layer, const: ConstTensor) -> bool:
+    return layer.kind in LAST_AXIS_LAYERS and layer.params is not None and len(const.shape) >= 2 \
+        and all(isinstance(d, int) and d > 0 for d in const.shape)
 
 
 def _modules_of(module: Any, depth: int = 0) -> list | None:

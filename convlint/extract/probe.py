@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import layers as L
 from ..graph import MODEL_INPUT
 from ..sizes import UNKNOWN
 from .values import JUMPS, ConstTensor, DictVal, ListVal, Tensor
@@ -33,9 +34,23 @@ def probe(interp, module: Any, const: ConstTensor, node) -> Any:
         interp.applied.update(applied)  # what a probe called is not what the model's run calls
         interp.probing = False
     run = Propagation(const.shape[1:])
-    for op in ops:
-        run.step(op)
+    if not all(_accepted(run.step(op)) for op in ops):
+        return UNKNOWN  # torch raises on this input: no tensor comes out
     return _fixed(result, run.values, const.shape[0])
+
+
+def _accepted(step) -> bool:
+    """Whether torch runs the step as far as its shape tells: no error, and a layer receives the
+    channels (the features) it is built for when both are known."""
+    if step.error is not None:
+        return False
+    spec = L.LAYERS.get(step.kind) if step.op.layer is not None else None
+    if spec is None or spec.channels_param is None or not step.op.layer.params:
+        return True
+    wanted = step.op.layer.params.get(spec.channels_param)
+    wanted = wanted[-1] if isinstance(wanted, (tuple, list)) and wanted else wanted
+    received = step.received(last=spec.channels_param in ("in_features", "normalized_shape"))
+    return not (isinstance(wanted, int) and isinstance(received, int) and wanted != received)
 
 
 def _fixed(value: Any, values: dict, batch: int, depth: int = 0) -> Any:

@@ -126,7 +126,7 @@ def activations(step: Step):
 def per_sample(count, step: Step):
     """A count of one row of a step's batch times the rows each sample of the model input has in
     it (the windows or frames folded into the batch, raft's two images stacked in one)."""
-    rows = step.output.frames
+    rows = step.output.frames * (step.output.lead or 1)  # a tensor that is not the model's: all its rows, once
     return count if count is None or rows == 1 else count * rows
 
 

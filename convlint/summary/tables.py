@@ -365,16 +365,17 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
 
     for index, step in enumerate(steps):
         op = step.op
-        if op.kind == "input":
-            continue  # a further input of the forward (raft's image2): no operation, as torchinfo shows none
+        if op.kind in ("input", "fixed"):
+            continue  # a further input of the forward (raft's image2), a tensor not the model's: no operation
         layer = op.layer
         node = layer.node if layer is not None else op.node
         line = _line(positions, node, layer)
         if index == 0 or MODEL_INPUT in op.inputs:
             fields.setdefault(MODEL_INPUT, identity_field(step.in_shape))
         fields[op.output] = receptive_field(step, [fields.get(v) for v in op.inputs])
+        shown = step.out_shape if not step.output.lead or step.out_shape is None else (step.output.lead, *step.out_shape)
         row = Row(line, _layer_text(positions, node, layer), layer.kind if layer is not None else op.kind,
-                  step.out_shape, None, field_view(fields[op.output]), macs(step), activations(step))
+                  shown, None, field_view(fields[op.output]), macs(step), activations(step))
         row.path, row.depth = _place(paths, layer, op.scope)
         row.maybe = op.speculative
         rows.append(row)
