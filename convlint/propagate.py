@@ -570,7 +570,7 @@ def _run_flatten(op: Op, incoming: TensorInfo) -> Step:
 
 def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
     if not op.args["sizes"]:
-        return Step(op, inputs, UNKNOWN_TENSOR)  # view(*sizes) of sizes we do not know
+        return Step(op, inputs, _partial_view(op, op.args.get("partial"), values))  # view(*sizes) of sizes we do not know
     if inputs[0].batch_at:
         moved = moved_batch_view(op, inputs[0], inputs[0].batch_at, values)
         return Step(op, inputs, UNKNOWN_TENSOR if moved is None else
@@ -585,7 +585,23 @@ def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
     shape, error = view_shape(op, inputs[0], values)
     if shape is None and error is None:
         shape, frames = fold_frames(op, inputs[0], values)
+    if shape is None and error is None and inputs[0].shape is None:
+        # of a tensor not followed: what the sizes tell (a view of a known one that does not fold is
+        # misplaced-flatten's, reported once)
+        return Step(op, inputs, _partial_view(op, op.args["sizes"], values))
     return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=frames), error=error)
+
+
+def _partial_view(op: Op, sizes: tuple | None, values) -> TensorInfo:
+    """A view of sizes not all known: its channels (axis 1) and its last axis where given as a
+    positive number, the rank not followed (an unranked tensor)."""
+    if not sizes or len(sizes) < 2:
+        return UNKNOWN_TENSOR
+    channels, last = (resolve_size(s, values) if s is not None else None for s in (sizes[1], sizes[-1]))
+    channels, last = (s if isinstance(s, int) and not isinstance(s, bool) and s > 0 else None for s in (channels, last))
+    if channels is None and last is None:
+        return UNKNOWN_TENSOR
+    return TensorInfo(None, op, unranked=L.Unranked(channels=channels, last=last))
 
 
 def _broadcast_const(shape: Shape | None, const: tuple) -> tuple[Shape | None, str | None]:

@@ -201,8 +201,13 @@ class Tensors:
         if isinstance(sizes, ShapeOf):
             return self.emit("unknown", (tensor.value,), node)
         items = self.iterate(sizes)
-        if items is None or not all(int_value(s) or is_read_size(s) or is_batch(s) for s in items):
+        if items is None:
             return self.emit("unknown", (tensor.value,), node)
+        if not all(int_value(s) or is_read_size(s) or is_batch(s) for s in items):
+            # some size unknown (video swin's windows of an undecided length): the rank and the sizes
+            # given are what torch makes, whatever the others are
+            partial = tuple(s if int_value(s) or is_read_size(s) else None for s in items)
+            return self.emit("view", (tensor.value,), node, sizes=(), partial=partial, call=call)
         return self.emit("view", (tensor.value,), node, sizes=tuple(items), call=call)
 
     def matmul(self, call: str, left: Any, right: Any, node) -> Any:
