@@ -44,3 +44,13 @@ def test_ssdlite_heads_receive_the_channels_of_the_backbone_torchvision_probes()
     # 1x1 projections to 91 classes x 6 anchors of the 672, 960, 512, 256, 256, 128 channels of the
     # default builder (weights_backbone=IMAGENET1K_V1: no reduced tail)
     assert projections == [c * 546 for c in (672, 960, 512, 256, 256, 128)]
+
+
+def test_a_backbone_torch_would_reject_tells_the_head_nothing():
+    """The probe of a backbone whose layers do not chain returns no tensor: the head's channels stay
+    unknown (no finding there); the backbone's own mismatch is the model run's."""
+    source = FIXTURE.read_text().replace("nn.Conv2d(24, 40, 3", "nn.Conv2d(32, 40, 3")
+    findings = lint_source(source.encode(), str(FIXTURE))
+    assert [(f.span.line, f.code) for f in findings if f.severity == "error"] == [(31, "CL001")]
+    summary = next(s for s in summarize_source(source.encode(), str(FIXTURE)) if s.name == "detector")
+    assert summary.params is None and not [r for r in summary.rows if r.path.startswith("head.heads")]

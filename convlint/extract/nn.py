@@ -323,9 +323,10 @@ class Modules:
 
     def apply(self, module: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
         """Call a module on tensors: leaf layers become ops, containers and instances are followed."""
-        if self.mode is None and len(args) == 1 and not kwargs and isinstance(args[0], ConstTensor) \
+        if self.mode is None and self.depth and len(args) == 1 and not kwargs and isinstance(args[0], ConstTensor) \
                 and args[0].parameter is None and isinstance(module, (Container, Instance)):
-            return probe(self, module, args[0], node)  # while a model is built (torchvision's retrieve_out_channels)
+            # while a model is built (torchvision's retrieve_out_channels; not a script's own top-level run)
+            return probe(self, module, args[0], node)
         if self.ops is None:
             return UNKNOWN
         if isinstance(module, Layer):
