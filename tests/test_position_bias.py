@@ -28,7 +28,7 @@ def test_the_mlp_on_the_table_of_coordinates_is_a_step_of_the_model():
 def test_a_position_mlp_built_for_other_coordinates_is_reported_at_its_line():
     findings = lint_source(FIXTURE.read_bytes(), str(FIXTURE))
     assert [(f.span.line, f.code, f.message) for f in findings if f.severity == "error"] == [
-        (26, "CL001", "Linear expects 3 input features but receives 2 (the 1×7×7×2 tensor on line 34)")]
+        (25, "CL001", "Linear expects 3 input features but receives 2 (the 1×7×7×2 tensor on line 33)")]
 
 
 def test_swin_v2_runs_its_position_mlps():
