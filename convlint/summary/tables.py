@@ -19,7 +19,12 @@ Choices where the issue is silent:
 - MACs: what forward hooks on Conv*/Linear count (output.numel() × in_channels/groups ×
   prod(kernel); output.numel() × in_features), weights × input positions for ConvTranspose*
   (its real count); every other layer and followed operation 0 (additions, cat, pools, norms,
-  activations), an operation convlint does not follow unknown;
+  activations), an operation convlint does not follow unknown; MACs and activations are per sample
+  of the model input: times the rows each sample has in a step's batch (swin's windows, RAFT's two
+  images stacked in one batch);
+- a layer run on a tensor that is not the model's (swin v2's position MLP on its table of
+  coordinates) shows that tensor's whole shape (its leading axis is no batch) and counts once;
+  a forward's further inputs (RAFT's image2) get no row, as torchinfo shows none;
 - module paths: a row of a registered layer carries its name in torch's named_modules(); a row of
   an operation (an add, a functional call) carries the path of the module whose forward ran it,
   one level deeper; --depth N folds consecutive rows below N into one row per module;
