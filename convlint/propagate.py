@@ -178,6 +178,8 @@ class Propagation:
             step = _on_fixed(op, inputs, values)
         else:
             step = _with_frames(_run(op, inputs, values))
+            if op.kind == "view" and op.inputs[0] in free and step.output.unranked is not None:
+                step.output = UNKNOWN_TENSOR  # a view of a free input: what it is, the first layer after it tells
             if step.output.shape is None and step.output.unranked is None and op.kind in UNRANKED \
                     and any(i.unranked is not None for i in inputs):
                 step.output = UNRANKED[op.kind](op, inputs) or step.output
