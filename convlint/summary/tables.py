@@ -370,8 +370,8 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
 
     for index, step in enumerate(steps):
         op = step.op
-        if op.kind in ("input", "fixed"):
-            continue  # a further input of the forward (raft's image2), a tensor not the model's: no operation
+        if op.kind == "fixed" or op.kind == "input" and op.args.get("parameter"):
+            continue  # a tensor not the model's, a further parameter of the forward (raft's image2): no operation
         layer = op.layer
         node = layer.node if layer is not None else op.node
         line = _line(positions, node, layer)
