@@ -12,7 +12,7 @@ from typing import Any
 from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
-from . import einops
+from . import einops, fixed
 from .probe import probe
 from .state import MAX_SPECULATION, catches
 from .values import (
@@ -374,9 +374,9 @@ class Modules:
         """A layer applied to a tensor of known shape that is not the model's (swin v2's table of
         coordinates through its MLP, `source` the call): the shape its rule gives, and a step of
         the model that reads that tensor (a "fixed" op: the checks see what the layer receives)."""
-        if _reads_last_axis(layer, const):
+        if fixed.reads_last_axis(layer, const):
             self.emit("layer", (self.emit("fixed", (), source, shape=const.shape).value,), node, layer)
-        return _on_constant(layer, const)
+        return fixed.through_layer(layer, const)
 
     def apply_either(self, module: OneOf, args: list, kwargs: dict, node: ast.AST) -> Any:
         """Each option called as an arm of a branch (what one builds or emits may never happen);
@@ -599,37 +599,6 @@ def _registered_buffer(args: list, kwargs: dict) -> Any:
     `torch.tensor([eps])`), else a buffer of unknown shape."""
     tensor = args[0] if args else kwargs.get("tensor")
     return tensor if isinstance(tensor, ConstTensor) and tensor.parameter is None else BUFFER
-
-
-# layers whose rule reads only the last axis, so a tensor of any leading axes goes through them as
-# through a batch (swin v2's position MLP on its table of coordinates)
-LAST_AXIS_LAYERS = {"Linear", "LayerNorm", "ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Identity", "Dropout"}
-
-
-def _on_constant(layer: Layer, const: ConstTensor) -> Any:
-    """A layer applied to a tensor of known shape that is not the model's: the shape its rule
-    gives (its values are not followed)."""
-    if not _reads_last_axis(layer, const):
-        return UNKNOWN
-    wanted = layer.params.get("in_features") if layer.kind == "Linear" else layer.params.get("normalized_shape")
-    wanted = (wanted,) if int_value(wanted) else wanted
-    if layer.kind in ("Linear", "LayerNorm") and not (isinstance(wanted, tuple) and wanted
-                                                       and all(int_value(w) for w in wanted)):
-        return UNKNOWN
-    if wanted is not None and tuple(const.shape[-len(wanted):]) != wanted:
-        return UNKNOWN  # torch raises (the channel checks read the model's tensors, not this one)
-    try:
-        shape = L.output_shape(layer.kind, layer.params, const.shape[1:])
-    except Exception:  # noqa: BLE001 - torch would raise, or a rule we do not follow: unknown, never a finding
-        return UNKNOWN
-    if shape is None or not all(isinstance(d, int) and d > 0 for d in shape):
-        return UNKNOWN
-    return ConstTensor((const.shape[0], *shape))
-
-
-def _reads_last_axis(layer: Layer, const: ConstTensor) -> bool:
-    return layer.kind in LAST_AXIS_LAYERS and layer.params is not None and len(const.shape) >= 2 \
-        and all(isinstance(d, int) and d > 0 for d in const.shape)
 
 
 def _modules_of(module: Any, depth: int = 0) -> list | None:
