@@ -30,6 +30,7 @@ class TensorInfo:
     # windows into it: swin's `reshape(B * num_windows, ...)` with num_windows read off the input, a Sym)
     batch_at: int = 0  # where the batch is (`qkv.permute(2, 0, 3, 1, 4)` moves it): shape is the other axes in order
     unranked: L.Unranked | None = None  # shape None: what is known all the same (its channels, its last axis)
+    lead: int | None = None  # not the model's tensor: the size of its leading axis, which is no batch
 
 
 UNKNOWN_TENSOR = TensorInfo(None)
@@ -116,6 +117,31 @@ class Propagation:
         self.values: dict[int, TensorInfo] = {MODEL_INPUT: TensorInfo(tuple(declared)) if declared else UNKNOWN_TENSOR}
         self.free = set() if declared else {MODEL_INPUT}  # inputs whose shape the first layer to read them sets
         self.one_channel: set[int] = set()  # free values that are a channel mean (`x.mean(dim=1, keepdim=True)`)
+        self.stacked: dict[int, tuple[int, ...]] = {}  # a free batch of free inputs (cat along dim 0): them
+
+    def seed(self, value: int, shape: Shape, rows: int = 1) -> TensorInfo:
+        """A free value's shape, as the first op to read it fixes it; a batch of free inputs
+        stacked fixes theirs (torch.cat along the batch requires equal sizes elsewhere)."""
+        info = self.values[value] = TensorInfo(shape, frames=rows)
+        self.free.discard(value)
+        for source in self.stacked.pop(value, ()):
+            if source in self.free:
+                self.seed(source, shape)
+        return info
+
+    def stack_free(self, op: Op, inputs: list[TensorInfo]) -> None:
+        """RAFT's `torch.cat([image1, image2], dim=0)` of free inputs (the model's second image):
+        each takes the shape of a known one; when none is known, the batch they make is free."""
+        if op.kind != "cat" or not any(i in self.free for i in op.inputs) or len(set(op.inputs)) != len(op.inputs):
+            return
+        known = next((i for i in inputs if i.shape is not None and i.frames == 1), None)
+        if known is not None and _on_batch(op, [known]) and not known.batch_at:
+            for k, value in enumerate(op.inputs):
+                if value in self.free and inputs[k].shape is None and inputs[k].unranked is None:
+                    inputs[k] = self.seed(value, known.shape)
+        elif op.args["dim"] == 0 and all(i in self.free and self.values[i].shape is None for i in op.inputs) \
+                and all(self.values[i].frames == 1 and self.values[i].unranked is None for i in op.inputs):
+            self.stacked[op.output] = op.inputs
 
     def step(self, op: Op) -> Step:
         values, free = self.values, self.free
@@ -127,15 +153,15 @@ class Propagation:
                 # a layer of other channels than the one a channel mean has: torch raises
                 seeded = (1, *seeded[1:]) if seeded[0] in (1, None) else None
             if seeded is not None:
-                inputs[0] = values[op.inputs[0]] = TensorInfo(seeded)
-                free.discard(op.inputs[0])
+                inputs[0] = self.seed(op.inputs[0], seeded, len(self.stacked.get(op.inputs[0], ())) or 1)
             elif inputs[0].unranked is None and op.inputs[0] not in self.one_channel:
                 # still free: a layer of a known rank that reads it later gives it its shape
                 unranked = unranked_input(op.layer.kind, op.layer.params or {}, op.inputs[0])
                 if unranked is not None:
                     inputs[0] = values[op.inputs[0]] = TensorInfo(None, unranked=unranked)
                     seeded = unranked
-        if op.kind == "input" or op.kind in FREE_KEEPING and any(i in free for i in op.inputs) \
+        self.stack_free(op, inputs)
+        if op.kind == "input" or op.output in self.stacked or op.kind in FREE_KEEPING and any(i in free for i in op.inputs) \
                 and all(i.shape is None for i in inputs):
             # an undecided fix-up of a free input (`if x.dim() == 4: x = x.unsqueeze(2)`), or the
             # input standardised by statistics of its own (`(x - x.mean(...)) / x.std(...)`, kornia's
@@ -148,8 +174,12 @@ class Propagation:
             self.one_channel.add(op.output)
         if any(i.batch_at for i in inputs) and op.kind not in BATCH_MOVERS:
             step = Step(op, inputs, UNKNOWN_TENSOR)  # only a permute, an index or an unbind brings the batch back
+        elif any(i.lead for i in inputs):
+            step = _on_fixed(op, inputs, values)
         else:
             step = _with_frames(_run(op, inputs, values))
+            if op.kind == "view" and op.inputs[0] in free and step.output.unranked is not None:
+                step.output = UNKNOWN_TENSOR  # a view of a free input: what it is, the first layer after it tells
             if step.output.shape is None and step.output.unranked is None and op.kind in UNRANKED \
                     and any(i.unranked is not None for i in inputs):
                 step.output = UNRANKED[op.kind](op, inputs) or step.output
@@ -162,10 +192,27 @@ class Propagation:
         return step
 
 
+def _run_fixed(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """A tensor of known shape that is not the model's (see Modules.on_constant): its leading
+    axis is read as a batch is, its size kept."""
+    shape = op.args["shape"]
+    return Step(op, inputs, TensorInfo(tuple(shape[1:]), op, lead=shape[0]))
+
+
+def _on_fixed(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """A layer on such a tensor: its rule, the leading axis kept; nothing else reads one."""
+    if op.kind != "layer" or len(inputs) != 1:
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    step = _run(op, inputs, values)
+    if step.output.shape is not None:
+        step.output = replace(step.output, lead=inputs[0].lead)
+    return step
+
+
 def _with_frames(step: Step) -> Step:
     """Every op but a view keeps the batch of its inputs: folded frames stay folded; tensors whose
     batches differ (one folded, one not) combine into something unknown here."""
-    if step.op.kind == "view":
+    if step.op.kind == "view" or _on_batch(step.op, step.inputs):
         return step
     frames = {i.frames for i in step.inputs}
     if len(frames) > 1:
@@ -192,7 +239,31 @@ def _run_elementwise(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 def _run_cat(op: Op, inputs: list[TensorInfo], values) -> Step:
     shape, error = _cat_shape(op.args["dim"], [i.shape for i in inputs])
+    if _on_batch(op, inputs):
+        # RAFT's `torch.cat([image1, image2], dim=0)`: one batch of the rows of all
+        rows = sum(i.frames for i in inputs) if all(isinstance(i.frames, int) for i in inputs) else None
+        if shape is None or rows is None:
+            return Step(op, inputs, UNKNOWN_TENSOR, error=error)
+        return Step(op, inputs, TensorInfo(shape, inputs[0].origin, frames=rows), error=error)
     return Step(op, inputs, TensorInfo(shape, op), error=error)
+
+
+def _on_batch(op: Op, inputs: list[TensorInfo]) -> bool:
+    """A cat or chunk along the batch axis of tensors of known rank: it sets the rows per sample itself."""
+    if op.kind not in ("cat", "split") or not inputs or inputs[0].shape is None or inputs[0].batch_at:
+        return False
+    rank = len(inputs[0].shape) + 1
+    return -rank <= op.args["dim"] < rank and op.args["dim"] % rank == 0
+
+
+def _batch_chunk(op: Op, incoming: TensorInfo) -> Step:
+    """`fmap1, fmap2 = torch.chunk(fmaps, 2, dim=0)` of a batch of c rows per sample (c known):
+    each piece the rows of one; any other piece of the batch is unknown."""
+    count, index, rows = op.args["param"], op.args["index"], incoming.frames
+    if op.args["mode"] != "chunk" or not isinstance(rows, int) or not isinstance(count, int) or count <= 0 \
+            or rows % count or op.args["expected"] not in (None, count) or not -count <= index < count:
+        return Step(op, [incoming], UNKNOWN_TENSOR)
+    return Step(op, [incoming], TensorInfo(incoming.shape, incoming.origin, frames=rows // count))
 
 
 def _run_broadcast(op: Op, inputs: list[TensorInfo], values) -> Step:
@@ -212,7 +283,9 @@ def _run_broadcast(op: Op, inputs: list[TensorInfo], values) -> Step:
 def _run_split(op: Op, inputs: list[TensorInfo], values) -> Step:
     if inputs[0].batch_at:
         return _leading_piece(op, inputs[0], op.args["mode"] == "unbind" and op.args["dim"] == 0, op.args["index"])
-    shape, error = _split_shape(op, inputs[0].shape)
+    if _on_batch(op, inputs):
+        return _batch_chunk(op, inputs[0])
+    shape, error = _split_shape(op, inputs[0].shape, values)
     return Step(op, inputs, TensorInfo(shape, _origin_after(op, inputs[0], shape)), error=error)
 
 
@@ -499,7 +572,7 @@ def _run_flatten(op: Op, incoming: TensorInfo) -> Step:
 
 def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
     if not op.args["sizes"]:
-        return Step(op, inputs, UNKNOWN_TENSOR)  # view(*sizes) of sizes we do not know
+        return Step(op, inputs, _partial_view(op, op.args.get("partial"), values))  # view(*sizes) of sizes we do not know
     if inputs[0].batch_at:
         moved = moved_batch_view(op, inputs[0], inputs[0].batch_at, values)
         return Step(op, inputs, UNKNOWN_TENSOR if moved is None else
@@ -514,7 +587,23 @@ def _run_view(op: Op, inputs: list[TensorInfo], values) -> Step:
     shape, error = view_shape(op, inputs[0], values)
     if shape is None and error is None:
         shape, frames = fold_frames(op, inputs[0], values)
+    if shape is None and error is None and inputs[0].shape is None:
+        # of a tensor not followed: what the sizes tell (a view of a known one that does not fold is
+        # misplaced-flatten's, reported once)
+        return Step(op, inputs, _partial_view(op, op.args["sizes"], values))
     return Step(op, inputs, TensorInfo(shape, op if shape is not None else None, frames=frames), error=error)
+
+
+def _partial_view(op: Op, sizes: tuple | None, values) -> TensorInfo:
+    """A view of sizes not all known: its channels (axis 1) and its last axis where given as a
+    positive number, the rank not followed (an unranked tensor)."""
+    if not sizes or len(sizes) < 2:
+        return UNKNOWN_TENSOR
+    channels, last = (resolve_size(s, values) if s is not None else None for s in (sizes[1], sizes[-1]))
+    channels, last = (s if isinstance(s, int) and not isinstance(s, bool) and s > 0 else None for s in (channels, last))
+    if channels is None and last is None:
+        return UNKNOWN_TENSOR
+    return TensorInfo(None, op, unranked=L.Unranked(channels=channels, last=last))
 
 
 def _broadcast_const(shape: Shape | None, const: tuple) -> tuple[Shape | None, str | None]:
@@ -552,9 +641,10 @@ def _axis(dim: int, rank: int) -> int | None:
     return dim % rank - 1
 
 
-def _split_shape(op: Op, shape: Shape | None) -> tuple[Shape | None, str | None]:
+def _split_shape(op: Op, shape: Shape | None, values) -> tuple[Shape | None, str | None]:
     """One piece of torch.chunk / torch.split: chunk(c) splits in pieces of ⌈n/c⌉ (so it may give
-    fewer than c), split(s) in pieces of s, the last smaller; split([a, b, ...]) must sum to n."""
+    fewer than c), split(s) in pieces of s, the last smaller; split([a, b, ...]) must sum to n (a
+    size may be read off a tensor: raft's `[hidden, x.shape[1] - hidden]`)."""
     if shape is None:
         return None, None
     axis = _axis(op.args["dim"], len(shape) + 1)
@@ -569,6 +659,8 @@ def _split_shape(op: Op, shape: Shape | None) -> tuple[Shape | None, str | None]
             return None, None
         return shape[:axis] + shape[axis + 1:], None
     if mode == "sections":
+        param = tuple(None if v is None else resolve_all(v, values) for v in param)
+        param = tuple(None if v is UNKNOWN else v for v in param)
         if expected is not None and expected != len(param):
             return None, None
         if isinstance(n, int) and all(isinstance(v, int) for v in param) and sum(param) != n:
@@ -576,7 +668,7 @@ def _split_shape(op: Op, shape: Shape | None) -> tuple[Shape | None, str | None]
                      f"of {format_shape(shape)} has size {n}")
             return None, error if index == 0 else None
         size = param[index] if index < len(param) else None
-        if size is None or size < 0:
+        if size is None or isinstance(size, int) and size < 0:
             return None, None
     else:
         if not isinstance(n, int) or n <= 0:
@@ -658,10 +750,11 @@ def _pinned(x: Any, y: Any) -> Any:
 
 
 def _cat_shape(dim: int, shapes: list[Shape | None]) -> tuple[Shape | None, str | None]:
+    """torch.cat's shape: the sizes along `dim` added, the others equal (along the batch, all of them)."""
     if any(s is None for s in shapes) or len({len(s) for s in shapes}) != 1:
         return None, None
     rank = len(shapes[0]) + 1
-    if not -rank <= dim < rank or dim % rank == 0:
+    if not -rank <= dim < rank:
         return None, None
     axis = dim % rank - 1
     out = list(shapes[0])
@@ -676,8 +769,9 @@ def _cat_shape(dim: int, shapes: list[Shape | None]) -> tuple[Shape | None, str 
                 )
             if x != y:
                 out[i] = _pinned(x, y)
-        total = out[axis]
-        out[axis] = None if total is None or shape[axis] is None else total + shape[axis]
+        if axis >= 0:
+            total = out[axis]
+            out[axis] = None if total is None or shape[axis] is None else total + shape[axis]
     return tuple(out), None
 
 
@@ -794,6 +888,7 @@ OPS = {
     "expand": OpKind(_run_expand, lambda op: "expand" if op.args["sizes"] is not None else "expand_as"),
     "repeat": OpKind(_run_repeat, _named("repeat")),
     "constant": OpKind(_run_constant, _named("expand")),
+    "fixed": OpKind(_run_fixed, _named("tensor")),
     "matmul": OpKind(_run_matmul, _called),
     "attention": OpKind(_run_attention, _named("scaled_dot_product_attention")),
     "einsum": OpKind(_run_einsum, _named("torch.einsum")),

@@ -123,9 +123,11 @@ def _flatten_index(steps: list[Step]) -> tuple[int, int] | None:
     first layer after it to set its own feature count is a Linear (a LazyLinear takes any)."""
     for f, step in enumerate(steps):
         flattening = step.op.kind in FLATTENING or (step.op.layer is not None and step.op.layer.kind == "Flatten")
-        if not flattening or step.in_shape is None or len(step.in_shape) < 2 \
+        if not flattening or step.in_shape is None or len(step.in_shape) < 2 or step.output.unranked is not None \
                 or step.out_shape is not None and len(step.out_shape) != 1:
-            continue  # a partial flatten (x.flatten(2) of tokens): a Linear after it reads the last axis alone
+            # a partial flatten (x.flatten(2) of tokens), a view of sizes not all known (its last
+            # axis one of them): a Linear after it reads the last axis alone
+            continue
         for later in range(f + 1, len(steps)):
             layer = steps[later].op.layer
             spec = L.LAYERS.get(layer.kind) if layer is not None else None

@@ -158,7 +158,7 @@ KNOWN_SHAPES_THROUGH_LAYERS = [
     ("nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3))(torch.zeros(1, 5, 5, 2))", (1, 5, 5, 3)),
     ("nn.Linear(2, 8)(torch.zeros(4, 2))", (4, 8)),
     ("nn.Sequential(nn.Linear(3, 8))(torch.zeros(1, 5, 2))", None),  # torch raises: 2 features, not 3
-    ("nn.Sequential(nn.Conv2d(2, 8, 1))(torch.zeros(1, 2, 5, 5))", None),  # not followed: unknown
+    ("nn.Sequential(nn.Conv2d(2, 8, 1))(torch.zeros(1, 2, 5, 5))", None),  # not followed at a file's top level: unknown
     ("16 * torch.sigmoid(torch.zeros(3, 4))", (3, 4)),
     ("torch.clamp(torch.zeros(2, 1, 1), max=4.6).exp()", (2, 1, 1)),
     ("torch.sign(torch.zeros(2, 3)) * torch.log2(torch.abs(torch.zeros(2, 3)) + 1.0)", (2, 3)),
@@ -188,3 +188,14 @@ def test_swin_v2_t_is_followed_and_has_torchs_parameters():
     assert [s.in_shape[-1] for s in steps if s.line == 100 and s.kind == "Linear"] == [384, 768, 1536]
     assert steps[-1].out_shape == (1000,)
     assert to_json(summarize_source(SWIN.read_bytes(), str(SWIN), (3, 256, 256), "swin_v2_t"))[0]["params"] == 28351570
+
+
+def test_macs_count_every_window_of_a_sample():
+    """A Linear on a batch of windows runs once per window: forward hooks on torch 2.13's run of
+    WindowNet at 3x40x40 count 628,032 multiply-accumulates (out.numel() x in_features, and
+    out.numel() x in_channels x kernel for the convolutions); one window per sample would be 365,888."""
+    from convlint.summary import summarize_source
+
+    path = ROOT / "fixtures" / "window_attention.py"
+    summary = next(s for s in summarize_source(path.read_bytes(), str(path), (3, 40, 40)) if s.name == "WindowNet")
+    assert summary.macs == 628_032

@@ -64,7 +64,7 @@ def snapshot(path: str) -> str:
             record[label] = {"check": _check(source, path, forced), "summary": _summary(source, path, forced)}
         except Exception as error:  # noqa: BLE001 - a crash is part of the record
             record[label] = f"crash: {type(error).__name__}: {error}"
-    return json.dumps(record, ensure_ascii=False, sort_keys=True)
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def files(paths: list[str], corpus: bool) -> list[str]:

@@ -105,6 +105,8 @@ def _source(ctx, step) -> str:
         return f"{fmt_shape(before, '·')} flattened by {ctx.describe(flatten)}"
     if origin is None:
         return "the declared input" if step.in_shape is not None else "the input"
+    if origin.kind == "fixed":  # a tensor not the model's (a buffer of coordinates)
+        return f"the {fmt_shape(origin.args['shape'], '×')} tensor {ctx.at(ctx.line_of(origin.node), None)}"
     if origin.layer is not None:
         param = _out_param(origin.layer.kind)
         loop = _previous_iteration(ctx, origin, step)

@@ -120,8 +120,8 @@ class Calls:
         if hook is not None:
             return hook(self, args, kwargs, node)
         module, _, attr = name.rpartition(".")
-        if module == "torch.nn":
-            return self.construct(attr, args, kwargs, node)
+        if module == "torch.nn" or module.startswith("torch.nn.modules.") and nn.torch_class(name) is not None:
+            return self.construct(attr, args, kwargs, node)  # (raft's `from torch.nn.modules.batchnorm import BatchNorm2d`)
         if args and is_tensor(args[0]) and module in TENSOR_MODULES:
             return self.tensor_function(attr, args[0], args[1:], kwargs, node, functional=TENSOR_MODULES[module])
         hook = QUAL_FALLBACKS.get(name)

@@ -237,7 +237,9 @@ class Discovery:
             self.root, self.mode, self.scope = module, training, []
             # `others`: tensors of unknown shape for a forward's further parameters without a default
             # (a head's `forward(self, features, coords)`), each as free as the model input
-            extra = [self.emit("input", (), stmt) for _ in range(others)]
+            if argument is None and not others:
+                others = tensor_params(module) - 1
+            extra = [self.emit("input", (), stmt, parameter=True) for _ in range(others)]
             result = self.apply(module, [Tensor(MODEL_INPUT) if argument is None else argument, *extra], {}, stmt)
             output = result.value if isinstance(result, Tensor) else None
         except JUMPS:

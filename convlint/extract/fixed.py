@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import layers as L
+from ..graph import Layer
 from ..sizes import UNKNOWN
 from . import sized
 from .values import ConstTensor, ListVal, ValuedTensor, int_value
@@ -104,6 +106,37 @@ def broadcast(op: str, left: Any, right: Any) -> Any:
         return UNKNOWN
     whole = op in ("Add", "Subtract", "Multiply") and integral(left) and integral(right)
     return ConstTensor(shape, integral=whole)
+
+
+# layers whose rule reads only the last axis, so a tensor of any leading axes goes through them as
+# through a batch (swin v2's position MLP on its table of coordinates)
+LAST_AXIS_LAYERS = {"Linear", "LayerNorm", "ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Identity", "Dropout"}
+
+
+def through_layer(layer: Layer, const: ConstTensor) -> Any:
+    """A layer applied to a tensor of known shape that is not the model's: the shape its rule
+    gives (its values are not followed)."""
+    if not reads_last_axis(layer, const):
+        return UNKNOWN
+    wanted = layer.params.get("in_features") if layer.kind == "Linear" else layer.params.get("normalized_shape")
+    wanted = (wanted,) if int_value(wanted) else wanted
+    if layer.kind in ("Linear", "LayerNorm") and not (isinstance(wanted, tuple) and wanted
+                                                       and all(int_value(w) for w in wanted)):
+        return UNKNOWN
+    if wanted is not None and tuple(const.shape[-len(wanted):]) != wanted:
+        return UNKNOWN  # torch raises (the channel checks read the model's tensors, not this one)
+    try:
+        shape = L.output_shape(layer.kind, layer.params, const.shape[1:])
+    except Exception:  # noqa: BLE001 - torch would raise, or a rule we do not follow: unknown, never a finding
+        return UNKNOWN
+    if shape is None or not all(isinstance(d, int) and d > 0 for d in shape):
+        return UNKNOWN
+    return ConstTensor((const.shape[0], *shape))
+
+
+def reads_last_axis(layer: Layer, const: ConstTensor) -> bool:
+    return layer.kind in LAST_AXIS_LAYERS and layer.params is not None and len(const.shape) >= 2 \
+        and all(isinstance(d, int) and d > 0 for d in const.shape)
 
 
 # ---- torch functions of such tensors, each hook(interp, args, kwargs, node)

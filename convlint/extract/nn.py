@@ -12,7 +12,8 @@ from typing import Any
 from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
-from . import einops
+from . import einops, fixed
+from .probe import probe
 from .state import MAX_SPECULATION, catches
 from .values import (
     BUFFER, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, Lazy,
@@ -53,7 +54,7 @@ TORCH_PRIVATE = frozenset("""
 MODULE_QUERIES = {
     "parameters", "named_parameters", "buffers", "named_buffers", "modules", "named_modules", "state_dict",
     "extra_repr", "zero_grad", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
-    "requires_grad_", "load_state_dict", "to", "cuda", "cpu", "float", "half", "double", "share_memory",
+    "requires_grad_", "load_state_dict", "to", "cuda", "cpu", "float", "half", "double", "share_memory", "train", "eval",
 }
 # the public names of nn.Sequential, nn.ModuleList and nn.ModuleDict and their instances (torch 2.13):
 # Python finds these before torch's __getattr__ looks for a child of that name
@@ -322,6 +323,10 @@ class Modules:
 
     def apply(self, module: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
         """Call a module on tensors: leaf layers become ops, containers and instances are followed."""
+        if self.mode is None and self.depth and len(args) == 1 and not kwargs and isinstance(args[0], ConstTensor) \
+                and args[0].parameter is None and isinstance(module, (Container, Instance)):
+            # while a model is built (torchvision's retrieve_out_channels; not a script's own top-level run)
+            return probe(self, module, args[0], node)
         if self.ops is None:
             return UNKNOWN
         if isinstance(module, Layer):
@@ -330,7 +335,7 @@ class Modules:
             if len(args) == 1 and is_tensor(args[0]) and not kwargs:
                 return self.emit("layer", (args[0].value,), node, module)
             if len(args) == 1 and isinstance(args[0], ConstTensor) and not kwargs:
-                return _on_constant(module, args[0])
+                return self.on_constant(module, args[0], node, node)
             return self.unknown_result(args, kwargs, node)
         if isinstance(module, Container):
             if module.kind != "Sequential" or len(args) != 1 or kwargs:
@@ -364,6 +369,14 @@ class Modules:
                 with self.inside(module):
                     return self.apply(base, args, kwargs, node)
         return self.unknown_result(args, kwargs, node)
+
+    def on_constant(self, layer: Layer, const: ConstTensor, node: ast.AST, source: ast.AST) -> Any:
+        """A layer applied to a tensor of known shape that is not the model's (swin v2's table of
+        coordinates through its MLP, `source` the call): the shape its rule gives, and a step of
+        the model that reads that tensor (a "fixed" op: the checks see what the layer receives)."""
+        if fixed.reads_last_axis(layer, const):
+            self.emit("layer", (self.emit("fixed", (), source, shape=const.shape).value,), node, layer)
+        return fixed.through_layer(layer, const)
 
     def apply_either(self, module: OneOf, args: list, kwargs: dict, node: ast.AST) -> Any:
         """Each option called as an arm of a branch (what one builds or emits may never happen);
@@ -432,7 +445,7 @@ class Modules:
         for child in children:
             if isinstance(value, ConstTensor):
                 # not the model's tensor (swin v2's table of coordinates): shapes through layers only
-                value = _on_constant(child, value) if isinstance(child, Layer) else \
+                value = self.on_constant(child, value, child.node, node) if isinstance(child, Layer) else \
                     self.apply(child, [value], {}, node) if isinstance(child, Container) else UNKNOWN
                 continue
             if not is_tensor(value):
@@ -586,32 +599,6 @@ def _registered_buffer(args: list, kwargs: dict) -> Any:
     `torch.tensor([eps])`), else a buffer of unknown shape."""
     tensor = args[0] if args else kwargs.get("tensor")
     return tensor if isinstance(tensor, ConstTensor) and tensor.parameter is None else BUFFER
-
-
-# layers whose rule reads only the last axis, so a tensor of any leading axes goes through them as
-# through a batch (swin v2's position MLP on its table of coordinates)
-LAST_AXIS_LAYERS = {"Linear", "LayerNorm", "ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Identity", "Dropout"}
-
-
-def _on_constant(layer: Layer, const: ConstTensor) -> Any:
-    """A layer applied to a tensor of known shape that is not the model's: the shape its rule
-    gives (its values are not followed)."""
-    if layer.kind not in LAST_AXIS_LAYERS or layer.params is None or len(const.shape) < 2:
-        return UNKNOWN
-    wanted = layer.params.get("in_features") if layer.kind == "Linear" else layer.params.get("normalized_shape")
-    wanted = (wanted,) if int_value(wanted) else wanted
-    if layer.kind in ("Linear", "LayerNorm") and not (isinstance(wanted, tuple) and wanted
-                                                       and all(int_value(w) for w in wanted)):
-        return UNKNOWN
-    if wanted is not None and tuple(const.shape[-len(wanted):]) != wanted:
-        return UNKNOWN  # torch raises (the channel checks read the model's tensors, not this one)
-    try:
-        shape = L.output_shape(layer.kind, layer.params, const.shape[1:])
-    except Exception:  # noqa: BLE001 - torch would raise, or a rule we do not follow: unknown, never a finding
-        return UNKNOWN
-    if shape is None or not all(isinstance(d, int) and d > 0 for d in shape):
-        return UNKNOWN
-    return ConstTensor((const.shape[0], *shape))
 
 
 def _modules_of(module: Any, depth: int = 0) -> list | None:

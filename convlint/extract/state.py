@@ -59,6 +59,7 @@ class State:
         self.touched: list = []  # per open speculation: (serial at entry, instance merged by exec_arms, changes)
         self.mode: bool | None = None  # nn.Module.training while a model runs (None: while it is built)
         self.mode_read = False  # whether the model's forward read it
+        self.probing = False  # running a module on a known tensor while a model is built (probe.py)
         self.made = None  # the last evaluation run's construction (discovery.Construction)
         self.applied: dict[int, Any] = {}  # the modules some run of the current candidate called, by id
         self.root: Any = None  # the module the last build ran

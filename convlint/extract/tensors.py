@@ -191,7 +191,8 @@ class Tensors:
         if key not in pieces.made:
             pieces.made[key] = self.emit(
                 "split", (pieces.tensor.value,), pieces.node, call=pieces.call, mode=pieces.mode,
-                param=tuple(v if int_value(v) else None for v in pieces.param) if pieces.mode == "sections" else pieces.param,
+                param=tuple(v if int_value(v) or is_read_size(v) else None for v in pieces.param)
+                if pieces.mode == "sections" else pieces.param,
                 dim=pieces.dim, index=index, expected=expected,
             )
         return pieces.made[key]
@@ -200,8 +201,13 @@ class Tensors:
         if isinstance(sizes, ShapeOf):
             return self.emit("unknown", (tensor.value,), node)
         items = self.iterate(sizes)
-        if items is None or not all(int_value(s) or is_read_size(s) or is_batch(s) for s in items):
+        if items is None:
             return self.emit("unknown", (tensor.value,), node)
+        if not all(int_value(s) or is_read_size(s) or is_batch(s) for s in items):
+            # some size unknown (video swin's windows of an undecided length): the rank and the sizes
+            # given are what torch makes, whatever the others are
+            partial = tuple(s if int_value(s) or is_read_size(s) else None for s in items)
+            return self.emit("view", (tensor.value,), node, sizes=(), partial=partial, call=call)
         return self.emit("view", (tensor.value,), node, sizes=tuple(items), call=call)
 
     def matmul(self, call: str, left: Any, right: Any, node) -> Any:
@@ -266,7 +272,7 @@ def _chunk_or_split(interp, name, tensor, args, kwargs, node):
         return interp.unknown_result([tensor, *args], kwargs, node)
     if isinstance(param, (ListVal, tuple)):
         sizes = tuple(param.items if isinstance(param, ListVal) else param)
-        if name == "chunk" or not sizes or not all(int_value(v) or v is UNKNOWN for v in sizes):
+        if name == "chunk" or not sizes or not all(int_value(v) or is_read_size(v) or v is UNKNOWN for v in sizes):
             return interp.unknown_result([tensor, *args], kwargs, node)
         return Pieces(tensor, name, "sections", sizes, dim, node)
     if not int_value(param) or param <= 0:

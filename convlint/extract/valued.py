@@ -14,6 +14,7 @@ import math
 import struct
 from typing import Any
 
+from ..graph import is_read_size
 from ..sizes import UNKNOWN
 from .tensors import ARITHMETIC, const_method
 from .values import ConstTensor, ListVal, Qual, ValuedTensor, int_value, numeric
@@ -318,6 +319,8 @@ def _tensor(interp, args, kwargs, node):  # torch.tensor(data, dtype=None, devic
     data = args[0] if len(args) == 1 else kwargs.get("data")
     if set(kwargs) - {"data", "dtype", "device", "requires_grad"} or len(args) > 1:
         return UNKNOWN
+    if is_read_size(data) and kwargs.get("dtype") is None:
+        return ConstTensor((), integral=True)  # of a size read off a tensor (raft's `torch.tensor(num_channels)`)
     number = numeric(data) or isinstance(data, bool)
     items = [data] if number else interp.iterate(data)
     if not items or not all(numeric(v) or isinstance(v, bool) for v in items):

@@ -115,7 +115,19 @@ def macs(step: Step):
         positions = numel(step.in_shape[1:]) if step.in_shape is not None else None
     else:
         positions = numel(step.out_shape[1:]) if step.out_shape is not None else None
-    return None if positions is None else weights * positions
+    return None if positions is None else per_sample(weights * positions, step)
+
+
+def activations(step: Step):
+    """The elements of a step's output for one sample of the model input."""
+    return per_sample(numel(step.out_shape), step)
+
+
+def per_sample(count, step: Step):
+    """A count of one row of a step's batch times the rows each sample of the model input has in
+    it (the windows or frames folded into the batch, raft's two images stacked in one)."""
+    rows = step.output.frames * (step.output.lead or 1)  # a tensor that is not the model's: all its rows, once
+    return count if count is None or rows == 1 else count * rows
 
 
 def memory_estimate(shape, rows: list, params: int) -> dict | None:

@@ -19,7 +19,12 @@ Choices where the issue is silent:
 - MACs: what forward hooks on Conv*/Linear count (output.numel() × in_channels/groups ×
   prod(kernel); output.numel() × in_features), weights × input positions for ConvTranspose*
   (its real count); every other layer and followed operation 0 (additions, cat, pools, norms,
-  activations), an operation convlint does not follow unknown;
+  activations), an operation convlint does not follow unknown; MACs and activations are per sample
+  of the model input: times the rows each sample has in a step's batch (swin's windows, RAFT's two
+  images stacked in one batch);
+- a layer run on a tensor that is not the model's (swin v2's position MLP on its table of
+  coordinates) shows that tensor's whole shape (its leading axis is no batch) and counts once;
+  a forward's further inputs (RAFT's image2) get no row, as torchinfo shows none;
 - module paths: a row of a registered layer carries its name in torch's named_modules(); a row of
   an operation (an add, a functional call) carries the path of the module whose forward ran it,
   one level deeper; --depth N folds consecutive rows below N into one row per module;
@@ -40,7 +45,7 @@ from ..graph import MODEL_INPUT, Layer, Model
 from ..propagate import OPS, SPATIAL_NAMES, Step
 from ..sizes import Sym
 from ..sizing import propagate  # memoised: the size searches ask for the same runs
-from .measures import field_view, identity_field, macs, memory_estimate, numel, receptive_field
+from .measures import activations, field_view, identity_field, macs, memory_estimate, numel, receptive_field
 
 MAX_LAYER_TEXT = 44
 
@@ -365,14 +370,17 @@ def _rows(positions, steps: list[Step], model: Model | None = None):
 
     for index, step in enumerate(steps):
         op = step.op
+        if op.kind == "fixed" or op.kind == "input" and op.args.get("parameter"):
+            continue  # a tensor not the model's, a further parameter of the forward (raft's image2): no operation
         layer = op.layer
         node = layer.node if layer is not None else op.node
         line = _line(positions, node, layer)
         if index == 0 or MODEL_INPUT in op.inputs:
             fields.setdefault(MODEL_INPUT, identity_field(step.in_shape))
         fields[op.output] = receptive_field(step, [fields.get(v) for v in op.inputs])
+        shown = step.out_shape if not step.output.lead or step.out_shape is None else (step.output.lead, *step.out_shape)
         row = Row(line, _layer_text(positions, node, layer), layer.kind if layer is not None else op.kind,
-                  step.out_shape, None, field_view(fields[op.output]), macs(step), numel(step.out_shape))
+                  shown, None, field_view(fields[op.output]), macs(step), activations(step))
         row.path, row.depth = _place(paths, layer, op.scope)
         row.maybe = op.speculative
         rows.append(row)
