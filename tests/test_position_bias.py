@@ -9,6 +9,8 @@ and 3x64)"."""
 
 from pathlib import Path
 
+import pytest
+
 from convlint.engine import lint_source
 from convlint.summary import summarize_source
 
@@ -31,6 +33,7 @@ def test_a_position_mlp_built_for_other_coordinates_is_reported_at_its_line():
         (25, "CL001", "Linear expects 3 input features but receives 2 (the 1×7×7×2 tensor on line 33)")]
 
 
+@pytest.mark.skipif(not SWIN.is_file(), reason="the corpus is not fetched (tools/corpus.py)")
 def test_swin_v2_runs_its_position_mlps():
     summary = summarize_source(SWIN.read_bytes(), str(SWIN), model_name="swin_v2_t")[0]
     first = [(r.path, r.output_shape, r.macs) for r in summary.rows if r.path.startswith("features.1.0.attn.cpb_mlp")]

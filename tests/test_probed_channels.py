@@ -9,6 +9,8 @@ input[1, 40, 16, 16] to have 24 channels, but got 40 channels instead"."""
 import re
 from pathlib import Path
 
+import pytest
+
 from convlint.engine import lint_source
 from convlint.summary import summarize_source
 
@@ -37,6 +39,7 @@ def test_the_probe_leaves_the_models_own_run_alone():
         ("backbone.stem", (24, 16, 16)), ("backbone.stage", (40, 8, 8))]
 
 
+@pytest.mark.skipif(not SSDLITE.is_file(), reason="the corpus is not fetched (tools/corpus.py)")
 def test_ssdlite_heads_receive_the_channels_of_the_backbone_torchvision_probes():
     summary = summarize_source(SSDLITE.read_bytes(), str(SSDLITE), model_name="ssdlite320_mobilenet_v3_large")[0]
     projections = [r.params["weights"] for r in summary.rows

@@ -10,6 +10,8 @@ input[1, 160, 16, 12] to have 128 channels, but got 160 channels instead"."""
 
 from pathlib import Path
 
+import pytest
+
 from convlint.engine import analyze_source, lint_source
 from convlint.summary import summarize_source
 
@@ -87,6 +89,7 @@ class Pair(nn.Module):
         (13, "CL006", "torch.cat along dim 0 needs equal sizes elsewhere, but gets (N, 3, 16, 16) and (N, 3, 15, 16)")]
 
 
+@pytest.mark.skipif(not RAFT.is_file(), reason="the corpus is not fetched (tools/corpus.py)")
 def test_raft_runs_its_forward_on_both_images():
     from convlint.summary import summarize_source
 
