@@ -135,7 +135,8 @@ class Propagation:
                 if unranked is not None:
                     inputs[0] = values[op.inputs[0]] = TensorInfo(None, unranked=unranked)
                     seeded = unranked
-        if op.kind == "input" or op.kind in FREE_KEEPING and any(i in free for i in op.inputs) \
+        guards_free = op.kind == "rank" and op.inputs[0] in free and op.args["rank"] > 1
+        if op.kind == "input" or guards_free or op.kind in FREE_KEEPING and any(i in free for i in op.inputs) \
                 and all(i.shape is None for i in inputs):
             # an undecided fix-up of a free input (`if x.dim() == 4: x = x.unsqueeze(2)`), or the
             # input standardised by statistics of its own (`(x - x.mean(...)) / x.std(...)`, kornia's
@@ -146,7 +147,9 @@ class Propagation:
             # the free input made grayscale (xfeat): free as well, of one channel
             free.add(op.output)
             self.one_channel.add(op.output)
-        if any(i.batch_at for i in inputs) and op.kind not in BATCH_MOVERS:
+        if guards_free:
+            step = Step(op, inputs, inputs[0])  # the first layer to read it still gives its shape, of that rank
+        elif any(i.batch_at for i in inputs) and op.kind not in BATCH_MOVERS:
             step = Step(op, inputs, UNKNOWN_TENSOR)  # only a permute, an index or an unbind brings the batch back
         else:
             step = _with_frames(_run(op, inputs, values))
@@ -196,17 +199,29 @@ def _run_cat(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 
 def _run_broadcast(op: Op, inputs: list[TensorInfo], values) -> Step:
-    const = resolve_all(op.args["const"], values)  # a mask's sizes read off tensors (extract/sized.py)
-    if not all(is_size(d) for d in const):
+    # a mask's sizes read off tensors, a parameter's sizes not followed (extract/sized.py): None if unknown
+    const = tuple(None if d is UNKNOWN else d for d in resolve_all(op.args["const"], values))
+    if not all(d is None or is_size(d) for d in const):
         return Step(op, inputs, UNKNOWN_TENSOR)
     shape, error = _broadcast_const(inputs[0].shape, const)
     keeps = shape is not None and inputs[0].shape is not None and shape[:1] == inputs[0].shape[:1]
     if error:
         name = {"Add": "sum", "Subtract": "difference", "Multiply": "product", "Divide": "quotient"}.get(
             op.args.get("op"), f"torch.{op.args.get('op')}")
-        error = f"{name} of a tensor {format_shape(inputs[0].shape)} and a parameter {tuple(const)} whose {error}"
+        error = f"{name} of a tensor {format_shape(inputs[0].shape)} and a parameter {format_shape(const, False)} whose {error}"
     return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)),
                 error=error)
+
+
+def _run_rank(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """Past `if t.ndim != k: raise` (extract/guards.py): a tensor of that rank, its sizes unknown
+    where nothing else gave them; one of another rank never gets past it."""
+    incoming, rank = inputs[0], op.args["rank"]
+    if incoming.shape is not None:
+        return Step(op, inputs, incoming if len(incoming.shape) + 1 == rank else UNKNOWN_TENSOR)
+    if incoming.unranked is not None:
+        return Step(op, inputs, incoming)
+    return Step(op, inputs, TensorInfo((None,) * (rank - 1)))
 
 
 def _run_split(op: Op, inputs: list[TensorInfo], values) -> Step:
@@ -788,6 +803,7 @@ OPS = {
     "elementwise": OpKind(_run_elementwise, _named("sum")),
     "cat": OpKind(_run_cat, _named("torch.cat")),
     "broadcast": OpKind(_run_broadcast, _named("broadcast")),
+    "rank": OpKind(_run_rank, _named("rank guard")),
     "split": OpKind(_run_split, _called),
     "permute": OpKind(_run_permute, _called),
     "join": OpKind(_run_join, _named("join")),

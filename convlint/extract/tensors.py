@@ -16,7 +16,7 @@ from ..sizes import UNKNOWN
 from . import fixed, sized
 from .pointwise import POINTWISE
 from .values import (
-    ConstTensor, ListVal, Pieces, Raise, ShapeOf, SizesOf, Tensor, as_param, int_value, is_tensor, numeric,
+    ConstTensor, ListVal, Pieces, Raise, ShapeOf, SizedTensor, SizesOf, Tensor, as_param, int_value, is_tensor, numeric,
 )
 
 # torch functions of tensors that keep the shape and are not in torch's elementwise list
@@ -597,6 +597,8 @@ def _const(interp, args, kwargs, node, full=False):
         return ConstTensor(sizes)
     if isinstance(sizes, tuple) and sizes and all(sized.is_size(d) for d in sizes) and set(kwargs) <= _CONST_KEYWORDS:
         return sized.made(sizes)  # `torch.zeros((1, hp, wp, 1))` of sizes read off a tensor
+    if sized.is_partial(sizes) and set(kwargs) <= _CONST_KEYWORDS:
+        return SizedTensor(sizes)
     return UNKNOWN
 
 

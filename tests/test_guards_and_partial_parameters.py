@@ -1,0 +1,106 @@
+"""A tensor's rank stated only by a guard that raises otherwise (`if timesteps.ndim != 1: raise`),
+a model whose forward takes a second tensor (a diffusion UNet's timesteps), and a parameter of a
+partly known shape (a position embedding of as many tokens as an image size nobody gives). The
+fixture is fixtures/zoo/monai/networks/nets/tinydiffusion.py (our own code, in monai's style).
+Every number was checked once with torch (numpy's prod stood in by math.prod):
+TinyTimeUNet(1)(torch.zeros(2, 1, 8, 8), torch.tensor([1, 500])) is (2, 64, 8, 8) with 43,744
+parameters; TinyPatchEmbedding(3, (32, 32), (8, 8))(torch.zeros(2, 3, 32, 32)) is (2, 16, 96)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from convlint.engine import lint_source
+from convlint.extract.guards import raising_guard, stated_rank
+from convlint.sizes import var
+from convlint.summary.tables import summarize_source
+
+TINYDIFFUSION = Path(__file__).resolve().parent.parent / "fixtures" / "zoo" / "monai" / "networks" / "nets" / "tinydiffusion.py"
+SOURCE = TINYDIFFUSION.read_text()
+
+
+def findings(source: str) -> list[tuple[int, str, str]]:
+    return [(f.span.line, f.code, f.message) for f in lint_source(source, str(TINYDIFFUSION))]
+
+
+def rows(name: str) -> list[tuple[int, tuple | None]]:
+    s = summarize_source(SOURCE.encode(), str(TINYDIFFUSION), model_name=name)[0]
+    return [(row.line, row.output_shape) for row in s.rows]
+
+
+def test_the_fixture_is_silent():
+    assert findings(SOURCE) == []
+
+
+def test_the_timesteps_have_the_rank_their_guard_states_and_the_time_embedding_is_followed():
+    h, w = var("H"), var("W")
+    assert rows("TinyTimeUNet")[1:] == [
+        (15, ()),  # past the guard: (N,)
+        (20, (1,)), (20, (16,)), (21, (32,)),  # the sinusoidal embedding of half_dim 16, cos then sin
+        (31, (128,)), (31, (128,)), (31, (128,)), (28, (32, h, w)), (33, (32,)), (42, (32, 1, 1)),
+        (42, (32, h, w)), (34, (32, h, w)), (35, (64, h, w)),
+    ]
+
+
+def test_a_position_embedding_of_unknown_tokens_keeps_the_width():
+    assert rows("TinyPatchEmbedding")[:5] == [(50, (96, None, None)), (56, (96, None)), (56, (None, 96)),
+                                              (57, (None, 96)), (52, (None, 96))]
+    s = summarize_source(SOURCE.encode(), str(TINYDIFFUSION), model_name="TinyPatchEmbedding")[0]
+    embedding = [row for row in s.rows if row.path == "position_embeddings"]
+    assert [row.params_unknown for row in embedding] == [True]  # its count depends on the tokens: never a number
+    assert s.params is None
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    # torch: "mat1 and mat2 shapes cannot be multiplied (2x128 and 32x32)"
+    ("nn.Linear(time_embed_dim, channels[0])", "nn.Linear(channels[0], channels[0])",
+     (33, "CL001", "Linear expects 32 input features but receives 128 (out_features of the Linear on line 31)")),
+    # torch: "mat1 and mat2 shapes cannot be multiplied (2x34 and 32x128)"
+    ("torch.arange(start=0, end=half_dim, dtype=torch.float32)",
+     "torch.arange(start=0, end=half_dim + 1, dtype=torch.float32)",
+     (31, "CL001", "Linear expects 32 input features but receives 34 (the output of the torch.cat on line 21)")),
+    # torch: "Given normalized_shape=[192], expected input with shape [*, 192], but got input of size[2, 16, 96]"
+    ("self.norm = nn.LayerNorm(hidden_size)", "self.norm = nn.LayerNorm(hidden_size * 2)",
+     (52, "CL001", "LayerNorm expects trailing dimensions 192 but receives 96 (its input is ?×96)")),
+])
+def test_a_mismatch_past_a_guard_or_a_partial_parameter_is_found_at_its_line(old, new, expected):
+    assert old in SOURCE
+    assert findings(SOURCE.replace(old, new)) == [expected]
+
+
+def test_an_undecided_guard_of_another_rank_or_without_a_raise_states_nothing():
+    # the rank stated is the one the guard lets through; a test of a range, an else arm, or an arm
+    # that does more than raise states none
+    changed = SOURCE.replace("if timesteps.ndim != 1:", "if timesteps.ndim < 1:")
+    assert rows_of(changed)[1][1] is None
+    changed = SOURCE.replace('        raise ValueError("Timesteps should be a 1d-array")\n',
+                             '        timesteps = timesteps.flatten(1)\n')
+    assert [shape for line, shape in rows_of(changed) if line == 31] == [None, None, None]
+
+
+def rows_of(source: str) -> list[tuple[int, tuple | None]]:
+    s = summarize_source(source.encode(), str(TINYDIFFUSION), model_name="TinyTimeUNet")[0]
+    return [(row.line, row.output_shape) for row in s.rows]
+
+
+@pytest.mark.parametrize("code, holds, expected", [
+    ("t.ndim == 4", True, ("t", 4)), ("t.ndim != 4", False, ("t", 4)), ("4 == t.dim()", True, ("t", 4)),
+    ("len(t.shape) != 3", False, ("t", 3)), ("len(t.size()) == 5", True, ("t", 5)),
+    ("not t.ndimension() == 2", False, ("t", 2)),
+    ("t.ndim != 4", True, None), ("t.ndim == 4", False, None), ("t.ndim > 3", True, None),
+    ("t.ndim == True", True, None), ("t.ndim == 0", True, None), ("self.t.ndim == 4", True, None),
+    ("t.ndim == 4 == u.ndim", True, None),
+])
+def test_the_tests_that_state_a_rank(code, holds, expected):
+    found = stated_rank(ast.parse(code, mode="eval").body, holds)
+    assert (found if found is None else (found[0].id, found[1])) == expected
+
+
+def test_only_an_if_that_raises_and_has_no_else_is_a_guard():
+    guard = raising_guard(ast.parse("if x.dim() != 4:\n    raise ValueError").body[0])
+    assert (guard[0].id, guard[1]) == ("x", 4)
+    assert raising_guard(ast.parse("if x.dim() != 4:\n    raise ValueError\nelse:\n    pass").body[0]) is None
+    assert raising_guard(ast.parse("if x.dim() != 4:\n    x = x[None]").body[0]) is None
