@@ -104,3 +104,34 @@ def test_only_an_if_that_raises_and_has_no_else_is_a_guard():
     assert (guard[0].id, guard[1]) == ("x", 4)
     assert raising_guard(ast.parse("if x.dim() != 4:\n    raise ValueError\nelse:\n    pass").body[0]) is None
     assert raising_guard(ast.parse("if x.dim() != 4:\n    x = x[None]").body[0]) is None
+
+
+GUARDED_INPUT = """\
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.norm = nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        assert x.dim() == 4, "a batch of images"
+        if x.ndim != 4:
+            raise ValueError(x.shape)
+        return self.norm(self.conv(x))
+"""
+
+
+def test_a_guard_on_the_model_input_leaves_the_first_layer_to_give_its_shape():
+    s = summarize_source(GUARDED_INPUT.encode(), "net.py")[0]
+    h, w = var("H"), var("W")
+    assert [(row.line, row.output_shape) for row in s.rows] == [
+        (11, None), (12, None), (7, (8, h - 2, w - 2)), (8, (8, h - 2, w - 2))]
+    assert findings_of(GUARDED_INPUT.replace("nn.BatchNorm2d(8)", "nn.BatchNorm2d(4)")) == [
+        (8, "CL001", "BatchNorm2d expects 4 input channels but receives 8 (out_channels of the Conv2d on line 7)")]
+
+
+def findings_of(source: str) -> list[tuple[int, str, str]]:
+    return [(f.span.line, f.code, f.message) for f in lint_source(source, "net.py")]

@@ -79,16 +79,36 @@ def layer_op(kind: str, args: list, inputs: tuple, output: int) -> Op:
     return Op("layer", inputs, output, None, Layer(kind, L.bind(kind, args, {}), None, None))
 
 
-@pytest.mark.parametrize("second, channels", [
-    (1, 8),  # the conv's output added to itself: one rank, 8 channels
-    (3, None),  # added to another input's: torch broadcasts from the right, so whose axis is whose is not known
+@pytest.mark.parametrize("width, second, channels", [
+    (8, 1, 8),  # the conv's output added to itself: one rank, 8 channels
+    # added to another input's of 8 channels: torch aligns them from the right, so one's channel axis may
+    # meet the other's batch or a padded axis, where it raises or keeps 8 (torch.broadcast_shapes of every
+    # pair of shapes (N, 8, ...) of ranks 2 to 5 with sizes 1, 2, 3, 8: 4,464 that broadcast, all (N, 8, ...))
+    (8, 3, 8),
+    (1, 3, None),  # of one channel each: the other's batch may broadcast over it ((N, 1, 5) + (N, 1): (N, N, 5))
 ])
-def test_only_tensors_known_to_share_a_rank_broadcast_their_channels(second, channels):
-    ops = [layer_op("ConvNd", [1, 8, 3], (0,), 1), Op("input", (), 2, None), layer_op("GroupNorm", [1, 8], (2,), 3),
-           Op("elementwise", (1, second), 4, None), layer_op("GroupNorm", [4, 8], (4,), 5)]
+def test_equal_channel_counts_other_than_one_broadcast_whatever_the_ranks(width, second, channels):
+    ops = [layer_op("ConvNd", [1, width, 3], (0,), 1), Op("input", (), 2, None), layer_op("GroupNorm", [1, width], (2,), 3),
+           Op("elementwise", (1, second), 4, None), layer_op("GroupNorm", [1, width], (4,), 5)]
     steps = propagate(Model("m", None, None, ops))
     assert [step.seeded for step in steps] == [True, False, True, False, False]
     assert steps[-1].received() == channels and steps[-1].in_shape is None
+
+
+ALL, NEW = ("slice", None, None, None), ("new",)
+
+
+def test_the_arms_of_a_branch_of_two_ranks_agree_on_their_channels():
+    # `temb[:, :, None, None]` or `temb[:, :, None, None, None]` by spatial_dims, added to a map of unknown rank
+    ops = [layer_op("ConvNd", [1, 8, 3], (0,), 1), Op("input", (), 2, None), Op("rank", (2,), 3, None, args={"rank": 1}),
+           Op("index", (3,), 4, None, args={"spec": (ALL, NEW)}), layer_op("Linear", [1, 8], (4,), 5),
+           Op("index", (5,), 6, None, args={"spec": (ALL, ALL, NEW, NEW)}),
+           Op("index", (5,), 7, None, args={"spec": (ALL, ALL, NEW, NEW, NEW)}),
+           Op("join", (6, 7), 8, None), Op("elementwise", (1, 8), 9, None), layer_op("GroupNorm", [2, 8], (9,), 10)]
+    steps = propagate(Model("m", None, None, ops))
+    assert [step.out_shape for step in steps[2:8]] == [(), (1,), (8,), (8, 1, 1), (8, 1, 1, 1), None]
+    assert steps[7].output.unranked == L.Unranked(8, 1, True, None)
+    assert steps[-1].received() == 8
 
 
 NOT_FOLLOWED = """\
