@@ -135,3 +135,36 @@ def test_a_guard_on_the_model_input_leaves_the_first_layer_to_give_its_shape():
 
 def findings_of(source: str) -> list[tuple[int, str, str]]:
     return [(f.span.line, f.code, f.message) for f in lint_source(source, "net.py")]
+
+
+SINCOS = """\
+import torch
+import torch.nn as nn
+
+
+class SinCosEmbedding(nn.Module):
+    def __init__(self, grid=4, embed_dim=16, temperature=10000.0):
+        super().__init__()
+        grid_h, grid_w = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32))
+        omega = 1.0 / (temperature ** (torch.arange(embed_dim // 4, dtype=torch.float32) / (embed_dim // 4)))
+        out_h = torch.einsum("m,d->md", [grid_h.flatten(), omega])
+        out_w = torch.einsum("m,d->md", [grid_w.flatten(), omega])
+        pos = torch.cat([torch.sin(out_w), torch.cos(out_w), torch.sin(out_h), torch.cos(out_h)], dim=1)[None, :, :]
+        self.position_embeddings = nn.Parameter(pos)
+        self.position_embeddings.requires_grad = False
+        self.head = nn.Linear(embed_dim, 4)
+
+    def forward(self, x):
+        return self.head(x + self.position_embeddings)
+"""
+
+
+def test_a_sin_cos_position_table_has_its_shape():
+    # torch: the table is (1, 16, 16), 256 parameters (frozen, still counted by parameters()), 324 in all;
+    # SinCosEmbedding()(torch.zeros(2, 16, 16)) is (2, 16, 4)
+    s = summarize_source(SINCOS.encode(), "sincos.py", input_shape=(16, 16))[0]
+    assert (s.params, s.output_shape) == (324, (16, 4))
+    # torch: "mat1 and mat2 shapes cannot be multiplied (32x16 and 32x4)"
+    wrong = SINCOS.replace("nn.Linear(embed_dim, 4)", "nn.Linear(embed_dim * 2, 4)")
+    assert [(f.span.line, f.code, f.message) for f in lint_source(wrong, "sincos.py", input_shape=(16, 16))] == [
+        (15, "CL001", "Linear expects 32 input features but receives 16 (the declared input)")]

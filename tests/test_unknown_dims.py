@@ -138,3 +138,52 @@ def test_a_sequence_holding_a_module_we_cannot_follow_is_not_run_without_it():
     # the BatchNorm2d(64) reads what make_conv's module gives, not the 3 channels of the input
     assert lint_source(NOT_FOLLOWED, "unit.py") == []
 
+
+
+TINYATTNUNET = TINYENCODER.parent / "tinyattnunet.py"
+ATTN_SOURCE = TINYATTNUNET.read_text()
+
+
+def attn_findings(source: str) -> list[tuple[int, str, str]]:
+    return [(f.span.line, f.code, f.message) for f in lint_source(source, str(TINYATTNUNET))]
+
+
+def test_a_diffusion_unet_of_unknown_dimensions_is_silent_when_its_channels_chain():
+    # torch: TinyAttnUNet(2) maps (2, 1, 8, 8) and timesteps (2,) to (2, 1, 8, 8) with 10,953 parameters,
+    # TinyAttnUNet(3) (2, 1, 4, 4, 4) to (2, 1, 4, 4, 4) with 27,369
+    assert attn_findings(ATTN_SOURCE) == []
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    # torch: "Expected weight to be a vector of size equal to the number of channels in input, but got
+    # weight of shape [16] and input of shape [2, 8, 8, 8]": the out block, past the attention, the
+    # upsampler run through super().forward() and the cat of the skip
+    ("nn.GroupNorm(4, channels[0]), nn.SiLU()", "nn.GroupNorm(4, channels[1]), nn.SiLU()",
+     [(85, "CL001", "GroupNorm expects 16 input channels but receives 8 (out_channels of the ConvNd on line 61)")]),
+    # torch: "... weight of shape [16] and input of shape [2, 24, 8, 8]": the skip's channels forgotten;
+    # the convolutions after the norm read the 24 channels too
+    ("ResnetBlock(spatial_dims, channels[1] + channels[0], channels[0], temb_channels)",
+     "ResnetBlock(spatial_dims, channels[1], channels[0], temb_channels)",
+     [(53, "CL001", "GroupNorm expects 16 input channels but receives 24 (the output of the torch.cat on line 93)"),
+      (54, "CL001", "ConvNd expects 16 input channels but receives 24 (the output of the torch.cat on line 93)"),
+      (61, "CL001", "ConvNd expects 16 input channels but receives 24 (the output of the torch.cat on line 93)")]),
+    # torch: "mat1 and mat2 shapes cannot be multiplied (128x16 and 48x16)": the map's tokens, channels last
+    ("self.out_proj = nn.Linear(channels, channels)", "self.out_proj = nn.Linear(channels * 3, channels)",
+     [(34, "CL001", "Linear expects 48 input features but receives 16 (the output of the torch.einsum on line 43)")]),
+])
+def test_a_diffusion_unet_s_channels_are_checked_through_attention_at_an_unknown_rank(old, new, expected):
+    assert old in ATTN_SOURCE
+    assert attn_findings(ATTN_SOURCE.replace(old, new)) == expected
+
+
+def test_no_spatial_size_of_the_unknown_rank_is_shown():
+    s = summarize_source(ATTN_SOURCE.encode(), str(TINYATTNUNET), model_name="TinyAttnUNet")[0]
+    rows = [(row.line, row.output_shape) for row in s.rows]
+    attention = rows.index((32, None))  # its GroupNorm, at the map's unknown rank
+    assert rows[attention:attention + 13] == [
+        (32, None), (40, (16, None)), (40, (None, 16)),  # the map as tokens: their count unknown, their width not
+        (33, (None, 48)), (41, (None, 16)), (41, (None, 16)), (41, (None, 16)), (42, (None, None)), (43, (None, 16)),
+        (34, (None, 16)), (44, (16, None)), (44, None), (45, None),  # reshaped back to the map's shape, rank unknown
+    ]
+    assert (66, (16, 1, 1)) in rows and (68, (16, 1, 1, 1)) in rows  # the time embedding of either branch
+    assert s.output_shape is None and s.params is None
