@@ -752,7 +752,9 @@ def _described(inputs: list[TensorInfo]) -> list[L.Unranked] | None:
     arms of ranks 4 and 5); None when one is not known at all or has no channel axis."""
     found = []
     for i in inputs:
-        if i.shape is not None and len(i.shape) >= 1 and not i.batch_at:
+        if i.frames != 1 or i.batch_at or i.pair_from is not None:
+            return None  # a batch of other rows than the model's samples: not described here
+        if i.shape is not None and len(i.shape) >= 1:
             found.append(L.Unranked(i.shape[0], i.shape[-1], all(d == 1 for d in i.shape[1:]), None))
         elif i.shape is None and i.unranked is not None:
             found.append(i.unranked)

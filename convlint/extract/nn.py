@@ -289,8 +289,9 @@ class Modules:
             return UNKNOWN
         if kind == "Parameter" and args and isinstance(args[0], ConstTensor):
             return ConstTensor(args[0].shape, node)  # nn.Parameter(torch.ones(c, 1, 1)): a tensor of that shape
-        if kind == "Parameter" and args and isinstance(args[0], SizedTensor):
-            return sized.parameter(args[0], node)
+        if kind == "Parameter" and args and isinstance(args[0], SizedTensor) \
+                and (partial := sized.parameter(args[0], node)) is not None:
+            return partial
         params = None
         if kind in L.LAYERS:
             params = L.bind(kind, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})

@@ -44,11 +44,11 @@ def is_partial(sizes: Any) -> bool:
         and all(s is UNKNOWN or is_size(s) for s in sizes)
 
 
-def parameter(tensor: SizedTensor, node) -> Any:
+def parameter(tensor: SizedTensor, node) -> SizedTensor | None:
     """`nn.Parameter(torch.zeros(1, n_patches, dim))` in a constructor: a parameter of that partly
-    known shape (its count is unknown; a size read off a tensor cannot be one)."""
+    known shape (its count is unknown); None for sizes read off a tensor (a parameter of unknown shape)."""
     if any(is_read_size(s) for s in tensor.shape):
-        return UNKNOWN
+        return None
     return SizedTensor(tensor.shape, node)
 
 
