@@ -70,6 +70,7 @@ class DictVal:
     born: int = field(default_factory=next_serial)
     lost: bool = False  # changed in an arm of an undecided branch: its contents are unknown
     maybe: set = field(default_factory=set)  # keys set in such an arm only: perhaps absent (values UNKNOWN)
+    open: bool = False  # the **kwargs of a model built from its defaults: what its caller would give there
 
     def put(self, key: Any, value: Any) -> None:
         """`d[key] = value` as Python does it: a known key present is replaced in place, else appended."""
