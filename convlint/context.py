@@ -130,4 +130,4 @@ def spec(step: Step) -> L.LayerSpec | None:
 
 
 def fmt_shape(shape: tuple, sep: str = "×") -> str:
-    return sep.join(str(d) for d in shape)
+    return sep.join("?" if d is None else str(d) for d in shape)  # (a size not known: as format_shape shows it)

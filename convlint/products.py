@@ -85,7 +85,8 @@ def attention_shape(query: Shape | None, key: Shape | None, value: Shape | None)
 def einsum_shape(equation: str, shapes: list) -> Shape | None:
     """torch.einsum of batched tensors (shapes without the batch): every operand's first label is
     the batch, which the output keeps first; each other output label takes the size its operands
-    agree on. Ellipses, broadcast size-1 dims and sizes that disagree are not followed."""
+    agree on (unknown where none knows it). Ellipses, broadcast size-1 dims and sizes that disagree
+    are not followed."""
     terms, arrow, output = equation.replace(" ", "").partition("->")
     inputs = terms.split(",")
     if not arrow or "." in equation or len(inputs) != len(shapes) or any(s is None for s in shapes):
@@ -98,8 +99,10 @@ def einsum_shape(equation: str, shapes: list) -> Shape | None:
         for label, size in zip(labels[1:], shape):
             if label == batch or not label.isalpha():
                 return None  # the batch inside an operand: its size is the batch's
-            if sizes.setdefault(label, size) != size or size is None:
+            known = sizes.get(label)
+            if known is not None and size is not None and known != size:
                 return None
+            sizes[label] = size if known is None else known  # a size not known takes its other operand's
     if batch in output[1:] or len(set(output)) != len(output) or any(label not in sizes for label in output[1:]):
         return None
     return tuple(sizes[label] for label in output[1:])

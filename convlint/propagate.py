@@ -161,7 +161,9 @@ class Propagation:
                     inputs[0] = values[op.inputs[0]] = TensorInfo(None, unranked=unranked)
                     seeded = unranked
         self.stack_free(op, inputs)
-        if op.kind == "input" or op.output in self.stacked or op.kind in FREE_KEEPING and any(i in free for i in op.inputs) \
+        guards_free = op.kind == "rank" and op.inputs[0] in free and op.args["rank"] > 1
+        if op.kind == "input" or guards_free or op.output in self.stacked \
+                or op.kind in FREE_KEEPING and any(i in free for i in op.inputs) \
                 and all(i.shape is None for i in inputs):
             # an undecided fix-up of a free input (`if x.dim() == 4: x = x.unsqueeze(2)`), or the
             # input standardised by statistics of its own (`(x - x.mean(...)) / x.std(...)`, kornia's
@@ -172,7 +174,9 @@ class Propagation:
             # the free input made grayscale (xfeat): free as well, of one channel
             free.add(op.output)
             self.one_channel.add(op.output)
-        if any(i.batch_at for i in inputs) and op.kind not in BATCH_MOVERS:
+        if guards_free:
+            step = Step(op, inputs, inputs[0])  # the first layer to read it still gives its shape, of that rank
+        elif any(i.batch_at for i in inputs) and op.kind not in BATCH_MOVERS:
             step = Step(op, inputs, UNKNOWN_TENSOR)  # only a permute, an index or an unbind brings the batch back
         elif any(i.lead for i in inputs):
             step = _on_fixed(op, inputs, values)
@@ -181,7 +185,7 @@ class Propagation:
             if op.kind == "view" and op.inputs[0] in free and step.output.unranked is not None:
                 step.output = UNKNOWN_TENSOR  # a view of a free input: what it is, the first layer after it tells
             if step.output.shape is None and step.output.unranked is None and op.kind in UNRANKED \
-                    and any(i.unranked is not None for i in inputs):
+                    and any(i.unranked is not None or i.shape is not None for i in inputs):
                 step.output = UNRANKED[op.kind](op, inputs) or step.output
         if step.output.frames != 1:
             values[FOLDED] = True
@@ -267,17 +271,37 @@ def _batch_chunk(op: Op, incoming: TensorInfo) -> Step:
 
 
 def _run_broadcast(op: Op, inputs: list[TensorInfo], values) -> Step:
-    const = resolve_all(op.args["const"], values)  # a mask's sizes read off tensors (extract/sized.py)
-    if not all(is_size(d) for d in const):
+    # a mask's sizes read off tensors, a parameter's sizes not followed (extract/sized.py): None if unknown
+    const = tuple(None if d is UNKNOWN else d for d in resolve_all(op.args["const"], values))
+    if not all(d is None or is_size(d) for d in const):
         return Step(op, inputs, UNKNOWN_TENSOR)
     shape, error = _broadcast_const(inputs[0].shape, const)
     keeps = shape is not None and inputs[0].shape is not None and shape[:1] == inputs[0].shape[:1]
     if error:
         name = {"Add": "sum", "Subtract": "difference", "Multiply": "product", "Divide": "quotient"}.get(
             op.args.get("op"), f"torch.{op.args.get('op')}")
-        error = f"{name} of a tensor {format_shape(inputs[0].shape)} and a parameter {tuple(const)} whose {error}"
+        error = f"{name} of a tensor {format_shape(inputs[0].shape)} and a parameter {format_shape(const, False)} whose {error}"
     return Step(op, inputs, TensorInfo(shape, inputs[0].origin if keeps else (op if shape is not None else None)),
                 error=error)
+
+
+def _run_rank(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """Past `if t.ndim != k: raise` (extract/guards.py): a tensor of that rank, its sizes unknown
+    where nothing else gave them; one of another rank never gets past it."""
+    incoming, rank = inputs[0], op.args["rank"]
+    if incoming.shape is not None:
+        return Step(op, inputs, incoming if len(incoming.shape) + 1 == rank else UNKNOWN_TENSOR)
+    if incoming.unranked is not None:
+        return Step(op, inputs, incoming)
+    return Step(op, inputs, TensorInfo((None,) * (rank - 1)))
+
+
+def _run_view_as(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """`x.reshape(y.shape)`: y's shape (a map back from its tokens), or torch raises."""
+    like = inputs[1]
+    if like.batch_at or like.frames != inputs[0].frames:
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    return Step(op, inputs, TensorInfo(like.shape, like.origin, frames=like.frames, unranked=like.unranked))
 
 
 def _run_split(op: Op, inputs: list[TensorInfo], values) -> Step:
@@ -818,10 +842,43 @@ def _same_rank(inputs: list[TensorInfo]) -> list[L.Unranked] | None:
     return found
 
 
+def _described(inputs: list[TensorInfo]) -> list[L.Unranked] | None:
+    """Each input as an Unranked, one of a known shape too (of no other tensor's rank: a branch's
+    arms of ranks 4 and 5); None when one is not known at all or has no channel axis."""
+    found = []
+    for i in inputs:
+        if i.frames != 1 or i.batch_at or i.pair_from is not None:
+            return None  # a batch of other rows than the model's samples: not described here
+        if i.shape is not None and len(i.shape) >= 1:
+            found.append(L.Unranked(i.shape[0], i.shape[-1], all(d == 1 for d in i.shape[1:]), None))
+        elif i.shape is None and i.unranked is not None:
+            found.append(i.unranked)
+        else:
+            return None
+    return found
+
+
+def _broadcast_any_ranks(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
+    """Tensors not known to share a rank, combined elementwise: torch aligns them from the right, so
+    their last axes meet, and equal channel counts other than 1 stay (where one tensor's channel axis
+    meets the other's batch or a padded axis, torch raises or keeps them; checked with
+    torch.broadcast_shapes over ranks 2 to 5); the rank is the larger one's, not known."""
+    found = _described(inputs)
+    if found is None or op.args.get("inplace"):
+        return None
+    a, b = found
+    channels = a.channels if a.channels == b.channels and isinstance(a.channels, int) and a.channels != 1 else None
+    last = broadcast_size(a.last, b.last)
+    last = None if last is CONFLICT else last
+    if channels is None and last is None:
+        return None
+    return TensorInfo(None, inputs[0].origin if channels is not None else None, unranked=L.Unranked(channels, last))
+
+
 def _unranked_elementwise(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
     found = _same_rank(inputs)
     if found is None:
-        return None
+        return _broadcast_any_ranks(op, inputs)
     a, b = found
     sizes = [broadcast_size(x, y) for x, y in ((a.channels, b.channels), (a.last, b.last))]
     channels, last = (None if size is CONFLICT else size for size in sizes)
@@ -832,23 +889,27 @@ def _unranked_elementwise(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None
 
 
 def _unranked_join(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
-    found = _same_rank(inputs)
+    """Either arm's tensor: what both arms know of it, whatever their ranks."""
+    found = _described(inputs)
     if found is None:
         return None
     a, b = found
     agreed = L.Unranked(a.channels if a.channels == b.channels else None, a.last if a.last == b.last else None,
-                        a.ones and b.ones, a.rank)
+                        a.ones and b.ones, a.rank if a.rank == b.rank else None)
+    if agreed == L.Unranked():
+        return None
     return TensorInfo(None, inputs[0].origin if inputs[0].origin is inputs[1].origin else None, unranked=agreed)
 
 
 def _unranked_cat(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
-    """torch.cat along the channels (dim 1) of tensors of one rank: their channels add up (the
-    last axis is the channel axis at rank 2: not known)."""
-    found = _same_rank(inputs)
+    """torch.cat along the channels (dim 1): their channels add up, whatever is known of their ranks
+    (torch raises unless they have one; the last axis is the channel axis at rank 2: not known)."""
+    found = _described(inputs)
     if found is None or op.args.get("dim") != 1 or not all(isinstance(u.channels, int) for u in found):
         return None
     total = sum(u.channels for u in found)
-    return TensorInfo(None, op, unranked=L.Unranked(total, None, all(u.ones for u in found), found[0].rank))
+    rank = next((u.rank for u in found if u.rank is not None), None)
+    return TensorInfo(None, op, unranked=L.Unranked(total, None, all(u.ones for u in found), rank))
 
 
 UNRANKED = {"layer": _unranked_layer, "elementwise": _unranked_elementwise, "join": _unranked_join,
@@ -882,6 +943,8 @@ OPS = {
     "elementwise": OpKind(_run_elementwise, _named("sum")),
     "cat": OpKind(_run_cat, _named("torch.cat")),
     "broadcast": OpKind(_run_broadcast, _named("broadcast")),
+    "rank": OpKind(_run_rank, _named("rank guard")),
+    "view_as": OpKind(_run_view_as, _called),
     "split": OpKind(_run_split, _called),
     "permute": OpKind(_run_permute, _called),
     "join": OpKind(_run_join, _named("join")),

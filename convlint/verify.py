@@ -108,7 +108,7 @@ class _Plan:
         counts: dict[tuple, int] = {}
         for step in view.steps:
             op = step.step.op
-            if op.kind in ("input", "join") or op.speculative:
+            if op.kind in ("input", "join", "rank") or op.speculative:
                 continue  # an arm that may not run: its family is left uncompared (the counts differ)
             if op.kind == "layer" and id(op.layer) in paths:
                 path = paths[id(op.layer)]

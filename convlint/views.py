@@ -111,6 +111,8 @@ def fold_frames(op: Op, incoming: Shaped, values) -> tuple[Shape | None, int]:
     if shape is not None and len(sizes) >= 2 and sizes[0] == -1 and all(is_size(s) for s in sizes[1:]):
         for j in range(1, len(shape)):
             if tuple(sizes[1:]) == shape[j:]:
+                if None in shape[:j]:
+                    return None, 1  # how many rows an axis not known makes: not known
                 # the leading axes, symbolic ones too (swin's windows), go into the batch whole
                 return tuple(sizes[1:]), incoming.frames * prod(shape[:j])
         if (not isinstance(incoming.frames, int) or features is None) and None not in shape:
@@ -175,7 +177,14 @@ def view_shape(op: Op, incoming: Shaped, values: dict[int, Shaped]) -> tuple[Sha
             # has exactly these sizes, or torch raises
             return rest, None
         if features is None:
-            return _symbolic_rest(rest, incoming.shape), None
+            # the explicit sizes are exact whatever the -1 is (a map of unknown rank viewed as
+            # (N, C, -1) before attention)
+            return _symbolic_rest(rest, incoming.shape) or tuple(None if s == -1 else s for s in rest), None
+    elif sizes and is_batch(sizes[0]) and all(is_size(s) or s == -1 or s is UNKNOWN for s in sizes[1:]) \
+            and sizes.count(-1) <= 1:
+        # a size read off a tensor that is not known here (tokens of a map of unknown rank): the
+        # others are exact all the same, the -1 is not
+        return tuple(None if s == -1 or s is UNKNOWN else s for s in sizes[1:]), None
     return _view_rest(sizes, features), None
 
 
@@ -259,6 +268,10 @@ def resolve_size(size: Any, values: dict[int, Shaped]) -> Any:
     if isinstance(size, DimOf):
         info = values.get(size.value)
         shape = None if info is None else info.shape
+        if shape is None and size.rank is None and getattr(info, "unranked", None) is not None:
+            # of a tensor of unknown rank: its channels and its last axis are known all the same
+            read = info.unranked.channels if size.axis == 1 else info.unranked.last if size.axis == -1 else None
+            return read if is_size(read) else UNKNOWN
         if shape is None or size.rank is not None and size.rank != len(shape) + 1:
             return UNKNOWN
         axis = size.axis if size.axis >= 0 else size.axis + len(shape) + 1

@@ -42,7 +42,9 @@ def test_einsum_pairs_labels_and_rejects_sizes_that_disagree():
     # torch: einsum("bij,bjk->bik", zeros(2, 3, 4), zeros(2, 4, 6)) -> (2, 3, 6); with (2, 5, 6) it raises
     assert einsum_shape("bij,bjk->bik", [(3, 4), (4, 6)]) == (3, 6)
     assert einsum_shape("bij,bjk->bik", [(3, 4), (5, 6)]) is None
-    assert einsum_shape("bij,bjk->bik", [(3, 4), (None, 6)]) is None
+    # a size one operand does not know is its other's (torch raises unless they agree); one neither knows stays unknown
+    assert einsum_shape("bij,bjk->bik", [(3, 4), (None, 6)]) == (3, 6)
+    assert einsum_shape("bij,bjk->bik", [(None, 4), (4, 6)]) == (None, 6)
 
 
 def test_attention_with_queries_and_keys_of_other_widths_is_not_followed():

@@ -409,9 +409,10 @@ def test_transposes_empty_pieces_and_sizes_read_off_tensors():
     # torch, batch 2: transpose(1, 2) (2, 14, 8, 10), transpose(-1, -2) (2, 8, 10, 14); the empty split
     # piece chunks into one (2, 0, 14, 10) piece (not followed: unknown); flip is not followed, so
     # neither is its view; a.size(0) and a.size(-4) are the batch, so x.view(n, a.size(0), -1) depends on
-    # it: unknown; x.view(n, 0, -1) raises ("shape '[2, 0, -1]' is invalid for input of size 2240")
+    # it: unknown (read at -4, a size not known here: the view's two axes are, their sizes not);
+    # x.view(n, 0, -1) raises ("shape '[2, 0, -1]' is invalid for input of size 2240")
     assert [shape for _, _, shape in steps_of(AXES, "Net")] == [
-        (8, 14, 10), (14, 8, 10), (8, 10, 14), (0, 14, 10), (8, 14, 10), None, None, None, None, None, None]
+        (8, 14, 10), (14, 8, 10), (8, 10, 14), (0, 14, 10), (8, 14, 10), None, None, None, None, (None, None), None]
 
 
 VIEWS = """\

@@ -79,16 +79,36 @@ def layer_op(kind: str, args: list, inputs: tuple, output: int) -> Op:
     return Op("layer", inputs, output, None, Layer(kind, L.bind(kind, args, {}), None, None))
 
 
-@pytest.mark.parametrize("second, channels", [
-    (1, 8),  # the conv's output added to itself: one rank, 8 channels
-    (3, None),  # added to another input's: torch broadcasts from the right, so whose axis is whose is not known
+@pytest.mark.parametrize("width, second, channels", [
+    (8, 1, 8),  # the conv's output added to itself: one rank, 8 channels
+    # added to another input's of 8 channels: torch aligns them from the right, so one's channel axis may
+    # meet the other's batch or a padded axis, where it raises or keeps 8 (torch.broadcast_shapes of every
+    # pair of shapes (N, 8, ...) of ranks 2 to 5 with sizes 1, 2, 3, 8: 4,464 that broadcast, all (N, 8, ...))
+    (8, 3, 8),
+    (1, 3, None),  # of one channel each: the other's batch may broadcast over it ((N, 1, 5) + (N, 1): (N, N, 5))
 ])
-def test_only_tensors_known_to_share_a_rank_broadcast_their_channels(second, channels):
-    ops = [layer_op("ConvNd", [1, 8, 3], (0,), 1), Op("input", (), 2, None), layer_op("GroupNorm", [1, 8], (2,), 3),
-           Op("elementwise", (1, second), 4, None), layer_op("GroupNorm", [4, 8], (4,), 5)]
+def test_equal_channel_counts_other_than_one_broadcast_whatever_the_ranks(width, second, channels):
+    ops = [layer_op("ConvNd", [1, width, 3], (0,), 1), Op("input", (), 2, None), layer_op("GroupNorm", [1, width], (2,), 3),
+           Op("elementwise", (1, second), 4, None), layer_op("GroupNorm", [1, width], (4,), 5)]
     steps = propagate(Model("m", None, None, ops))
     assert [step.seeded for step in steps] == [True, False, True, False, False]
     assert steps[-1].received() == channels and steps[-1].in_shape is None
+
+
+ALL, NEW = ("slice", None, None, None), ("new",)
+
+
+def test_the_arms_of_a_branch_of_two_ranks_agree_on_their_channels():
+    # `temb[:, :, None, None]` or `temb[:, :, None, None, None]` by spatial_dims, added to a map of unknown rank
+    ops = [layer_op("ConvNd", [1, 8, 3], (0,), 1), Op("input", (), 2, None), Op("rank", (2,), 3, None, args={"rank": 1}),
+           Op("index", (3,), 4, None, args={"spec": (ALL, NEW)}), layer_op("Linear", [1, 8], (4,), 5),
+           Op("index", (5,), 6, None, args={"spec": (ALL, ALL, NEW, NEW)}),
+           Op("index", (5,), 7, None, args={"spec": (ALL, ALL, NEW, NEW, NEW)}),
+           Op("join", (6, 7), 8, None), Op("elementwise", (1, 8), 9, None), layer_op("GroupNorm", [2, 8], (9,), 10)]
+    steps = propagate(Model("m", None, None, ops))
+    assert [step.out_shape for step in steps[2:8]] == [(), (1,), (8,), (8, 1, 1), (8, 1, 1, 1), None]
+    assert steps[7].output.unranked == L.Unranked(8, 1, True, None)
+    assert steps[-1].received() == 8
 
 
 NOT_FOLLOWED = """\
@@ -118,3 +138,52 @@ def test_a_sequence_holding_a_module_we_cannot_follow_is_not_run_without_it():
     # the BatchNorm2d(64) reads what make_conv's module gives, not the 3 channels of the input
     assert lint_source(NOT_FOLLOWED, "unit.py") == []
 
+
+
+TINYATTNUNET = TINYENCODER.parent / "tinyattnunet.py"
+ATTN_SOURCE = TINYATTNUNET.read_text()
+
+
+def attn_findings(source: str) -> list[tuple[int, str, str]]:
+    return [(f.span.line, f.code, f.message) for f in lint_source(source, str(TINYATTNUNET))]
+
+
+def test_a_diffusion_unet_of_unknown_dimensions_is_silent_when_its_channels_chain():
+    # torch: TinyAttnUNet(2) maps (2, 1, 8, 8) and timesteps (2,) to (2, 1, 8, 8) with 10,953 parameters,
+    # TinyAttnUNet(3) (2, 1, 4, 4, 4) to (2, 1, 4, 4, 4) with 27,369
+    assert attn_findings(ATTN_SOURCE) == []
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    # torch: "Expected weight to be a vector of size equal to the number of channels in input, but got
+    # weight of shape [16] and input of shape [2, 8, 8, 8]": the out block, past the attention, the
+    # upsampler run through super().forward() and the cat of the skip
+    ("nn.GroupNorm(4, channels[0]), nn.SiLU()", "nn.GroupNorm(4, channels[1]), nn.SiLU()",
+     [(85, "CL001", "GroupNorm expects 16 input channels but receives 8 (out_channels of the ConvNd on line 61)")]),
+    # torch: "... weight of shape [16] and input of shape [2, 24, 8, 8]": the skip's channels forgotten;
+    # the convolutions after the norm read the 24 channels too
+    ("ResnetBlock(spatial_dims, channels[1] + channels[0], channels[0], temb_channels)",
+     "ResnetBlock(spatial_dims, channels[1], channels[0], temb_channels)",
+     [(53, "CL001", "GroupNorm expects 16 input channels but receives 24 (the output of the torch.cat on line 93)"),
+      (54, "CL001", "ConvNd expects 16 input channels but receives 24 (the output of the torch.cat on line 93)"),
+      (61, "CL001", "ConvNd expects 16 input channels but receives 24 (the output of the torch.cat on line 93)")]),
+    # torch: "mat1 and mat2 shapes cannot be multiplied (128x16 and 48x16)": the map's tokens, channels last
+    ("self.out_proj = nn.Linear(channels, channels)", "self.out_proj = nn.Linear(channels * 3, channels)",
+     [(34, "CL001", "Linear expects 48 input features but receives 16 (the output of the torch.einsum on line 43)")]),
+])
+def test_a_diffusion_unet_s_channels_are_checked_through_attention_at_an_unknown_rank(old, new, expected):
+    assert old in ATTN_SOURCE
+    assert attn_findings(ATTN_SOURCE.replace(old, new)) == expected
+
+
+def test_no_spatial_size_of_the_unknown_rank_is_shown():
+    s = summarize_source(ATTN_SOURCE.encode(), str(TINYATTNUNET), model_name="TinyAttnUNet")[0]
+    rows = [(row.line, row.output_shape) for row in s.rows]
+    attention = rows.index((32, None))  # its GroupNorm, at the map's unknown rank
+    assert rows[attention:attention + 13] == [
+        (32, None), (40, (16, None)), (40, (None, 16)),  # the map as tokens: their count unknown, their width not
+        (33, (None, 48)), (41, (None, 16)), (41, (None, 16)), (41, (None, 16)), (42, (None, None)), (43, (None, 16)),
+        (34, (None, 16)), (44, (16, None)), (44, None), (45, None),  # reshaped back to the map's shape, rank unknown
+    ]
+    assert (66, (16, 1, 1)) in rows and (68, (16, 1, 1, 1)) in rows  # the time embedding of either branch
+    assert s.output_shape is None and s.params is None

@@ -35,7 +35,7 @@ NAME = "wasted-computation"
 SEVERITY = "info"
 
 SUGGESTED = {1: 5, 3: 7}  # 2-d kernel per input channel count: 5×5 for one channel, 7×7 for RGB
-PASS_THROUGH = ("elementwise", "broadcast", "join")  # x / 255, x - mean: still the image
+PASS_THROUGH = ("elementwise", "broadcast", "join", "rank")  # x / 255, x - mean, a rank guard: still the image
 
 
 def first_reader(steps):

@@ -62,7 +62,11 @@ class Calls:
             if value.maybe and collects_kwargs(func):
                 return self.unknown_result(args, kwargs, node)  # its **kwargs would not know what is absent
             kwargs.update(zip(value.keys, value.values))
-        return self.invoke(func, args, kwargs, node)
+            self.open_call = self.open_call or value.open
+        try:
+            return self.invoke(func, args, kwargs, node)
+        finally:
+            self.open_call = False
 
     def invoke(self, func: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
         if isinstance(func, Partial):
@@ -202,6 +206,9 @@ class Calls:
     def bind_params(self, params: ast.arguments, args, kwargs, env: Env, def_env: Env, defaults_only: bool) -> bool | None:
         """Bind the arguments into `env`: None when the call does not bind, else whether an argument
         was made up (`defaults_only`: a required one left unknown, or the `*args`/`**kwargs` taken empty)."""
+        # `super().__init__(block=..., **kwargs)` of a class built from its defaults (monai's
+        # SEResNet50): what its caller would pass in **kwargs, the parameters still required, is unknown
+        defaults_only, self.open_call = defaults_only or self.open_call, False
         positional = positional_params(params)
         args = list(args)
         kwargs = dict(kwargs)
@@ -225,7 +232,7 @@ class Calls:
                 return None
             made_up = made_up or bound
         if params.kwarg is not None:
-            env.vars[params.kwarg.arg] = DictVal(list(kwargs), list(kwargs.values()))
+            env.vars[params.kwarg.arg] = DictVal(list(kwargs), list(kwargs.values()), open=defaults_only)
         elif kwargs:
             return None
         return made_up

@@ -275,6 +275,17 @@ class Classes:
                 return candidate
         return cls
 
+    def torch_forward(self, sup: Super, args, kwargs, node) -> Any:
+        """`super().forward(x)` reaching torch's own: a torch layer subclass's layer, an
+        nn.Sequential's children in order (monai's `WrappedUpsample(Upsample)`); else unknown."""
+        instance = sup.instance
+        if instance.base is not None and inherits_forward(instance):
+            return self.apply(instance.base, args, kwargs, node)
+        if instance.base is None and sup.cls.torch_base() == "Sequential" and instance.children is not None \
+                and not instance.opaque and len(args) == 1 and not kwargs:
+            return self.fold(instance.children, args[0], node)
+        return self.unknown_result(args, kwargs, node)
+
     def call_super(self, sup: Super, name: str, args, kwargs, node) -> Any:
         for base in sup.cls.bases:
             made = dataclass_init(base) if isinstance(base, ClassInfo) and name == "__init__" else None
@@ -289,10 +300,10 @@ class Classes:
                         return self.call_function(method, [sup.instance, *args], kwargs, node)
                     finally:
                         self.current_class = saved
-            elif isinstance(base, Qual) and name == "forward" and sup.instance.base is not None:
-                if not inherits_forward(sup.instance):
-                    return self.unknown_result(args, kwargs, node)
-                return self.apply(sup.instance.base, args, kwargs, node)
+                if name == "forward" and method is None and base.torch_base() is not None:
+                    return self.torch_forward(sup, args, kwargs, node)  # a subclass of a Sequential subclass
+            elif isinstance(base, Qual) and name == "forward":
+                return self.torch_forward(sup, args, kwargs, node)
             elif isinstance(base, Qual) and name == "__init__":
                 kind = base.name.rsplit(".", 1)[1]
                 instance = sup.instance

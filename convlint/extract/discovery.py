@@ -16,8 +16,8 @@ from . import zoo
 from .nn import module_kind
 from .state import MAX_PARTS
 from .values import (
-    JUMPS, ClassInfo, ConstTensor, Container, DictVal, Env, FeatureList, Function, Instance, ListVal, OneOf, Tensor,
-    binds, forward_of, is_enum, owner_items, positional_params,
+    JUMPS, ClassInfo, ConstTensor, Container, DictVal, Env, FeatureList, Function, Instance, ListVal, OneOf,
+    SizedTensor, Tensor, binds, forward_of, is_enum, is_parameter, owner_items, positional_params,
 )
 
 MAX_EXAMPLES = 3  # the calls of a class its documentation shows that are built, each a model
@@ -116,8 +116,7 @@ class Discovery:
             if id(module) in self.applied:
                 continue  # called by a part run before it
             argument = FeatureList() if takes_list(module) else None
-            model = self.build(f"{name}.{path}", stmt, lambda module=module: module, None, argument=argument,
-                               others=tensor_params(module) - 1 if argument is None else 0)
+            model = self.build(f"{name}.{path}", stmt, lambda module=module: module, None, argument=argument)
             if model is not None and any(op.kind == "layer" for op in model.ops):
                 model.part_of = name
                 count += 1
@@ -203,7 +202,7 @@ class Discovery:
         return module
 
     def build(self, name, stmt, make, declared, training: bool = False, argument: Any = None,
-              made: Construction | None = None, others: int = 0) -> Model | None:
+              made: Construction | None = None) -> Model | None:
         """The model `make()` constructs, run in evaluation mode (or training mode) on `argument`
         (by default, a tensor: the model input). `made`: what the evaluation run's construction
         left (self.made), used again for the training run when that run changed none of it."""
@@ -235,10 +234,10 @@ class Discovery:
                 self.made = Construction(module, list(self.ops), self.counter, state_digest(module), self.steps,
                                          configured)
             self.root, self.mode, self.scope = module, training, []
-            # `others`: tensors of unknown shape for a forward's further parameters without a default
-            # (a head's `forward(self, features, coords)`), each as free as the model input
-            if argument is None and not others:
-                others = tensor_params(module) - 1
+            # tensors of unknown shape for a forward's further parameters without a default (a head's
+            # `forward(self, features, coords)`, a diffusion UNet's `forward(self, x, timesteps)`),
+            # each as free as the model input
+            others = tensor_params(module) - 1 if argument is None else 0
             extra = [self.emit("input", (), stmt, parameter=True) for _ in range(others)]
             result = self.apply(module, [Tensor(MODEL_INPUT) if argument is None else argument, *extra], {}, stmt)
             output = result.value if isinstance(result, Tensor) else None
@@ -470,9 +469,11 @@ def registered_layers(module: Any) -> tuple[list[Layer], bool]:
         nonlocal complete
         if isinstance(value, Layer):
             found.setdefault(id(value), value)
-        elif isinstance(value, ConstTensor) and value.parameter is not None:
-            # an nn.Parameter of known shape (a layer scale, a class token): counted as a layer of its own
-            found.setdefault(id(value), Layer("Parameter", {"shape": value.shape}, value.parameter, value.parameter,
+        elif is_parameter(value):
+            # an nn.Parameter of known shape (a layer scale, a class token): counted as a layer of its own;
+            # of a partly known one (a position embedding of n_patches tokens): of an unknown count
+            shape = {"shape": value.shape} if isinstance(value, ConstTensor) else None
+            found.setdefault(id(value), Layer("Parameter", shape, value.parameter, value.parameter,
                                                    attrs={"tensor": value}))
         elif isinstance(value, OneOf):
             complete = False  # which option's parameters torch holds is not known

@@ -168,6 +168,17 @@ def stacked(items: list, dim: Any) -> Any:
     return ConstTensor(shape[:axis] + (len(items),) + shape[axis:], integral=all(integral(t) for t in items))
 
 
+def concatenated(items: list, dim: Any) -> Any:
+    """torch.cat of tensors of known shape along `dim`: the others agree (else torch raises)."""
+    shape = items[0].shape
+    axis = _axis(dim, len(shape))
+    if axis is None or any(len(t.shape) != len(shape) or t.shape[:axis] + t.shape[axis + 1:] !=
+                           shape[:axis] + shape[axis + 1:] for t in items):
+        return UNKNOWN
+    size = sum(t.shape[axis] for t in items)
+    return ConstTensor(shape[:axis] + (size,) + shape[axis + 1:], integral=all(integral(t) for t in items))
+
+
 def _flatten(interp, args, kwargs, node):
     if not args or not isinstance(args[0], ConstTensor) or len(args) > 3 or set(kwargs) - {"start_dim", "end_dim"}:
         return interp.unknown_result(args, kwargs, node)
@@ -183,6 +194,28 @@ def _elementwise(interp, args, kwargs, node):
     return ConstTensor(args[0].shape)
 
 
-ELEMENTWISE = ("log", "log2", "log10", "exp", "sqrt", "sigmoid", "tanh", "abs", "sign", "clamp", "clip")
+def einsum(equation: Any, operands: list) -> Any:
+    """torch.einsum of tensors of known shape with an explicit output (`"m,d->md"`: a sin-cos
+    position embedding's outer product): each output label's size, the one its operands agree on;
+    ellipses and broadcast size-1 dims are not followed."""
+    if not isinstance(equation, str) or not all(isinstance(o, ConstTensor) for o in operands):
+        return UNKNOWN
+    terms, arrow, output = equation.replace(" ", "").partition("->")
+    inputs = terms.split(",")
+    if not arrow or "." in equation or len(inputs) != len(operands) or len(set(output)) != len(output):
+        return UNKNOWN
+    sizes: dict = {}
+    for labels, operand in zip(inputs, operands):
+        if len(labels) != len(operand.shape) or not labels.isalpha():
+            return UNKNOWN
+        for label, size in zip(labels, operand.shape):
+            if sizes.setdefault(label, size) != size:
+                return UNKNOWN
+    if any(label not in sizes for label in output):
+        return UNKNOWN
+    return ConstTensor(tuple(sizes[label] for label in output))
+
+
+ELEMENTWISE = ("log", "log2", "log10", "exp", "sqrt", "sigmoid", "tanh", "abs", "sign", "clamp", "clip", "sin", "cos")
 QUAL_FALLBACKS = {"torch.meshgrid": _meshgrid, "torch.flatten": _flatten,
                   **{f"torch.{name}": _elementwise for name in ELEMENTWISE}}

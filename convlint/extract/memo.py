@@ -16,7 +16,8 @@ from ..graph import Layer
 from ..sizes import UNKNOWN, Sym
 from .values import (
     BUFFER, SOME_NUMBER, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function,
-    Instance, Lazy, ListVal, ModuleRef, OneOf, Partial, Qual, SetVal, ValuedTensor, next_serial,
+    Instance, Lazy, ListVal, ModuleRef, OneOf, Partial, Qual, SetVal, SizedTensor,
+    ValuedTensor, next_serial,
 )
 
 MAX_KEPT = 4096  # constructions kept per file
@@ -106,6 +107,9 @@ class Copier:
             return copy
         if kind is ConstTensor or kind is ValuedTensor:  # an nn.Parameter is counted once per object
             copy = self.copies[id(value)] = replace(value, owner=self(value.owner))
+            return copy
+        if kind is SizedTensor and value.parameter is not None:  # of sizes not followed, none read off a run
+            copy = self.copies[id(value)] = replace(value)
             return copy
         if kind is Function:
             if value.env.parent is not None:

@@ -12,12 +12,13 @@ from typing import Any
 from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
-from . import einops, fixed
+from . import einops, fixed, sized
 from .probe import probe
 from .state import MAX_SPECULATION, catches
 from .values import (
     BUFFER, ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, FeatureList, Function, Instance, Lazy,
-    ListVal, MethodRef, OneOf, Qual, Raise, Tensor, as_param, binds, forward_of, int_value, is_tensor, known, owner_items,
+    ListVal, MethodRef, OneOf, Qual, Raise, SizedTensor, Tensor, as_param, binds, forward_of, int_value, is_parameter,
+    is_tensor, known, owner_items,
 )
 
 # every private attribute name torch.nn.Module and the torch.nn layers define (collected from torch
@@ -289,6 +290,9 @@ class Modules:
             return UNKNOWN
         if kind == "Parameter" and args and isinstance(args[0], ConstTensor):
             return ConstTensor(args[0].shape, node)  # nn.Parameter(torch.ones(c, 1, 1)): a tensor of that shape
+        if kind == "Parameter" and args and isinstance(args[0], SizedTensor) \
+                and (partial := sized.parameter(args[0], node)) is not None:
+            return partial
         params = None
         if kind in L.LAYERS:
             params = L.bind(kind, [as_param(a) for a in args], {k: as_param(v) for k, v in kwargs.items()})
@@ -428,7 +432,7 @@ class Modules:
                     for option in child.options:
                         paths.setdefault(id(option), name)
                     continue
-                if id(child) in paths or not isinstance(child, (Layer, Container, Instance, ConstTensor)):
+                if id(child) in paths or not isinstance(child, (Layer, Container, Instance, ConstTensor, SizedTensor)):
                     continue
                 name = f"{path}.{name}" if path else str(name)
                 paths[id(child)], kinds[name] = name, module_class(child)
@@ -513,7 +517,7 @@ def _named(owner: Any) -> list:
     named = [(name, owner.attrs[name]) for name in owner.order if module_kind(owner.attrs.get(name))]
     # and its nn.Parameter attributes, by the name named_parameters() gives them
     return named + [(name, v) for name, v in owner.attrs.items()
-                    if (isinstance(v, Layer) and v.kind in NOT_MODULES) or (isinstance(v, ConstTensor) and v.parameter is not None)]
+                    if (isinstance(v, Layer) and v.kind in NOT_MODULES) or is_parameter(v)]
 
 
 def module_class(value: Any) -> str:
@@ -521,7 +525,7 @@ def module_class(value: Any) -> str:
         return value.kind
     if isinstance(value, Container):
         return value.kind
-    if isinstance(value, ConstTensor):
+    if isinstance(value, (ConstTensor, SizedTensor)):
         return "Parameter"
     if isinstance(value, OneOf):
         return " or ".join(dict.fromkeys(module_class(option) for option in value.options))
@@ -623,7 +627,7 @@ def _registered_parameter(args: list, kwargs: dict, node) -> Any:
     """What `register_parameter(name, param)` registers: an nn.Parameter we know (of a known
     shape or not), None, or else a parameter of unknown size, which torch's parameters() counts."""
     param = args[0] if args else kwargs.get("param")
-    if param is None or isinstance(param, ConstTensor) and param.parameter is not None \
+    if param is None or is_parameter(param) \
             or isinstance(param, Layer) and param.kind == "Parameter":
         return param
     return Layer("Parameter", None, node, node)

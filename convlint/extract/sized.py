@@ -37,6 +37,21 @@ def made(sizes: tuple) -> Any:
     return ConstTensor(sizes) if all(int_value(s) for s in sizes) else SizedTensor(sizes)
 
 
+def is_partial(sizes: Any) -> bool:
+    """Sizes a tensor is made with of which some are not followed (UNKNOWN), each still one int
+    when torch runs: the rank is known, and the sizes that are (`torch.zeros(1, n_patches, dim)`)."""
+    return isinstance(sizes, tuple) and len(sizes) > 1 and UNKNOWN in sizes \
+        and all(s is UNKNOWN or is_size(s) for s in sizes)
+
+
+def parameter(tensor: SizedTensor, node) -> SizedTensor | None:
+    """`nn.Parameter(torch.zeros(1, n_patches, dim))` in a constructor: a parameter of that partly
+    known shape (its count is unknown); None for sizes read off a tensor (a parameter of unknown shape)."""
+    if any(is_read_size(s) for s in tensor.shape):
+        return None
+    return SizedTensor(tensor.shape, node)
+
+
 def new_tensor(interp, name, tensor, args, kwargs, node):
     """`x.new_zeros((hp, wp))`: a tensor of the sizes given, without a batch (new_full's fill value
     after them)."""
@@ -56,6 +71,8 @@ def broadcast(a: tuple, b: tuple) -> tuple | None:
     for i in range(1, max(len(a), len(b)) + 1):
         x = a[-i] if i <= len(a) else 1
         y = b[-i] if i <= len(b) else 1
+        if (x is UNKNOWN or y is UNKNOWN) and 1 not in (x, y):
+            return None  # two sizes not followed may be equal, or one of them 1
         if x == y or y == 1:
             out.append(x)
         elif x == 1:

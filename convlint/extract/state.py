@@ -44,6 +44,7 @@ class State:
         self.layers: dict[int, Layer] = {}  # every layer constructed (not speculatively), by id
         self.call_stack: list[ast.AST] = []  # the calls of this file's code being followed, innermost last
         self.guessing = False  # inside a model built from its defaults alone, with arguments made up
+        self.open_call = False  # the call being bound passes on the **kwargs of one built from its defaults
         self.ops: list[Op] | None = None  # the model being built, when applying
         self.counter = 0
         self.self_instance: Instance | None = None

@@ -8,6 +8,7 @@ import ast
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import DEFS, dotted_name, walk
+from . import guards
 from .nn import MODULE_QUERIES, module_kind
 from .operators import operator_name
 from .state import MAX_SPECULATION, MAX_UNROLL, catches
@@ -71,8 +72,11 @@ class Statements:
         elif kind is ast.Raise:
             raise Raise
         elif kind is ast.Assert:
-            if self.truth(self.ev(stmt.test, env)) is False:
+            test = self.truth(self.ev(stmt.test, env))
+            if test is False:
                 raise Raise  # an AssertionError: this path is not taken
+            if test is None:
+                self.narrow(guards.stated_rank(stmt.test, True), stmt, env)
         elif kind is ast.Break:
             raise Break
         elif kind is ast.Continue:
@@ -183,8 +187,19 @@ class Statements:
             self.exec_block(stmt.body, env)
         elif test is False:
             self.exec_block(stmt.orelse, env)
+        elif (guard := guards.raising_guard(stmt)) is not None:
+            self.narrow(guard, stmt, env)  # the arm that raises is not taken
         else:
             self.exec_both(stmt.body, stmt.orelse, env, stmt)
+
+    def narrow(self, guard: tuple[ast.Name, int] | None, stmt: ast.stmt, env: Env) -> None:
+        """Past a guard stating a tensor's rank, the tensor of that name has it (extract/guards.py)."""
+        if guard is None:
+            return
+        name, rank = guard
+        tensor = self.ev(name, env)
+        if is_tensor(tensor):
+            self.assign(name, self.emit("rank", (tensor.value,), stmt, rank=rank), env)
 
     def exec_both(self, then_body, else_body, env: Env, node: ast.AST) -> None:
         """Run both arms of an uncertain branch on copies, and keep what they agree on."""

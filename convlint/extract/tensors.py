@@ -16,7 +16,7 @@ from ..sizes import UNKNOWN
 from . import fixed, sized
 from .pointwise import POINTWISE
 from .values import (
-    ConstTensor, ListVal, Pieces, Raise, ShapeOf, SizesOf, Tensor, as_param, int_value, is_tensor, numeric,
+    ConstTensor, ListVal, Pieces, Raise, ShapeOf, SizedTensor, SizesOf, Tensor, as_param, int_value, is_tensor, numeric,
 )
 
 # torch functions of tensors that keep the shape and are not in torch's elementwise list
@@ -164,6 +164,10 @@ class Tensors:
         if start is not None and start < 0 and (stop is None or stop < 0):
             return SizesOf(tuple(DimOf(tensor.value, axis) for axis in range(start, stop or 0)))
         rank = self.rank_of(tensor)
+        if rank is None and start in (None, 0) and int_value(stop) and 0 < stop <= 2:
+            # `x.shape[:2]` at a rank not known: the batch and the channels, which propagation may know
+            # (of a tensor of unknown rank too); how many there are is no fact (SizesOf)
+            return SizesOf((batch_of(tensor.value), DimOf(tensor.value, 1))[:stop])
         if rank is None:
             return UNKNOWN
         sizes = [batch_of(tensor.value)] + [DimOf(tensor.value, axis, rank) for axis in range(1, rank)]
@@ -198,8 +202,8 @@ class Tensors:
         return pieces.made[key]
 
     def view(self, tensor: Tensor, sizes: Any, node, call: str = "view") -> Any:
-        if isinstance(sizes, ShapeOf):
-            return self.emit("unknown", (tensor.value,), node)
+        if isinstance(sizes, ShapeOf):  # `x.reshape(shape)` of another tensor's `shape`: that shape, or torch raises
+            return self.emit("view_as", (tensor.value, sizes.tensor.value), node, call=call)
         items = self.iterate(sizes)
         if items is None:
             return self.emit("unknown", (tensor.value,), node)
@@ -222,6 +226,8 @@ class Tensors:
     def concat(self, seq: Any, args, kwargs, node) -> Any:
         items = self.iterate(seq)
         dim = args[0] if args else kwargs.get("dim", kwargs.get("axis", 0))
+        if items and all(isinstance(t, ConstTensor) for t in items):
+            return fixed.concatenated(items, dim)  # a sin-cos table's pieces (their values not followed)
         if items is None or not items or not all(is_tensor(t) for t in items) or not isinstance(dim, int):
             tensors = [t for t in (items or []) if is_tensor(t)]
             return self.unknown_result(tensors, {}, node)
@@ -603,6 +609,8 @@ def _const(interp, args, kwargs, node, full=False):
         return ConstTensor(sizes)
     if isinstance(sizes, tuple) and sizes and all(sized.is_size(d) for d in sizes) and set(kwargs) <= _CONST_KEYWORDS:
         return sized.made(sizes)  # `torch.zeros((1, hp, wp, 1))` of sizes read off a tensor
+    if sized.is_partial(sizes) and set(kwargs) <= _CONST_KEYWORDS:
+        return SizedTensor(sizes)
     return UNKNOWN
 
 
@@ -611,6 +619,8 @@ def _einsum(interp, args, kwargs, node):  # torch.einsum("bhqd,bhkd->bhqk", q, k
     operands = args[1:]
     if len(operands) == 1 and isinstance(operands[0], (tuple, ListVal)):
         operands = tuple(operands[0].items) if isinstance(operands[0], ListVal) else operands[0]
+    if not kwargs and args and all(isinstance(o, ConstTensor) for o in operands):
+        return fixed.einsum(args[0], list(operands))
     if kwargs or not args or not isinstance(args[0], str) or not operands or not all(is_tensor(o) for o in operands):
         return interp.unknown_result([*args[1:], *kwargs.values()], {}, node)
     return interp.emit("einsum", tuple(o.value for o in operands), node, equation=args[0])

@@ -339,10 +339,18 @@ def _tensor(interp, args, kwargs, node):  # torch.tensor(data, dtype=None, devic
         return UNKNOWN
 
 
-def _arange(interp, args, kwargs, node):  # torch.arange(end), (start, end), (start, end, step)
-    if not 1 <= len(args) <= 3 or set(kwargs) - {"dtype", "device", "requires_grad"}:
+def _arange(interp, args, kwargs, node):  # torch.arange(end), (start, end), (start, end, step), or by name
+    named = {k: kwargs[k] for k in ("start", "end", "step") if k in kwargs}
+    if len(args) > 3 or set(kwargs) - {"dtype", "device", "requires_grad", *named}:
         return UNKNOWN
-    start, end, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
+    if len(args) == 1 and not named:
+        start, end, step = 0, args[0], 1
+    else:  # (torch takes a lone positional as the end only when nothing is named)
+        bound = dict(zip(("start", "end", "step"), args))
+        if set(bound) & set(named) or "end" not in {*bound, *named}:
+            return UNKNOWN
+        bound = {"start": 0, "step": 1, **bound, **named}
+        start, end, step = bound["start"], bound["end"], bound["step"]
     if not all(numeric(v) and abs(v) < 2**53 for v in (start, end, step)) or step == 0 or (end - start) * step < 0:
         return UNKNOWN  # (torch rejects a step of the wrong sign)
     count = max(0, math.ceil((end - start) / step))  # in double, as torch sizes it

@@ -70,6 +70,7 @@ class DictVal:
     born: int = field(default_factory=next_serial)
     lost: bool = False  # changed in an arm of an undecided branch: its contents are unknown
     maybe: set = field(default_factory=set)  # keys set in such an arm only: perhaps absent (values UNKNOWN)
+    open: bool = False  # the **kwargs of a model built from its defaults: what its caller would give there
 
     def put(self, key: Any, value: Any) -> None:
         """`d[key] = value` as Python does it: a known key present is replaced in place, else appended."""
@@ -285,10 +286,12 @@ class ConstTensor:
 
 @dataclass(frozen=True)
 class SizedTensor:
-    """A tensor without a batch made with sizes read off the model's tensors (`x.new_zeros((hp, wp))`):
-    its full shape, ints and read sizes (see `sized`)."""
+    """A tensor without a batch made with sizes read off the model's tensors (`x.new_zeros((hp, wp))`)
+    or with some sizes not followed (a position embedding `torch.zeros(1, n_patches, dim)` of an
+    image size nobody gives): its full shape, ints, read sizes and UNKNOWN (see `sized`)."""
 
     shape: tuple
+    parameter: Any = field(default=None, compare=False)  # the nn.Parameter(...) call that made it one
 
 
 @dataclass(frozen=True)
@@ -413,6 +416,11 @@ MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "popitem", "
 
 def is_tensor(value: Any) -> bool:
     return isinstance(value, Tensor)
+
+
+def is_parameter(value: Any) -> bool:
+    """An nn.Parameter made in a constructor, of a known shape or a partly known one."""
+    return isinstance(value, (ConstTensor, SizedTensor)) and value.parameter is not None
 
 
 def known(value: Any) -> bool:
