@@ -17,7 +17,7 @@ from .nn import module_kind
 from .state import MAX_PARTS
 from .values import (
     JUMPS, ClassInfo, ConstTensor, Container, DictVal, Env, FeatureList, Function, Instance, ListVal, OneOf,
-    SizedTensor, Tensor, binds, forward_of, is_enum, is_parameter, owner_items, positional_params,
+    Tensor, binds, forward_of, is_enum, is_parameter, owner_items, positional_params,
 )
 
 MAX_EXAMPLES = 3  # the calls of a class its documentation shows that are built, each a model
