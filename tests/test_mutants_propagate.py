@@ -495,16 +495,16 @@ def test_two_frames_stay_folded_through_a_layer_and_unfold():
 
 
 def test_symbolic_slices_from_the_start_or_from_one():
-    from convlint.propagate import _slice_length
+    from convlint.propagate.arith import slice_length
     from convlint.sizes import evaluate, var
 
     # torch: for H = 1..8, len(x[1:]) = H − 1 and len(x[1::2]) = ⌊H/2⌋; other starts stay unknown
-    kept = {bounds: _slice_length(var("H"), *bounds) for bounds in [(1, None, None), (1, None, 2), (0, None, 2)]}
+    kept = {bounds: slice_length(var("H"), *bounds) for bounds in [(1, None, None), (1, None, 2), (0, None, 2)]}
     assert {bounds: str(size) for bounds, size in kept.items()} == {
         (1, None, None): "H − 1", (1, None, 2): "⌊H/2⌋", (0, None, 2): "⌊(H + 1)/2⌋"}
     for size in range(1, 9):
         assert [evaluate(s, {"H": size}) for s in kept.values()] == [size - 1, size // 2, (size + 1) // 2]
-    assert _slice_length(var("H"), 2, None, None) is None
+    assert slice_length(var("H"), 2, None, None) is None
 
 
 CROP = """\

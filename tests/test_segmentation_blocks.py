@@ -19,7 +19,7 @@ from convlint.extract.kinds import isinstance_of
 from convlint.extract.valued import _linspace
 from convlint.extract.values import Qual, ValuedTensor
 from convlint.graph import Layer, Op
-from convlint.propagate import TensorInfo, _run_join
+from convlint.propagate import OPS, TensorInfo
 from convlint.views import _symbolic_rest
 from convlint.sizes import UNKNOWN, var
 from convlint.summary.tables import summarize_source
@@ -87,13 +87,13 @@ def test_isinstance_of_a_class_outside_torch():
 def test_a_join_keeps_the_sizes_its_arms_agree_on():
     op = Op("join", (1, 2), 3, None)
     h = var("H")
-    assert _run_join(op, [TensorInfo((8, h, 4)), TensorInfo((8, h, 5))], {}).output.shape == (8, h, None)
-    assert _run_join(op, [TensorInfo((8, 4)), TensorInfo((8, 4, 4))], {}).output.shape is None
-    assert _run_join(op, [TensorInfo((8, 4)), TensorInfo(None)], {}).output.shape is None
-    assert _run_join(op, [TensorInfo((8, 4), frames=2), TensorInfo((8, 5))], {}).output.shape is None
+    assert OPS["join"].run(op, [TensorInfo((8, h, 4)), TensorInfo((8, h, 5))], {}).output.shape == (8, h, None)
+    assert OPS["join"].run(op, [TensorInfo((8, 4)), TensorInfo((8, 4, 4))], {}).output.shape is None
+    assert OPS["join"].run(op, [TensorInfo((8, 4)), TensorInfo(None)], {}).output.shape is None
+    assert OPS["join"].run(op, [TensorInfo((8, 4), frames=2), TensorInfo((8, 5))], {}).output.shape is None
     a, b = Op("layer", (0,), 1, None), Op("layer", (0,), 2, None)
-    assert _run_join(op, [TensorInfo((8, 4), a), TensorInfo((8, 5), a)], {}).output.origin is a
-    assert _run_join(op, [TensorInfo((8, 4), a), TensorInfo((8, 5), b)], {}).output.origin is None
+    assert OPS["join"].run(op, [TensorInfo((8, 4), a), TensorInfo((8, 5), a)], {}).output.origin is a
+    assert OPS["join"].run(op, [TensorInfo((8, 4), a), TensorInfo((8, 5), b)], {}).output.origin is None
 
 
 def test_a_flattened_map_viewed_back():

@@ -213,11 +213,11 @@ class Net(nn.Module):
 @pytest.mark.parametrize("bounds", [(None, None, None), (0, None, 2), (1, None, 2), (1, None, 3), (None, 4, None),
                                     (-3, None, None), (2, -1, 2), (5, 2, None)])
 def test_slice_length_is_pythons_and_symbolic_where_exact(size, bounds):
-    from convlint.propagate import _slice_length
+    from convlint.propagate.arith import slice_length
     from convlint.sizes import evaluate, var
 
-    assert _slice_length(size, *bounds) == len(range(size)[slice(*bounds)])
-    symbolic = _slice_length(var("H"), *bounds)
+    assert slice_length(size, *bounds) == len(range(size)[slice(*bounds)])
+    symbolic = slice_length(var("H"), *bounds)
     if symbolic is not None:  # only [:], [::s] and [1::s] are kept symbolic
         assert evaluate(symbolic, {"H": size}) == len(range(size)[slice(*bounds)])
 

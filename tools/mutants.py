@@ -67,13 +67,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The core, as paths or globs relative to the repository root; a pattern that matches nothing is
-# skipped, so the list covers the modules both before and after they become packages.
+# The core, as paths or globs relative to the repository root (a pattern that matches nothing is skipped).
 DEFAULT_FILES = [
     "convlint/sizes.py",
-    "convlint/layers.py",
     "convlint/layers/*.py",
-    "convlint/propagate.py",
     "convlint/propagate/*.py",
     "convlint/views.py",
     "convlint/sizing.py",
