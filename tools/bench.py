@@ -209,6 +209,19 @@ def load_average() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
+def heading(invocation: str, runs: int, columns: tuple[str, ...], what: str = "") -> list[str]:
+    """A benchmark's first lines: when, where and how it ran (`what`: what it read), then its table's header."""
+    return [
+        f"Benchmark of {datetime.date.today().isoformat()} on {os.cpu_count()} cores ({platform.python_implementation()} "
+        f"{platform.python_version()}, load average {load_average():.1f} at the end), `python tools/bench.py "
+        f"{invocation}`: {what}median of {runs} runs, each a fresh process.",
+        "", "| " + " | ".join(columns) + " |", "| --- |" + " ---: |" * (len(columns) - 1),
+    ]
+
+
+TIMES = ("what", "wall time", "peak memory (one process)")
+
+
 def targets_table(targets: list[tuple]) -> list[str]:
     """The lines of the table of (target, measured, wanted, met)."""
     return ["", "| target | measured | wanted | met |", "| --- | ---: | ---: | :---: |",
@@ -227,12 +240,7 @@ def bench_verify(args) -> tuple[str, bool]:
         run(cmd, cwd=REPO_ROOT)  # once untimed: the file system's cache is warm
     med, rss = time_in_turn(commands, args.runs, REPO_ROOT)
     target = verify_target(med[VERIFY] - med[IMPORT_TORCH])
-    load = load_average()
-    out = [
-        f"Benchmark of {datetime.date.today().isoformat()} on {os.cpu_count()} cores (load average {load:.1f} at the end), "
-        f"`python tools/bench.py --only verify --runs {args.runs}`: median of {args.runs} runs, each a fresh process.",
-        "", "| what | wall time | peak memory (one process) |", "| --- | ---: | ---: |",
-    ]
+    out = heading(f"--only verify --runs {args.runs}", args.runs, TIMES)
     out += [f"| {name} | {med[name]:.2f} s | {rss[name] / 1024:.0f} MB |" for name in commands]
     return "\n".join(out + targets_table([target])), target[-1]
 
@@ -268,15 +276,7 @@ def bench_single(args) -> tuple[str, bool]:
         ("convlint summary, one file", f"{summary:.2f} s", "≤ 0.4 s", summary <= 0.4),
         lsp_target(lsp),
     ]
-    load = load_average()
-    out = [
-        f"Benchmark of {datetime.date.today().isoformat()} on {os.cpu_count()} cores ({platform.python_implementation()} "
-        f"{platform.python_version()}, load average {load:.1f} at the end), `python tools/bench.py --only single "
-        f"--runs {args.runs}`: median of {args.runs} runs, each a fresh process.",
-        "",
-        "| what | wall time | peak memory (one process) |",
-        "| --- | ---: | ---: |",
-    ]
+    out = heading(f"--only single --runs {args.runs}", args.runs, TIMES)
     out += [f"| {name} | {med[name]:.2f} s | {rss[name] / 1024:.0f} MB |" for name in commands]
     out.append(lsp_row(lsp))
     return "\n".join(out + targets_table(targets)), all(ok for *_, ok in targets)
@@ -362,19 +362,9 @@ def bench(args) -> tuple[str, bool]:
         verify_target(verify_extra),
         lsp_target(lsp),
     ]
-    when = datetime.date.today().isoformat()
-    cores = os.cpu_count()
-    load = load_average()
-    out = [
-        f"Benchmark of {when} on {cores} cores ({platform.python_implementation()} {platform.python_version()}, "
-        f"load average {load:.1f} at the end), `python tools/bench.py --runs {args.runs} --jobs {args.jobs}`: "
-        f"{len(files)} files, {lines:,} lines ({len(parsed)} files parsed: those that pass convlint's pre-filter "
-        f"and the siblings they import); "
-        f"median of {args.runs} runs, each a fresh process.",
-        "",
-        "| what | wall time | peak memory (one process) |",
-        "| --- | ---: | ---: |",
-    ]
+    out = heading(f"--runs {args.runs} --jobs {args.jobs}", args.runs, TIMES,
+                  f"{len(files)} files, {lines:,} lines ({len(parsed)} files parsed: those that pass convlint's "
+                  f"pre-filter and the siblings they import); ")
     for name in commands:
         if name in med:
             out.append(f"| {name} | {med[name]:.2f} s | {rss[name] / 1024:.0f} MB |")
@@ -417,12 +407,7 @@ def bench_summary(args) -> tuple[str, bool]:
         (f"one classifier, the slowest ({slowest})", f"{med[slowest]:.2f} s", "≤ 0.5 s", med[slowest] <= 0.5),
         ("resnet.py's models in one call", f"{every:.2f} s", "≤ 1.5 s", every <= 1.5),
     ]
-    load = load_average()
-    out = [
-        f"Benchmark of {datetime.date.today().isoformat()} on {os.cpu_count()} cores (load average {load:.1f} at the end), "
-        f"`python tools/bench.py --only summary --runs {args.runs}`: median of {args.runs} runs, each a fresh process.",
-        "", "| convlint summary of | wall time |", "| --- | ---: |",
-    ]
+    out = heading(f"--only summary --runs {args.runs}", args.runs, ("convlint summary of", "wall time"))
     out += [f"| {name} | {med[name]:.2f} s |" for name in commands]
     return "\n".join(out + targets_table(targets)), all(ok for *_, ok in targets)
 
