@@ -22,6 +22,7 @@ class ModelRun:
     model: Model
     input_shape: tuple[int, ...] | None  # the concrete input it was propagated with, if any
     steps: list[Step]
+    input_source: str | None = None  # the file's evidence that gave input_shape ("a tensor ... passed to it on line 9")
 
 
 class Context:

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import rules, syntax
 from .context import Context, ModelRun
 from .findings import Finding, Span
-from .graph import Layer, Model
+from .graph import MODEL_INPUT, Layer, Model
 from .propagate import Step, propagate
 
 BUG_REPORT = "please report this as a convlint bug, with the file"
@@ -222,9 +222,14 @@ def _analyze(source: bytes, path: str, input_shape, select, details: bool, confi
         return Analysis(path, [reading])
     runs = []
     for model in reading.models:
-        evident = reading.evidence.get(model.name)
-        shape = forced(model, input_shape) or model.declared_input or (evident.shape if evident is not None else None)
-        runs.append(ModelRun(model, shape, propagate(model, shape)))
+        given = forced(model, input_shape) or model.declared_input
+        evident = None if given else reading.evidence.get(model.name)
+        shape = given or (evident.shape if evident is not None else None)
+        steps = propagate(model, shape)
+        if evident is not None and evident.fitted:
+            for step in steps:  # the layers that read it seed it, as an undeclared input: their own count
+                step.seeded = step.seeded or step.op.kind == "layer" and step.op.inputs[:1] == (MODEL_INPUT,)
+        runs.append(ModelRun(model, shape, steps, evident.source if evident is not None else None))
     positions = reading.positions
     ctx = Context(runs, reading.layers, positions)
     findings: dict[tuple, Finding] = {}

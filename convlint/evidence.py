@@ -9,7 +9,11 @@
 The module is walked once, in source order, with one flat table of names (a name bound in two
 functions to two different things keeps the later binding). Class bodies are not walked: a
 class defines a model, and the evidence of its input is where the model is used. A size whose
-rank does not fit the model's first layer is ignored: evidence never overrides what the layers say.
+rank does not fit the model's first layer is ignored. A batch the file itself passes to the model
+(or to torchinfo's `input_data`), the input a forward's shape check states and the input
+torchvision's pretrained weights are made for are its input whatever their channels, as torch
+would run it (and raise); sizes that may or may not include a batch, and timm's configured input
+(whose channels are the model's own `in_chans`), only when their channels are the first layer's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from .syntax import DEFINITIONS, dotted_name, walk
+from .extract.zoo import TIMM_CONFIGURED
 from .graph import Model
 from .sizing import symbolic_shape
 
@@ -30,6 +35,9 @@ PASSTHROUGH = {"to", "cuda", "cpu", "eval", "train", "float", "half", "double", 
 class Evidence:
     shape: tuple[int, ...]  # without the batch
     source: str  # where it came from, for the reader
+    # taken only because its channels are the first layer's (timm's in_chans, the model's own
+    # argument): what that layer receives from it tells nothing about the layer
+    fitted: bool = False
 
 
 def _int(node: ast.expr) -> int | None:
@@ -175,8 +183,8 @@ def _arguments(call: ast.Call) -> tuple[list[ast.expr], dict[str, ast.expr]]:
     return positional, {k.arg: k.value for k in call.keywords if k.arg is not None}
 
 
-def _fit(model: Model, shape: tuple[int, ...], batched: bool | None) -> tuple[int, ...] | None:
-    """The size without the batch, if its rank (and channels) fit the model's first layer."""
+def _fit(model: Model, shape: tuple[int, ...], batched: bool | None, channels: bool = True) -> tuple[int, ...] | None:
+    """The size without the batch, if its rank (and, if asked, its channels) fit the model's first layer."""
     seeded = symbolic_shape(model)
     if seeded is None:
         if batched is False or len(shape) < 2:
@@ -185,13 +193,14 @@ def _fit(model: Model, shape: tuple[int, ...], batched: bool | None) -> tuple[in
     rank = len(seeded)
     if len(shape) == rank + 1 and batched is not False:
         shape = shape[1:]
-    elif len(shape) != rank:
-        return None
-    return shape if shape[0] == seeded[0] else None
+    elif len(shape) != rank or batched is not False and not channels:
+        return None  # of other channels only sizes known to have a batch or not: others might be read either way
+    return shape if not channels or shape[0] == seeded[0] else None
 
 
 def from_file(module: ast.Module, models: list[Model]) -> dict[str, Evidence]:
-    """The first fitting evidence in the file, per model name."""
+    """The first evidence in the file that fits the model's first layer, per model name; else the
+    first of its rank, of other channels (the bug torch raises on at that layer)."""
     by_name = {m.name: m for m in models}
     walker = _Walker(by_name)
     try:
@@ -205,10 +214,11 @@ def from_file(module: ast.Module, models: list[Model]) -> dict[str, Evidence]:
         return {}
     out = {}
     for name, items in walker.found.items():
-        for shape, source, batched in items:
-            fitted = _fit(by_name[name], shape, batched)
-            if fitted is not None:
-                out[name] = Evidence(fitted, source)
+        for channels in (True, False):
+            found = next(((shape, source) for given, source, batched in items
+                          if (shape := _fit(by_name[name], given, batched, channels)) is not None), None)
+            if found is not None:
+                out[name] = Evidence(*found)
                 break
     return out
 
@@ -240,9 +250,13 @@ def from_configuration(models: list[Model]) -> dict[str, Evidence]:
     the file's own use says more."""
     out = {}
     for model in models:
-        fitted = _fit(model, model.configured[0], batched=False) if model.configured else None
-        if fitted is not None and model.name not in out:
-            out[model.name] = Evidence(fitted, model.configured[1])
+        if not model.configured or model.name in out:
+            continue
+        shape, source = model.configured
+        own = source == TIMM_CONFIGURED  # built with in_chans channels: of course its first layer takes them
+        fitted = _fit(model, shape, batched=False, channels=own)
+        if fitted is not None:
+            out[model.name] = Evidence(fitted, source, fitted=own)
     return out
 
 
@@ -276,7 +290,7 @@ def from_shape_checks(models: list[Model]) -> dict[str, Evidence]:
             labels = [e.value if type(e) is ast.Constant and isinstance(e.value, str) else None for e in sizes.elts]
             if len(labels) < 2 or labels[0] in (None, "*") or not all(v is not None and v.isdigit() for v in labels[1:]):
                 break
-            shape = _fit(model, (1, *(int(v) for v in labels[1:])), batched=True)
+            shape = _fit(model, (1, *(int(v) for v in labels[1:])), batched=True, channels=False)
             if shape is not None:
                 out[model.name] = Evidence(shape, f"the shape check on line {call.lineno}")
             break

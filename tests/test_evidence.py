@@ -57,9 +57,33 @@ def test_summary_calls():
     assert torchinfo["Net"][0] == (3, 96, 96)
 
 
-def test_wrong_channels_or_rank_is_ignored():
-    assert evidence(NET + "\nNet()(torch.randn(1, 1, 28, 28))\n") == {}
+def test_a_wrong_rank_is_ignored():
     assert evidence(NET + "\nNet()(torch.randn(10))\n") == {}
+    assert evidence(NET + "\nNet()(torch.randn(1, 3, 28))\n") == {}
+
+
+def test_the_files_tensor_of_other_channels_is_the_input_and_the_first_layer_rejects_it():
+    # torch 2.13: "Given groups=1, weight of size [8, 3, 3, 3], expected input[1, 1, 28, 28] to have
+    # 3 channels, but got 1 channels instead"
+    source = NET + "\nNet()(torch.randn(1, 1, 28, 28))\n"
+    assert evidence(source) == {"Net": ((1, 28, 28), "a tensor of shape 1×1×28×28 passed to it on line 14")}
+    [finding] = lint_source(source, "t.py")
+    assert (finding.span.line, finding.code, finding.message, finding.fix) == (
+        9, "CL001", "Conv2d expects 3 input channels but receives 1 (the input: a tensor of shape 1×1×28×28 "
+        "passed to it on line 14)", None)  # the tensor or the layer: no fix offered
+
+
+def test_a_tensor_that_fits_wins_over_one_of_other_channels():
+    source = NET + "\nnet = Net()\nnet(torch.randn(1, 1, 28, 28))\nnet(torch.randn(1, 3, 32, 32))\n"
+    assert evidence(source)["Net"][0] == (3, 32, 32)
+    assert lint_source(source, "t.py") == []
+
+
+def test_sizes_without_a_batch_count_only_where_their_channels_fit():
+    # (1, 3, 28) may be an unbatched tensor or a batch of a wrong rank; torchsummary's sizes have no batch
+    assert evidence(NET + "\nfrom torchsummary import summary\nsummary(Net(), (1, 28, 28))\n") == {}
+    assert evidence(NET + "\nimport torchinfo\ntorchinfo.summary(Net(), input_data=torch.randn(2, 1, 28, 28))\n") \
+        == {"Net": ((1, 28, 28), "the torchinfo.summary(...) call on line 15")}
 
 
 def test_module_level_sequential():

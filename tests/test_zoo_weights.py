@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from convlint.engine import lint_source
+from convlint.engine import analyze_source, lint_source
 from convlint.extract.zoo import WEIGHTS_CONFIGURED
 from convlint.sizes import var
 from convlint.summary.tables import summarize_source
@@ -117,3 +117,21 @@ def test_a_second_size_of_a_builder_is_built_after_every_other_builder(monkeypat
                         lambda self, name, *a, **k: built.append(name) or build(self, name, *a, **k))
     assert [m.name for m in read(FAMILIES.encode(), "families.py").models] == ["net_small", "net_large", "net_gelu"]
     assert built == ["net_small", "net_gelu", "net_large", "_net"]  # and the helper they call last
+
+
+def test_a_stem_of_other_channels_than_the_weights_are_made_for_is_reported():
+    # torch: the stem Conv2d(4, 16, 4, stride=2) on the weights' (1, 3, 224, 224): "Given groups=1, weight
+    # of size [16, 4, 4, 4], expected input[1, 3, 224, 224] to have 4 channels, but got 3 channels instead"
+    source = FIRENET.read_text().replace("nn.Conv2d(in_channels, 16,", "nn.Conv2d(4, 16,")
+    findings = [(f.span.line, f.code, f.message, f.fix) for f in lint_source(source, str(FIRENET))]
+    assert findings == [(20, "CL001", f"Conv2d expects 4 input channels but receives 3 (the input: {WEIGHTS_CONFIGURED})",
+                         None)]
+
+
+def test_a_first_layer_on_timms_configured_input_seeds_it():
+    # timm's input has the model's own in_chans channels: what its first layer receives is its own count
+    # (tools/corpus_coverage.py and tools/mutate.py do not count it), what the next ones receive is not
+    path = FIRENET.parent.parent.parent / "timm" / "models" / "tinynet.py"
+    steps = [(s.line, s.step.seeded) for m in analyze_source(path.read_bytes(), str(path), details=True).models
+             if m.name == "tinynet_a" for s in m.steps if s.kind == "Conv2d"]
+    assert steps[:2] == [(16, True), (18, False)]

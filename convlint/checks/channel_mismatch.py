@@ -46,7 +46,7 @@ def check(ctx):
         declared = step.op.layer.params.get(layer_spec.channels_param)
         kind = ctx.subject(step.op.layer)
         if layer_spec.channels_param == "normalized_shape" and shape is not None:
-            message = _layer_norm(ctx, step, kind, declared)
+            message = _layer_norm(ctx, run, step, kind, declared)
             if message:
                 yield step.op.layer, message
             continue
@@ -61,12 +61,15 @@ def check(ctx):
             continue
         if layer_spec.channels_param == "normalized_shape":
             yield step.op.layer, f"{kind} expects trailing dimensions ({declared},) but receives ({received},) " \
-                f"({_source(ctx, step)})"
+                f"({_source(ctx, step, run)})"
             continue
         unit = "input features" if is_linear else "input channels"
-        message = f"{kind} expects {declared} {unit} but receives {received} ({_source(ctx, step)})"
+        message = f"{kind} expects {declared} {unit} but receives {received} ({_source(ctx, step, run)})"
         message += fitting_inputs(run, step) if is_linear else ""
-        yield step.op.layer, message, _fix_hint(run, index, step, layer_spec, declared, received)
+        if step.inputs[0].origin is None and run.input_source is not None:
+            yield step.op.layer, message  # the file's tensor or the layer: which one is wrong, only its author knows
+        else:
+            yield step.op.layer, message, _fix_hint(run, index, step, layer_spec, declared, received)
 
 
 def _fix_hint(run, index, step, layer_spec, declared, received) -> dict | None:
@@ -97,12 +100,14 @@ def _spatial_origin(step) -> bool:
     return origin_spec is not None and (origin_spec.spatial >= 1 or origin.layer.kind in L.ANY_DIMS_KINDS)
 
 
-def _source(ctx, step) -> str:
+def _source(ctx, step, run) -> str:
     incoming = step.inputs[0]
     origin = incoming.origin
     if incoming.flat_from is not None and incoming.flat_from[0] is not None:
         before, flatten = incoming.flat_from
         return f"{fmt_shape(before, '·')} flattened by {ctx.describe(flatten)}"
+    if origin is None and step.in_shape is not None and run.input_source is not None:
+        return f"the input: {run.input_source}"
     if origin is None:
         return "the declared input" if step.in_shape is not None else "the input"
     if origin.kind == "fixed":  # a tensor not the model's (a buffer of coordinates)
@@ -134,7 +139,7 @@ def _out_param(kind: str) -> str | None:
     return PRODUCER_PARAM.get(kind)
 
 
-def _layer_norm(ctx, step, kind: str, declared) -> str | None:
+def _layer_norm(ctx, run, step, kind: str, declared) -> str | None:
     shape = step.in_shape
     normalized = (declared,) if _is_int(declared) else declared
     if not isinstance(normalized, tuple) or not normalized or not all(_is_int(d) for d in normalized):
@@ -145,7 +150,7 @@ def _layer_norm(ctx, step, kind: str, declared) -> str | None:
     if not all(is_concrete(d) for d in trailing) or tuple(trailing) == normalized:
         return None
     # the channel's origin explains the sizes only when the channel axis is among them
-    source = _source(ctx, step) if len(normalized) == len(shape) else f"its input is {fmt_shape(shape)}"
+    source = _source(ctx, step, run) if len(normalized) == len(shape) else f"its input is {fmt_shape(shape)}"
     return f"{kind} expects trailing dimensions {fmt_shape(normalized)} but receives {fmt_shape(trailing)} ({source})"
 
 
