@@ -155,3 +155,24 @@ def test_a_channel_mean_of_the_input_is_free_with_one_channel():
     assert summary("GrayStem").output_shape == (8, var("H") - 2, var("W") - 2)
     # InstanceNorm2d(3) cannot take the one channel: nothing is claimed past it
     assert [r.output_shape for r in summary("three_channel_gray_stem").rows] == [None, None, None]
+
+
+def test_a_first_layer_of_other_channels_than_the_shape_check_states_is_reported():
+    # torch: Conv2d(3, 8, 3) on the checked (1, 1, 32, 32): "Given groups=1, weight of size [8, 3, 3, 3],
+    # expected input[1, 1, 32, 32] to have 3 channels, but got 1 channels instead"
+    source = """\
+import torch.nn as nn
+from kornia.core.check import KORNIA_CHECK_SHAPE
+
+
+class Descriptor(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        KORNIA_CHECK_SHAPE(x, ["B", "1", "32", "32"])
+        return self.conv(x)
+"""
+    assert [(f.span.line, f.code, f.message) for f in lint_source(source, "descriptor.py")] == [
+        (8, "CL001", "Conv2d expects 3 input channels but receives 1 (the input: the shape check on line 11)")]
