@@ -114,3 +114,10 @@ def test_disagreement_finding_names_the_fitting_sizes():
     mismatch = (FIXTURES / "channel_mismatch.py").read_text()
     messages = [f.message for f in lint_source(mismatch, "c.py") if f.name == "channel-mismatch"]
     assert any(m.endswith("only inputs of 1×14×14 to 1×15×15 fit the Linear's in_features") for m in messages)  # torch: 14 and 15 run
+
+
+def test_the_summary_names_the_files_tensor_its_first_layer_rejects():
+    source = NET + "\nNet()(torch.randn(1, 1, 28, 28))\n"
+    [summary] = summarize_source(source.encode(), "t.py")
+    assert [f.message for f in summary.findings] == [
+        "Conv2d expects 3 input channels but receives 1 (the input: a tensor of shape 1×1×28×28 passed to it on line 14)"]

@@ -253,7 +253,8 @@ def _summarize(positions, path, model: Model, forced, found):
                                                             if positions.local(site)})
     from ..context import ModelRun
 
-    return summary, ModelRun(model, check_shape, propagate(model, check_shape))
+    evident = found.source if found is not None and check_shape is found.shape else None  # the input it gave
+    return summary, ModelRun(model, check_shape, propagate(model, check_shape), evident)
 
 
 def _symbolic(model: Model):
