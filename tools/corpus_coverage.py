@@ -8,7 +8,8 @@ LayerNorm or InstanceNorm2d (by callee name, found with libcst, so strings and c
 count; the line is the one the call starts on) in a `.py` file whose name does not contain
 "test". It is *resolved* when some model step of that kind at that line receives an int channel
 count (features for Linear and LayerNorm: the last axis) that does not come from the layer's own
-declaration (a first layer that seeds an undeclared input does not count), in the analysis of any
+declaration (a first layer that seeds an undeclared input, or one fed by timm's configured input of
+the model's own in_chans, does not count), in the analysis of any
 file of the package: a block of `ops/misc.py` that `models/mobilenetv2.py` builds is resolved by
 that file's models, as `convlint check` of the package checks it there (the "own file" column
 counts only the analysis of the site's own file, the measure before 2026-12-04). A model is *followed*
