@@ -50,7 +50,7 @@ class Tensors:
 
     def tensor_function(self, name: str, tensor: Tensor, args: list, kwargs: dict, node, functional: bool) -> Any:
         """`torch.<name>(tensor, *args)`, or `F.<name>(...)` when `functional`."""
-        handler = TENSOR_FUNCTIONS.get(name) or (None if functional else TORCH_FUNCTIONS.get(name))
+        handler = TENSOR_FUNCTIONS.get(name) or (FUNCTIONAL_ONLY if functional else TORCH_FUNCTIONS).get(name)
         if handler is not None:
             return handler(self, name, tensor, args, kwargs, node)
         return self.other_function(name, tensor, args, kwargs, node)
@@ -419,6 +419,17 @@ def _attention(interp, name, tensor, args, kwargs, node):  # F.scaled_dot_produc
     return interp.emit("attention", (tensor.value, key.value, value.value), node)
 
 
+_GRID_SAMPLE_ARGS = ("grid", "mode", "padding_mode", "align_corners")
+
+
+def _grid_sample(interp, name, tensor, args, kwargs, node):  # F.grid_sample(input, grid, mode, padding_mode, ...)
+    given = {**dict(zip(_GRID_SAMPLE_ARGS, args)), **kwargs}
+    grid = given.get("grid")
+    if len(args) > len(_GRID_SAMPLE_ARGS) or set(kwargs) - set(_GRID_SAMPLE_ARGS) or not is_tensor(grid):
+        return interp.unknown_result([tensor, *args], kwargs, node)
+    return interp.emit("grid_sample", (tensor.value, grid.value), node)  # the options change values, not the shape
+
+
 def _unknown_cat(interp, name, tensor, args, kwargs, node):  # torch.cat(x): not a sequence of tensors
     return interp.unknown_result([tensor], kwargs, node)
 
@@ -510,6 +521,7 @@ TENSOR_FUNCTIONS = {
     "conv1d": _conv, "conv2d": _conv, "conv3d": _conv, "linear": _linear,
     "scaled_dot_product_attention": _attention,
 }
+FUNCTIONAL_ONLY = {"grid_sample": _grid_sample}  # F.<name>(x, ...) only: torch has no such function
 TORCH_FUNCTIONS = {**AXIS_OPS, "matmul": _matmul_method, "bmm": _matmul_method,  # torch.<name>(x, ...) only
                    "std_mean": _reduce_pair, "var_mean": _reduce_pair,
                    **dict.fromkeys(("max", "min"), _elementwise_extreme("other_function"))}

@@ -200,6 +200,17 @@ def _run_attention(op: Op, inputs: list[TensorInfo], values) -> Step:
     return Step(op, inputs, TensorInfo(shape, inputs[2].origin if shape is not None else None))
 
 
+def _run_grid_sample(op: Op, inputs: list[TensorInfo], values) -> Step:
+    """F.grid_sample(input, grid): input (N, C, *in) sampled at grid (N, *out, k), k = len(in) = 2
+    or 3, gives (N, C, *out); torch requires the same N, so a batch of other rows is unknown."""
+    image, grid = inputs
+    if any(i.shape is None or i.batch_at or i.pair_from or i.lead is not None for i in inputs) \
+            or image.frames != grid.frames or len(image.shape) not in (3, 4) or len(grid.shape) != len(image.shape) \
+            or grid.shape[-1] != len(image.shape) - 1:
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    return Step(op, inputs, TensorInfo((image.shape[0], *grid.shape[:-1]), image.origin, frames=image.frames))
+
+
 def _run_einsum(op: Op, inputs: list[TensorInfo], values) -> Step:
     if any(i.frames != 1 or i.batch_at or i.pair_from for i in inputs):
         return Step(op, inputs, UNKNOWN_TENSOR)
@@ -443,6 +454,7 @@ OPS = {
     "matmul": OpKind(_run_matmul, _called),
     "attention": OpKind(_run_attention, _named("scaled_dot_product_attention")),
     "einsum": OpKind(_run_einsum, _named("torch.einsum")),
+    "grid_sample": OpKind(_run_grid_sample, _named("grid_sample")),
     "stack": OpKind(_run_stack, _named("torch.stack")),
     "index": OpKind(_run_index, _named("indexing")),
     "rcnn_transform": OpKind(_run_rcnn_transform, _named("GeneralizedRCNNTransform")),
