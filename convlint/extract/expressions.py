@@ -1,5 +1,6 @@
 """Expressions: names, literals, containers, comprehensions (unrolled), subscripts, iteration and
-truth, each node type one entry of EXPRESSIONS (names and constants, the commonest, in `ev` itself)."""
+truth, each node type one entry of EXPRESSIONS (but names, constants and attributes, the
+commonest, which `ev` takes itself)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ class Expressions:
         if kind is ast.Constant:
             value = node.value
             return value if type(value) in slices.LITERAL_TYPES else UNKNOWN  # not bytes, complex or `...`
+        if kind is ast.Attribute:
+            return self.attribute(self.ev(node.value, env), node.attr, node)
         handler = EXPRESSIONS.get(kind)
         return UNKNOWN if handler is None else handler(self, node, env)
 
@@ -57,9 +60,6 @@ class Expressions:
                 return UNKNOWN
             text.append(str(value))
         return "".join(text)
-
-    def ev_attribute(self, node: ast.Attribute, env: Env) -> Any:
-        return self.attribute(self.ev(node.value, env), node.attr, node)
 
     def ev_tuple(self, node: ast.Tuple, env: Env) -> Any:
         return self.sequence(node.elts, env, tuple)
@@ -267,7 +267,6 @@ class Expressions:
 
 # the handlers themselves, not lambdas that look them up: a call fewer per evaluation (no mixin overrides them)
 EXPRESSIONS = {
-    ast.Attribute: Expressions.ev_attribute,
     ast.JoinedStr: Expressions.ev_fstring,
     ast.Call: Calls.call,
     ast.Tuple: Expressions.ev_tuple,
