@@ -240,11 +240,11 @@ def walk(node: ast.AST, prune: tuple[type, ...] = ()) -> Iterator[ast.AST]:
         yield current
         if type(current) in prune:
             continue
-        children = []
-        for name in current._fields:
+        for name in reversed(current._fields):  # pushed last to first, so that the first is popped first
             value = getattr(current, name, None)
-            if isinstance(value, ast.AST):
-                children.append(value)
-            elif type(value) is list:
-                children.extend(v for v in value if isinstance(v, ast.AST))
-        stack.extend(reversed(children))
+            if type(value) is list:
+                for item in reversed(value):
+                    if isinstance(item, ast.AST):
+                        stack.append(item)
+            elif isinstance(value, ast.AST):
+                stack.append(value)

@@ -69,30 +69,33 @@ class Calls:
             self.open_call = False
 
     def invoke(self, func: Any, args: list, kwargs: dict, node: ast.AST) -> Any:
-        if isinstance(func, Partial):
-            return self.invoke(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node)
-        if isinstance(func, Qual):
-            return self.call_qual(func.name, args, kwargs, node)
-        if isinstance(func, Builtin):
+        kind = type(func)  # exact types, the commonest first: none of these classes has subclasses
+        if kind is Builtin:
             return self.call_builtin(func.name, args, kwargs, node)
-        if isinstance(func, Function):
+        if kind is Qual:
+            return self.call_qual(func.name, args, kwargs, node)
+        if kind is MethodRef:
+            return self.call_method(func.owner, func.name, args, kwargs, node)
+        if kind is Function:
             hook = zoo.hook_of(func)
             if hook is not None:
                 return hook(self, args, kwargs, node)
             if zoo.is_pure(func):
                 return self.call_pure(func, args, kwargs, node)
             return self.call_function(func, args, kwargs, node)
-        if isinstance(func, BoundMethod):
-            return self.call_function(func.func, [func.self_value, *args], kwargs, node)
-        if isinstance(func, ClassInfo):
+        if kind is Layer:
+            return self.apply(func, args, kwargs, node)
+        if kind is ClassInfo:
             return self.instantiate(func, args, kwargs, node)
-        if isinstance(func, MethodRef):
-            return self.call_method(func.owner, func.name, args, kwargs, node)
-        if isinstance(func, Instance) and not func.opaque and func.cls.torch_base() is None:
+        if kind is Partial:
+            return self.invoke(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node)
+        if kind is BoundMethod:
+            return self.call_function(func.func, [func.self_value, *args], kwargs, node)
+        if kind is Instance and not func.opaque and func.cls.torch_base() is None:
             method = func.cls.lookup("__call__")  # a callable object (timm's EfficientNetBuilder)
             if isinstance(method, Function):
                 return self.call_function(method, [func, *args], kwargs, node)
-        if isinstance(func, (Layer, Container, Instance, OneOf)):
+        if kind is Instance or kind is Container or kind is OneOf:
             return self.apply(func, args, kwargs, node)
         return self.unknown_result(args, kwargs, node)
 
@@ -210,8 +213,7 @@ class Calls:
         # SEResNet50): what its caller would pass in **kwargs, the parameters still required, is unknown
         defaults_only, self.open_call = defaults_only or self.open_call, False
         positional = positional_params(params)
-        args = list(args)
-        kwargs = dict(kwargs)
+        kwargs = dict(kwargs)  # (bind_rest takes out what it binds)
         made_up = defaults_only and (params.vararg or params.kwarg) is not None
         for i, (param, default) in enumerate(positional):
             if i < len(args):

@@ -44,27 +44,7 @@ class Classes:
     """Attributes, instances and super() (a mixin of the Extractor)."""
 
     def attribute(self, owner: Any, name: str, node: ast.AST | None = None) -> Any:
-        if isinstance(owner, ModuleRef):
-            if owner.name is not None:
-                dotted = f"{owner.name}.{name}"
-                if self.importable(dotted):
-                    value = self.imported(dotted)  # a submodule (`torchvision.models.detection`) or a hook
-                    return self.resolve(value) if type(value) is Lazy else value
-            return self.module_attr(owner.globals, name, owner.path)
-        if isinstance(owner, Qual):
-            if name == "__name__" and torch_class(owner.name) is not None:
-                return torch_class(owner.name)
-            value = self.imported(f"{owner.name}.{name}")
-            return self.resolve(value) if type(value) is Lazy else value
-        if isinstance(owner, Partial):  # timm's get_norm_layer unbinds a partial to rebind it
-            if name == "func":
-                return owner.func
-            if name == "args":
-                return tuple(owner.args)
-            if name == "keywords":
-                return DictVal(list(owner.kwargs), list(owner.kwargs.values()))
-            return UNKNOWN
-        if isinstance(owner, Instance):
+        if type(owner) is Instance:  # the commonest owner (`self.`) first; no class derives from Instance
             if name in owner.attrs:
                 return owner.attrs[name]
             value = owner.cls.lookup(name)
@@ -89,6 +69,28 @@ class Classes:
             hook = zoo.item_hook(self, owner, zoo.CLASS_ATTRIBUTES)  # a zoo class's __getattr__
             value = None if hook is None else hook(self, owner, name)
             return MethodRef(owner, name) if value is None else value
+        if owner is UNKNOWN:  # (no case below takes it)
+            return UNKNOWN
+        if isinstance(owner, ModuleRef):
+            if owner.name is not None:
+                dotted = f"{owner.name}.{name}"
+                if self.importable(dotted):
+                    value = self.imported(dotted)  # a submodule (`torchvision.models.detection`) or a hook
+                    return self.resolve(value) if type(value) is Lazy else value
+            return self.module_attr(owner.globals, name, owner.path)
+        if isinstance(owner, Qual):
+            if name == "__name__" and torch_class(owner.name) is not None:
+                return torch_class(owner.name)
+            value = self.imported(f"{owner.name}.{name}")
+            return self.resolve(value) if type(value) is Lazy else value
+        if isinstance(owner, Partial):  # timm's get_norm_layer unbinds a partial to rebind it
+            if name == "func":
+                return owner.func
+            if name == "args":
+                return tuple(owner.args)
+            if name == "keywords":
+                return DictVal(list(owner.kwargs), list(owner.kwargs.values()))
+            return UNKNOWN
         if isinstance(owner, EnumMember):
             if name in ("value", "_value_"):
                 return owner.value

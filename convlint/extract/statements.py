@@ -11,10 +11,10 @@ from ..syntax import DEFS, dotted_name, walk
 from . import guards
 from .nn import MODULE_QUERIES, module_kind
 from .operators import operator_name
-from .state import MAX_SPECULATION, MAX_UNROLL, catches
+from .state import MAX_SPECULATION, MAX_UNROLL, STEP_BUDGET, catches
 from .values import (
     MISSING, Break, Builtin, ClassInfo, Container, Continue, DataField, DictVal, Env, FeatureList, Function, Instance,
-    ListVal, ModuleRef, OneOf, Qual, Raise, Return, Tensor, is_tensor, known, lose,
+    ListVal, ModuleRef, OneOf, OutOfBudget, Qual, Raise, Return, Tensor, is_tensor, known, lose,
 )
 
 
@@ -47,7 +47,9 @@ class Statements:
         return True
 
     def exec_stmt(self, stmt: ast.AST, env: Env) -> None:
-        self.tick()
+        self.steps += 1  # self.tick(), inlined: a call fewer per statement
+        if self.steps > STEP_BUDGET:
+            raise OutOfBudget
         kind = type(stmt)  # exact types: a chain of isinstance misses costs more
         if kind is ast.Expr:
             if type(stmt.value) is not ast.Constant:  # docstrings

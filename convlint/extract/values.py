@@ -383,6 +383,10 @@ class Env:
             if name in env.vars:
                 return env.vars[name]
             env = env.parent
+        return self.unbound(name)
+
+    def unbound(self, name: str) -> Any:
+        """A name no enclosing scope binds: a builtin, else what a star import may give it."""
         found = BUILTINS.get(name)
         return found if found is not None else self.starred(name)
 
