@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .. import layers as L
 from ..graph import MODEL_INPUT, Model, Op
 from ..views import FOLDED
 from .arith import broadcast
@@ -34,16 +35,33 @@ class Propagation:
         self.free = set() if declared else {MODEL_INPUT}  # inputs whose shape the first layer to read them sets
         self.one_channel: set[int] = set()  # free values that are a channel mean (`x.mean(dim=1, keepdim=True)`)
         self.stacked: dict[int, tuple[int, ...]] = {}  # a free batch of free inputs (cat along dim 0): them
+        self.padded: dict[int, Step] = {}  # a free input padded (a stem's ConstantPad2d): the pad's step
 
     def seed(self, value: int, shape: Shape, rows: int = 1) -> TensorInfo:
         """A free value's shape, as the first op to read it fixes it; a batch of free inputs
-        stacked fixes theirs (torch.cat along the batch requires equal sizes elsewhere)."""
+        stacked fixes theirs (torch.cat along the batch requires equal sizes elsewhere); a free input
+        padded is the input of that shape, padded: the layer after the pad sets the input's channels
+        and rank, and the pad's own rule its sizes (unknown when that rule cannot say)."""
+        if value in self.padded:
+            return self.seed_padded(value, shape, rows)
         info = self.values[value] = TensorInfo(shape, frames=rows)
         self.free.discard(value)
         for source in self.stacked.pop(value, ()):
             if source in self.free:
                 self.seed(source, shape)
         return info
+
+    def seed_padded(self, value: int, shape: Shape, rows: int) -> TensorInfo:
+        step = self.padded.pop(value)
+        source = step.op.inputs[0]
+        padded = run_op(step.op, [TensorInfo(shape, frames=rows)], self.values).output
+        if source not in self.free or padded.shape is None or len(padded.shape) != len(shape):
+            self.free.discard(value)
+            return self.values[value]  # what the pad gives is not known: nor is the input
+        step.inputs[0] = self.seed(source, shape, rows)
+        step.output = self.values[value] = replace(padded, frames=rows)
+        self.free.discard(value)
+        return step.output
 
     def stack_free(self, op: Op, inputs: list[TensorInfo]) -> None:
         """RAFT's `torch.cat([image1, image2], dim=0)` of free inputs (the model's second image):
@@ -103,6 +121,11 @@ class Propagation:
             if step.output.shape is None and step.output.unranked is None and op.kind in UNRANKED \
                     and any(i.unranked is not None or i.shape is not None for i in inputs):
                 step.output = UNRANKED[op.kind](op, inputs) or step.output
+        if op.kind == "layer" and op.layer.kind in L.PADS and len(op.inputs) == 1 \
+                and op.inputs[0] in free and inputs[0].shape is None and inputs[0].unranked is None \
+                and step.output.shape is None and step.output.unranked is None:
+            free.add(op.output)
+            self.padded[op.output] = step
         if step.output.frames != 1:
             values[FOLDED] = True
         step.seeded = seeded is not None
