@@ -71,3 +71,37 @@ def test_monais_efficientnet_b0_is_followed_to_its_classifier():
     s = summarize_source(EFFICIENTNET.read_bytes(), str(EFFICIENTNET), model_name="EfficientNetBN")[0]
     assert s.params is not None
     assert [row.output_shape for row in s.rows if row.line == 401] == [(1000,)]
+
+
+PADS = '''import torch.nn as nn
+import torch.nn.functional as F
+
+
+class PadTwice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        return self.conv(F.pad(F.pad(x, (1, 1, 1, 1)), (0, 1, 0, 1)))
+
+
+class PadChannels(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(5, 8, 3)
+
+    def forward(self, x):
+        return self.conv(F.pad(x, (0, 0, 0, 0, 1, 1)))
+'''
+
+
+def test_pads_in_a_row_each_take_their_share_and_a_pad_of_the_channels_says_nothing_of_them():
+    # torch: PadTwice()(torch.zeros(1, 3, 10, 12)) is (1, 8, 11, 13); PadChannels() takes 3 channels
+    # (padded to 5) and gives (1, 8, 8, 10): the conv's 5 are not the input's
+    h, w = var("H"), var("W")
+    twice = summarize_source(PADS.encode(), "pads.py", model_name="PadTwice")[0]
+    assert [row.output_shape for row in twice.rows] == [(3, h + 2, w + 2), (3, h + 3, w + 3), (8, h + 1, w + 1)]
+    channels = summarize_source(PADS.encode(), "pads.py", model_name="PadChannels")[0]
+    assert [row.output_shape for row in channels.rows] == [None, None]
+    assert lint_source(PADS, "pads.py") == []
