@@ -10,7 +10,7 @@ from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import dotted_name
-from . import memo, zoo
+from . import memo, tensors, zoo
 from .nn import ABSENT, CONTAINER_METHODS, inherits_forward, layer_attribute, layer_class, torch_class
 from .state import MAX_CALL_DEPTH, STEP_BUDGET
 from .values import (
@@ -38,6 +38,14 @@ def method_kind(node: ast.FunctionDef) -> str | None:
         if name.endswith((".setter", ".deleter", ".getter")):
             return "unknown"
     return None
+
+
+AUTOGRAD_FUNCTIONS = ("torch.autograd.Function", "torch.autograd.function.Function")
+
+
+def is_autograd_function(cls: ClassInfo) -> bool:
+    """A subclass of torch.autograd.Function (a memory-efficient Swish's): its apply runs its forward."""
+    return any(isinstance(base, Qual) and base.name in AUTOGRAD_FUNCTIONS for c in cls.mro() for base in c.bases)
 
 
 class Classes:
@@ -123,6 +131,12 @@ class Classes:
                     return BoundMethod(owner, value)
                 if kind in ("property", "unknown"):
                     return UNKNOWN
+            if value is None and name == "apply" and is_autograd_function(owner):
+                forward = owner.lookup("forward")
+                if isinstance(forward, Function) and method_kind(forward.node) == "staticmethod":
+                    # what apply returns is what the static forward does to the arguments; its ctx keeps
+                    # what backward reads, nothing the forward pass sees
+                    return Partial(forward, [Qual(tensors.FUNCTION_CTX)], {})
             return UNKNOWN if value is None else value
         if isinstance(owner, Tensor):
             if name == "shape":

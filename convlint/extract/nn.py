@@ -647,8 +647,23 @@ def _named_pairs(interp, mapping: Any) -> list | None:
     return pairs if all(isinstance(k, str) and module_kind(v) for k, v in pairs) else None
 
 
+def is_named_tuple(cls: ClassInfo) -> bool:
+    return any(type(base) is Qual and base.name == "typing.NamedTuple" for c in cls.mro() for base in c.bases)
+
+
+def replaced(interp, owner: Instance, kwargs: dict, node) -> Any:
+    """A typing.NamedTuple's `_replace(**changes)`: a new tuple of the same fields, those changed (monai's
+    EfficientNet widens each `BlockArgs` so); unknown when a field is not one it has."""
+    fields = owner.cls.fields
+    if not fields or not set(kwargs) <= {f.name for f in fields} or any(f.name not in owner.attrs for f in fields):
+        return UNKNOWN
+    return interp.instantiate(owner.cls, [], {**{f.name: owner.attrs[f.name] for f in fields}, **kwargs}, node)
+
+
 def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict, node) -> Any:
-    """A method of an instance that its class does not define: torch.nn.Module's."""
+    """A method of an instance that its class does not define: torch.nn.Module's, a NamedTuple's _replace."""
+    if name == "_replace" and not args and is_named_tuple(owner.cls):
+        return replaced(interp, owner, kwargs, node)
     if name in ("add_module", "register_module") and len(args) == 2:
         interp.touch(owner)
         if isinstance(args[0], str):

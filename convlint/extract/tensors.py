@@ -626,7 +626,12 @@ def _const(interp, args, kwargs, node, full=False):
     return UNKNOWN
 
 
-QUAL_CALLS = {**dict.fromkeys(EAGER_FALSE, lambda *_: False), "torch._assert": _assert, "torch.jit.annotate": _annotate}
+FUNCTION_CTX = "torch.autograd.function.FunctionCtx"  # the ctx an autograd Function's forward is given
+# what the ctx keeps is for backward: the forward pass sees nothing of it
+CTX_CALLS = dict.fromkeys((f"{FUNCTION_CTX}.{m}" for m in ("save_for_backward", "mark_dirty", "mark_non_differentiable",
+                                                             "set_materialize_grads")), lambda *_: None)
+QUAL_CALLS = {**dict.fromkeys(EAGER_FALSE, lambda *_: False), "torch._assert": _assert, "torch.jit.annotate": _annotate,
+              **CTX_CALLS}
 def _einsum(interp, args, kwargs, node):  # torch.einsum("bhqd,bhkd->bhqk", q, k), or its operands as a list
     operands = args[1:]
     if len(operands) == 1 and isinstance(operands[0], (tuple, ListVal)):

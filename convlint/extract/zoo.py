@@ -315,16 +315,17 @@ def cfg_entries(tree: ast.Module, variant: str, tag: str | None = None) -> list[
 
 # monai.networks.layers.factories: each LayerFactory, by its name, maps a factory name to the torch.nn
 # class it gives: one name, or one per spatial dimension 1, 2, 3 (what the registrations of that file
-# make; Act's swish, mish and geglu give monai's own classes: not here, unknown)
+# make; Act's swish, memswish, mish and geglu give monai's own classes, read from monai's source)
 _DIMS = ("{}1d", "{}2d", "{}3d")
 _MONAI_FACTORIES = {
     "Convolution layers": {"CONV": "Conv", "CONVTRANS": "ConvTranspose"},
     "Normalization layers": {"INSTANCE": "InstanceNorm", "BATCH": "BatchNorm", "GROUP": ("GroupNorm",),
                              "LAYER": ("LayerNorm",), "LOCALRESPONSE": ("LocalResponseNorm",),
                              "SYNCBATCH": ("SyncBatchNorm",)},
-    "Activation layers": {name.upper(): (name,) for name in (
+    "Activation layers": {**{name.upper(): (name,) for name in (
         "ELU", "ReLU", "LeakyReLU", "PReLU", "ReLU6", "SELU", "CELU", "GELU", "Sigmoid", "Tanh", "Softmax",
-        "LogSoftmax")},
+        "LogSoftmax")}, **{name.upper(): f"monai.networks.blocks.activation.{cls}" for name, cls in (
+            ("swish", "Swish"), ("memswish", "MemoryEfficientSwish"), ("mish", "Mish"), ("geglu", "GEGLU"))}},
     "Pooling layers": {"MAX": "MaxPool", "ADAPTIVEMAX": "AdaptiveMaxPool", "AVG": "AvgPool",
                        "ADAPTIVEAVG": "AdaptiveAvgPool"},
     "Padding layers": {"REPLICATIONPAD": "ReplicationPad", "CONSTANTPAD": "ConstantPad"},
@@ -346,6 +347,11 @@ def monai_layer_factory_item(interp, factory: Instance, key: Any, node) -> Any:
     entry = table.get(name.strip().upper()) if isinstance(name, str) else None
     if entry is None:
         return UNKNOWN
+    if isinstance(entry, str) and entry.startswith("monai."):  # a factory function that imports monai's own class
+        if args:
+            return UNKNOWN
+        value = interp.imported(entry)
+        return interp.resolve(value) if type(value) is Lazy else value
     if isinstance(entry, tuple) and len(entry) == 1:  # a class registered as it is: `lambda x=None: cls`
         return Qual(f"torch.nn.{entry[0]}") if len(args) <= 1 else UNKNOWN
     if len(args) == 1 and args[0] is UNKNOWN:  # a spatial_dims nobody gives: the family's layer of unknown dimensions (layers.AnyDims)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .. import layers as L
 from ..graph import MODEL_INPUT, Model, Op
 from ..views import FOLDED
 from .arith import broadcast
@@ -34,16 +35,52 @@ class Propagation:
         self.free = set() if declared else {MODEL_INPUT}  # inputs whose shape the first layer to read them sets
         self.one_channel: set[int] = set()  # free values that are a channel mean (`x.mean(dim=1, keepdim=True)`)
         self.stacked: dict[int, tuple[int, ...]] = {}  # a free batch of free inputs (cat along dim 0): them
+        # a free input padded (a stem's ConstantPad2d), by the pad's output, which is not free itself:
+        # only a layer reading it sets its shape, as the input's padded (nothing else reads the input's
+        # sizes off the padded ones) -> the pad's step
+        self.padded: dict[int, Step] = {}
 
     def seed(self, value: int, shape: Shape, rows: int = 1) -> TensorInfo:
         """A free value's shape, as the first op to read it fixes it; a batch of free inputs
-        stacked fixes theirs (torch.cat along the batch requires equal sizes elsewhere)."""
+        stacked fixes theirs (torch.cat along the batch requires equal sizes elsewhere); a free input
+        padded is the input of that shape, padded: the layer after the pad sets the input's channels
+        and rank, and the pad's own rule its sizes (unknown when that rule cannot say)."""
+        if value in self.padded:
+            return self.seed_padded(value, shape, rows)
         info = self.values[value] = TensorInfo(shape, frames=rows)
         self.free.discard(value)
         for source in self.stacked.pop(value, ()):
             if source in self.free:
                 self.seed(source, shape)
         return info
+
+    def seed_padded(self, value: int, shape: Shape, rows: int) -> TensorInfo:
+        if self.through_pads(value, shape, rows) is None:
+            return self.values[value]  # what the pads give is not known: nor is the input
+        step = self.padded.pop(value)
+        source = step.op.inputs[0]
+        step.inputs[0] = self.seed(source, shape, rows)
+        step.output = self.values[value] = replace(run_op(step.op, [step.inputs[0]], self.values).output, frames=rows)
+        return step.output
+
+    def through_pads(self, value: int, shape: Shape, rows: int) -> TensorInfo | None:
+        """What the pads from the free input up to `value` make of an input of `shape`, changing
+        nothing; None when one cannot say, or changes the rank or the channels."""
+        step = self.padded[value]
+        source = step.op.inputs[0]
+        if source in self.padded:
+            incoming = self.through_pads(source, shape, rows)
+        else:
+            incoming = TensorInfo(shape, frames=rows) if source in self.free else None
+        if incoming is None:
+            return None
+        out = run_op(step.op, [incoming], self.values).output
+        if out.shape is None or len(out.shape) != len(shape):
+            return None
+        # a pad of as many pairs as axes pads the channels too (F.pad(x, (0, 0, 0, 0, 1, 1))): the layer
+        # after it then says nothing of the input's channels
+        probe = run_op(step.op, [replace(incoming, shape=(1, *incoming.shape[1:]))], self.values).output
+        return out if probe.shape is not None and probe.shape[0] == 1 else None
 
     def stack_free(self, op: Op, inputs: list[TensorInfo]) -> None:
         """RAFT's `torch.cat([image1, image2], dim=0)` of free inputs (the model's second image):
@@ -63,7 +100,8 @@ class Propagation:
         values, free = self.values, self.free
         inputs = [values.get(i, UNKNOWN_TENSOR) for i in op.inputs]
         seeded = None
-        if op.kind == "layer" and len(op.inputs) == 1 and op.inputs[0] in free and inputs[0].shape is None:
+        if op.kind == "layer" and len(op.inputs) == 1 and (op.inputs[0] in free or op.inputs[0] in self.padded) \
+                and inputs[0].shape is None:
             seeded = symbolic_input(op.layer.kind, op.layer.params or {})
             if seeded is not None and op.inputs[0] in self.one_channel:
                 # a layer of other channels than the one a channel mean has: torch raises
@@ -103,6 +141,10 @@ class Propagation:
             if step.output.shape is None and step.output.unranked is None and op.kind in UNRANKED \
                     and any(i.unranked is not None or i.shape is not None for i in inputs):
                 step.output = UNRANKED[op.kind](op, inputs) or step.output
+        if op.kind == "layer" and op.layer.kind in L.PADS and len(op.inputs) == 1 \
+                and (op.inputs[0] in free or op.inputs[0] in self.padded) and inputs[0].shape is None \
+                and inputs[0].unranked is None and step.output.shape is None and step.output.unranked is None:
+            self.padded[op.output] = step
         if step.output.frames != 1:
             values[FOLDED] = True
         step.seeded = seeded is not None
