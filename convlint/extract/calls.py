@@ -128,6 +128,8 @@ class Calls:
             return self.construct(attr, args, kwargs, node)  # (raft's `from torch.nn.modules.batchnorm import BatchNorm2d`)
         if args and is_tensor(args[0]) and module in TENSOR_MODULES:
             return self.tensor_function(attr, args[0], args[1:], kwargs, node, functional=TENSOR_MODULES[module])
+        if module == "torch" and args and isinstance(args[0], ConstTensor) and any(is_tensor(a) for a in args[1:]):
+            return tensors.const_method(self, args[0], attr, args[1:], kwargs, node)  # `torch.addcmul(self.bias, ...)`
         hook = QUAL_FALLBACKS.get(name)
         if hook is not None:
             return hook(self, args, kwargs, node)
