@@ -17,7 +17,8 @@ from convlint.summary.tables import summarize_source
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "parameter_first.py"
 SOURCE = FIXTURE.read_text()
 RESMLP_FIRST_LINE = SOURCE.splitlines().index("class Affine(nn.Module):") + 1
-HEAD = "self.head = nn.Linear(dim, num_classes)\n\n    def forward(self, x: torch.Tensor) -> torch.Tensor:\n        return"
+HEAD = ("self.head = nn.Linear(dim, num_classes)\n\n"
+        "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n        return")
 
 
 def findings(source: str, input_shape=None) -> list[tuple[int, str, str]]:

@@ -45,10 +45,12 @@ def test_the_sizes_read_before_the_first_linear_give_the_last_layer_its_features
 
 
 @pytest.mark.parametrize("old, new, expected", [
-    # torch: TokenAttention()(torch.zeros(2, 5, 64)) raises "mat1 and mat2 shapes cannot be multiplied (10x64 and 128x64)"
+    # torch: TokenAttention()(torch.zeros(2, 5, 64)) raises
+    # "mat1 and mat2 shapes cannot be multiplied (10x64 and 128x64)"
     ("self.proj = nn.Linear(dim, dim)", "self.proj = nn.Linear(dim * 2, dim)",
      (15, "CL001", "Linear expects 128 input features but receives 64 (the output of the reshape on line 22)")),
-    # torch: PooledAttention()(torch.zeros(2, 5, 48)) raises "mat1 and mat2 shapes cannot be multiplied (2x48 and 24x10)"
+    # torch: PooledAttention()(torch.zeros(2, 5, 48)) raises
+    # "mat1 and mat2 shapes cannot be multiplied (2x48 and 24x10)"
     ("self.head = nn.Linear(dim, out_features)", "self.head = nn.Linear(dim // 2, out_features)",
      (33, "CL001", "Linear expects 24 input features but receives 48 (the output of the reshape on line 40)")),
 ])
