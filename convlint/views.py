@@ -268,9 +268,11 @@ def resolve_size(size: Any, values: dict[int, Shaped]) -> Any:
     if isinstance(size, DimOf):
         info = values.get(size.value)
         shape = None if info is None else info.shape
-        if shape is None and size.rank is None and getattr(info, "unranked", None) is not None:
-            # of a tensor of unknown rank: its channels and its last axis are known all the same
-            read = info.unranked.channels if size.axis == 1 else info.unranked.last if size.axis == -1 else None
+        if shape is None and getattr(info, "unranked", None) is not None:
+            # of a tensor of unknown rank: its channels and its last axis are known all the same; read at
+            # a stated rank (`b, n, c = x.shape` before the Linear that reads x), c is that last axis
+            last = size.axis - size.rank if size.rank is not None and size.axis >= 0 else size.axis
+            read = info.unranked.channels if size.axis == 1 else info.unranked.last if last == -1 else None
             return read if is_size(read) else UNKNOWN
         if shape is None or size.rank is not None and size.rank != len(shape) + 1:
             return UNKNOWN

@@ -12,6 +12,7 @@ from ..graph import Layer
 from ..sizes import UNKNOWN
 from ..syntax import DEFINITIONS
 from . import arrays, einops, fixed, nn, pythonlib, sized, tensors, valued, zoo
+from .pointwise import POINTWISE
 from .state import MAX_CALL_DEPTH, MAX_RECURSION, STEP_BUDGET
 from .values import (
     MUTATORS, ArrayVal, BoundMethod, Break, Builtin, ClassInfo, ConstTensor, Container, Continue, DictVal, Env, Function,
@@ -131,6 +132,9 @@ class Calls:
             return self.construct(attr, args, kwargs, node)  # (raft's `from torch.nn.modules.batchnorm import BatchNorm2d`)
         if args and is_tensor(args[0]) and module in TENSOR_MODULES:
             return self.tensor_function(attr, args[0], args[1:], kwargs, node, functional=TENSOR_MODULES[module])
+        if module == "torch" and attr in POINTWISE and args and isinstance(args[0], ConstTensor) \
+                and any(is_tensor(a) for a in args[1:]):
+            return tensors.const_method(self, args[0], attr, args[1:], kwargs, node)  # `torch.addcmul(self.bias, ...)`
         hook = QUAL_FALLBACKS.get(name)
         if hook is not None:
             return hook(self, args, kwargs, node)

@@ -568,6 +568,12 @@ def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict
         if not args:
             return shape
         return shape[args[0]] if len(args) == 1 and int_value(args[0]) and -len(shape) <= args[0] < len(shape) else UNKNOWN
+    if name in POINTWISE and POINTWISE[name][1] and not name.endswith("_") and interp.ops is not None:
+        first = next((k for k, a in enumerate(args) if is_tensor(a)), None)
+        if first is not None:
+            # `torch.addcmul(self.bias, self.weight, x)` (timm's GRN, ResMLP's Affine): the broadcast of them all,
+            # whichever comes first; from the first tensor of the graph, with the parameter in its place
+            return interp.pointwise(name, args[first], [*args[:first], const, *args[first + 1:]], kwargs, node)
     if (name in SHAPE_KEEPING or name in POINTWISE and not POINTWISE[name][1]) and name not in ("to", "type_as"):
         return const if all(numeric(a) or a is None or isinstance(a, (bool, str)) for a in [*args, *kwargs.values()]) else UNKNOWN
     return UNKNOWN
