@@ -40,12 +40,7 @@ def method_kind(node: ast.FunctionDef) -> str | None:
     return None
 
 
-AUTOGRAD_FUNCTIONS = ("torch.autograd.Function", "torch.autograd.function.Function")
-
-
-def is_autograd_function(cls: ClassInfo) -> bool:
-    """A subclass of torch.autograd.Function (a memory-efficient Swish's): its apply runs its forward."""
-    return any(isinstance(base, Qual) and base.name in AUTOGRAD_FUNCTIONS for c in cls.mro() for base in c.bases)
+AUTOGRAD_FUNCTIONS = ("torch.autograd.Function", "torch.autograd.function.Function")  # (a memory-efficient Swish's)
 
 
 class Classes:
@@ -131,7 +126,7 @@ class Classes:
                     return BoundMethod(owner, value)
                 if kind in ("property", "unknown"):
                     return UNKNOWN
-            if value is None and name == "apply" and is_autograd_function(owner):
+            if value is None and name == "apply" and owner.derives_from(*AUTOGRAD_FUNCTIONS):
                 forward = owner.lookup("forward")
                 if isinstance(forward, Function) and method_kind(forward.node) == "staticmethod":
                     # what apply returns is what the static forward does to the arguments; its ctx keeps

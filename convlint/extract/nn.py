@@ -647,10 +647,6 @@ def _named_pairs(interp, mapping: Any) -> list | None:
     return pairs if all(isinstance(k, str) and module_kind(v) for k, v in pairs) else None
 
 
-def is_named_tuple(cls: ClassInfo) -> bool:
-    return any(type(base) is Qual and base.name == "typing.NamedTuple" for c in cls.mro() for base in c.bases)
-
-
 def replaced(interp, owner: Instance, kwargs: dict, node) -> Any:
     """A typing.NamedTuple's `_replace(**changes)`: a new tuple of the same fields, those changed (monai's
     EfficientNet widens each `BlockArgs` so); unknown when a field is not one it has."""
@@ -662,7 +658,7 @@ def replaced(interp, owner: Instance, kwargs: dict, node) -> Any:
 
 def instance_method(interp, owner: Instance, name: str, args: list, kwargs: dict, node) -> Any:
     """A method of an instance that its class does not define: torch.nn.Module's, a NamedTuple's _replace."""
-    if name == "_replace" and not args and is_named_tuple(owner.cls):
+    if name == "_replace" and not args and owner.cls.derives_from("typing.NamedTuple"):
         return replaced(interp, owner, kwargs, node)
     if name in ("add_module", "register_module") and len(args) == 2:
         interp.touch(owner)

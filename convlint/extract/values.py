@@ -126,6 +126,10 @@ class ClassInfo:
             found = self._mro = tuple(order)
         return found
 
+    def derives_from(self, *names: str) -> bool:
+        """Whether a base of it or of a class it derives from is one of these qualified names."""
+        return any(isinstance(base, Qual) and base.name in names for cls in self.mro() for base in cls.bases)
+
     def torch_base(self) -> str | None:
         """The torch.nn container or Module this class ultimately derives from, if any."""
         found = self.__dict__.get("_torch_base", ABSENT_BASE)
