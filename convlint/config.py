@@ -75,10 +75,14 @@ class Config:
         return None
 
     def excluded(self, path: str | os.PathLike) -> bool:
+        if not self.exclude:
+            return False  # the common case: no realpath for every file linted
         relative = self.relative(path)
         return relative is not None and any(glob_matches(relative, g) for g in self.exclude)
 
     def ignored_for(self, path: str | os.PathLike) -> frozenset[str]:
+        if not self.per_file_ignores:
+            return frozenset()
         relative = self.relative(path)
         if relative is None:
             return frozenset()

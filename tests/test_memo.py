@@ -62,3 +62,95 @@ def test_a_copy_is_checked_and_reported_once_like_the_first(monkeypatch):
     assert findings == [
         (9, "CL005", "Conv2d: in_channels (6) must be divisible by groups (4) (this instance: `Block(width, groups)` on line 19)"),
     ]
+
+
+SHARED_ARGUMENTS = b'''\
+import os
+from functools import partial
+
+import torch.nn as nn
+
+
+class ConvNormAct(nn.Module):
+    def __init__(self, cin, cout, norm_layer=nn.BatchNorm2d, act_layer=nn.ReLU):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.norm = norm_layer(cout)
+        self.act = act_layer()
+
+    def forward(self, x):
+        return self.act(self.norm(self.conv(x)))
+
+
+class Net(nn.Module):
+    def __init__(self, width=16, depth=4, norm_layer=partial(nn.BatchNorm2d, eps=1e-3)):
+        super().__init__()
+        self.stem = ConvNormAct(3, width, norm_layer)
+        self.blocks = nn.Sequential(*[ConvNormAct(width, width, norm_layer, nn.SiLU) for _ in range(depth)])
+        self.head = nn.Linear(width, 10)
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+def net_grouped():
+    return Net(width=24, norm_layer=partial(nn.GroupNorm, 5))
+
+
+def net_either():
+    if os.environ.get("NET_WIDE") == "1":  # undecided: each return is an arm of a branch
+        return Net(width=32)
+    return Net()
+'''
+
+
+def copies_made(monkeypatch) -> list[str]:
+    copies: list[str] = []
+    copy_kept = memo.copy_kept
+    monkeypatch.setattr(memo, "copy_kept", lambda kept: copies.append(kept.module.cls.name) or copy_kept(kept))
+    return copies
+
+
+def test_torch_classes_partials_and_undecided_branches_do_not_stop_the_copies(monkeypatch):
+    copies = copies_made(monkeypatch)
+    findings = [(f.span.line, f.code, f.message) for f in lint_source(SHARED_ARGUMENTS, "net.py", input_shape=(3, 32, 32))]
+    # the third and fourth block of each Net: the class alone, net_grouped's, and each arm of net_either's
+    # (an arm builds at its own depth of undecided branches, whose layers are not checked)
+    assert copies == ["ConvNormAct"] * 8
+    assert findings == [  # torch: "num_channels (24) must be divisible by num_groups (5)"
+        (11, "CL005", "GroupNorm: num_channels (24) must be divisible by num_groups (5) "
+                      "(this instance: `ConvNormAct(3, width, norm_layer)` on line 21)"),
+    ]
+    found = {s.name: s for s in summarize_source(SHARED_ARGUMENTS, "net.py", (3, 32, 32))}
+    assert found["Net"].params == 9_978  # torch: 432 + 32 + 4 * (2,304 + 32) + 170
+
+
+CHANGES_AN_OLDER_DICT = b'''\
+import os
+
+import torch.nn as nn
+
+WIDTHS = {}
+
+
+class Tracked(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 1)
+        if os.environ.get("TRACK_MODULES"):
+            WIDTHS["last"] = channels  # a change to what existed before, in an undecided branch
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def tracked():
+    return nn.Sequential(*[Tracked(8) for _ in range(4)])
+'''
+
+
+def test_a_construction_that_changed_an_older_object_in_an_undecided_branch_is_not_copied(monkeypatch):
+    copies = copies_made(monkeypatch)
+    found = {s.name: s for s in summarize_source(CHANGES_AN_OLDER_DICT, "net.py", (8, 16, 16))}
+    assert copies == []  # a copy would not lose what the dict holds, as building it again does
+    assert found["tracked"].params == 288  # torch: 4 * (64 + 8)

@@ -16,7 +16,7 @@ from .state import MAX_CALL_DEPTH, STEP_BUDGET
 from .values import (
     MISSING, ArrayVal, BoundMethod, ClassInfo, ConstTensor, Container, DictVal, EnumMember, Function, Instance, Lazy,
     ListVal, MethodRef, ModuleRef, Partial, Qual, Raise, ShapeOf, SizedTensor, Super, Tensor, is_enum, is_lost,
-    known, next_serial, plain, typed,
+    known, next_serial,
 )
 
 METHOD_DECORATORS = {
@@ -199,11 +199,16 @@ class Classes:
             self.steps += kept.steps
             return instance
         serial, steps, built, ops = next_serial(), self.steps, len(self.layer_log), self.counter
-        helper_layers, configured = self.helper_layers, self.configured
-        instance = self.build_instance(cls, args, kwargs, node, defaults_only)
+        helper_layers, configured, oldest_changed = self.helper_layers, self.configured, self.oldest_changed
+        self.oldest_changed = float("inf")
+        try:
+            instance = self.build_instance(cls, args, kwargs, node, defaults_only)
+        finally:
+            changed_older, self.oldest_changed = self.oldest_changed <= serial, min(oldest_changed, self.oldest_changed)
         if kept is None:
             self.constructions[key] = memo.UNKEEPABLE
-            if type(instance) is Instance and self.counter == ops and self.configured is configured:
+            if type(instance) is Instance and self.counter == ops and self.configured is configured \
+                    and not changed_older:
                 new = set(self.layer_log[built:])
                 registered = [self.layers[i] for i in self.layer_log[built:]]
                 left = None if self.helper_layers is helper_layers else self.helper_layers
@@ -215,14 +220,17 @@ class Classes:
         return instance
 
     def construction_key(self, cls: ClassInfo, args, kwargs, node, defaults_only) -> tuple | None:
-        """What a construction's result depends on besides the code: its plain arguments, and where
-        and in what context it is built (which decides where its layers report); None when it is not
-        kept (inside an undecided branch, arguments that are not plain values, no __init__ of its own)."""
-        if self.speculative or not isinstance(cls.lookup("__init__"), Function) or dataclass_init(cls) is not None:
+        """What a construction's result depends on besides the code: its arguments (memo.key_of), and
+        where and in what context it is built (which decides where its layers report, and at what
+        depth of undecided branches); None when it is not kept (arguments a key cannot stand for, no
+        __init__ of its own)."""
+        if not isinstance(cls.lookup("__init__"), Function) or dataclass_init(cls) is not None:
             return None
-        if not (all(map(plain, args)) and all(map(plain, kwargs.values()))):
+        try:
+            arguments = memo.key_of(tuple(args)), memo.key_of(tuple(sorted(kwargs.items())))
+        except memo.Unkeyable:
             return None
-        return (cls, node, typed(tuple(args)), typed(tuple(sorted(kwargs.items()))), defaults_only, self.guessing,
+        return (cls, node, arguments, defaults_only, self.guessing, self.speculative,
                 self.foreign_site, self.code_file, self.call_stack[-1] if self.call_stack else None, self.config_entry(),
                 self.depth, tuple(self.catching), self.mode, self.helper_site is None)
 

@@ -1,5 +1,6 @@
-"""Each module built at most twice per file: a class called a third time with the same plain
-arguments at the same call, in the same context, gets a copy of what the second call built (the
+"""Each module built at most twice per file: a class called a third time with the same arguments
+(plain values, or values every instance shares: a torch class, a class of the file, a partial of
+them) at the same call, in the same context, gets a copy of what the second call built (the
 first is not copied: most constructions happen once), and is charged the steps that one took (as
 calls.call_pure does for zoo helpers), so what the budget lets a file build stays the same. A timm file's fifty variants build the same blocks with the same widths over and over.
 
@@ -37,10 +38,36 @@ class Kept(NamedTuple):
     layers: set[int]
 
 
+class Unkeyable(Exception):
+    """An argument whose identity or contents a key cannot stand for."""
+
+
+def key_of(value: Any) -> Any:
+    """An argument as part of a construction's key (Unkeyable: it cannot be one). Plain values by
+    type and value (0, 0.0 and False apart); what every instance shares as itself: a torch name, a
+    class or enum member of the code, a function of a module (not a closure), an unknown value;
+    a partial by what it holds."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return kind, value
+    if kind is tuple:
+        return tuple(map(key_of, value))
+    if kind in _KEYED_AS_THEMSELVES:
+        return value
+    if kind is Function and value.env.parent is None:
+        return value  # the function itself stays alive in the key: its id is never reused
+    if kind is Partial:
+        return Partial, key_of(value.func), tuple(map(key_of, value.args)), \
+            tuple(sorted((name, key_of(v)) for name, v in value.kwargs.items()))
+    raise Unkeyable
+
+
 class Unkeepable(Exception):
     """The tree holds something a copy would not reproduce."""
 
 
+_PLAIN = frozenset({int, float, str, bool, type(None)})
+_KEYED_AS_THEMSELVES = frozenset({Qual, ClassInfo, EnumMember, ModuleRef, type(UNKNOWN), type(SOME_NUMBER)})
 # immutable, or shared by every instance as by the first
 _SHARED = frozenset({int, float, str, bool, type(None), bytes, complex, Sym, Qual, ClassInfo, EnumMember, ModuleRef,
                      Lazy, type(UNKNOWN), type(BUFFER), type(SOME_NUMBER)})

@@ -58,6 +58,9 @@ class State:
         self.read_lines: dict[str, int] = {}  # other packages' files it read (shared with their readers): their lines
         self.home: str | None = None  # the file's top-level package folder, whose files are its own code
         self.touched: list = []  # per open speculation: (serial at entry, instance merged by exec_arms, changes)
+        # the birth of the oldest object changed inside an undecided branch (whose contents are then
+        # lost): a construction that changed one older than itself there is not copied (memo)
+        self.oldest_changed = float("inf")
         self.mode: bool | None = None  # nn.Module.training while a model runs (None: while it is built)
         self.mode_read = False  # whether the model's forward read it
         self.probing = False  # running a module on a known tensor while a model is built (probe.py)
@@ -108,6 +111,9 @@ class State:
         """`obj` (its attribute `name`, or its contents) is being changed."""
         if self.touched:
             self.touched[-1][2].append((obj, name))
+            born = getattr(obj, "born", -1)  # a layer's birth is not kept: as old as any
+            if born < self.oldest_changed:
+                self.oldest_changed = born
 
     def emit(self, kind: str, inputs: tuple[int, ...], node: ast.AST, layer: Layer | None = None, **args) -> Any:
         if self.ops is None:
