@@ -571,6 +571,15 @@ class Pad(Rule):
             errs.append(f"padding mode {mode!r} does not take a value argument")
         return errs
 
+    def unranked(self, p, u):
+        # a pad keeps the rank whatever it pads; which axes it reaches depends on the rank (the channel
+        # axis too when it pads as many pairs as axes after the batch), so only the last axis stays known
+        pads = self._padding(p)
+        if not pads or None in pads[:2] or not all(isinstance(v, int) for v in pads[:2]):
+            return u._replace(channels=None, last=None, ones=False)
+        last = u.last + pads[0] + pads[1] if isinstance(u.last, int) else None
+        return u._replace(channels=None, last=last if last is None or last > 0 else None, ones=False)
+
     def output(self, p, shape):
         pads, mode = self._padding(p), self._mode(p)
         if pads is None or mode is UNKNOWN:

@@ -14,8 +14,8 @@ def _unranked_layer(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
             or layer.params.get("return_indices") is True:
         return None
     found = L.unranked_output(layer.kind, layer.params, incoming.unranked)
-    if found is None or found == L.Unranked(rank=found.rank):
-        return None
+    if found is None or found == L.Unranked():
+        return None  # (one of another tensor's rank, nothing else known: a layer after it may tell its channels)
     return TensorInfo(None, op if L.LAYERS[layer.kind].defines_channels else incoming.origin, unranked=found)
 
 
