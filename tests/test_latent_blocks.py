@@ -19,7 +19,7 @@ from convlint.engine import lint_source
 from convlint.sizes import UNKNOWN
 from convlint.summary.tables import summarize_source
 
-TINYLATENT = Path(__file__).resolve().parent.parent / "fixtures" / "zoo" / "monai" / "networks" / "nets" / "tinylatent.py"
+TINYLATENT = Path(__file__).resolve().parent.parent / "fixtures/zoo/monai/networks/nets/tinylatent.py"
 SOURCE = TINYLATENT.read_text()
 
 
@@ -65,7 +65,8 @@ def test_a_pad_keeps_the_rank_and_says_only_what_it_makes_of_the_last_axis():
     assert L.unranked_output("pad", L.bind("pad", [UNKNOWN], {}), given) == L.Unranked(None, None, False, 0)
     pooled = L.Unranked(channels=4, last=1, ones=True, rank=0)
     # torch: nn.ZeroPad2d((2, 3, 0, 0))(torch.zeros(2, 4, 1, 1)) is (2, 4, 1, 6)
-    assert L.unranked_output("ZeroPad2d", L.bind("ZeroPad2d", [(2, 3, 0, 0)], {}), pooled) == L.Unranked(None, 6, False, 0)
+    padded = L.unranked_output("ZeroPad2d", L.bind("ZeroPad2d", [(2, 3, 0, 0)], {}), pooled)
+    assert padded == L.Unranked(None, 6, False, 0)
 
 
 KNOWN_RANK = """\

@@ -7,7 +7,7 @@ import math
 
 from ..sizes import UNKNOWN, Sym
 from .base import (
-    Rule, ShapeError, at_least, batched_dim, dim_range_error, divides, fmt_shape, int_or_none, int_or_unknown,
+    Rule, ShapeError, Unranked, at_least, batched_dim, dim_range_error, divides, fmt_shape, int_or_none, int_or_unknown,
     known, product, show, zero_sized,
 )
 
@@ -327,8 +327,11 @@ class Dense(Rule):
         return (*shape, out) if self.appends else (*shape[:-1], out)
 
     def unranked(self, p, u):
-        if self.appends or len(self.size_keys) != 2:
-            return None  # Embedding adds an axis, Bilinear takes two tensors
+        if self.appends:  # Embedding adds an axis: of no other tensor's rank, its last axis the embedding's
+            size = int_or_none(p[self.size_keys[-1]])
+            return None if size is None else Unranked(last=size)
+        if len(self.size_keys) != 2:
+            return None  # Bilinear takes two tensors
         # the channel axis is the last one at rank 2, kept at any other: not known
         return u._replace(channels=None, last=int_or_none(p[self.size_keys[-1]]), ones=False)
 

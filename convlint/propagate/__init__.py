@@ -140,7 +140,7 @@ class Propagation:
             if op.kind == "view" and op.inputs[0] in free and step.output.unranked is not None:
                 step.output = UNKNOWN_TENSOR  # a view of a free input: what it is, the first layer after it tells
             if step.output.shape is None and step.output.unranked is None and op.kind in UNRANKED \
-                    and any(i.unranked is not None or i.shape is not None for i in inputs):
+                    and (op.kind == "layer" or any(i.unranked is not None or i.shape is not None for i in inputs)):
                 step.output = UNRANKED[op.kind](op, inputs) or step.output
         if op.kind == "layer" and (op.layer.kind in L.PADS or op.layer.kind in L.RESAMPLERS) and len(op.inputs) == 1 \
                 and (op.inputs[0] in free or op.inputs[0] in self.padded) and inputs[0].shape is None \
