@@ -72,7 +72,8 @@ def test_what_each_family_makes_of_a_tensor_of_unknown_rank():
     assert L.unranked_output("Linear", L.bind("Linear", [1, 5], {}), pooled) == L.Unranked(None, 5, False, 0)
     assert L.unranked_output("GroupNorm", L.bind("GroupNorm", [4, 16], {}), given) == given
     assert L.unranked_output("MaxPoolNd", L.bind("MaxPoolNd", [2], {}), pooled) == L.Unranked(16, None, False, 0)
-    assert L.unranked_output("Embedding", L.bind("Embedding", [10, 4], {}), given) is None  # adds an axis
+    # an Embedding adds an axis: of no other tensor's rank, its last axis the embedding's
+    assert L.unranked_output("Embedding", L.bind("Embedding", [10, 4], {}), given) == L.Unranked(None, 4, False, None)
 
 
 def layer_op(kind: str, args: list, inputs: tuple, output: int) -> Op:

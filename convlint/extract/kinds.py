@@ -67,6 +67,13 @@ def isinstance_of(value: Any, kinds: Any) -> Any:
             answers.add(False if is_class_or_function(value) else torch_isinstance(value, torch_class(kind.name)))
         elif isinstance(kind, ClassInfo) and isinstance(value, (Instance, EnumMember)) and kind in value.cls.mro():
             answers.add(True)
+        elif isinstance(kind, ClassInfo) and (torch_module(value) or isinstance(value, Instance) and not value.opaque
+                                              and resolved_bases(value.cls, torch_ok=True)
+                                              and not any(same_class(k, kind) for k in value.cls.mro())):
+            # a torch layer or container (torch's classes derive from torch's alone), or an instance of
+            # a class whose every base we read, none of them that class: monai's decoders tell their
+            # blocks apart so (`isinstance(block, SPADEResBlock)`)
+            answers.add(False)
         elif isinstance(kind, ClassInfo) and _scalar_or_data(value) and not is_tensor(value) \
                 and resolved_bases(kind, torch_ok=True):
             # a list, dict or number is no instance of a class whose every base we read (timm's

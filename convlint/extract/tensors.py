@@ -28,6 +28,8 @@ SHAPE_KEEPING = {
     "group_norm", "instance_norm", "rms_norm", "local_response_norm",  # F.*, the weights given
     # in-place samplers, as initialisers use them (`torch.empty(1, n, d).normal_(std=0.02)`)
     "normal_", "uniform_", "bernoulli_", "exponential_", "geometric_", "cauchy_", "log_normal_", "random_",
+    # a new tensor of the shape of the one given (a VAE's noise `torch.randn_like(z_sigma)`)
+    "zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "randint_like",
 }
 # questions whose answer is False when a model runs as ordinary Python (not scripted, traced,
 # compiled or exported)

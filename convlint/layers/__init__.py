@@ -202,6 +202,7 @@ for _name, _rule in _RULES.items():  # a lazy conv or linear is an instance of i
         _TORCH_BASES[_name] = (*_mixins, "LazyModuleMixin", *_own, *_TORCH_BASES.get(_rule.base.name, ()))
 LAYERS: dict = {name: replace(rule.spec, torch_bases=_TORCH_BASES.get(name, ())) for name, rule in _RULES.items()}
 PADS = frozenset(name for name, rule in _RULES.items() if isinstance(rule, Pad))  # they keep channels and rank
+RESAMPLERS = frozenset(name for name, rule in _RULES.items() if isinstance(rule, Upsample))  # so do they, always
 
 
 def is_convolution(kind: str, transposed: bool = True) -> bool:

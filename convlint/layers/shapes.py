@@ -7,7 +7,7 @@ import math
 
 from ..sizes import UNKNOWN, Sym
 from .base import (
-    Rule, ShapeError, at_least, batched_dim, dim_range_error, divides, fmt_shape, int_or_none, int_or_unknown,
+    Rule, ShapeError, Unranked, at_least, batched_dim, dim_range_error, divides, fmt_shape, int_or_none, int_or_unknown,
     known, product, show, zero_sized,
 )
 
@@ -327,8 +327,11 @@ class Dense(Rule):
         return (*shape, out) if self.appends else (*shape[:-1], out)
 
     def unranked(self, p, u):
-        if self.appends or len(self.size_keys) != 2:
-            return None  # Embedding adds an axis, Bilinear takes two tensors
+        if self.appends:  # Embedding adds an axis: of no other tensor's rank, its last axis the embedding's
+            size = int_or_none(p[self.size_keys[-1]])
+            return None if size is None else Unranked(last=size)
+        if len(self.size_keys) != 2:
+            return None  # Bilinear takes two tensors
         # the channel axis is the last one at rank 2, kept at any other: not known
         return u._replace(channels=None, last=int_or_none(p[self.size_keys[-1]]), ones=False)
 
@@ -570,6 +573,15 @@ class Pad(Rule):
         elif mode in ("reflect", "replicate", "circular") and p.get("value") not in (None, UNKNOWN):
             errs.append(f"padding mode {mode!r} does not take a value argument")
         return errs
+
+    def unranked(self, p, u):
+        # a pad keeps the rank whatever it pads; which axes it reaches depends on the rank (the channel
+        # axis too when it pads as many pairs as axes after the batch), so only the last axis stays known
+        pads = self._padding(p)
+        if not pads or None in pads[:2] or not all(isinstance(v, int) for v in pads[:2]):
+            return u._replace(channels=None, last=None, ones=False)
+        last = u.last + pads[0] + pads[1] if isinstance(u.last, int) else None
+        return u._replace(channels=None, last=last if last is None or last > 0 else None, ones=False)
 
     def output(self, p, shape):
         pads, mode = self._padding(p), self._mode(p)

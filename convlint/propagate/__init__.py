@@ -35,7 +35,8 @@ class Propagation:
         self.free = set() if declared else {MODEL_INPUT}  # inputs whose shape the first layer to read them sets
         self.one_channel: set[int] = set()  # free values that are a channel mean (`x.mean(dim=1, keepdim=True)`)
         self.stacked: dict[int, tuple[int, ...]] = {}  # a free batch of free inputs (cat along dim 0): them
-        # a free input padded (a stem's ConstantPad2d), by the pad's output, which is not free itself:
+        # a free input padded (a stem's ConstantPad2d) or resized (F.interpolate of a segmentation map
+        # to the size of the features it conditions), by the pad's output, which is not free itself:
         # only a layer reading it sets its shape, as the input's padded (nothing else reads the input's
         # sizes off the padded ones) -> the pad's step
         self.padded: dict[int, Step] = {}
@@ -139,9 +140,9 @@ class Propagation:
             if op.kind == "view" and op.inputs[0] in free and step.output.unranked is not None:
                 step.output = UNKNOWN_TENSOR  # a view of a free input: what it is, the first layer after it tells
             if step.output.shape is None and step.output.unranked is None and op.kind in UNRANKED \
-                    and any(i.unranked is not None or i.shape is not None for i in inputs):
+                    and (op.kind == "layer" or any(i.unranked is not None or i.shape is not None for i in inputs)):
                 step.output = UNRANKED[op.kind](op, inputs) or step.output
-        if op.kind == "layer" and op.layer.kind in L.PADS and len(op.inputs) == 1 \
+        if op.kind == "layer" and (op.layer.kind in L.PADS or op.layer.kind in L.RESAMPLERS) and len(op.inputs) == 1 \
                 and (op.inputs[0] in free or op.inputs[0] in self.padded) and inputs[0].shape is None \
                 and inputs[0].unranked is None and step.output.shape is None and step.output.unranked is None:
             self.padded[op.output] = step

@@ -10,12 +10,18 @@ from .tensors import TensorInfo
 
 def _unranked_layer(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
     layer, incoming = op.layer, inputs[0]
-    if len(inputs) != 1 or incoming.unranked is None or layer.params is None or layer.kind not in L.LAYERS \
+    if len(inputs) != 1 or incoming.shape is not None or layer.params is None or layer.kind not in L.LAYERS \
             or layer.params.get("return_indices") is True:
         return None
+    if incoming.unranked is None:
+        # of a tensor nothing is known of (not even that it is batched: no channel axis), only the last
+        # axis a Linear or an Embedding makes (an embedding of class indices fed to an MLP)
+        found = L.unranked_output(layer.kind, layer.params, L.Unranked())
+        last = found.last if found is not None and isinstance(found.last, int) else None
+        return None if last is None else TensorInfo(None, op, unranked=L.Unranked(last=last))
     found = L.unranked_output(layer.kind, layer.params, incoming.unranked)
-    if found is None or found == L.Unranked(rank=found.rank):
-        return None
+    if found is None or found == L.Unranked():
+        return None  # (one of another tensor's rank, nothing else known: a layer after it may tell its channels)
     return TensorInfo(None, op if L.LAYERS[layer.kind].defines_channels else incoming.origin, unranked=found)
 
 
