@@ -44,6 +44,13 @@ def net_broken():
 """
 
 
+def copies_made(monkeypatch) -> list[str]:
+    copies: list[str] = []
+    copy_kept = memo.copy_kept
+    monkeypatch.setattr(memo, "copy_kept", lambda kept: copies.append(kept.module.cls.name) or copy_kept(kept))
+    return copies
+
+
 def test_copies_are_their_own_modules_with_their_own_parameters():
     found = {s.name: s for s in summarize_source(REPEATED, "net.py", (3, 32, 32))}
     small = found["net_small"]
@@ -54,9 +61,7 @@ def test_copies_are_their_own_modules_with_their_own_parameters():
 
 
 def test_a_copy_is_checked_and_reported_once_like_the_first(monkeypatch):
-    copies = []
-    copy_kept = memo.copy_kept
-    monkeypatch.setattr(memo, "copy_kept", lambda kept: copies.append(kept) or copy_kept(kept))
+    copies = copies_made(monkeypatch)
     findings = [(f.span.line, f.code, f.message) for f in lint_source(REPEATED, "net.py", input_shape=(3, 32, 32))]
     assert copies  # the blocks after the first, and net_small's Net(width=16) after Net's own
     assert findings == [
@@ -102,13 +107,6 @@ def net_either():
         return Net(width=32)
     return Net()
 '''
-
-
-def copies_made(monkeypatch) -> list[str]:
-    copies: list[str] = []
-    copy_kept = memo.copy_kept
-    monkeypatch.setattr(memo, "copy_kept", lambda kept: copies.append(kept.module.cls.name) or copy_kept(kept))
-    return copies
 
 
 def test_torch_classes_partials_and_undecided_branches_do_not_stop_the_copies(monkeypatch):

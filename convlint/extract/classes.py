@@ -204,7 +204,8 @@ class Classes:
         try:
             instance = self.build_instance(cls, args, kwargs, node, defaults_only)
         finally:
-            changed_older, self.oldest_changed = self.oldest_changed <= serial, min(oldest_changed, self.oldest_changed)
+            changed_older = self.oldest_changed <= serial
+            self.oldest_changed = min(oldest_changed, self.oldest_changed)
         if kept is None:
             self.constructions[key] = memo.UNKEEPABLE
             if type(instance) is Instance and self.counter == ops and self.configured is configured \
