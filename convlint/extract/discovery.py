@@ -130,12 +130,16 @@ class Discovery:
             if isinstance(cls, ClassInfo) and cls.torch_base() is not None:
                 init = cls.lookup("__init__")
                 documented = isinstance(init, Function) and requires_arguments(init.node.args)
-                examples = [c for c in syntax.documented_calls(stmt) if
-                            binds(init.node.args, 1 + len(c.args), {k.arg: None for k in c.keywords})][:MAX_EXAMPLES] \
-                    if documented else []
+                calls = syntax.documented_calls(stmt) if documented else []
+                binding = [binds(init.node.args, 1 + len(c.args), {k.arg: None for k in c.keywords}) for c in calls]
+                examples = [c for c, full in zip(calls, binding) if full][:MAX_EXAMPLES]
+                # a documentation older than the signature omits a parameter since made required (monai's
+                # ViT examples, written before patch_size was): that one is left unknown, as from the defaults
+                older = [c for c, full in zip(calls, binding) if not full and
+                         binds(init.node.args, 1 + len(c.args), {k.arg: None for k in c.keywords}, complete=False)]
                 example = syntax.doctest_statements(stmt) if documented else None
                 used: list[ast.Call] = []
-                yield cls.name, lambda: self.documented_or_default(cls, stmt, examples, used, example)
+                yield cls.name, lambda: self.documented_or_default(cls, stmt, examples, used, example, older)
                 for call in examples:
                     if call not in used:  # each other example, a model of its own named by its line
                         yield f"{cls.name}@{call.lineno}", lambda call=call: self.ev(call, self.globals)
@@ -171,18 +175,30 @@ class Discovery:
         return None
 
     def documented_or_default(self, cls: ClassInfo, stmt: ast.ClassDef, examples: list, used: list,
-                              example: list[ast.stmt] | None) -> Any:
+                              example: list[ast.stmt] | None, older: list) -> Any:
         """The class built as the first of its documentation's examples (the authors' own values for
         the parameters without a default, which defaults_only would leave unknown; those that bind
-        to its __init__) that builds a module, noted in `used`; else as its doctest example builds it
-        (a config object made first); else from its defaults alone."""
+        to its __init__) that builds a module, noted in `used`; else as the first of the `older`
+        examples, which leave out parameters without a default (partly_given); else as its doctest
+        example builds it (a config object made first); else from its defaults alone."""
         for call in examples:
             module = self.ev(call, self.globals)
             if isinstance(module, (Layer, Container, Instance)):
                 used.append(call)
                 return module
+        for call in older[:MAX_EXAMPLES]:
+            module = self.partly_given(cls, call)
+            if isinstance(module, (Layer, Container, Instance)):
+                return module
         module = self.from_example(cls, example, stmt) if example else None
         return module if module is not None else self.alone(cls, stmt)
+
+    def partly_given(self, cls: ClassInfo, call: ast.Call) -> Any:
+        """The class built with the arguments a documented call gives, the parameters without a
+        default it leaves out unknown (as `alone` leaves them all)."""
+        args = [self.ev(a, self.globals) for a in call.args]
+        kwargs = {k.arg: self.ev(k.value, self.globals) for k in call.keywords}
+        return self.instantiate(cls, args, kwargs, call, defaults_only=True)
 
     def alone(self, cls: ClassInfo, stmt: ast.ClassDef) -> Any:
         """An instance of the class built on its defaults, with the input they size it for."""

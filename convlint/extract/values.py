@@ -511,8 +511,9 @@ def positional_params(params: ast.arguments) -> tuple[tuple[ast.arg, ast.expr | 
     return kept[1]
 
 
-def binds(params: ast.arguments, count: int, kwargs: dict) -> bool:
-    """Whether a call with `count` positional arguments and `kwargs` binds to `params`."""
+def binds(params: ast.arguments, count: int, kwargs: dict, complete: bool = True) -> bool:
+    """Whether a call with `count` positional arguments and `kwargs` binds to `params` (not
+    `complete`: but for parameters without a default it leaves out)."""
     positional = positional_params(params)
     if count > len(positional) and params.vararg is None:
         return False
@@ -520,7 +521,7 @@ def binds(params: ast.arguments, count: int, kwargs: dict) -> bool:
     names = {p.arg for p, _ in positional[count:]} | {p.arg for p, _ in kwonly}
     if any(k not in names for k in kwargs) and params.kwarg is None:
         return False
-    return all(default is not None or p.arg in kwargs for p, default in positional[count:] + kwonly)
+    return not complete or all(default is not None or p.arg in kwargs for p, default in positional[count:] + kwonly)
 
 
 def interpreted(value: Any) -> Any:

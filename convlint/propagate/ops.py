@@ -44,6 +44,8 @@ def _run_elementwise(op: Op, inputs: list[TensorInfo], values) -> Step:
 
 
 def _run_cat(op: Op, inputs: list[TensorInfo], values) -> Step:
+    if any(i.shape is None for i in inputs) and any(i.shape is not None for i in inputs):
+        return _cat_of_unknown(op, inputs)
     shape, error = cat_shape(op.args["dim"], [i.shape for i in inputs])
     if on_batch(op, inputs):
         # RAFT's `torch.cat([image1, image2], dim=0)`: one batch of the rows of all
@@ -52,6 +54,28 @@ def _run_cat(op: Op, inputs: list[TensorInfo], values) -> Step:
             return Step(op, inputs, UNKNOWN_TENSOR, error=error)
         return Step(op, inputs, TensorInfo(shape, inputs[0].origin, frames=rows), error=error)
     return Step(op, inputs, TensorInfo(shape, op), error=error)
+
+
+def _cat_of_unknown(op: Op, inputs: list[TensorInfo]) -> Step:
+    """torch.cat of tensors some of whose shapes are not known, along an axis after the batch: torch
+    takes only tensors of one rank, equal but along `dim` (a class token put before tokens of an
+    embedding not followed), so the result has the known ones' shape; along `dim`, their sum when an
+    unknown one tells its size there (its channels or its last axis), else unknown."""
+    known = [i for i in inputs if i.shape is not None]
+    if on_batch(op, known) or any(i.frames != 1 or i.batch_at or i.lead is not None or i.pair_from is not None
+                                  for i in inputs):
+        return Step(op, inputs, UNKNOWN_TENSOR)
+    shape, error = cat_shape(op.args["dim"], [i.shape for i in known])
+    if shape is None:
+        return Step(op, inputs, UNKNOWN_TENSOR, error=error)
+    axis = op.args["dim"] % (len(shape) + 1) - 1
+    total = shape[axis]
+    for i in inputs:
+        if i.shape is None:
+            told = None if i.unranked is None else i.unranked.channels if axis == 0 else \
+                i.unranked.last if axis == len(shape) - 1 else None
+            total = total + told if isinstance(total, int) and isinstance(told, int) else None
+    return Step(op, inputs, TensorInfo((*shape[:axis], total, *shape[axis + 1:]), op), error=error)
 
 
 def on_batch(op: Op, inputs: list[TensorInfo]) -> bool:

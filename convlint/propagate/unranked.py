@@ -33,9 +33,10 @@ def _same_rank(inputs: list[TensorInfo]) -> list[L.Unranked] | None:
     return found
 
 
-def _described(inputs: list[TensorInfo]) -> list[L.Unranked] | None:
+def _described(inputs: list[TensorInfo], unknown_ok: bool = False) -> list[L.Unranked] | None:
     """Each input as an Unranked, one of a known shape too (of no other tensor's rank: a branch's
-    arms of ranks 4 and 5); None when one is not known at all or has no channel axis."""
+    arms of ranks 4 and 5); None when one is not known at all (unless `unknown_ok`: as an Unranked
+    that knows nothing) or has no channel axis."""
     found = []
     for i in inputs:
         if i.frames != 1 or i.batch_at or i.pair_from is not None:
@@ -44,6 +45,8 @@ def _described(inputs: list[TensorInfo]) -> list[L.Unranked] | None:
             found.append(L.Unranked(i.shape[0], i.shape[-1], all(d == 1 for d in i.shape[1:]), None))
         elif i.shape is None and i.unranked is not None:
             found.append(i.unranked)
+        elif i.shape is None and unknown_ok:
+            found.append(L.Unranked())
         else:
             return None
     return found
@@ -53,8 +56,10 @@ def _broadcast_any_ranks(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
     """Tensors not known to share a rank, combined elementwise: torch aligns them from the right, so
     their last axes meet, and equal channel counts other than 1 stay (where one tensor's channel axis
     meets the other's batch or a padded axis, torch raises or keeps them; checked with
-    torch.broadcast_shapes over ranks 2 to 5); the rank is the larger one's, not known."""
-    found = _described(inputs)
+    torch.broadcast_shapes over ranks 2 to 5); the rank is the larger one's, not known. A tensor
+    nothing is known of still meets the other's last axis (a residual around a block whose last
+    Linear gives it): a size other than 1 there stays."""
+    found = _described(inputs, unknown_ok=True)
     if found is None or op.args.get("inplace"):
         return None
     a, b = found
@@ -93,14 +98,19 @@ def _unranked_join(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
 
 
 def _unranked_cat(op: Op, inputs: list[TensorInfo]) -> TensorInfo | None:
-    """torch.cat along the channels (dim 1): their channels add up, whatever is known of their ranks
-    (torch raises unless they have one; the last axis is the channel axis at rank 2: not known)."""
-    found = _described(inputs)
-    if found is None or op.args.get("dim") != 1 or not all(isinstance(u.channels, int) for u in found):
+    """torch.cat along the channels (dim 1) or the last axis (dim -1): their sizes there add up,
+    whatever is known of their ranks (torch raises unless they have one; at rank 2 the channel axis
+    is the last axis, so the other one is not known)."""
+    found, dim = _described(inputs), op.args.get("dim")
+    if found is None or dim not in (1, -1):
         return None
-    total = sum(u.channels for u in found)
+    sizes = [u.channels if dim == 1 else u.last for u in found]
+    if not all(isinstance(size, int) for size in sizes):
+        return None
     rank = next((u.rank for u in found if u.rank is not None), None)
-    return TensorInfo(None, op, unranked=L.Unranked(total, None, all(u.ones for u in found), rank))
+    if dim == 1:
+        return TensorInfo(None, op, unranked=L.Unranked(sum(sizes), None, all(u.ones for u in found), rank))
+    return TensorInfo(None, op, unranked=L.Unranked(None, sum(sizes), False, rank))
 
 
 UNRANKED = {"layer": _unranked_layer, "elementwise": _unranked_elementwise, "join": _unranked_join,
