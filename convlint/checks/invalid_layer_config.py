@@ -59,17 +59,19 @@ def _instance(ctx, layer) -> str:
 
 def _literal(call) -> bool:
     """A constructor call whose arguments are all written out as constants (`nn.Conv2d(3, 8, 3, groups=2)`)."""
-    def constant(node) -> bool:
-        kind = type(node)
-        if kind is ast.Constant:
-            return True
-        if kind is ast.Tuple or kind is ast.List:
-            return all(constant(e) for e in node.elts)
-        if kind is ast.UnaryOp:
-            return constant(node.operand)
-        if kind is ast.BinOp:
-            return constant(node.left) and constant(node.right)
-        return False
+    return type(call) is ast.Call and all(_constant(a) for a in call.args) and \
+        all(k.arg is not None and _constant(k.value) for k in call.keywords)
 
-    return type(call) is ast.Call and all(constant(a) for a in call.args) and \
-        all(k.arg is not None and constant(k.value) for k in call.keywords)
+
+def _constant(node) -> bool:
+    # at module level: a nested function that calls itself is a reference cycle, garbage for the collector
+    kind = type(node)
+    if kind is ast.Constant:
+        return True
+    if kind is ast.Tuple or kind is ast.List:
+        return all(_constant(e) for e in node.elts)
+    if kind is ast.UnaryOp:
+        return _constant(node.operand)
+    if kind is ast.BinOp:
+        return _constant(node.left) and _constant(node.right)
+    return False
