@@ -196,8 +196,8 @@ def read(source: bytes, path: str, input_shape=None, config_inputs=None, only: s
     if extra_paths is None:
         extra_paths = config.extra_paths_for_file(path) if local else ()
     try:
-        models, layers = extract(module, path if local else None, source.count(b"\n") + 1, source,
-                                 only, calls, (*imports.EXTRA_PATHS, *extra_paths))
+        models, layers = _on_a_deep_stack(extract, module, path if local else None, source.count(b"\n") + 1,
+                                          source, only, calls, (*imports.EXTRA_PATHS, *extra_paths))
     except RecursionError:
         models, layers = [], []  # deeper than we follow: nothing is known, so nothing is said
     evident = {}
@@ -207,6 +207,17 @@ def read(source: bytes, path: str, input_shape=None, config_inputs=None, only: s
             config_inputs = config.inputs_for_file(path)
         evident = evidence.input_evidence(module, undeclared, config_inputs, source)
     return Reading(module, Positions(source, module, path), models, layers, evident)
+
+
+def _call(fn, *args):
+    return fn(*args)
+
+
+# CPython 3.11 keeps its frames in 16 KiB chunks and frees a chunk as soon as the calls return below
+# it; the interpreter's recursion crosses such a boundary to and fro, an mmap and a munmap each time
+# (half a million of each in a cold run over the corpus: an eighth of its CPU time, in the kernel). A
+# call whose frame reserves a large stack starts a chunk big enough for every frame above it.
+_on_a_deep_stack = type(_call)(_call.__code__.replace(co_stacksize=70_000), globals())
 
 
 def forced(model: Model, input_shape):

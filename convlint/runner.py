@@ -30,11 +30,6 @@ def lint_paths(
     configuration files, which then replace `select`. `jobs`: processes to analyse in (None: the
     machine's cores). `cache_dir`: where the findings cache lives (None: no cache). `stdin`:
     (the path it stands for, its bytes), linted instead of `paths`."""
-    import gc
-
-    # Trees are millions of small objects that live as long as their file is analysed: with
-    # CPython's default thresholds the collector rescans them over and over (a quarter of the time).
-    gc.set_threshold(100_000, 20, 20)
     from . import imports
     from .config import DEFAULT_FAIL_ON, severity_rank
     from .engine import might_define_models, read_source
@@ -177,19 +172,36 @@ COLLECT_EVERY = 8 * 1024 * 1024
 
 
 def _collect_now_and_then(size: int) -> None:
-    """With the thresholds lint_paths sets, the collector rarely reaches the oldest generation,
-    where an analysed file's reference cycles end up (and keep its tree alive): sweep it
-    after every couple of megabytes of source, a few times per run."""
+    """The collector is off while files are analysed (_run_all): trees are millions of small objects
+    and it would rescan them over and over (a quarter of the time with CPython's thresholds, a tenth
+    with raised ones). The reference cycles an analysis leaves are young: collecting the youngest
+    generation after each file frees them, at the cost of a look at what that file left alive; a
+    full collection every COLLECT_EVERY bytes of source frees the older ones (a sibling forgotten)."""
+    import gc
+
     _UNCOLLECTED[0] += size
     if _UNCOLLECTED[0] >= COLLECT_EVERY:
-        import gc
-
         gc.collect()
         _UNCOLLECTED[0] = 0
+    else:
+        gc.collect(0)
 
 
 def _run_all(tasks: list[tuple], jobs: int | None) -> list[tuple]:
-    """The outcomes in the order of the tasks: in this process for one task or one job, else in a pool."""
+    """The outcomes in the order of the tasks: in this process for one task or one job, else in a pool;
+    the collector off meanwhile (see _collect_now_and_then)."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run_each(tasks, jobs)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run_each(tasks: list[tuple], jobs: int | None) -> list[tuple]:
     jobs = max(1, jobs or os.cpu_count() or 1)
     jobs = min(jobs, len(tasks))
     if jobs <= 1:

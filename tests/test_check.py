@@ -453,3 +453,21 @@ def test_a_bad_layer_of_a_linted_sibling_is_reported_there_once(tmp_path, monkey
     (package / "blocks.py").write_text(BLOCKS.replace("nn.BatchNorm2d(cin)", "nn.BatchNorm2d(cin)  # noqa: CL001"))
     main(["check", "--no-cache", "pkg"])
     assert capsys.readouterr().out.splitlines()[-1] == "Found 1 finding (1 error; 4 files checked)."
+
+
+def test_the_collector_is_off_while_files_are_analysed_and_on_again_after(tmp_path, monkeypatch):
+    # trees are millions of objects it would rescan; the cycles each file leaves are freed by a
+    # collection of the youngest generation after it (runner._collect_now_and_then)
+    import gc
+
+    from convlint import runner
+
+    (tmp_path / "net.py").write_text("import torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(4, 8, 3))\n")
+    seen, collected = [], []
+    lint_one = runner.lint_one
+    monkeypatch.setattr(runner, "lint_one", lambda task: seen.append(gc.isenabled()) or lint_one(task))
+    monkeypatch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
+    assert gc.isenabled()
+    result = runner.lint_paths([str(tmp_path / "net.py")], {"channel-mismatch"})
+    assert [f.line for f in result.findings] == [3]
+    assert seen == [False] and collected == [0] and gc.isenabled()
