@@ -462,7 +462,8 @@ def test_the_collector_is_off_while_files_are_analysed_and_on_again_after(tmp_pa
 
     from convlint import runner
 
-    (tmp_path / "net.py").write_text("import torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(4, 8, 3))\n")
+    net = "import torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(4, 8, 3))\n"
+    (tmp_path / "net.py").write_text(net)
     seen, collected = [], []
     lint_one = runner.lint_one
     monkeypatch.setattr(runner, "lint_one", lambda task: seen.append(gc.isenabled()) or lint_one(task))
