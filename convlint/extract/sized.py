@@ -95,6 +95,25 @@ def combine(left: Any, right: Any) -> Any:
     return UNKNOWN if shape is None else made(shape)
 
 
+def index(tensor: SizedTensor, spec: list) -> Any:
+    """`grid[None]`, `mask[:, None, :]`: basic indexing by whole axes ("all"), new ones ("new") and
+    ints along axes of a known size; anything else is unknown."""
+    shape, out, axis = tensor.shape, [], 0
+    if sum(1 for item in spec if item != "new") > len(shape):
+        return UNKNOWN
+    for item in spec:
+        if item == "new":
+            out.append(1)
+            continue
+        size = shape[axis]
+        if item == "all":
+            out.append(size)
+        elif not (int_value(item) and int_value(size) and -size <= item < size):
+            return UNKNOWN
+        axis += 1
+    return made(tuple(out) + shape[axis:])
+
+
 def method(interp, owner: SizedTensor, name: str, args: list, kwargs: dict, node) -> Any:
     shape = owner.shape
     if name in ("view", "reshape") and not kwargs:
@@ -123,6 +142,10 @@ def method(interp, owner: SizedTensor, name: str, args: list, kwargs: dict, node
         mask = args[0]
         fits = isinstance(mask, (SizedTensor, ConstTensor)) and broadcast(shape, mask.shape) == shape
         return owner if fits else UNKNOWN
+    if name == "repeat":
+        from .tensors import batch_repeat  # (tensors reads this module)
+
+        return batch_repeat(interp, shape, args, kwargs, node)
     if name in _KEEPING and all(not is_tensor(a) and not isinstance(a, SizedTensor) for a in [*args, *kwargs.values()]):
         return owner
     return UNKNOWN
