@@ -1,9 +1,11 @@
 """Tensors without a batch whose sizes are read off the model's tensors: the attention mask of
 shifted windows (`x.new_zeros((Hp, Wp))` of the padded map, cut into windows like the map, then
-`mask.unsqueeze(1) - mask.unsqueeze(2)`). Extraction keeps their shape as ints and read sizes
-(`DimOf`, `SizeOf`); propagation resolves it where such a tensor meets a batched one (a
-"broadcast" op, as for a parameter of known shape). Two sizes are taken as equal only when they
-are the same expression."""
+`mask.unsqueeze(1) - mask.unsqueeze(2)`); the grid of a feature map's pixels of optical-flow
+models (`torch.arange(h)`, their meshgrid and stack), which `grid[None].repeat(b, 1, 1, 1)`, b
+read off the model's tensor, makes a batch of the model's samples (tensors.batch_repeat).
+Extraction keeps their shape as ints and read sizes (`DimOf`, `SizeOf`); propagation resolves it
+where such a tensor meets a batched one (a "broadcast" op, as for a parameter of known shape).
+Two sizes are taken as equal only when they are the same expression."""
 
 from __future__ import annotations
 
