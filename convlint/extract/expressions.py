@@ -12,11 +12,12 @@ from ..graph import DimOf, Layer, batch_of
 from ..sizes import UNKNOWN
 from .calls import Calls
 from .operators import Operators, operator_name
-from . import fixed, zoo
+from . import fixed, sized, zoo
 from .state import MAX_UNROLL, STEP_BUDGET
 from .values import (
     ArrayVal, Builtin, ClassInfo, ConstTensor, Container, DictVal, Env, Function, Instance, Lazy, ListVal, OneOf,
-    OutOfBudget, Partial, Pieces, Qual, SetVal, ShapeOf, SizesOf, ValuedTensor, int_value, is_lost, is_tensor, known,
+    OutOfBudget, Partial, Pieces, Qual, SetVal, ShapeOf, SizedTensor, SizesOf, ValuedTensor, int_value, is_lost,
+    is_tensor, known,
 )
 
 
@@ -201,8 +202,9 @@ class Expressions:
             return True
         return None
 
-    def index_const(self, const: ConstTensor, node: ast.Subscript, env: Env) -> Any:
-        """A tensor of known shape indexed: `c[:, :, None]`, `table[index]` (extract/fixed.py)."""
+    def index_const(self, const: ConstTensor | SizedTensor, node: ast.Subscript, env: Env) -> Any:
+        """A tensor of known shape indexed: `c[:, :, None]`, `table[index]` (extract/fixed.py); one
+        of sizes read off a tensor, by whole axes and new ones (extract/sized.py)."""
         elements = node.slice.elts if type(node.slice) is ast.Tuple else [node.slice]
         spec = []
         for element in elements:
@@ -213,7 +215,7 @@ class Expressions:
                 continue
             value = self.ev(element, env)
             spec.append("new" if value is None else value)
-        return fixed.index(const, spec)
+        return sized.index(const, spec) if isinstance(const, SizedTensor) else fixed.index(const, spec)
 
     def subscript_key(self, node: ast.Subscript, env: Env) -> Any:
         return UNKNOWN if type(node.slice) is ast.Slice else self.ev(node.slice, env)
@@ -222,7 +224,7 @@ class Expressions:
         value = self.ev(node.value, env)
         if is_tensor(value):
             return self.index_tensor(value, node, env)
-        if isinstance(value, ConstTensor):
+        if isinstance(value, (ConstTensor, SizedTensor)):
             return self.index_const(value, node, env)
         if type(node.slice) is ast.Slice:
             part = node.slice

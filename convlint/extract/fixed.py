@@ -12,7 +12,7 @@ from .. import layers as L
 from ..graph import Layer
 from ..sizes import UNKNOWN
 from . import sized
-from .values import ConstTensor, ListVal, ValuedTensor, int_value
+from .values import ConstTensor, ListVal, SizedTensor, ValuedTensor, int_value
 
 _INTEGER_DTYPES = ("int32", "int64")
 
@@ -144,27 +144,36 @@ def reads_last_axis(layer: Layer, const: ConstTensor) -> bool:
 
 def _meshgrid(interp, args, kwargs, node):
     """torch.meshgrid(a, b, ..., indexing="ij" | "xy") of 1-d tensors: one tensor per input, each of
-    their lengths in order ("xy" swaps the first two)."""
+    their lengths in order ("xy" swaps the first two); of lengths read off a tensor (the pixels of
+    a feature map), tensors of those sizes."""
     items = tuple(args[0].items if isinstance(args[0], ListVal) else args[0]) \
         if len(args) == 1 and isinstance(args[0], (tuple, ListVal)) else tuple(args)
     indexing = kwargs.get("indexing", "ij")
-    if not items or not all(isinstance(t, ConstTensor) and len(t.shape) == 1 for t in items) \
+    if not items or not all(isinstance(t, (ConstTensor, SizedTensor)) and len(t.shape) == 1 for t in items) \
+            or not all(sized.is_size(t.shape[0]) or int_value(t.shape[0]) for t in items) \
             or indexing not in ("ij", "xy") or set(kwargs) - {"indexing"}:
         return UNKNOWN
     shape = tuple(t.shape[0] for t in items)
     if indexing == "xy" and len(shape) > 1:
         shape = (shape[1], shape[0], *shape[2:])
+    if not all(int_value(d) for d in shape):
+        return tuple(SizedTensor(shape) for _ in items)
     return tuple(ConstTensor(shape, integral=integral(t)) for t in items)
 
 
 def stacked(items: list, dim: Any) -> Any:
-    """torch.stack of tensors of one known shape (None: not such tensors)."""
-    if not items or not all(isinstance(t, ConstTensor) for t in items):
+    """torch.stack of tensors of one known shape (None: not such tensors); of sizes read off a
+    tensor, one shape only when they are the same expressions (else torch may raise, or not)."""
+    if not items or not all(isinstance(t, (ConstTensor, SizedTensor)) for t in items):
         return None
     shape = items[0].shape
     axis = _axis(dim, len(shape) + 1)
     if axis is None or any(t.shape != shape for t in items):
         return UNKNOWN
+    if not all(isinstance(t, ConstTensor) for t in items):
+        if not all(sized.is_size(d) for d in shape):
+            return UNKNOWN  # a size not followed (UNKNOWN) is equal to nothing, itself included
+        return sized.made(shape[:axis] + (len(items),) + shape[axis:])
     return ConstTensor(shape[:axis] + (len(items),) + shape[axis:], integral=all(integral(t) for t in items))
 
 

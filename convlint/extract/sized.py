@@ -1,9 +1,11 @@
 """Tensors without a batch whose sizes are read off the model's tensors: the attention mask of
 shifted windows (`x.new_zeros((Hp, Wp))` of the padded map, cut into windows like the map, then
-`mask.unsqueeze(1) - mask.unsqueeze(2)`). Extraction keeps their shape as ints and read sizes
-(`DimOf`, `SizeOf`); propagation resolves it where such a tensor meets a batched one (a
-"broadcast" op, as for a parameter of known shape). Two sizes are taken as equal only when they
-are the same expression."""
+`mask.unsqueeze(1) - mask.unsqueeze(2)`); the grid of a feature map's pixels of optical-flow
+models (`torch.arange(h)`, their meshgrid and stack), which `grid[None].repeat(b, 1, 1, 1)`, b
+read off the model's tensor, makes a batch of the model's samples (tensors.batch_repeat).
+Extraction keeps their shape as ints and read sizes (`DimOf`, `SizeOf`); propagation resolves it
+where such a tensor meets a batched one (a "broadcast" op, as for a parameter of known shape).
+Two sizes are taken as equal only when they are the same expression."""
 
 from __future__ import annotations
 
@@ -95,6 +97,25 @@ def combine(left: Any, right: Any) -> Any:
     return UNKNOWN if shape is None else made(shape)
 
 
+def index(tensor: SizedTensor, spec: list) -> Any:
+    """`grid[None]`, `mask[:, None, :]`: basic indexing by whole axes ("all"), new ones ("new") and
+    ints along axes of a known size; anything else is unknown."""
+    shape, out, axis = tensor.shape, [], 0
+    if sum(1 for item in spec if item != "new") > len(shape):
+        return UNKNOWN
+    for item in spec:
+        if item == "new":
+            out.append(1)
+            continue
+        size = shape[axis]
+        if item == "all":
+            out.append(size)
+        elif not (int_value(item) and int_value(size) and -size <= item < size):
+            return UNKNOWN
+        axis += 1
+    return made(tuple(out) + shape[axis:])
+
+
 def method(interp, owner: SizedTensor, name: str, args: list, kwargs: dict, node) -> Any:
     shape = owner.shape
     if name in ("view", "reshape") and not kwargs:
@@ -123,6 +144,10 @@ def method(interp, owner: SizedTensor, name: str, args: list, kwargs: dict, node
         mask = args[0]
         fits = isinstance(mask, (SizedTensor, ConstTensor)) and broadcast(shape, mask.shape) == shape
         return owner if fits else UNKNOWN
+    if name == "repeat":
+        from .tensors import batch_repeat  # (tensors reads this module)
+
+        return batch_repeat(interp, shape, args, kwargs, node)
     if name in _KEEPING and all(not is_tensor(a) and not isinstance(a, SizedTensor) for a in [*args, *kwargs.values()]):
         return owner
     return UNKNOWN

@@ -11,7 +11,7 @@ from math import prod
 from typing import Any
 
 from .. import layers as L
-from ..graph import MODEL_INPUT, DimOf, Layer, batch_of, is_batch, is_read_size
+from ..graph import MODEL_INPUT, DimOf, Layer, SizeOf, batch_of, is_batch, is_read_size
 from ..sizes import UNKNOWN
 from . import fixed, sized
 from .pointwise import POINTWISE
@@ -556,16 +556,7 @@ def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict
             return interp.emit("constant", (), node, const=shape, sizes=sizes)
         return UNKNOWN
     if name == "repeat":
-        repeats = _sizes_argument(args, kwargs, "repeats")
-        if repeats is None or not is_batch(repeats[0]) or len(repeats) < len(shape) or interp.ops is None \
-                or not all(int_value(r) and r >= 0 for r in repeats[1:]):
-            return UNKNOWN
-        padded = (1,) * (len(repeats) - len(shape)) + tuple(shape)  # torch aligns the repeats from the right
-        if padded[0] != 1:
-            return UNKNOWN
-        # `token.repeat(B, 1, 1)`: the token tiled, then grown along its size-1 first axis to the batch
-        grown = (1, *(size * r for size, r in zip(padded[1:], repeats[1:])))
-        return interp.emit("constant", (), node, const=grown, sizes=(repeats[0], *(-1,) * (len(grown) - 1)))
+        return batch_repeat(interp, shape, args, kwargs, node)
     if name == "size" and not kwargs:
         if not args:
             return shape
@@ -579,6 +570,31 @@ def const_method(interp, const: ConstTensor, name: str, args: list, kwargs: dict
     if (name in SHAPE_KEEPING or name in POINTWISE and not POINTWISE[name][1]) and name not in ("to", "type_as"):
         return const if all(numeric(a) or a is None or isinstance(a, (bool, str)) for a in [*args, *kwargs.values()]) else UNKNOWN
     return UNKNOWN
+
+
+def batch_repeat(interp, shape: tuple, args: list, kwargs: dict, node) -> Any:
+    """`token.repeat(B, 1, 1)` of a tensor that is not the model's, B read off one of the model's
+    tensors: the tensor tiled, then grown along its size-1 first axis to that tensor's batch, a
+    batch of the model's samples (a grid of a feature map's pixels, `grid[None].repeat(b, 1, 1, 1)`:
+    its sizes read off a tensor resolved in propagation)."""
+    repeats = _sizes_argument(args, kwargs, "repeats")
+    if repeats is None or not is_batch(repeats[0]) or len(repeats) < len(shape) or interp.ops is None \
+            or not all(int_value(r) and r >= 0 for r in repeats[1:]):
+        return UNKNOWN
+    padded = (1,) * (len(repeats) - len(shape)) + tuple(shape)  # torch aligns the repeats from the right
+    if padded[0] != 1:
+        return UNKNOWN
+    grown = (1, *(_times(size, r) for size, r in zip(padded[1:], repeats[1:])))
+    return interp.emit("constant", (), node, const=grown, sizes=(repeats[0], *(-1,) * (len(grown) - 1)), call="repeat")
+
+
+def _times(size: Any, count: int) -> Any:
+    """An axis of `size` repeated `count` times (a size not followed stays so)."""
+    if int_value(size):
+        return size * count
+    if count == 1:
+        return size
+    return SizeOf("*", size, count) if is_read_size(size) else UNKNOWN
 
 
 # ---- torch functions by qualified name, each hook(interp, args, kwargs, node)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..graph import is_read_size
 from ..sizes import UNKNOWN
+from . import sized
 from .tensors import ARITHMETIC, const_method
 from .values import ConstTensor, ListVal, Qual, ValuedTensor, int_value, numeric
 
@@ -351,6 +352,10 @@ def _arange(interp, args, kwargs, node):  # torch.arange(end), (start, end), (st
             return UNKNOWN
         bound = {"start": 0, "step": 1, **bound, **named}
         start, end, step = bound["start"], bound["end"], bound["step"]
+    if is_read_size(end) and start == 0 and step == 1 and not isinstance(start, bool) and not isinstance(step, bool):
+        # of a size read off a tensor (a grid of a feature map's pixels): that many elements, whatever
+        # their dtype (a size is an int, and torch raises on a negative one)
+        return sized.made((end,))
     if not all(numeric(v) and abs(v) < 2**53 for v in (start, end, step)) or step == 0 or (end - start) * step < 0:
         return UNKNOWN  # (torch rejects a step of the wrong sign)
     count = max(0, math.ceil((end - start) / step))  # in double, as torch sizes it

@@ -195,15 +195,22 @@ def _run_expand(op: Op, inputs: list[TensorInfo], values) -> Step:
 def _run_constant(op: Op, inputs: list[TensorInfo], values) -> Step:
     """`token.expand(x.size(0), -1, -1)` of a parameter of known shape: a batched tensor, the
     batch on a new leading axis or on a size-1 first one (as torch aligns sizes from the right),
-    with as many rows per sample as the tensor x.size(0) was read from."""
-    const, sizes = op.args["const"], [resolve_size(s, values) for s in op.args["sizes"]]
+    with as many rows per sample as the tensor x.size(0) was read from. The tensor's sizes read
+    off a tensor (a grid of a feature map's pixels) are resolved; one not known stays so."""
+    const = tuple(None if d is UNKNOWN else d for d in resolve_all(op.args["const"], values))
+    sizes = [resolve_size(s, values) for s in op.args["sizes"]]
     new, rows = len(sizes) - len(const), batch_rows(sizes[0], values)
     if not isinstance(rows, int) or rows is False or new < 0 or new == 0 and const[0] != 1:
         return Step(op, inputs, UNKNOWN_TENSOR)
     out = []
     for axis, want in enumerate(sizes[1:], start=1):
-        size = const[axis - new] if axis >= new else None
-        if want == -1 and size is not None or want == size:
+        if axis < new:  # a new axis: the size given (torch takes no -1 there)
+            if not is_size(want):
+                return Step(op, inputs, UNKNOWN_TENSOR)
+            out.append(want)
+            continue
+        size = const[axis - new]
+        if want == -1 or want == size:
             out.append(size)
         elif (size is None or size == 1) and is_size(want):
             out.append(want)
@@ -473,7 +480,7 @@ OPS = {
     "join": OpKind(_run_join, _named("join")),
     "expand": OpKind(_run_expand, lambda op: "expand" if op.args["sizes"] is not None else "expand_as"),
     "repeat": OpKind(_run_repeat, _named("repeat")),
-    "constant": OpKind(_run_constant, _named("expand")),
+    "constant": OpKind(_run_constant, lambda op: op.args.get("call", "expand")),
     "fixed": OpKind(_run_fixed, _named("tensor")),
     "matmul": OpKind(_run_matmul, _called),
     "attention": OpKind(_run_attention, _named("scaled_dot_product_attention")),
